@@ -1,0 +1,111 @@
+"""The `replay` command: a thin typer layer over the library.
+
+Each command parses its options, calls one library function and prints. Any ReplayError becomes
+one line on stderr and exit status 1 (no traceback unless --debug); usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+
+from replay.errors import ReplayError
+
+app = typer.Typer(
+    name="replay",
+    help="Replay packet captures through a model of the Linux receive path.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_DEBUG = False
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    global _DEBUG
+    _DEBUG = debug
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"replay: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """app.command() whose function turns a ReplayError into one red line and exit 1."""
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            try:
+                return f(*a, **kw)
+            except ReplayError as e:
+                if _DEBUG:
+                    raise
+                _fail(str(e))
+            except BrokenPipeError:  # `replay report --stdio | head`
+                sys.stderr.close()
+                raise typer.Exit(0) from None
+
+        app.command(*args, **kwargs)(wrapped)
+        return f
+
+    return deco
+
+
+SetOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045 (typer needs Optional here)
+    typer.Option("--set", help="Override a key: section.key=VALUE or a sysctl name=VALUE."),
+]
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("-c", "--config", help="Config TOML file (kernel names: sysctl, ethtool, sysfs)."),
+]
+
+
+@command()
+def config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved config (defaults + -c file + --set overrides) as TOML.
+
+    Example: replay config --set net.core.netdev_budget=600 --set nic.rx=1024
+    """
+    from replay.model.config import dump_toml, resolve_config
+
+    cfg = resolve_config(config, set_ or [])
+    typer.echo(dump_toml(cfg), nl=False)
+
+
+def main() -> None:
+    """Entry point: run the app, turning ReplayError into one line and exit 1."""
+    try:
+        app(standalone_mode=False)
+    except ReplayError as e:
+        if _DEBUG:
+            raise
+        typer.secho(f"replay: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

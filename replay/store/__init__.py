@@ -1,0 +1,1 @@
+"""Parquet schemas and run directories: the contract every later step reads."""

@@ -1,0 +1,106 @@
+"""Tables → a run directory on disk, written so that a killed run never looks finished.
+
+Every file is written into a sibling temporary directory; `run.json` goes last; then the directory
+is renamed into place. A reader treats a directory without `run.json` as incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from replay.errors import RunError
+
+RUN_FORMAT = "stack-replay-run/1"
+TABLES = ("frames", "packets", "cpu", "events")
+_META_KEY = b"stack_replay.run"
+
+
+def _write_parquet(table: pa.Table, path: Path, meta: bytes) -> None:
+    md = dict(table.schema.metadata or {})
+    md[_META_KEY] = meta
+    table = table.replace_schema_metadata(md)
+    # zstd level 1: most of the columns are small repeated integers, and the writer is on the
+    # end-to-end budget of `replay run` (measured in benchmarks/bench_run.py)
+    pq.write_table(table, path, compression="zstd", compression_level=1, write_statistics=False)
+
+
+def write_run(
+    run_dir: str | os.PathLike[str],
+    run_json: dict[str, Any],
+    tables: dict[str, pa.Table],
+) -> Path:
+    """Write `tables` (frames, packets, cpu, events) and run.json into `run_dir`, atomically."""
+    final = Path(run_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    meta = json.dumps(
+        {"format": RUN_FORMAT, "config": run_json.get("config"), "seed": run_json.get("seed")},
+        sort_keys=True,
+        default=str,
+    ).encode()
+    for name in TABLES:
+        if name in tables:
+            _write_parquet(tables[name], tmp / f"{name}.parquet", meta)
+    body = dict(run_json)
+    body["format"] = RUN_FORMAT
+    (tmp / "run.json").write_text(json.dumps(body, indent=1, sort_keys=False, default=str) + "\n")
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        final.rename(old)
+    tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+@dataclass
+class Run:
+    """A finished run directory, read lazily."""
+
+    path: Path
+    meta: dict[str, Any]
+
+    def scan(self, name: str) -> pl.LazyFrame:
+        f = self.path / f"{name}.parquet"
+        if not f.exists():
+            raise RunError(f"{self.path}: {name}.parquet is missing; re-run `replay run`")
+        return pl.scan_parquet(f)
+
+    def table(self, name: str) -> pl.DataFrame:
+        return self.scan(name).collect()
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        return dict(self.meta.get("counters", {}))
+
+
+def read_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Open a run directory; a missing or unfinished one is a RunError naming it."""
+    p = Path(run_dir)
+    if not p.exists():
+        raise RunError(f"{p}: no such run directory; make one with `replay run TRACE -o {p}`")
+    if not p.is_dir():
+        raise RunError(f"{p}: not a run directory (it is a file); pass the folder `replay run -o` wrote")
+    rj = p / "run.json"
+    if not rj.exists():
+        raise RunError(f"{p}: no run.json, so the run is incomplete or this is not a run directory")
+    try:
+        meta = json.loads(rj.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunError(f"{rj}: unreadable run.json ({e}); re-run `replay run`") from None
+    if meta.get("format") != RUN_FORMAT:
+        raise RunError(f"{rj}: format {meta.get('format')!r}, expected {RUN_FORMAT!r}")
+    return Run(p, meta)
