@@ -212,9 +212,10 @@ def _segments(writes: list[int], seg: int) -> list[tuple[int, int, bool]]:
     return out
 
 
-def _tls_record(rng: np.random.Generator, ctype: int, body_len: int) -> bytes:
+def _tls_record(rng: np.random.Generator, ctype: int, body_len: int, minor: int = 3) -> bytes:
     # Ciphertext is indistinguishable from random bytes: random bodies behind real headers.
-    return bytes([ctype, 3, 3]) + body_len.to_bytes(2, "big") + rng.bytes(body_len)
+    # legacy_record_version is 3,3 except 3,1 on a ClientHello (RFC 8446 §5.1).
+    return bytes([ctype, 3, minor]) + body_len.to_bytes(2, "big") + rng.bytes(body_len)
 
 
 def download(spec: FlowSpec, rate_bps: float, duration_ns: int, seed: int) -> Capture:
@@ -258,7 +259,7 @@ def download(spec: FlowSpec, rate_bps: float, duration_ns: int, seed: int) -> Ca
     # TLS 1.3 (RFC 8446 §2): ClientHello; ServerHello + ChangeCipherSpec + the encrypted flight
     # (EncryptedExtensions, Certificate chain, CertificateVerify, Finished: ~4 kB for an ECDSA
     # chain); the client's CCS + Finished + the HTTP request.
-    hello = _tls_record(rng, 0x16, 512)
+    hello = _tls_record(rng, 0x16, 512, minor=1)
     t = c.client_send(t + 50_000, TH.TH_PUSH | TH.TH_ACK, hello)
     flight = [_tls_record(rng, 0x16, 122), bytes([0x14, 3, 3, 0, 1, 1]),
               _tls_record(rng, 0x17, 4000)]
