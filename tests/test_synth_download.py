@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def test_psh_only_on_the_segment_ending_each_tls_record(dl):
 
 def test_stream_is_contiguous_with_one_ack_number(dl):
     data = data_segs(dl)
-    for a, b in zip(data, data[1:], strict=False):
+    for a, b in itertools.pairwise(data):
         assert b.tcp.seq == (a.tcp.seq + len(a.tcp.data)) & 0xFFFFFFFF
     assert len({s.tcp.ack for s in data}) == 1
 
@@ -95,10 +96,20 @@ def test_stream_is_contiguous_with_one_ack_number(dl):
 def test_macs_addresses_and_ip_header_constants(dl):
     for s in dl:
         if s.from_server:
-            assert (s.src_mac, s.dst_mac, s.ip.src, s.ip.dst) == (GW_MAC, CLIENT_MAC, SERVER, CLIENT)
+            assert (s.src_mac, s.dst_mac, s.ip.src, s.ip.dst) == (
+                GW_MAC,
+                CLIENT_MAC,
+                SERVER,
+                CLIENT,
+            )
             assert s.ip.ttl == 57
         else:
-            assert (s.src_mac, s.dst_mac, s.ip.src, s.ip.dst) == (CLIENT_MAC, GW_MAC, CLIENT, SERVER)
+            assert (s.src_mac, s.dst_mac, s.ip.src, s.ip.dst) == (
+                CLIENT_MAC,
+                GW_MAC,
+                CLIENT,
+                SERVER,
+            )
             assert s.ip.ttl == 64
         assert s.ip.df == 1 and s.ip.tos == 0 and s.ip.hl == 5
 
@@ -106,9 +117,9 @@ def test_macs_addresses_and_ip_header_constants(dl):
 def test_ip_id_increments_per_segment_and_synack_has_id_zero(dl):
     server = [s.ip.id for s in dl if s.from_server]
     assert server[0] == 0  # SYN-ACK: ip_build_and_send_pkt
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(server[1:], server[2:], strict=False))
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(server[1:]))
     client = [s.ip.id for s in dl if not s.from_server]
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(client, client[1:], strict=False))
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(client))
 
 
 def test_checksums_are_correct(dl, tmp_path):
@@ -127,8 +138,7 @@ def test_tsval_is_a_1khz_clock_so_same_ms_segments_have_identical_options(dl):
     assert r.max() - r.min() < 1_000_000 + 1_000
     assert set(np.diff(g)) == {0, 1}  # 8 segments per ms at 100 Mbit/s: steps of one tick
     # Segments in the same ms with the same TSecr carry byte-identical option blocks.
-    same = [(a, b) for a, b in zip(data, data[1:], strict=False)
-            if (a.tsval, a.tsecr) == (b.tsval, b.tsecr)]
+    same = [(a, b) for a, b in itertools.pairwise(data) if (a.tsval, a.tsecr) == (b.tsval, b.tsecr)]
     assert len(same) > len(data) // 2
     assert all(a.tcp.opts == b.tcp.opts for a, b in same)
 

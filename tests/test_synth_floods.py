@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 
@@ -39,7 +40,7 @@ def test_flood_is_pktgen_like_flows_to_one_destination(flood):
     assert {(p.dst, p.data.dport) for p in pkts} == {(socket.inet_aton("198.18.0.2"), 9)}
     assert [p.data.sport for p in pkts[:10]] == [9, 10, 11, 12, 13, 14, 15, 16, 9, 10]
     assert {p.data.sum for p in pkts} == {0}  # pktgen leaves the UDP checksum out
-    assert all((b.id - a.id) & 0xFFFF == 1 for a, b in zip(pkts, pkts[1:], strict=False))
+    assert all((b.id - a.id) & 0xFFFF == 1 for a, b in itertools.pairwise(pkts))
     assert {p.ttl for p in pkts} == {32} and {p.df for p in pkts} == {0}
     assert all(p.data.data[:4] == bytes.fromhex("be9be955") for p in pkts)
     assert [int.from_bytes(p.data.data[4:8], "big") for p in pkts[:3]] == [0, 1, 2]
@@ -68,21 +69,24 @@ def test_udp_flood_count_size_flows_and_spacing():
     assert {(p.dst, p.data.dport) for p in pkts} == {(socket.inet_aton("10.0.0.10"), 5001)}
     for k in range(3):  # each socket's IP ID counts up by one
         ids = [p.id for p in pkts[k::3]]
-        assert all((b - a) & 0xFFFF == 1 for a, b in zip(ids, ids[1:], strict=False))
+        assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(ids))
     assert all(checksums_ok(cap.frame(i)) for i in range(len(cap)))
     assert all(p.data.sum != 0 for p in pkts)
 
 
 @settings(max_examples=25, deadline=None)
-@given(size=st.integers(64, 1518), flows=st.integers(1, 50), kpps=st.integers(1, 3000),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    size=st.integers(64, 1518),
+    flows=st.integers(1, 50),
+    kpps=st.integers(1, 3000),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_udp_flood_property_frames_checksums_determinism(size, flows, kpps, seed):
     cap = build("udp-flood", duration=0.0005, rate=kpps * 1000, size=size, flows=flows, seed=seed)
     assert len(cap) == -(-kpps * 1000 * 500_000 // 10**9)
     assert cap.frames.shape[1] == size - 4
     assert all(checksums_ok(cap.frame(i)) for i in range(0, len(cap), 7))
-    again = build("udp-flood", duration=0.0005, rate=kpps * 1000, size=size, flows=flows,
-                  seed=seed)
+    again = build("udp-flood", duration=0.0005, rate=kpps * 1000, size=size, flows=flows, seed=seed)
     assert pcap_bytes(cap) == pcap_bytes(again)
 
 

@@ -117,7 +117,8 @@ def describe() -> list[str]:
     lines = []
     for name, sc in SCENARIOS.items():
         opts = " ".join(
-            f"--{k} {_short(v) if k == 'rate' else f'{v:g}'}" + (sc.rate_unit if k == "rate" else "")
+            f"--{k} {_short(v) if k == 'rate' else f'{v:g}'}"
+            + (sc.rate_unit if k == "rate" else "")
             for k, v in sc.defaults.items()
         )
         lines.append(f"{name:<{width}}  {sc.summary}  [defaults: {opts}]")

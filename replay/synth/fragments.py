@@ -30,8 +30,10 @@ def fragment_count(size: int) -> int:
 
 def build(o: Options) -> Capture:
     per = fragment_count(o.size)
-    burst_ns = sum((20 + 14 + min(FRAG_PAYLOAD, 8 + o.size - k * FRAG_PAYLOAD) + WIRE_EXTRA)
-                   * 8e9 / SENDER_BPS for k in range(per))
+    burst_ns = sum(
+        (20 + 14 + min(FRAG_PAYLOAD, 8 + o.size - k * FRAG_PAYLOAD) + WIRE_EXTRA) * 8e9 / SENDER_BPS
+        for k in range(per)
+    )
     if burst_ns * o.rate > 1e9:
         raise SynthError(
             f"--rate {o.rate:,.0f} datagrams/s of {o.size} bytes exceeds the sender's 10 Gbit/s"
@@ -40,8 +42,9 @@ def build(o: Options) -> Capture:
     n = max(1, -(-o.duration_ns * round(o.rate) // 1_000_000_000))
     check_frames(n * per, SCENARIO.name)
     if n * per > DPKT_FRAMES_MAX:
-        raise SynthError(f"fragments: {n * per:,} frames is over {DPKT_FRAMES_MAX:,}; lower"
-                         " --duration or --rate")
+        raise SynthError(
+            f"fragments: {n * per:,} frames is over {DPKT_FRAMES_MAX:,}; lower --duration or --rate"
+        )
     rng = np.random.default_rng(o.seed)
     src, dst = ip4("10.0.0.20"), ip4("10.0.0.10")
     smac, dmac = mac("52:54:00:12:00:20"), mac("3c:fd:fe:aa:bb:01")
@@ -56,9 +59,16 @@ def build(o: Options) -> Capture:
         whole = bytes(dpkt.ip.IP(src=src, dst=dst, p=dpkt.ip.IP_PROTO_UDP, data=udp))[20:]
         for off in range(0, len(whole), FRAG_PAYLOAD):
             chunk = whole[off : off + FRAG_PAYLOAD]
-            frag = dpkt.ip.IP(src=src, dst=dst, p=dpkt.ip.IP_PROTO_UDP, ttl=64,
-                              id=(ip_id0 + d) & 0xFFFF, mf=int(off + FRAG_PAYLOAD < len(whole)),
-                              offset=off // 8, data=chunk)
+            frag = dpkt.ip.IP(
+                src=src,
+                dst=dst,
+                p=dpkt.ip.IP_PROTO_UDP,
+                ttl=64,
+                id=(ip_id0 + d) & 0xFFFF,
+                mf=int(off + FRAG_PAYLOAD < len(whole)),
+                offset=off // 8,
+                data=chunk,
+            )
             frame = ether(dmac, smac, frag, dpkt.ethernet.ETH_TYPE_IP)
             t += round((len(frame) + WIRE_EXTRA) * 8e9 / SENDER_BPS)
             times.append(t)

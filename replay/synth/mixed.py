@@ -33,8 +33,17 @@ def _arp(op: int, sha: bytes, spa: bytes, tha: bytes, tpa: bytes, dst: bytes) ->
     return ether(dst, sha, arp, dpkt.ethernet.ETH_TYPE_ARP)
 
 
-def _ip(src_mac: bytes, dst_mac: bytes, src: bytes, dst: bytes, l4: dpkt.Packet, proto: int,
-        ip_id: int, ttl: int = 64, df: int = 1) -> bytes:
+def _ip(
+    src_mac: bytes,
+    dst_mac: bytes,
+    src: bytes,
+    dst: bytes,
+    l4: dpkt.Packet,
+    proto: int,
+    ip_id: int,
+    ttl: int = 64,
+    df: int = 1,
+) -> bytes:
     if isinstance(l4, dpkt.udp.UDP):
         l4.ulen = len(l4)
     ip = dpkt.ip.IP(src=src, dst=dst, p=proto, ttl=ttl, id=ip_id & 0xFFFF, df=df, data=l4)
@@ -54,63 +63,151 @@ def build(o: Options) -> Capture:
     # The host resolves its gateway, then www.example.com.
     ev.append((0, _arp(dpkt.arp.ARP_OP_REQUEST, HOST_MAC, HOST_IP, bytes(6), GW_IP, BCAST)))
     ev.append((400_000, _arp(dpkt.arp.ARP_OP_REPLY, GW_MAC, GW_IP, HOST_MAC, HOST_IP, HOST_MAC)))
-    q = dpkt.dns.DNS(id=int(rng.integers(0, 1 << 16)), op=dpkt.dns.DNS_RD,
-                     qd=[dpkt.dns.DNS.Q(name="www.example.com", type=dpkt.dns.DNS_A)])
+    q = dpkt.dns.DNS(
+        id=int(rng.integers(0, 1 << 16)),
+        op=dpkt.dns.DNS_RD,
+        qd=[dpkt.dns.DNS.Q(name="www.example.com", type=dpkt.dns.DNS_A)],
+    )
     sport = int(rng.integers(32768, 61000))
-    ev.append((1_000_000, _ip(HOST_MAC, GW_MAC, HOST_IP, GW_IP,
-                              dpkt.udp.UDP(sport=sport, dport=53, data=bytes(q)), UDP, 1)))
+    ev.append(
+        (
+            1_000_000,
+            _ip(
+                HOST_MAC,
+                GW_MAC,
+                HOST_IP,
+                GW_IP,
+                dpkt.udp.UDP(sport=sport, dport=53, data=bytes(q)),
+                UDP,
+                1,
+            ),
+        )
+    )
     ans = dpkt.dns.DNS(bytes(q))
     ans.op = dpkt.dns.DNS_QR | dpkt.dns.DNS_RD | dpkt.dns.DNS_RA
-    ans.an = [dpkt.dns.DNS.RR(name="www.example.com", type=dpkt.dns.DNS_A, ttl=300,
-                              rdata=SERVER)]
-    ev.append((13_000_000, _ip(GW_MAC, HOST_MAC, GW_IP, HOST_IP,
-                               dpkt.udp.UDP(sport=53, dport=sport, data=bytes(ans)), UDP, 7)))
+    ans.an = [dpkt.dns.DNS.RR(name="www.example.com", type=dpkt.dns.DNS_A, ttl=300, rdata=SERVER)]
+    ev.append(
+        (
+            13_000_000,
+            _ip(
+                GW_MAC,
+                HOST_MAC,
+                GW_IP,
+                HOST_IP,
+                dpkt.udp.UDP(sport=53, dport=sport, data=bytes(ans)),
+                UDP,
+                7,
+            ),
+        )
+    )
     # A neighbour pings the host every 100 ms; the host answers 25 µs later.
     for k, t in enumerate(range(5_000_000, D, 100_000_000)):
-        echo = dpkt.icmp.ICMP.Echo(id=0x1c2d, seq=k + 1, data=rng.bytes(56))
+        echo = dpkt.icmp.ICMP.Echo(id=0x1C2D, seq=k + 1, data=rng.bytes(56))
         req = dpkt.icmp.ICMP(type=dpkt.icmp.ICMP_ECHO, data=echo)
         rep = dpkt.icmp.ICMP(type=dpkt.icmp.ICMP_ECHOREPLY, data=echo)
         ev.append((t, _ip(PINGER_MAC, HOST_MAC, PINGER_IP, HOST_IP, req, ICMP, 100 + k)))
-        ev.append((t + 25_000, _ip(HOST_MAC, PINGER_MAC, HOST_IP, PINGER_IP, rep, ICMP,
-                                   2000 + k, df=0)))
+        ev.append(
+            (t + 25_000, _ip(HOST_MAC, PINGER_MAC, HOST_IP, PINGER_IP, rep, ICMP, 2000 + k, df=0))
+        )
     # Other hosts on the segment.
     for h in range(o.clients):
         hmac = mac(f"58:ef:68:00:01:{h % 256:02x}")
         hip = ip4(f"192.168.1.{20 + h % 70}")
-        ev.append((int(rng.integers(0, D)),
-                   _arp(dpkt.arp.ARP_OP_REQUEST, hmac, hip, bytes(6), GW_IP, BCAST)))
+        ev.append(
+            (
+                int(rng.integers(0, D)),
+                _arp(dpkt.arp.ARP_OP_REQUEST, hmac, hip, bytes(6), GW_IP, BCAST),
+            )
+        )
         group = ip4("224.0.0.251")
-        mdns = dpkt.dns.DNS(id=0, qd=[dpkt.dns.DNS.Q(name="_googlecast._tcp.local",
-                                                    type=dpkt.dns.DNS_PTR)])
-        ev.append((int(rng.integers(0, D)),
-                   _ip(hmac, _mcast_mac(group), hip, group,
-                       dpkt.udp.UDP(sport=5353, dport=5353, data=bytes(mdns)), UDP, 0, ttl=255)))
+        mdns = dpkt.dns.DNS(
+            id=0, qd=[dpkt.dns.DNS.Q(name="_googlecast._tcp.local", type=dpkt.dns.DNS_PTR)]
+        )
+        ev.append(
+            (
+                int(rng.integers(0, D)),
+                _ip(
+                    hmac,
+                    _mcast_mac(group),
+                    hip,
+                    group,
+                    dpkt.udp.UDP(sport=5353, dport=5353, data=bytes(mdns)),
+                    UDP,
+                    0,
+                    ttl=255,
+                ),
+            )
+        )
         quic_port = int(rng.integers(32768, 61000))
         remote = ip4(f"142.250.{h % 256}.{100 + h % 100}")
         for j, t in enumerate(range(int(rng.integers(0, 20_000_000)), D, 20_000_000)):
-            ev.append((t, _ip(hmac, GW_MAC, hip, remote,
-                              dpkt.udp.UDP(sport=quic_port, dport=443, data=rng.bytes(1252)),
-                              UDP, j)))
-            ev.append((t + 9_000_000, _ip(GW_MAC, hmac, remote, hip,
-                                          dpkt.udp.UDP(sport=443, dport=quic_port,
-                                                       data=rng.bytes(1252)), UDP, 0, ttl=57)))
-    ssdp = (b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: upnp:rootdevice\r\n"
-            b"NTS: ssdp:alive\r\nLOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n")
+            ev.append(
+                (
+                    t,
+                    _ip(
+                        hmac,
+                        GW_MAC,
+                        hip,
+                        remote,
+                        dpkt.udp.UDP(sport=quic_port, dport=443, data=rng.bytes(1252)),
+                        UDP,
+                        j,
+                    ),
+                )
+            )
+            ev.append(
+                (
+                    t + 9_000_000,
+                    _ip(
+                        GW_MAC,
+                        hmac,
+                        remote,
+                        hip,
+                        dpkt.udp.UDP(sport=443, dport=quic_port, data=rng.bytes(1252)),
+                        UDP,
+                        0,
+                        ttl=57,
+                    ),
+                )
+            )
+    ssdp = (
+        b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: upnp:rootdevice\r\n"
+        b"NTS: ssdp:alive\r\nLOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n"
+    )
     group = ip4("239.255.255.250")
-    ev.append((int(rng.integers(0, D)), _ip(GW_MAC, _mcast_mac(group), GW_IP, group,
-                                           dpkt.udp.UDP(sport=1900, dport=1900, data=ssdp),
-                                           UDP, 0, ttl=4)))
+    ev.append(
+        (
+            int(rng.integers(0, D)),
+            _ip(
+                GW_MAC,
+                _mcast_mac(group),
+                GW_IP,
+                group,
+                dpkt.udp.UDP(sport=1900, dport=1900, data=ssdp),
+                UDP,
+                0,
+                ttl=4,
+            ),
+        )
+    )
     ev = [e for e in ev if e[0] < D]
-    spec = FlowSpec(version=4, server_ip=SERVER, client_ip=HOST_IP, server_port=443,
-                    client_port=sport + 1, gw_mac=GW_MAC, client_mac=HOST_MAC, mss=1460,
-                    server_ttl=52)
+    spec = FlowSpec(
+        version=4,
+        server_ip=SERVER,
+        client_ip=HOST_IP,
+        server_port=443,
+        client_port=sport + 1,
+        gw_mac=GW_MAC,
+        client_mac=HOST_MAC,
+        mss=1460,
+        server_ttl=52,
+    )
     data_ns = max(1_000_000, (D - DOWNLOAD_START_NS) // 4)
     check_frames(len(ev) + 2 * data_segments(spec, o.rate, data_ns), SCENARIO.name)
     dl = download(spec, o.rate, data_ns, o.seed + 1)
     dl.ts_ns = dl.ts_ns + DOWNLOAD_START_NS
     ev.sort(key=lambda e: e[0])  # stable: ties keep the order they were made in
-    rest = Capture(np.asarray([t for t, _ in ev], dtype=np.int64), [f for _, f in ev],
-                   nano=False)
+    rest = Capture(np.asarray([t for t, _ in ev], dtype=np.int64), [f for _, f in ev], nano=False)
     return merge([rest, dl], nano=False)
 
 

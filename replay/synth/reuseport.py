@@ -32,8 +32,9 @@ def build(o: Options) -> Capture:
     flow = rng.integers(0, o.flows, n)
     addr = public_addresses(rng, o.flows)
     port = rng.integers(1024, 65536, o.flows).astype(np.uint64)
-    query = dpkt.dns.DNS(id=0, op=dpkt.dns.DNS_RD,
-                         qd=[dpkt.dns.DNS.Q(name="www.example.com", type=dpkt.dns.DNS_A)])
+    query = dpkt.dns.DNS(
+        id=0, op=dpkt.dns.DNS_RD, qd=[dpkt.dns.DNS.Q(name="www.example.com", type=dpkt.dns.DNS_A)]
+    )
     payload = np.tile(np.frombuffer(bytes(query), dtype=np.uint8), (n, 1))
     put_be(payload, 0, 2, rng.integers(0, 1 << 16, n, dtype=np.uint64))
     frames = udp4_frames(

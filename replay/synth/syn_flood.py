@@ -33,8 +33,9 @@ def build(o: Options) -> Capture:
     ts = np.arange(n, dtype=np.int64) * 1_000_000_000 // round(o.rate)
     tcp = dpkt.tcp.TCP(sport=0, dport=80, seq=0, flags=dpkt.tcp.TH_SYN, win=64)
     ip = dpkt.ip.IP(src=bytes(4), dst=ip4("10.0.0.10"), p=dpkt.ip.IP_PROTO_TCP, ttl=64, data=tcp)
-    frames = tile(ether(mac("3c:fd:fe:aa:bb:01"), mac("00:1a:2b:3c:4d:5e"), ip,
-                        dpkt.ethernet.ETH_TYPE_IP), n)
+    frames = tile(
+        ether(mac("3c:fd:fe:aa:bb:01"), mac("00:1a:2b:3c:4d:5e"), ip, dpkt.ethernet.ETH_TYPE_IP), n
+    )
     l3, l4 = ETH_HLEN, ETH_HLEN + 20
     put_be(frames, l3 + 4, 2, rng.integers(0, 1 << 16, n, dtype=np.uint64))
     put_be(frames, l3 + 12, 4, rng.integers(1 << 24, 0xE0000000, n, dtype=np.uint64))

@@ -117,21 +117,35 @@ class _Conn:
     def s_tsval(self, t_send: int) -> int:
         return (self.s_tsbase + (t_send + self.s_phase + RTT_NS) // 1_000_000) & 0xFFFFFFFF
 
-    def _frame(self, from_server: bool, seq: int, ack: int, flags: int, win: int, opts: bytes,
-               payload: bytes, ip_id: int) -> bytes:
+    def _frame(
+        self,
+        from_server: bool,
+        seq: int,
+        ack: int,
+        flags: int,
+        win: int,
+        opts: bytes,
+        payload: bytes,
+        ip_id: int,
+    ) -> bytes:
         s = self.spec
         tcp = dpkt.tcp.TCP(
             sport=s.server_port if from_server else s.client_port,
             dport=s.client_port if from_server else s.server_port,
-            seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF, flags=flags, win=win, opts=opts,
+            seq=seq & 0xFFFFFFFF,
+            ack=ack & 0xFFFFFFFF,
+            flags=flags,
+            win=win,
+            opts=opts,
             data=payload,
         )
         tcp.off = (20 + len(opts)) // 4
         src, dst = (s.server_ip, s.client_ip) if from_server else (s.client_ip, s.server_ip)
         ttl = s.server_ttl if from_server else s.client_ttl
         if s.version == 4:
-            ip: dpkt.Packet = dpkt.ip.IP(src=src, dst=dst, p=dpkt.ip.IP_PROTO_TCP, ttl=ttl,
-                                         id=ip_id & 0xFFFF, df=1, data=tcp)
+            ip: dpkt.Packet = dpkt.ip.IP(
+                src=src, dst=dst, p=dpkt.ip.IP_PROTO_TCP, ttl=ttl, id=ip_id & 0xFFFF, df=1, data=tcp
+            )
             etype = dpkt.ethernet.ETH_TYPE_IP
         else:
             ip = dpkt.ip6.IP6(src=src, dst=dst, nxt=dpkt.ip.IP_PROTO_TCP, hlim=ttl, data=tcp)
@@ -157,7 +171,9 @@ class _Conn:
             win = wnd >> CLIENT_WSCALE
         ack = self.c_rcv_nxt if flags & dpkt.tcp.TH_ACK else 0
         self.times.append(t)
-        self.frames.append(self._frame(False, self.c_nxt, ack, flags, win, opts, payload, self.c_id))
+        self.frames.append(
+            self._frame(False, self.c_nxt, ack, flags, win, opts, payload, self.c_id)
+        )
         self.c_id += 1
         self.c_nxt += len(payload) + (1 if flags & dpkt.tcp.TH_SYN else 0)
         self.c_rcv_wup = self.c_rcv_nxt
@@ -165,8 +181,14 @@ class _Conn:
         self.c_ts_vals.append(tsval)
         return t
 
-    def server_arrives(self, t: int, flags: int, payload: bytes = b"", syn_opts: bytes = b"",
-                       ip_id: int | None = None) -> None:
+    def server_arrives(
+        self,
+        t: int,
+        flags: int,
+        payload: bytes = b"",
+        syn_opts: bytes = b"",
+        ip_id: int | None = None,
+    ) -> None:
         """A server segment reaches the client's NIC at `t` (sent one-way delay earlier)."""
         t_send = t - RTT_NS // 2
         tsval = self.s_tsval(t_send)
@@ -180,8 +202,18 @@ class _Conn:
             opts, win = b"\x01\x01" + ts, SERVER_WIN_FIELD
         seq = self.s_nxt
         self.times.append(t)
-        self.frames.append(self._frame(True, seq, self.c_nxt, flags, win, opts, payload,
-                                       self.s_id if ip_id is None else ip_id))
+        self.frames.append(
+            self._frame(
+                True,
+                seq,
+                self.c_nxt,
+                flags,
+                win,
+                opts,
+                payload,
+                self.s_id if ip_id is None else ip_id,
+            )
+        )
         if ip_id is None:
             self.s_id += 1
         self.s_nxt += len(payload) + (1 if flags & dpkt.tcp.TH_SYN else 0)
@@ -195,8 +227,14 @@ class _Conn:
 
 def _syn_opts(mss: int, wscale: int) -> bytes:
     # Linux's SYN option order (tcp_options_write): MSS, SACK_PERM, TS, NOP, WS.
-    return b"\x02\x04" + mss.to_bytes(2, "big") + b"\x04\x02" + b"TSOPTION!!" + b"\x01\x03\x03" + \
-        bytes([wscale])
+    return (
+        b"\x02\x04"
+        + mss.to_bytes(2, "big")
+        + b"\x04\x02"
+        + b"TSOPTION!!"
+        + b"\x01\x03\x03"
+        + bytes([wscale])
+    )
 
 
 def _segments(writes: list[int], seg: int) -> list[tuple[int, int, bool]]:
@@ -253,20 +291,24 @@ def download(spec: FlowSpec, rate_bps: float, duration_ns: int, seed: int) -> Ca
 
     # 3-way handshake. The SYN-ACK leaves with IP ID 0 (ip_build_and_send_pkt sets it for DF).
     c.client_send(0, TH.TH_SYN, syn_opts=_syn_opts(spec.mss, CLIENT_WSCALE))
-    c.server_arrives(rtt, TH.TH_SYN | TH.TH_ACK, syn_opts=_syn_opts(spec.mss, SERVER_WSCALE),
-                     ip_id=0)
+    c.server_arrives(
+        rtt, TH.TH_SYN | TH.TH_ACK, syn_opts=_syn_opts(spec.mss, SERVER_WSCALE), ip_id=0
+    )
     t = c.client_send(rtt + ACK_DELAY_NS, TH.TH_ACK)
     # TLS 1.3 (RFC 8446 §2): ClientHello; ServerHello + ChangeCipherSpec + the encrypted flight
     # (EncryptedExtensions, Certificate chain, CertificateVerify, Finished: ~4 kB for an ECDSA
     # chain); the client's CCS + Finished + the HTTP request.
     hello = _tls_record(rng, 0x16, 512, minor=1)
     t = c.client_send(t + 50_000, TH.TH_PUSH | TH.TH_ACK, hello)
-    flight = [_tls_record(rng, 0x16, 122), bytes([0x14, 3, 3, 0, 1, 1]),
-              _tls_record(rng, 0x17, 4000)]
-    t_flight = receive(b"".join(flight), [sum(len(r) for r in flight)],
-                       t + rtt + SERVER_THINK_NS)
-    finished = bytes([0x14, 3, 3, 0, 1, 1]) + _tls_record(rng, 0x17, 53) + \
-        _tls_record(rng, 0x17, 160)
+    flight = [
+        _tls_record(rng, 0x16, 122),
+        bytes([0x14, 3, 3, 0, 1, 1]),
+        _tls_record(rng, 0x17, 4000),
+    ]
+    t_flight = receive(b"".join(flight), [sum(len(r) for r in flight)], t + rtt + SERVER_THINK_NS)
+    finished = (
+        bytes([0x14, 3, 3, 0, 1, 1]) + _tls_record(rng, 0x17, 53) + _tls_record(rng, 0x17, 160)
+    )
     t = c.client_send(t_flight + 200_000, TH.TH_PUSH | TH.TH_ACK, finished)
     # The response: one TLS record per write.
     n_records = data_plan(spec, rate_bps, duration_ns)
@@ -276,5 +318,6 @@ def download(spec: FlowSpec, rate_bps: float, duration_ns: int, seed: int) -> Ca
     stream = b"".join(hdr + body[i * step : (i + 1) * step] for i in range(n_records))
     receive(stream, [TLS_RECORD] * n_records, t + rtt + SERVER_THINK_NS)
     order = np.argsort(np.asarray(c.times, dtype=np.int64), kind="stable")
-    return Capture(np.asarray(c.times, dtype=np.int64)[order], [c.frames[i] for i in order],
-                   nano=False)
+    return Capture(
+        np.asarray(c.times, dtype=np.int64)[order], [c.frames[i] for i in order], nano=False
+    )

@@ -35,8 +35,9 @@ def build(o: Options) -> Capture:
     n = max(1, -(-o.duration_ns * round(o.rate) // 1_000_000_000))
     check_frames(n, SCENARIO.name)
     if n > DPKT_FRAMES_MAX:
-        raise SynthError(f"vxlan: {n:,} frames is over {DPKT_FRAMES_MAX:,}; lower --duration"
-                         " or --rate")
+        raise SynthError(
+            f"vxlan: {n:,} frames is over {DPKT_FRAMES_MAX:,}; lower --duration or --rate"
+        )
     rng = np.random.default_rng(o.seed)
     host_mac, vtep_mac = mac("3c:fd:fe:aa:bb:01"), mac("3c:fd:fe:aa:bb:02")
     pod_mac, gw_mac = mac("0a:58:0a:f4:02:14"), mac("0a:58:0a:f4:02:01")
@@ -50,16 +51,36 @@ def build(o: Options) -> Capture:
         inner_sport = 33000 + f
         udp = dpkt.udp.UDP(sport=inner_sport, dport=8080, data=rng.bytes(o.size))
         udp.ulen = len(udp)
-        inner_ip = dpkt.ip.IP(src=inner_src, dst=ip4("10.244.2.20"), p=dpkt.ip.IP_PROTO_UDP,
-                              ttl=63, id=(i // o.flows) & 0xFFFF, df=1, data=udp)
-        inner = bytes(dpkt.ethernet.Ethernet(dst=pod_mac, src=gw_mac,
-                                             type=dpkt.ethernet.ETH_TYPE_IP, data=inner_ip))
+        inner_ip = dpkt.ip.IP(
+            src=inner_src,
+            dst=ip4("10.244.2.20"),
+            p=dpkt.ip.IP_PROTO_UDP,
+            ttl=63,
+            id=(i // o.flows) & 0xFFFF,
+            df=1,
+            data=udp,
+        )
+        inner = bytes(
+            dpkt.ethernet.Ethernet(
+                dst=pod_mac, src=gw_mac, type=dpkt.ethernet.ETH_TYPE_IP, data=inner_ip
+            )
+        )
         vx = b"\x08\x00\x00\x00" + VNI.to_bytes(3, "big") + b"\x00"  # flags: I (VNI valid)
-        outer_udp = dpkt.udp.UDP(sport=outer_sport(inner_src + inner_sport.to_bytes(2, "big")),
-                                 dport=VXLAN_PORT, sum=0, data=vx + inner)
+        outer_udp = dpkt.udp.UDP(
+            sport=outer_sport(inner_src + inner_sport.to_bytes(2, "big")),
+            dport=VXLAN_PORT,
+            sum=0,
+            data=vx + inner,
+        )
         outer_udp.ulen = len(outer_udp)
-        outer = dpkt.ip.IP(src=outer_src, dst=outer_dst, p=dpkt.ip.IP_PROTO_UDP, ttl=64,
-                           id=(ip_id0 + i) & 0xFFFF, data=bytes(outer_udp))
+        outer = dpkt.ip.IP(
+            src=outer_src,
+            dst=outer_dst,
+            p=dpkt.ip.IP_PROTO_UDP,
+            ttl=64,
+            id=(ip_id0 + i) & 0xFFFF,
+            data=bytes(outer_udp),
+        )
         frames.append(ether(host_mac, vtep_mac, outer, dpkt.ethernet.ETH_TYPE_IP))
     return Capture(times, frames, nano=True)
 

@@ -55,8 +55,11 @@ class Capture:
 def merge(parts: list[Capture], nano: bool) -> Capture:
     """Several captures → one, ordered by time (ties keep the order of `parts`)."""
     ts = np.concatenate([p.ts_ns for p in parts])
-    frames = [f for p in parts for f in (p.frames if isinstance(p.frames, list)
-                                         else [bytes(r) for r in p.frames])]
+    frames = [
+        f
+        for p in parts
+        for f in (p.frames if isinstance(p.frames, list) else [bytes(r) for r in p.frames])
+    ]
     order = np.argsort(ts, kind="stable")
     return Capture(ts[order], [frames[i] for i in order], nano)
 
@@ -102,8 +105,9 @@ def write_capture(cap: Capture, out: str | Path) -> Path:
         with open(tmp, "wb") as f:
             if out.name.endswith(".gz"):
                 # filename="" and mtime=0: nothing time- or path-dependent in the gzip header.
-                with gzip.GzipFile(filename="", mode="wb", fileobj=f, compresslevel=9,
-                                   mtime=0) as gz:
+                with gzip.GzipFile(
+                    filename="", mode="wb", fileobj=f, compresslevel=9, mtime=0
+                ) as gz:
                     gz.write(data)
             else:
                 f.write(data)
