@@ -56,6 +56,8 @@ def test_plain_output_is_not_compressed(tmp_path):
         (["game-server", "--clients", "0"], "--clients must be between 1 and 100000, got 0"),
         (["udp-flood", "--size", "63"], "--size must be between 64 and 1518"),
         (["gigabit-flood", "--duration", "5", "--rate", "100G"], "the limit is 5,000,000"),
+        (["https-download", "--duration", "60", "--rate", "10G"], "the limit is 500,000"),
+        (["vxlan", "--flows", "30001"], "--flows must be between 1 and 30000"),
         (["syn-flood", "--seed", "-1"], "--seed must be between 0 and 4294967295"),
     ],
 )

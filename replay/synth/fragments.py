@@ -15,13 +15,12 @@ import numpy as np
 
 from replay.synth.options import Options, SynthError
 from replay.synth.packets import WIRE_EXTRA, ether, ip4, mac
-from replay.synth.scenario import Scenario, check_frames
+from replay.synth.scenario import DPKT_MAX_FRAMES, Scenario, check_frames
 from replay.synth.writer import Capture
 
 MTU = 1500
 FRAG_PAYLOAD = MTU - 20  # 1480: the largest multiple of 8 that fits after the IP header
 SENDER_BPS = 10e9
-DPKT_FRAMES_MAX = 500_000  # dpkt builds ~30k frames/s here: keep a run under ~20 s
 
 
 def fragment_count(size: int) -> int:
@@ -40,11 +39,7 @@ def build(o: Options) -> Capture:
             f" (at most {1e9 / burst_ns:,.0f}/s)"
         )
     n = max(1, -(-o.duration_ns * round(o.rate) // 1_000_000_000))
-    check_frames(n * per, SCENARIO.name)
-    if n * per > DPKT_FRAMES_MAX:
-        raise SynthError(
-            f"fragments: {n * per:,} frames is over {DPKT_FRAMES_MAX:,}; lower --duration or --rate"
-        )
+    check_frames(n * per, SCENARIO.name, DPKT_MAX_FRAMES)
     rng = np.random.default_rng(o.seed)
     src, dst = ip4("10.0.0.20"), ip4("10.0.0.10")
     smac, dmac = mac("52:54:00:12:00:20"), mac("3c:fd:fe:aa:bb:01")

@@ -16,7 +16,7 @@ import numpy as np
 
 from replay.synth.options import Options
 from replay.synth.packets import ether, ip4, mac
-from replay.synth.scenario import Scenario, check_frames
+from replay.synth.scenario import DPKT_MAX_FRAMES, Scenario, check_frames
 from replay.synth.tcpflow import FlowSpec, data_segments, download
 from replay.synth.writer import Capture, merge
 
@@ -203,7 +203,7 @@ def build(o: Options) -> Capture:
         server_ttl=52,
     )
     data_ns = max(1_000_000, (D - DOWNLOAD_START_NS) // 4)
-    check_frames(len(ev) + 2 * data_segments(spec, o.rate, data_ns), SCENARIO.name)
+    check_frames(len(ev) + 2 * data_segments(spec, o.rate, data_ns), SCENARIO.name, DPKT_MAX_FRAMES)
     dl = download(spec, o.rate, data_ns, o.seed + 1)
     dl.ts_ns = dl.ts_ns + DOWNLOAD_START_NS
     ev.sort(key=lambda e: e[0])  # stable: ties keep the order they were made in

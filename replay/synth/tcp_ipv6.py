@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from replay.synth.options import Options
 from replay.synth.packets import ip6, mac
-from replay.synth.scenario import Scenario, check_frames
+from replay.synth.scenario import DPKT_MAX_FRAMES, Scenario, check_frames
 from replay.synth.tcpflow import FlowSpec, data_segments, download
 from replay.synth.writer import Capture
 
@@ -22,7 +22,7 @@ SPEC = FlowSpec(
 
 
 def build(o: Options) -> Capture:
-    check_frames(2 * data_segments(SPEC, o.rate, o.duration_ns), SCENARIO.name)
+    check_frames(2 * data_segments(SPEC, o.rate, o.duration_ns), SCENARIO.name, DPKT_MAX_FRAMES)
     return download(SPEC, o.rate, o.duration_ns, o.seed)
 
 

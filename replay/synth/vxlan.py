@@ -15,15 +15,14 @@ import zlib
 import dpkt
 import numpy as np
 
-from replay.synth.options import Options, SynthError
+from replay.synth.options import Options
 from replay.synth.packets import ether, ip4, mac
-from replay.synth.scenario import Scenario, check_frames
+from replay.synth.scenario import DPKT_MAX_FRAMES, Scenario, check_frames
 from replay.synth.writer import Capture
 
 VXLAN_PORT = 4789  # IANA (RFC 7348 §5)
 VNI = 42
 PORT_MIN, PORT_MAX = 32768, 60999  # net.ipv4.ip_local_port_range default
-DPKT_FRAMES_MAX = 500_000
 
 
 def outer_sport(inner: bytes) -> int:
@@ -33,11 +32,7 @@ def outer_sport(inner: bytes) -> int:
 
 def build(o: Options) -> Capture:
     n = max(1, -(-o.duration_ns * round(o.rate) // 1_000_000_000))
-    check_frames(n, SCENARIO.name)
-    if n > DPKT_FRAMES_MAX:
-        raise SynthError(
-            f"vxlan: {n:,} frames is over {DPKT_FRAMES_MAX:,}; lower --duration or --rate"
-        )
+    check_frames(n, SCENARIO.name, DPKT_MAX_FRAMES)
     rng = np.random.default_rng(o.seed)
     host_mac, vtep_mac = mac("3c:fd:fe:aa:bb:01"), mac("3c:fd:fe:aa:bb:02")
     pod_mac, gw_mac = mac("0a:58:0a:f4:02:14"), mac("0a:58:0a:f4:02:01")
@@ -92,6 +87,6 @@ SCENARIO = Scenario(
     build=build,
     defaults={"duration": 0.02, "rate": 100e3, "size": 1000, "flows": 4},
     rate_unit="pps",
-    limits={"size": (1, 1422), "flows": (1, 65535)},
+    limits={"size": (1, 1422), "flows": (1, 30000)},  # inner source ports 33000 + flow
     size_means="inner UDP payload bytes (1-1422: the inner packet fits the 1450-byte VXLAN MTU)",
 )
