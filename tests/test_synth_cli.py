@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -97,3 +98,10 @@ def test_missing_directory_is_one_line(tmp_path):
 )
 def test_parse_rate(text, unit, value):
     assert parse_rate(text, unit) == value
+
+
+def test_list_matches_golden_file():
+    # Regenerate after an intended change:
+    #   PYTHONPATH=. python -m replay synth --list > tests/golden/synth-list.txt
+    golden = Path(__file__).parent / "golden" / "synth-list.txt"
+    assert runner.invoke(app, ["synth", "--list"]).output == golden.read_text()
