@@ -50,6 +50,12 @@ def _ip(
     return ether(dst_mac, src_mac, ip, dpkt.ethernet.ETH_TYPE_IP)
 
 
+def _quic(rng: np.random.Generator, dcid: bytes) -> bytes:
+    # A QUIC 1-RTT packet (RFC 9000 §17.3): short header (form 0, fixed bit 1), the peer's
+    # 8-byte connection ID, then protected bytes; 1252 bytes like Chrome's full-size packets.
+    return bytes([0x40 | int(rng.integers(0, 64))]) + dcid + rng.bytes(1252 - 9)
+
+
 def _mcast_mac(group: bytes) -> bytes:
     # RFC 1112 §6.4: 01:00:5e + the low 23 bits of the group address.
     return b"\x01\x00\x5e" + bytes([group[1] & 0x7F, group[2], group[3]])
@@ -140,36 +146,12 @@ def build(o: Options) -> Capture:
         )
         quic_port = int(rng.integers(32768, 61000))
         remote = ip4(f"142.250.{h % 256}.{100 + h % 100}")
+        cid_up, cid_down = rng.bytes(8), rng.bytes(8)
         for j, t in enumerate(range(int(rng.integers(0, 20_000_000)), D, 20_000_000)):
-            ev.append(
-                (
-                    t,
-                    _ip(
-                        hmac,
-                        GW_MAC,
-                        hip,
-                        remote,
-                        dpkt.udp.UDP(sport=quic_port, dport=443, data=rng.bytes(1252)),
-                        UDP,
-                        j,
-                    ),
-                )
-            )
-            ev.append(
-                (
-                    t + 9_000_000,
-                    _ip(
-                        GW_MAC,
-                        hmac,
-                        remote,
-                        hip,
-                        dpkt.udp.UDP(sport=443, dport=quic_port, data=rng.bytes(1252)),
-                        UDP,
-                        0,
-                        ttl=57,
-                    ),
-                )
-            )
+            up = dpkt.udp.UDP(sport=quic_port, dport=443, data=_quic(rng, cid_up))
+            down = dpkt.udp.UDP(sport=443, dport=quic_port, data=_quic(rng, cid_down))
+            ev.append((t, _ip(hmac, GW_MAC, hip, remote, up, UDP, j)))
+            ev.append((t + 9_000_000, _ip(GW_MAC, hmac, remote, hip, down, UDP, 0, ttl=57)))
     ssdp = (
         b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: upnp:rootdevice\r\n"
         b"NTS: ssdp:alive\r\nLOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n"
