@@ -10,6 +10,8 @@ import dpkt
 import numpy as np
 import pytest
 from _synth_read import checksums_ok, read
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from replay.synth import SynthError, build, synthesize
 from replay.synth.writer import pcap_bytes
@@ -140,3 +142,23 @@ def test_same_options_same_bytes(name):
     assert pcap_bytes(build(name, duration=0.01, seed=3)) != pcap_bytes(
         build(name, duration=0.01, seed=4)
     )
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    clients=st.integers(1, 300),
+    hz=st.sampled_from([20, 30, 60, 64, 66, 128]),
+    ms=st.integers(1, 120),
+    seed=st.integers(0, 1000),
+)
+def test_game_property_one_datagram_per_client_per_tick(clients, hz, ms, seed):
+    cap = build("game-server", duration=ms / 1000, rate=hz, clients=clients, seed=seed)
+    ticks = -(-ms * hz // 1000)
+    assert len(cap) == ticks * clients
+    seen = defaultdict(int)
+    for i in range(len(cap)):
+        assert checksums_ok(cap.frame(i))
+        ip = dpkt.ethernet.Ethernet(cap.frame(i)).data
+        seen[(ip.src, ip.data.sport)] += 1
+    assert len(seen) == clients and set(seen.values()) == {ticks}
+    assert np.all(np.diff(cap.ts_ns) >= 0)
