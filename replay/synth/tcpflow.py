@@ -13,7 +13,8 @@ model's GRO (KERNEL.md §4):
   and may merge, and a tick ends a GRO train; TSecr echoes TS.Recent, which the receiver updates
   only from the segment at its last ACK's edge (`tcp_replace_ts_recent`: `!after(seq, rcv_wup)`);
 - IPv4: DF set, IP ID from a random per-socket start +1 per segment (`ip_select_ident_segs`),
-  except the SYN-ACK, which Linux sends with ID 0 (`ip_build_and_send_pkt`); constant TTL/TOS.
+  except the SYN-ACK, which Linux sends with ID 0 (`ip_build_and_send_pkt`, since commit
+  970a5a3ea86d "ipv4: tcp: send zero IPID in SYNACK messages", 2022); constant TTL/TOS.
   IPv6: constant flow label and hop limit;
 - the client ACKs the first 16 data segments at once (quick-ACK mode, TCP_MAX_QUICKACKS in
   include/net/tcp.h), then every second full segment (`__tcp_ack_snd_check`: more than one
