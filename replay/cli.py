@@ -86,7 +86,10 @@ def config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     typer.echo(dump_toml(cfg), nl=False)
 
 
-TracesArg = Annotated[list[str], typer.Argument(help="Capture files (pcap, pcapng, compressed or not); - for stdin.")]
+TracesArg = Annotated[
+    list[str],
+    typer.Argument(help="Capture files (pcap, pcapng; gzip/zstd/xz/bzip2 or not); - for stdin."),
+]
 
 
 @command()
@@ -95,10 +98,10 @@ def inspect(
     json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     frame: Annotated[
         Optional[int],  # noqa: UP045 (typer needs Optional here)
-        typer.Option("--frame", min=1, help="Print the protocol layers of frame N (1-based, across all inputs)."),
+        typer.Option("--frame", min=1, help="Print the layers of frame N (1-based, all inputs)."),
     ] = None,
 ) -> None:
-    """Summarise captures like capinfos: format, link types, frames, duration, rates, protocols, flows.
+    """Summarise captures like capinfos: format, link types, frames, duration, rates, flows.
 
     Example: replay inspect capture.pcapng --json
     """
@@ -113,7 +116,9 @@ def inspect(
 @command()
 def ingest(
     traces: TracesArg,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Frames table to write (Parquet).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Frames table to write (Parquet).")
+    ],
 ) -> None:
     """Read captures into the frames table (Parquet, written in row groups as it reads).
 

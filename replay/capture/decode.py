@@ -91,15 +91,16 @@ ERRORS = (
     "bad-tcp-offset",
     "unsupported-linktype",  # shown as unsupported-linktype:N
     "truncated:ip",
+    "truncated:frelay",
 )
 (
     E_OK, E_ETH, E_VLAN, E_MPLS, E_PPPOE, E_SLL, E_SLL2, E_NULL, E_RADIOTAP, E_WLAN, E_LLC,
     E_IPV4, E_IPV6, E_IPV6EXT, E_TCP, E_UDP, E_SCTP, E_GRE, E_VXLAN, E_GENEVE, E_IHL,
-    E_IPVER, E_IPLEN, E_TCPOFF, E_LINKTYPE, E_IP,
+    E_IPVER, E_IPLEN, E_TCPOFF, E_LINKTYPE, E_IP, E_FRELAY,
 ) = range(len(ERRORS))  # fmt: skip
 
 # Link types we decode (pcap LINKTYPE_* values, https://www.tcpdump.org/linktypes.html).
-SUPPORTED_LINKTYPES = (0, 1, 12, 14, 101, 105, 108, 113, 127, 228, 229, 276)
+SUPPORTED_LINKTYPES = (0, 1, 12, 14, 101, 105, 107, 108, 113, 127, 228, 229, 276)
 
 # Ethertypes.
 ET_IPV4, ET_IPV6 = 0x0800, 0x86DD
@@ -113,11 +114,11 @@ UDP_VXLAN = 4789  # IANA, RFC 7348
 UDP_GENEVE = 6081  # IANA, RFC 8926
 
 
-@njit(cache=True)
-def _chain(b, p, end, et, rec, i, outer):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _chain(b, p, end, et, rec, i, outer):
     """Follow VLAN tags, MPLS labels and PPPoE to the network layer: (err, p, ethertype, ipver)."""
     while True:
-        if et == ET_VLAN or et == ET_QINQ or et == ET_QINQ_OLD:
+        if et == ET_VLAN or et == ET_QINQ or et == ET_QINQ_OLD:  # noqa: SIM109 (numba: no tuple `in`)
             if p + 4 > end:
                 return E_VLAN, p, -1, 0
             if outer and not (rec[i].valid & V_VLAN):
@@ -125,7 +126,7 @@ def _chain(b, p, end, et, rec, i, outer):  # noqa: ANN001, ANN202
                 rec[i].valid |= V_VLAN
             et = u16be(b, p + 2)
             p += 4
-        elif et == ET_MPLS_UC or et == ET_MPLS_MC:
+        elif et == ET_MPLS_UC or et == ET_MPLS_MC:  # noqa: SIM109
             if outer and rec[i].tunnel < 0:
                 rec[i].tunnel = T_MPLS
             while True:
@@ -163,44 +164,40 @@ def _chain(b, p, end, et, rec, i, outer):  # noqa: ANN001, ANN202
     return E_OK, p, et, 0
 
 
-@njit(cache=True)
-def _llc(b, p, end, rec, i, outer):  # noqa: ANN001, ANN202
-    """802.2 LLC: only SNAP (AA AA 03, OUI, ethertype) leads anywhere we decode."""
+@njit(cache=True, inline="always")
+def _llc(b, p, end):
+    """802.2 LLC → (err, p, ethertype): only SNAP (AA AA 03, OUI, type) leads anywhere."""
     if p + 3 > end:
-        return E_LLC, p, -1, 0
+        return E_LLC, p, -1
     if b[p] == 0xAA and b[p + 1] == 0xAA and b[p + 2] == 0x03:
         if p + 8 > end:
-            return E_LLC, p, -1, 0
-        return _chain(b, p + 8, end, u16be(b, p + 6), rec, i, outer)
-    return E_OK, p, -1, 0
+            return E_LLC, p, -1
+        return E_OK, p + 8, u16be(b, p + 6)
+    return E_OK, p, -1
 
 
-@njit(cache=True)
-def _ethernet(b, p, end, rec, macs, i, outer):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _ethernet(b, p, end):
+    """Ethernet II / 802.3 header → (err, p after it, ethertype or −1)."""
     if p + 14 > end:
-        return E_ETH, p, -1, 0
-    if outer:
-        for k in range(6):
-            macs[i, 0, k] = b[p + k]
-            macs[i, 1, k] = b[p + 6 + k]
-        rec[i].valid |= V_DMAC | V_SMAC
+        return E_ETH, p, -1
     et = u16be(b, p + 12)
     if et <= 1500:  # IEEE 802.3 length field: LLC follows
-        return _llc(b, p + 14, end, rec, i, outer)
-    return _chain(b, p + 14, end, et, rec, i, outer)
+        return _llc(b, p + 14, end)
+    return E_OK, p + 14, et
 
 
-@njit(cache=True)
-def _mac_at(b, p, macs, i, slot):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _mac_at(b, p, macs, i, slot):
     for k in range(6):
         macs[i, slot, k] = b[p + k]
 
 
-@njit(cache=True)
-def _wlan(b, p, end, rec, macs, i):  # noqa: ANN001, ANN202
-    """IEEE 802.11 MAC header (+ LLC/SNAP for data frames)."""
+@njit(cache=True, inline="always")
+def _wlan(b, p, end, rec, macs, i):
+    """IEEE 802.11 MAC header (+ LLC/SNAP for data frames) → (err, p, ethertype or −1)."""
     if p + 10 > end:
-        return E_WLAN, p, -1, 0
+        return E_WLAN, p, -1
     fc0 = b[p]
     fc1 = b[p + 1]
     ftype = (fc0 >> 2) & 3
@@ -211,20 +208,20 @@ def _wlan(b, p, end, rec, macs, i):  # noqa: ANN001, ANN202
         if sub >= 8 and sub != 12 and sub != 13 and p + 16 <= end:
             _mac_at(b, p + 10, macs, i, 1)
             rec[i].valid |= V_SMAC
-        return E_OK, p, -1, 0
+        return E_OK, p, -1
     if p + 24 > end:
-        return E_WLAN, p, -1, 0
+        return E_WLAN, p, -1
     tods = fc1 & 1
     fromds = (fc1 >> 1) & 1
     hl = 24
     if tods and fromds:
         hl = 30
         if p + 30 > end:
-            return E_WLAN, p, -1, 0
+            return E_WLAN, p, -1
     if ftype != 2:  # management and extension frames carry no network layer
         _mac_at(b, p + 10, macs, i, 1)
         rec[i].valid |= V_SMAC
-        return E_OK, p, -1, 0
+        return E_OK, p, -1
     # DA/SA by the To-DS/From-DS bits (IEEE 802.11-2020 Table 9-30).
     if tods:
         _mac_at(b, p + 16, macs, i, 0)
@@ -238,45 +235,42 @@ def _wlan(b, p, end, rec, macs, i):  # noqa: ANN001, ANN202
         if fc1 & 0x80:
             hl += 4
     if sub & 0x4 or fc1 & 0x40:  # null data, or a protected (encrypted) body
-        return E_OK, p, -1, 0
-    return _llc(b, p + hl, end, rec, i, True)
+        return E_OK, p, -1
+    return _llc(b, p + hl, end)
 
 
-@njit(cache=True)
-def _link(b, p, end, lt, rec, macs, i):  # noqa: ANN001, ANN202
-    """Link header by pcap link type → (err, p, ethertype, ip version)."""
+@njit(cache=True, inline="always")
+def _link(b, p, end, lt, rec, macs, i):
+    """Link header by pcap link type → (err, p, ethertype or −1 before VLAN/MPLS, ip version
+    when the link type itself says IP)."""
     if lt == 1:
-        return _ethernet(b, p, end, rec, macs, i, True)
-    if lt == 113:  # Linux cooked v1: pkttype, ARPHRD, addr len, addr[8], protocol
-        if p + 16 > end:
-            return E_SLL, p, -1, 0
-        hatype = u16be(b, p + 2)
-        if u16be(b, p + 4) == 6 and (hatype == 1 or hatype == 772):
+        err, q, et = _ethernet(b, p, end)
+        if p + 14 <= end:
+            _mac_at(b, p, macs, i, 0)
             _mac_at(b, p + 6, macs, i, 1)
+            rec[i].valid |= V_DMAC | V_SMAC
+        return err, q, et, 0
+    if lt == 113 or lt == 276:
+        # Linux cooked v1: pkttype, ARPHRD, addr len, addr[8], protocol (16 bytes);
+        # v2: protocol, reserved, ifindex, ARPHRD, pkttype, addr len, addr[8] (20 bytes).
+        v2 = lt == 276
+        hl = 20 if v2 else 16
+        if p + hl > end:
+            return (E_SLL2 if v2 else E_SLL), p, -1, 0
+        hatype = u16be(b, p + 8) if v2 else u16be(b, p + 2)
+        alen = b[p + 11] if v2 else u16be(b, p + 4)
+        if alen == 6 and (hatype == 1 or hatype == 772):
+            _mac_at(b, p + (12 if v2 else 6), macs, i, 1)
             rec[i].valid |= V_SMAC
         if hatype == 824:  # ARPHRD_NETLINK: protocol is a netlink family
-            return E_OK, p + 16, -1, 0
-        proto = u16be(b, p + 14)
-        if proto == 4:  # ETH_P_802_2: LLC frame
-            return _llc(b, p + 16, end, rec, i, True)
+            return E_OK, p + hl, -1, 0
+        proto = u16be(b, p) if v2 else u16be(b, p + 14)
+        if proto == 4:  # ETH_P_802_2: an LLC frame
+            err, q, et = _llc(b, p + hl, end)
+            return err, q, et, 0
         if proto <= 1500:
-            return E_OK, p + 16, -1, 0
-        return _chain(b, p + 16, end, proto, rec, i, True)
-    if lt == 276:  # Linux cooked v2: protocol, reserved, ifindex, ARPHRD, pkttype, addr len, addr[8]
-        if p + 20 > end:
-            return E_SLL2, p, -1, 0
-        hatype = u16be(b, p + 8)
-        if b[p + 11] == 6 and (hatype == 1 or hatype == 772):
-            _mac_at(b, p + 12, macs, i, 1)
-            rec[i].valid |= V_SMAC
-        if hatype == 824:
-            return E_OK, p + 20, -1, 0
-        proto = u16be(b, p)
-        if proto == 4:
-            return _llc(b, p + 20, end, rec, i, True)
-        if proto <= 1500:
-            return E_OK, p + 20, -1, 0
-        return _chain(b, p + 20, end, proto, rec, i, True)
+            return E_OK, p + hl, -1, 0
+        return E_OK, p + hl, proto, 0
     if lt == 101 or lt == 12 or lt == 14:  # raw IP: the version nibble decides
         if p >= end:
             return E_IP, p, -1, 0
@@ -305,20 +299,48 @@ def _link(b, p, end, lt, rec, macs, i):  # noqa: ANN001, ANN202
         if af == 10 or af == 23 or af == 24 or af == 28 or af == 30:
             return E_OK, p + 4, ET_IPV6, 6
         return E_OK, p + 4, -1, 0
-    if lt == 127:  # radiotap: little-endian it_len at offset 2, then 802.11
-        if p + 4 > end:
-            return E_RADIOTAP, p, -1, 0
-        hl = u16le(b, p + 2)
-        if hl < 8 or p + hl > end:
-            return E_RADIOTAP, p, -1, 0
-        return _wlan(b, p + hl, end, rec, macs, i)
-    if lt == 105:
-        return _wlan(b, p, end, rec, macs, i)
+    if lt == 127 or lt == 105:
+        if lt == 127:  # radiotap: little-endian it_len at offset 2, then 802.11
+            if p + 4 > end:
+                return E_RADIOTAP, p, -1, 0
+            hl = u16le(b, p + 2)
+            if hl < 8 or p + hl > end:
+                return E_RADIOTAP, p, -1, 0
+            p += hl
+        err, q, et = _wlan(b, p, end, rec, macs, i)
+        return err, q, et, 0
+    if lt == 107:  # Frame Relay: Q.922 address (EA bit ends it), then RFC 2427 or Cisco
+        q = p
+        while True:
+            if q >= end:
+                return E_FRELAY, p, -1, 0
+            ea = b[q] & 1
+            q += 1
+            if ea or q - p == 4:
+                break
+        if q - p < 2 or q + 2 > end:
+            return E_FRELAY, p, -1, 0
+        if b[q] != 0x03:  # Cisco HDLC-style: an ethertype follows the address
+            return E_OK, q + 2, u16be(b, q), 0
+        q += 1
+        if b[q] == 0 and q + 1 < end:  # optional pad before the NLPID
+            q += 1
+        nlpid = b[q]
+        q += 1
+        if nlpid == 0xCC:
+            return E_OK, q, ET_IPV4, 4
+        if nlpid == 0x8E:
+            return E_OK, q, ET_IPV6, 6
+        if nlpid == 0x80:  # SNAP: OUI + PID (an ethertype)
+            if q + 5 > end:
+                return E_FRELAY, p, -1, 0
+            return E_OK, q + 5, u16be(b, q + 3), 0
+        return E_OK, q, -1, 0
     return E_LINKTYPE, p, -1, 0
 
 
-@njit(cache=True)
-def _ipv4(b, p, end):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _ipv4(b, p, end):
     """(err, hlen, proto, l4 offset, l4 length, frag, id, ttl, tos, df); err ≠ 0 → only err valid
     except that addresses are readable when err is E_IHL/E_IPV4 with ≥ 20 bytes."""
     if p + 20 > end:
@@ -350,8 +372,8 @@ def _ipv4(b, p, end):  # noqa: ANN001, ANN202
     return E_OK, hl, proto, p + hl, tot - hl, frag, ipid, ttl, tos, df
 
 
-@njit(cache=True)
-def _ipv6(b, p, end):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _ipv6(b, p, end):
     """(err, hlen incl. extension headers, proto, l4 offset, l4 length, frag, id, has id,
     hop limit, traffic class)."""
     if p + 40 > end:
@@ -370,7 +392,16 @@ def _ipv6(b, p, end):  # noqa: ANN001, ANN202
     has_id = 0
     # Extension headers (RFC 8200 §4): hop-by-hop 0, routing 43, destination 60, fragment 44,
     # AH 51 (RFC 4302: length in 4-byte units minus 2), mobility 135, HIP 139, shim6 140.
-    while nh == 0 or nh == 43 or nh == 60 or nh == 44 or nh == 51 or nh == 135 or nh == 139 or nh == 140:
+    while (
+        nh == 0
+        or nh == 43
+        or nh == 60
+        or nh == 44
+        or nh == 51
+        or nh == 135
+        or nh == 139
+        or nh == 140
+    ):
         if q + 8 > end:
             return E_IPV6EXT, q - p, nh, q, 0, frag, ipid, has_id, hop, tc
         nxt = np.int64(b[q])
@@ -398,15 +429,15 @@ def _ipv6(b, p, end):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _fnv1a(b, p, q):  # noqa: ANN001, ANN202
+def _fnv1a(b, p, q):
     h = np.uint32(2166136261)
     for k in range(p, q):
         h = (h ^ np.uint32(b[k])) * np.uint32(16777619)
     return h
 
 
-@njit(cache=True)
-def _copy_addr(b, p, v, addr, i, slot):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _copy_addr(b, p, v, addr, i, slot):
     if v == 4:  # IPv4-mapped IPv6, ::ffff:a.b.c.d (RFC 4291 §2.5.5.2)
         for k in range(10):
             addr[i, slot, k] = 0
@@ -419,8 +450,8 @@ def _copy_addr(b, p, v, addr, i, slot):  # noqa: ANN001, ANN202
             addr[i, slot, k] = b[p + k]
 
 
-@njit(cache=True)
-def _ip_any(b, p, end, v):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _ip_any(b, p, end, v):
     """IPv4 or IPv6 → (err, hlen, proto, l4p, l4len, frag, id, has_id, ttl, tos, df, has_df,
     src offset, dst offset, addresses readable)."""
     if v == 4:
@@ -432,8 +463,8 @@ def _ip_any(b, p, end, v):  # noqa: ANN001, ANN202
     return err, hl, proto, l4p, l4len, frag, ipid, has_id, hop, tc, 0, 0, p + 8, p + 24, ok
 
 
-@njit(cache=True)
-def _ports(b, p, end, proto):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _ports(b, p, end, proto):
     """(has ports, sport, dport) of a TCP/UDP/UDP-Lite/SCTP/DCCP header at p."""
     if (proto == 6 or proto == 17 or proto == 136 or proto == 132 or proto == 33) and p + 4 <= end:
         return 1, u16be(b, p), u16be(b, p + 2)
@@ -441,15 +472,16 @@ def _ports(b, p, end, proto):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _inner(b, p, end, v, ether, rec, addr, macs, i):  # noqa: ANN001, ANN202
+def _inner(b, p, end, v, ether, rec, addr, macs, i):
     """Decode a tunnel's payload far enough for the inner 5-tuple; returns an error code."""
     if ether:
-        err, p, et, v = _ethernet(b, p, end, rec, macs, i, False)
+        err, p, et = _ethernet(b, p, end)
+        if err != E_OK or et < 0:
+            return err
+        err, p, et, v = _chain(b, p, end, et, rec, i, False)
         if err != E_OK or v == 0:
             return err
-    err, hl, proto, l4p, l4len, frag, ipid, has_id, ttl, tos, df, has_df, sp, dp, ok = _ip_any(
-        b, p, end, v
-    )
+    err, _, proto, l4p, _, frag, _, _, _, _, _, _, sp, dp, ok = _ip_any(b, p, end, v)
     if not ok:
         return err
     _copy_addr(b, sp, v, addr, i, A_ISRC)
@@ -466,7 +498,7 @@ def _inner(b, p, end, v, ether, rec, addr, macs, i):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _gre(b, p, end):  # noqa: ANN001, ANN202
+def _gre(b, p, end):
     """GRE (RFC 2784/2890) and enhanced GRE (PPTP, RFC 2637) → (err, p, ether, ip version)."""
     if p + 4 > end:
         return E_GRE, p, 0, 0
@@ -510,7 +542,7 @@ def _gre(b, p, end):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def decode_frames(buf, off, cap, lt, rec, addr, macs):  # noqa: ANN001, ANN201
+def decode_frames(buf, off, cap, lt, rec, addr, macs):
     """Decode frames i = 0..n-1 at buf[off[i]:off[i]+cap[i]] with link type lt[i]."""
     n = off.shape[0]
     for i in range(n):
@@ -521,6 +553,8 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):  # noqa: ANN001, ANN201
         p = off[i]
         end = p + cap[i]
         err, p, et, v = _link(buf, p, end, lt[i], rec, macs, i)
+        if err == E_OK and v == 0 and et >= 0:
+            err, p, et, v = _chain(buf, p, end, et, rec, i, True)
         if et >= 0:
             r.ethertype = et
             r.valid |= V_ETYPE
@@ -618,8 +652,10 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):  # noqa: ANN001, ANN201
                     r.error = E_GENEVE
                 elif pt == ET_TEB:
                     r.error = _inner(buf, q2, l4end, 0, True, rec, addr, macs, i)
-                elif pt == ET_IPV4 or pt == ET_IPV6:
-                    r.error = _inner(buf, q2, l4end, 4 if pt == ET_IPV4 else 6, False, rec, addr, macs, i)
+                elif pt == ET_IPV4 or pt == ET_IPV6:  # noqa: SIM109
+                    r.error = _inner(
+                        buf, q2, l4end, 4 if pt == ET_IPV4 else 6, False, rec, addr, macs, i
+                    )
             continue
         if proto == 132 or proto == 33:  # SCTP, DCCP: ports only
             hp, s, d = _ports(buf, l4p, end, proto)

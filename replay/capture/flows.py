@@ -13,7 +13,7 @@ _EMPTY = np.uint32(0xFFFFFFFF)
 
 
 @njit(cache=True, inline="always")
-def _mix(h, x):  # noqa: ANN001, ANN202
+def _mix(h, x):
     h ^= x
     h *= np.uint64(0x9E3779B97F4A7C15)
     h ^= h >> np.uint64(29)
@@ -21,7 +21,7 @@ def _mix(h, x):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _key(addr, i, s_slot, d_slot, proto, sport, dport, out):  # noqa: ANN001, ANN202
+def _key(addr, i, s_slot, d_slot, proto, sport, dport, out):
     a = np.uint64(0)
     c = np.uint64(0)
     d = np.uint64(0)
@@ -35,11 +35,13 @@ def _key(addr, i, s_slot, d_slot, proto, sport, dport, out):  # noqa: ANN001, AN
     out[1] = c
     out[2] = d
     out[3] = e
-    out[4] = (np.uint64(proto) << np.uint64(32)) | (np.uint64(sport) << np.uint64(16)) | np.uint64(dport)
+    out[4] = (
+        (np.uint64(proto) << np.uint64(32)) | (np.uint64(sport) << np.uint64(16)) | np.uint64(dport)
+    )
 
 
 @njit(cache=True)
-def assign(addr, s_slot, d_slot, proto, sport, dport, mask, keys, ids, count, out):  # noqa: ANN001, ANN201
+def assign(addr, s_slot, d_slot, proto, sport, dport, mask, keys, ids, count, out):
     """Write the flow id of row i to out[i] for rows with mask[i]; returns (next id, rows done).
 
     Stops early (rows done < n) when the table passes half full, so the caller can grow it.
@@ -80,7 +82,7 @@ def assign(addr, s_slot, d_slot, proto, sport, dport, mask, keys, ids, count, ou
 
 
 @njit(cache=True)
-def _rehash(keys, ids, nkeys, nids):  # noqa: ANN001, ANN202
+def _rehash(keys, ids, nkeys, nids):
     cap = nids.shape[0]
     for s in range(ids.shape[0]):
         if ids[s] == _EMPTY:

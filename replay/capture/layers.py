@@ -6,6 +6,8 @@ frame, where dpkt's per-packet objects cost nothing.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import Any
 
 import dpkt
@@ -49,15 +51,24 @@ def _value(name: str, v: Any, obj: Any) -> str:
 def frame_layers(raw: bytes, lt: int) -> list[str]:
     """Indented lines: one header line per layer, then its fields."""
     lines = [f"Link type {lt} ({linktype_name(lt)}), {len(raw)} bytes captured"]
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*deprecated", category=UserWarning)
     try:
         obj: Any = _top(lt, raw)
     except (dpkt.UnpackError, dpkt.NeedData, ValueError, IndexError, KeyError) as e:
-        return [*lines, f"  dpkt cannot decode it: {type(e).__name__}: {e}", f"  bytes: {raw.hex()}"]
+        return [
+            *lines,
+            f"  dpkt cannot decode it: {type(e).__name__}: {e}",
+            f"  bytes: {raw.hex()}",
+        ]
     depth = 0
     while isinstance(obj, dpkt.Packet):
         pad = "  " * depth
-        lines.append(f"{pad}{type(obj).__module__.split('.')[-1]}.{type(obj).__name__} "
-                     f"({len(obj) - len(obj.data) if isinstance(obj.data, bytes | dpkt.Packet) else len(obj)} bytes header)")  # fmt: skip
+        hdr_len = (
+            len(obj) - len(obj.data) if isinstance(obj.data, bytes | dpkt.Packet) else len(obj)
+        )
+        kind = f"{type(obj).__module__.split('.')[-1]}.{type(obj).__name__}"
+        lines.append(f"{pad}{kind} ({hdr_len} bytes header)")
         for name, *_ in getattr(obj, "__hdr__", ()):
             if name.startswith("_"):
                 continue
@@ -69,10 +80,8 @@ def frame_layers(raw: bytes, lt: int) -> list[str]:
             if prop in {h[0] for h in getattr(obj, "__hdr__", ())}:
                 continue
             if hasattr(type(obj), prop) and isinstance(getattr(type(obj), prop), property):
-                try:
+                with contextlib.suppress(AttributeError, ValueError, TypeError):
                     lines.append(f"{pad}  {prop} = {getattr(obj, prop)!r}")
-                except (AttributeError, ValueError, TypeError):
-                    pass
         obj = obj.data
         depth += 1
     if isinstance(obj, bytes) and obj:

@@ -8,6 +8,7 @@ one read chunk plus one partial record, so memory does not grow with the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -128,7 +129,9 @@ class FrameReader:
         finally:
             src.close()
 
-    def _fill(self, src: Source, rem: np.ndarray, want: int, info: CaptureInput) -> tuple[np.ndarray, bool]:
+    def _fill(
+        self, src: Source, rem: np.ndarray, want: int, info: CaptureInput
+    ) -> tuple[np.ndarray, bool]:
         """A new buffer: rem followed by up to `want` fresh bytes; (buffer, at end of stream)."""
         buf = np.empty(rem.shape[0] + want, np.uint8)
         buf[: rem.shape[0]] = rem
@@ -196,7 +199,8 @@ class FrameReader:
                         self._warn(
                             info,
                             f"{path}: cut short at byte {base + pos}{after}: the record there "
-                            f"needs {extra} bytes, {have} remain; {info.frames} complete frames kept",
+                            f"needs {extra} bytes, {have} remain; "
+                            f"{info.frames} complete frames kept",
                         )
                     break
                 want = max(self.chunk_bytes, extra - (buf.shape[0] - pos))
@@ -213,17 +217,17 @@ class FrameReader:
             elif status == w.SHB_VERSION:
                 ver = f"{extra >> 16}.{extra & 0xFFFF}"
                 if walk.st[w.ST_SECTIONS] == 0:
-                    raise TraceError(path, f"pcapng version {ver} is not supported (only 1.0)")
+                    raise TraceError(
+                        path, f"pcapng version {ver} is not supported (only 1.0 and 1.2)"
+                    )
                 msg = f"pcapng section {where} has unsupported version {ver}"
             else:  # BAD_IFACE
                 msg = f"pcapng packet {where} names interface {extra}, which its section lacks"
             self._warn(info, f"{path}: {msg}; reading stopped, {info.frames} frames before it kept")
             break
         # Hash the whole stored file even when reading stopped early.
-        try:
+        with contextlib.suppress(OSError):
             src.drain()
-        except OSError:
-            pass
         info.sha256 = src.sha256()
         info.bytes_decompressed = base + buf.shape[0]
         info.bytes_stored = src._hashing.stored_bytes
@@ -273,9 +277,14 @@ class FrameReader:
         inner = (rec["valid"] & d.V_INNER) != 0
         inner_flow = (
             self.inner_flows.assign(
-                addr, d.A_ISRC, d.A_IDST, rec["inner_proto"], rec["inner_sport"],
-                rec["inner_dport"], inner,
-            )  # fmt: skip
+                addr,
+                d.A_ISRC,
+                d.A_IDST,
+                rec["inner_proto"],
+                rec["inner_sport"],
+                rec["inner_dport"],
+                inner,
+            )
             if inner.any()
             else np.zeros(n, np.uint32)
         )
@@ -298,9 +307,9 @@ class FrameReader:
 
     def _error_codes(self, err: np.ndarray, lt: np.ndarray) -> np.ndarray:
         """decode.ERRORS codes → indices into self.error_dict (−1 clean)."""
-        # ERRORS[k] for k < E_LINKTYPE sits at k-1 in error_dict; E_IP after it shifts by one more.
+        # error_dict is ERRORS[1:] without the generic "unsupported-linktype": shift by 1 or 2.
         codes = err.astype(np.int16) - 1
-        codes[err == d.E_IP] = d.E_IP - 2
+        codes[err > d.E_LINKTYPE] -= 1
         bad = err == d.E_LINKTYPE
         if bad.any():
             for t in np.unique(lt[bad]):

@@ -9,14 +9,14 @@ wall time.
 from __future__ import annotations
 
 import bz2
-import gzip
 import hashlib
 import io
 import lzma
 import os
 import sys
+import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from replay.errors import TraceError
 
@@ -30,7 +30,9 @@ MAGICS: tuple[tuple[bytes, str], ...] = (
 )
 
 # Errors the decompressors raise on corrupt or truncated input.
-DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError, ValueError)
+DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError, OSError, lzma.LZMAError, ValueError, zlib.error,
+)  # fmt: skip
 try:
     import zstandard
 
@@ -98,6 +100,53 @@ class _HashingReader(io.RawIOBase):
         super().close()
 
 
+_RAW_STEP = 1 << 20  # stored bytes fed to a decompressor at a time
+
+
+class CompressedDataError(ValueError):
+    """The compressed stream ends before its end-of-stream marker."""
+
+
+class _Decompressor:
+    """Incremental decompression of concatenated members/frames/streams of one kind.
+
+    Driven chunk by chunk (not through gzip.GzipFile & co.) so that everything decompressed
+    before a corrupt or missing part is handed out, and the damage is found where it is.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._obj = self._new()
+        self._fed = False  # bytes fed to the current member
+
+    def _new(self) -> Any:
+        if self.kind == "gzip":
+            return zlib.decompressobj(wbits=31)
+        if self.kind == "zstd":
+            return zstandard.ZstdDecompressor().decompressobj()
+        if self.kind == "xz":
+            return lzma.LZMADecompressor()
+        return bz2.BZ2Decompressor()
+
+    def feed(self, raw: bytes) -> bytes:
+        out = [self._obj.decompress(raw)]
+        self._fed = True
+        while self._obj.eof:
+            rest = self._obj.unused_data
+            if not rest:
+                self._obj = self._new()
+                self._fed = False
+                break
+            self._obj = self._new()
+            out.append(self._obj.decompress(rest))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self._fed and not self._obj.eof:
+            raise CompressedDataError(f"{self.kind} stream ends before its end marker")
+        return b""
+
+
 class Source:
     """One input: `read(n)` gives decompressed bytes; `sha256()` once fully read."""
 
@@ -126,33 +175,10 @@ class Source:
             if head.startswith(magic):
                 self.compression = name
                 break
-        self._stream: BinaryIO
-        hr: BinaryIO = self._hashing  # type: ignore[assignment]
-        if self.compression == "gzip":
-            self._stream = gzip.GzipFile(fileobj=hr, mode="rb")
-        elif self.compression == "zstd":
-            self._stream = zstandard.ZstdDecompressor().stream_reader(hr, read_across_frames=True)
-        elif self.compression == "xz":
-            self._stream = lzma.LZMAFile(hr)
-        elif self.compression == "bzip2":
-            self._stream = bz2.BZ2File(hr)
-        else:
-            self._stream = hr
+        self._decomp = _Decompressor(self.compression) if self.compression else None
+        self._pending = b""
         self.offset = 0  # decompressed bytes handed out so far
-
-    def read(self, n: int) -> bytes:
-        """Up to n decompressed bytes (b'' at the end). Raises DECOMPRESS_ERRORS when corrupt."""
-        parts = []
-        got = 0
-        while got < n:
-            data = self._stream.read(n - got)
-            if not data:
-                break
-            parts.append(data)
-            got += len(data)
-        out = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.offset += len(out)
-        return out
+        self._error: BaseException | None = None
 
     def readinto(self, arr: memoryview) -> int:
         """Fill arr with decompressed bytes as far as the stream goes; returns the count."""
@@ -165,12 +191,25 @@ class Source:
                     break
                 got += k
         else:
+            if self._error is not None:
+                raise self._error
             while got < n:
-                data = self._stream.read(n - got)
-                if not data:
-                    break
-                arr[got : got + len(data)] = data
-                got += len(data)
+                if not self._pending:
+                    assert self._decomp is not None
+                    raw = self._hashing.read(_RAW_STEP)
+                    try:
+                        self._pending = self._decomp.feed(raw) if raw else self._decomp.finish()
+                    except DECOMPRESS_ERRORS as e:
+                        if got == 0:
+                            raise
+                        self._error = e  # raised by the next call, after these bytes are used
+                        break
+                    if not raw and not self._pending:
+                        break
+                k = min(n - got, len(self._pending))
+                arr[got : got + k] = self._pending[:k]
+                self._pending = self._pending[k:]
+                got += k
         self.offset += got
         return got
 
@@ -183,8 +222,4 @@ class Source:
         return self._hashing.sha256()
 
     def close(self) -> None:
-        try:
-            self._stream.close()
-        except DECOMPRESS_ERRORS:
-            pass
         self._hashing.close()

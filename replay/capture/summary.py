@@ -36,10 +36,11 @@ LINKTYPE_NAMES = {
     276: ("linux-sll2", "Linux cooked-mode capture v2"),
 }
 
-_ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x888E: "EAPOL", 0x8863: "PPPoE-D",
-               0x88F7: "PTP", 0x8847: "MPLS", 0x9000: "loopback"}  # fmt: skip
-_PROTOS = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6", 4: "IPv4", 47: "GRE", 50: "ESP",
-           51: "AH", 58: "ICMPv6", 89: "OSPF", 132: "SCTP", 136: "UDPLite", 112: "VRRP"}  # fmt: skip
+_ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x888E: "EAPOL",
+               0x8863: "PPPoE-D", 0x88F7: "PTP", 0x8847: "MPLS", 0x9000: "loopback"}  # fmt: skip
+_PROTOS = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6", 4: "IPv4", 47: "GRE",
+           50: "ESP", 51: "AH", 58: "ICMPv6", 89: "OSPF", 132: "SCTP", 136: "UDPLite",
+           112: "VRRP"}  # fmt: skip
 
 
 def linktype_name(lt: int) -> str:
@@ -102,7 +103,9 @@ def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[s
             if m["protocol"] in merged:
                 merged[m["protocol"]]["frames"] += m["frames"]
                 merged[m["protocol"]]["bytes"] += m["bytes"]
-                merged[m["protocol"]]["percent"] = round(100.0 * merged[m["protocol"]]["frames"] / n, 2)
+                merged[m["protocol"]]["percent"] = round(
+                    100.0 * merged[m["protocol"]]["frames"] / n, 2
+                )
             else:
                 merged[m["protocol"]] = m
         mix = sorted(merged.values(), key=lambda m: -m["frames"])
@@ -114,9 +117,13 @@ def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[s
             .agg(
                 pl.len().alias("frames"),
                 pl.col("wire_len").sum().alias("bytes"),
-                pl.col("src").first(), pl.col("dst").first(), pl.col("proto").first(),
-                pl.col("sport").first(), pl.col("dport").first(), pl.col("ip_version").first(),
-            )  # fmt: skip
+                pl.col("src").first(),
+                pl.col("dst").first(),
+                pl.col("proto").first(),
+                pl.col("sport").first(),
+                pl.col("dport").first(),
+                pl.col("ip_version").first(),
+            )
             .sort(["bytes", "flow"], descending=[True, False])
         )
         nflows = fl.height
@@ -201,11 +208,15 @@ def render(s: dict[str, Any]) -> str:
         f"SHA256:              {s['sha256']}",
     ]
     if s["untimed_frames"]:
-        lines.append(f"Packets without timestamp: {s['untimed_frames']} (pcapng Simple Packet Blocks)")
+        lines.append(
+            f"Packets without timestamp: {s['untimed_frames']} (pcapng Simple Packet Blocks)"
+        )
     if s["protocols"]:
         lines.append("Protocol mix (frames, % of frames, bytes on the wire):")
         for m in s["protocols"]:
-            lines.append(f"  {m['protocol']:<20} {m['frames']:>10} {m['percent']:>7.2f}% {m['bytes']:>14}")
+            lines.append(
+                f"  {m['protocol']:<20} {m['frames']:>10} {m['percent']:>7.2f}% {m['bytes']:>14}"
+            )
     lines.append(f"Flows:               {s['flows']}")
     for f in s["top_flows"]:
         ports = "" if f["sport"] is None else f" {f['sport']} → {f['dport']}"

@@ -14,9 +14,9 @@ from numba import njit
 
 from replay.capture.binary import u16, u32
 
-# Largest record or block we are willing to buffer. Wireshark's largest per-encapsulation limit is
-# 256 MiB (wiretap/wtap.h WTAP_MAX_PACKET_SIZE_DBUS... USBPCAP use 128 MiB); ordinary link types stop
-# at 262144 (WTAP_MAX_PACKET_SIZE_STANDARD). 64 MiB keeps every real capture and bounds memory.
+# Largest record or block we are willing to buffer. Wireshark's largest per-encapsulation limits
+# (wiretap/wtap.h: D-Bus 128 MiB, USBPcap 128 MiB) are rare; ordinary link types stop at 262144
+# (WTAP_MAX_PACKET_SIZE_STANDARD). 64 MiB keeps every real capture and bounds memory.
 MAX_RECORD = 64 << 20
 
 # Walk status codes.
@@ -24,7 +24,9 @@ FULL = 0  # max_rec records produced; call again from pos
 NEED = 1  # the record at pos is incomplete: `info` bytes from pos are needed
 TOO_BIG = 2  # the record at pos claims `info` bytes (> MAX_RECORD)
 CORRUPT = 3  # the block at pos is malformed (`info` = reason code below)
-SHB_VERSION = 4  # pcapng section header at pos has an unsupported version (`info` = major<<16|minor)
+SHB_VERSION = (
+    4  # pcapng section header at pos has an unsupported version (`info` = major<<16|minor)
+)
 GROW = 5  # pcapng: interface table full; grow it and call again
 BAD_IFACE = 6  # pcapng: packet names interface `info` that the section has not described
 
@@ -47,7 +49,7 @@ NO_TS = np.iinfo(np.int64).min  # a Simple Packet Block before any timestamped p
 
 
 @njit(cache=True)
-def walk_pcap(buf, pos, be, hdr_len, frac_ns, max_rec, off, cap, wire, ts):  # noqa: ANN001, ANN201
+def walk_pcap(buf, pos, be, hdr_len, frac_ns, max_rec, off, cap, wire, ts):
     """Index classic pcap records from buf[pos:]; returns (n, pos, status, info).
 
     frac_ns is the nanoseconds per unit of the record's fraction field (1000 for µs, 1 for ns).
@@ -89,7 +91,7 @@ ST_SIZE = 8
 
 
 @njit(cache=True)
-def _tick_to_ns(raw, tsk, tsoff):  # noqa: ANN001, ANN202
+def _tick_to_ns(raw, tsk, tsoff):
     """if_tsresol ticks (+ if_tsoffset seconds) → ns since the epoch (pcapng §4.2 if_tsresol)."""
     if tsk & 0x80:
         k = tsk & 0x7F
@@ -115,7 +117,7 @@ def _tick_to_ns(raw, tsk, tsoff):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def walk_pcapng(buf, pos, st, if_lt, if_snap, if_tsk, if_tsoff, max_rec, off, cap, wire, ts, ifc):  # noqa: ANN001, ANN201, E501
+def walk_pcapng(buf, pos, st, if_lt, if_snap, if_tsk, if_tsoff, max_rec, off, cap, wire, ts, ifc):
     """Index pcapng packets (EPB, SPB, obsolete PB) from buf[pos:]; returns (n, pos, status, info).
 
     Section headers switch the byte order and start a new interface numbering; interface blocks
@@ -133,9 +135,19 @@ def walk_pcapng(buf, pos, st, if_lt, if_snap, if_tsk, if_tsoff, max_rec, off, ca
             if pos + 16 > end:
                 return n, pos, NEED, 16
             b0 = buf[pos + 8]
-            if b0 == 0x4D and buf[pos + 9] == 0x3C and buf[pos + 10] == 0x2B and buf[pos + 11] == 0x1A:
+            if (
+                b0 == 0x4D
+                and buf[pos + 9] == 0x3C
+                and buf[pos + 10] == 0x2B
+                and buf[pos + 11] == 0x1A
+            ):
                 be = False
-            elif b0 == 0x1A and buf[pos + 9] == 0x2B and buf[pos + 10] == 0x3C and buf[pos + 11] == 0x4D:
+            elif (
+                b0 == 0x1A
+                and buf[pos + 9] == 0x2B
+                and buf[pos + 10] == 0x3C
+                and buf[pos + 11] == 0x4D
+            ):
                 be = True
             else:
                 return n, pos, CORRUPT, BAD_BOM
