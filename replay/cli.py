@@ -6,10 +6,10 @@ one line on stderr and exit status 1 (no traceback unless --debug); usage errors
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 import functools
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -143,6 +143,54 @@ def synth(
     cap = build(scenario, **options)
     path = write_capture(cap, out)
     typer.echo(f"{path}: {len(cap):,} frames, {path.stat().st_size:,} bytes")
+
+
+TracesArg = Annotated[
+    list[str],
+    typer.Argument(help="Capture files (pcap, pcapng; gzip/zstd/xz/bzip2 or not); - for stdin."),
+]
+
+
+@command()
+def inspect(
+    traces: TracesArg,
+    json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    frame: Annotated[
+        Optional[int],  # noqa: UP045 (typer needs Optional here)
+        typer.Option("--frame", min=1, help="Print the layers of frame N (1-based, all inputs)."),
+    ] = None,
+) -> None:
+    """Summarise captures like capinfos: format, link types, frames, duration, rates, flows.
+
+    Example: replay inspect capture.pcapng --json
+    """
+    from replay.capture.inspect import inspect_frame, inspect_traces
+
+    if frame is not None:
+        typer.echo(inspect_frame(traces, frame, as_json=json_), nl=False)
+    else:
+        typer.echo(inspect_traces(traces, as_json=json_), nl=False)
+
+
+@command()
+def ingest(
+    traces: TracesArg,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Frames table to write (Parquet).")
+    ],
+) -> None:
+    """Read captures into the frames table (Parquet, written in row groups as it reads).
+
+    Example: replay ingest a.pcapng b.pcap.gz -o frames.parquet
+    """
+    from replay.capture.ingest import ingest as run_ingest
+
+    def warn(message: str) -> None:
+        typer.secho(f"replay: warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+    inputs = run_ingest(traces, output, on_warning=warn)
+    frames = sum(i.frames for i in inputs)
+    typer.echo(f"{output}: {frames} frames from {len(inputs)} input(s)")
 
 
 def main() -> None:
