@@ -25,7 +25,7 @@ from replay.model.layout import *  # noqa: F403  (the slot names are the engine'
 from replay.model.layout import (
     C_CONSUME, C_COPY, C_CTXSW, C_DEMUX, C_DRIVER, C_DROP, C_GRO, C_GRO_MERGE, C_HARDIRQ,
     C_ICMP, C_IP, C_LOCAL, C_NETIF, C_NF_RULE, C_NRA, C_POLL, C_REFILL, C_ROUTE, C_SOFTIRQ,
-    C_SYSCALL, C_TCP, C_UDP, C_WAKEUP, C_CONNTRACK, L_WAKEUP, INF,
+    C_SYSCALL, C_TCP, C_UDP, C_WAKEUP, C_CONNTRACK, L_WAKEUP, INF, CS_FLUSH_RET,
 )
 
 # poll/NRA phases (cs[c, CS_PHASE])
@@ -924,7 +924,7 @@ def nra_advance(S, c, t):
                 # the poll used its whole weight: __napi_poll flushes GRO (all when HZ < 1000,
                 # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2)
                 gro_flush(S, q, t, S.P[P_HZ1000] != 0)
-                S.cs[c, CS_RESUME_STEP] = PH_END_FULL
+                S.cs[c, CS_FLUSH_RET] = PH_END_FULL
                 S.cs[c, CS_PHASE] = PH_FLUSH
                 S.cs[c, CS_LSTEP] = 0
                 continue
@@ -958,13 +958,13 @@ def nra_advance(S, c, t):
             # no completed descriptor: the driver is done; napi_complete_done flushes GRO
             # (all of it: gro_flush_timeout is 0) and re-enables the IRQ (KERNEL.md §3.3)
             gro_flush(S, q, t, False)
-            S.cs[c, CS_RESUME_STEP] = PH_END_PARTIAL
+            S.cs[c, CS_FLUSH_RET] = PH_END_PARTIAL
             S.cs[c, CS_PHASE] = PH_FLUSH
             S.cs[c, CS_LSTEP] = 0
             continue
         elif ph == PH_PKT_DONE:
             if S.qs[q, QS_RX_SEG] >= S.P[P_BATCH]:
-                S.cs[c, CS_RESUME_STEP] = PH_LOOP
+                S.cs[c, CS_FLUSH_RET] = PH_LOOP
                 S.cs[c, CS_PHASE] = PH_FLUSH
                 S.cs[c, CS_LSTEP] = 0
             else:
@@ -972,7 +972,7 @@ def nra_advance(S, c, t):
             continue
         elif ph == PH_FLUSH:
             if S.qs[q, QS_RX_N] == 0:
-                S.cs[c, CS_PHASE] = S.cs[c, CS_RESUME_STEP]
+                S.cs[c, CS_PHASE] = S.cs[c, CS_FLUSH_RET]
                 continue
             if S.cs[c, CS_LSTEP] == 0:
                 S.cs[c, CS_LSTEP] = 1
@@ -988,7 +988,7 @@ def nra_advance(S, c, t):
                 S.qs[q, QS_RX_N] = 0
                 S.qs[q, QS_RX_SEG] = 0
                 S.cs[c, CS_LSTEP] = 0
-                S.cs[c, CS_PHASE] = S.cs[c, CS_RESUME_STEP]
+                S.cs[c, CS_PHASE] = S.cs[c, CS_FLUSH_RET]
                 continue
             h = S.rxl[q, pos]
             S.cs[c, CS_LPOS] = pos + 1
