@@ -1,4 +1,4 @@
-"""Golden report outputs: the cases, and the one command that rewrites them after an intended change.
+"""Golden report outputs: the cases, and the one command that rewrites them after a change.
 
     PYTHONPATH=$PWD python -m tests.regen_golden
 

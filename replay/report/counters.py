@@ -1,4 +1,4 @@
-"""run.json counters → the text the kernel prints (softnet_stat, /proc/interrupts, ethtool -S, nstat).
+"""run.json counters → the text the kernel prints (softnet_stat, interrupts, ethtool -S, nstat).
 
 Formats follow KERNEL.md §7 and the printing code it cites:
 - /proc/net/softnet_stat: net/core/net-procfs.c softnet_seq_show, 6.19 layout, 15 `%08x` columns.

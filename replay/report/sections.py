@@ -68,6 +68,15 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]:
     return out
 
 
+def config_differences(cfg: dict[str, Any]) -> list[tuple[str, object]]:
+    """Resolved config keys whose value differs from replay.model.config's defaults."""
+    from replay.model.config import default_config
+
+    base = dict(_flat(default_config()))
+    return [(k, f"{v!r} (default {base[k]!r})" if k in base else repr(v))
+            for k, v in _flat(cfg) if k not in base or base[k] != v]
+
+
 def replayed(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
     m = run.meta
     s = m.get("summary", {})
@@ -100,8 +109,11 @@ def replayed(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
     )
     cfg = _flat(m.get("config", {})) + [("replay." + k, v) for k, v in _flat(m.get("replay", {}))]
     cfg += [("costs." + k, v) for k, v in _flat(m.get("costs", {}))]
+    diffs = config_differences(m.get("config", {}))
+    diff_html = (kv_table(diffs) if diffs else "<p>None: every knob has its default.</p>")
     body = (
         "<h3>Key figures</h3>" + kv_table(key) + "<h3>Inputs</h3>" + inputs
+        + "<h3>Configuration: differences from the defaults</h3>" + diff_html
         + "<h3>Configuration (fully resolved)</h3><div class=\"scroll\">" + kv_table(cfg)
         + "</div>"
     )
@@ -201,8 +213,8 @@ def journey(page: Page, run: Run, t: ag.Totals, journeys: int = 40, **_: Any) ->
         '<p class="note">Each step is the end of a stage, with the wait before it and its CPU '
         "time (like pwru's per-packet trace). The list holds the slowest delivered packets, "
         "the first dropped and consumed ones, and the first packets of the run.</p>"
-        f'<label>Packet <select id="pkt-select" aria-label="packet"></select></label>'
-        '<div id="journey"></div>'
+        '<label>Packet <select id="pkt-select" aria-label="packet"></select></label>'
+        '<div id="journey-view"></div>'
     )
     page.add("journey", "Packet journey", body)
 

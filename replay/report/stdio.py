@@ -1,4 +1,4 @@
-"""Run directory → `perf report --stdio`-shaped text (header, Overhead rows, latency, drops, counters).
+"""Run directory → `perf report --stdio`-shaped text (Overhead, latency, drops, counters).
 
 The Overhead block follows perf's layout (tools/perf/ui/stdio/hist.c): `# ` headers with a
 dotted underline, each column padded to its widest entry and two spaces between columns, the
@@ -21,7 +21,8 @@ HEADERS = {"comm": "Command", "dso": "Shared Object", "sym": "Symbol", "cpu": "C
            "stage": "Stage", "flow": "Flow", "queue": "Queue", "context": "Context"}
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+          right: Sequence[bool]) -> list[str]:
     """perf's column grammar: '# ' + headers, a dotted rule, '#', then rows (2-space gaps)."""
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
@@ -74,7 +75,8 @@ def latency_lines(run: Run) -> list[str]:
         w, c = s["wait"], s["cpu"]
         rows.append([s["stage"], str(s["packets"]), _n(w["p50"]), _n(w["p99"]), _n(w["p999"]),
                      _n(c["p50"]), _n(c["p99"]), _n(c["p999"])])
-    out = ["#", "# Latency per stage (ns; nearest-rank percentiles over the packets that reached it)",
+    out = ["#",
+           "# Latency per stage (ns; nearest-rank percentiles over the packets that reached it)",
            "#"]
     out += table(["Stage", "Packets", "wait p50", "wait p99", "wait p99.9", "cpu p50", "cpu p99",
                   "cpu p99.9"], rows, [False] + [True] * 7)

@@ -56,7 +56,7 @@
   }
 
   function showJourney(p) {
-    var out = document.getElementById("journey");
+    var out = document.getElementById("journey-view");
     out.textContent = "";
     out.appendChild(text("p", p.title, "mono"));
     var t = document.createElement("table");
