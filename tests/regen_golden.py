@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.runfixtures import small_run
+from tests.runfixtures import counters_block, small_run
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -42,7 +42,22 @@ CASES: dict[str, Callable[[Path], str]] = {
                                                      percent_limit=5.0, counters=False),
     "small.sort-flow-stage.stdio.txt": _stdio(sort="flow,stage", counters=False),
     "small.folded": _export("folded"),
+    "other-vs-small.diff.stdio.txt": lambda run_dir: _diff(run_dir),
 }
+
+
+def other_run(parent: Path) -> Path:
+    """The small run with the app renamed "server" and four more time squeezes on CPU 0."""
+    c = counters_block()
+    c["softnet_stat"][0]["time_squeeze"] = 5
+    return small_run(parent / "other", name="other", app_name="server", counters=c)
+
+
+def _diff(run_dir: Path) -> str:
+    from replay.report.diff import render_diff_stdio
+    from replay.store.rundir import read_run
+
+    return render_diff_stdio(read_run(run_dir), read_run(other_run(run_dir.parent)))
 
 
 def render_all(tmp: Path) -> dict[str, str]:

@@ -228,7 +228,7 @@ def small_run(run_dir: Path, name: str = "small", app_name: str = "game", **over
                   {"stage": "l4", "reason": "SOCKET_RCVBUFF", "count": 1}],
         "latency_ns": {"count": 2, "mean": 15200, "p50": 12600, "p90": 17800, "p99": 17800,
                        "p999": 17800, "max": 17800},
-        "duration_ns": 19800,
+        "duration_ns": 21500,
         "cpu_busy_ns": [16000, 4000],
     }
     meta = run_json(name, 5, 5, summary=summary, **over)

@@ -80,7 +80,8 @@ def test_no_console_errors_and_no_network(small: Loaded) -> None:
 def test_every_figure_is_rendered(small: Loaded) -> None:
     figs = small.page.eval_on_selector_all(
         "div.fig", "ds => ds.map(d => [d.id, d.querySelectorAll('svg.main-svg g.trace').length])")
-    assert len(figs) >= 3
+    assert {f[0] for f in figs} >= {"latency-stack", "latency-cdf", "flame-icicle",
+                                    "cpu-timeline", "occupancy", "drops-bar", "poll-work"}
     assert all(n > 0 for _, n in figs), figs
 
 
@@ -135,3 +136,19 @@ def test_a_larger_run_renders_without_errors(browser: Any, tmp_path: Path) -> No
     n = loaded.page.eval_on_selector_all("#pkt-select option", "os => os.length")
     assert 40 <= n <= 160
     loaded.page.close()
+
+
+def test_diff_page_renders(browser: Any, tmp_path: Path) -> None:
+    from replay.report.diff import render_diff_html
+    from replay.store.rundir import read_run
+    from tests.regen_golden import other_run
+
+    base = read_run(small_run(tmp_path / "small"))
+    new = read_run(other_run(tmp_path))
+    loaded = open_report(browser, render_diff_html(base, new, tmp_path / "diff.html"))
+    assert loaded.errors == [] and loaded.foreign == []
+    p = loaded.page
+    p.click("#overhead-table thead th:nth-child(3)")  # Delta, ascending
+    deltas = _column(p, "overhead-table", 2)
+    assert deltas[0] == "-15.00%" and deltas[-1] == "+15.00%"
+    p.close()

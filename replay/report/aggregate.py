@@ -67,7 +67,8 @@ def _quantiles(lf: pl.LazyFrame, cols: list[str]) -> dict[str, dict[str, int | N
     counts = lf.select([pl.col(c).count().alias(c) for c in cols]).collect().row(0, named=True)
     live = [c for c in cols if counts[c] > 0]
     out: dict[str, dict[str, int | None]] = {
-        c: {"count": 0, "mean": None, "max": None, **{k: None for k, _ in PERCENTILES}}
+        c: {"count": 0, "mean": None, "max": None, "sum": None,
+            **{k: None for k, _ in PERCENTILES}}
         for c in cols
     }
     if not live:
@@ -106,7 +107,8 @@ class Totals:
 
 def totals(run: Run) -> Totals:
     cpu = run.scan("cpu").select(
-        pl.col("ns").sum().alias("ns"), pl.len().alias("n"), pl.col("cpu").max().alias("maxcpu")
+        pl.col("ns").sum().alias("ns"), pl.len().alias("n"), pl.col("cpu").max().alias("maxcpu"),
+        pl.col("end").max().alias("tmax"),
     ).collect().row(0, named=True)
     pk = run.scan("packets")
     outc = dict(pk.group_by("outcome").len().collect().iter_rows())
@@ -116,7 +118,9 @@ def totals(run: Run) -> Totals:
     ).collect().row(0, named=True)
     ncpu = int(run.meta.get("config", {}).get("host", {}).get("cpus") or 0)
     ncpu = max(ncpu, (cpu["maxcpu"] + 1) if cpu["maxcpu"] is not None else 0)
-    dur = int(run.meta.get("summary", {}).get("duration_ns") or ag["tmax"] or 0)
+    # run.json's duration is the last event; never shorter than the last span or packet
+    dur = max(int(run.meta.get("summary", {}).get("duration_ns") or 0), int(ag["tmax"] or 0),
+              int(cpu["tmax"] or 0))
     return Totals(
         cpu_ns=int(cpu["ns"] or 0), spans=int(cpu["n"]), packets=int(ag["n"]),
         frames=int(ag["frames"]),
@@ -342,3 +346,30 @@ def top_flows(run: Run, n: int = 25) -> pl.DataFrame:
         .sort(["dropped", "p99", "flow"], descending=[True, True, False], nulls_last=True)
         .head(n).collect()
     )
+
+
+def flame_nodes(run: Run) -> pl.DataFrame:
+    """ns per (context, symbol): the leaves of the icicle (root → context → symbol)."""
+    return (
+        run.scan("cpu")
+        .group_by(pl.col("context").cast(pl.String), pl.col("symbol").cast(pl.String))
+        .agg(pl.col("ns").sum())
+        .sort(["context", "ns", "symbol"], descending=[False, True, False])
+        .collect()
+    )
+
+
+def icicle_tree(leaves: pl.DataFrame) -> dict[str, list[Any]]:
+    """(context, symbol, ns) leaves → plotly icicle ids/labels/parents/values (branch totals)."""
+    ids, labels, parents, values = ["all"], ["all CPU time"], [""], [int(leaves["ns"].sum())]
+    for (ctx,), part in leaves.group_by(["context"], maintain_order=True):
+        ids.append(f"c/{ctx}")
+        labels.append(str(ctx))
+        parents.append("all")
+        values.append(int(part["ns"].sum()))
+        for sym, ns in zip(part["symbol"].to_list(), part["ns"].to_list(), strict=True):
+            ids.append(f"c/{ctx}/{sym}")
+            labels.append(str(sym))
+            parents.append(f"c/{ctx}")
+            values.append(int(ns))
+    return {"ids": ids, "labels": labels, "parents": parents, "values": values}

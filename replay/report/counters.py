@@ -104,7 +104,9 @@ def counter_lines(run: Run) -> list[str]:
     c = run.counters
     if not c:
         return ["#", "# Counters: none in run.json"]
-    dur = int(run.meta.get("summary", {}).get("duration_ns") or 0)
+    from replay.report.aggregate import totals
+
+    dur = totals(run).duration_ns
     out: list[str] = []
     blocks = [
         ("cat /proc/net/softnet_stat", softnet_stat_lines(c)),

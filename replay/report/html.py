@@ -47,11 +47,13 @@ class Page:
         self.sections: list[tuple[str, str, str]] = []  # (anchor, heading, body html)
         self.blocks: dict[str, str] = {}
 
-    def figure(self, fig_id: str, fig: Any, cls: str = "") -> str:
+    def figure(self, fig_id: str, fig: Any, cls: str = "", height: int | None = None) -> str:
         """Register a plotly figure; returns the div that will show it."""
         spec = fig.to_plotly_json()
         self.blocks[f"fig-{fig_id}"] = json_block({"data": spec["data"], "layout": spec["layout"]})
-        return f'<div class="fig {cls}" id="{fig_id}" data-fig="fig-{fig_id}"></div>'
+        style = f' style="height:{height}px"' if height else ""
+        return (f'<div class="fig {cls}" id="{fig_id}" data-fig="fig-{fig_id}"{style}>'
+                "</div>")
 
     def data(self, block_id: str, obj: Any) -> None:
         self.blocks[block_id] = json_block(obj)
@@ -91,7 +93,7 @@ def build_page(run: Run, journeys: int = 40) -> Page:
         f"{t.frames} frames, {t.packets} packets, {t.cpu_ns} ns of modeled CPU time, "
         f"{t.outcomes['delivered']} delivered, {t.outcomes['dropped']} dropped",
     )
-    for build in sections.SECTIONS:
+    for build in sections.all_sections():
         build(page, run, t, journeys=journeys)
     return page
 

@@ -234,4 +234,8 @@ def top_flows(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
              + f'<div class="scroll">{table}</div>')
 
 
-SECTIONS: list[Callable[..., None]] = [replayed, overhead, latency, drops, top_flows, journey]
+def all_sections() -> list[Callable[..., None]]:
+    from replay.report import sections_deep as d
+
+    return [replayed, overhead, latency, d.flame, d.timelines, d.occupancy, drops, d.kernel,
+            d.counters, top_flows, journey]

@@ -102,6 +102,54 @@ def drop_lines(run: Run) -> list[str]:
     return out + table(["Count", "Stage", "Reason"], rows, [True, False, False])
 
 
+def mpstat_lines(run: Run, duration_ns: int, intervals: int = 10) -> list[str]:
+    """Like `mpstat -P ALL`: per interval and CPU, % of time in hardirq/softirq/ksoftirqd/task."""
+    from replay.report.analysis import cpu_timeline
+
+    tl = cpu_timeline(run, duration_ns, intervals)
+    rows = []
+    for i in range(tl["bins"]):
+        for c in sorted(tl["cpus"], key=int):
+            ctx = tl["cpus"][c]
+            vals = [ctx.get(k, [0.0] * tl["bins"])[i] for k in
+                    ("hardirq", "softirq", "ksoftirqd", "task")]
+            rows.append([str(i * tl["bin_ns"]), c, *(f"{v:.2f}" for v in vals)])
+    out = ["#", f"# CPU time by context per {tl['bin_ns']} ns interval (like mpstat %irq %soft)",
+           "#"]
+    return out + table(["t (ns)", "CPU", "%hi", "%si", "%ksoftirqd", "%task"], rows,
+                       [True] * 6)
+
+
+def kernel_lines(run: Run, duration_ns: int) -> list[str]:
+    from replay.report.analysis import kernel_figures
+
+    k = kernel_figures(run, duration_ns)
+    pw, g, sq = k["napi_poll_work"], k["gro"], k["time_squeeze"]
+
+    def block(d: dict[str, int | None]) -> str:
+        if not d.get("count"):
+            return "none"
+        return f"n {d['count']}  p50 {d['p50']}  p99 {d['p99']}  p99.9 {d['p999']}  max {d['max']}"
+
+    hist = "  ".join(f"{h['work']}:{h['polls']}" for h in pw["histogram"]) or "none"
+    out = [
+        "#", "# Kernel figures", "#",
+        f"# napi_poll: {pw['polls']} polls, {pw['whole_weight']} used their whole weight "
+        f"({pw['weight']})",
+        f"# napi_poll work histogram (packets:polls): {hist}",
+        "# napi_poll exits: " + (", ".join(f"{a} {b}" for a, b in pw["exit"].items()) or "none"),
+        f"# time_squeeze: budget {sq['budget']}, time {sq['time']}",
+        f"# GRO: {g['segments']} segments in {g['skbs']} skbs (ratio {g['ratio']})",
+        f"# softirq raise->entry (ns): {block(k['softirq_raise_to_entry_ns'])}",
+        f"# ksoftirqd wake->run (ns): {block(k['ksoftirqd_delay_ns'])}",
+        "# IRQs per queue: " + (", ".join(
+            f"q{r['queue']} {r['irqs']} ({r['per_second']}/s)" for r in k["irq"]) or "none"),
+        f"# RSS imbalance (max/mean): queues {k['rss']['queue_imbalance']}, "
+        f"CPUs {k['rss']['cpu_imbalance']}",
+    ]
+    return out
+
+
 def header_lines(run: Run) -> list[str]:
     t = ag.totals(run)
     m = run.meta
@@ -137,6 +185,9 @@ def render_stdio(
     lines += latency_lines(run)
     lines += drop_lines(run)
     if counters:
+        duration = ag.totals(run).duration_ns
+        lines += kernel_lines(run, duration)
+        lines += mpstat_lines(run, duration)
         lines += kc.counter_lines(run)
     return "\n".join(lines) + "\n"
 
