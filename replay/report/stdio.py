@@ -65,7 +65,7 @@ def overhead_lines(run: Run, keys: tuple[str, ...], percent_limit: float,
     return table(headers, rows, right)
 
 
-def _n(v: int | None) -> str:
+def _n(v: object) -> str:
     return "-" if v is None else str(v)
 
 
@@ -139,13 +139,13 @@ def kernel_lines(run: Run, duration_ns: int) -> list[str]:
         f"# napi_poll work histogram (packets:polls): {hist}",
         "# napi_poll exits: " + (", ".join(f"{a} {b}" for a, b in pw["exit"].items()) or "none"),
         f"# time_squeeze: budget {sq['budget']}, time {sq['time']}",
-        f"# GRO: {g['segments']} segments in {g['skbs']} skbs (ratio {g['ratio']})",
+        f"# GRO: {g['segments']} segments in {g['skbs']} skbs (ratio {_n(g['ratio'])})",
         f"# softirq raise->entry (ns): {block(k['softirq_raise_to_entry_ns'])}",
         f"# ksoftirqd wake->run (ns): {block(k['ksoftirqd_delay_ns'])}",
         "# IRQs per queue: " + (", ".join(
             f"q{r['queue']} {r['irqs']} ({r['per_second']}/s)" for r in k["irq"]) or "none"),
-        f"# RSS imbalance (max/mean): queues {k['rss']['queue_imbalance']}, "
-        f"CPUs {k['rss']['cpu_imbalance']}",
+        f"# RSS imbalance (max/mean): queues {_n(k['rss']['queue_imbalance'])}, "
+        f"CPUs {_n(k['rss']['cpu_imbalance'])}",
     ]
     return out
 
