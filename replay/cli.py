@@ -88,6 +88,56 @@ def config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
 
 
 @command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `replay run -o`.")],
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--output", help="HTML file (default reports/<run name>.html)."),
+    ] = None,
+    stdio: Annotated[bool, typer.Option("--stdio", help="perf report --stdio text.")] = False,
+    vs: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--vs", help="Baseline run directory to diff against (perf diff)."),
+    ] = None,
+    sort: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("-s", "--sort", help="Keys: comm,dso,sym,cpu,stage,flow,queue,context."),
+    ] = None,
+    percent_limit: Annotated[
+        float, typer.Option("--percent-limit", help="Hide Overhead rows below PCT.")
+    ] = 0.0,
+    show_counts: Annotated[
+        bool, typer.Option("-n", "--show-nr-samples", help="Show frame counts per row.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Every number as JSON.")] = False,
+) -> None:
+    """Report a run like perf report: HTML page (default), --stdio text, or --json.
+
+    Example: replay report runs/demo --stdio --sort cpu,sym --percent-limit 1
+    """
+    from replay.report import cli_report
+
+    text = cli_report(run_dir, output, stdio, vs, sort, percent_limit, show_counts, json_out)
+    typer.echo(text, nl=False)
+
+
+@command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `replay run -o`.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="folded | speedscope | perfetto")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file.")],
+) -> None:
+    """Export CPU time for other tools: FlameGraph folded stacks, speedscope, Perfetto JSON.
+
+    Example: replay export runs/demo --format folded -o demo.folded
+    """
+    from replay.report.export import export_run
+
+    path = export_run(run_dir, fmt, output)
+    typer.echo(f"wrote {path}")
+
+
+@command()
 def synth(
     scenario: Annotated[
         Optional[str],  # noqa: UP045
