@@ -203,8 +203,11 @@ TCP_APP = ['app[0].match="tcp dport 5000"', "app[0].cpu=1", "app[0].batch=64",
            "host.cpus=2", "nic.combined=1"]
 
 
-def test_gro_merges_a_train_ending_in_psh() -> None:
-    r = run(tcp_rows(10), *TCP_APP, opts=ReplayOptions(topspeed=True))
+def test_gro_merges_a_train_ending_in_psh(tmp_path: Path) -> None:
+    # all ten segments wait in the ring (a 1 ms hard IRQ), so one poll sees the whole train;
+    # with frames trickling in, each poll that empties the ring ends with a GRO flush instead
+    r = run(tcp_rows(10), *TCP_APP, profile=slow_profile(tmp_path, hardirq=1_000_000),
+            opts=ReplayOptions(topspeed=True))
     df = pk(r)
     assert df["skb"].n_unique() == 1 and df["skb"][0] == 1
     assert r.counters["softnet_stat"][0]["processed"] == 1  # one super-skb
@@ -214,15 +217,25 @@ def test_gro_merges_a_train_ending_in_psh() -> None:
     assert df["cpu_netif"].to_list() == [10] * 10
 
 
-def test_gro_flushes_on_an_option_change() -> None:
-    r = run(tcp_rows(10, ts_change_at=4), *TCP_APP, opts=ReplayOptions(topspeed=True))
+def test_gro_trickle_flushes_at_each_empty_ring() -> None:
+    # back-to-back 1514 B frames at 10 Gb/s arrive 1.23 us apart; the first poll (after a 1 us
+    # hard IRQ and 700 ns of softirq/poll overhead) finds two segments, empties the ring and
+    # napi_complete_done flushes them as one skb; the next IRQ waits for the 50 us ITR gap
+    r = run(tcp_rows(10), *TCP_APP, opts=ReplayOptions(topspeed=True))
+    assert pk(r)["skb"].to_list() == [1, 1] + [3] * 8
+
+
+def test_gro_flushes_on_an_option_change(tmp_path: Path) -> None:
+    r = run(tcp_rows(10, ts_change_at=4), *TCP_APP,
+            profile=slow_profile(tmp_path, hardirq=1_000_000), opts=ReplayOptions(topspeed=True))
     df = pk(r)
     assert df["skb"].to_list() == [1] * 4 + [5] * 6
     assert r.counters["softnet_stat"][0]["processed"] == 2
 
 
-def test_gro_off_passes_every_segment() -> None:
-    r = run(tcp_rows(10), *TCP_APP, "nic.gro=false", opts=ReplayOptions(topspeed=True))
+def test_gro_off_passes_every_segment(tmp_path: Path) -> None:
+    r = run(tcp_rows(10), *TCP_APP, "nic.gro=false",
+            profile=slow_profile(tmp_path, hardirq=1_000_000), opts=ReplayOptions(topspeed=True))
     assert r.counters["softnet_stat"][0]["processed"] == 10
     assert pk(r)["skb"].to_list() == list(range(1, 11))
 
