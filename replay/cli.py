@@ -272,7 +272,9 @@ def run(
     ] = None,
     pps: Annotated[Optional[float], typer.Option("-p", "--pps", help="Replay at N packets/s.")] = None,  # noqa: UP045
     mbps: Annotated[Optional[float], typer.Option("-M", "--mbps", help="Replay at N Mbit/s.")] = None,  # noqa: UP045
-    topspeed: Annotated[bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")] = False,
+    topspeed: Annotated[
+        bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")
+    ] = False,
     loop: Annotated[int, typer.Option("-l", "--loop", help="Replay the capture N times.")] = 1,
     limit: Annotated[Optional[int], typer.Option("-L", "--limit", help="Stop after N packets.")] = None,  # noqa: UP045
     duration: Annotated[

@@ -17,7 +17,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from replay.model.layout import (
-    K_ARP, K_BADIP, K_ICMP, K_NONIP, K_NOPROTO, K_TCP, K_TCP_CTRL, K_TRUNC, K_UDP,
+    K_ARP,
+    K_BADIP,
+    K_ICMP,
+    K_NONIP,
+    K_NOPROTO,
+    K_TCP,
+    K_TCP_CTRL,
+    K_TRUNC,
+    K_UDP,
 )
 from replay.model.match import match_mask, parse_match
 
