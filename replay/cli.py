@@ -6,10 +6,10 @@ one line on stderr and exit status 1 (no traceback unless --debug); usage errors
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 import functools
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -84,6 +84,74 @@ def config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
 
     cfg = resolve_config(config, set_ or [])
     typer.echo(dump_toml(cfg), nl=False)
+
+
+@command()
+def pipeline(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec TOML (traces, config, [replay], [matrix], [zip]).")],
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("-j", "--workers", help="Local worker processes (default: the number of cores)."),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--scheduler", help="Run the jobs on a running Dask cluster, e.g. tcp://host:8786."),
+    ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--output", help="Output folder (default: the spec's `output`)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rerun finished jobs too.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs and whether each is cached.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Run a sweep: every trace × every knob combination, cached and resumable.
+
+    Example: replay pipeline pipelines/napi-budget.toml -j 2
+    """
+    import dataclasses
+    import json
+
+    from replay.pipeline import load_spec, plan_spec, run_pipeline
+    from replay.pipeline.executors import default_workers
+
+    s = load_spec(spec)
+    if output is not None:
+        s = dataclasses.replace(s, output=output.resolve())
+    if dry_run:
+        jobs = [
+            {
+                "job": pj.job.index,
+                "trace": pj.job.trace_label,
+                "knobs": pj.job.knobs,
+                "seed": pj.seed,
+                "key": pj.key,
+                "state": "invalid" if pj.error else ("cached" if pj.cached and not force else "to run"),
+                "error": pj.error,
+            }
+            for pj in plan_spec(s)
+        ]
+        if json_:
+            typer.echo(json.dumps({"jobs": jobs, "output": str(s.output)}, default=str))
+            return
+        for j in jobs:
+            knobs = " ".join(f"{k}={v}" for k, v in j["knobs"].items())
+            tail = f": {j['error']}" if j["error"] else ""
+            typer.echo(f"{j['job']:4d}  {j['state']:7s}  {j['trace']}  {knobs}{tail}")
+        typer.echo(f"{len(jobs)} jobs → {s.output}")
+        return
+    res = run_pipeline(
+        s,
+        workers=workers or default_workers(),
+        scheduler=scheduler,
+        force=force,
+        progress=not json_,
+    )
+    typer.echo(json.dumps(res.counts()) if json_ else res.line())
+    for f in res.check_failures:
+        typer.echo(f"check: {f}", err=True)
+    if res.failed or res.check_failures:
+        raise typer.Exit(1)
 
 
 def main() -> None:
