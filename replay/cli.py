@@ -155,25 +155,5 @@ def pipeline(
 
 
 def main() -> None:
-    """Entry point: run the app, turning ReplayError into one line and exit 1."""
-    try:
-        app(standalone_mode=False)
-    except ReplayError as e:
-        if _DEBUG:
-            raise
-        typer.secho(f"replay: {e}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        typer.echo("Aborted.", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+    """Entry point. ReplayErrors are turned into one line by `command`; usage errors exit 2."""
+    app()

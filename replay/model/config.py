@@ -1,0 +1,447 @@
+"""Config TOML + `--set` overrides → one resolved, validated config dict.
+
+Knob names are the ones people paste from production: sysctl names in [sysctl], ethtool's in
+[nic], sysfs file names in [sysfs]. `--set KEY=VALUE` takes a `section.key` path (`nic.rx=1024`,
+`app[0].work-ns=5000`, `app.batch=8` for every app) or a sysctl name as `sysctl -w` takes it
+(`net.core.netdev_budget=600`). An unknown key, or a value outside what the kernel accepts, is a
+ConfigError naming the key, the rule and the value.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import ipaddress
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from replay.errors import ConfigError
+from replay.model.drivers import DRIVERS, parse_speed
+
+SECTIONS = ("host", "nic", "irq", "sysctl", "sysfs", "netfilter", "app", "costs")
+
+# Defaults, each from KERNEL.md §2 (the 6.19 source) unless it is a modelling choice said so.
+DEFAULTS: dict[str, Any] = {
+    "host": {
+        "cpus": 4,
+        "ghz": 3.0,  # the host's clock; the cost profile's numbers are scaled by profile ghz / this
+        "kernel": "6.12",  # selects the version-dependent rules of KERNEL.md §3b
+        "hz": 250,  # CONFIG_HZ; Debian builds 250
+        "addresses": [],  # empty: inferred from the capture, and said so
+        "tick-phase-ns": 0,  # where in the first jiffy replay time 0 falls (time limits use jiffies)
+    },
+    "nic": {
+        "driver": "ixgbe",
+        "speed": "10G",
+        "combined": 4,
+        "rx": 512,  # ixgbe IXGBE_DEFAULT_RXD (ixgbe.h:50-60)
+        "rx-usecs": 50,  # ITR 20K ints/s (IXGBE_20K_ITR = 50 us)
+        "rx-frames": 0,
+        "adaptive-rx": False,
+        "gro": True,
+        "rx-flow-hash": "driver",
+        "hkey": "microsoft",
+    },
+    "irq": {"affinity": "spread"},
+    "sysctl": {
+        "net.core.netdev_budget": 300,  # hotdata.c:14
+        "net.core.netdev_budget_usecs": None,  # None: 2 jiffies (hotdata.c:15-16), resolved below
+        "net.core.dev_weight": 64,  # hotdata.c:22
+        "net.core.netdev_max_backlog": 1000,  # hotdata.c:19
+        "net.core.gro_normal_batch": 8,  # hotdata.c:12
+        "net.core.rmem_default": 212992,  # SK_RMEM_DEFAULT on x86_64 (sock.c:289)
+        "net.core.rmem_max": None,  # None: 4 MiB from 6.18, 212992 before (KERNEL.md §3b)
+        "net.core.rps_sock_flow_entries": 0,
+        "net.core.flow_limit_cpu_bitmap": "",
+    },
+    "sysfs": {
+        "gro_flush_timeout": 0,
+        "napi_defer_hard_irqs": 0,
+        "threaded": False,
+        "rps_cpus": [],
+        "rps_flow_cnt": 0,
+    },
+    "netfilter": {"prerouting": 0, "input": 0, "conntrack": False},
+    "app": [],
+    "costs": {"profile": "default"},
+}
+
+APP_DEFAULTS: dict[str, Any] = {
+    "name": None,  # perf Command of the app; default "app<i>"
+    "match": None,
+    "cpu": 0,
+    "threads": 1,
+    "rcvbuf": None,  # sk_rcvbuf; None: net.core.rmem_default
+    "work-ns": 0,
+    "batch": 1,
+    "reuseport": False,
+}
+
+# When a config has no [[app]], replay still needs a consumer for the traffic it carries:
+# runner.infer_apps() adds one per destination port found, and says so.
+
+_SYSCTL_RE = re.compile(r"^(net|kernel|vm)\.[a-z0-9_.]+$")
+_APP_KEY_RE = re.compile(r"^app(?:\[(\d+)\])?\.([a-z0-9_-]+)$")
+
+
+def kernel_version(cfg: Mapping[str, Any]) -> tuple[int, int]:
+    major, minor = str(cfg["host"]["kernel"]).split(".")[:2]
+    return int(major), int(minor)
+
+
+def default_config() -> dict[str, Any]:
+    return copy.deepcopy(DEFAULTS)
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value as TOML would read it (`600`, `true`, `[1, 2]`, `"x"`), else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_key(cfg: dict[str, Any], key: str, value: Any) -> None:
+    if _SYSCTL_RE.match(key):
+        cfg["sysctl"][key] = value
+        return
+    m = _APP_KEY_RE.match(key)
+    if m:
+        idx, field = m.group(1), m.group(2)
+        if field not in APP_DEFAULTS:
+            raise ConfigError(f"{key}: unknown [[app]] key {field!r}; known: {', '.join(APP_DEFAULTS)}")
+        apps = cfg["app"]
+        if idx is None:
+            if not apps:
+                apps.append({})
+            for a in apps:
+                a[field] = value
+        else:
+            i = int(idx)
+            while len(apps) <= i:
+                apps.append({})
+            apps[i][field] = value
+        return
+    section, _, name = key.partition(".")
+    if section == "sysctl" and name:
+        cfg["sysctl"][name] = value
+        return
+    if section not in SECTIONS or not name or section == "app":
+        raise ConfigError(
+            f"{key}: unknown key; use section.key ({', '.join(s for s in SECTIONS if s != 'app')}),"
+            " app[N].key, or a sysctl name like net.core.netdev_budget"
+        )
+    if name not in DEFAULTS[section]:
+        raise ConfigError(
+            f"{key}: unknown key in [{section}]; known: {', '.join(DEFAULTS[section])}"
+        )
+    cfg[section][name] = value
+
+
+def apply_overrides(cfg: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a validated copy of `cfg` with `{key: value}` applied (pipeline matrices use this)."""
+    out = copy.deepcopy(dict(cfg))
+    for k, v in overrides.items():
+        _set_key(out, k, v)
+    return validate(out)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set nic.rx=1024")
+        out[key.strip()] = _parse_value(text.strip())
+    return out
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such config file") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config ({e.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML ({e})") from None
+    return data
+
+
+def merge_file(cfg: dict[str, Any], data: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    out = copy.deepcopy(cfg)
+    for section, body in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{origin}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
+        if section == "app":
+            if not isinstance(body, list):
+                raise ConfigError(f"{origin}: app must be an array of tables ([[app]])")
+            out["app"] = [dict(a) for a in body]
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"{origin}: [{section}] must be a table")
+        for k, v in body.items():
+            if section == "sysctl":
+                out["sysctl"][k] = v
+            elif k not in DEFAULTS[section]:
+                raise ConfigError(
+                    f"{origin}: unknown key {section}.{k}; known: {', '.join(DEFAULTS[section])}"
+                )
+            else:
+                out[section][k] = v
+    return out
+
+
+def resolve_config(
+    config_path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()
+) -> dict[str, Any]:
+    """Defaults + the -c file + --set overrides, validated and with derived defaults filled in."""
+    cfg = default_config()
+    if config_path is not None:
+        cfg = merge_file(cfg, load_file(config_path), str(config_path))
+    ov = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    for k, v in ov.items():
+        _set_key(cfg, k, v)
+    return validate(cfg)
+
+
+def config_hash(cfg: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------- validation
+
+
+def _int(cfg: dict[str, Any], section: str, key: str, lo: int, hi: int, rule: str) -> int:
+    v = cfg[section][key]
+    name = key if section == "sysctl" else f"{section}.{key}"
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{name} must be an integer ({rule}), got {v!r}")
+    if not lo <= v <= hi:
+        raise ConfigError(f"{name} must be {rule}, got {v}")
+    return v
+
+
+def _bool(cfg: dict[str, Any], section: str, key: str) -> bool:
+    v = cfg[section][key]
+    if not isinstance(v, bool):
+        raise ConfigError(f"{section}.{key} must be true or false, got {v!r}")
+    return v
+
+
+def parse_cpu_list(text: str, ncpus: int, key: str) -> list[int]:
+    """A cpulist as sysfs writes it ("0-3,6"); a hex mask ("f") is accepted as rps_cpus takes it."""
+    text = str(text).strip()
+    cpus: set[int] = set()
+    if not text:
+        return []
+    if re.fullmatch(r"(0x)?[0-9a-fA-F]+", text) and not re.fullmatch(r"\d+", text):
+        mask = int(text, 16)
+        cpus = {i for i in range(mask.bit_length()) if mask >> i & 1}
+    else:
+        for part in text.split(","):
+            m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", part)
+            if not m:
+                raise ConfigError(f"{key}: {text!r} is not a CPU list like '0-3,6'")
+            a = int(m.group(1))
+            b = int(m.group(2)) if m.group(2) else a
+            if b < a:
+                raise ConfigError(f"{key}: range {part.strip()!r} runs backwards")
+            cpus.update(range(a, b + 1))
+    bad = [c for c in cpus if c >= ncpus]
+    if bad:
+        raise ConfigError(f"{key}: CPU {min(bad)} does not exist (host.cpus = {ncpus})")
+    return sorted(cpus)
+
+
+def _check_address(a: Any) -> str:
+    s = str(a).strip()
+    if re.fullmatch(r"([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}", s):
+        return s.lower().replace("-", ":")
+    try:
+        return str(ipaddress.ip_address(s))
+    except ValueError:
+        raise ConfigError(
+            f"host.addresses: {s!r} is neither an IP address nor a MAC like 02:00:00:00:00:01"
+        ) from None
+
+
+def validate(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Check every value against the kernel's rule; fill derived defaults. Returns cfg."""
+    h = cfg["host"]
+    ncpus = _int(cfg, "host", "cpus", 1, 4096, "between 1 and 4096")
+    if not isinstance(h["ghz"], int | float) or isinstance(h["ghz"], bool) or not 0.1 <= h["ghz"] <= 10:
+        raise ConfigError(f"host.ghz must be a clock rate between 0.1 and 10, got {h['ghz']!r}")
+    h["ghz"] = float(h["ghz"])
+    if not re.fullmatch(r"\d+\.\d+", str(h["kernel"])):
+        raise ConfigError(f"host.kernel must be a version like \"6.12\", got {h['kernel']!r}")
+    h["kernel"] = str(h["kernel"])
+    if kernel_version(cfg) < (4, 9):
+        raise ConfigError(f"host.kernel must be 4.9 or newer (the rules modelled), got {h['kernel']}")
+    hz = _int(cfg, "host", "hz", 100, 1000, "one of 100, 250, 300, 1000 (CONFIG_HZ)")
+    if hz not in (100, 250, 300, 1000):
+        raise ConfigError(f"host.hz must be one of 100, 250, 300, 1000 (CONFIG_HZ), got {hz}")
+    tick = 1_000_000_000 // hz
+    _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
+    if not isinstance(h["addresses"], list):
+        raise ConfigError("host.addresses must be a list of IP or MAC addresses")
+    h["addresses"] = [_check_address(a) for a in h["addresses"]]
+
+    n = cfg["nic"]
+    drv = DRIVERS.get(str(n["driver"]))
+    if drv is None:
+        raise ConfigError(f"nic.driver must be one of {', '.join(DRIVERS)}, got {n['driver']!r}")
+    try:
+        parse_speed(n["speed"])
+    except ValueError as e:
+        raise ConfigError(f"nic.speed: {e}") from None
+    _int(cfg, "nic", "combined", 1, drv.max_queues, f"between 1 and {drv.max_queues} for {drv.name}")
+    rx = _int(cfg, "nic", "rx", drv.ring_min, drv.ring_max,
+              f"between {drv.ring_min} and {drv.ring_max} for {drv.name} (ethtool -G)")
+    n["rx"] = drv.round_ring(rx)
+    _int(cfg, "nic", "rx-usecs", 0, drv.max_usecs, f"between 0 and {drv.max_usecs} for {drv.name}")
+    _int(cfg, "nic", "rx-frames", 0, 65535, "between 0 and 65535")
+    _bool(cfg, "nic", "adaptive-rx")
+    _bool(cfg, "nic", "gro")
+    if n["rx-flow-hash"] not in ("l3", "l4", "driver"):
+        raise ConfigError(f"nic.rx-flow-hash must be l3, l4 or driver, got {n['rx-flow-hash']!r}")
+    hk = str(n["hkey"])
+    if hk not in ("microsoft", "random"):
+        hexs = hk.replace(":", "")
+        if not re.fullmatch(r"[0-9a-fA-F]+", hexs) or len(hexs) not in (80, 104):
+            raise ConfigError(
+                f"nic.hkey must be microsoft, random, or a 40- or 52-byte hex key, got {hk!r}"
+            )
+
+    aff = cfg["irq"]["affinity"]
+    if aff != "spread":
+        if not isinstance(aff, list) or len(aff) != n["combined"]:
+            raise ConfigError(
+                f"irq.affinity must be \"spread\" or one CPU per queue ({n['combined']}), got {aff!r}"
+            )
+        for c in aff:
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < ncpus:
+                raise ConfigError(f"irq.affinity: CPU {c!r} does not exist (host.cpus = {ncpus})")
+
+    s = cfg["sysctl"]
+    known = set(DEFAULTS["sysctl"])
+    for k in list(s):
+        if k not in known:
+            raise ConfigError(f"{k}: not a sysctl this model knows; known: {', '.join(sorted(known))}")
+    if s["net.core.netdev_budget_usecs"] is None:
+        s["net.core.netdev_budget_usecs"] = 2 * 1_000_000 // hz  # hotdata.c:15-16
+    if s["net.core.rmem_max"] is None:
+        s["net.core.rmem_max"] = 4194304 if kernel_version(cfg) >= (6, 18) else 212992
+    _int(cfg, "sysctl", "net.core.netdev_budget", 1, 2**31 - 1, "at least 1")
+    # sysctl_net_core.c:38: min_netdev_budget_usecs = 2 * USEC_PER_SEC / HZ
+    min_us = 2 * 1_000_000 // hz
+    _int(cfg, "sysctl", "net.core.netdev_budget_usecs", min_us, 2**31 - 1,
+         f"at least 2 jiffies ({min_us} us at HZ={hz}), as sysctl_net_core.c refuses less")
+    _int(cfg, "sysctl", "net.core.dev_weight", 1, 2**31 - 1, "at least 1 (proc_do_dev_weight)")
+    _int(cfg, "sysctl", "net.core.netdev_max_backlog", 0, 2**31 - 1, "non-negative")
+    _int(cfg, "sysctl", "net.core.gro_normal_batch", 1, 2**31 - 1, "at least 1 (SYSCTL_ONE)")
+    # SOCK_MIN_RCVBUF = 2 * SKB_TRUESIZE(256) = 2304 on x86_64 (sock.h)
+    _int(cfg, "sysctl", "net.core.rmem_default", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
+    _int(cfg, "sysctl", "net.core.rmem_max", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
+    _int(cfg, "sysctl", "net.core.rps_sock_flow_entries", 0, 2**29, "between 0 and 2^29")
+    parse_cpu_list(s["net.core.flow_limit_cpu_bitmap"], ncpus, "net.core.flow_limit_cpu_bitmap")
+
+    f = cfg["sysfs"]
+    _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")
+    _int(cfg, "sysfs", "napi_defer_hard_irqs", 0, 2**31 - 1, "between 0 and 2^31-1 (S32_MAX)")
+    _bool(cfg, "sysfs", "threaded")
+    if not isinstance(f["rps_cpus"], list):
+        raise ConfigError("sysfs.rps_cpus must be a list, one CPU list per RX queue, e.g. [\"0-3\"]")
+    if f["rps_cpus"] and len(f["rps_cpus"]) not in (1, n["combined"]):
+        raise ConfigError(
+            f"sysfs.rps_cpus must have one entry per RX queue ({n['combined']}) or one for all,"
+            f" got {len(f['rps_cpus'])}"
+        )
+    for i, spec in enumerate(f["rps_cpus"]):
+        parse_cpu_list(spec, ncpus, f"sysfs.rps_cpus[{i}]")
+    _int(cfg, "sysfs", "rps_flow_cnt", 0, 2**29, "between 0 and 2^29")
+
+    _int(cfg, "netfilter", "prerouting", 0, 100000, "a rule count between 0 and 100000")
+    _int(cfg, "netfilter", "input", 0, 100000, "a rule count between 0 and 100000")
+    _bool(cfg, "netfilter", "conntrack")
+
+    from replay.model.match import parse_match  # the [[app]] match grammar
+
+    apps = []
+    for i, a in enumerate(cfg["app"]):
+        unknown = set(a) - set(APP_DEFAULTS)
+        if unknown:
+            raise ConfigError(
+                f"app[{i}]: unknown key {sorted(unknown)[0]!r}; known: {', '.join(APP_DEFAULTS)}"
+            )
+        full = {**APP_DEFAULTS, **a}
+        if full["match"] is None:
+            raise ConfigError(f"app[{i}].match is required, e.g. match = \"udp dport 27015\"")
+        parse_match(str(full["match"]), f"app[{i}].match")
+        if full["name"] is None:
+            full["name"] = f"app{i}"
+        full["name"] = str(full["name"])
+        if full["rcvbuf"] is None:
+            full["rcvbuf"] = s["net.core.rmem_default"]
+        tmp = {"app": full}
+        _int(tmp, "app", "cpu", 0, ncpus - 1, f"a CPU between 0 and {ncpus - 1}")
+        _int(tmp, "app", "threads", 1, 1024, "between 1 and 1024")
+        _int(tmp, "app", "rcvbuf", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
+        _int(tmp, "app", "work-ns", 0, 10**12, "non-negative ns")
+        # UIO_MAXIOV = 1024 caps a recvmmsg vector
+        _int(tmp, "app", "batch", 1, 1024, "between 1 and 1024 (UIO_MAXIOV)")
+        _bool(tmp, "app", "reuseport")
+        apps.append(full)
+    cfg["app"] = apps
+
+    prof = cfg["costs"]["profile"]
+    if not isinstance(prof, str) or not prof:
+        raise ConfigError(f"costs.profile must be a profile name or a path, got {prof!r}")
+    return cfg
+
+
+# ---------------------------------------------------------------------------------- TOML out
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if v is None:
+        return '""'
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def _toml_key(k: str) -> str:
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+
+def dump_toml(cfg: Mapping[str, Any]) -> str:
+    """The resolved config as TOML that `-c` reads back to the same config."""
+    lines: list[str] = []
+    for section in SECTIONS:
+        if section == "app":
+            continue
+        lines.append(f"[{section}]")
+        for k, v in cfg[section].items():
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+        lines.append("")
+    for a in cfg.get("app", []):
+        lines.append("[[app]]")
+        for k, v in a.items():
+            if v is not None:
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
