@@ -92,7 +92,7 @@ def toy_run(
         "outcome": pa.array(np.where(ok, "delivered", "dropped")).dictionary_encode(),
         "t_wire": pa.array(i * 1000, pa.int64()),
         "t_done": pa.array(i * 1000 + wait, pa.int64()),
-        "wait_driver": pa.array(wait, pa.int64()),
+        "wait_driver": pa.array(np.where(ok, wait, None), pa.int64()),  # ring drops never reach it
         "cpu_driver": pa.array(np.where(ok, 0, None), pa.int64()),
         "drop_stage": pa.array([None if o else "driver" for o in ok], pa.string()).dictionary_encode(),
         "drop_reason": pa.array([None if o else "rx_missed_errors" for o in ok], pa.string()).dictionary_encode(),

@@ -151,7 +151,7 @@ class DaskExecutor:
         from distributed import Client, as_completed
 
         try:
-            client = Client(self.address, timeout=self.connect_timeout, set_as_default=False)
+            client = Client(self.address, timeout=self.connect_timeout)
         except (OSError, TimeoutError) as e:
             raise PipelineError(
                 f"cannot reach the Dask scheduler at {self.address} ({e}); start one with "

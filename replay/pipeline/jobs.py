@@ -10,7 +10,6 @@ never mistakes a half-written one for finished.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -47,22 +46,18 @@ class Resolver(Protocol):
 
 
 class ConfigResolver:
-    """The project's resolver: replay.model.config (defaults + file, then typed overrides).
+    """The project's resolver: replay.model.config, defaults + the base file + the job's knobs.
 
-    The base file is resolved once per pipeline; each job applies its own knobs to a copy.
+    Each job resolves from scratch rather than patching one resolved base: values the resolver
+    derives (e.g. a socket's rcvbuf from net.core.rmem_default) must follow the swept knobs.
     """
-
-    def __init__(self) -> None:
-        self._base: dict[Path | None, dict[str, Any]] = {}
 
     def __call__(
         self, base: Path | None, overrides: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        from replay.model.config import apply_overrides, load_profile, resolve_config
+        from replay.model.config import load_profile, resolve_config
 
-        if base not in self._base:
-            self._base[base] = resolve_config(base, [])
-        cfg = apply_overrides(copy.deepcopy(self._base[base]), overrides)
+        cfg = resolve_config(base, overrides)
         return cfg, load_profile(cfg)
 
 

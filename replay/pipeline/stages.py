@@ -10,7 +10,7 @@ from replay.model.stages import STAGE_IDS
 
 
 def stage_table(packets: Path) -> pl.DataFrame:
-    """One row per stage id, in path order: packets that went through it, the wait and CPU
+    """One row per stage id, in path order: packets that reached it (wait_S set), the wait and CPU
     percentiles (ns, nearest-rank as polars computes them), its CPU total, and its drops.
 
     A stage not on any packet's path has packets 0 and null percentiles.
@@ -20,7 +20,7 @@ def stage_table(packets: Path) -> pl.DataFrame:
     for s in STAGE_IDS:
         w, c = pl.col(f"wait_{s}"), pl.col(f"cpu_{s}")
         aggs += [
-            c.count().alias(f"{s}|packets"),
+            w.count().alias(f"{s}|packets"),  # reached the stage: its wait is set
             w.quantile(0.5, "nearest").cast(pl.Int64).alias(f"{s}|wait_p50_ns"),
             w.quantile(0.99, "nearest").cast(pl.Int64).alias(f"{s}|wait_p99_ns"),
             c.quantile(0.5, "nearest").cast(pl.Int64).alias(f"{s}|cpu_p50_ns"),
