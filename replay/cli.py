@@ -88,10 +88,10 @@ def config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
 
 @command()
 def pipeline(
-    spec: Annotated[Path, typer.Argument(help="Pipeline spec TOML (traces, config, [replay], [matrix], [zip]).")],
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec TOML (traces, matrix, zip, ...).")],
     workers: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("-j", "--workers", help="Local worker processes (default: the number of cores)."),
+        typer.Option("-j", "--workers", help="Local worker processes (default: cores)."),
     ] = None,
     scheduler: Annotated[
         Optional[str],  # noqa: UP045
@@ -102,8 +102,13 @@ def pipeline(
         typer.Option("-o", "--output", help="Output folder (default: the spec's `output`)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Rerun finished jobs too.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs and whether each is cached.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the jobs and whether each is cached.")
+    ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    write_baseline: Annotated[
+        bool, typer.Option("--write-baseline", help="Save this sweep as the [check] baseline.")
+    ] = False,
 ) -> None:
     """Run a sweep: every trace × every knob combination, cached and resumable.
 
@@ -112,12 +117,15 @@ def pipeline(
     import dataclasses
     import json
 
+    from replay.errors import PipelineError
     from replay.pipeline import load_spec, plan_spec, run_pipeline
     from replay.pipeline.executors import default_workers
 
     s = load_spec(spec)
     if output is not None:
         s = dataclasses.replace(s, output=output.resolve())
+    if write_baseline and s.check is None:
+        raise PipelineError(f"{spec}: --write-baseline needs a [check] table with a baseline path")
     if dry_run:
         jobs = [
             {
@@ -126,7 +134,9 @@ def pipeline(
                 "knobs": pj.job.knobs,
                 "seed": pj.seed,
                 "key": pj.key,
-                "state": "invalid" if pj.error else ("cached" if pj.cached and not force else "to run"),
+                "state": "invalid"
+                if pj.error
+                else ("cached" if pj.cached and not force else "to run"),
                 "error": pj.error,
             }
             for pj in plan_spec(s)
@@ -146,6 +156,7 @@ def pipeline(
         scheduler=scheduler,
         force=force,
         progress=not json_,
+        write_baseline=write_baseline,
     )
     typer.echo(json.dumps(res.counts()) if json_ else res.line())
     for f in res.check_failures:

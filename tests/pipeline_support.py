@@ -34,7 +34,9 @@ DEFAULTS: dict[str, Any] = {
 PROFILE = {"name": "toy", "driver_ns": 100}
 
 
-def toy_resolver(base: Path | None, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def toy_resolver(
+    base: Path | None, overrides: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     cfg = copy.deepcopy(DEFAULTS)
     if base is not None:
         for sec, table in tomllib.loads(base.read_text()).items():
@@ -69,12 +71,20 @@ def expected(n_frames: int, config: dict[str, Any], seed: int) -> tuple[int, int
     """(delivered, dropped, latencies of delivered) as toy_run computes them."""
     ring = config["nic"]["rx"] // 64
     budget = config["sysctl"]["net.core.netdev_budget"]
-    lat = [config["nic"]["rx-usecs"] * 1000 + (i % budget) * 100 + seed for i in range(min(n_frames, ring))]
+    lat = [
+        config["nic"]["rx-usecs"] * 1000 + (i % budget) * 100 + seed
+        for i in range(min(n_frames, ring))
+    ]
     return len(lat), max(0, n_frames - ring), lat
 
 
 def toy_run(
-    traces: list[Path], config: dict[str, Any], options: ReplayOptions, out_dir: Path, *, seed: int = 0,
+    traces: list[Path],
+    config: dict[str, Any],
+    options: ReplayOptions,
+    out_dir: Path,
+    *,
+    seed: int = 0,
     report: Path | None = None,
 ) -> RunResult:
     time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
@@ -94,8 +104,12 @@ def toy_run(
         "t_done": pa.array(i * 1000 + wait, pa.int64()),
         "wait_driver": pa.array(np.where(ok, wait, None), pa.int64()),  # ring drops never reach it
         "cpu_driver": pa.array(np.where(ok, 0, None), pa.int64()),
-        "drop_stage": pa.array([None if o else "driver" for o in ok], pa.string()).dictionary_encode(),
-        "drop_reason": pa.array([None if o else "rx_missed_errors" for o in ok], pa.string()).dictionary_encode(),
+        "drop_stage": pa.array(
+            [None if o else "driver" for o in ok], pa.string()
+        ).dictionary_encode(),
+        "drop_reason": pa.array(
+            [None if o else "rx_missed_errors" for o in ok], pa.string()
+        ).dictionary_encode(),
     }
     arrays = []
     for f in PACKETS_SCHEMA:
@@ -112,14 +126,31 @@ def toy_run(
         "packets": n,
         "received": n,
         "outcomes": {"delivered": delivered, "dropped": dropped, "consumed": 0, "ignored": 0},
-        "drops": [{"stage": "driver", "reason": "rx_missed_errors", "count": dropped}] if dropped else [],
-        "latency_ns": {"count": len(s), "mean": int(np.mean(s)) if s else 0, "p50": pct(0.5), "p90": pct(0.9),
-                       "p99": pct(0.99), "p999": pct(0.999), "max": s[-1] if s else 0},
+        "drops": [{"stage": "driver", "reason": "rx_missed_errors", "count": dropped}]
+        if dropped
+        else [],
+        "latency_ns": {
+            "count": len(s),
+            "mean": int(np.mean(s)) if s else 0,
+            "p50": pct(0.5),
+            "p90": pct(0.9),
+            "p99": pct(0.99),
+            "p999": pct(0.999),
+            "max": s[-1] if s else 0,
+        },
         "duration_ns": int(n * 1000),
         "cpu_busy_ns": [0],
     }
-    run_json = {"tool": {"name": "stack-replay", "version": "0.1.0"}, "command": "toy", "config": config,
-                "costs": PROFILE, "replay": options.to_dict(), "seed": seed, "summary": summary, "counters": {}}
+    run_json = {
+        "tool": {"name": "stack-replay", "version": "0.1.0"},
+        "command": "toy",
+        "config": config,
+        "costs": PROFILE,
+        "replay": options.to_dict(),
+        "seed": seed,
+        "summary": summary,
+        "counters": {},
+    }
     write_run(out_dir, run_json, {"packets": table})
     if report is not None:
         report.write_text(f"<html><body>toy report {len(lens)} frames</body></html>\n")

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import polars as pl
-
 from pipeline_support import write_pcap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,8 +26,14 @@ DRIVER = (
 
 def replay(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen[str]:
     e = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", **(env or {})}
-    return subprocess.Popen([sys.executable, "-c", DRIVER, *args], env=e, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, *args],
+        env=e,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def finish(p: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -53,7 +58,13 @@ def test_json_counts_and_exit_status_1_when_a_job_failed(tmp_path: Path) -> None
     spec = make(tmp_path)
     code, out, err = finish(replay("pipeline", str(spec), "-j", "2", "--json"))
     assert code == 1, err
-    assert json.loads(out) == {"jobs": 24, "done": 16, "cached": 0, "failed": 8, "output": str(tmp_path / "out")}
+    assert json.loads(out) == {
+        "jobs": 24,
+        "done": 16,
+        "cached": 0,
+        "failed": 8,
+        "output": str(tmp_path / "out"),
+    }
     assert "Traceback" not in err
     code, out, err = finish(replay("pipeline", str(spec), "-j", "1"))
     assert code == 1
@@ -104,7 +115,11 @@ def test_kill_9_in_the_middle_then_resume_redoes_nothing_finished(tmp_path: Path
     p.send_signal(signal.SIGKILL)
     p.wait()
     time.sleep(0.5)
-    assert not [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
+    assert not [
+        w
+        for w in workers
+        if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
+    ]
     finished = {d.name for d in runs.iterdir() if (d / "job.json").exists()}
     assert 3 <= len(finished) < 24
     # nothing half-written looks finished: every non-temporary folder is complete
@@ -115,12 +130,22 @@ def test_kill_9_in_the_middle_then_resume_redoes_nothing_finished(tmp_path: Path
     code, out, err = finish(replay("pipeline", str(spec), "-j", "2", "--json"))
     assert code == 0, err
     counts = json.loads(out)
-    assert (counts["cached"], counts["done"], counts["failed"]) == (len(finished), 24 - len(finished), 0)
+    assert (counts["cached"], counts["done"], counts["failed"]) == (
+        len(finished),
+        24 - len(finished),
+        0,
+    )
     assert {k: (runs / k / "job.json").stat().st_mtime_ns for k in finished} == stamps
     assert not [d for d in runs.iterdir() if d.name.startswith(".")]
 
-    resumed = pl.read_parquet(tmp_path / "out" / "summary.parquet").drop("cached", "wall_s", "run_wall_s")
-    code, _, _ = finish(replay("pipeline", str(spec), "-j", "2", "--force", "-o", str(tmp_path / "fresh")))
-    fresh = pl.read_parquet(tmp_path / "fresh" / "summary.parquet").drop("cached", "wall_s", "run_wall_s")
+    resumed = pl.read_parquet(tmp_path / "out" / "summary.parquet").drop(
+        "cached", "wall_s", "run_wall_s"
+    )
+    code, _, _ = finish(
+        replay("pipeline", str(spec), "-j", "2", "--force", "-o", str(tmp_path / "fresh"))
+    )
+    fresh = pl.read_parquet(tmp_path / "fresh" / "summary.parquet").drop(
+        "cached", "wall_s", "run_wall_s"
+    )
     assert code == 0
     assert resumed.drop("run", "report").equals(fresh.drop("run", "report"))

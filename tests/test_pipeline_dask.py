@@ -8,14 +8,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
-
 from pipeline_support import toy_resolver, toy_run, write_pcap
+
 from replay.errors import PipelineError
 from replay.pipeline import load_spec, run_pipeline
 
@@ -37,12 +36,35 @@ def cluster() -> Iterator[str]:
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}
-    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)]
-    procs.append(subprocess.Popen([DASK, "worker", addr, "--nworkers", "2", "--nthreads", "1",
-                                   "--no-dashboard", "--host", "127.0.0.1"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+    procs = [
+        subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
+    procs.append(
+        subprocess.Popen(
+            [
+                DASK,
+                "worker",
+                addr,
+                "--nworkers",
+                "2",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    )
     try:
         yield addr
     finally:
@@ -68,19 +90,37 @@ def test_cluster_results_equal_local_results(cluster: str, tmp_path: Path) -> No
     local = run_pipeline(spec, workers=2, job_fn=toy_run, resolver=toy_resolver, progress=False)
     from dataclasses import replace
 
-    remote = run_pipeline(replace(spec, output=tmp_path / "dask"), workers=2, scheduler=cluster,
-                          job_fn=toy_run, resolver=toy_resolver, progress=False)
-    assert (remote.done, remote.cached, remote.failed) == (local.done, local.cached, local.failed) == (8, 0, 10)
+    remote = run_pipeline(
+        replace(spec, output=tmp_path / "dask"),
+        workers=2,
+        scheduler=cluster,
+        job_fn=toy_run,
+        resolver=toy_resolver,
+        progress=False,
+    )
+    assert (
+        (remote.done, remote.cached, remote.failed)
+        == (local.done, local.cached, local.failed)
+        == (8, 0, 10)
+    )
     a = pl.read_parquet(tmp_path / "local" / "summary.parquet").drop(WALL)
     b = pl.read_parquet(tmp_path / "dask" / "summary.parquet").drop(WALL)
     assert a.equals(b)
     # the jobs really ran in the cluster's worker processes, not in this one
-    workers = {(tmp_path / "dask" / r / "job.json").read_text().split('"worker": "')[1].split('"')[0]
-               for r in b["run"].drop_nulls()}
+    workers = {
+        (tmp_path / "dask" / r / "job.json").read_text().split('"worker": "')[1].split('"')[0]
+        for r in b["run"].drop_nulls()
+    }
     assert all(not w.endswith(f":{os.getpid()}") for w in workers)
     # and a second pass on the cluster takes everything from the cache
-    again = run_pipeline(replace(spec, output=tmp_path / "dask"), workers=2, scheduler=cluster,
-                         job_fn=toy_run, resolver=toy_resolver, progress=False)
+    again = run_pipeline(
+        replace(spec, output=tmp_path / "dask"),
+        workers=2,
+        scheduler=cluster,
+        job_fn=toy_run,
+        resolver=toy_resolver,
+        progress=False,
+    )
     assert (again.done, again.cached) == (0, 8)
 
 
@@ -91,5 +131,8 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
     addr = f"tcp://127.0.0.1:{_free_port()}"
     from replay.pipeline.executors import DaskExecutor
 
-    with pytest.raises(PipelineError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:\d+ .*dask scheduler"):
+    with pytest.raises(
+        PipelineError,
+        match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:\d+ .*dask scheduler",
+    ):
         DaskExecutor(addr, connect_timeout=2).run([{"dir": "x"}], toy_run, lambda i, r: None)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from pipeline_support import DEFAULTS, expected, toy_resolver, toy_run, write_pcap
+
 from replay.errors import PipelineError
 from replay.pipeline import load_spec, run_pipeline
 from replay.pipeline.jobs import PARTIAL_PREFIX, TraceHashes, job_key
@@ -40,37 +40,57 @@ def sweep(tmp_path: Path) -> Path:
 
 def run(spec: Path, **kw):
     kw.setdefault("workers", 2)
-    return run_pipeline(load_spec(spec), job_fn=toy_run, resolver=toy_resolver, progress=False, **kw)
+    return run_pipeline(
+        load_spec(spec), job_fn=toy_run, resolver=toy_resolver, progress=False, **kw
+    )
 
 
 def test_broken_trace_and_invalid_config_fail_only_their_own_jobs(sweep: Path) -> None:
     r = run(sweep)
-    # 3 traces x 2 budgets x 3 ring points; rx=100 is invalid (6 jobs), broken.pcap fails its 4 valid ones
+    # 3 traces x 2 budgets x 3 ring points; rx=100 is invalid (6 jobs),
+    # broken.pcap fails its 4 valid ones
     assert (r.jobs, r.done, r.cached, r.failed) == (18, 8, 0, 10)
     df = pl.read_parquet(sweep.parent / "out" / "summary.parquet")
     assert df.columns[:5] == ["job", "trace", "net.core.netdev_budget", "nic.rx", "nic.rx-usecs"]
     assert df["job"].to_list() == list(range(18))
     bad_cfg = df.filter(pl.col("nic.rx") == 100)
     assert bad_cfg["status"].unique().to_list() == ["failed"]
-    assert bad_cfg["error"].unique().to_list() == ["nic.rx must be a power of two between 64 and 8192, got 100"]
+    assert bad_cfg["error"].unique().to_list() == [
+        "nic.rx must be a power of two between 64 and 8192, got 100"
+    ]
     broken = df.filter((pl.col("trace") == "tr/broken.pcap") & (pl.col("nic.rx") != 100))
     assert broken.height == 4
-    assert all(e.endswith("broken.pcap at byte 0: not a little-endian pcap file (bad magic)") for e in broken["error"])
+    assert all(
+        e.endswith("broken.pcap at byte 0: not a little-endian pcap file (bad magic)")
+        for e in broken["error"]
+    )
     assert all("\n" not in e for e in df["error"].drop_nulls())
 
 
 def test_summary_rows_carry_the_run_summary_exactly(sweep: Path) -> None:
     run(sweep)
     df = pl.read_parquet(sweep.parent / "out" / "summary.parquet")
-    row = df.filter((pl.col("trace") == "tr/a.pcap") & (pl.col("nic.rx") == 128) & (pl.col("net.core.netdev_budget") == 300)).row(0, named=True)
+    row = df.filter(
+        (pl.col("trace") == "tr/a.pcap")
+        & (pl.col("nic.rx") == 128)
+        & (pl.col("net.core.netdev_budget") == 300)
+    ).row(0, named=True)
     cfg = {**DEFAULTS, "nic": {"rx": 128, "rx-usecs": 0}, "sysctl": {"net.core.netdev_budget": 300}}
     delivered, dropped, lat = expected(20, cfg, seed=3)
     assert (delivered, dropped) == (2, 18)
     assert row["frames"] == 20 and row["delivered"] == 2 and row["dropped"] == 18
     assert row["drops_rx_missed_errors"] == 18
     assert row["latency_p50_ns"] == 103 and row["latency_max_ns"] == 103 and lat == [3, 103]
-    assert row["status"] == "ok" and row["cached"] is False and row["error"] is None and row["seed"] == 3
-    assert row["run"] == f"runs/{row['key'][:16]}" and row["report"] == f"runs/{row['key'][:16]}/report.html"
+    assert (
+        row["status"] == "ok"
+        and row["cached"] is False
+        and row["error"] is None
+        and row["seed"] == 3
+    )
+    assert (
+        row["run"] == f"runs/{row['key'][:16]}"
+        and row["report"] == f"runs/{row['key'][:16]}/report.html"
+    )
     assert [c for c in df.columns if "wall" in c] == ["wall_s", "run_wall_s"]
     # b.pcap never drops at rx=1024: a drop column is 0 for jobs without that drop, null for failed
     b = df.filter((pl.col("trace") == "tr/b.pcap") & (pl.col("nic.rx") == 1024))
@@ -99,7 +119,12 @@ def test_changing_a_trace_reruns_only_its_jobs(sweep: Path) -> None:
     r = run(sweep)
     assert (r.done, r.cached) == (4, 4)
     df = pl.read_parquet(sweep.parent / "out" / "summary.parquet")
-    assert df.filter(pl.col("trace") == "tr/b.pcap")["frames"].drop_nulls().to_list() == [6, 6, 6, 6]
+    assert df.filter(pl.col("trace") == "tr/b.pcap")["frames"].drop_nulls().to_list() == [
+        6,
+        6,
+        6,
+        6,
+    ]
 
 
 def test_half_written_job_folders_never_count_as_finished(sweep: Path) -> None:
@@ -118,26 +143,41 @@ def test_half_written_job_folders_never_count_as_finished(sweep: Path) -> None:
 
 def test_dataset_is_hive_partitioned_by_trace_with_one_row_per_stage(sweep: Path) -> None:
     run(sweep)
-    ds = pl.scan_parquet(str(sweep.parent / "out" / "dataset" / "**" / "*.parquet"), hive_partitioning=True).collect()
+    ds = pl.scan_parquet(
+        str(sweep.parent / "out" / "dataset" / "**" / "*.parquet"), hive_partitioning=True
+    ).collect()
     assert ds.height == 8 * 10
     assert sorted(ds["trace"].unique().to_list()) == ["tr/a.pcap", "tr/b.pcap"]
-    d = ds.filter((pl.col("trace") == "tr/a.pcap") & (pl.col("nic.rx") == 128) & (pl.col("net.core.netdev_budget") == 2))
+    d = ds.filter(
+        (pl.col("trace") == "tr/a.pcap")
+        & (pl.col("nic.rx") == 128)
+        & (pl.col("net.core.netdev_budget") == 2)
+    )
     drv = d.filter(pl.col("stage") == "driver").row(0, named=True)
     # delivered frames 0,1: latency 0*1000 + (i % 2)*100 + 3 -> wait 3 and 103; 18 ring drops.
     # polars' "nearest" quantile takes index round(q * (n - 1)): round(0.5) = 1 -> 103
-    assert (drv["packets"], drv["wait_p50_ns"], drv["wait_p99_ns"], drv["drops"]) == (2, 103, 103, 18)
+    assert (drv["packets"], drv["wait_p50_ns"], drv["wait_p99_ns"], drv["drops"]) == (
+        2,
+        103,
+        103,
+        18,
+    )
     assert d.filter(pl.col("stage") == "gro")["packets"].to_list() == [0]
 
 
 def test_report_is_self_contained_marks_the_best_and_escapes_names(tmp_path: Path) -> None:
     (tmp_path / "tr").mkdir()
     write_pcap(tmp_path / "tr" / "x<script>alert(1)&<b>.pcap", 30)
-    (tmp_path / "s.toml").write_text('traces = ["tr/*.pcap"]\noutput = "o"\n[matrix]\n"nic.rx" = [128, 2048]\n')
+    (tmp_path / "s.toml").write_text(
+        'traces = ["tr/*.pcap"]\noutput = "o"\n[matrix]\n"nic.rx" = [128, 2048]\n'
+    )
     run(tmp_path / "s.toml")
     page = (tmp_path / "o" / "report.html").read_text()
     assert "<script>alert" not in page and "<b>.pcap" not in page
     assert "x&lt;script&gt;alert(1)&amp;&lt;b&gt;.pcap" in page  # in the page
-    assert "x\\u003cscript\\u003ealert(1)\\u0026\\u003cb\\u003e.pcap" not in page  # figure JSON holds only knobs
+    assert (
+        "x\\u003cscript\\u003ealert(1)\\u0026\\u003cb\\u003e.pcap" not in page
+    )  # figure JSON holds only knobs
     assert "Plotly.newPlot" in page and page.count("<script") >= 2
     assert '<tr class="best">' in page and "★ best" in page
     df = pl.read_parquet(tmp_path / "o" / "summary.parquet")
@@ -150,7 +190,9 @@ def test_report_is_self_contained_marks_the_best_and_escapes_names(tmp_path: Pat
 def test_job_key_changes_with_every_input_and_nothing_else(tmp_path: Path) -> None:
     cfg, prof = toy_resolver(None, {})
     k = job_key("ab" * 32, cfg, prof, {"loop": 1}, 0)
-    assert k == job_key("ab" * 32, json.loads(json.dumps(cfg, sort_keys=True)), dict(prof), {"loop": 1}, 0)
+    assert k == job_key(
+        "ab" * 32, json.loads(json.dumps(cfg, sort_keys=True)), dict(prof), {"loop": 1}, 0
+    )
     others = [
         job_key("cd" * 32, cfg, prof, {"loop": 1}, 0),
         job_key("ab" * 32, toy_resolver(None, {"nic.rx": 1024})[0], prof, {"loop": 1}, 0),
@@ -182,18 +224,27 @@ def test_trace_hashes_are_remembered_and_refreshed_on_change(tmp_path: Path) -> 
 
 
 def test_a_second_pipeline_on_the_same_output_is_refused(tmp_path: Path) -> None:
-    with output_lock(tmp_path / "o"), pytest.raises(PipelineError, match=r"another pipeline \(pid \d+\)"), output_lock(tmp_path / "o"):
+    with (
+        output_lock(tmp_path / "o"),
+        pytest.raises(PipelineError, match=r"another pipeline \(pid \d+\)"),
+        output_lock(tmp_path / "o"),
+    ):
         pass
 
 
 def test_swept_seed_and_replay_options_reach_the_job(tmp_path: Path) -> None:
     (tmp_path / "tr").mkdir()
     write_pcap(tmp_path / "tr" / "a.pcap", 4)
-    (tmp_path / "s.toml").write_text('traces = "tr/a.pcap"\noutput = "o"\n[matrix]\nseed = [0, 7]\n"replay.loop" = [1, 3]\n')
+    (tmp_path / "s.toml").write_text(
+        'traces = "tr/a.pcap"\noutput = "o"\n[matrix]\nseed = [0, 7]\n"replay.loop" = [1, 3]\n'
+    )
     r = run(tmp_path / "s.toml", workers=1)
     df = r.summary
     assert df.columns[:4] == ["job", "trace", "replay.loop", "seed"]
     assert df.select("seed", "replay.loop", "packets", "latency_p50_ns").rows() == [
         # latencies 50000 + 100 i + seed; toy p50 is the sorted list's element int(0.5 n)
-        (0, 1, 4, 50200), (0, 3, 12, 50400), (7, 1, 4, 50207), (7, 3, 12, 50407)
+        (0, 1, 4, 50200),
+        (0, 3, 12, 50400),
+        (7, 1, 4, 50207),
+        (7, 3, 12, 50407),
     ]

@@ -1,4 +1,4 @@
-"""Pipeline specs → many runs (cached, resumable, local processes or Dask) → one dataset + sweep report."""
+"""Pipeline specs → many runs (cached, resumable, local or Dask) → one dataset + sweep report."""
 
 from replay.pipeline.spec import Job, Spec, load_spec, parse_spec
 from replay.pipeline.sweep import PipelineResult, plan_spec, run_pipeline

@@ -47,8 +47,8 @@ def run_check(current: pl.DataFrame, check: Check, knobs: list[str]) -> tuple[li
     missing = [k for k in keys if k not in base.columns]
     if missing:
         raise PipelineError(
-            f"{check.baseline}: the baseline has no column(s) {', '.join(missing)}; it must come from "
-            "a run of the same sweep (same knobs)"
+            f"{check.baseline}: the baseline has no column(s) {', '.join(missing)}; it must "
+            "come from a run of the same sweep (same knobs)"
         )
     cols = list(check.thresholds)
     for c in cols:
@@ -92,3 +92,25 @@ def run_check(current: pl.DataFrame, check: Check, knobs: list[str]) -> tuple[li
                 rel = f" ({(now - was) / was:+.1%})" if was else ""
                 failures.append(f"{where}: {c} {was} → {now}{rel}, allowed increase {t}")
     return failures, notes
+
+
+BASELINE_DROP = ("cached", "error", "key", "run", "report")
+
+
+def write_baseline(current: pl.DataFrame, check: Check) -> Path:
+    """This sweep's summary as the check's new baseline (accepting today's numbers).
+
+    Only the deterministic columns are kept (no wall times, paths or cache state), so a
+    committed CSV baseline changes in review exactly where the model's results changed.
+    """
+    keep = [c for c in current.columns if c not in BASELINE_DROP and "wall" not in c]
+    df = current.select(keep)
+    p = check.baseline / "summary.parquet" if check.baseline.is_dir() else check.baseline
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    if p.suffix == ".csv":
+        df.write_csv(tmp)
+    else:
+        df.write_parquet(tmp)
+    tmp.replace(p)
+    return p

@@ -106,7 +106,7 @@ class LocalExecutor:
         on_done: OnDone,
         window: int | None = None,
     ) -> tuple[list[int], list[int]]:
-        """Run idx keeping `window` jobs in flight; on a pool break return (in flight, not started)."""
+        """Run idx, `window` jobs in flight; on a pool break return (in flight, not started)."""
         window = window or self.workers
         queue = list(reversed(idx))
         running: dict[Future[dict[str, Any]], int] = {}
@@ -162,7 +162,8 @@ class DaskExecutor:
                 client.wait_for_workers(1, timeout=self.workers_timeout)
             except TimeoutError:
                 raise PipelineError(
-                    f"the Dask scheduler at {self.address} has no workers after {self.workers_timeout:.0f} s; "
+                    f"the Dask scheduler at {self.address} has no workers after "
+                    f"{self.workers_timeout:.0f} s; "
                     f"start one with `dask worker {self.address}`"
                 ) from None
 

@@ -72,7 +72,7 @@ def job_key(
     options: dict[str, Any],
     seed: int,
 ) -> str:
-    """sha256 over (trace bytes' sha256, resolved config, cost profile, replay options, seed, tool version)."""
+    """sha256 of (trace bytes' sha256, config, cost profile, replay options, seed, tool version)."""
     blob = canonical(
         {
             "trace": trace_sha256,

@@ -1,4 +1,6 @@
-"""Job records as they arrive → a progress bar on a terminal (done, cached, failed, ETA); silence in pipes."""
+"""Job records as they arrive → a progress bar on a terminal (done, cached, failed, ETA)."""
+
+# In pipes and CI nothing is drawn: the final one-line count is all the output.
 
 from __future__ import annotations
 

@@ -242,7 +242,7 @@ def _parse_check(path: Path, raw: Any) -> Check | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("baseline"), str):
         raise _err(
             path,
-            '[check] needs baseline = "path/to/baseline summary (.parquet/.csv or an output folder)"',
+            '[check] needs baseline = "path to a summary (.parquet/.csv) or an output folder"',
         )
     thresholds = raw.get("thresholds", {})
     extra = sorted(set(raw) - {"baseline", "thresholds"})
@@ -254,7 +254,8 @@ def _parse_check(path: Path, raw: Any) -> Check | None:
     if not isinstance(thresholds, dict) or not thresholds:
         raise _err(
             path,
-            '[check.thresholds] must map summary columns to allowed increases, e.g. latency_p99_ns = "10%"',
+            "[check.thresholds] must map summary columns to allowed increases, "
+            'e.g. latency_p99_ns = "10%"',
         )
     for col, t in thresholds.items():
         ok = isinstance(t, int | float) and not isinstance(t, bool) and t >= 0
@@ -266,7 +267,8 @@ def _parse_check(path: Path, raw: Any) -> Check | None:
         if not ok:
             raise _err(
                 path,
-                f'[check.thresholds] {col} = {t!r}: write an allowed increase, "10%" or a number ≥ 0',
+                f"[check.thresholds] {col} = {t!r}: write an allowed increase, "
+                '"10%" or a number ≥ 0',
             )
     baseline = (path.parent / Path(raw["baseline"]).expanduser()).resolve()
     return Check(baseline=baseline, thresholds=dict(thresholds))

@@ -52,7 +52,7 @@ class PipelineResult:
         return len(self.planned)
 
     def counts(self) -> dict[str, Any]:
-        """The --json line (DESIGN.md "Pipelines"), plus the check's result when the spec has one."""
+        """The --json line (DESIGN.md "Pipelines"), plus the check's result if the spec has one."""
         out: dict[str, Any] = {
             "jobs": self.jobs,
             "done": self.done,
@@ -65,7 +65,10 @@ class PipelineResult:
         return out
 
     def line(self) -> str:
-        s = f"{self.jobs} jobs: {self.done} done, {self.cached} cached, {self.failed} failed → {self.output}"
+        s = (
+            f"{self.jobs} jobs: {self.done} done, {self.cached} cached, "
+            f"{self.failed} failed → {self.output}"
+        )
         if self.spec.check is not None:
             s += f"; check: {len(self.check_failures)} threshold(s) crossed"
         return s
@@ -81,7 +84,8 @@ def output_lock(out: Path) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise PipelineError(
-                f"{out}: another pipeline (pid {holder}) is writing this output folder; wait for it "
+                f"{out}: another pipeline (pid {holder}) is writing this output folder; wait "
+                "for it "
                 "or set a different output"
             ) from None
         os.ftruncate(fd, 0)
@@ -112,6 +116,7 @@ def run_pipeline(
     job_fn: JobFn | None = None,
     resolver: Resolver | None = None,
     progress: bool = True,
+    write_baseline: bool = False,
 ) -> PipelineResult:
     """Run every job not already finished, then write summary.parquet, dataset/ and report.html."""
     from replay.pipeline.executors import DaskExecutor, LocalExecutor
@@ -153,14 +158,15 @@ def run_pipeline(
             executor.run([payload(pj, runs) for pj in pending], job_fn, on_done)
         finally:
             bar.close()
-        finish(res)
+        finish(res, write_baseline)
     res.wall_s = time.perf_counter() - t0
     return res
 
 
-def finish(res: PipelineResult) -> None:
-    """Write summary.parquet, dataset/ and report.html; run the spec's check."""
-    from replay.pipeline.check import run_check
+def finish(res: PipelineResult, new_baseline: bool = False) -> None:
+    """Write summary.parquet, dataset/ and report.html; run the spec's check (or, with
+    `new_baseline`, write this sweep's summary as its baseline)."""
+    from replay.pipeline.check import run_check, write_baseline
     from replay.pipeline.sweep_report import write_sweep_report
 
     spec, out = res.spec, res.output
@@ -169,6 +175,8 @@ def finish(res: PipelineResult) -> None:
     write_atomic_parquet(df, out / "summary.parquet")
     write_dataset(res.planned, df, out, knobs)
     res.summary = df
-    if spec.check is not None:
+    if spec.check is not None and new_baseline:
+        res.check_notes = [f"baseline written to {write_baseline(df, spec.check)}"]
+    elif spec.check is not None:
         res.check_failures, res.check_notes = run_check(df, spec.check, knobs)
     write_sweep_report(df, spec, out / "report.html", knobs, res.check_failures)

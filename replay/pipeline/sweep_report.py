@@ -56,7 +56,7 @@ def best_jobs(df: pl.DataFrame) -> dict[str, int]:
 
 
 def _figure(sub: pl.DataFrame, knob: str, best: int | None) -> dict[str, Any]:
-    """Latency (p50, p99) and drops against one knob's values for one trace; the best job starred."""
+    """Latency (p50, p99) and drops against one knob's values for one trace; best starred."""
     ok = sub.filter(pl.col("status") == "ok")
     x = [_e(v) for v in ok[knob].to_list()]
     text = [f"job {j}" for j in ok["job"].to_list()]
