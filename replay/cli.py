@@ -6,10 +6,10 @@ one line on stderr and exit status 1 (no traceback unless --debug); usage errors
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
+import functools
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
