@@ -79,7 +79,9 @@ def test_all_good_exits_0_and_dry_run_lists_jobs_with_their_state(tmp_path: Path
     assert lines[0] == "   0  to run   tr/t0.pcap  nic.rx=64 net.core.netdev_budget=1"
     assert lines[-1] == f"8 jobs → {tmp_path / 'out'}"
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
-    assert finish(replay("pipeline", str(spec), "-j", "2"))[0] == 0
+    code, out, err = finish(replay("pipeline", str(spec), "-j", "2"))
+    assert (code, err) == (0, "")  # quiet in a pipe: only the count line
+    assert out == f"8 jobs: 8 done, 0 cached, 0 failed → {tmp_path / 'out'}\n"
     code, out, _ = finish(replay("pipeline", str(spec), "--dry-run", "--json"))
     assert [j["state"] for j in json.loads(out)["jobs"]] == ["cached"] * 8
 
