@@ -2,7 +2,7 @@
 process pool, and by a Dask LocalCluster, side by side; prints each one's overhead per job.
 
     PYTHONPATH=$PWD python benchmarks/bench_pipeline.py                 # toy job (machinery only)
-    PYTHONPATH=$PWD python benchmarks/bench_pipeline.py --real -n 100   # run_traces on traces/*.pcap*
+    PYTHONPATH=$PWD python benchmarks/bench_pipeline.py --real -n 100   # run_traces, bundled traces
 
 Overhead per job = (wall of the executor - wall of the direct loop / workers) / jobs, i.e. what
 the pipeline adds beyond the runs themselves: planning (hashing traces, resolving configs),
@@ -30,7 +30,9 @@ def spec_text(traces: str, n_points: int) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("-n", "--jobs", type=int, default=40, help="about this many jobs")
     ap.add_argument("-j", "--workers", type=int, default=2)
     ap.add_argument("--real", action="store_true", help="run_traces on the bundled traces")
@@ -72,8 +74,14 @@ def main() -> None:
     job_fn([planned[0].job.trace], planned[0].config, ReplayOptions(), tmp / "warm")  # compile once
     t = time.perf_counter()
     for i, pj in enumerate(planned):
-        job_fn([pj.job.trace], pj.config, ReplayOptions(**pj.options), tmp / "direct" / str(i),
-               seed=pj.seed, report=tmp / "direct" / f"{i}.html")
+        job_fn(
+            [pj.job.trace],
+            pj.config,
+            ReplayOptions(**pj.options),
+            tmp / "direct" / str(i),
+            seed=pj.seed,
+            report=tmp / "direct" / f"{i}.html",
+        )
     direct = time.perf_counter() - t
     print(f"{n} jobs ({len(traces)} traces x {points} points), {a.workers} workers")
     print(f"  direct loop, 1 process      {direct:7.2f} s  ({direct / n * 1000:6.1f} ms/job)")
@@ -81,8 +89,10 @@ def main() -> None:
 
     def report(name: str, wall: float) -> None:
         over = (wall - ideal) / n
-        print(f"  {name:27s} {wall:7.2f} s  overhead {over * 1000:6.1f} ms/job  "
-              f"(ratio to ideal {wall / ideal:4.2f}x)")
+        print(
+            f"  {name:27s} {wall:7.2f} s  overhead {over * 1000:6.1f} ms/job  "
+            f"(ratio to ideal {wall / ideal:4.2f}x)"
+        )
 
     # 2. replay pipeline, local processes
     r = run_pipeline(spec, workers=a.workers, job_fn=job_fn, resolver=resolver, progress=False)
@@ -99,17 +109,20 @@ def main() -> None:
         shutil.rmtree(spec.output / "runs")
         (spec.output / "runs").mkdir()
         t = time.perf_counter()
-        with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster:
+        with LocalCluster(
+            n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
             planned = plan_spec(spec, resolver)
             DaskExecutor(cluster.scheduler_address).run(
-                [payload(pj, spec.output / "runs") for pj in planned], job_fn, lambda i, rec: None)
+                [payload(pj, spec.output / "runs") for pj in planned], job_fn, lambda i, rec: None
+            )
         report("Dask LocalCluster", time.perf_counter() - t)
         shutil.rmtree(spec.output / "runs")
         (spec.output / "runs").mkdir()
         t = time.perf_counter()
-        LocalExecutor(a.workers).run([payload(pj, spec.output / "runs") for pj in planned], job_fn,
-                                     lambda i, rec: None)
+        LocalExecutor(a.workers).run(
+            [payload(pj, spec.output / "runs") for pj in planned], job_fn, lambda i, rec: None
+        )
         report("process pool (same payloads)", time.perf_counter() - t)
     shutil.rmtree(tmp, ignore_errors=True)
 

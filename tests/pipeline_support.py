@@ -88,6 +88,10 @@ def toy_run(
     report: Path | None = None,
 ) -> RunResult:
     time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
+    if Path(traces[0]).name.startswith("crash"):  # a worker killed mid-job (OOM killer, segfault)
+        os.kill(os.getpid(), 9)
+    if Path(traces[0]).name.startswith("bug"):  # a bug in the model, not the user's mistake
+        raise ZeroDivisionError("division by zero")
     lens = read_wire_lens(Path(traces[0]))
     n = len(lens) * options.loop
     delivered, dropped, lat = expected(n, config, seed)

@@ -248,3 +248,44 @@ def test_swept_seed_and_replay_options_reach_the_job(tmp_path: Path) -> None:
         (7, 1, 4, 50207),
         (7, 3, 12, 50407),
     ]
+
+
+def test_a_worker_killed_mid_job_fails_only_that_job_and_bugs_keep_their_traceback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "tr").mkdir()
+    for n, name in enumerate(("a.pcap", "crash.pcap", "bug.pcap", "b.pcap")):
+        write_pcap(tmp_path / "tr" / name, 5 + n)  # different bytes: different job keys
+    (tmp_path / "s.toml").write_text(
+        'traces = ["tr/*.pcap"]\noutput = "o"\n[matrix]\n"nic.rx" = [64, 128]\n'
+    )
+    r = run(tmp_path / "s.toml")
+    df = r.summary.select("trace", "status", "error")
+    assert (r.done, r.failed) == (4, 4)
+    assert (
+        df.filter(pl.col("status") == "ok")["trace"].to_list()
+        == ["tr/a.pcap"] * 2 + ["tr/b.pcap"] * 2
+    )
+    crash = df.filter(pl.col("trace") == "tr/crash.pcap")["error"].to_list()
+    assert crash == ["the worker process died while running this job (it did so twice, alone)"] * 2
+    assert (
+        df.filter(pl.col("trace") == "tr/bug.pcap")["error"].to_list()
+        == ["ZeroDivisionError: division by zero"] * 2
+    )
+    failed = [
+        json.loads(line) for line in (tmp_path / "o" / "failed.jsonl").read_text().splitlines()
+    ]
+    assert [f["trace"] for f in failed] == ["tr/bug.pcap"] * 2 + ["tr/crash.pcap"] * 2
+    assert "raise ZeroDivisionError" in failed[0]["traceback"] and failed[0]["knobs"] == {
+        "nic.rx": 64
+    }
+
+
+def test_jobs_with_the_same_key_run_once(tmp_path: Path) -> None:
+    (tmp_path / "tr").mkdir()
+    write_pcap(tmp_path / "tr" / "a.pcap", 5)
+    write_pcap(tmp_path / "tr" / "copy-of-a.pcap", 5)
+    (tmp_path / "s.toml").write_text('traces = ["tr/*.pcap"]\noutput = "o"\n')
+    r = run(tmp_path / "s.toml")
+    assert (r.done, r.failed) == (2, 0)
+    assert r.summary["key"].n_unique() == 1 and len(list((tmp_path / "o" / "runs").iterdir())) == 1

@@ -43,6 +43,13 @@ def _died(i: int, what: str) -> dict[str, Any]:
     }
 
 
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    # the pool has no public way to stop running work; its worker handles are the processes we
+    # started, and their temporary job folders are cleaned by the next pipeline run
+    for p in list((getattr(pool, "_processes", None) or {}).values()):
+        p.kill()
+
+
 class LocalExecutor:
     """N worker processes (spawned: forking a parent that has started polars' thread pool can
     deadlock). At most N jobs are in flight, so when a worker dies (segfault, OOM kill) the
@@ -82,6 +89,9 @@ class LocalExecutor:
                 if not rest:
                     break
                 suspects, rest = self._run_window(pool, payloads, job_fn, rest, on_done)
+        except BaseException:  # Ctrl-C or a bug here: do not wait for the running jobs
+            _kill_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -8,6 +8,7 @@ lock when its holder dies, even by kill -9, so a resumed pipeline never finds a 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -135,6 +136,7 @@ def run_pipeline(
         planned = plan_spec(spec, resolver, save_hashes=True)
         res = PipelineResult(spec, planned, out)
         pending: list[PlannedJob] = []
+        twins: dict[str, list[PlannedJob]] = {}  # jobs whose key equals a pending job's: run once
         for pj in planned:
             if pj.error is not None:
                 pj.record = {"status": "failed", "error": pj.error}
@@ -142,17 +144,21 @@ def run_pipeline(
             elif pj.cached is not None and not force:
                 pj.record = {**pj.cached, "cached": True}
                 res.cached += 1
+            elif pj.key in twins:
+                twins[pj.key].append(pj)
             else:
+                twins[pj.key] = [pj]  # type: ignore[index]
                 pending.append(pj)
         bar = Progress(len(planned), res.cached, res.failed, enabled=progress)
 
         def on_done(i: int, rec: dict[str, Any]) -> None:
-            pending[i].record = {**rec, "cached": False}
-            if rec.get("status") == "ok":
-                res.done += 1
-            else:
-                res.failed += 1
-            bar.update(rec)
+            for pj in twins[pending[i].key]:  # type: ignore[index]
+                pj.record = {**rec, "cached": False}
+                if rec.get("status") == "ok":
+                    res.done += 1
+                else:
+                    res.failed += 1
+                bar.update(rec)
 
         try:
             executor.run([payload(pj, runs) for pj in pending], job_fn, on_done)
@@ -161,6 +167,27 @@ def run_pipeline(
         finish(res, write_baseline)
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def write_failures(planned: list[PlannedJob], path: Path) -> None:
+    """failed.jsonl: one line per failed job with its knobs, error and (for a bug) traceback."""
+    lines = [
+        json.dumps(
+            {
+                "job": pj.job.index,
+                "trace": pj.job.trace_label,
+                "knobs": pj.job.knobs,
+                "error": pj.record.get("error"),
+                "traceback": pj.record.get("traceback"),
+            },
+            default=str,
+        )
+        for pj in planned
+        if pj.record.get("status") != "ok"
+    ]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(f"{line}\n" for line in lines))
+    tmp.replace(path)
 
 
 def finish(res: PipelineResult, new_baseline: bool = False) -> None:
@@ -173,6 +200,7 @@ def finish(res: PipelineResult, new_baseline: bool = False) -> None:
     knobs = [k for k in spec.knob_names if k != "seed"]
     df = summary_frame(res.planned, spec.knob_names)
     write_atomic_parquet(df, out / "summary.parquet")
+    write_failures(res.planned, out / "failed.jsonl")
     write_dataset(res.planned, df, out, knobs)
     res.summary = df
     if spec.check is not None and new_baseline:
