@@ -29,7 +29,7 @@ td,th{border:1px solid #ddd;padding:3px 7px;text-align:right}
 th{background:#f4f4f4}td.l,th.l{text-align:left}
 tr.best{background:#fff4c2}tr.failed{background:#fde2e2}
 .figs{display:flex;flex-wrap:wrap;gap:8px}.fig{width:560px;height:420px}
-.bad{color:#b00}.note{color:#555}code{background:#f4f4f4;padding:0 3px}
+.bad{color:#b00}td.bad{min-width:360px}.note{color:#555}code{background:#f4f4f4;padding:0 3px}
 """
 
 
@@ -90,6 +90,29 @@ def _figure(sub: pl.DataFrame, knob: str, best: int | None) -> dict[str, Any]:
             "marker": {"color": "#7f7f7f", "symbol": "x"},
         },
     ]
+    # the best a knob value can do whatever the other knobs are: the lower envelope, as a line
+    env = (
+        ok.with_columns(pl.col(knob).map_elements(_e, return_dtype=pl.String).alias("_x"))
+        .group_by("_x", maintain_order=True)
+        .agg(pl.col("latency_p99_ns").min(), pl.col("dropped").min())
+    )
+    if ok.height > env.height:
+        for col, name, color, axis in (
+            ("latency_p99_ns", "lowest p99 at this value", "#d62728", "y"),
+            ("dropped", "fewest drops at this value", "#7f7f7f", "y2"),
+        ):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": name,
+                    "x": env["_x"].to_list(),
+                    "y": env[col].to_list(),
+                    "yaxis": axis,
+                    "line": {"color": color, "dash": "dot", "width": 1},
+                    "hoverinfo": "skip",
+                }
+            )
     b = ok.filter(pl.col("job") == best) if best is not None else ok.clear()
     if not b.is_empty():
         data.append(
@@ -120,12 +143,13 @@ def _figure(sub: pl.DataFrame, knob: str, best: int | None) -> dict[str, Any]:
             "categoryorder": "array",
             "categoryarray": order,
         },
-        "yaxis": {"title": {"text": "latency (ns)"}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": "latency (ns)"}, "rangemode": "tozero", "tickformat": ",d"},
         "yaxis2": {
             "title": {"text": "drops"},
             "overlaying": "y",
             "side": "right",
             "rangemode": "tozero",
+            "tickformat": ",d",  # drops are counts
         },
         "legend": {"orientation": "h", "y": -0.25},
         "margin": {"l": 60, "r": 60, "t": 40, "b": 60},
