@@ -136,3 +136,28 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
         match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:\d+ .*dask scheduler",
     ):
         DaskExecutor(addr, connect_timeout=2).run([{"dir": "x"}], toy_run, lambda i, r: None)
+
+
+def test_replay_pipeline_scheduler_flag_equals_local(cluster: str, tmp_path: Path) -> None:
+    import json
+
+    from test_pipeline_cli import finish, make, replay
+
+    spec = make(tmp_path, n_traces=2, broken=True)
+    code, out, err = finish(
+        replay("pipeline", str(spec), "--scheduler", cluster, "--json", "-o", str(tmp_path / "d"))
+    )
+    assert code == 1, err  # the broken trace's jobs failed, the rest ran on the cluster
+    assert json.loads(out) == {
+        "jobs": 24,
+        "done": 16,
+        "cached": 0,
+        "failed": 8,
+        "output": str(tmp_path / "d"),
+    }
+    code, out, err = finish(
+        replay("pipeline", str(spec), "-j", "2", "--json", "-o", str(tmp_path / "l"))
+    )
+    a = pl.read_parquet(tmp_path / "d" / "summary.parquet").drop(WALL)
+    b = pl.read_parquet(tmp_path / "l" / "summary.parquet").drop(WALL)
+    assert a.equals(b)
