@@ -151,3 +151,23 @@ def test_kill_9_in_the_middle_then_resume_redoes_nothing_finished(tmp_path: Path
     )
     assert code == 0
     assert resumed.drop("run", "report").equals(fresh.drop("run", "report"))
+
+
+def test_ctrl_c_stops_the_workers_and_the_next_run_resumes(tmp_path: Path) -> None:
+    spec = make(tmp_path, n_traces=2, broken=False)
+    runs = tmp_path / "out" / "runs"
+    p = replay("pipeline", str(spec), "-j", "2", env={"TOY_SLEEP": "0.4"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(runs.glob("*/job.json"))) < 2:
+        time.sleep(0.05)
+    workers = _children(p.pid)
+    p.send_signal(signal.SIGINT)
+    code, _, err = finish(p)
+    assert code in (1, 130) and "Traceback" not in err
+    time.sleep(0.3)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+    assert not [w for w in alive if Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"]
+    n = len(list(runs.glob("*/job.json")))
+    assert 2 <= n < 16 and not (tmp_path / "out" / "summary.parquet").exists()  # it did stop
+    code, out, _ = finish(replay("pipeline", str(spec), "-j", "2", "--json"))
+    assert code == 0 and json.loads(out)["cached"] == n
