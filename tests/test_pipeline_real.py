@@ -49,7 +49,8 @@ def finish(p: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 def spec_file(tmp: Path, traces: list[str], matrix: str = '"nic.rx" = [256, 1024]') -> Path:
     (tmp / "broken.pcap").write_bytes(b"\xd4\xc3\xb2\xa1" + b"\x02\x00\x04\x00" + b"\xff" * 40)
-    body = f'traces = {json.dumps([*traces, str(tmp / "broken.pcap")])}\noutput = "out"\n[matrix]\n{matrix}\n'
+    listed = json.dumps([*traces, str(tmp / "broken.pcap")])
+    body = f'traces = {listed}\noutput = "out"\n[matrix]\n{matrix}\n'
     (tmp / "s.toml").write_text(body)
     return tmp / "s.toml"
 
