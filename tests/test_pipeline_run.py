@@ -135,6 +135,7 @@ def test_half_written_job_folders_never_count_as_finished(sweep: Path) -> None:
     victim = out / keys[0]
     (victim / "job.json").unlink()
     (out / f"{PARTIAL_PREFIX}{keys[1]}-123-abcdef01").mkdir()
+    (out / f"{PARTIAL_PREFIX}{keys[1]}-123-abcdef01.report.html").write_text("<html>half")
     r = run(sweep)
     assert (r.done, r.cached) == (1, 7)
     assert (victim / "job.json").is_file()

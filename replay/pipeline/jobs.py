@@ -216,6 +216,9 @@ def execute_job(p: dict[str, Any], job_fn: JobFn) -> dict[str, Any]:
     runs = Path(p["runs"])
     final = runs / p["dir"]
     staging = runs / f"{PARTIAL_PREFIX}{p['dir']}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # the job's report is written beside the run directory, not in it: the run directory is
+    # itself renamed into place by write_run, which would drop a file put there before it
+    report = staging.with_name(staging.name + ".report.html")
     rec: dict[str, Any] = {
         "format": JOB_FORMAT,
         "key": p["key"],
@@ -231,13 +234,15 @@ def execute_job(p: dict[str, Any], job_fn: JobFn) -> dict[str, Any]:
             ReplayOptions(**p["options"]),
             staging,
             seed=p["seed"],
-            report=staging / "report.html",
+            report=report,
         )
         rec["run_wall_s"] = time.perf_counter() - t1
         rec["summary"] = result.summary
         rec["notes"] = list(result.notes)
         _write_stages(staging)
-        rec["has_report"] = (staging / "report.html").is_file()
+        rec["has_report"] = report.is_file()
+        if rec["has_report"]:
+            report.replace(staging / "report.html")
         rec["status"] = "ok"
         rec["error"] = None
     except ReplayError as e:
@@ -251,6 +256,7 @@ def execute_job(p: dict[str, Any], job_fn: JobFn) -> dict[str, Any]:
     rec["wall_s"] = time.perf_counter() - t0
     if rec["status"] != "ok":
         shutil.rmtree(staging, ignore_errors=True)
+        report.unlink(missing_ok=True)
         return rec
     _commit(staging, final, rec)
     rec["wall_s"] = time.perf_counter() - t0
@@ -294,6 +300,9 @@ def clean_partials(runs: Path) -> int:
     if runs.is_dir():
         for d in runs.iterdir():
             if d.name.startswith(PARTIAL_PREFIX):
-                shutil.rmtree(d, ignore_errors=True)
+                if d.is_dir() and not d.is_symlink():
+                    shutil.rmtree(d, ignore_errors=True)
+                else:
+                    d.unlink(missing_ok=True)
                 n += 1
     return n
