@@ -192,6 +192,7 @@ def ingest(
     frames = sum(i.frames for i in inputs)
     typer.echo(f"{output}: {frames} frames from {len(inputs)} input(s)")
 
+@command()
 def pipeline(
     spec: Annotated[Path, typer.Argument(help="Pipeline spec TOML (traces, matrix, zip, ...).")],
     workers: Annotated[

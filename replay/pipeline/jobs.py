@@ -55,10 +55,14 @@ class ConfigResolver:
     def __call__(
         self, base: Path | None, overrides: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        from replay.model.config import load_profile, resolve_config
+        from replay.model.config import resolve_config
+        from replay.model.costs import load_profile
 
         cfg = resolve_config(base, overrides)
-        return cfg, load_profile(cfg)
+        profile = load_profile(str(cfg["costs"]["profile"]))
+        # the key hashes the profile's contents, not where the file happens to be
+        profile = {**profile, "profile": {k: v for k, v in profile.get("profile", {}).items() if k != "path"}}
+        return cfg, profile
 
 
 def canonical(obj: Any) -> str:
