@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 
 def spec_text(traces: str, n_points: int) -> str:
@@ -54,9 +54,9 @@ def main() -> None:
             sys.exit("no bundled traces in traces/")
         pattern = str(REPO / "traces" / "*.pcap*")
     else:
-        from pipeline_support import toy_resolver as resolver
-        from pipeline_support import toy_run as job_fn
-        from pipeline_support import write_pcap
+        from tests.pipeline_support import toy_resolver as resolver
+        from tests.pipeline_support import toy_run as job_fn
+        from tests.pipeline_support import write_pcap
 
         (tmp / "tr").mkdir()
         traces = [write_pcap(tmp / "tr" / f"t{i}.pcap", 2000) for i in range(2)]

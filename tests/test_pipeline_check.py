@@ -7,10 +7,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pipeline_support import toy_resolver, toy_run, write_pcap
 
 from replay.errors import PipelineError
 from replay.pipeline import load_spec, run_pipeline
+from tests.pipeline_support import toy_resolver, toy_run, write_pcap
 
 SPEC = """
 traces = ["tr/*.pcap"]

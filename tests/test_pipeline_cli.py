@@ -15,17 +15,18 @@ import time
 from pathlib import Path
 
 import polars as pl
-from pipeline_support import write_pcap
+
+from tests.pipeline_support import write_pcap
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = (
-    "import sys, pipeline_support as p; p.patch_for_cli(); from replay.cli import main; "
+    "import sys, tests.pipeline_support as p; p.patch_for_cli(); from replay.cli import main; "
     "sys.argv = ['replay', *sys.argv[1:]]; main()"
 )
 
 
 def replay(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen[str]:
-    e = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", **(env or {})}
+    e = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-c", DRIVER, *args],
         env=e,

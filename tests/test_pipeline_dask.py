@@ -13,10 +13,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pipeline_support import toy_resolver, toy_run, write_pcap
 
 from replay.errors import PipelineError
 from replay.pipeline import load_spec, run_pipeline
+from tests.pipeline_support import toy_resolver, toy_run, write_pcap
 
 REPO = Path(__file__).resolve().parents[1]
 DASK = shutil.which("dask", path=str(Path(os.sys.executable).parent)) or shutil.which("dask")
@@ -35,7 +35,7 @@ def cluster() -> Iterator[str]:
         pytest.skip("the `dask` command is not installed (pip install 'dask[distributed]')")
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
         subprocess.Popen(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
@@ -141,7 +141,7 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
 def test_replay_pipeline_scheduler_flag_equals_local(cluster: str, tmp_path: Path) -> None:
     import json
 
-    from test_pipeline_cli import finish, make, replay
+    from tests.test_pipeline_cli import finish, make, replay
 
     spec = make(tmp_path, n_traces=2, broken=True)
     code, out, err = finish(

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pipeline_support import DEFAULTS, expected, toy_resolver, toy_run, write_pcap
 
 from replay.errors import PipelineError
 from replay.pipeline import load_spec, run_pipeline
 from replay.pipeline.jobs import PARTIAL_PREFIX, TraceHashes, job_key
 from replay.pipeline.sweep import output_lock
+from tests.pipeline_support import DEFAULTS, expected, toy_resolver, toy_run, write_pcap
 
 SPEC = """
 name = "toy"
