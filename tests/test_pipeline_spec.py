@@ -114,6 +114,7 @@ def test_no_sweep_is_one_job_per_trace_and_paths_are_relative_to_the_spec(folder
             "knob 'nic.rx' is swept twice",
         ),
         ('traces = ["tr/*.pcap"]\n[replay]\nspeed = 2\n', "[replay] unknown option(s) speed"),
+        ('traces = ["tr/*.pcap"]\n[matrix]\ntrace = ["a"]\n', "[matrix] 'trace' is not a knob"),
         (
             'traces = ["tr/*.pcap"]\n[matrix]\n"replay.speed" = [2]\n',
             "'replay.speed': unknown replay option",

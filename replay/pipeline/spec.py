@@ -24,6 +24,11 @@ _REPLAY_KEYS = tuple(f.name for f in fields(ReplayOptions))
 # `seed` sweeps the seed. Every other knob is a config key as `--set` takes it.
 REPLAY_PREFIX = "replay."
 SEED_KNOB = "seed"
+# summary.parquet's own columns; a knob must not shadow one (config keys never do)
+RESERVED = frozenset(
+    "job trace status cached error frames packets received delivered dropped consumed ignored "
+    "duration_ns key run report wall_s run_wall_s".split()
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ def _sweep_lists(path: Path, table: Any, where: str) -> dict[str, list[Any]]:
             raise _err(
                 path, f"[{where}] {k!r}: unknown replay option; known: {', '.join(_REPLAY_KEYS)}"
             )
+        if k in RESERVED:
+            raise _err(path, f"[{where}] {k!r} is not a knob (it names a summary column)")
         if k == SEED_KNOB and not all(isinstance(s, int) and not isinstance(s, bool) for s in v):
             raise _err(path, f"[{where}] seed values must be integers, got {v!r}")
         out[k] = v
