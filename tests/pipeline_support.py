@@ -86,6 +86,7 @@ def toy_run(
     *,
     seed: int = 0,
     report: Path | None = None,
+    command: str = "",
 ) -> RunResult:
     time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
     if Path(traces[0]).name.startswith("crash"):  # a worker killed mid-job (OOM killer, segfault)
@@ -147,7 +148,7 @@ def toy_run(
     }
     run_json = {
         "tool": {"name": "stack-replay", "version": "0.1.0"},
-        "command": "toy",
+        "command": command,
         "config": config,
         "costs": PROFILE,
         "replay": options.to_dict(),

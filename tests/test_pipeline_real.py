@@ -72,7 +72,7 @@ def test_bundled_traces_with_a_broken_file_run_twice(tmp_path: Path) -> None:
     assert ok.height == 2 * n and (ok["frames"] > 0).all()
     assert (ok["delivered"] + ok["dropped"] + ok["consumed"] + ok["ignored"] == ok["packets"]).all()
     bad = df.filter(pl.col("status") == "failed")
-    assert bad["trace"].unique().to_list() == [str(tmp_path / "broken.pcap")]
+    assert bad["trace"].unique().to_list() == ["broken.pcap"]  # relative to the spec
     assert all(e.startswith(str(tmp_path / "broken.pcap")) and "\n" not in e for e in bad["error"])
     for r in ok["report"]:
         assert (tmp_path / "out" / r).is_file()
@@ -99,7 +99,7 @@ def test_real_corpus_sweep_fails_only_the_unreadable_captures(tmp_path: Path) ->
     assert all(e and "\n" not in e and "Error:" not in e.split(":")[0] for e in failed["error"]), (
         failed["error"].to_list()
     )
-    assert str(tmp_path / "broken.pcap") in failed["trace"].to_list()
+    assert "broken.pcap" in failed["trace"].to_list()
 
 
 @pytest.mark.parametrize("name", ["napi-budget", "ring-coalescing", "regression"])

@@ -21,8 +21,7 @@ def load_baseline(path: Path) -> pl.DataFrame:
     p = path / "summary.parquet" if path.is_dir() else path
     if not p.is_file():
         raise PipelineError(
-            f"{path}: no baseline summary; make one by running the pipeline once and copying its "
-            "summary.parquet (or writing it as CSV) there"
+            f"{path}: no baseline summary; make one with `replay pipeline SPEC --write-baseline`"
         )
     try:
         return pl.read_csv(p) if p.suffix == ".csv" else pl.read_parquet(p)

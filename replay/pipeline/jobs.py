@@ -61,7 +61,10 @@ class ConfigResolver:
         cfg = resolve_config(base, overrides)
         profile = load_profile(str(cfg["costs"]["profile"]))
         # the key hashes the profile's contents, not where the file happens to be
-        profile = {**profile, "profile": {k: v for k, v in profile.get("profile", {}).items() if k != "path"}}
+        profile = {
+            **profile,
+            "profile": {k: v for k, v in profile.get("profile", {}).items() if k != "path"},
+        }
         return cfg, profile
 
 
@@ -197,7 +200,7 @@ def read_job(job_dir: Path) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) and rec.get("format") == JOB_FORMAT else None
 
 
-def payload(pj: PlannedJob, runs: Path) -> dict[str, Any]:
+def payload(pj: PlannedJob, runs: Path, command: str = "") -> dict[str, Any]:
     """What a worker needs: plain data only, so it pickles to any process or Dask worker."""
     return {
         "key": pj.key,
@@ -207,6 +210,7 @@ def payload(pj: PlannedJob, runs: Path) -> dict[str, Any]:
         "seed": pj.seed,
         "runs": str(runs),
         "dir": pj.dir_name,
+        "command": command,
     }
 
 
@@ -239,6 +243,7 @@ def execute_job(p: dict[str, Any], job_fn: JobFn) -> dict[str, Any]:
             staging,
             seed=p["seed"],
             report=report,
+            command=p.get("command", ""),
         )
         rec["run_wall_s"] = time.perf_counter() - t1
         rec["summary"] = result.summary

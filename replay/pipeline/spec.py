@@ -26,8 +26,7 @@ REPLAY_PREFIX = "replay."
 SEED_KNOB = "seed"
 # summary.parquet's own columns; a knob must not shadow one (config keys never do)
 RESERVED = frozenset(
-    "job trace status cached error frames packets received delivered dropped consumed ignored "
-    "duration_ns key run report wall_s run_wall_s".split()
+    ["job", "trace", "status", "cached", "error", "frames", "packets", "received", "delivered", "dropped", "consumed", "ignored", "duration_ns", "key", "run", "report", "wall_s", "run_wall_s"]
 )
 
 

@@ -161,12 +161,18 @@ def run_pipeline(
                 bar.update(rec)
 
         try:
-            executor.run([payload(pj, runs) for pj in pending], job_fn, on_done)
+            executor.run([payload(pj, runs, _command(spec, pj)) for pj in pending], job_fn, on_done)
         finally:
             bar.close()
         finish(res, write_baseline)
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def _command(spec: Spec, pj: PlannedJob) -> str:
+    """How the run was made, for its run.json: the pipeline, the job, its knobs."""
+    knobs = " ".join(f"{k}={v}" for k, v in pj.job.knobs.items())
+    return f"replay pipeline {spec.path} (job {pj.job.index}: {pj.job.trace_label} {knobs})".strip()
 
 
 def write_failures(planned: list[PlannedJob], path: Path) -> None:
