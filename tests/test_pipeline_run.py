@@ -290,3 +290,14 @@ def test_jobs_with_the_same_key_run_once(tmp_path: Path) -> None:
     r = run(tmp_path / "s.toml")
     assert (r.done, r.failed) == (2, 0)
     assert r.summary["key"].n_unique() == 1 and len(list((tmp_path / "o" / "runs").iterdir())) == 1
+
+
+def test_job_reports_can_be_turned_off(tmp_path: Path) -> None:
+    (tmp_path / "tr").mkdir()
+    write_pcap(tmp_path / "tr" / "a.pcap", 5)
+    (tmp_path / "s.toml").write_text('traces = "tr/a.pcap"\noutput = "o"\njob_reports = false\n')
+    r = run(tmp_path / "s.toml", workers=1)
+    row = r.summary.row(0, named=True)
+    assert row["status"] == "ok" and row["report"] is None
+    assert not (tmp_path / "o" / row["run"] / "report.html").exists()
+    assert f'href="{row["run"]}/">run</a>' in (tmp_path / "o" / "report.html").read_text()

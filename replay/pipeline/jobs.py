@@ -200,7 +200,9 @@ def read_job(job_dir: Path) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) and rec.get("format") == JOB_FORMAT else None
 
 
-def payload(pj: PlannedJob, runs: Path, command: str = "") -> dict[str, Any]:
+def payload(
+    pj: PlannedJob, runs: Path, command: str = "", job_report: bool = True
+) -> dict[str, Any]:
     """What a worker needs: plain data only, so it pickles to any process or Dask worker."""
     return {
         "key": pj.key,
@@ -211,6 +213,7 @@ def payload(pj: PlannedJob, runs: Path, command: str = "") -> dict[str, Any]:
         "runs": str(runs),
         "dir": pj.dir_name,
         "command": command,
+        "report": job_report,
     }
 
 
@@ -242,7 +245,7 @@ def execute_job(p: dict[str, Any], job_fn: JobFn) -> dict[str, Any]:
             ReplayOptions(**p["options"]),
             staging,
             seed=p["seed"],
-            report=report,
+            report=report if p.get("report", True) else None,
             command=p.get("command", ""),
         )
         rec["run_wall_s"] = time.perf_counter() - t1

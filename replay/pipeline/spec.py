@@ -18,7 +18,18 @@ from typing import Any
 from replay.errors import PipelineError
 from replay.runner import ReplayOptions
 
-_TOP_KEYS = ("name", "traces", "config", "output", "seed", "replay", "matrix", "zip", "check")
+_TOP_KEYS = (
+    "name",
+    "traces",
+    "config",
+    "output",
+    "seed",
+    "job_reports",
+    "replay",
+    "matrix",
+    "zip",
+    "check",
+)
 _REPLAY_KEYS = tuple(f.name for f in fields(ReplayOptions))
 # A knob with this prefix sweeps a replay option (`replay.multiplier = [1, 2]`); the bare name
 # `seed` sweeps the seed. Every other knob is a config key as `--set` takes it.
@@ -26,7 +37,26 @@ REPLAY_PREFIX = "replay."
 SEED_KNOB = "seed"
 # summary.parquet's own columns; a knob must not shadow one (config keys never do)
 RESERVED = frozenset(
-    ["job", "trace", "status", "cached", "error", "frames", "packets", "received", "delivered", "dropped", "consumed", "ignored", "duration_ns", "key", "run", "report", "wall_s", "run_wall_s"]
+    [
+        "job",
+        "trace",
+        "status",
+        "cached",
+        "error",
+        "frames",
+        "packets",
+        "received",
+        "delivered",
+        "dropped",
+        "consumed",
+        "ignored",
+        "duration_ns",
+        "key",
+        "run",
+        "report",
+        "wall_s",
+        "run_wall_s",
+    ]
 )
 
 
@@ -62,6 +92,9 @@ class Spec:
     zips: tuple[dict[str, list[Any]], ...]
     check: Check | None = None
     knob_names: tuple[str, ...] = field(default=())
+    # each job's own HTML report (`replay report` of its run): ~5 MB each with plotly inlined,
+    # so a sweep of thousands may turn it off and render the runs it cares about later
+    job_reports: bool = True
 
     def jobs(self) -> list[Job]:
         """Every (trace, point) in order: traces outermost, then the matrix product, then zips."""
@@ -202,6 +235,10 @@ def parse_spec(text: str, path: Path) -> Spec:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise _err(path, f"seed must be an integer, got {seed!r}")
 
+    job_reports = raw.get("job_reports", True)
+    if not isinstance(job_reports, bool):
+        raise _err(path, f"job_reports must be true or false, got {job_reports!r}")
+
     replay = raw.get("replay", {})
     if not isinstance(replay, dict):
         raise _err(path, "[replay] must be a table of replay options")
@@ -239,6 +276,7 @@ def parse_spec(text: str, path: Path) -> Spec:
         zips=tuple(zips),
         check=_parse_check(path, raw.get("check")),
         knob_names=tuple(names),
+        job_reports=job_reports,
     )
 
 

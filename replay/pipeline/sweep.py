@@ -161,7 +161,11 @@ def run_pipeline(
                 bar.update(rec)
 
         try:
-            executor.run([payload(pj, runs, _command(spec, pj)) for pj in pending], job_fn, on_done)
+            executor.run(
+                [payload(pj, runs, _command(spec, pj), spec.job_reports) for pj in pending],
+                job_fn,
+                on_done,
+            )
         finally:
             bar.close()
         finish(res, write_baseline)

@@ -131,6 +131,7 @@ def _figure(sub: pl.DataFrame, knob: str, best: int | None) -> dict[str, Any]:
                 },
             }
         )
+    max_drops = int(ok["dropped"].max() or 0)
     order = []
     for v in sub[knob].to_list():
         if _e(v) not in order:
@@ -150,6 +151,8 @@ def _figure(sub: pl.DataFrame, knob: str, best: int | None) -> dict[str, Any]:
             "side": "right",
             "rangemode": "tozero",
             "tickformat": ",d",  # drops are counts
+            # a few drops (or none) would get repeated integer ticks; step by one instead
+            **({"dtick": 1, "range": [0, max(1, max_drops) * 1.05]} if max_drops <= 5 else {}),
         },
         "legend": {"orientation": "h", "y": -0.25},
         "margin": {"l": 60, "r": 60, "t": 40, "b": 60},
@@ -196,6 +199,33 @@ def _table(sub: pl.DataFrame, knobs: list[str], best: int | None) -> str:
     )
 
 
+def _overview(df: pl.DataFrame, traces: list[str], knobs: list[str], best: dict[str, int]) -> str:
+    """One row per trace: its jobs, failures and the best configuration, linking to its section."""
+    head = "".join(f'<th class="l">{_e(k)}</th>' for k in knobs)
+    rows = []
+    for n, trace in enumerate(traces):
+        sub = df.filter(pl.col("trace") == trace)
+        failed = sub.filter(pl.col("status") != "ok").height
+        b = sub.filter(pl.col("job") == best[trace]).row(0, named=True) if trace in best else None
+        cells = "".join(f'<td class="l">{_e(b[k]) if b else ""}</td>' for k in knobs)
+        figs = (
+            f"<td>{_e(b['dropped'])}</td><td>{_e(b['latency_p50_ns'])}</td>"
+            f"<td>{_e(b['latency_p99_ns'])}</td>"
+            if b
+            else "<td></td><td></td><td></td>"
+        )
+        cls = " class='failed'" if failed == sub.height else ""
+        rows.append(
+            f"<tr{cls}><td class='l'><a href='#t{n}'>{_e(trace)}</a></td><td>{sub.height}</td>"
+            f"<td class='{'bad' if failed else ''}'>{failed}</td>{cells}{figs}</tr>"
+        )
+    return (
+        "<h2>Best configuration per trace</h2><table><tr><th class='l'>trace</th><th>jobs</th>"
+        f"<th>failed</th>{head}<th>dropped</th><th>p50 ns</th><th>p99 ns</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
 def render(df: pl.DataFrame, spec: Spec, knobs: list[str], check_failures: list[str]) -> str:
     from plotly.offline import get_plotlyjs
 
@@ -218,10 +248,12 @@ def render(df: pl.DataFrame, spec: Spec, knobs: list[str], check_failures: list[
             if check_failures
             else "<p>No threshold crossed.</p>"
         )
+    traces = df["trace"].unique(maintain_order=True).to_list()
+    parts.append(_overview(df, traces, knobs, best))
     fig_id = 0
-    for trace in df["trace"].unique(maintain_order=True).to_list():
+    for n, trace in enumerate(traces):
         sub = df.filter(pl.col("trace") == trace)
-        parts.append(f"<h2>{_e(trace)}</h2>")
+        parts.append(f"<h2 id='t{n}'>{_e(trace)}</h2>")
         if knobs and sub.filter(pl.col("status") == "ok").height:
             parts.append("<div class='figs'>")
             for k in knobs:
