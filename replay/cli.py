@@ -243,6 +243,84 @@ def ingest(
     frames = sum(i.frames for i in inputs)
     typer.echo(f"{output}: {frames} frames from {len(inputs)} input(s)")
 
+@command()
+def pipeline(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec TOML (traces, matrix, zip, ...).")],
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("-j", "--workers", help="Local worker processes (default: cores)."),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--scheduler", help="Run the jobs on a running Dask cluster, e.g. tcp://host:8786."),
+    ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--output", help="Output folder (default: the spec's `output`)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rerun finished jobs too.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the jobs and whether each is cached.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    write_baseline: Annotated[
+        bool, typer.Option("--write-baseline", help="Save this sweep as the [check] baseline.")
+    ] = False,
+) -> None:
+    """Run a sweep: every trace × every knob combination, cached and resumable.
+
+    Example: replay pipeline pipelines/napi-budget.toml -j 2
+    """
+    import dataclasses
+    import json
+
+    from replay.errors import PipelineError
+    from replay.pipeline import load_spec, plan_spec, run_pipeline
+    from replay.pipeline.executors import default_workers
+
+    s = load_spec(spec)
+    if output is not None:
+        s = dataclasses.replace(s, output=output.resolve())
+    if write_baseline and s.check is None:
+        raise PipelineError(f"{spec}: --write-baseline needs a [check] table with a baseline path")
+    if dry_run:
+        jobs = [
+            {
+                "job": pj.job.index,
+                "trace": pj.job.trace_label,
+                "knobs": pj.job.knobs,
+                "seed": pj.seed,
+                "key": pj.key,
+                "state": "invalid"
+                if pj.error
+                else ("cached" if pj.cached and not force else "to run"),
+                "error": pj.error,
+            }
+            for pj in plan_spec(s)
+        ]
+        if json_:
+            typer.echo(json.dumps({"jobs": jobs, "output": str(s.output)}, default=str))
+            return
+        for j in jobs:
+            knobs = " ".join(f"{k}={v}" for k, v in j["knobs"].items())
+            tail = f": {j['error']}" if j["error"] else ""
+            typer.echo(f"{j['job']:4d}  {j['state']:7s}  {j['trace']}  {knobs}{tail}")
+        typer.echo(f"{len(jobs)} jobs → {s.output}")
+        return
+    res = run_pipeline(
+        s,
+        workers=workers or default_workers(),
+        scheduler=scheduler,
+        force=force,
+        progress=not json_,
+        write_baseline=write_baseline,
+    )
+    typer.echo(json.dumps(res.counts()) if json_ else res.line())
+    for f in res.check_failures:
+        typer.echo(f"check: {f}", err=True)
+    if res.failed or res.check_failures:
+        raise typer.Exit(1)
+
 
 def main() -> None:
     """Entry point. ReplayErrors are turned into one line by `command`; usage errors exit 2."""
