@@ -1,0 +1,204 @@
+"""Measured pieces of a real run → run.json + packets/cpu/events Parquet (`replay run` format)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from replay import __version__
+from replay.real import assemble, hostinfo
+from replay.real.netns import VethPair
+from replay.real.perfscript import parse_perf_script
+from replay.real.rewrite import Rewritten
+from replay.runner import ReplayOptions, RunResult
+from replay.store.rundir import write_run
+from replay.store.schema import EVENTS_SCHEMA
+
+HOST_WIDE_NOTE = ("softnet_stat and softirqs are host-wide (the kernel does not count them per "
+                  "namespace): they hold whatever else ran on this machine during the run, so "
+                  "compare them only from runs on an otherwise idle machine")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _inputs(traces: list[str | Path], rw: Rewritten) -> list[dict[str, Any]]:
+    out = []
+    for t in traces:
+        p = Path(t)
+        head = p.read_bytes()[:4]
+        fmt = "pcapng" if head == b"\x0a\x0d\x0d\x0a" else "pcap"
+        out.append({"path": str(p), "sha256": _sha256(p), "frames": rw.frames_total
+                    if len(traces) == 1 else None, "linktypes": [], "format": fmt})
+    return out
+
+
+def finish(
+    *,
+    traces: list[str | Path],
+    run_dir: Path,
+    cfg: dict[str, Any],
+    effective: dict[str, Any],
+    rw: Rewritten,
+    pair: VethPair,
+    ro: ReplayOptions,
+    opts: Any,
+    notes: list[str],
+    hz: int,
+    hz_src: str,
+    sender_cpu: int,
+    sender_stats: dict[str, Any],
+    snd_argv: list[str],
+    cap_err: str,
+    cblock: dict[str, Any],
+    samples_txt: str | None,
+    off_real_mono: int,
+    recs: list[tuple[int, dict[str, Any], list[int], dict[str, np.ndarray]]],
+    recv_pids: set[int],
+    sender_pid: int,
+    sent: tuple[np.ndarray, np.ndarray] | None,
+    command: str,
+    sender_comm: str,
+) -> RunResult:
+    notes = [*notes, HOST_WIDE_NOTE]
+    # per-message records of every receiver, with the app index
+    app_idx = np.concatenate([np.full(len(r["tag"]), i, np.int64) for i, _a, _p, r in recs]) \
+        if recs else np.zeros(0, np.int64)
+
+    def cat(k: str) -> np.ndarray:
+        return np.concatenate([r[k] for *_x, r in recs]) if recs else np.zeros(0, np.int64)
+
+    r_tag, r_tk, r_tr, r_td = cat("tag"), cat("t_kernel"), cat("t_read"), cat("t_done")
+    bound = {int(p): i for i, _a, pl_, _r in recs for p in pl_}
+    tables: dict[str, pa.Table] = {}
+    t0 = int(sent[0].min()) if sent is not None and len(sent[0]) else \
+        int(r_tk[r_tk > 0].min()) if (r_tk > 0).any() else off_real_mono
+    summary_extra: dict[str, Any] = {}
+    packets_n = 0
+    if sent is not None:
+        s_t, s_tag = sent
+        n_rw = len(rw.frame)
+        # tcpreplay sends the file in order, loop after loop: the k-th capture is file packet
+        # k mod n (the capture filter keeps only the frames tcpreplay sent to the peer)
+        s_idx = np.arange(len(s_t)) % max(n_rw, 1)
+        mism = int(((s_tag >= 0) & (s_tag != s_idx)).sum())
+        if mism:
+            notes.append(f"{mism} captured packets are out of file order (the capture dropped "
+                         "some): their tags place them")
+            s_idx = np.where(s_tag >= 0, np.minimum(s_tag, n_rw - 1), s_idx)
+        match = assemble.match_messages(s_tag, s_t, r_tag, np.where(r_tk > 0, r_tk, r_tr))
+        unmatched = int((match < 0).sum())
+        if unmatched:
+            notes.append(f"{unmatched} messages read could not be matched to a packet sent")
+        reasons = assemble.drop_reasons(cblock)
+        tables["packets"] = assemble.packets_table(
+            sent_t=s_t, sent_index=s_idx, frame=rw.frame, proto=rw.proto, sport=rw.sport,
+            dport=rw.dport, n_rewritten=n_rw, bound_ports=bound, match=match, recv_app=app_idx,
+            recv_tk=r_tk, recv_tr=r_tr, recv_td=r_td, rx_cpu=sender_cpu, reasons=reasons, t0=t0)
+        packets_n = len(s_t)
+        pk = pl.from_arrow(tables["packets"])
+        assert isinstance(pk, pl.DataFrame)
+        dl = pk.filter(pl.col("outcome") == "delivered")
+        lat = (dl["t_done"] - dl["t_wire"]).to_numpy()
+        read_lat = (dl["t_wire"] + dl["wait_driver"] + dl["wait_copy"] - dl["t_wire"]).to_numpy()
+        outcomes = {o: int((pk["outcome"] == o).sum()) for o in
+                    ("delivered", "dropped", "consumed", "ignored")}
+        drops = (pk.filter(pl.col("outcome") == "dropped")
+                 .group_by(["drop_stage", "drop_reason"]).len().sort("len", descending=True))
+        summary_extra = {
+            "received": packets_n,
+            "outcomes": outcomes,
+            "drops": [{"stage": s, "reason": r, "count": int(c)} for s, r, c in drops.iter_rows()],
+            "latency_ns": assemble.percentiles(lat),
+            "read_latency_ns": assemble.percentiles(read_lat),
+            "duration_ns": int(max(pk["t_done"].max() or 0, pk["t_wire"].max() or 0)),
+        }
+    perf_info: dict[str, Any] = {"recorded": samples_txt is not None}
+    cpu_busy = [0] * hostinfo.ncpus()
+    if samples_txt is not None:
+        s = parse_perf_script(samples_txt.splitlines())
+        t0_mono = t0 - off_real_mono
+        # the traffic window, plus one sampling period either side
+        span = int(summary_extra.get("duration_ns", 0)) or None
+        win = (t0_mono - opts.perf_period_ns, t0_mono + span + opts.perf_period_ns) \
+            if span else None
+        keep = assemble.keep_samples(s, recv_pids | {sender_pid}, win)
+        cpu = assemble.cpu_table(s, keep, t0_mono, recv_pids)
+        tables["cpu"] = assemble.cpu_arrow(cpu)
+        idle = np.asarray(s.idle, bool)
+        for c, n in cpu.group_by("cpu").agg(pl.col("ns").sum()).iter_rows():
+            if c < len(cpu_busy):
+                cpu_busy[c] = int(n)
+        perf_info.update(
+            event="cpu-clock", period_ns=opts.perf_period_ns, samples=len(s),
+            kept=int(keep.sum()), idle=int(idle.sum()),
+            other=int((~keep & ~idle).sum()),
+            categories_rx=assemble.category_shares(cpu),
+            window_ns=[0, span] if span else None,
+            note="kept: samples of the sender and receivers, and any sample whose callchain "
+                 "is on the receive path, between the first packet sent and the last message "
+                 "handled; idle and other processes' samples are left out",
+        )
+    tables["events"] = EVENTS_SCHEMA.empty_table()
+    notes.append("events.parquet is empty: a real run records no per-poll events "
+                 "(no tracepoints are enabled)")
+
+    run_cfg = copy.deepcopy(cfg)
+    run_cfg["host"]["addresses"] = [pair.ns_ip]
+    run_cfg["nic"]["driver"] = "veth"
+    run_cfg["nic"]["combined"] = 1
+    run_cfg["sysctl"].update(effective)
+    apps_info = []
+    for i, a, pl_, r in recs:
+        apps_info.append({"app": i, "name": a["name"], "ports": pl_, "cpu": a["cpu"],
+                          "batch": a["batch"], "work-ns": a["work-ns"],
+                          "rcvbuf_requested": a["rcvbuf"],
+                          "sk_rcvbuf": [int(x) for x in r["sk_rcvbuf"]],
+                          "messages": len(r["tag"]),
+                          "recv_call": "recvmsg" if a["batch"] == 1 else "recvmmsg"})
+    summary = {
+        "frames": rw.frames_total,
+        "packets": packets_n,
+        "received": packets_n,
+        "outcomes": {"delivered": len(r_tag), "dropped": 0, "consumed": 0, "ignored": 0},
+        "drops": [],
+        "latency_ns": assemble.percentiles(np.zeros(0)),
+        "duration_ns": 0,
+        **summary_extra,
+        "cpu_busy_ns": cpu_busy,
+    }
+    run_json = {
+        "tool": {"name": "stack-replay", "version": __version__},
+        "command": command,
+        "inputs": _inputs(traces, rw),
+        "config": run_cfg,
+        "costs": {"name": "real-kernel", "note": "measured on this machine; no cost profile"},
+        "replay": ro.to_dict(),
+        "seed": 0,
+        "host": {"addresses": [pair.ns_ip], "inferred": rw.inferred,
+                 "note": f"the trace's host {rw.host_ip} was rewritten to {pair.ns_ip}"},
+        "summary": summary,
+        "counters": cblock,
+        "real": {
+            "kernel": hostinfo.kernel_release(), "hz": hz, "hz_source": hz_src,
+            "cpu": hostinfo.cpu_model(), "cpus": hostinfo.ncpus(),
+            "netns": pair.name, "veth": {"host": pair.host_if, "peer": pair.ns_if, "mtu": pair.mtu,
+                                         "host_ip": pair.host_ip, "ns_ip": pair.ns_ip},
+            "sender": {"cpu": sender_cpu, "comm": sender_comm, "argv": snd_argv, **sender_stats},
+            "capture": {"tool": "dumpcap", "stderr": cap_err.strip()[-500:]},
+            "apps": apps_info, "perf": perf_info, "notes": notes,
+        },
+    }
+    write_run(run_dir, run_json, tables)
+    return RunResult(run_dir, summary, notes)
