@@ -16,8 +16,8 @@ from replay.real import assemble, hostinfo
 from replay.real.netns import VethPair
 from replay.real.perfscript import parse_perf_script
 from replay.real.rewrite import Rewritten
+from replay.real.rundir_extra import write_run
 from replay.runner import ReplayOptions, RunResult
-from replay.store.rundir import write_run
 from replay.store.schema import EVENTS_SCHEMA
 
 HOST_WIDE_NOTE = ("softnet_stat and softirqs are host-wide (the kernel does not count them per "
@@ -68,6 +68,7 @@ def finish(
     recv_pids: set[int],
     sender_pid: int,
     sent: tuple[np.ndarray, np.ndarray] | None,
+    sent_path: Path | None,
     command: str,
     sender_comm: str,
 ) -> RunResult:
@@ -200,5 +201,23 @@ def finish(
             "apps": apps_info, "perf": perf_info, "notes": notes,
         },
     }
-    write_run(run_dir, run_json, tables)
+    # the raw measurements beside the tables: what tcpreplay was given, what the capture saw
+    # leave (the model replays these true send times), and every message the receivers read
+    extra = {"send.pcap": rw.path}
+    if sent_path is not None and sent_path.exists():
+        extra["sent.pcapng"] = sent_path
+    run_json["real"]["files"] = {
+        "send.pcap": "the rewritten trace handed to tcpreplay",
+        "sent.pcapng": "what left the sending veth end, with send times (dumpcap)",
+        "messages.parquet": "one row per message read: app, port, tag, len, t_kernel "
+                            "(SO_TIMESTAMPNS), t_read, t_done (CLOCK_REALTIME ns)",
+    }
+    msgs = pa.table({
+        "app": pa.array(app_idx, pa.uint16()), "port": pa.array(cat("port"), pa.int32()),
+        "tag": pa.array(r_tag, pa.int64()), "len": pa.array(cat("len"), pa.int32()),
+        "t_kernel": pa.array(r_tk, pa.int64()), "t_read": pa.array(r_tr, pa.int64()),
+        "t_done": pa.array(r_td, pa.int64()),
+    })
+    write_run(run_dir, run_json, tables, extra_files=extra,
+              extra_tables={"messages": msgs})
     return RunResult(run_dir, summary, notes)

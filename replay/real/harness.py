@@ -349,6 +349,7 @@ def run_real(
                     cap_err=cap_err, cblock=cblock, samples_txt=samples_txt,
                     off_real_mono=off_real_mono, recs=recs, recv_pids=recv_pids,
                     sender_pid=snd.pid, sent=sent,
+                    sent_path=(work / "sent.pcapng") if have_cap else None,
                     command=command, sender_comm="tcpreplay",
                 )
         finally:
