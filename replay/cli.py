@@ -108,6 +108,9 @@ def real(
         bool, typer.Option("--host-sysctl", help="Also set host-wide net.core knobs (restored).")
     ] = False,
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Replay time bound.")] = 30.0,
+    priority: Annotated[
+        str, typer.Option("--priority", help="Sender/receiver priority: nice (-20), fifo, normal.")
+    ] = "nice",
 ) -> None:
     """Replay TRACE into a veth pair in a private network namespace on this kernel (root).
 
@@ -120,8 +123,10 @@ def real(
 
     ro = ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
                        limit=limit, duration=duration)
+    if priority not in ("nice", "fifo", "normal"):
+        raise typer.BadParameter("--priority must be nice, fifo or normal")
     opts = RealOptions(sender_cpu=sender_cpu, perf=not no_perf, host_sysctl=host_sysctl,
-                       max_seconds=max_seconds)
+                       max_seconds=max_seconds, priority=priority)
     res = run_real([str(t) for t in traces], output, config, set_ or [], ro, opts,
                    command="replay " + " ".join(sys.argv[1:]))
     s = res.summary

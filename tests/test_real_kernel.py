@@ -86,7 +86,7 @@ def test_real_flood_counts_agree_and_the_namespace_is_gone(tmp_path: Path) -> No
     dl = pk.filter(pl.col("outcome") == "delivered")
     assert dl.height == udp["InDatagrams"]
     assert (dl["cpu_app"] >= 20000).all()  # the configured work per message
-    parts = dl["wait_driver"] + dl["wait_copy"] + dl["cpu_app"]
+    parts = dl["wait_driver"] + dl["wait_copy"] + dl["wait_app"] + dl["cpu_app"]
     assert (dl["t_done"] - dl["t_wire"] == parts).all()
     assert "sr" + str(os.getpid() % 10**7) not in _namespaces()
     if shutil.which("perf"):

@@ -314,14 +314,15 @@ def test_packets_table_outcomes_and_the_latency_sum_invariant() -> None:
         frame=np.array([1, 2, 3, 5], np.uint64), proto=np.array([17, 17, 17, 6], np.uint8),
         sport=np.array([9, 9, 9, 9], np.int32), dport=np.array([53, 53, 99, 80], np.int32),
         n_rewritten=n, bound_ports={53: 0}, match=np.array([0]), recv_app=np.array([0]),
-        recv_tk=np.array([1100]), recv_tr=np.array([1500]), recv_td=np.array([1700]),
+        recv_tk=np.array([1100]), recv_tr=np.array([1500]), recv_ts=np.array([1550]),
+        recv_td=np.array([1700]),
         rx_cpu=0, reasons=["SOCKET_RCVBUFF"], t0=1000,
     ).to_pylist()
     assert [r["outcome"] for r in t] == ["delivered", "dropped", "dropped", "dropped"]
     assert [r["drop_reason"] for r in t] == [None, "SOCKET_RCVBUFF", "NO_SOCKET", "NO_SOCKET"]
     d = t[0]
-    assert (d["t_wire"], d["wait_driver"], d["wait_copy"], d["cpu_app"], d["t_done"]) == \
-        (0, 100, 400, 200, 700)
+    assert (d["t_wire"], d["wait_driver"], d["wait_copy"], d["wait_app"], d["cpu_app"],
+            d["t_done"]) == (0, 100, 400, 50, 150, 700)
     for r in t:
         parts = [r[f"{k}_{s}"] for s in STAGE_IDS for k in ("wait", "cpu")]
         assert r["t_done"] - r["t_wire"] == sum(p for p in parts if p is not None)

@@ -7,9 +7,11 @@ packets.parquet, one row per packet actually sent (from the capture on the sendi
            ns from the first packet sent;
   delivered rows: wait_driver = kernel arrival stamp (SO_TIMESTAMPNS, netif_rx on the peer) -
            t_wire; wait_copy = read time (after recvmsg/recvmmsg returned) - arrival stamp, which
-           holds the socket-queue wait and the syscall; cpu_app = end of the app's work - read;
-           t_done = end of the work. Stages not measured separately are null, so t_done - t_wire
-           is the sum of the non-null wait_*/cpu_* as the contract requires;
+           holds the socket-queue wait and the syscall; wait_app = start of the app's work on
+           this message - read (the earlier messages of its recvmmsg batch); cpu_app = end of
+           that work - its start; t_done = end of the work. Stages not measured separately
+           are null, so t_done - t_wire is the sum of the non-null wait_*/cpu_* as the
+           contract requires;
   dropped rows: t_done = t_wire (a veth drop happens synchronously in the sender's call, within
            microseconds; the exact time is not observable without tracing), drop_stage/reason as
            far as the counters decide them (see drop_reasons).
@@ -95,6 +97,7 @@ def packets_table(
     recv_app: np.ndarray,
     recv_tk: np.ndarray,
     recv_tr: np.ndarray,
+    recv_ts: np.ndarray,
     recv_td: np.ndarray,
     rx_cpu: int,
     reasons: list[str],
@@ -122,6 +125,7 @@ def packets_table(
     wait_driver = np.full(n, -1, np.int64)
     wait_copy = np.full(n, -1, np.int64)
     cpu_app = np.full(n, -1, np.int64)
+    wait_app = np.full(n, -1, np.int64)
     m = match >= 0
     rows = match[m]
     delivered[rows] = True
@@ -129,7 +133,8 @@ def packets_table(
     tk = np.where(recv_tk[m] > 0, recv_tk[m], recv_tr[m])
     wait_driver[rows] = np.maximum(tk - sent_t[rows], 0)
     wait_copy[rows] = recv_tr[m] - sent_t[rows] - wait_driver[rows]
-    cpu_app[rows] = recv_td[m] - recv_tr[m]
+    wait_app[rows] = recv_ts[m] - recv_tr[m]
+    cpu_app[rows] = recv_td[m] - recv_ts[m]
     t_done[rows] = recv_td[m] - t0
 
     udp_bound = (pr == 17) & np.isin(dp, np.fromiter(bound_ports, np.int64, len(bound_ports)))
@@ -166,7 +171,7 @@ def packets_table(
     cols["t_poll"] = pa.nulls(n, pa.int64())
     cols["t_done"] = t_done
     for s in STAGE_IDS:
-        w = {"driver": wait_driver, "copy": wait_copy}.get(s)
+        w = {"driver": wait_driver, "copy": wait_copy, "app": wait_app}.get(s)
         c = cpu_app if s == "app" else None
         cols[f"wait_{s}"] = opt(w) if w is not None else pa.nulls(n, pa.int64())
         cols[f"cpu_{s}"] = opt(c) if c is not None else pa.nulls(n, pa.int64())

@@ -81,6 +81,7 @@ def finish(
         return np.concatenate([r[k] for *_x, r in recs]) if recs else np.zeros(0, np.int64)
 
     r_tag, r_tk, r_tr, r_td = cat("tag"), cat("t_kernel"), cat("t_read"), cat("t_done")
+    r_ts = cat("t_start")
     bound = {int(p): i for i, _a, pl_, _r in recs for p in pl_}
     tables: dict[str, pa.Table] = {}
     t0 = int(sent[0].min()) if sent is not None and len(sent[0]) else \
@@ -106,13 +107,14 @@ def finish(
         tables["packets"] = assemble.packets_table(
             sent_t=s_t, sent_index=s_idx, frame=rw.frame, proto=rw.proto, sport=rw.sport,
             dport=rw.dport, n_rewritten=n_rw, bound_ports=bound, match=match, recv_app=app_idx,
-            recv_tk=r_tk, recv_tr=r_tr, recv_td=r_td, rx_cpu=sender_cpu, reasons=reasons, t0=t0)
+            recv_tk=r_tk, recv_tr=r_tr, recv_ts=r_ts, recv_td=r_td, rx_cpu=sender_cpu,
+            reasons=reasons, t0=t0)
         packets_n = len(s_t)
         pk = pl.from_arrow(tables["packets"])
         assert isinstance(pk, pl.DataFrame)
         dl = pk.filter(pl.col("outcome") == "delivered")
         lat = (dl["t_done"] - dl["t_wire"]).to_numpy()
-        read_lat = (dl["t_wire"] + dl["wait_driver"] + dl["wait_copy"] - dl["t_wire"]).to_numpy()
+        read_lat = (dl["wait_driver"] + dl["wait_copy"]).to_numpy()
         outcomes = {o: int((pk["outcome"] == o).sum()) for o in
                     ("delivered", "dropped", "consumed", "ignored")}
         drops = (pk.filter(pl.col("outcome") == "dropped")
@@ -194,9 +196,11 @@ def finish(
         "real": {
             "kernel": hostinfo.kernel_release(), "hz": hz, "hz_source": hz_src,
             "cpu": hostinfo.cpu_model(), "cpus": hostinfo.ncpus(),
-            "netns": pair.name, "veth": {"host": pair.host_if, "peer": pair.ns_if, "mtu": pair.mtu,
-                                         "host_ip": pair.host_ip, "ns_ip": pair.ns_ip},
-            "sender": {"cpu": sender_cpu, "comm": sender_comm, "argv": snd_argv, **sender_stats},
+            "priority": opts.priority, "netns": pair.name,
+            "veth": {"host": pair.host_if, "peer": pair.ns_if, "mtu": pair.mtu,
+                     "host_ip": pair.host_ip, "ns_ip": pair.ns_ip},
+            "sender": {"cpu": sender_cpu, "comm": sender_comm, "argv": snd_argv,
+                       **sender_stats},
             "capture": {"tool": "dumpcap", "stderr": cap_err.strip()[-500:]},
             "apps": apps_info, "perf": perf_info, "notes": notes,
         },
@@ -210,13 +214,13 @@ def finish(
         "send.pcap": "the rewritten trace handed to tcpreplay",
         "sent.pcapng": "what left the sending veth end, with send times (dumpcap)",
         "messages.parquet": "one row per message read: app, port, tag, len, t_kernel "
-                            "(SO_TIMESTAMPNS), t_read, t_done (CLOCK_REALTIME ns)",
+                            "(SO_TIMESTAMPNS), t_read, t_start, t_done (CLOCK_REALTIME ns)",
     }
     msgs = pa.table({
         "app": pa.array(app_idx, pa.uint16()), "port": pa.array(cat("port"), pa.int32()),
         "tag": pa.array(r_tag, pa.int64()), "len": pa.array(cat("len"), pa.int32()),
         "t_kernel": pa.array(r_tk, pa.int64()), "t_read": pa.array(r_tr, pa.int64()),
-        "t_done": pa.array(r_td, pa.int64()),
+        "t_start": pa.array(r_ts, pa.int64()), "t_done": pa.array(r_td, pa.int64()),
     })
     write_run(run_dir, run_json, tables, extra_files=extra,
               extra_tables={"messages": msgs})

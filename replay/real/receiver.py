@@ -10,11 +10,15 @@ one process per [[app]]. It behaves as the app's config says:
     recvmmsg; `batch` = 1: one recvmsg(2) per message, also through ctypes;
   - `work-ns`: a busy spin of that many ns per message on CLOCK_MONOTONIC (exact by construction,
     no loop-count calibration needed);
-  - `cpu`: os.sched_setaffinity before the first socket call;
+  - `cpu`: os.sched_setaffinity before the first socket call; --priority nice (-20) or fifo
+    (SCHED_FIFO 50) keeps other tasks on a shared machine from taking the CPU (the harness's
+    choice, see harness.RealOptions.priority);
   - `name`: the process's comm (prctl PR_SET_NAME), so perf shows it as the Command.
 Per message it records the tag (first 4 payload bytes, see rewrite.py), the kernel's arrival
-stamp (SO_TIMESTAMPNS: taken when the skb entered the receive path, netif_rx on veth), the read
-time (CLOCK_REALTIME right after the syscall returned) and the end of its work. Every loop is
+stamp (SO_TIMESTAMPNS: taken when the skb entered the receive path, netif_rx on veth), the
+read time (CLOCK_REALTIME right after the syscall returned; one per batch), the start of its work on
+this message (later messages of a batch wait for the earlier ones) and the end of that work.
+Every loop is
 bounded: at most --max-messages, at most --deadline seconds, and it stops after --idle seconds
 without a message once traffic has started, or on SIGTERM.
 """
@@ -151,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-messages", type=int, default=2_000_000)
     ap.add_argument("--deadline", type=float, default=60.0, help="seconds, hard limit")
     ap.add_argument("--idle", type=float, default=0.5, help="seconds without a message to stop")
+    ap.add_argument("--priority", choices=("normal", "nice", "fifo"), default="normal")
     ap.add_argument("--ready", required=True, help="file created once the sockets are bound")
     ap.add_argument("--out", required=True, help=".npz file of per-message records")
     a = ap.parse_args(argv)
@@ -159,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     libc.prctl(PR_SET_NAME, a.name.encode()[:15], 0, 0, 0)
     if a.cpu >= 0:
         os.sched_setaffinity(0, {a.cpu})
+    if a.priority == "nice":
+        os.nice(-20)
+    elif a.priority == "fifo":
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
     stop = False
 
     def on_term(_sig: int, _frm: object) -> None:
@@ -177,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     length = np.zeros(n_max, np.int32)
     t_kernel = np.zeros(n_max, np.int64)
     t_read = np.zeros(n_max, np.int64)
+    t_start = np.zeros(n_max, np.int64)
     t_done = np.zeros(n_max, np.int64)
     batch = Batch(a.batch, a.bufsize)
     # no collector pauses inside the loop: the loop allocates nothing that forms cycles, and a
@@ -220,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                     tag[n] = struct.unpack_from("!I", batch.data_mv, i * batch.bufsize)[0]
                 t_kernel[n] = batch.kernel_ts(i)
                 t_read[n] = tr
+                t_start[n] = now_real()
                 if work:
                     e = clock() + work
                     while clock() < e:
@@ -229,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             batch.reset(k)
     tmp = Path(a.out + ".tmp.npz")
     np.savez(tmp, tag=tag[:n], port=np.asarray(ports, np.int32)[port_i[:n]], len=length[:n],
-             t_kernel=t_kernel[:n], t_read=t_read[:n], t_done=t_done[:n],
+             t_kernel=t_kernel[:n], t_read=t_read[:n], t_start=t_start[:n],
+             t_done=t_done[:n],
              sk_rcvbuf=np.asarray(sk_rcvbuf, np.int64), ports=np.asarray(ports, np.int32))
     tmp.rename(a.out)
     for s in socks:
