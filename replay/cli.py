@@ -109,8 +109,8 @@ def real(
     ] = False,
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Replay time bound.")] = 30.0,
     priority: Annotated[
-        str, typer.Option("--priority", help="Sender/receiver priority: nice (-20), fifo, normal.")
-    ] = "nice",
+        str, typer.Option("--priority", help="Sender/receiver priority: fifo, nice (-20), normal.")
+    ] = "fifo",
 ) -> None:
     """Replay TRACE into a veth pair in a private network namespace on this kernel (root).
 
