@@ -6,10 +6,10 @@ one line on stderr and exit status 1 (no traceback unless --debug); usage errors
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 import functools
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -142,6 +142,113 @@ def res_counter(run_dir: Path, name: str) -> int:
     from replay.store.rundir import read_run
 
     return int(read_run(run_dir).counters.get("snmp", {}).get("Udp", {}).get(name, 0))
+
+
+@command()
+def synth(
+    scenario: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="Scenario name (or `list`).", show_default=False),
+    ] = None,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--out", help="Output capture; .gz compresses it.", dir_okay=False),
+    ] = None,
+    duration: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--duration", help="Seconds of traffic (scenario default)."),
+    ] = None,
+    rate: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--rate", help="bit/s, packets/s or Hz as the scenario says: 100M, 1.5Mpps."),
+    ] = None,
+    clients: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--clients", help="Number of clients or hosts."),
+    ] = None,
+    flows: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--flows", help="Number of flows (sockets / source ports)."),
+    ] = None,
+    size: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--size", help="Bytes; what it sizes is in the scenario's --list line."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same options, same bytes.")] = 1,
+    list_: Annotated[bool, typer.Option("--list", help="List the scenarios and exit.")] = False,
+) -> None:
+    """Write a synthetic capture of a named scenario (deterministic: same options, same bytes).
+
+    \b
+    Example:
+      replay synth https-download -o traces/https-download.pcap --duration 0.1 --rate 100M
+      replay synth gigabit-flood -o flood.pcap.gz --duration 0.05
+      replay synth --list
+    """
+    from replay.synth import SynthError, build, describe, resolve
+    from replay.synth.writer import write_capture
+
+    if list_ or scenario == "list":
+        typer.echo("\n".join(describe()))
+        return
+    if scenario is None:
+        raise SynthError("give a SCENARIO to synthesize; `replay synth --list` shows them")
+    if out is None:
+        raise SynthError(f"say where to write {scenario}: -o OUT.pcap (or OUT.pcap.gz)")
+    options = {"duration": duration, "rate": rate, "clients": clients, "flows": flows,
+               "size": size, "seed": seed}
+    resolve(scenario, **options)  # every option checked before any work or output
+    cap = build(scenario, **options)
+    path = write_capture(cap, out)
+    typer.echo(f"{path}: {len(cap):,} frames, {path.stat().st_size:,} bytes")
+
+
+TracesArg = Annotated[
+    list[str],
+    typer.Argument(help="Capture files (pcap, pcapng; gzip/zstd/xz/bzip2 or not); - for stdin."),
+]
+
+
+@command()
+def inspect(
+    traces: TracesArg,
+    json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    frame: Annotated[
+        Optional[int],  # noqa: UP045 (typer needs Optional here)
+        typer.Option("--frame", min=1, help="Print the layers of frame N (1-based, all inputs)."),
+    ] = None,
+) -> None:
+    """Summarise captures like capinfos: format, link types, frames, duration, rates, flows.
+
+    Example: replay inspect capture.pcapng --json
+    """
+    from replay.capture.inspect import inspect_frame, inspect_traces
+
+    if frame is not None:
+        typer.echo(inspect_frame(traces, frame, as_json=json_), nl=False)
+    else:
+        typer.echo(inspect_traces(traces, as_json=json_), nl=False)
+
+
+@command()
+def ingest(
+    traces: TracesArg,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Frames table to write (Parquet).")
+    ],
+) -> None:
+    """Read captures into the frames table (Parquet, written in row groups as it reads).
+
+    Example: replay ingest a.pcapng b.pcap.gz -o frames.parquet
+    """
+    from replay.capture.ingest import ingest as run_ingest
+
+    def warn(message: str) -> None:
+        typer.secho(f"replay: warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+    inputs = run_ingest(traces, output, on_warning=warn)
+    frames = sum(i.frames for i in inputs)
+    typer.echo(f"{output}: {frames} frames from {len(inputs)} input(s)")
 
 
 def main() -> None:

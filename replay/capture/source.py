@@ -1,0 +1,225 @@
+"""A path or `-` → decompressed byte chunks, the stored bytes' sha256, and the compression.
+
+Compression is recognised by magic bytes, never by the file name (a `.pcap` may be gzip, a
+`.gz` may be plain). The sha256 of the bytes as stored is computed on a helper thread while the
+caller walks the data: hashlib releases the GIL on large updates, so on 2+ cores it costs no
+wall time.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import io
+import lzma
+import os
+import sys
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO
+
+from replay.errors import TraceError
+
+# (magic, name): gzip RFC 1952, zstd RFC 8878 §3.1.1, xz (tukaani xz-file-format §2.1.1.1),
+# bzip2 ("BZh" + block size digit).
+MAGICS: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bzip2"),
+)
+
+# Errors the decompressors raise on corrupt or truncated input.
+DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError, OSError, lzma.LZMAError, ValueError, zlib.error,
+)  # fmt: skip
+try:
+    import zstandard
+
+    DECOMPRESS_ERRORS = (*DECOMPRESS_ERRORS, zstandard.ZstdError)
+except ImportError:  # pragma: no cover - zstandard is a dependency
+    zstandard = None  # type: ignore[assignment]
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads the stored bytes, hashing them on a worker thread in order."""
+
+    def __init__(self, raw: BinaryIO, prefix: bytes) -> None:
+        self._raw = raw
+        self._prefix = prefix
+        self._sha = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: Future[None] | None = None
+        self.stored_bytes = 0
+        if prefix:
+            self._hash(prefix)
+
+    def _hash(self, data: bytes | memoryview) -> None:
+        if self._pending is not None:
+            self._pending.result()
+        self.stored_bytes += len(data)
+        self._pending = self._pool.submit(self._sha.update, data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+            if n is not None and 0 <= n < len(data):
+                data, self._prefix = data[:n], data[n:]
+            return data
+        data = self._raw.read() if n is None or n < 0 else self._raw.read(n)
+        if data:
+            self._hash(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._prefix:
+            data = self.read(len(b))
+            b[: len(data)] = data
+            return len(data)
+        k = self._raw.readinto(b) or 0
+        if k:
+            # The caller never reuses a buffer it has filled, so the worker may hash it in place.
+            self._hash(memoryview(b)[:k])
+        return k
+
+    def sha256(self) -> str:
+        """Hash of everything read so far (the caller reads to the end first)."""
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        self._pool.shutdown()
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        if self._raw is not sys.stdin.buffer:
+            self._raw.close()
+        super().close()
+
+
+_RAW_STEP = 1 << 20  # stored bytes fed to a decompressor at a time
+
+
+class CompressedDataError(ValueError):
+    """The compressed stream ends before its end-of-stream marker."""
+
+
+class _Decompressor:
+    """Incremental decompression of concatenated members/frames/streams of one kind.
+
+    Driven chunk by chunk (not through gzip.GzipFile & co.) so that everything decompressed
+    before a corrupt or missing part is handed out, and the damage is found where it is.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._obj = self._new()
+        self._fed = False  # bytes fed to the current member
+
+    def _new(self) -> Any:
+        if self.kind == "gzip":
+            return zlib.decompressobj(wbits=31)
+        if self.kind == "zstd":
+            return zstandard.ZstdDecompressor().decompressobj()
+        if self.kind == "xz":
+            return lzma.LZMADecompressor()
+        return bz2.BZ2Decompressor()
+
+    def feed(self, raw: bytes) -> bytes:
+        out = [self._obj.decompress(raw)]
+        self._fed = True
+        while self._obj.eof:
+            rest = self._obj.unused_data
+            if not rest:
+                self._obj = self._new()
+                self._fed = False
+                break
+            self._obj = self._new()
+            out.append(self._obj.decompress(rest))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self._fed and not self._obj.eof:
+            raise CompressedDataError(f"{self.kind} stream ends before its end marker")
+        return b""
+
+
+class Source:
+    """One input: `read(n)` gives decompressed bytes; `sha256()` once fully read."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        raw: BinaryIO
+        if self.path == "-":
+            raw = sys.stdin.buffer
+        else:
+            try:
+                raw = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+            except FileNotFoundError:
+                raise TraceError(self.path, "no such file") from None
+            except IsADirectoryError:
+                raise TraceError(self.path, "is a directory, not a capture file") from None
+            except OSError as e:
+                raise TraceError(self.path, f"cannot open: {e.strerror}") from None
+        try:
+            head = raw.read(8)
+        except OSError as e:
+            raw.close()
+            raise TraceError(self.path, f"cannot read: {e.strerror}") from None
+        self._hashing = _HashingReader(raw, head)
+        self.compression: str | None = None
+        for magic, name in MAGICS:
+            if head.startswith(magic):
+                self.compression = name
+                break
+        self._decomp = _Decompressor(self.compression) if self.compression else None
+        self._pending = b""
+        self.offset = 0  # decompressed bytes handed out so far
+        self._error: BaseException | None = None
+
+    def readinto(self, arr: memoryview) -> int:
+        """Fill arr with decompressed bytes as far as the stream goes; returns the count."""
+        n = len(arr)
+        got = 0
+        if self.compression is None:
+            while got < n:
+                k = self._hashing.readinto(arr[got:])
+                if not k:
+                    break
+                got += k
+        else:
+            if self._error is not None:
+                raise self._error
+            while got < n:
+                if not self._pending:
+                    assert self._decomp is not None
+                    raw = self._hashing.read(_RAW_STEP)
+                    try:
+                        self._pending = self._decomp.feed(raw) if raw else self._decomp.finish()
+                    except DECOMPRESS_ERRORS as e:
+                        if got == 0:
+                            raise
+                        self._error = e  # raised by the next call, after these bytes are used
+                        break
+                    if not raw and not self._pending:
+                        break
+                k = min(n - got, len(self._pending))
+                arr[got : got + k] = self._pending[:k]
+                self._pending = self._pending[k:]
+                got += k
+        self.offset += got
+        return got
+
+    def drain(self) -> None:
+        """Read the rest of the stored bytes (for the hash) without decompressing them."""
+        while self._hashing.read(1 << 22):
+            pass
+
+    def sha256(self) -> str:
+        return self._hashing.sha256()
+
+    def close(self) -> None:
+        self._hashing.close()

@@ -1,0 +1,234 @@
+"""Frames table + CaptureInput → a capinfos-like summary (dict for --json, text for people).
+
+Numbers follow capinfos (wireshark-common) so that the two can be checked against each other:
+duration = latest − earliest timestamp, "n/a" when any frame has no timestamp of its own (pcapng
+Simple Packet Blocks), data size = sum of captured lengths, rates over the duration.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from replay.capture.reader import CaptureInput
+
+# pcap link type → Wireshark's encapsulation name (wiretap/wtap.c encap_table_base), so the
+# output reads like capinfos's "File encapsulation".
+LINKTYPE_NAMES = {
+    0: ("null", "NULL/Loopback"),
+    1: ("ether", "Ethernet"),
+    12: ("rawip", "Raw IP"),
+    14: ("rawip", "Raw IP"),
+    101: ("rawip", "Raw IP"),
+    105: ("ieee-802-11", "IEEE 802.11 Wireless LAN"),
+    107: ("frelay", "Frame Relay"),
+    108: ("loop", "OpenBSD loopback"),
+    113: ("linux-sll", "Linux cooked-mode capture v1"),
+    127: ("ieee-802-11-radiotap", "IEEE 802.11 plus radiotap radio header"),
+    195: ("wpan", "IEEE 802.15.4 Wireless PAN"),
+    228: ("rawip4", "Raw IPv4"),
+    229: ("rawip6", "Raw IPv6"),
+    274: ("ether-mpacket", "IEEE 802.3br mPackets"),
+    276: ("linux-sll2", "Linux cooked-mode capture v2"),
+}
+
+_ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x888E: "EAPOL",
+               0x8863: "PPPoE-D", 0x88F7: "PTP", 0x8847: "MPLS", 0x9000: "loopback"}  # fmt: skip
+_PROTOS = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6", 4: "IPv4", 47: "GRE",
+           50: "ESP", 51: "AH", 58: "ICMPv6", 89: "OSPF", 132: "SCTP", 136: "UDPLite",
+           112: "VRRP"}  # fmt: skip
+
+
+def linktype_name(lt: int) -> str:
+    return LINKTYPE_NAMES.get(lt, (f"linktype-{lt}", f"link type {lt}"))[1]
+
+
+def _fmt_time(ns: int) -> str:
+    sec, frac = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%d %H:%M:%S") + f".{frac:09d}"
+
+
+def _addr(b: bytes | None) -> str:
+    if b is None:
+        return "-"
+    a = ipaddress.IPv6Address(b)
+    return str(a.ipv4_mapped) if a.ipv4_mapped is not None else str(a)
+
+
+def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[str, Any]:
+    """The numbers `replay inspect` prints for one input (table: that input's frames)."""
+    df = pl.from_arrow(table.select(
+        ["ts_ns", "wire_len", "cap_len", "linktype", "ethertype", "ip_version", "proto", "flow",
+         "src", "dst", "sport", "dport", "error"]
+    ))  # fmt: skip
+    assert isinstance(df, pl.DataFrame)
+    n = df.height
+    data = int(df["cap_len"].sum()) if n else 0
+    wire = int(df["wire_len"].sum()) if n else 0
+    timed = n > 0 and info.untimed_frames == 0
+    first = int(df["ts_ns"].min()) if timed else None  # type: ignore[arg-type]
+    last = int(df["ts_ns"].max()) if timed else None  # type: ignore[arg-type]
+    dur_ns = (last - first) if first is not None and last is not None else None
+    dur = dur_ns / 1e9 if dur_ns is not None else None
+    by_lt = (
+        df.group_by("linktype").agg(pl.len().alias("frames")).sort("frames", descending=True)
+        if n
+        else pl.DataFrame({"linktype": [], "frames": []})
+    )
+    mix = []
+    if n:
+        g = (
+            df.group_by(["ip_version", "proto", "ethertype"])
+            .agg(pl.len().alias("frames"), pl.col("wire_len").sum().alias("bytes"))
+            .sort(["frames", "ip_version", "proto"], descending=[True, False, False])
+        )
+        for row in g.iter_rows(named=True):
+            if row["ip_version"]:
+                p = row["proto"]
+                name = f"IPv{row['ip_version']}/{_PROTOS.get(p, f'proto {p}')}"
+            elif row["ethertype"] is not None:
+                et = row["ethertype"]
+                name = _ETHERTYPES.get(et, f"ethertype 0x{et:04x}")
+            else:
+                name = "not IP"
+            mix.append({"protocol": name, "frames": row["frames"], "bytes": row["bytes"],
+                        "percent": round(100.0 * row["frames"] / n, 2)})  # fmt: skip
+        # Merge rows that name the same protocol (e.g. IPv4/TCP over two ethertypes).
+        merged: dict[str, dict[str, Any]] = {}
+        for m in mix:
+            if m["protocol"] in merged:
+                merged[m["protocol"]]["frames"] += m["frames"]
+                merged[m["protocol"]]["bytes"] += m["bytes"]
+                merged[m["protocol"]]["percent"] = round(
+                    100.0 * merged[m["protocol"]]["frames"] / n, 2
+                )
+            else:
+                merged[m["protocol"]] = m
+        mix = sorted(merged.values(), key=lambda m: -m["frames"])
+    flows = []
+    nflows = 0
+    if n:
+        fl = (
+            df.group_by("flow")
+            .agg(
+                pl.len().alias("frames"),
+                pl.col("wire_len").sum().alias("bytes"),
+                pl.col("src").first(),
+                pl.col("dst").first(),
+                pl.col("proto").first(),
+                pl.col("sport").first(),
+                pl.col("dport").first(),
+                pl.col("ip_version").first(),
+            )
+            .sort(["bytes", "flow"], descending=[True, False])
+        )
+        nflows = fl.height
+        for row in fl.head(top_flows).iter_rows(named=True):
+            flows.append({
+                "flow": row["flow"], "frames": row["frames"], "bytes": row["bytes"],
+                "src": _addr(row["src"]), "dst": _addr(row["dst"]),
+                "proto": row["proto"], "sport": row["sport"], "dport": row["dport"],
+            })  # fmt: skip
+    errors = (
+        df.filter(pl.col("error").is_not_null())
+        .group_by("error")
+        .agg(pl.len().alias("frames"))
+        .sort(["frames", "error"], descending=[True, False])
+        .rows()
+        if n
+        else []
+    )
+    lts = info.linktypes
+    return {
+        "file": info.path,
+        "format": info.format,
+        "compression": info.compression,
+        "encapsulation": linktype_name(lts[0]) if len(lts) == 1 else "per-packet",
+        "linktypes": lts,
+        "linktypes_in_use": {int(r[0]): int(r[1]) for r in by_lt.rows()},
+        "interfaces": info.interfaces,
+        "sections": info.sections,
+        "frames": n,
+        "file_size": info.bytes_stored,
+        "data_size": data,
+        "wire_size": wire,
+        "duration_s": dur,
+        "duration_ns": dur_ns,
+        "first_ns": first,
+        "last_ns": last,
+        "data_byte_rate": data / dur if dur else None,
+        "data_bit_rate": 8 * data / dur if dur else None,
+        "avg_packet_size": data / n if n else None,
+        "avg_packet_rate": n / dur if dur else None,
+        "untimed_frames": info.untimed_frames,
+        "sha256": info.sha256,
+        "protocols": mix,
+        "flows": nflows,
+        "top_flows": flows,
+        "decode_errors": {str(e): int(c) for e, c in errors},
+        "warnings": list(info.warnings),
+    }
+
+
+def render(s: dict[str, Any]) -> str:
+    """capinfos-style text of one summary."""
+    na = "n/a"
+
+    def num(v: float | None, fmt: str) -> str:
+        return na if v is None else format(v, fmt)
+
+    fmt = s["format"] + (f" ({s['compression']}-compressed)" if s["compression"] else "")
+    lines = [
+        f"File name:           {s['file']}",
+        f"File type:           {fmt}",
+        f"File encapsulation:  {s['encapsulation']}",
+    ]
+    if s["linktypes_in_use"]:
+        lines.append("Encapsulation in use by packets (# of pkts):")
+        for lt, c in s["linktypes_in_use"].items():
+            lines.append(f"                     {linktype_name(lt)} ({c})  [link type {lt}]")
+    if s["format"] == "pcapng":
+        lines.append(f"Sections:            {s['sections']}")
+    lines += [
+        f"Number of interfaces: {s['interfaces']}",
+        f"Number of packets:   {s['frames']}",
+        f"File size:           {s['file_size']} bytes",
+        f"Data size:           {s['data_size']} bytes",
+        f"Capture duration:    {num(s['duration_s'], '.9f')} seconds",
+        f"First packet time:   {na if s['first_ns'] is None else _fmt_time(s['first_ns'])}",
+        f"Last packet time:    {na if s['last_ns'] is None else _fmt_time(s['last_ns'])}",
+        f"Data byte rate:      {num(s['data_byte_rate'], '.2f')} bytes/sec",
+        f"Data bit rate:       {num(s['data_bit_rate'], '.2f')} bits/sec",
+        f"Average packet size: {num(s['avg_packet_size'], '.2f')} bytes",
+        f"Average packet rate: {num(s['avg_packet_rate'], '.2f')} packets/sec",
+        f"SHA256:              {s['sha256']}",
+    ]
+    if s["untimed_frames"]:
+        lines.append(
+            f"Packets without timestamp: {s['untimed_frames']} (pcapng Simple Packet Blocks)"
+        )
+    if s["protocols"]:
+        lines.append("Protocol mix (frames, % of frames, bytes on the wire):")
+        for m in s["protocols"]:
+            lines.append(
+                f"  {m['protocol']:<20} {m['frames']:>10} {m['percent']:>7.2f}% {m['bytes']:>14}"
+            )
+    lines.append(f"Flows:               {s['flows']}")
+    for f in s["top_flows"]:
+        ports = "" if f["sport"] is None else f" {f['sport']} → {f['dport']}"
+        proto = "-" if f["proto"] is None else _PROTOS.get(f["proto"], str(f["proto"]))
+        lines.append(
+            f"  flow {f['flow']:<6} {f['src']} → {f['dst']} {proto}{ports}: "
+            f"{f['frames']} frames, {f['bytes']} bytes"
+        )
+    if s["decode_errors"]:
+        lines.append("Frames decoded only in part:")
+        for e, c in s["decode_errors"].items():
+            lines.append(f"  {e:<28} {c}")
+    for w in s["warnings"]:
+        lines.append(f"Warning: {w}")
+    return "\n".join(lines) + "\n"
