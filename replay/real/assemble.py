@@ -91,6 +91,7 @@ def packets_table(
     proto: np.ndarray,
     sport: np.ndarray,
     dport: np.ndarray,
+    frag: np.ndarray,  # per rewritten packet: 0 none, 1 first fragment, 2 later fragment
     n_rewritten: int,
     bound_ports: dict[int, int],  # UDP port -> app index
     match: np.ndarray,  # per received message: sent row or -1
@@ -144,7 +145,7 @@ def packets_table(
     lost = ~delivered
     # UDP to a port nobody bound: NO_SOCKET (udp.c __udp4_lib_rcv); TCP has no connection on
     # the real kernel (a replayed segment meets no socket: NO_SOCKET + RST); ICMP is consumed
-    no_sock = lost & (((pr == 17) & ~udp_bound) | (pr == 6))
+    no_sock = lost & (((pr == 17) & ~udp_bound) | (pr == 6)) & (frag[ri] == 0)
     drop_stage[no_sock] = "l4"
     drop_reason[no_sock] = "NO_SOCKET"
     icmp = lost & (pr == 1)
@@ -153,7 +154,14 @@ def packets_table(
     other = lost & ~np.isin(pr, (1, 6, 17))
     drop_stage[other] = "local"
     drop_reason[other] = "IP_NOPROTO"
-    bound_lost = lost & udp_bound
+    # fragments: ip_defrag (ip_local_deliver) takes them; a reassembled datagram is matched to
+    # its first fragment (which carries the tag), every other fragment is consumed there
+    fr = frag[ri] > 0
+    frag_lost = lost & fr
+    outcome[frag_lost] = "consumed"
+    drop_stage[frag_lost] = None
+    drop_reason[frag_lost] = None
+    bound_lost = lost & udp_bound & ~fr
     drop_stage[bound_lost] = "l4"
     if len(reasons) == 1:  # one reason counted: every such drop is it; more: left null
         drop_reason[bound_lost] = reasons[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +24,14 @@ HOST_WIDE_NOTE = ("softnet_stat and softirqs are host-wide (the kernel does not 
                   "compare them only from runs on an otherwise idle machine")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _frames(traces: list[str | Path]) -> tuple[pa.Table, list[dict[str, Any]]]:
+    """The inputs' frames table and run.json inputs, from the project's bulk reader."""
+    from replay.capture import read_captures
 
-
-def _inputs(traces: list[str | Path], rw: Rewritten) -> list[dict[str, Any]]:
-    out = []
-    for t in traces:
-        p = Path(t)
-        head = p.read_bytes()[:4]
-        fmt = "pcapng" if head == b"\x0a\x0d\x0d\x0a" else "pcap"
-        out.append({"path": str(p), "sha256": _sha256(p), "frames": rw.frames_total
-                    if len(traces) == 1 else None, "linktypes": [], "format": fmt})
-    return out
+    cap = read_captures([str(t) for t in traces])
+    inputs = [{"path": i.path, "sha256": i.sha256, "frames": i.frames,
+               "linktypes": i.linktypes, "format": i.format} for i in cap.inputs]
+    return cap.table, inputs
 
 
 def finish(
@@ -83,7 +73,8 @@ def finish(
     r_tag, r_tk, r_tr, r_td = cat("tag"), cat("t_kernel"), cat("t_read"), cat("t_done")
     r_ts = cat("t_start")
     bound = {int(p): i for i, _a, pl_, _r in recs for p in pl_}
-    tables: dict[str, pa.Table] = {}
+    frames_table, inputs = _frames(traces)
+    tables: dict[str, pa.Table] = {"frames": frames_table}
     t0 = int(sent[0].min()) if sent is not None and len(sent[0]) else \
         int(r_tk[r_tk > 0].min()) if (r_tk > 0).any() else off_real_mono
     summary_extra: dict[str, Any] = {}
@@ -106,7 +97,8 @@ def finish(
         reasons = assemble.drop_reasons(cblock)
         tables["packets"] = assemble.packets_table(
             sent_t=s_t, sent_index=s_idx, frame=rw.frame, proto=rw.proto, sport=rw.sport,
-            dport=rw.dport, n_rewritten=n_rw, bound_ports=bound, match=match, recv_app=app_idx,
+            dport=rw.dport, frag=rw.frag, n_rewritten=n_rw, bound_ports=bound, match=match,
+            recv_app=app_idx,
             recv_tk=r_tk, recv_tr=r_tr, recv_ts=r_ts, recv_td=r_td, rx_cpu=sender_cpu,
             reasons=reasons, t0=t0)
         packets_n = len(s_t)
@@ -184,7 +176,7 @@ def finish(
     run_json = {
         "tool": {"name": "stack-replay", "version": __version__},
         "command": command,
-        "inputs": _inputs(traces, rw),
+        "inputs": inputs,
         "config": run_cfg,
         "costs": {"name": "real-kernel", "note": "measured on this machine; no cost profile"},
         "replay": ro.to_dict(),

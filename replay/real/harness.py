@@ -52,7 +52,7 @@ class RealOptions:
     host_sysctl: bool = False  # also set host-wide net.core knobs (restored afterwards)
     max_seconds: float = 30.0  # bound on the replay
     max_packets: int = 2_000_000  # bound on packets sent
-    idle_s: float = 0.5  # a receiver stops this long after its last message
+    idle_s: float = 0.2  # once sending has ended, a receiver stops this long after its last message
     # The model has no other tenants on the CPUs; on a shared machine other tasks take the
     # sender's and receivers' CPUs and spread the results. "fifo" (SCHED_FIFO 50) keeps them
     # off: measured here with two other test suites loading both CPUs, a 40 kpps flood into a
@@ -276,7 +276,8 @@ def run_real(
                         "--work-ns", str(a["work-ns"]), "--batch", str(a["batch"]),
                         "--bufsize", str(bufsize), "--max-messages", str(opts.max_packets),
                         "--deadline", str(opts.max_seconds + 10), "--idle", str(opts.idle_s),
-                        "--priority", opts.priority, "--ready", str(ready), "--out", str(out))
+                        "--priority", opts.priority, "--stop-file", str(work / "sent-done"),
+                        "--ready", str(ready), "--out", str(out))
                     with open(work / f"app{i}.err", "w") as errf:
                         p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                              stderr=errf)
@@ -324,6 +325,7 @@ def run_real(
                     last = snd_out.strip().splitlines()
                     raise RealError(f"tcpreplay failed: {last[-1] if last else snd.returncode}")
                 sender_stats = _parse_tcpreplay(snd_out)
+                (work / "sent-done").touch()
                 for _i, _a, _pl, p, _r, _o in receivers:
                     try:
                         p.wait(opts.idle_s + 5)
@@ -392,7 +394,7 @@ def _read_sent(path: Path) -> tuple[np.ndarray, np.ndarray]:
             ihl = (d[14] & 0x0F) * 4
             frag = int.from_bytes(d[20:22], "big")
             ulen = int.from_bytes(d[14 + ihl + 4 : 14 + ihl + 6], "big")
-            if frag & 0x3FFF == 0 and ulen >= 12 and len(d) >= 14 + ihl + 12:
+            if frag & 0x1FFF == 0 and ulen >= 12 and len(d) >= 14 + ihl + 12:
                 tag = int.from_bytes(d[14 + ihl + 8 : 14 + ihl + 12], "big")
         ts.append(r.ts_ns)
         tags.append(tag)

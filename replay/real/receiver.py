@@ -19,8 +19,8 @@ stamp (SO_TIMESTAMPNS: taken when the skb entered the receive path, netif_rx on 
 read time (CLOCK_REALTIME right after the syscall returned; one per batch), the start of its work on
 this message (later messages of a batch wait for the earlier ones) and the end of that work.
 Every loop is
-bounded: at most --max-messages, at most --deadline seconds, and it stops after --idle seconds
-without a message once traffic has started, or on SIGTERM.
+bounded: at most --max-messages, at most --deadline seconds, and once the harness has created
+--stop-file (the sender is done) it stops after --idle seconds without a message; or on SIGTERM.
 """
 
 from __future__ import annotations
@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bufsize", type=int, default=65536)
     ap.add_argument("--max-messages", type=int, default=2_000_000)
     ap.add_argument("--deadline", type=float, default=60.0, help="seconds, hard limit")
-    ap.add_argument("--idle", type=float, default=0.5, help="seconds without a message to stop")
+    ap.add_argument("--idle", type=float, default=0.2,
+                    help="once --stop-file exists: seconds without a message to stop")
+    ap.add_argument("--stop-file", required=True, help="created by the harness when sending ends")
     ap.add_argument("--priority", choices=("normal", "nice", "fifo"), default="normal")
     ap.add_argument("--ready", required=True, help="file created once the sockets are bound")
     ap.add_argument("--out", required=True, help=".npz file of per-message records")
@@ -207,17 +209,26 @@ def main(argv: list[str] | None = None) -> int:
     work = a.work_ns
     clock = time.perf_counter_ns
     now_real = time.time_ns
+    stop_file = Path(a.stop_file)
+    stop_seen = None
     while not stop and n < n_max:
         mono = time.monotonic()
-        if mono > t_end or (last is not None and mono - last > a.idle):
+        if mono > t_end:
+            break
+        if stop_seen is not None and mono - max(stop_seen, last or 0.0) > a.idle:
             break
         if poller is None:
             ready = [(0, fds[0], 0)]
         else:
             ready = [(fds.index(fd), fd, MSG_DONTWAIT) for fd, _ev in poller.poll(50)]
+        if not ready and stop_seen is None and stop_file.exists():
+            stop_seen = time.monotonic()
         for pi, fd, flags in ready:
             k = batch.recv(fd, flags)
             if k == 0:
+                # a timeout: the queue has been empty for 50 ms; has the sender finished?
+                if stop_seen is None and stop_file.exists():
+                    stop_seen = time.monotonic()
                 continue
             tr = now_real()
             last = time.monotonic()

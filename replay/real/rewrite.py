@@ -13,10 +13,11 @@ checksum that matches what changed. A frame captured shorter than it was on the 
 with zeros to its IP total length; its L4 checksum cannot be right, so a UDP one gets checksum 0
 ("none", RFC 768) and the notes count it.
 
-The tag: the first 4 payload bytes of every unfragmented UDP datagram with at least 4 payload bytes
-become the datagram's 0-based index in the rewritten file (big-endian). The receiver reads it back,
-so each message it reads is matched to the exact packet sent (loops repeat indices; the harness
-matches those by time). Payload bytes do not change any kernel decision on this path.
+The tag: the first 4 payload bytes of every UDP datagram (its first fragment, when fragmented) with
+at least 4 payload bytes there become the packet's 0-based index in the rewritten file
+(big-endian); the checksum, which covers the whole datagram, is updated for it. The receiver
+reads it back, so each message it reads is matched to the exact packet sent (loops repeat
+indices; the harness matches those by time). Payload bytes do not change any kernel decision on this path.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Rewritten:
     sport: np.ndarray  # int32, -1 when none
     ip_len: np.ndarray  # int32: IPv4 total length (what the wire carries after Ethernet)
     tagged: np.ndarray  # bool: carries its index in the first 4 payload bytes
+    frag: np.ndarray  # uint8: 0 not a fragment, 1 first fragment, 2 later fragment
     host_ip: str  # the traced host's address that was rewritten to the namespace's
     inferred: bool
     frames_total: int
@@ -169,7 +171,7 @@ def rewrite(
     eth = bytes.fromhex(ns_mac.replace(":", "")) + bytes.fromhex(host_mac.replace(":", "")) + \
         struct.pack("!H", ETH_P_IP)
 
-    frame, ts, proto, dport, sport, iplen, tagged = [], [], [], [], [], [], []
+    frame, ts, proto, dport, sport, iplen, tagged, frags = [], [], [], [], [], [], [], []
     n_other = n_non_ip = n_v6 = n_padded = n_vlan = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as f:
@@ -207,7 +209,7 @@ def rewrite(
             pr = pkt[9]
             frag_off = struct.unpack_from("!H", pkt, 6)[0]
             first = (frag_off & 0x1FFF) == 0
-            unfragmented = first and not frag_off & 0x2000
+            fragment = 0 if (first and not frag_off & 0x2000) else 1 if first else 2
             sp = dp = -1
             is_tagged = False
             l4 = ihl
@@ -222,7 +224,7 @@ def rewrite(
                         c = 0  # unknown payload: no checksum rather than a wrong one
                     elif not (pr == 17 and c == 0):  # UDP checksum 0 means none; keep it so
                         c = update_csum(c, old_addrs, new_addrs)
-                        if tag and pr == 17 and unfragmented and tot - l4 - 8 >= 4:
+                        if tag and pr == 17 and tot - l4 - 8 >= 4:
                             old_tag = bytes(pkt[l4 + 8 : l4 + 12])
                             new_tag = struct.pack("!I", len(frame))
                             c = update_csum(c, old_tag, new_tag)
@@ -231,7 +233,7 @@ def rewrite(
                         if pr == 17 and c == 0:
                             c = 0xFFFF  # RFC 768: a computed 0 is sent as all ones
                     struct.pack_into("!H", pkt, co, c)
-                if tag and pr == 17 and not is_tagged and unfragmented and tot - l4 - 8 >= 4:
+                if tag and pr == 17 and not is_tagged and tot - l4 - 8 >= 4:
                     # checksum-less (0) UDP: tag without a checksum to update
                     pkt[l4 + 8 : l4 + 12] = struct.pack("!I", len(frame))
                     is_tagged = True
@@ -250,6 +252,7 @@ def rewrite(
             sport.append(sp)
             iplen.append(tot)
             tagged.append(is_tagged)
+            frags.append(fragment)
 
     notes = []
     host_txt = str(ipaddress.IPv4Address(target))
@@ -269,5 +272,6 @@ def rewrite(
     return Rewritten(
         out, np.asarray(frame, np.uint64), np.asarray(ts, np.int64), np.asarray(proto, np.uint8),
         np.asarray(dport, np.int32), np.asarray(sport, np.int32), np.asarray(iplen, np.int32),
-        np.asarray(tagged, bool), host_txt, inferred, len(records), notes,
+        np.asarray(tagged, bool), np.asarray(frags, np.uint8), host_txt, inferred, len(records),
+        notes,
     )
