@@ -124,3 +124,22 @@ def test_without_root_the_cli_says_so_in_one_line(tmp_path: Path,
     assert r.output.strip().splitlines() == [
         "replay: replay real needs root to create a network namespace and a veth pair; "
         "run it as root (sudo replay real ...)"]
+
+
+@needs_netns
+def test_a_pause_in_the_trace_does_not_stop_the_receiver(tmp_path: Path) -> None:
+    # two bursts 0.8 s apart in capture time, replayed at the capture's pace (-x 1): the
+    # receivers must outlast the pause and read both
+    path = tmp_path / "gap.pcap"
+    _flood(path, 100)
+    with open(path, "rb") as f:
+        pkts = list(dpkt.pcap.Reader(f))
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f, nano=True)
+        for i, (_ts, b) in enumerate(pkts):
+            w.writepkt(b, ts=(0.0 if i < 50 else 0.8) + i * 1e-5)
+    res = run_real([path], tmp_path / "run", None, [], ReplayOptions(multiplier=1.0),
+                   RealOptions(perf=False, max_seconds=5))
+    s = read_run(res.run_dir).meta["summary"]
+    assert s["outcomes"]["delivered"] == 100
+    assert s["duration_ns"] > 790_000_000

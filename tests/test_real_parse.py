@@ -328,3 +328,31 @@ def test_packets_table_outcomes_and_the_latency_sum_invariant() -> None:
         parts = [r[f"{k}_{s}"] for s in STAGE_IDS for k in ("wait", "cpu")]
         assert r["t_done"] - r["t_wire"] == sum(p for p in parts if p is not None)
     assert pa.Table.from_pylist(t).num_rows == n
+
+
+def test_a_fragmented_datagram_is_tagged_in_its_first_fragment(tmp_path: Path) -> None:
+    payload = bytes(range(200)) * 2  # 400 bytes: fragments of 8-byte units
+    u = dpkt.udp.UDP(sport=1000, dport=2000, data=payload)
+    u.ulen = 8 + len(payload)
+    seg = bytes(u)
+    whole = dpkt.ip.IP(src=socket.inet_aton("10.0.0.1"), dst=socket.inet_aton("10.0.0.2"), p=17,
+                       data=u, ttl=64, id=7)
+    whole.len = 20 + len(seg)
+    seg = bytes(whole)[20:]  # with dpkt's checksum filled in
+    frames = []
+    for off, chunk, more in ((0, seg[:208], True), (208, seg[208:], False)):
+        ip = dpkt.ip.IP(src=whole.src, dst=whole.dst, p=17, ttl=64, id=7, data=chunk)
+        ip.offset, ip.mf = off, int(more)
+        ip.len = 20 + len(chunk)
+        frames.append((len(frames), b"\x04" * 6 + b"\x02" * 6 + b"\x08\x00" + bytes(ip)))
+    _write_pcap(tmp_path / "f.pcap", frames)
+    rw = rewrite([tmp_path / "f.pcap"], tmp_path / "o.pcap", ns_ip="198.18.0.2",
+                 host_ip="198.18.0.1", ns_mac=NS_MAC, host_mac=HOST_MAC)
+    assert rw.frag.tolist() == [1, 2]
+    assert rw.tagged.tolist() == [True, False]
+    a, b = (dpkt.ethernet.Ethernet(r.data).data for r in read_records(tmp_path / "o.pcap"))
+    data = bytes(a.data) + bytes(b.data)
+    reassembled = dpkt.ip.IP(src=a.src, dst=a.dst, p=17, ttl=64, data=data)
+    reassembled.len = 20 + len(reassembled.data)
+    assert bytes(a.data)[8:12] == b"\x00\x00\x00\x00"  # tag 0 in the first payload bytes
+    assert _l4_csum_ok(reassembled)
