@@ -153,6 +153,8 @@ def finish(
     run_cfg["host"]["addresses"] = [pair.ns_ip]
     run_cfg["nic"]["driver"] = "veth"
     run_cfg["nic"]["combined"] = 1
+    # what the peer really had: GRO decides veth's path (KERNEL.md §3c)
+    run_cfg["nic"]["gro"] = bool(effective.pop("nic.gro", False))
     run_cfg["sysctl"].update(effective)
     apps_info = []
     for i, a, pl_, r in recs:

@@ -27,11 +27,19 @@ from typing import Any
 
 import numpy as np
 
-from replay.model.config import parse_overrides, resolve_config
+from replay.model.config import load_file, parse_overrides, resolve_config
 from replay.model.match import match_mask, parse_match
 from replay.real import counters, hostinfo
 from replay.real.finish import finish as _finish
-from replay.real.netns import Namespace, RealError, VethPair, check_root, pair_for, run_cmd
+from replay.real.netns import (
+    Namespace,
+    RealError,
+    VethPair,
+    check_root,
+    pair_for,
+    peer_gro,
+    run_cmd,
+)
 from replay.real.pcapraw import read_records
 from replay.real.rewrite import Rewritten, rewrite
 from replay.runner import ReplayOptions, RunResult
@@ -215,6 +223,8 @@ def run_real(
     ov = parse_overrides(overrides or [])
     ov.update({"host.cpus": ncpu, "host.kernel": hostinfo.kernel_version(), "host.hz": hz})
     cfg = resolve_config(config_path, ov)
+    gro_explicit = "nic.gro" in ov or (
+        config_path is not None and "gro" in load_file(config_path).get("nic", {}))
     notes: list[str] = []
     if not have_perf:
         notes.append("perf is not installed (apt-get install linux-perf): no cpu.parquet samples")
@@ -255,6 +265,10 @@ def run_real(
         try:
             with Namespace(pair, mtu=mtu, host_mac=HOST_MAC, ns_mac=NS_MAC):
                 effective, restore = _sysctl_plan(cfg, pair, opts, notes)
+                # nic.gro applies to the peer only when the config says so: the config's
+                # default (true) describes NICs, while veth's own default is off (§3c)
+                effective["nic.gro"] = peer_gro(pair, sys.executable,
+                                                cfg["nic"]["gro"] if gro_explicit else None)
                 rmem_default = int(effective.get("net.core.rmem_default", 212992))
                 rmem_max = int(effective.get("net.core.rmem_max", 4194304))
                 env = dict(os.environ)

@@ -154,3 +154,25 @@ def netns_available() -> str | None:
     except RealError as e:
         return str(e)
     return None
+
+
+# ETHTOOL_GGRO through SIOCETHTOOL (include/uapi/linux/ethtool.h: ETHTOOL_GGRO 0x2b,
+# struct ethtool_value {u32 cmd; u32 data}; include/uapi/linux/sockios.h: SIOCETHTOOL 0x8946),
+# run inside the namespace: whether the peer has GRO on, which decides veth's path (KERNEL.md
+# §3c: with GRO the skb goes through a ptr_ring and a NAPI; without, straight to the backlog)
+_GGRO = (
+    "import array,fcntl,socket,struct,sys;"
+    "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+    "v=array.array('I',[0x2b,0]);"
+    "r=struct.pack('16sP',sys.argv[1].encode(),v.buffer_info()[0])+bytes(16);"
+    "fcntl.ioctl(s.fileno(),0x8946,r);print(v[1])"
+)
+
+
+def peer_gro(pair: VethPair, python: str, set_to: bool | None = None) -> bool:
+    """GRO state of the namespace's veth end (ETHTOOL_GGRO), after setting it (ETHTOOL_SGRO)."""
+    if set_to is not None:
+        code = _GGRO.replace("[0x2b,0]", f"[0x2c,{int(set_to)}]")
+        run_cmd(pair.ns_exec(python, "-c", code, pair.ns_if), "setting the peer's GRO")
+    out = run_cmd(pair.ns_exec(python, "-c", _GGRO, pair.ns_if), "reading the peer's GRO state")
+    return out.strip() == "1"

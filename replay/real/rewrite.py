@@ -17,7 +17,8 @@ The tag: the first 4 payload bytes of every UDP datagram (its first fragment, wh
 at least 4 payload bytes there become the packet's 0-based index in the rewritten file
 (big-endian); the checksum, which covers the whole datagram, is updated for it. The receiver
 reads it back, so each message it reads is matched to the exact packet sent (loops repeat
-indices; the harness matches those by time). Payload bytes do not change any kernel decision on this path.
+indices; the harness matches those by time). Payload bytes do not change any kernel decision
+on this path.
 """
 
 from __future__ import annotations
