@@ -138,6 +138,26 @@ def real(
         typer.echo(f"note: {n}", err=True)
 
 
+@command()
+def calibrate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Profile TOML to write.")],
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per trace.")] = 3,
+    keep: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--keep", help="Keep the calibration runs in this folder."),
+    ] = None,
+) -> None:
+    """Fit a cost profile to this machine from real runs (root): replay calibrate -o me.toml
+
+    Select it with costs.profile = "me.toml". See docs/real-kernel.md.
+    """
+    from replay.real.calibrate import calibrate as run_calibration
+
+    res = run_calibration(output, repeat=repeat, keep=keep)
+    fits = ", ".join(f"{k} {100 * v:.1f}%" for k, v in res["residuals"].items())
+    typer.echo(f"{output}: {res['runs']} runs; fit residuals {fits}")
+
+
 def res_counter(run_dir: Path, name: str) -> int:
     from replay.store.rundir import read_run
 

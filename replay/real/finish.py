@@ -132,6 +132,7 @@ def finish(
         cpu = assemble.cpu_table(s, keep, t0_mono, recv_pids)
         tables["cpu"] = assemble.cpu_arrow(cpu)
         idle = np.asarray(s.idle, bool)
+        wake = keep & np.asarray(s.wakeup, bool)
         for c, n in cpu.group_by("cpu").agg(pl.col("ns").sum()).iter_rows():
             if c < len(cpu_busy):
                 cpu_busy[c] = int(n)
@@ -140,6 +141,8 @@ def finish(
             kept=int(keep.sum()), idle=int(idle.sum()),
             other=int((~keep & ~idle).sum()),
             categories_rx=assemble.category_shares(cpu),
+            # CPU under sock_def_readable (waking the reader), inside stage l4's figure
+            wakeup_ns=int(np.asarray(s.period, np.int64)[wake].sum()),
             window_ns=[0, span] if span else None,
             note="kept: samples of the sender and receivers, and any sample whose callchain "
                  "is on the receive path, between the first packet sent and the last message "

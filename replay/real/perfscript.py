@@ -49,6 +49,7 @@ class Samples:
     category: list[str] = field(default_factory=list)
     rx_path: list[bool] = field(default_factory=list)
     idle: list[bool] = field(default_factory=list)
+    wakeup: list[bool] = field(default_factory=list)  # under sock_def_readable (a reader's wake-up)
 
     def __len__(self) -> int:
         return len(self.comm)
@@ -94,6 +95,7 @@ def parse_perf_script(lines: Iterable[str]) -> Samples:
         bases = {s.split(".", 1)[0] for s in syms}
         out.rx_path.append(bool(bases & RX_PATH_FRAMES))
         out.idle.append(bool(bases & IDLE_FRAMES) and comm.startswith("swapper"))
+        out.wakeup.append("sock_def_readable" in bases)
 
     for line in lines:
         line = line.rstrip("\n")
