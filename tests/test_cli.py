@@ -41,7 +41,7 @@ def test_missing_file_is_one_line_and_exit_1(cmd: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("cmd", ["inspect", "ingest", "run"])
 def test_non_capture_is_one_line_and_exit_1(cmd: str, junk: Path, tmp_path: Path) -> None:
     extra = ["-o", str(tmp_path / "out")] if cmd != "inspect" else []
-    code, out, err = invoke(cmd, str(junk), *extra)
+    code, _out, err = invoke(cmd, str(junk), *extra)
     assert code == 1
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and "not a pcap or pcapng file" in lines[0]
