@@ -293,7 +293,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     events = _events_table(S)
     counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     summary = _summary(S, packets, cols.n, ncpu)
-    counters["model"]["engine_events"] = dict(zip(("arrival", "irq", "cpu_step", "wakeup"), _misc, strict=True))
+    kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
+    counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
     host = {"addresses": hv.addresses, "inferred": hv.inferred, "note": hv.note}
     return SimResult(packets, cpu, events, counters, summary, host, apps, notes)
 
