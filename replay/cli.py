@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 
 from replay.errors import ReplayError
+from replay.runner import ReplayOptions
 
 app = typer.Typer(
     name="replay",
@@ -84,6 +85,56 @@ def config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
 
     cfg = resolve_config(config, set_ or [])
     typer.echo(dump_toml(cfg), nl=False)
+
+
+@command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `replay run -o`.")],
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--output", help="HTML file (default reports/<run name>.html)."),
+    ] = None,
+    stdio: Annotated[bool, typer.Option("--stdio", help="perf report --stdio text.")] = False,
+    vs: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--vs", help="Baseline run directory to diff against (perf diff)."),
+    ] = None,
+    sort: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("-s", "--sort", help="Keys: comm,dso,sym,cpu,stage,flow,queue,context."),
+    ] = None,
+    percent_limit: Annotated[
+        float, typer.Option("--percent-limit", help="Hide Overhead rows below PCT.")
+    ] = 0.0,
+    show_counts: Annotated[
+        bool, typer.Option("-n", "--show-nr-samples", help="Show frame counts per row.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Every number as JSON.")] = False,
+) -> None:
+    """Report a run like perf report: HTML page (default), --stdio text, or --json.
+
+    Example: replay report runs/demo --stdio --sort cpu,sym --percent-limit 1
+    """
+    from replay.report import cli_report
+
+    text = cli_report(run_dir, output, stdio, vs, sort, percent_limit, show_counts, json_out)
+    typer.echo(text, nl=False)
+
+
+@command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `replay run -o`.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="folded | speedscope | perfetto")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file.")],
+) -> None:
+    """Export CPU time for other tools: FlameGraph folded stacks, speedscope, Perfetto JSON.
+
+    Example: replay export runs/demo --format folded -o demo.folded
+    """
+    from replay.report.export import export_run
+
+    path = export_run(run_dir, fmt, output)
+    typer.echo(f"wrote {path}")
 
 
 @command()
@@ -270,7 +321,167 @@ def ingest(
     frames = sum(i.frames for i in inputs)
     typer.echo(f"{output}: {frames} frames from {len(inputs)} input(s)")
 
+@command()
+def pipeline(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec TOML (traces, matrix, zip, ...).")],
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("-j", "--workers", help="Local worker processes (default: cores)."),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--scheduler", help="Run the jobs on a running Dask cluster, e.g. tcp://host:8786."),
+    ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--output", help="Output folder (default: the spec's `output`)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rerun finished jobs too.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the jobs and whether each is cached.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    write_baseline: Annotated[
+        bool, typer.Option("--write-baseline", help="Save this sweep as the [check] baseline.")
+    ] = False,
+) -> None:
+    """Run a sweep: every trace × every knob combination, cached and resumable.
+
+    Example: replay pipeline pipelines/napi-budget.toml -j 2
+    """
+    import dataclasses
+    import json
+
+    from replay.errors import PipelineError
+    from replay.pipeline import load_spec, plan_spec, run_pipeline
+    from replay.pipeline.executors import default_workers
+
+    s = load_spec(spec)
+    if output is not None:
+        s = dataclasses.replace(s, output=output.resolve())
+    if write_baseline and s.check is None:
+        raise PipelineError(f"{spec}: --write-baseline needs a [check] table with a baseline path")
+    if dry_run:
+        jobs = [
+            {
+                "job": pj.job.index,
+                "trace": pj.job.trace_label,
+                "knobs": pj.job.knobs,
+                "seed": pj.seed,
+                "key": pj.key,
+                "state": "invalid"
+                if pj.error
+                else ("cached" if pj.cached and not force else "to run"),
+                "error": pj.error,
+            }
+            for pj in plan_spec(s)
+        ]
+        if json_:
+            typer.echo(json.dumps({"jobs": jobs, "output": str(s.output)}, default=str))
+            return
+        for j in jobs:
+            knobs = " ".join(f"{k}={v}" for k, v in j["knobs"].items())
+            tail = f": {j['error']}" if j["error"] else ""
+            typer.echo(f"{j['job']:4d}  {j['state']:7s}  {j['trace']}  {knobs}{tail}")
+        typer.echo(f"{len(jobs)} jobs → {s.output}")
+        return
+    res = run_pipeline(
+        s,
+        workers=workers or default_workers(),
+        scheduler=scheduler,
+        force=force,
+        progress=not json_,
+        write_baseline=write_baseline,
+    )
+    typer.echo(json.dumps(res.counts()) if json_ else res.line())
+    for f in res.check_failures:
+        typer.echo(f"check: {f}", err=True)
+    if res.failed or res.check_failures:
+        raise typer.Exit(1)
+
 
 def main() -> None:
     """Entry point. ReplayErrors are turned into one line by `command`; usage errors exit 2."""
     app()
+
+
+def _replay_options(
+    multiplier: float | None, pps: float | None, mbps: float | None, topspeed: bool,
+    loop: int, limit: int | None, duration: float | None,
+) -> ReplayOptions:
+    return ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
+                         limit=limit, duration=duration)
+
+
+@command()
+def run(
+    traces: TracesArg,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    local: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--local", help="The host's own IP or MAC (repeat); frames to others are ignored."),
+    ] = None,
+    multiplier: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("-x", "--multiplier", help="Replay at N times the captured speed."),
+    ] = None,
+    pps: Annotated[Optional[float], typer.Option("-p", "--pps", help="Replay at N packets/s.")] = None,  # noqa: UP045
+    mbps: Annotated[Optional[float], typer.Option("-M", "--mbps", help="Replay at N Mbit/s.")] = None,  # noqa: UP045
+    topspeed: Annotated[
+        bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")
+    ] = False,
+    loop: Annotated[int, typer.Option("-l", "--loop", help="Replay the capture N times.")] = 1,
+    limit: Annotated[Optional[int], typer.Option("-L", "--limit", help="Stop after N packets.")] = None,  # noqa: UP045
+    duration: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--duration", help="Stop after N seconds of replay."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--out", help="Run directory to write (default runs/<trace name>)."),
+    ] = None,
+    report: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--report", help="Also write the HTML report here."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed (random RSS key, tie-breaking).")] = 0,
+) -> None:
+    """Replay captures through the modeled Linux receive path and write a run directory.
+
+    \b
+    Example:
+      replay run traces/game-server.pcap --set nic.rx=256 -o runs/game --report reports/game.html
+      replay run flood.pcap.gz -x 2 --set net.core.netdev_budget=600 --local 10.0.0.10
+    """
+    from replay.model.config import resolve_config
+    from replay.runner import run_traces
+
+    overrides = list(set_ or [])
+    if local:
+        overrides.append("host.addresses=" + "[" + ", ".join(f'"{a}"' for a in local) + "]")
+    cfg = resolve_config(config, overrides)
+    opts = _replay_options(multiplier, pps, mbps, topspeed, loop, limit, duration)
+    if out is None:
+        first = Path(traces[0]).name if traces[0] != "-" else "stdin"
+        out = Path("runs") / first.split(".")[0]
+    cmd = "replay run " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "replay run"
+
+    def warn(msg: str) -> None:
+        typer.secho(f"replay: warning: {msg}", fg=typer.colors.YELLOW, err=True)
+
+    res = run_traces(traces, cfg, opts, out, seed=seed, report=report, command=cmd, on_warning=warn)
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
+    s = res.summary
+    o = s["outcomes"]
+    lat = s["latency_ns"]
+    typer.echo(
+        f"{res.run_dir}: {s['packets']:,} packets, {o['delivered']:,} delivered, "
+        f"{o['dropped']:,} dropped, {o['consumed']:,} consumed, {o['ignored']:,} ignored; "
+        f"latency p50 {lat['p50'] / 1000:.1f} us, p99 {lat['p99'] / 1000:.1f} us"
+    )
+    for d in s["drops"][:5]:
+        typer.echo(f"  drop {d['stage']}/{d['reason']}: {d['count']:,}")
+    if report is not None:
+        typer.echo(f"report: {report}")
