@@ -135,3 +135,26 @@ def test_quantiles_match_the_nearest_rank_definition(values: list[int]) -> None:
     for k, q in ag.PERCENTILES:
         assert got[k] == s[max(math.ceil(len(s) * q) - 1, 0)]
     assert got["max"] == s[-1]
+
+
+@pytest.mark.parametrize("limit", ["-1", "101"])
+def test_percent_limit_out_of_range_is_one_line(run_dir: Path, limit: str) -> None:
+    r = CliRunner().invoke(app, ["report", str(run_dir), "--stdio", "--percent-limit", limit])
+    assert r.exit_code == 1 and "must be between 0 and 100" in r.output
+
+
+def test_cli_vs_prints_perf_diff(run_dir: Path, tmp_path: Path) -> None:
+    from tests.regen_golden import other_run
+
+    other = other_run(tmp_path)
+    r = CliRunner().invoke(app, ["report", str(other), "--vs", str(run_dir), "--stdio"])
+    assert r.exit_code == 0, r.output
+    assert "# Baseline    Delta     Ratio  Command    Shared Object      Symbol" in r.output
+    assert "            +15.00%            server     server             [.] app_work" in (
+        r.output.splitlines())
+    out = tmp_path / "d.html"
+    r = CliRunner().invoke(app, ["report", str(other), "--vs", str(run_dir), "-o", str(out)])
+    assert r.exit_code == 0 and out.stat().st_size > 1_000_000
+    r = CliRunner().invoke(app, ["report", str(other), "--vs", str(tmp_path / "missing"),
+                                 "--stdio"])
+    assert r.exit_code == 1 and "no such run directory" in r.output
