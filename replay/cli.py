@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 
 from replay.errors import ReplayError
+from replay.runner import ReplayOptions
 
 app = typer.Typer(
     name="replay",
@@ -246,3 +247,83 @@ def ingest(
 def main() -> None:
     """Entry point. ReplayErrors are turned into one line by `command`; usage errors exit 2."""
     app()
+
+
+def _replay_options(
+    multiplier: float | None, pps: float | None, mbps: float | None, topspeed: bool,
+    loop: int, limit: int | None, duration: float | None,
+) -> ReplayOptions:
+    return ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
+                         limit=limit, duration=duration)
+
+
+@command()
+def run(
+    traces: TracesArg,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    local: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--local", help="The host's own IP or MAC (repeat); frames to others are ignored."),
+    ] = None,
+    multiplier: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("-x", "--multiplier", help="Replay at N times the captured speed."),
+    ] = None,
+    pps: Annotated[Optional[float], typer.Option("-p", "--pps", help="Replay at N packets/s.")] = None,  # noqa: UP045
+    mbps: Annotated[Optional[float], typer.Option("-M", "--mbps", help="Replay at N Mbit/s.")] = None,  # noqa: UP045
+    topspeed: Annotated[bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")] = False,
+    loop: Annotated[int, typer.Option("-l", "--loop", help="Replay the capture N times.")] = 1,
+    limit: Annotated[Optional[int], typer.Option("-L", "--limit", help="Stop after N packets.")] = None,  # noqa: UP045
+    duration: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--duration", help="Stop after N seconds of replay."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--out", help="Run directory to write (default runs/<trace name>)."),
+    ] = None,
+    report: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--report", help="Also write the HTML report here."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed (random RSS key, tie-breaking).")] = 0,
+) -> None:
+    """Replay captures through the modeled Linux receive path and write a run directory.
+
+    \b
+    Example:
+      replay run traces/game-server.pcap --set nic.rx=256 -o runs/game --report reports/game.html
+      replay run flood.pcap.gz -x 2 --set net.core.netdev_budget=600 --local 10.0.0.10
+    """
+    from replay.model.config import resolve_config
+    from replay.runner import run_traces
+
+    overrides = list(set_ or [])
+    if local:
+        overrides.append("host.addresses=" + "[" + ", ".join(f'"{a}"' for a in local) + "]")
+    cfg = resolve_config(config, overrides)
+    opts = _replay_options(multiplier, pps, mbps, topspeed, loop, limit, duration)
+    if out is None:
+        first = Path(traces[0]).name if traces[0] != "-" else "stdin"
+        out = Path("runs") / first.split(".")[0]
+    cmd = "replay run " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "replay run"
+
+    def warn(msg: str) -> None:
+        typer.secho(f"replay: warning: {msg}", fg=typer.colors.YELLOW, err=True)
+
+    res = run_traces(traces, cfg, opts, out, seed=seed, report=report, command=cmd, on_warning=warn)
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
+    s = res.summary
+    o = s["outcomes"]
+    lat = s["latency_ns"]
+    typer.echo(
+        f"{res.run_dir}: {s['packets']:,} packets, {o['delivered']:,} delivered, "
+        f"{o['dropped']:,} dropped, {o['consumed']:,} consumed, {o['ignored']:,} ignored; "
+        f"latency p50 {lat['p50'] / 1000:.1f} us, p99 {lat['p99'] / 1000:.1f} us"
+    )
+    for d in s["drops"][:5]:
+        typer.echo(f"  drop {d['stage']}/{d['reason']}: {d['count']:,}")
+    if report is not None:
+        typer.echo(f"report: {report}")

@@ -22,11 +22,6 @@ import numpy as np
 from numba import njit
 
 from replay.model.layout import *  # noqa: F403  (the slot names are the engine's vocabulary)
-from replay.model.layout import (
-    C_CONSUME, C_COPY, C_CTXSW, C_DEMUX, C_DRIVER, C_DROP, C_GRO, C_GRO_MERGE, C_HARDIRQ,
-    C_ICMP, C_IP, C_LOCAL, C_NETIF, C_NF_RULE, C_NRA, C_POLL, C_REFILL, C_ROUTE, C_SOFTIRQ,
-    C_SYSCALL, C_TCP, C_UDP, C_WAKEUP, C_CONNTRACK, L_WAKEUP, INF,
-)
 
 # poll/NRA phases (cs[c, CS_PHASE])
 PH_NEXT = 0  # pick the next NAPI of net_rx_action's list
@@ -112,7 +107,7 @@ def jiffies(S, t):
 
 @njit(cache=True)
 def emit_event(S, t, end, c, q, kind, value, detail):
-    n = S.nev[0]
+    n = S.misc[M_NEV]
     if n < S.ev.shape[0]:
         S.ev[n, 0] = t
         S.ev[n, 1] = end
@@ -121,7 +116,7 @@ def emit_event(S, t, end, c, q, kind, value, detail):
         S.ev[n, 4] = kind
         S.ev[n, 5] = value
         S.ev[n, 6] = detail
-        S.nev[0] = n + 1
+        S.misc[M_NEV] = n + 1
 
 
 @njit(cache=True, inline="always")
@@ -137,7 +132,7 @@ def flush_span(S, c, level, start, end, ctx, comm):
         ns = S.acc[c, level, y]
         fr = S.accf[c, level, y]
         if ns != 0 or fr != 0:
-            n = S.nrows[0]
+            n = S.misc[M_NROWS]
             if n < S.rows.shape[0]:
                 S.rows[n, 0] = c
                 S.rows[n, 1] = start
@@ -147,7 +142,7 @@ def flush_span(S, c, level, start, end, ctx, comm):
                 S.rows[n, 5] = y
                 S.rows[n, 6] = ns
                 S.rows[n, 7] = fr
-                S.nrows[0] = n + 1
+                S.misc[M_NROWS] = n + 1
             S.acc[c, level, y] = 0
             S.accf[c, level, y] = 0
 
@@ -168,14 +163,14 @@ def start_step(S, c, now, step, arg, dur):
     S.cs[c, CS_ARG] = arg
     S.cs[c, CS_NEXT] = now + dur
     S.cs[c, CS_BUSY] += dur
-    heap_fix(S.ht, S.hh, S.hp, S.e_cpu0 + c, now + dur)
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, now + dur)
 
 
 @njit(cache=True)
 def cpu_stop(S, c):
     S.cs[c, CS_STEP] = ST_NONE
     S.cs[c, CS_NEXT] = INF
-    heap_fix(S.ht, S.hh, S.hp, S.e_cpu0 + c, INF)
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, INF)
 
 
 # ------------------------------------------------------------------------ NIC: ring, moderation
@@ -196,7 +191,7 @@ def moderation_arm(S, q, t):
             if fire < t:
                 fire = t
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.e_irq0 + q, fire)
+            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
     else:
         # ethtool_coalesce: fire rx-usecs after the first completion or at rx-frames completions;
         # usecs=0 and frames=0 (or 1) means no moderation (include/uapi/linux/ethtool.h:401-470)
@@ -212,7 +207,7 @@ def moderation_arm(S, q, t):
             fire = t
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.e_irq0 + q, fire)
+            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
 
 
 @njit(cache=True)
@@ -225,7 +220,7 @@ def irq_rearm(S, q, t):
     n = S.qs[q, QS_RING_N]
     if n > 0:
         # the earliest completion still in the ring counts as the first one
-        first = S.t_vis[S.ringbuf[q, S.qs[q, QS_HEAD]]]
+        first = S.pk[S.ringbuf[q, S.qs[q, QS_HEAD]], F_T_VIS]
         if S.P[P_MOD] == 0 or S.P[P_MOD] == 3:
             S.qs[q, QS_CNT] = n - 1
             S.qs[q, QS_FIRST_T] = first
@@ -235,17 +230,17 @@ def irq_rearm(S, q, t):
 @njit(cache=True)
 def arrival(S, i, t):
     """Packet i's descriptor write-back (last bit + DMA): take a posted buffer or be missed."""
-    q = S.que[i]
+    q = S.pk[i, F_QUE]
     # posted buffers = ring - 1 - in use - cleaned but not yet refilled (ixgbe_desc_unused keeps
     # one descriptor unused, ixgbe_main.c; refill in batches of IXGBE_RX_BUFFER_WRITE, ixgbe.h:143)
     free = S.P[P_RING_USABLE] - S.qs[q, QS_RING_N] - S.qs[q, QS_UNUSED]
     if free <= 0:
         # no buffer: the NIC drops it and counts rx_missed_errors (KERNEL.md §1 row 0); no skb exists
-        S.outc[i] = O_DROPPED
-        S.dstage[i] = S_DRIVER
-        S.dreason[i] = R_RING
-        S.tdone[i] = S.t_wire[i]
-        S.se[i, S_DRIVER] = S.t_wire[i]
+        S.po[i, O_OUTC] = O_DROPPED
+        S.po[i, O_DSTAGE] = S_DRIVER
+        S.po[i, O_DREASON] = R_RING
+        S.po[i, O_TDONE] = S.pk[i, F_T_WIRE]
+        S.se[i, S_DRIVER] = S.pk[i, F_T_WIRE]
         S.qs[q, QS_MISSED_DROP] += 1
         return
     R = S.ringbuf.shape[1]
@@ -253,7 +248,7 @@ def arrival(S, i, t):
     S.qs[q, QS_TAIL] = (S.qs[q, QS_TAIL] + 1) % R
     S.qs[q, QS_RING_N] += 1
     S.qs[q, QS_ACCEPTED] += 1
-    S.qs[q, QS_BYTES] += S.plen[i]
+    S.qs[q, QS_BYTES] += S.pk[i, F_PLEN]
     moderation_arm(S, q, t)
 
 
@@ -267,7 +262,7 @@ def napi_schedule(S, c, q):
         S.qs[q, QS_MISSED] = 1  # napi_schedule_prep: NAPIF_STATE_MISSED (dev.c:6680)
         return
     S.qs[q, QS_SCHED] = 1
-    S.pl[c, S.cs[c, CS_PL_N]] = q
+    S.lst[c, L_PL, S.cs[c, CS_PL_N]] = q
     S.cs[c, CS_PL_N] += 1
     # dev.c:4911: "If not called from net_rx_action() we have to raise NET_RX_SOFTIRQ";
     # before 6.4 it always raised (KERNEL.md §3.1, §3b)
@@ -279,9 +274,9 @@ def napi_schedule(S, c, q):
 def comm_of_task(S, c, task):
     if task < 0:
         return c  # swapper/c
-    if task >= S.nthr:
-        return S.ncpu + (task - S.nthr)  # ksoftirqd/c
-    return 2 * S.ncpu + S.ts[task, TS_APP]
+    if task >= S.P[P_NTHR]:
+        return S.P[P_NCPU] + (task - S.P[P_NTHR])  # ksoftirqd/c
+    return 2 * S.P[P_NCPU] + S.ts[task, TS_APP]
 
 
 @njit(cache=True)
@@ -296,7 +291,7 @@ def hardirq_begin(S, c, q, t, ret):
 @njit(cache=True)
 def irq_fire(S, q, t):
     S.qs[q, QS_IRQ_T] = INF
-    heap_fix(S.ht, S.hh, S.hp, S.e_irq0 + q, INF)
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, INF)
     S.qs[q, QS_IRQ_EN] = 0  # masked until napi_complete_done (KERNEL.md §1 row 1, §3.6)
     S.qs[q, QS_LAST_IRQ] = t
     S.qs[q, QS_IRQS] += 1
@@ -307,7 +302,7 @@ def irq_fire(S, q, t):
     task = S.cs[c, CS_TASK]
     if x == X_IDLE:
         hardirq_begin(S, c, q, t, X_IDLE)
-    elif x == X_TASK and task < S.nthr:
+    elif x == X_TASK and task < S.P[P_NTHR]:
         # an application thread is interrupted at once; its step resumes later
         S.cs[c, CS_REM] = S.cs[c, CS_NEXT] - t
         S.cs[c, CS_RESUME_STEP] = S.cs[c, CS_STEP]
@@ -316,7 +311,7 @@ def irq_fire(S, q, t):
     else:
         # softirq / hardirq / ksoftirqd / a context switch on this CPU: handled when the current
         # step ends (see the module docstring)
-        S.hi[c, S.cs[c, CS_HI_N]] = q
+        S.lst[c, L_HI, S.cs[c, CS_HI_N]] = q
         S.cs[c, CS_HI_N] += 1
 
 
@@ -325,9 +320,9 @@ def take_deferred_irq(S, c, t, ret):
     """If hard IRQs waited for the current step, run the first now. True if one started."""
     if S.cs[c, CS_HI_N] == 0:
         return False
-    q = S.hi[c, 0]
+    q = S.lst[c, L_HI, 0]
     for k in range(1, S.cs[c, CS_HI_N]):
-        S.hi[c, k - 1] = S.hi[c, k]
+        S.lst[c, L_HI, k - 1] = S.lst[c, L_HI, k]
     S.cs[c, CS_HI_N] -= 1
     hardirq_begin(S, c, q, t, ret)
     return True
@@ -369,7 +364,7 @@ def splice_poll_list(S, c):
     S.cs[c, CS_IN_NRA] = 1
     n = S.cs[c, CS_LL_N]
     for k in range(S.cs[c, CS_PL_N]):
-        S.ll[c, n] = S.pl[c, k]
+        S.lst[c, L_LL, n] = S.lst[c, L_PL, k]
         n += 1
     S.cs[c, CS_LL_N] = n
     S.cs[c, CS_PL_N] = 0
@@ -380,18 +375,18 @@ def nra_exit(S, c, t, broke):
     """The tail of net_rx_action: remaining + newly scheduled + repoll go back (dev.c:7905-7920)."""
     if broke:
         n = 0
-        tmp = S.tmpq[c]
+        tmp = S.lst[c, L_TMPQ]
         for k in range(S.cs[c, CS_LL_N]):
-            tmp[n] = S.ll[c, k]
+            tmp[n] = S.lst[c, L_LL, k]
             n += 1
         for k in range(S.cs[c, CS_PL_N]):
-            tmp[n] = S.pl[c, k]
+            tmp[n] = S.lst[c, L_PL, k]
             n += 1
         for k in range(S.cs[c, CS_RL_N]):
-            tmp[n] = S.rl[c, k]
+            tmp[n] = S.lst[c, L_RL, k]
             n += 1
         for k in range(n):
-            S.pl[c, k] = tmp[k]
+            S.lst[c, L_PL, k] = tmp[k]
         S.cs[c, CS_PL_N] = n
         S.cs[c, CS_LL_N] = 0
         S.cs[c, CS_RL_N] = 0
@@ -429,20 +424,20 @@ def wakeup_softirqd(S, c, t):
         S.cs[c, CS_KS_WAKES] += 1
         emit_event(S, t, -1, c, -1, E_KSWAKE, 0, D_NONE)
         if S.cs[c, CS_HS_KS] == 0:
-            rq_push(S, c, S.nthr + c)
+            rq_push(S, c, S.P[P_NTHR] + c)
 
 
 @njit(cache=True)
 def rq_push(S, c, task):
-    S.rq[c, S.cs[c, CS_RQ_N]] = task
+    S.lst[c, L_RQ, S.cs[c, CS_RQ_N]] = task
     S.cs[c, CS_RQ_N] += 1
 
 
 @njit(cache=True)
 def rq_pop(S, c):
-    task = S.rq[c, 0]
+    task = S.lst[c, L_RQ, 0]
     for k in range(1, S.cs[c, CS_RQ_N]):
-        S.rq[c, k - 1] = S.rq[c, k]
+        S.lst[c, L_RQ, k - 1] = S.lst[c, L_RQ, k]
     S.cs[c, CS_RQ_N] -= 1
     return task
 
@@ -458,7 +453,7 @@ def softirq_leave(S, c, t):
         S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
         S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
         S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-        heap_fix(S.ht, S.hh, S.hp, S.e_cpu0 + c, t + S.cs[c, CS_REM])
+        heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
         return
     S.cs[c, CS_X] = X_IDLE
     cpu_stop(S, c)
@@ -478,7 +473,7 @@ def schedule(S, c, t):
     S.cs[c, CS_X] = X_TASK
     S.cs[c, CS_SLICE_END] = t + S.P[P_SLICE]
     S.cs[c, CS_SPAN0] = t
-    if task < S.nthr:
+    if task < S.P[P_NTHR]:
         S.ts[task, TS_STATE] = T_RUNNING
         S.ts[task, TS_SPAN_T] = t
     charge(S, c, 0, Y_CTXSW, S.cbase[C_CTXSW], 0)
@@ -491,14 +486,14 @@ def ksoftirqd_after(S, c, t):
     if S.cs[c, CS_PENDING] != 0:
         if S.cs[c, CS_RQ_N] > 0 and t >= S.cs[c, CS_SLICE_END]:
             # cond_resched(): another task has waited a whole slice
-            flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_KSOFTIRQD, S.ncpu + c)
-            rq_push(S, c, S.nthr + c)
+            flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_KSOFTIRQD, S.P[P_NCPU] + c)
+            rq_push(S, c, S.P[P_NTHR] + c)
             schedule(S, c, t)
             return
         softirq_begin(S, c, t, 1)
         return
     # nothing pending: ksoftirqd sleeps
-    flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_KSOFTIRQD, S.ncpu + c)
+    flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_KSOFTIRQD, S.P[P_NCPU] + c)
     S.cs[c, CS_KS_STATE] = 0
     S.cs[c, CS_HS_KS] = 0
     schedule(S, c, t)
@@ -513,7 +508,7 @@ def rx_add(S, q, head):
     n = S.qs[q, QS_RX_N]
     S.rxl[q, n] = head
     S.qs[q, QS_RX_N] = n + 1
-    S.qs[q, QS_RX_SEG] += S.skbcnt[head]
+    S.qs[q, QS_RX_SEG] += S.po[head, O_SKBCNT]
 
 
 @njit(cache=True)
@@ -545,10 +540,10 @@ def gro_flush(S, q, t, old_only):
 
 @njit(cache=True)
 def single_skb(S, i):
-    S.skbh[i] = i
-    S.skbcnt[i] = 1
-    S.skblen[i] = S.paylen[i]
-    S.skbtrue[i] = S.truesize[i]
+    S.po[i, O_SKBH] = i
+    S.po[i, O_SKBCNT] = 1
+    S.po[i, O_SKBLEN] = S.pk[i, F_PAYLEN]
+    S.po[i, O_SKBTRUE] = S.pk[i, F_TRUESIZE]
 
 
 @njit(cache=True)
@@ -559,19 +554,19 @@ def gro_receive(S, q, i, t):
     if S.P[P_GRO] == 0:
         rx_add(S, q, i)  # netif_elide_gro -> GRO_NORMAL, still batched
         return 0, False
-    k = S.kind[i]
-    if (k != K_TCP and k != K_TCP_CTRL) or S.gro_ok[i] == 0:
+    k = S.pk[i, F_KIND]
+    if (k != K_TCP and k != K_TCP_CTRL) or S.pk[i, F_GRO_OK] == 0:
         # not TCP, or IPv4 with options / a fragment: flush -> GRO_NORMAL; plain UDP sockets get
         # no aggregation (udp_gro_receive "no GRO, be sure flush the current packet")
         rx_add(S, q, i)
         return S.cbase[C_GRO], False
-    flags = S.flags[i]
-    ln = S.paylen[i]
+    flags = S.pk[i, F_FLAGS]
+    ln = S.pk[i, F_PAYLEN]
     fin_psh_etc = flags & (TCP_URG | TCP_PSH | TCP_RST | TCP_SYN | TCP_FIN)
-    b = S.bucket[i]
+    b = S.pk[i, F_BUCKET]
     found = -1
     for s in range(b * 8, b * 8 + 8):
-        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.flowk[i]:
+        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.pk[i, F_FLOWK]:
             found = s
             break
     if found >= 0:
@@ -581,18 +576,18 @@ def gro_receive(S, q, i, t):
             flush = True
         if ((flags ^ S.gh[q, s, GH_FLAGS]) & ~(TCP_CWR | TCP_FIN | TCP_PSH)) & 0xFF:
             flush = True
-        if S.ack[i] != S.gh[q, s, GH_ACK]:
+        if S.pk[i, F_ACK] != S.gh[q, s, GH_ACK]:
             flush = True
-        if S.opth[i] != S.gh[q, s, GH_OPT]:
+        if S.pk[i, F_OPTH] != S.gh[q, s, GH_OPT]:
             flush = True  # any option byte differs, TSval included
-        if S.ttl[i] != S.gh[q, s, GH_TTL] or S.tos[i] != S.gh[q, s, GH_TOS] \
-                or S.df[i] != S.gh[q, s, GH_DF]:
+        if S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
+                or S.pk[i, F_DF] != S.gh[q, s, GH_DF]:
             flush = True
         cnt = S.gh[q, s, GH_CNT]
-        if S.v6[i] == 0:
+        if S.pk[i, F_V6] == 0:
             # inet_gro_flush (gro.h:444-464): IP ID increments by one per segment, or is fixed
-            off = (S.ipid[i] - S.gh[q, s, GH_ID0]) & 0xFFFF
-            if cnt == 1 and S.df[i] != 0 and off == 0:
+            off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
+            if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
                 S.gh[q, s, GH_FIXED] = 1
             if S.gh[q, s, GH_FIXED] != 0:
                 if off != 0:
@@ -602,24 +597,24 @@ def gro_receive(S, q, i, t):
         mss = S.gh[q, s, GH_MSS]
         if ln - 1 >= mss or ln == 0:  # (len - 1) >= mss, unsigned: a zero-length segment flushes
             flush = True
-        if (S.gh[q, s, GH_NEXTSEQ] & 0xFFFFFFFF) != (S.seq[i] & 0xFFFFFFFF):
+        if (S.gh[q, s, GH_NEXTSEQ] & 0xFFFFFFFF) != (S.pk[i, F_SEQ] & 0xFFFFFFFF):
             flush = True
         # skb_gro_receive: p->len + len >= gro_max_size (gro.c:112-114)
         if S.gh[q, s, GH_HDR] + S.gh[q, s, GH_LEN] + ln >= S.P[P_GRO_MAX]:
             flush = True
         if not flush:
             head = S.gh[q, s, GH_HEAD]
-            S.segnext[S.gh[q, s, GH_LAST]] = i
+            S.po[S.gh[q, s, GH_LAST], O_SEGNEXT] = i
             S.gh[q, s, GH_LAST] = i
             S.gh[q, s, GH_CNT] = cnt + 1
             S.gh[q, s, GH_LEN] += ln
             S.gh[q, s, GH_NEXTSEQ] = (S.gh[q, s, GH_NEXTSEQ] + ln) & 0xFFFFFFFF
             S.gh[q, s, GH_FLAGS] |= flags & (TCP_FIN | TCP_PSH)
-            S.skbh[i] = head
-            S.skbcnt[i] = 0
-            S.skbcnt[head] += 1
-            S.skblen[head] += ln
-            S.skbtrue[head] += S.truesize[i] - SKB_STRUCT  # the merged skb's head is freed
+            S.po[i, O_SKBH] = head
+            S.po[i, O_SKBCNT] = 0
+            S.po[head, O_SKBCNT] += 1
+            S.po[head, O_SKBLEN] += ln
+            S.po[head, O_SKBTRUE] += S.pk[i, F_TRUESIZE] - SKB_STRUCT  # the merged skb's head is freed
             # out_check_final: a short segment or PSH/URG/RST/SYN/FIN completes the flow
             if ln < mss or fin_psh_etc != 0:
                 gro_complete(S, q, s)
@@ -649,20 +644,20 @@ def gro_receive(S, q, i, t):
             S.gh[q, s, GH_LAST] = i
             S.gh[q, s, GH_CNT] = 1
             S.gh[q, s, GH_LEN] = ln
-            S.gh[q, s, GH_NEXTSEQ] = (S.seq[i] + ln) & 0xFFFFFFFF
+            S.gh[q, s, GH_NEXTSEQ] = (S.pk[i, F_SEQ] + ln) & 0xFFFFFFFF
             S.gh[q, s, GH_MSS] = ln
-            S.gh[q, s, GH_ACK] = S.ack[i]
+            S.gh[q, s, GH_ACK] = S.pk[i, F_ACK]
             S.gh[q, s, GH_FLAGS] = flags
-            S.gh[q, s, GH_OPT] = S.opth[i]
-            S.gh[q, s, GH_TTL] = S.ttl[i]
-            S.gh[q, s, GH_TOS] = S.tos[i]
-            S.gh[q, s, GH_DF] = S.df[i]
-            S.gh[q, s, GH_ID0] = S.ipid[i]
+            S.gh[q, s, GH_OPT] = S.pk[i, F_OPTH]
+            S.gh[q, s, GH_TTL] = S.pk[i, F_TTL]
+            S.gh[q, s, GH_TOS] = S.pk[i, F_TOS]
+            S.gh[q, s, GH_DF] = S.pk[i, F_DF]
+            S.gh[q, s, GH_ID0] = S.pk[i, F_IPID]
             S.gh[q, s, GH_FIXED] = 0
             S.gh[q, s, GH_AGE] = jiffies(S, t)
-            S.gh[q, s, GH_FLOW] = S.flowk[i]
+            S.gh[q, s, GH_FLOW] = S.pk[i, F_FLOWK]
             S.gh[q, s, GH_ORDER] = S.qs[q, QS_GRO_SEQ]
-            S.gh[q, s, GH_HDR] = S.hdrlen[i]
+            S.gh[q, s, GH_HDR] = S.pk[i, F_HDRLEN]
             S.qs[q, QS_GRO_SEQ] += 1
             S.gbc[q, b] += 1
             S.qs[q, QS_GRO_N] += 1
@@ -675,16 +670,16 @@ def gro_receive(S, q, i, t):
 
 @njit(cache=True)
 def drop(S, i, stage, reason, t):
-    S.outc[i] = O_DROPPED
-    S.dstage[i] = stage
-    S.dreason[i] = reason
-    S.tdone[i] = t
+    S.po[i, O_OUTC] = O_DROPPED
+    S.po[i, O_DSTAGE] = stage
+    S.po[i, O_DREASON] = reason
+    S.po[i, O_TDONE] = t
 
 
 @njit(cache=True)
 def consume(S, i, t):
-    S.outc[i] = O_CONSUMED
-    S.tdone[i] = t
+    S.po[i, O_OUTC] = O_CONSUMED
+    S.po[i, O_TDONE] = t
 
 
 @njit(cache=True)
@@ -696,14 +691,14 @@ def list_core(S, c, q, t):
     now = t
     for k in range(n):
         h = S.rxl[q, k]
-        d = cost(S, C_NETIF, S.skblen[h])
+        d = cost(S, C_NETIF, S.po[h, O_SKBLEN])
         now += d
         S.se[h, S_NETIF] = now
         S.sc[h, S_NETIF] = d
-        S.pcpu[h] = c
-        charge(S, c, lv, Y_NETIF, d, S.skbcnt[h])
+        S.po[h, O_PCPU] = c
+        charge(S, c, lv, Y_NETIF, d, S.po[h, O_SKBCNT])
         S.cs[c, CS_PROCESSED] += 1  # softnet processed: once per skb after GRO (dev.c:5956)
-        if S.kind[h] == K_NONIP:
+        if S.pk[h, F_KIND] == K_NONIP:
             dd = S.cbase[C_DROP]
             now += dd
             S.se[h, S_NETIF] = now
@@ -712,27 +707,27 @@ def list_core(S, c, q, t):
             drop(S, h, S_NETIF, R_UNHANDLED, now)
     for k in range(n):
         h = S.rxl[q, k]
-        if S.outc[h] != -1:
+        if S.po[h, O_OUTC] != -1:
             continue
-        kd = S.kind[h]
+        kd = S.pk[h, F_KIND]
         if kd == K_ARP:
-            d = cost(S, C_IP, S.skblen[h])
+            d = cost(S, C_IP, S.po[h, O_SKBLEN])
             now += d
             S.se[h, S_IP] = now
             S.sc[h, S_IP] = d
-            charge(S, c, lv, Y_ARP, d, S.skbcnt[h])
+            charge(S, c, lv, Y_ARP, d, S.po[h, O_SKBCNT])
             consume(S, h, now)
             continue
-        d = cost(S, C_IP, S.skblen[h])
-        charge(S, c, lv, Y_IP, d, S.skbcnt[h])
+        d = cost(S, C_IP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_IP, d, S.po[h, O_SKBCNT])
         nf = S.P[P_NF_PRE] * S.cbase[C_NF_RULE]
         if nf > 0:
-            charge(S, c, lv, Y_NF_PRE, nf, S.skbcnt[h])
+            charge(S, c, lv, Y_NF_PRE, nf, S.po[h, O_SKBCNT])
         ct = S.cbase[C_CONNTRACK] if S.P[P_CONNTRACK] != 0 else 0
         if ct > 0:
-            charge(S, c, lv, Y_CT, ct, S.skbcnt[h])
+            charge(S, c, lv, Y_CT, ct, S.po[h, O_SKBCNT])
         d += nf + ct
-        S.ipin[0] += 1  # Ip InReceives, per skb (ip_rcv_core)
+        S.misc[M_IPIN + (0)] += 1  # Ip InReceives, per skb (ip_rcv_core)
         if kd == K_BADIP or kd == K_TRUNC:
             dd = S.cbase[C_DROP]
             charge(S, c, lv, Y_DROP_IP, dd, 1)
@@ -741,22 +736,22 @@ def list_core(S, c, q, t):
             S.se[h, S_IP] = now
             S.sc[h, S_IP] = d
             drop(S, h, S_IP, R_INHDR if kd == K_BADIP else R_TOOSMALL, now)
-            S.ipin[1 if kd == K_BADIP else 2] += 1
+            S.misc[M_IPIN + (1 if kd == K_BADIP else 2)] += 1
             continue
         now += d
         S.se[h, S_IP] = now
         S.sc[h, S_IP] = d
     for k in range(n):
         h = S.rxl[q, k]
-        if S.outc[h] != -1:
+        if S.po[h, O_OUTC] != -1:
             continue
         # early demux finds an established TCP socket and skips the FIB (KERNEL.md §1 row 8)
-        if S.kind[h] == K_TCP and S.sock[h] >= 0:
-            d = cost(S, C_DEMUX, S.skblen[h])
-            charge(S, c, lv, Y_DEMUX, d, S.skbcnt[h])
+        if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0:
+            d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_DEMUX, d, S.po[h, O_SKBCNT])
         else:
-            d = cost(S, C_ROUTE, S.skblen[h])
-            charge(S, c, lv, Y_ROUTE, d, S.skbcnt[h])
+            d = cost(S, C_ROUTE, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_ROUTE, d, S.po[h, O_SKBCNT])
         now += d
         S.se[h, S_ROUTE] = now
         S.sc[h, S_ROUTE] = d
@@ -767,26 +762,26 @@ def list_core(S, c, q, t):
 def l4_cost(S, c, h):
     """ip_local_deliver + the protocol handler for skb h: (local ns, l4 ns); charges the CPU."""
     lv = level_of(S, c)
-    dl = cost(S, C_LOCAL, S.skblen[h])
-    charge(S, c, lv, Y_LOCAL, dl, S.skbcnt[h])
+    dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
+    charge(S, c, lv, Y_LOCAL, dl, S.po[h, O_SKBCNT])
     nf = S.P[P_NF_IN] * S.cbase[C_NF_RULE]
     if nf > 0:
-        charge(S, c, lv, Y_NF_IN, nf, S.skbcnt[h])
+        charge(S, c, lv, Y_NF_IN, nf, S.po[h, O_SKBCNT])
         dl += nf
-    kd = S.kind[h]
+    kd = S.pk[h, F_KIND]
     if kd == K_UDP:
-        d4 = cost(S, C_UDP, S.skblen[h])
-        charge(S, c, lv, Y_UDP, d4, S.skbcnt[h])
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_UDP, d4, S.po[h, O_SKBCNT])
     elif kd == K_TCP or kd == K_TCP_CTRL:
-        d4 = cost(S, C_TCP, S.skblen[h])
-        charge(S, c, lv, Y_TCP, d4, S.skbcnt[h])
+        d4 = cost(S, C_TCP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_TCP, d4, S.po[h, O_SKBCNT])
     elif kd == K_ICMP_ECHO:
-        d4 = cost(S, C_UDP, S.skblen[h]) + S.cbase[C_ICMP]
-        charge(S, c, lv, Y_ICMP_RCV, cost(S, C_UDP, S.skblen[h]), S.skbcnt[h])
-        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], S.skbcnt[h])
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN]) + S.cbase[C_ICMP]
+        charge(S, c, lv, Y_ICMP_RCV, cost(S, C_UDP, S.po[h, O_SKBLEN]), S.po[h, O_SKBCNT])
+        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], S.po[h, O_SKBCNT])
     elif kd == K_ICMP:
-        d4 = cost(S, C_UDP, S.skblen[h])
-        charge(S, c, lv, Y_ICMP_RCV, d4, S.skbcnt[h])
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_ICMP_RCV, d4, S.po[h, O_SKBCNT])
     else:  # K_NOPROTO: dropped in ip_local_deliver
         d4 = 0
         dd = S.cbase[C_DROP]
@@ -799,22 +794,22 @@ def l4_cost(S, c, h):
 def l4_done(S, c, h, t):
     """End of local delivery + protocol handler for skb h: outcome and socket enqueue.
     Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot."""
-    kd = S.kind[h]
+    kd = S.pk[h, F_KIND]
     if kd == K_NOPROTO:
         drop(S, h, S_LOCAL, R_NOPROTO, S.se[h, S_LOCAL])
-        S.ipin[3] += 1
+        S.misc[M_IPIN + (3)] += 1
         return 0, -1
-    S.ipin[4] += 1  # Ip InDelivers
+    S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
     if kd == K_ICMP_ECHO or kd == K_ICMP:
         consume(S, h, t)
         return 0, -1
     if kd == K_TCP or kd == K_TCP_CTRL:
-        S.tcpin[0] += 1  # Tcp InSegs, per skb (tcp_v4_rcv)
-    s = S.sock[h]
+        S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs, per skb (tcp_v4_rcv)
+    s = S.pk[h, F_SOCK]
     if s < 0:
         drop(S, h, S_L4, R_NOSOCK, t)
         if kd == K_UDP:
-            S.udpin[1] += 1  # NoPorts; an ICMP port unreachable is sent (rate-limited)
+            S.misc[M_UDPIN + (1)] += 1  # NoPorts; an ICMP port unreachable is sent (rate-limited)
             return S.cbase[C_DROP], Y_DROP_L4
         return S.cbase[C_ICMP], Y_ICMP_SEND  # TCP: a RST is sent
     if kd == K_TCP_CTRL:
@@ -822,7 +817,7 @@ def l4_done(S, c, h, t):
         return 0, -1
     rmem = S.ss[s, SS_RMEM]
     rcvbuf = S.ss[s, SS_RCVBUF]
-    size = S.skbtrue[h]
+    size = S.po[h, O_SKBTRUE]
     if kd == K_UDP:
         if S.P[P_UDP618] != 0:
             # 6.18+: drop if rmem + truesize > rcvbuf, except an empty queue accepts one unless
@@ -832,8 +827,8 @@ def l4_done(S, c, h, t):
             full = rmem > rcvbuf  # up to 6.17: one skb of overshoot always fits (KERNEL.md §3b)
         if full:
             drop(S, h, S_L4, R_RCVBUF, t)
-            S.udpin[2] += 1  # InErrors
-            S.udpin[3] += 1  # RcvbufErrors
+            S.misc[M_UDPIN + (2)] += 1  # InErrors
+            S.misc[M_UDPIN + (3)] += 1  # RcvbufErrors
             S.ss[s, SS_DROPS] += 1
             return S.cbase[C_DROP], Y_DROP_L4
     else:
@@ -841,7 +836,7 @@ def l4_done(S, c, h, t):
         # prune -> TCPRcvQDrop (KERNEL.md §1 row 10t)
         if rmem + size > rcvbuf and rmem > 0:
             drop(S, h, S_L4, R_PROTOMEM, t)
-            S.tcpin[2] += 1
+            S.misc[M_TCPIN + (2)] += 1
             S.ss[s, SS_DROPS] += 1
             return S.cbase[C_DROP], Y_DROP_L4
     S.ss[s, SS_RMEM] = rmem + size
@@ -852,9 +847,9 @@ def l4_done(S, c, h, t):
     S.ss[s, SS_QN] += 1
     if S.ss[s, SS_QN] > S.ss[s, SS_MAXQ]:
         S.ss[s, SS_MAXQ] = S.ss[s, SS_QN]
-    S.papp[h] = s
-    if S.nev[0] < S.ev.shape[0] and t - S.sock_sample[s] >= S.P[P_SAMPLE_NS]:
-        S.sock_sample[s] = t
+    S.po[h, O_PAPP] = s
+    if S.misc[M_NEV] < S.ev.shape[0] and t - S.ss[s, SS_SOCK_SAMPLE] >= S.P[P_SAMPLE_NS]:
+        S.ss[s, SS_SOCK_SAMPLE] = t
         emit_event(S, t, -1, c, s, E_SOCK, S.ss[s, SS_RMEM], D_NONE)
     # sk_data_ready -> sock_def_readable: wake a sleeping reader (KERNEL.md §1 row 11)
     if S.ss[s, SS_WAITER] > 0:
@@ -865,7 +860,7 @@ def l4_done(S, c, h, t):
         S.ss[s, SS_WAITER] -= 1
         S.ts[k, TS_STATE] = T_WAKING
         lat = S.cbase[L_WAKEUP]
-        heap_fix(S.ht, S.hh, S.hp, S.e_thr0 + k, t + S.cbase[C_WAKEUP] + lat)
+        heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, t + S.cbase[C_WAKEUP] + lat)
         if S.ts[k, TS_CPU] == c and S.cs[c, CS_TASK] < 0:
             S.cs[c, CS_NEED_RESCHED] = 1  # the idle task yields to the woken reader
         return S.cbase[C_WAKEUP], Y_WAKE
@@ -905,9 +900,9 @@ def nra_advance(S, c, t):
                     return
                 nra_exit(S, c, t, True)  # repoll waits for the next round
                 return
-            q = S.ll[c, 0]
+            q = S.lst[c, L_LL, 0]
             for k in range(1, S.cs[c, CS_LL_N]):
-                S.ll[c, k - 1] = S.ll[c, k]
+                S.lst[c, L_LL, k - 1] = S.lst[c, L_LL, k]
             S.cs[c, CS_LL_N] -= 1
             S.cs[c, CS_POLLQ] = q
             S.cs[c, CS_WORK] = 0
@@ -924,7 +919,7 @@ def nra_advance(S, c, t):
                 # the poll used its whole weight: __napi_poll flushes GRO (all when HZ < 1000,
                 # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2)
                 gro_flush(S, q, t, S.P[P_HZ1000] != 0)
-                S.cs[c, CS_RESUME_STEP] = PH_END_FULL
+                S.cs[c, CS_FLUSH_RET] = PH_END_FULL
                 S.cs[c, CS_PHASE] = PH_FLUSH
                 S.cs[c, CS_LSTEP] = 0
                 continue
@@ -936,14 +931,14 @@ def nra_advance(S, c, t):
                 return
             if S.qs[q, QS_RING_N] > 0:
                 i = S.ringbuf[q, S.qs[q, QS_HEAD]]
-                if S.t_vis[i] <= t:
+                if S.pk[i, F_T_VIS] <= t:
                     S.qs[q, QS_HEAD] = (S.qs[q, QS_HEAD] + 1) % S.ringbuf.shape[1]
                     S.qs[q, QS_RING_N] -= 1
                     S.qs[q, QS_UNUSED] += 1
                     S.cs[c, CS_WORK] += 1
-                    S.tirq[i] = S.qs[q, QS_POLL_IRQ_T]
-                    S.tpoll[i] = S.cs[c, CS_POLL_T]
-                    dd = cost(S, C_DRIVER, S.plen[i])
+                    S.po[i, O_TIRQ] = S.qs[q, QS_POLL_IRQ_T]
+                    S.po[i, O_TPOLL] = S.cs[c, CS_POLL_T]
+                    dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
                     lv = level_of(S, c)
                     charge(S, c, lv, Y_DRIVER, dd, 1)
                     dg, merged = gro_receive(S, q, i, t + dd)
@@ -958,13 +953,13 @@ def nra_advance(S, c, t):
             # no completed descriptor: the driver is done; napi_complete_done flushes GRO
             # (all of it: gro_flush_timeout is 0) and re-enables the IRQ (KERNEL.md §3.3)
             gro_flush(S, q, t, False)
-            S.cs[c, CS_RESUME_STEP] = PH_END_PARTIAL
+            S.cs[c, CS_FLUSH_RET] = PH_END_PARTIAL
             S.cs[c, CS_PHASE] = PH_FLUSH
             S.cs[c, CS_LSTEP] = 0
             continue
         elif ph == PH_PKT_DONE:
             if S.qs[q, QS_RX_SEG] >= S.P[P_BATCH]:
-                S.cs[c, CS_RESUME_STEP] = PH_LOOP
+                S.cs[c, CS_FLUSH_RET] = PH_LOOP
                 S.cs[c, CS_PHASE] = PH_FLUSH
                 S.cs[c, CS_LSTEP] = 0
             else:
@@ -972,7 +967,7 @@ def nra_advance(S, c, t):
             continue
         elif ph == PH_FLUSH:
             if S.qs[q, QS_RX_N] == 0:
-                S.cs[c, CS_PHASE] = S.cs[c, CS_RESUME_STEP]
+                S.cs[c, CS_PHASE] = S.cs[c, CS_FLUSH_RET]
                 continue
             if S.cs[c, CS_LSTEP] == 0:
                 S.cs[c, CS_LSTEP] = 1
@@ -982,20 +977,20 @@ def nra_advance(S, c, t):
                 return
             pos = S.cs[c, CS_LPOS]
             n = S.qs[q, QS_RX_N]
-            while pos < n and S.outc[S.rxl[q, pos]] != -1:
+            while pos < n and S.po[S.rxl[q, pos], O_OUTC] != -1:
                 pos += 1
             if pos >= n:
                 S.qs[q, QS_RX_N] = 0
                 S.qs[q, QS_RX_SEG] = 0
                 S.cs[c, CS_LSTEP] = 0
-                S.cs[c, CS_PHASE] = S.cs[c, CS_RESUME_STEP]
+                S.cs[c, CS_PHASE] = S.cs[c, CS_FLUSH_RET]
                 continue
             h = S.rxl[q, pos]
             S.cs[c, CS_LPOS] = pos + 1
             dl, d4 = l4_cost(S, c, h)
             S.se[h, S_LOCAL] = t + dl
             S.sc[h, S_LOCAL] = dl
-            if S.kind[h] != K_NOPROTO:
+            if S.pk[h, F_KIND] != K_NOPROTO:
                 S.se[h, S_L4] = t + dl + d4
                 S.sc[h, S_L4] = d4
             start_step(S, c, t, ST_L4, h, dl + d4)
@@ -1011,7 +1006,7 @@ def nra_advance(S, c, t):
             poll_end(S, c, q, t, True)
             continue
         elif ph == PH_END_FULL:
-            S.rl[c, S.cs[c, CS_RL_N]] = q
+            S.lst[c, L_RL, S.cs[c, CS_RL_N]] = q
             S.cs[c, CS_RL_N] += 1
             poll_end(S, c, q, t, False)
             continue
@@ -1039,9 +1034,9 @@ def sock_dequeue(S, s):
     """__skb_recv_udp: read the reader queue; when it is empty, splice the receive queue in."""
     if S.ss[s, SS_QN] == 0:
         return -1
-    if S.readerq[s] == 0:
-        S.readerq[s] = S.ss[s, SS_QN]
-    S.readerq[s] -= 1
+    if S.ss[s, SS_READERQ] == 0:
+        S.ss[s, SS_READERQ] = S.ss[s, SS_QN]
+    S.ss[s, SS_READERQ] -= 1
     off = S.ss[s, SS_QOFF]
     h = S.sockq[off + S.ss[s, SS_QHEAD]]
     S.ss[s, SS_QHEAD] = (S.ss[s, SS_QHEAD] + 1) % S.ss[s, SS_QCAP]
@@ -1057,7 +1052,7 @@ def rmem_release(S, s, size):
         S.ss[s, SS_RMEM] -= size
         return
     S.ss[s, SS_DEFICIT] += size
-    if S.ss[s, SS_DEFICIT] < (S.ss[s, SS_RCVBUF] >> 2) and S.readerq[s] > 0:
+    if S.ss[s, SS_DEFICIT] < (S.ss[s, SS_RCVBUF] >> 2) and S.ss[s, SS_READERQ] > 0:
         return
     S.ss[s, SS_RMEM] -= S.ss[s, SS_DEFICIT]
     S.ss[s, SS_DEFICIT] = 0
@@ -1115,13 +1110,13 @@ def thread_advance(S, k, c, t):
                 h = sock_dequeue(S, s)
                 S.tmsg[k, n] = h
                 S.ts[k, TS_MSG_N] = n + 1
-                dcp = cost(S, C_COPY, S.skblen[h])
+                dcp = cost(S, C_COPY, S.po[h, O_SKBLEN])
                 dco = S.cbase[C_CONSUME]
-                charge(S, c, 0, Y_COPY, dcp, S.skbcnt[h])
-                charge(S, c, 0, Y_CONSUME, dco, S.skbcnt[h])
+                charge(S, c, 0, Y_COPY, dcp, S.po[h, O_SKBCNT])
+                charge(S, c, 0, Y_CONSUME, dco, S.po[h, O_SKBCNT])
                 extra = S.ts[k, TS_RESUME] if n == 0 else 0
                 if extra > 0:
-                    S.accf[c, 0, Y_RECV] += S.skbcnt[h]
+                    S.accf[c, 0, Y_RECV] += S.po[h, O_SKBCNT]
                 S.sc[h, S_COPY] = dcp + dco + extra
                 start_step(S, c, t, ST_COPY, h, dcp + dco)
                 return
@@ -1133,7 +1128,7 @@ def thread_advance(S, k, c, t):
             if i < S.ts[k, TS_MSG_N]:
                 h = S.tmsg[k, i]
                 d = S.ts[k, TS_WORK]
-                charge(S, c, 0, Y_APP, d, S.skbcnt[h])
+                charge(S, c, 0, Y_APP, d, S.po[h, O_SKBCNT])
                 S.sc[h, S_APP] = d
                 start_step(S, c, t, ST_WORK, h, d)
                 return
@@ -1147,7 +1142,7 @@ def thread_advance(S, k, c, t):
 @njit(cache=True)
 def thread_wake(S, k, t):
     """The woken reader becomes runnable on its CPU (after the wake-up latency)."""
-    heap_fix(S.ht, S.hh, S.hp, S.e_thr0 + k, INF)
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, INF)
     c = S.ts[k, TS_CPU]
     S.ts[k, TS_STATE] = T_RUNNABLE
     rq_push(S, c, k)
@@ -1169,8 +1164,8 @@ def cpu_complete(S, c, t):
         charge(S, c, 2, Y_IRQ, S.cbase[C_HARDIRQ], 0)
         ret = S.cs[c, CS_HI_RET]
         comm = comm_of_task(S, c, S.cs[c, CS_TASK]) if ret != X_SOFTIRQ else S.cs[c, CS_COMM1]
-        if ret == X_TASK and S.cs[c, CS_TASK] >= S.nthr:
-            comm = S.ncpu + c
+        if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
+            comm = S.P[P_NCPU] + c
         flush_span(S, c, 2, S.cs[c, CS_SPAN2], t, CTXR_HARDIRQ, comm)
         napi_schedule(S, c, q)
         if take_deferred_irq(S, c, t, ret):
@@ -1181,7 +1176,7 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_X] = X_SOFTIRQ
             nra_advance(S, c, t)
             return
-        if ret == X_TASK and S.cs[c, CS_TASK] >= S.nthr:
+        if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
             S.cs[c, CS_X] = X_TASK  # ksoftirqd: BH disabled, it will see the pending work
             nra_advance(S, c, t)
             return
@@ -1193,7 +1188,7 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
             S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
             S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-            heap_fix(S.ht, S.hh, S.hp, S.e_cpu0 + c, t + S.cs[c, CS_REM])
+            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
             return
         S.cs[c, CS_X] = X_IDLE
         cpu_stop(S, c)
@@ -1201,7 +1196,7 @@ def cpu_complete(S, c, t):
         return
     if step == ST_CTXSW:
         task = arg
-        if task >= S.nthr:
+        if task >= S.P[P_NTHR]:
             S.cs[c, CS_HS_KS] = 1
             softirq_begin(S, c, t, 1)
             return
@@ -1213,14 +1208,14 @@ def cpu_complete(S, c, t):
             h = arg
             S.se[h, S_COPY] = t
             s = S.ts[k, TS_SOCK]
-            rmem_release(S, s, S.skbtrue[h])
-            if S.kind[h] == K_UDP:
-                S.udpin[0] += 1  # Udp InDatagrams at read time (udp.c:2118-2119)
+            rmem_release(S, s, S.po[h, O_SKBTRUE])
+            if S.pk[h, F_KIND] == K_UDP:
+                S.misc[M_UDPIN + (0)] += 1  # Udp InDatagrams at read time (udp.c:2118-2119)
         elif step == ST_WORK:
             h = arg
             S.se[h, S_APP] = t
-            S.tdone[h] = t
-            S.outc[h] = O_DELIVERED
+            S.po[h, O_TDONE] = t
+            S.po[h, O_OUTC] = O_DELIVERED
             S.ts[k, TS_MSG_I] += 1
         thread_advance(S, k, c, t)
         return
@@ -1231,8 +1226,8 @@ def cpu_complete(S, c, t):
         if d > 0:
             charge(S, c, level_of(S, c), slot, d, 1)
             S.sc[h, S_L4] += d
-            if S.outc[h] == O_DROPPED or S.outc[h] == O_CONSUMED:
-                S.tdone[h] = t + d
+            if S.po[h, O_OUTC] == O_DROPPED or S.po[h, O_OUTC] == O_CONSUMED:
+                S.po[h, O_TDONE] = t + d
             S.se[h, S_L4] = t + d
             start_step(S, c, t, ST_WAKE, h, d)
             return
@@ -1247,26 +1242,26 @@ def cpu_complete(S, c, t):
 
 @njit(cache=True)
 def run_loop(S):
-    n = S.t_vis.shape[0]
+    n = S.pk.shape[0]
     nxt = S.misc[0]
     while True:
         e = S.hh[0]
         t = S.ht[e]
         if t >= INF:
             break
-        if S.nrows[0] + 4 * S.acc.shape[2] >= S.rows.shape[0] or S.nev[0] + 64 >= S.ev.shape[0]:
+        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[0] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
             S.misc[0] = nxt
             return 1  # the caller grows the buffers and calls again
         if e == 0:
             arrival(S, nxt, t)
             nxt += 1
-            heap_fix(S.ht, S.hh, S.hp, 0, S.t_vis[nxt] if nxt < n else INF)
-        elif e < S.e_cpu0:
-            irq_fire(S, e - S.e_irq0, t)
-        elif e < S.e_thr0:
-            cpu_complete(S, e - S.e_cpu0, t)
+            heap_fix(S.ht, S.hh, S.hp, 0, S.pk[nxt, F_T_VIS] if nxt < n else INF)
+        elif e < S.P[P_ECPU0]:
+            irq_fire(S, e - S.P[P_EIRQ0], t)
+        elif e < S.P[P_ETHR0]:
+            cpu_complete(S, e - S.P[P_ECPU0], t)
         else:
-            thread_wake(S, e - S.e_thr0, t)
+            thread_wake(S, e - S.P[P_ETHR0], t)
     S.misc[0] = nxt
     return 0
 
@@ -1274,10 +1269,10 @@ def run_loop(S):
 @njit(cache=True)
 def distribute(S):
     """Give every segment of a GRO super-skb the skb's stack stage times and a share of its CPU."""
-    n = S.t_vis.shape[0]
+    n = S.pk.shape[0]
     for h in range(n):
-        cnt = S.skbcnt[h]
-        if cnt <= 1 or S.skbh[h] != h:
+        cnt = S.po[h, O_SKBCNT]
+        if cnt <= 1 or S.po[h, O_SKBH] != h:
             continue
         for st in range(S_NETIF, N_ST):
             tot = S.sc[h, st]
@@ -1290,14 +1285,14 @@ def distribute(S):
             while s >= 0:
                 S.se[s, st] = S.se[h, st]
                 S.sc[s, st] = base + (1 if k < rem else 0)
-                s = S.segnext[s]
+                s = S.po[s, O_SEGNEXT]
                 k += 1
-        s = S.segnext[h]
+        s = S.po[h, O_SEGNEXT]
         while s >= 0:
-            S.outc[s] = S.outc[h]
-            S.dstage[s] = S.dstage[h]
-            S.dreason[s] = S.dreason[h]
-            S.tdone[s] = S.tdone[h]
-            S.papp[s] = S.papp[h]
-            S.pcpu[s] = S.pcpu[h]
-            s = S.segnext[s]
+            S.po[s, O_OUTC] = S.po[h, O_OUTC]
+            S.po[s, O_DSTAGE] = S.po[h, O_DSTAGE]
+            S.po[s, O_DREASON] = S.po[h, O_DREASON]
+            S.po[s, O_TDONE] = S.po[h, O_TDONE]
+            S.po[s, O_PAPP] = S.po[h, O_PAPP]
+            S.po[s, O_PCPU] = S.po[h, O_PCPU]
+            s = S.po[s, O_SEGNEXT]

@@ -54,8 +54,8 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
  P_PHASE, P_MOD, P_USECS, P_FRAMES, P_GOTO_START, P_INLINE_ALWAYS, P_UDP618, P_SOFTIRQ_J,
  P_HZ1000, P_GRO_MAX, P_NF_PRE, P_NF_IN, P_CONNTRACK, P_NSOCK, P_NTHR, P_SLICE, P_SAMPLE_NS,
- P_RING_USABLE) = range(28)
-N_P = 28
+ P_RING_USABLE, P_EIRQ0, P_ECPU0, P_ETHR0) = range(31)
+N_P = 31
 
 # ---- CPU contexts
 X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
@@ -69,8 +69,8 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  CS_KS_STATE, CS_SLICE_END, CS_PL_N, CS_LL_N, CS_RL_N, CS_RQ_N, CS_HI_N, CS_HI_RET, CS_HI_Q,
  CS_SPAN0, CS_SPAN1, CS_SPAN2, CS_COMM1, CS_LSTEP, CS_LPOS, CS_POLL_T, CS_NRA_POLLS,
  CS_PROCESSED, CS_DROPPED, CS_SQUEEZE, CS_SQ_BUDGET, CS_SQ_TIME, CS_NETRX, CS_KS_WAKES,
- CS_BUSY, CS_NRA_T, CS_RESUME_STEP, CS_RESUME_ARG) = range(46)
-N_CS = 46
+ CS_BUSY, CS_NRA_T, CS_RESUME_STEP, CS_RESUME_ARG, CS_FLUSH_RET) = range(47)
+N_CS = 47
 
 # ---- per-queue state qs[q, *]
 (QS_CPU, QS_SCHED, QS_MISSED, QS_IRQ_EN, QS_IRQ_T, QS_LAST_IRQ, QS_RING_N, QS_UNUSED, QS_HEAD,
@@ -85,8 +85,9 @@ N_GH = 19
 
 # ---- per-socket state ss[s, *]
 (SS_RMEM, SS_DEFICIT, SS_RCVBUF, SS_QN, SS_QHEAD, SS_QOFF, SS_QCAP, SS_PROTO, SS_WAITER,
- SS_INDGRAMS, SS_RCVBUFERR, SS_DROPS, SS_NTHR, SS_RR, SS_MAXQ) = range(15)
-N_SS = 15
+ SS_INDGRAMS, SS_RCVBUFERR, SS_DROPS, SS_NTHR, SS_RR, SS_MAXQ, SS_READERQ, SS_SOCK_SAMPLE
+ ) = range(17)
+N_SS = 17
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
@@ -144,3 +145,28 @@ EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock"
 E_IRQ, E_POLL, E_NETRX, E_SQUEEZE, E_KSWAKE, E_RING, E_SOCK, E_DROP = range(len(EV_KINDS))
 EV_DETAILS = ("", "complete", "weight", "budget", "time", "softirq", "ksoftirqd")
 D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(len(EV_DETAILS))
+
+# ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
+PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
+             "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
+             "truesize", "v6")
+(F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
+ F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6) = range(21)
+N_PK = 21
+
+# ---- per-packet outputs po[i, *]
+PO_FIELDS = ("outc", "dstage", "dreason", "tirq", "tpoll", "tdone", "pcpu", "papp", "skbh",
+             "segnext", "skbcnt", "skblen", "skbtrue")
+(O_OUTC, O_DSTAGE, O_DREASON, O_TIRQ, O_TPOLL, O_TDONE, O_PCPU, O_PAPP, O_SKBH, O_SEGNEXT,
+ O_SKBCNT, O_SKBLEN, O_SKBTRUE) = range(13)
+N_PO = 13
+
+# ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
+# hard IRQs waiting for the current step, scratch
+L_PL, L_LL, L_RL, L_RQ, L_HI, L_TMPQ = range(6)
+N_LST = 6
+
+# ---- misc[*]: loop cursor, buffer fill levels, SNMP scratch
+M_NXT, M_NROWS, M_NEV = 0, 1, 2
+M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
+N_MISC = 32

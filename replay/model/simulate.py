@@ -29,15 +29,8 @@ from replay.runner import ReplayOptions
 from replay.store.schema import CPU_SCHEMA, EVENTS_SCHEMA, PACKETS_SCHEMA
 
 STATE_FIELDS = (
-    "P", "cbase", "cpb", "t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok",
-    "flowk", "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
-    "truesize", "v6",
-    "se", "sc", "outc", "dstage", "dreason", "tirq", "tpoll", "tdone", "pcpu", "papp", "skbh",
-    "segnext", "skbcnt", "skblen", "skbtrue",
-    "cs", "qs", "ss", "ts", "pl", "ll", "rl", "rq", "hi", "tmpq", "ringbuf", "rxl", "gh", "gbc",
-    "sockq", "readerq", "wq", "tmsg", "sock_sample", "acc", "accf", "rows", "nrows", "ev", "nev",
-    "ht", "hh", "hp", "ipin", "udpin", "tcpin", "misc",
-    "e_irq0", "e_cpu0", "e_thr0", "nthr", "ncpu",
+    "P", "cbase", "cpb", "pk", "po", "se", "sc", "cs", "qs", "ss", "ts", "lst", "ringbuf", "rxl",
+    "gh", "gbc", "sockq", "wq", "tmsg", "acc", "accf", "rows", "ev", "ht", "hh", "hp", "misc",
 )
 State = namedtuple("State", STATE_FIELDS)  # type: ignore[misc]
 
@@ -234,42 +227,40 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     hp = np.arange(n_ent, dtype=np.int64)
 
     t_vis = (t_wire + dma).astype(np.int64)
+    P[L.P_EIRQ0], P[L.P_ECPU0], P[L.P_ETHR0] = e_irq0, e_cpu0, e_thr0
+    pk = np.zeros((n, L.N_PK), dtype=np.int64)
+    cols_in = {
+        "t_vis": t_vis, "t_wire": t_wire, "que": fqueue[ridx], "plen": cols.wire_len[ridx],
+        "paylen": cols.payload_len[ridx], "kind": fkind[ridx], "sock": psock,
+        "gro_ok": gro_ok[ridx], "flowk": cols.flow[ridx], "bucket": hashes[ridx] & 7,
+        "seq": cols.tcp_seq[ridx], "ack": cols.tcp_ack[ridx], "flags": cols.tcp_flags[ridx],
+        "opth": cols.tcp_opt_hash[ridx], "ttl": cols.ttl[ridx], "tos": cols.ip_tos[ridx],
+        "df": cols.ip_df[ridx], "ipid": cols.ip_id[ridx], "hdrlen": hdr[ridx],
+        "truesize": ts[ridx], "v6": v6[ridx],
+    }
+    for j, name in enumerate(L.PK_FIELDS):
+        pk[:, j] = cols_in[name]
+    po = np.full((n, L.N_PO), -1, dtype=np.int64)
+    po[:, L.O_SKBH] = np.arange(n)
+    po[:, L.O_SKBCNT] = 1
+    po[:, L.O_SKBLEN] = 0
+    po[:, L.O_SKBTRUE] = 0
+    ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
+    width = max(3 * nq + 3, nthr + ncpu + 1)
     cap_rows = 4096 + 8 * n
     cap_ev = 4096 + 4 * n
     S = State(
-        P=P, cbase=cbase, cpb=cpb, t_vis=t_vis, t_wire=t_wire, que=fqueue[ridx].astype(np.int64),
-        plen=cols.wire_len[ridx], paylen=cols.payload_len[ridx], kind=fkind[ridx].astype(np.int64),
-        sock=psock.astype(np.int64), gro_ok=gro_ok[ridx].astype(np.int64),
-        flowk=cols.flow[ridx], bucket=(hashes[ridx] & 7).astype(np.int64),
-        seq=cols.tcp_seq[ridx], ack=cols.tcp_ack[ridx], flags=cols.tcp_flags[ridx],
-        opth=cols.tcp_opt_hash[ridx], ttl=cols.ttl[ridx], tos=cols.ip_tos[ridx],
-        df=cols.ip_df[ridx], ipid=cols.ip_id[ridx], hdrlen=hdr[ridx].astype(np.int64),
-        truesize=ts[ridx], v6=v6[ridx].astype(np.int64),
+        P=P, cbase=cbase, cpb=cpb, pk=pk, po=po,
         se=np.full((n, L.N_ST), -1, dtype=np.int64), sc=np.zeros((n, L.N_ST), dtype=np.int64),
-        outc=np.full(n, -1, dtype=np.int64), dstage=np.full(n, -1, dtype=np.int64),
-        dreason=np.full(n, -1, dtype=np.int64), tirq=np.full(n, -1, dtype=np.int64),
-        tpoll=np.full(n, -1, dtype=np.int64), tdone=np.full(n, -1, dtype=np.int64),
-        pcpu=np.full(n, -1, dtype=np.int64), papp=np.full(n, -1, dtype=np.int64),
-        skbh=np.arange(n, dtype=np.int64), segnext=np.full(n, -1, dtype=np.int64),
-        skbcnt=np.ones(n, dtype=np.int64), skblen=np.zeros(n, dtype=np.int64),
-        skbtrue=np.zeros(n, dtype=np.int64),
-        cs=cs, qs=qs, ss=ss, ts=tsa,
-        pl=np.zeros((ncpu, nq + 1), np.int64), ll=np.zeros((ncpu, nq + 1), np.int64),
-        rl=np.zeros((ncpu, nq + 1), np.int64), rq=np.zeros((ncpu, nthr + ncpu + 1), np.int64),
-        hi=np.zeros((ncpu, nq + 1), np.int64), tmpq=np.zeros((ncpu, 3 * nq + 3), np.int64),
+        cs=cs, qs=qs, ss=ss, ts=tsa, lst=np.zeros((ncpu, L.N_LST, width), np.int64),
         ringbuf=np.zeros((nq, ring), np.int64),
         rxl=np.zeros((nq, 2 * 64 + 64 + int(P[L.P_BATCH])), np.int64),
         gh=np.zeros((nq, 64, L.N_GH), np.int64), gbc=np.zeros((nq, 8), np.int64),
-        sockq=np.zeros(int(qoff[-1]) + 1, np.int64), readerq=np.zeros(max(nsock, 1), np.int64),
-        wq=wq, tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
-        sock_sample=np.full(max(nsock, 1), -(10**12), np.int64),
+        sockq=np.zeros(int(qoff[-1]) + 1, np.int64), wq=wq,
+        tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
-        rows=np.zeros((cap_rows, 8), np.int64), nrows=np.zeros(1, np.int64),
-        ev=np.zeros((cap_ev, 7), np.int64), nev=np.zeros(1, np.int64),
-        ht=ht, hh=hh, hp=hp,
-        ipin=np.zeros(8, np.int64), udpin=np.zeros(8, np.int64), tcpin=np.zeros(8, np.int64),
-        misc=np.zeros(4, np.int64),
-        e_irq0=e_irq0, e_cpu0=e_cpu0, e_thr0=e_thr0, nthr=nthr, ncpu=ncpu,
+        rows=np.zeros((cap_rows, 8), np.int64), ev=np.zeros((cap_ev, 7), np.int64),
+        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64),
     )
     if n:
         engine.heap_fix(S.ht, S.hh, S.hp, 0, int(t_vis[0]))
@@ -280,6 +271,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ev[: S.ev.shape[0]] = S.ev
         S = S._replace(rows=rows, ev=ev)
     engine.distribute(S)
+    S = _views(S)
     if n and (S.outc < 0).any():
         bad = int(np.flatnonzero(S.outc < 0)[0])
         raise RunError(
@@ -305,6 +297,20 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
 
 
 # ------------------------------------------------------------------------------------- tables
+
+
+def _views(S: Any) -> Any:
+    """The engine's packed arrays as named 1-D views (pk/po columns), for building tables."""
+    from types import SimpleNamespace
+
+    v = SimpleNamespace(**S._asdict())
+    for j, name in enumerate(L.PK_FIELDS):
+        setattr(v, name, S.pk[:, j])
+    for j, name in enumerate(L.PO_FIELDS):
+        setattr(v, name, S.po[:, j])
+    v.nrows = S.misc[L.M_NROWS : L.M_NROWS + 1]
+    v.nev = S.misc[L.M_NEV : L.M_NEV + 1]
+    return v
 
 
 def _dict_array(codes: np.ndarray, names: list[str] | tuple[str, ...], valid: np.ndarray | None = None
