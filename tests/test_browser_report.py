@@ -152,3 +152,25 @@ def test_diff_page_renders(browser: Any, tmp_path: Path) -> None:
     deltas = _column(p, "overhead-table", 2)
     assert deltas[0] == "-15.00%" and deltas[-1] == "+15.00%"
     p.close()
+
+
+def test_report_of_a_real_run_renders(browser: Any, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from replay.cli import app
+    from tests.test_report_realruns import TRACES, _has_run_command
+
+    if not _has_run_command():
+        pytest.skip("`replay run` is not on this branch yet")
+    out = tmp_path / "game"
+    r = CliRunner().invoke(app, ["run", str(TRACES / "game-server.pcap"), "-L", "2000", "-o",
+                                 str(out), "--report", str(tmp_path / "game.html")])
+    assert r.exit_code == 0, r.output
+    loaded = open_report(browser, tmp_path / "game.html")
+    assert loaded.errors == [] and loaded.foreign == []
+    p = loaded.page
+    assert p.eval_on_selector_all("#pkt-select option", "os => os.length") >= 40
+    p.select_option("#pkt-select", index=1)
+    stages = _column(p, "journey-table", 1)
+    assert stages[:3] == ["wire", "irq", "poll"] and "driver" in stages
+    p.close()
