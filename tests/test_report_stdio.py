@@ -158,3 +158,10 @@ def test_cli_vs_prints_perf_diff(run_dir: Path, tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["report", str(other), "--vs", str(tmp_path / "missing"),
                                  "--stdio"])
     assert r.exit_code == 1 and "no such run directory" in r.output
+
+
+def test_per_packet_keys_count_each_packet_once(run_dir: Path) -> None:
+    df = ag.overhead(read_run(run_dir), ("queue",))
+    assert df.rows() == [(0, 18500, 3, 92.5)]  # p1..p3 on queue 0; 1500 ns are per-poll/IRQ
+    by_stage = ag.overhead(read_run(run_dir), ("queue", "stage"))
+    assert by_stage.filter(pl.col("stage") == "copy")["frames"].to_list() == [2]

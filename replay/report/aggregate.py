@@ -176,6 +176,10 @@ def overhead(run: Run, keys: tuple[str, ...] = DEFAULT_SORT,
         )
         cols = [PACKET_KEYS[k] for k in keys]
         df = long.group_by(cols).agg(pl.col("ns").sum(), pl.col("frames").sum()).collect()
+        if "stage" not in keys:  # count each packet once, not once per stage it reached
+            touched = pl.any_horizontal([pl.col(f"cpu_{s}").is_not_null() for s in STAGE_IDS])
+            n = lf.filter(touched).group_by(cols).agg(pl.len().alias("frames")).collect()
+            df = df.drop("frames").join(n, on=cols, how="left", nulls_equal=True)
     else:
         cols = [CPU_KEYS[k] for k in keys]
         df = (
@@ -265,7 +269,8 @@ def stage_symbols(run: Run) -> dict[str, str]:
 
 def journey_sample(run: Run, n: int = 40) -> pl.DataFrame:
     """A bounded sample of packets worth following: the slowest delivered, the first dropped and
-    consumed ones, and the first packets of the run (at most 4n rows, in packet order)."""
+    consumed ones, the first packets of the run and packets spread evenly over it (at most
+    5n rows, in packet order)."""
     lf = run.scan("packets").with_columns(
         pl.col("outcome").cast(pl.String), pl.col("drop_stage").cast(pl.String),
         pl.col("drop_reason").cast(pl.String),
@@ -278,6 +283,9 @@ def journey_sample(run: Run, n: int = 40) -> pl.DataFrame:
         lf.filter(pl.col("outcome") == "consumed").head(n),
         lf.head(n),
     ]
+    total = run.scan("packets").select(pl.len()).collect().item()
+    if total > 4 * n:  # and packets spread evenly over the whole run
+        parts.append(lf.gather_every(total // n))
     return pl.concat(parts).unique("pkt").sort("pkt").collect()
 
 

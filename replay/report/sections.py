@@ -216,7 +216,8 @@ def journey(page: Page, run: Run, t: ag.Totals, journeys: int = 40, **_: Any) ->
     body = (
         '<p class="note">Each step is the end of a stage, with the wait before it and its CPU '
         "time (like pwru's per-packet trace). The list holds the slowest delivered packets, "
-        "the first dropped and consumed ones, and the first packets of the run.</p>"
+        "the first dropped and consumed ones, the first packets of the run and packets spread "
+        "evenly over it.</p>"
         '<label>Packet <select id="pkt-select" aria-label="packet"></select></label>'
         '<div id="journey-view"></div>'
     )
