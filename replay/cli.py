@@ -138,6 +138,84 @@ def export(
 
 
 @command()
+def real(
+    traces: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, compressed).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Run directory to write.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    multiplier: Annotated[Optional[float], typer.Option("-x", "--multiplier")] = None,  # noqa: UP045
+    pps: Annotated[Optional[float], typer.Option("-p", "--pps")] = None,  # noqa: UP045
+    mbps: Annotated[Optional[float], typer.Option("-M", "--mbps")] = None,  # noqa: UP045
+    topspeed: Annotated[bool, typer.Option("-t", "--topspeed")] = False,
+    loop: Annotated[int, typer.Option("-l", "--loop", min=1)] = 1,
+    limit: Annotated[Optional[int], typer.Option("-L", "--limit", min=1)] = None,  # noqa: UP045
+    duration: Annotated[Optional[float], typer.Option("--duration")] = None,  # noqa: UP045
+    sender_cpu: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--sender-cpu", help="CPU for tcpreplay (default: one no [[app]] uses)."),
+    ] = None,
+    no_perf: Annotated[bool, typer.Option("--no-perf", help="Do not run perf record.")] = False,
+    host_sysctl: Annotated[
+        bool, typer.Option("--host-sysctl", help="Also set host-wide net.core knobs (restored).")
+    ] = False,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", help="Replay time bound.")] = 30.0,
+    priority: Annotated[
+        str, typer.Option("--priority", help="Sender/receiver priority: fifo, nice (-20), normal.")
+    ] = "fifo",
+) -> None:
+    """Replay TRACE into a veth pair in a private network namespace on this kernel (root).
+
+    Receivers behave as the config's [[app]] says; tcpreplay sends; perf samples. The run
+    directory has the format of `replay run`, so `replay report REAL --vs MODEL` compares them.
+    Example: replay real flood.pcap -c game.toml -t -o runs/real-flood
+    """
+    from replay.real.harness import RealOptions, run_real
+    from replay.runner import ReplayOptions
+
+    ro = ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
+                       limit=limit, duration=duration)
+    if priority not in ("nice", "fifo", "normal"):
+        raise typer.BadParameter("--priority must be nice, fifo or normal")
+    opts = RealOptions(sender_cpu=sender_cpu, perf=not no_perf, host_sysctl=host_sysctl,
+                       max_seconds=max_seconds, priority=priority)
+    res = run_real([str(t) for t in traces], output, config, set_ or [], ro, opts,
+                   command="replay " + " ".join(sys.argv[1:]))
+    s = res.summary
+    o = s["outcomes"]
+    typer.echo(f"{output}: {s['packets']} packets sent, {o['delivered']} delivered, "
+               f"{o['dropped']} dropped; RcvbufErrors "
+               f"{res_counter(res.run_dir, 'RcvbufErrors')}")
+    for n in res.notes:
+        typer.echo(f"note: {n}", err=True)
+
+
+@command()
+def calibrate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Profile TOML to write.")],
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per trace.")] = 3,
+    keep: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--keep", help="Keep the calibration runs in this folder."),
+    ] = None,
+) -> None:
+    """Fit a cost profile to this machine from real runs (root): replay calibrate -o me.toml
+
+    Select it with costs.profile = "me.toml". See docs/real-kernel.md.
+    """
+    from replay.real.calibrate import calibrate as run_calibration
+
+    res = run_calibration(output, repeat=repeat, keep=keep)
+    fits = ", ".join(f"{k} {100 * v:.1f}%" for k, v in res["residuals"].items())
+    typer.echo(f"{output}: {res['runs']} runs; fit residuals {fits}")
+
+
+def res_counter(run_dir: Path, name: str) -> int:
+    from replay.store.rundir import read_run
+
+    return int(read_run(run_dir).counters.get("snmp", {}).get("Udp", {}).get(name, 0))
+
+
+@command()
 def synth(
     scenario: Annotated[
         Optional[str],  # noqa: UP045
@@ -243,6 +321,84 @@ def ingest(
     frames = sum(i.frames for i in inputs)
     typer.echo(f"{output}: {frames} frames from {len(inputs)} input(s)")
 
+@command()
+def pipeline(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec TOML (traces, matrix, zip, ...).")],
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("-j", "--workers", help="Local worker processes (default: cores)."),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--scheduler", help="Run the jobs on a running Dask cluster, e.g. tcp://host:8786."),
+    ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--output", help="Output folder (default: the spec's `output`)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rerun finished jobs too.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the jobs and whether each is cached.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    write_baseline: Annotated[
+        bool, typer.Option("--write-baseline", help="Save this sweep as the [check] baseline.")
+    ] = False,
+) -> None:
+    """Run a sweep: every trace × every knob combination, cached and resumable.
+
+    Example: replay pipeline pipelines/napi-budget.toml -j 2
+    """
+    import dataclasses
+    import json
+
+    from replay.errors import PipelineError
+    from replay.pipeline import load_spec, plan_spec, run_pipeline
+    from replay.pipeline.executors import default_workers
+
+    s = load_spec(spec)
+    if output is not None:
+        s = dataclasses.replace(s, output=output.resolve())
+    if write_baseline and s.check is None:
+        raise PipelineError(f"{spec}: --write-baseline needs a [check] table with a baseline path")
+    if dry_run:
+        jobs = [
+            {
+                "job": pj.job.index,
+                "trace": pj.job.trace_label,
+                "knobs": pj.job.knobs,
+                "seed": pj.seed,
+                "key": pj.key,
+                "state": "invalid"
+                if pj.error
+                else ("cached" if pj.cached and not force else "to run"),
+                "error": pj.error,
+            }
+            for pj in plan_spec(s)
+        ]
+        if json_:
+            typer.echo(json.dumps({"jobs": jobs, "output": str(s.output)}, default=str))
+            return
+        for j in jobs:
+            knobs = " ".join(f"{k}={v}" for k, v in j["knobs"].items())
+            tail = f": {j['error']}" if j["error"] else ""
+            typer.echo(f"{j['job']:4d}  {j['state']:7s}  {j['trace']}  {knobs}{tail}")
+        typer.echo(f"{len(jobs)} jobs → {s.output}")
+        return
+    res = run_pipeline(
+        s,
+        workers=workers or default_workers(),
+        scheduler=scheduler,
+        force=force,
+        progress=not json_,
+        write_baseline=write_baseline,
+    )
+    typer.echo(json.dumps(res.counts()) if json_ else res.line())
+    for f in res.check_failures:
+        typer.echo(f"check: {f}", err=True)
+    if res.failed or res.check_failures:
+        raise typer.Exit(1)
+
 
 def main() -> None:
     """Entry point. ReplayErrors are turned into one line by `command`; usage errors exit 2."""
@@ -272,7 +428,9 @@ def run(
     ] = None,
     pps: Annotated[Optional[float], typer.Option("-p", "--pps", help="Replay at N packets/s.")] = None,  # noqa: UP045
     mbps: Annotated[Optional[float], typer.Option("-M", "--mbps", help="Replay at N Mbit/s.")] = None,  # noqa: UP045
-    topspeed: Annotated[bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")] = False,
+    topspeed: Annotated[
+        bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")
+    ] = False,
     loop: Annotated[int, typer.Option("-l", "--loop", help="Replay the capture N times.")] = 1,
     limit: Annotated[Optional[int], typer.Option("-L", "--limit", help="Stop after N packets.")] = None,  # noqa: UP045
     duration: Annotated[
