@@ -165,3 +165,13 @@ def test_per_packet_keys_count_each_packet_once(run_dir: Path) -> None:
     assert df.rows() == [(0, 18500, 3, 92.5)]  # p1..p3 on queue 0; 1500 ns are per-poll/IRQ
     by_stage = ag.overhead(read_run(run_dir), ("queue", "stage"))
     assert by_stage.filter(pl.col("stage") == "copy")["frames"].to_list() == [2]
+
+
+def test_counter_sections_beyond_the_kernels_are_listed(tmp_path: Path) -> None:
+    from tests.runfixtures import counters_block
+
+    c = counters_block()
+    c["model"] = {"gro_skbs": 2, "time_squeeze_time": [0, 1]}
+    lines = render_stdio(small_run(tmp_path / "m", counters=c)).splitlines()
+    assert f"{'model.gro_skbs':<23s}  2" in lines  # padded to the longest name
+    assert "model.time_squeeze_time  0 1" in lines

@@ -141,4 +141,9 @@ def counters(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
     body = "<h3>softnet_stat, decoded</h3>" + softnet + "".join(
         f"<h3>{esc(title)}</h3><pre>{esc(chr(10).join(lines))}</pre>" for title, lines in blocks
     )
+    other = kc.other_items(c)
+    if other:
+        from replay.report.sections import kv_table
+
+        body += "<h3>Other counters in run.json</h3>" + kv_table(other)
     page.add("counters", "Counters (as the kernel prints them)", body)
