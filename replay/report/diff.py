@@ -193,7 +193,10 @@ def render_diff_html(base: Run, new: Run, out_path: str | os.PathLike[str] | Non
     bshare["all"] = 1.0
     colors = [100 * (v / tn - bshare.get(i, 0.0)) for i, v in zip(tree["ids"], tree["values"],
                                                                    strict=True)]
-    icicle = go.Figure(go.Icicle(ids=tree["ids"], labels=tree["labels"], parents=tree["parents"],
+    from replay.report.html import ptext
+
+    icicle = go.Figure(go.Icicle(ids=tree["ids"], labels=[ptext(x) for x in tree["labels"]],
+                                 parents=tree["parents"],
                                  values=tree["values"], branchvalues="total",
                                  marker={"colors": colors, "colorscale": "RdBu_r", "cmid": 0,
                                          "showscale": True},

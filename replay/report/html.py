@@ -24,6 +24,12 @@ def esc(s: object) -> str:
     return escape(str(s), quote=True)
 
 
+def ptext(s: object) -> str:
+    """A foreign string as plotly text: plotly reads a small HTML subset in labels (<b>, <a>,
+    <br>), so it gets entities, which plotly shows as the characters."""
+    return escape(str(s), quote=False)
+
+
 def json_block(obj: Any) -> str:
     """JSON safe to embed in <script type="application/json"> (no '</script>' can appear)."""
     s = json.dumps(obj, separators=(",", ":"), default=_json_default)

@@ -31,6 +31,12 @@ def esc(s: object) -> str:
     return _e(s)
 
 
+def ptext(s: object) -> str:
+    from replay.report.html import ptext as _p
+
+    return _p(s)
+
+
 Cell = Any  # a display value, or (display, sort value)
 
 
@@ -201,7 +207,8 @@ def drops(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
     fig = go.Figure()
     for stage in dict.fromkeys(df["stage"].to_list()):
         sub = df.filter(df["stage"] == stage)
-        fig.add_bar(x=sub["reason"].to_list(), y=sub["count"].to_list(), name=str(stage))
+        fig.add_bar(x=[ptext(r) for r in sub["reason"].to_list()], y=sub["count"].to_list(),
+                    name=ptext(stage))
     fig.update_layout(title="Drops by reason (colour: stage)", barmode="stack",
                       yaxis_title="packets", **LAYOUT)
     rows = [[r["count"], r["stage"], r["reason"]] for r in df.iter_rows(named=True)]
