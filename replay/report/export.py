@@ -146,10 +146,6 @@ def export_run(run_dir: str | os.PathLike[str], fmt: str, out: str | os.PathLike
     """Write the export of `run_dir` in `fmt` to `out` (atomically); returns the path."""
     if fmt not in FORMATS:
         raise ReportError(f"--format {fmt!r}: unknown; use one of {', '.join(FORMATS)}")
-    text = export_text(run_dir, fmt)
-    p = Path(out)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.partial-{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(p)
-    return p
+    from replay.report.html import write_text_atomic
+
+    return write_text_atomic(Path(out), export_text(run_dir, fmt))
