@@ -56,8 +56,10 @@ def test_perfetto_trace_events(run: Path) -> None:
     pk = [e for e in ev if e["pid"] == 1 and e["ph"] == "X" and e["tid"] == 1]
     assert pk[0]["name"] == "driver"
     assert pk[-1]["ts"] + pk[-1]["dur"] == pytest.approx(13.6)  # t_done of packet 1
-    starts = {e["id"] for e in ev if e["ph"] == "s"}
-    assert starts == {e["id"] for e in ev if e["ph"] == "f"}
+    starts = [e["id"] for e in ev if e["ph"] == "s"]
+    assert len(starts) == len(set(starts))  # one arrow per hop
+    assert set(starts) == {e["id"] for e in ev if e["ph"] == "f"}
+    assert len([i for i in starts if i // 64 == 1]) == 8  # packet 1: 9 stages, 8 hops
 
 
 def test_cli_export_and_bad_format(run: Path, tmp_path: Path) -> None:

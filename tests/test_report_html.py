@@ -96,3 +96,17 @@ def test_cli_writes_the_named_file(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert not list(out.parent.glob(".*partial*"))
+
+
+def test_unwritable_output_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    run = small_run(tmp_path / "small")
+    r = CliRunner().invoke(app, ["report", str(run), "-o", str(tmp_path)])
+    assert r.exit_code == 1 and "is a directory" in r.output
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = CliRunner().invoke(app, ["report", str(run), "-o", str(blocker / "x.html")])
+    assert r.exit_code == 1 and "cannot write" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    r = CliRunner().invoke(app, ["export", str(run), "--format", "folded", "-o",
+                                 str(blocker / "x.folded")])
+    assert r.exit_code == 1 and "cannot write" in r.output

@@ -81,3 +81,19 @@ def test_json_with_vs_adds_the_diff(tmp_path: Path) -> None:
                               "new": 5, "delta": 4}]
     gone = next(r for r in d["overhead"] if r["comm"] == "game" and r["sym"] == "app_work")
     assert (gone["baseline"], gone["new"], gone["delta"], gone["ratio"]) == (15.0, 0.0, -15.0, 0.0)
+
+
+def test_gro_ratio_counts_skbs_per_loop(tmp_path: Path) -> None:
+    from replay.report.analysis import kernel_figures
+    from replay.store.rundir import read_run, write_run
+    from tests.runfixtures import _table, packet_row, run_json, small_tables
+
+    rows = [packet_row(f, 0, "delivered", loop=loop, pkt=2 * loop + f, skb=1, queue=0, cpu=0,
+                       t_wire=0, wait={"gro": 0}, cpu_ns={"gro": 10})
+            for loop in (0, 1) for f in (1, 2)]
+    t = small_tables()
+    from replay.store.schema import PACKETS_SCHEMA
+
+    t["packets"] = _table(PACKETS_SCHEMA, rows)
+    run = read_run(write_run(tmp_path / "loops", run_json("loops", 2, 4), t))
+    assert kernel_figures(run, 1000)["gro"] == {"segments": 4, "skbs": 2, "ratio": 2.0}

@@ -135,3 +135,43 @@ def test_quantiles_match_the_nearest_rank_definition(values: list[int]) -> None:
     for k, q in ag.PERCENTILES:
         assert got[k] == s[max(math.ceil(len(s) * q) - 1, 0)]
     assert got["max"] == s[-1]
+
+
+@pytest.mark.parametrize("limit", ["-1", "101"])
+def test_percent_limit_out_of_range_is_one_line(run_dir: Path, limit: str) -> None:
+    r = CliRunner().invoke(app, ["report", str(run_dir), "--stdio", "--percent-limit", limit])
+    assert r.exit_code == 1 and "must be between 0 and 100" in r.output
+
+
+def test_cli_vs_prints_perf_diff(run_dir: Path, tmp_path: Path) -> None:
+    from tests.regen_golden import other_run
+
+    other = other_run(tmp_path)
+    r = CliRunner().invoke(app, ["report", str(other), "--vs", str(run_dir), "--stdio"])
+    assert r.exit_code == 0, r.output
+    assert "# Baseline    Delta     Ratio  Command    Shared Object      Symbol" in r.output
+    assert "            +15.00%            server     server             [.] app_work" in (
+        r.output.splitlines())
+    out = tmp_path / "d.html"
+    r = CliRunner().invoke(app, ["report", str(other), "--vs", str(run_dir), "-o", str(out)])
+    assert r.exit_code == 0 and out.stat().st_size > 1_000_000
+    r = CliRunner().invoke(app, ["report", str(other), "--vs", str(tmp_path / "missing"),
+                                 "--stdio"])
+    assert r.exit_code == 1 and "no such run directory" in r.output
+
+
+def test_per_packet_keys_count_each_packet_once(run_dir: Path) -> None:
+    df = ag.overhead(read_run(run_dir), ("queue",))
+    assert df.rows() == [(0, 18500, 3, 92.5)]  # p1..p3 on queue 0; 1500 ns are per-poll/IRQ
+    by_stage = ag.overhead(read_run(run_dir), ("queue", "stage"))
+    assert by_stage.filter(pl.col("stage") == "copy")["frames"].to_list() == [2]
+
+
+def test_counter_sections_beyond_the_kernels_are_listed(tmp_path: Path) -> None:
+    from tests.runfixtures import counters_block
+
+    c = counters_block()
+    c["model"] = {"gro_skbs": 2, "time_squeeze_time": [0, 1]}
+    lines = render_stdio(small_run(tmp_path / "m", counters=c)).splitlines()
+    assert f"{'model.gro_skbs':<23s}  2" in lines  # padded to the longest name
+    assert "model.time_squeeze_time  0 1" in lines

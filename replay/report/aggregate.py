@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from replay.errors import ReplayError
@@ -60,38 +61,66 @@ def parse_sort(spec: str | None) -> tuple[str, ...]:
     return keys
 
 
-def _quantiles(lf: pl.LazyFrame, cols: list[str]) -> dict[str, dict[str, int | None]]:
-    """Nearest-rank percentiles + count/mean/max of several columns in one pass."""
-    if not cols:
-        return {}
-    counts = lf.select([pl.col(c).count().alias(c) for c in cols]).collect().row(0, named=True)
-    live = [c for c in cols if counts[c] > 0]
-    out: dict[str, dict[str, int | None]] = {
-        c: {"count": 0, "mean": None, "max": None, "sum": None,
-            **{k: None for k, _ in PERCENTILES}}
-        for c in cols
-    }
-    if not live:
-        return out
-    exprs: list[pl.Expr] = []
-    for c in live:
-        s = pl.col(c).drop_nulls().sort()
-        n = counts[c]
-        for k, q in PERCENTILES:
-            exprs.append(s.gather(max(math.ceil(n * q) - 1, 0)).first().alias(f"{c}|{k}"))
-        exprs.append(pl.col(c).mean().alias(f"{c}|mean"))
-        exprs.append(pl.col(c).max().alias(f"{c}|max"))
-        exprs.append(pl.col(c).sum().alias(f"{c}|sum"))
-    row = lf.select(exprs).collect().row(0, named=True)
-    for c in live:
-        d = out[c]
-        d["count"] = counts[c]
-        for k, _ in PERCENTILES:
-            d[k] = int(row[f"{c}|{k}"])
-        d["mean"] = round(row[f"{c}|mean"])
-        d["max"] = int(row[f"{c}|max"])
-        d["sum"] = int(row[f"{c}|sum"])
+def _rank_index(n: int, q: float) -> int:
+    return min(max(math.ceil(n * q) - 1, 0), n - 1)
+
+
+def _quantiles(lf: pl.LazyFrame, cols: list[str],
+               cdf_points: int = 0) -> dict[str, dict[str, Any]]:
+    """Nearest-rank percentiles + count/mean/max/sum of several columns (nulls dropped).
+
+    One column at a time in numpy (np.partition at the wanted ranks, or one sort when the CDF's
+    101 ranks are wanted too), so only one column is in memory at a time: ~80 MB for a
+    10M-packet run. With cdf_points, also that many evenly spaced quantiles ("cdf").
+    """
+    out: dict[str, dict[str, Any]] = {}
+    qs = [i / (cdf_points - 1) for i in range(cdf_points)] if cdf_points > 1 else []
+    for c in cols:
+        arr = lf.select(pl.col(c).drop_nulls()).collect().to_series().to_numpy()
+        n = len(arr)
+        d: dict[str, Any] = {"count": n, "mean": None, "max": None, "sum": None,
+                             **{k: None for k, _ in PERCENTILES}}
+        if n:
+            ranks = {k: _rank_index(n, q) for k, q in PERCENTILES}
+            cdf_idx = [_rank_index(n, q) for q in qs]
+            # many ranks (the CDF's 101): one sort beats partitioning at each of them
+            part = np.sort(arr) if cdf_idx else np.partition(arr, sorted(set(ranks.values())))
+            for k, i in ranks.items():
+                d[k] = int(part[i])
+            d["mean"] = round(float(arr.mean()))
+            d["max"] = int(arr.max())
+            d["sum"] = int(arr.sum())
+            if qs:
+                d["cdf"] = [int(part[i]) for i in cdf_idx]
+        elif qs:
+            d["cdf"] = []
+        out[c] = d
     return out
+
+
+_STATS_CACHE: dict[tuple[str, float], dict[str, dict[str, Any]]] = {}
+CDF_POINTS = 101
+
+
+def packet_stats(run: Run) -> dict[str, dict[str, Any]]:
+    """Stats of every wait_/cpu_ column and of delivered end-to-end latency ("e2e"), computed
+    once per run directory (the page, --stdio and --json all ask for them)."""
+    f = run.path / "packets.parquet"
+    key = (str(f.resolve()), f.stat().st_mtime if f.exists() else 0.0)
+    if key not in _STATS_CACHE:
+        lf = run.scan("packets").with_columns(
+            pl.when(pl.col("outcome") == "delivered").then(pl.col("t_done") - pl.col("t_wire"))
+            .alias("e2e")
+        )
+        cols = [f"{k}_{s}" for s in STAGE_IDS for k in ("wait", "cpu")] + ["e2e"]
+        if len(_STATS_CACHE) > 8:
+            _STATS_CACHE.clear()
+        _STATS_CACHE[key] = _quantiles(lf, cols, CDF_POINTS)
+    return _STATS_CACHE[key]
+
+
+def _no_cdf(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != "cdf"}
 
 
 @dataclass
@@ -147,6 +176,10 @@ def overhead(run: Run, keys: tuple[str, ...] = DEFAULT_SORT,
         )
         cols = [PACKET_KEYS[k] for k in keys]
         df = long.group_by(cols).agg(pl.col("ns").sum(), pl.col("frames").sum()).collect()
+        if "stage" not in keys:  # count each packet once, not once per stage it reached
+            touched = pl.any_horizontal([pl.col(f"cpu_{s}").is_not_null() for s in STAGE_IDS])
+            n = lf.filter(touched).group_by(cols).agg(pl.len().alias("frames")).collect()
+            df = df.drop("frames").join(n, on=cols, how="left", nulls_equal=True)
     else:
         cols = [CPU_KEYS[k] for k in keys]
         df = (
@@ -179,25 +212,20 @@ def kernel_symbols(run: Run) -> set[str]:
 
 def stage_latency(run: Run) -> list[dict[str, Any]]:
     """Per stage: packets reaching it, wait and CPU percentiles/mean/total (ns)."""
-    lf = run.scan("packets")
-    cols = [f"{k}_{s}" for s in STAGE_IDS for k in ("wait", "cpu")]
-    q = _quantiles(lf, cols)
+    q = packet_stats(run)
     rows = []
     for s in STAGE_IDS:
         w, c = q[f"wait_{s}"], q[f"cpu_{s}"]
         if not w["count"] and not c["count"]:
             continue
-        rows.append({"stage": s, "packets": int(max(w["count"] or 0, c["count"] or 0)),
-                     "wait": w, "cpu": c})
+        rows.append({"stage": s, "packets": int(max(w["count"], c["count"])),
+                     "wait": _no_cdf(w), "cpu": _no_cdf(c)})
     return rows
 
 
-def end_to_end(run: Run) -> dict[str, int | None]:
+def end_to_end(run: Run) -> dict[str, Any]:
     """t_done - t_wire of delivered packets: count, mean, p50/p99/p99.9, max."""
-    lf = run.scan("packets").filter(pl.col("outcome") == "delivered").select(
-        (pl.col("t_done") - pl.col("t_wire")).alias("latency")
-    )
-    return _quantiles(lf, ["latency"])["latency"]
+    return _no_cdf(packet_stats(run)["e2e"])
 
 
 def drops(run: Run) -> pl.DataFrame:
@@ -213,34 +241,17 @@ def drops(run: Run) -> pl.DataFrame:
     ).sort(["count", "_o", "reason"], descending=[True, False, False]).drop("_o")
 
 
-def latency_cdf(run: Run, points: int = 101) -> dict[str, dict[str, list[int]]]:
-    """Per stage, `points` evenly spaced quantiles of wait and cpu (for CDF plots; bounded size)."""
-    lf = run.scan("packets")
+def latency_cdf(run: Run) -> dict[str, dict[str, list[int]]]:
+    """Per stage, 101 evenly spaced quantiles of wait and cpu (for CDF plots; bounded size)."""
     out: dict[str, dict[str, list[int]]] = {}
-    qs = [i / (points - 1) for i in range(points)]
-    cols = [f"{k}_{s}" for s in STAGE_IDS for k in ("wait", "cpu")]
-    cols.append("e2e")
-    lf = lf.with_columns(
-        pl.when(pl.col("outcome") == "delivered").then(pl.col("t_done") - pl.col("t_wire"))
-        .alias("e2e")
-    )
-    counts = lf.select([pl.col(c).count().alias(c) for c in cols]).collect().row(0, named=True)
-    exprs = []
-    for c in cols:
-        n = counts[c]
-        if not n:
+    for c, d in packet_stats(run).items():
+        if not d["count"]:
             continue
-        idx = sorted({min(max(math.ceil(n * q) - 1, 0), n - 1) for q in qs})
-        exprs.append(pl.col(c).drop_nulls().sort().gather(idx).implode().alias(c))
-    if not exprs:
-        return out
-    row = lf.select(exprs).collect().row(0, named=True)
-    for c, vals in row.items():
-        kind, _, stage = c.partition("_")
-        key = stage or "end-to-end"
-        out.setdefault(key if c != "e2e" else "end-to-end", {})[kind if c != "e2e" else "total"] = [
-            int(v) for v in vals
-        ]
+        if c == "e2e":
+            out.setdefault("end-to-end", {})["total"] = d["cdf"]
+        else:
+            kind, _, stage = c.partition("_")
+            out.setdefault(stage, {})[kind] = d["cdf"]
     return out
 
 
@@ -258,19 +269,23 @@ def stage_symbols(run: Run) -> dict[str, str]:
 
 def journey_sample(run: Run, n: int = 40) -> pl.DataFrame:
     """A bounded sample of packets worth following: the slowest delivered, the first dropped and
-    consumed ones, and the first packets of the run (at most 4n rows, in packet order)."""
+    consumed ones, the first packets of the run and packets spread evenly over it (at most
+    5n rows, in packet order)."""
     lf = run.scan("packets").with_columns(
         pl.col("outcome").cast(pl.String), pl.col("drop_stage").cast(pl.String),
         pl.col("drop_reason").cast(pl.String),
         (pl.col("t_done") - pl.col("t_wire")).alias("latency"),
     )
     parts = [
-        lf.filter(pl.col("outcome") == "delivered").sort(["latency", "pkt"],
-                                                         descending=[True, False]).head(n),
+        lf.filter(pl.col("outcome") == "delivered").top_k(n, by=["latency", "pkt"],
+                                                          reverse=[False, True]),
         lf.filter(pl.col("outcome") == "dropped").head(n),
         lf.filter(pl.col("outcome") == "consumed").head(n),
         lf.head(n),
     ]
+    total = run.scan("packets").select(pl.len()).collect().item()
+    if total > 4 * n:  # and packets spread evenly over the whole run
+        parts.append(lf.gather_every(total // n))
     return pl.concat(parts).unique("pkt").sort("pkt").collect()
 
 
@@ -325,26 +340,23 @@ def top_flows(run: Run, n: int = 25) -> pl.DataFrame:
         pl.len().alias("packets"), (pl.col("outcome") == "delivered").sum().alias("delivered"),
         (pl.col("outcome") == "dropped").sum().alias("dropped"),
     )
-    # nearest rank within each flow: sort by (flow, latency), number the rows of each flow
-    lat = (
-        lf.filter(pl.col("outcome") == "delivered")
-        .select("flow", (pl.col("t_done") - pl.col("t_wire")).alias("lat"))
-        .sort(["flow", "lat"])
-        .with_columns(pl.int_range(pl.len()).over("flow").alias("i"),
-                      pl.len().over("flow").alias("n"))
-    )
-
+    # nearest rank within each flow (groups here are never empty: delivered rows only)
     def rank(q: float) -> pl.Expr:
-        return pl.col("lat").filter(
-            pl.col("i") == ((pl.col("n") * q).ceil().cast(pl.Int64) - 1).clip(0, None)
-        ).first()
+        idx = ((pl.len() * q).ceil().cast(pl.Int64) - 1).clip(0, None)
+        return pl.col("lat").sort().gather(idx).first()
 
-    per = lat.group_by("flow").agg(rank(0.5).alias("p50"), rank(0.99).alias("p99"),
-                                   pl.col("lat").max().alias("max"))
+    lat = (lf.filter(pl.col("outcome") == "delivered")
+           .select("flow", (pl.col("t_done") - pl.col("t_wire")).alias("lat")).collect())
+    if lat.height:
+        per = lat.group_by("flow").agg(rank(0.5).alias("p50"), rank(0.99).alias("p99"),
+                                       pl.col("lat").max().alias("max"))
+    else:  # (polars 1.x panics on gather in an aggregation over an empty frame)
+        per = pl.DataFrame(schema={"flow": pl.UInt32, "p50": pl.Int64, "p99": pl.Int64,
+                                   "max": pl.Int64})
     return (
-        counts.join(per, on="flow", how="left")
+        counts.collect().join(per, on="flow", how="left")
         .sort(["dropped", "p99", "flow"], descending=[True, True, False], nulls_last=True)
-        .head(n).collect()
+        .head(n)
     )
 
 

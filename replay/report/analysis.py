@@ -120,7 +120,9 @@ def kernel_figures(run: Run, duration_ns: int) -> dict[str, Any]:
     squeeze = dict(ev.filter(pl.col("kind") == "squeeze").group_by("detail").len()
                    .collect().iter_rows())
     pk = run.scan("packets").filter(pl.col("cpu_gro").is_not_null())
-    g = pk.select(pl.len().alias("segments"), pl.col("skb").n_unique().alias("skbs")).collect()
+    # skb names the frame whose skb a segment rode in; with -l the frame numbers repeat per loop
+    g = pk.select(pl.len().alias("segments"),
+                  pl.struct("loop", "skb").n_unique().alias("skbs")).collect()
     segs, skbs = int(g["segments"][0]), int(g["skbs"][0])
     secs = duration_ns / 1e9 if duration_ns else 0.0
     irq = (ev.filter(pl.col("kind") == "irq").group_by("queue").len().sort("queue").collect())

@@ -99,6 +99,22 @@ def napi_lines(counters: dict[str, Any]) -> list[str]:
                  rows, [True] * len(keys))
 
 
+KNOWN = ("softnet_stat", "softirqs", "interrupts", "ethtool", "napi", "snmp", "snmp6")
+
+
+def other_items(counters: dict[str, Any]) -> list[tuple[str, str]]:
+    """Counter sections beyond the kernel's (e.g. the engine's `model` block), flattened."""
+    out = []
+    for section, body in counters.items():
+        if section in KNOWN:
+            continue
+        items = body.items() if isinstance(body, dict) else [("", body)]
+        for k, v in items:
+            name = f"{section}.{k}" if k else section
+            out.append((name, " ".join(map(str, v)) if isinstance(v, list) else str(v)))
+    return out
+
+
 def counter_lines(run: Run) -> list[str]:
     """All counter blocks, each under a `#` title naming the file or tool it imitates."""
     c = run.counters
@@ -118,4 +134,9 @@ def counter_lines(run: Run) -> list[str]:
     for title, lines in blocks:
         out += ["#", f"# {title}", "#", *lines]
     out += ["#", "# NAPI per queue (model)", "#", *napi_lines(c)]
+    other = other_items(c)
+    if other:
+        width = max(len(k) for k, _ in other)
+        out += ["#", "# Other counters in run.json (lists are per CPU or per socket)", "#",
+                *(f"{k:<{width}s}  {v}" for k, v in other)]
     return out

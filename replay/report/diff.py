@@ -193,7 +193,10 @@ def render_diff_html(base: Run, new: Run, out_path: str | os.PathLike[str] | Non
     bshare["all"] = 1.0
     colors = [100 * (v / tn - bshare.get(i, 0.0)) for i, v in zip(tree["ids"], tree["values"],
                                                                    strict=True)]
-    icicle = go.Figure(go.Icicle(ids=tree["ids"], labels=tree["labels"], parents=tree["parents"],
+    from replay.report.html import ptext
+
+    icicle = go.Figure(go.Icicle(ids=tree["ids"], labels=[ptext(x) for x in tree["labels"]],
+                                 parents=tree["parents"],
                                  values=tree["values"], branchvalues="total",
                                  marker={"colors": colors, "colorscale": "RdBu_r", "cmid": 0,
                                          "showscale": True},
@@ -209,8 +212,6 @@ def render_diff_html(base: Run, new: Run, out_path: str | os.PathLike[str] | Non
         [False, True, True, True]) if cd else "<p>No counter differs.</p>")
     out = Path(out_path) if out_path is not None else default_report_path(
         Path(f"{new.path.name}-vs-{base.path.name}"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    tmp.write_text(page.html(), encoding="utf-8")
-    tmp.replace(out)
-    return out
+    from replay.report.html import write_text_atomic
+
+    return write_text_atomic(out, page.html())

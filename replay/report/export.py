@@ -107,6 +107,7 @@ def perfetto(run: Run, journeys: int = 40) -> dict[str, Any]:
         ev.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name",
                    "args": {"name": j["label"]}})
         prev_end = None
+        hop = 0
         for t_end, stage, sym, wait, cpu_ns, note in j["steps"]:
             if wait is None and cpu_ns is None:
                 ev.append({"ph": "i", "pid": 1, "tid": tid, "ts": t_end * us, "s": "t",
@@ -117,10 +118,14 @@ def perfetto(run: Run, journeys: int = 40) -> dict[str, Any]:
                        "dur": (t_end - start) * us, "name": stage, "cat": "packet",
                        "args": {"symbol": sym, "wait_ns": wait, "cpu_ns": cpu_ns, "note": note}})
             if prev_end is not None:
-                ev.append({"ph": "s", "pid": 1, "tid": tid, "ts": prev_end * us, "id": tid,
+                # one flow arrow per hop between stages (ids unique per packet and hop; the
+                # trace-event format pairs an "s" with the "f" of the same cat/name/id)
+                fid = tid * 64 + hop
+                ev.append({"ph": "s", "pid": 1, "tid": tid, "ts": prev_end * us, "id": fid,
                            "name": "packet", "cat": "flow"})
                 ev.append({"ph": "f", "bp": "e", "pid": 1, "tid": tid, "ts": start * us,
-                           "id": tid, "name": "packet", "cat": "flow"})
+                           "id": fid, "name": "packet", "cat": "flow"})
+                hop += 1
             prev_end = t_end
     return {"traceEvents": ev, "displayTimeUnit": "ns",
             "metadata": {"run": run.path.name, "command": run.meta.get("command", "")}}
@@ -141,10 +146,6 @@ def export_run(run_dir: str | os.PathLike[str], fmt: str, out: str | os.PathLike
     """Write the export of `run_dir` in `fmt` to `out` (atomically); returns the path."""
     if fmt not in FORMATS:
         raise ReportError(f"--format {fmt!r}: unknown; use one of {', '.join(FORMATS)}")
-    text = export_text(run_dir, fmt)
-    p = Path(out)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.partial-{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(p)
-    return p
+    from replay.report.html import write_text_atomic
+
+    return write_text_atomic(Path(out), export_text(run_dir, fmt))

@@ -8,6 +8,7 @@ page's own script (assets/report.js) with the inlined plotly.js; nothing is fetc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from html import escape
@@ -22,6 +23,12 @@ from replay.store.rundir import Run, read_run
 
 def esc(s: object) -> str:
     return escape(str(s), quote=True)
+
+
+def ptext(s: object) -> str:
+    """A foreign string as plotly text: plotly reads a small HTML subset in labels (<b>, <a>,
+    <br>), so it gets entities, which plotly shows as the characters."""
+    return escape(str(s), quote=False)
 
 
 def json_block(obj: Any) -> str:
@@ -111,9 +118,22 @@ def render_html(
     """Write the report page of `run_dir` to `out_path` (atomically); returns the path."""
     run = run_dir if isinstance(run_dir, Run) else read_run(run_dir)
     out = Path(out_path) if out_path is not None else default_report_path(run.path)
-    text = build_page(run, journeys).html()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(out, build_page(run, journeys).html())
+
+
+def write_text_atomic(out: Path, text: str) -> Path:
+    """Write via a temporary sibling and rename; an unwritable target is one ReportError."""
+    from replay.report.aggregate import ReportError
+
+    if out.is_dir():
+        raise ReportError(f"{out}: is a directory; give a file name such as {out / 'report.html'}")
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise ReportError(f"{out}: cannot write ({e.strerror or e}); choose another path") from None
     return out

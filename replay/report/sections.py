@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from replay.report.html import Page
     from replay.store.rundir import Run
 
+MAX_OVERHEAD_ROWS = 3000  # the page must stay light (issue 6: never ship millions of points)
 WAIT_COLOR, CPU_COLOR = "#9db4d3", "#d9534f"
 LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "template": "plotly_white",
           "font": {"size": 12}}
@@ -28,6 +29,12 @@ def esc(s: object) -> str:
     from replay.report.html import esc as _e
 
     return _e(s)
+
+
+def ptext(s: object) -> str:
+    from replay.report.html import ptext as _p
+
+    return _p(s)
 
 
 Cell = Any  # a display value, or (display, sort value)
@@ -134,9 +141,10 @@ def replayed(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
 def overhead(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
     keys = ("comm", "dso", "sym", "cpu", "context", "stage")
     df = ag.overhead(run, keys)
+    shown = df.head(MAX_OVERHEAD_ROWS)
     ksyms = ag.kernel_symbols(run)
     rows = []
-    for r in df.iter_rows(named=True):
+    for r in shown.iter_rows(named=True):
         mark = "[k]" if r["sym"] in ksyms else "[.]"
         rows.append([(f"{r['percent']:.2f}%", round(r["percent"], 6)), r["ns"], r["frames"],
                      r["comm"], r["dso"], f"{mark} {r['sym']}", r["cpu"], r["context"],
@@ -147,7 +155,9 @@ def overhead(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
                        rows, [True, True, True, False, False, False, True, False, False])
     body = (
         f'<p class="note">{t.cpu_ns} ns of modeled CPU time in {t.spans} span × symbol rows '
-        "(perf's cpu-clock event). Click a header to sort; type to filter.</p>"
+        "(perf's cpu-clock event). Click a header to sort; type to filter."
+        + (f" Showing the top {MAX_OVERHEAD_ROWS} of {df.height} rows; `replay report --stdio`"
+           " lists them all." if df.height > MAX_OVERHEAD_ROWS else "") + "</p>"
         '<input type="search" id="overhead-filter" data-table="overhead-table" '
         'placeholder="filter (symbol, command, stage…)">'
         f'<div class="scroll">{table}</div>'
@@ -208,7 +218,8 @@ def drops(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
     fig = go.Figure()
     for stage in dict.fromkeys(df["stage"].to_list()):
         sub = df.filter(df["stage"] == stage)
-        fig.add_bar(x=sub["reason"].to_list(), y=sub["count"].to_list(), name=str(stage))
+        fig.add_bar(x=[ptext(r) for r in sub["reason"].to_list()], y=sub["count"].to_list(),
+                    name=ptext(stage))
     fig.update_layout(title="Drops by reason (colour: stage)", barmode="stack",
                       yaxis_title="packets", **LAYOUT)
     rows = [[r["count"], r["stage"], r["reason"]] for r in df.iter_rows(named=True)]
@@ -223,7 +234,8 @@ def journey(page: Page, run: Run, t: ag.Totals, journeys: int = 40, **_: Any) ->
     body = (
         '<p class="note">Each step is the end of a stage, with the wait before it and its CPU '
         "time (like pwru's per-packet trace). The list holds the slowest delivered packets, "
-        "the first dropped and consumed ones, and the first packets of the run.</p>"
+        "the first dropped and consumed ones, the first packets of the run and packets spread "
+        "evenly over it.</p>"
         '<label>Packet <select id="pkt-select" aria-label="packet"></select></label>'
         '<div id="journey-view"></div>'
     )

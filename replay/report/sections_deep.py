@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 from replay.report import aggregate as ag
 from replay.report import analysis as an
 from replay.report import counters as kc
+from replay.report.html import ptext
 from replay.report.sections import LAYOUT, esc, html_table
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ CONTEXT_COLORS = {"hardirq": "#d9534f", "softirq": "#f0ad4e", "ksoftirqd": "#8e6
 def flame(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
     tree = ag.icicle_tree(ag.flame_nodes(run))
     fig = go.Figure(go.Icicle(
-        ids=tree["ids"], labels=tree["labels"], parents=tree["parents"], values=tree["values"],
+        ids=tree["ids"], labels=[ptext(x) for x in tree["labels"]], parents=tree["parents"],
+        values=tree["values"],
         branchvalues="total", tiling={"orientation": "v"}, root={"color": "#eef1f4"},
         hovertemplate="%{label}<br>%{value} ns<br>%{percentRoot:.2%} of all<extra></extra>",
     ))
@@ -72,7 +74,7 @@ def occupancy(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
             fig.add_scatter(x=x, y=ys, mode="lines+markers", name=f"{label}{who}",
                             connectgaps=False, row=1, col=1, secondary_y=kind == "sock")
     for reason, ys in oc["drops"].items():
-        fig.add_bar(x=x, y=ys, name=f"drop {reason}", row=2, col=1)
+        fig.add_bar(x=x, y=ys, name=ptext(f"drop {reason}"), row=2, col=1)
     fig.update_yaxes(title_text="packets", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="socket bytes", row=1, col=1, secondary_y=True)
     fig.update_layout(title="Ring, backlog and socket occupancy with drops over time",
@@ -141,4 +143,9 @@ def counters(page: Page, run: Run, t: ag.Totals, **_: Any) -> None:
     body = "<h3>softnet_stat, decoded</h3>" + softnet + "".join(
         f"<h3>{esc(title)}</h3><pre>{esc(chr(10).join(lines))}</pre>" for title, lines in blocks
     )
+    other = kc.other_items(c)
+    if other:
+        from replay.report.sections import kv_table
+
+        body += "<h3>Other counters in run.json</h3>" + kv_table(other)
     page.add("counters", "Counters (as the kernel prints them)", body)
