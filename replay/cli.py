@@ -138,6 +138,84 @@ def export(
 
 
 @command()
+def real(
+    traces: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, compressed).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Run directory to write.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    multiplier: Annotated[Optional[float], typer.Option("-x", "--multiplier")] = None,  # noqa: UP045
+    pps: Annotated[Optional[float], typer.Option("-p", "--pps")] = None,  # noqa: UP045
+    mbps: Annotated[Optional[float], typer.Option("-M", "--mbps")] = None,  # noqa: UP045
+    topspeed: Annotated[bool, typer.Option("-t", "--topspeed")] = False,
+    loop: Annotated[int, typer.Option("-l", "--loop", min=1)] = 1,
+    limit: Annotated[Optional[int], typer.Option("-L", "--limit", min=1)] = None,  # noqa: UP045
+    duration: Annotated[Optional[float], typer.Option("--duration")] = None,  # noqa: UP045
+    sender_cpu: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--sender-cpu", help="CPU for tcpreplay (default: one no [[app]] uses)."),
+    ] = None,
+    no_perf: Annotated[bool, typer.Option("--no-perf", help="Do not run perf record.")] = False,
+    host_sysctl: Annotated[
+        bool, typer.Option("--host-sysctl", help="Also set host-wide net.core knobs (restored).")
+    ] = False,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", help="Replay time bound.")] = 30.0,
+    priority: Annotated[
+        str, typer.Option("--priority", help="Sender/receiver priority: fifo, nice (-20), normal.")
+    ] = "fifo",
+) -> None:
+    """Replay TRACE into a veth pair in a private network namespace on this kernel (root).
+
+    Receivers behave as the config's [[app]] says; tcpreplay sends; perf samples. The run
+    directory has the format of `replay run`, so `replay report REAL --vs MODEL` compares them.
+    Example: replay real flood.pcap -c game.toml -t -o runs/real-flood
+    """
+    from replay.real.harness import RealOptions, run_real
+    from replay.runner import ReplayOptions
+
+    ro = ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
+                       limit=limit, duration=duration)
+    if priority not in ("nice", "fifo", "normal"):
+        raise typer.BadParameter("--priority must be nice, fifo or normal")
+    opts = RealOptions(sender_cpu=sender_cpu, perf=not no_perf, host_sysctl=host_sysctl,
+                       max_seconds=max_seconds, priority=priority)
+    res = run_real([str(t) for t in traces], output, config, set_ or [], ro, opts,
+                   command="replay " + " ".join(sys.argv[1:]))
+    s = res.summary
+    o = s["outcomes"]
+    typer.echo(f"{output}: {s['packets']} packets sent, {o['delivered']} delivered, "
+               f"{o['dropped']} dropped; RcvbufErrors "
+               f"{res_counter(res.run_dir, 'RcvbufErrors')}")
+    for n in res.notes:
+        typer.echo(f"note: {n}", err=True)
+
+
+@command()
+def calibrate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Profile TOML to write.")],
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per trace.")] = 3,
+    keep: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--keep", help="Keep the calibration runs in this folder."),
+    ] = None,
+) -> None:
+    """Fit a cost profile to this machine from real runs (root): replay calibrate -o me.toml
+
+    Select it with costs.profile = "me.toml". See docs/real-kernel.md.
+    """
+    from replay.real.calibrate import calibrate as run_calibration
+
+    res = run_calibration(output, repeat=repeat, keep=keep)
+    fits = ", ".join(f"{k} {100 * v:.1f}%" for k, v in res["residuals"].items())
+    typer.echo(f"{output}: {res['runs']} runs; fit residuals {fits}")
+
+
+def res_counter(run_dir: Path, name: str) -> int:
+    from replay.store.rundir import read_run
+
+    return int(read_run(run_dir).counters.get("snmp", {}).get("Udp", {}).get(name, 0))
+
+
+@command()
 def synth(
     scenario: Annotated[
         Optional[str],  # noqa: UP045
@@ -350,7 +428,9 @@ def run(
     ] = None,
     pps: Annotated[Optional[float], typer.Option("-p", "--pps", help="Replay at N packets/s.")] = None,  # noqa: UP045
     mbps: Annotated[Optional[float], typer.Option("-M", "--mbps", help="Replay at N Mbit/s.")] = None,  # noqa: UP045
-    topspeed: Annotated[bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")] = False,
+    topspeed: Annotated[
+        bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")
+    ] = False,
     loop: Annotated[int, typer.Option("-l", "--loop", help="Replay the capture N times.")] = 1,
     limit: Annotated[Optional[int], typer.Option("-L", "--limit", help="Stop after N packets.")] = None,  # noqa: UP045
     duration: Annotated[

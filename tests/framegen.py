@@ -51,6 +51,6 @@ def frames(rows: list[dict[str, Any]]) -> pa.Table:
             elif name in ("src", "dst"):
                 v = src if name == "src" else dst
             else:
-                v = d[name] if name in d else None
+                v = d.get(name)
             cols[name].append(v)
     return pa.Table.from_pydict(cols, schema=FRAMES_SCHEMA)

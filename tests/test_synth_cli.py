@@ -102,6 +102,6 @@ def test_parse_rate(text, unit, value):
 
 def test_list_matches_golden_file():
     # Regenerate after an intended change:
-    #   PYTHONPATH=. python -m replay synth --list > tests/golden/synth-list.txt
-    golden = Path(__file__).parent / "golden" / "synth-list.txt"
+    #   PYTHONPATH=. python -m replay synth --list > tests/golden/synth/list.txt
+    golden = Path(__file__).parent / "golden" / "synth" / "list.txt"
     assert runner.invoke(app, ["synth", "--list"]).output == golden.read_text()

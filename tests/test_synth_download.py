@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import dpkt
 import numpy as np
 import pytest
-from _synth_read import checksums_ok, read
+from tests._synth_read import checksums_ok, read
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -42,7 +42,7 @@ def test_readme_command_regenerates_the_trace_byte_for_byte(name, tmp_path):
     argv[argv.index("-o") + 1] = str(tmp_path / name)
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 0, result.output
-    from _synth_read import raw
+    from tests._synth_read import raw
 
     assert raw(tmp_path / name) == raw(TRACES / name), f"{name} differs from its README command"
     assert (tmp_path / name).read_bytes() == (TRACES / name).read_bytes(), (
@@ -57,7 +57,7 @@ def test_bundled_trace_is_under_2_mb(name):
 
 
 def test_readme_figures_match_the_files():
-    from _synth_read import read
+    from tests._synth_read import read
 
     text = README.read_text()
     for name in bundled():

@@ -9,7 +9,7 @@ from collections import defaultdict
 import dpkt
 import numpy as np
 import pytest
-from _synth_read import checksums_ok, read
+from tests._synth_read import checksums_ok, read
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

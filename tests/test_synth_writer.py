@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 import pytest
-from _synth_read import read
+from tests._synth_read import read
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

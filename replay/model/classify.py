@@ -17,7 +17,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from replay.model.layout import (
-    K_ARP, K_BADIP, K_ICMP, K_NONIP, K_NOPROTO, K_TCP, K_TCP_CTRL, K_TRUNC, K_UDP,
+    K_ARP,
+    K_BADIP,
+    K_ICMP,
+    K_NONIP,
+    K_NOPROTO,
+    K_TCP,
+    K_TCP_CTRL,
+    K_TRUNC,
+    K_UDP,
 )
 from replay.model.match import match_mask, parse_match
 
@@ -213,6 +221,9 @@ def kinds(cols: Columns) -> np.ndarray:
     ip = cols.ip_version > 0
     k[~ip] = K_NONIP
     k[~ip & (cols.ethertype == ETH_P_ARP)] = K_ARP
+    # an IP ethertype whose header could not be decoded (cut short): ip_rcv_core drops it as
+    # PKT_TOO_SMALL, it is not an unknown protocol
+    k[~ip & ((cols.ethertype == 0x0800) | (cols.ethertype == 0x86DD))] = K_TRUNC
     udp = ip & (cols.proto == 17)
     tcp = ip & (cols.proto == 6)
     icmp = ip & ((cols.proto == 1) | (cols.proto == 58))

@@ -57,13 +57,12 @@ N_COSTS = len(COST_KEYS)
 
 def _load_raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     p = Path(name)
-    if p.suffix == ".toml" or "/" in name:
-        path = p
-    else:
-        path = PROFILE_DIR / f"{name}.toml"
+    path = p if p.suffix == ".toml" or "/" in name else PROFILE_DIR / f"{name}.toml"
     if not path.exists():
         known = ", ".join(sorted(x.stem for x in PROFILE_DIR.glob("*.toml")))
-        raise ConfigError(f"costs.profile: no profile {name!r} (known: default, {known}; or a path to a .toml)")
+        raise ConfigError(
+            f"costs.profile: no profile {name!r} (known: default, {known}; or a path to a .toml)"
+        )
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
@@ -100,7 +99,9 @@ def load_profile(name: str) -> dict[str, Any]:
         if not isinstance(entry["base"], int | float) or entry["base"] < 0:
             raise ConfigError(f"{where}.base must be a non-negative number of ns, got {entry['base']!r}")
     if not isinstance(data["profile"].get("ghz"), int | float):
-        raise ConfigError(f"{data['profile']['path']}: [profile] ghz is required (the clock the numbers were measured at)")
+        raise ConfigError(
+            f"{data['profile']['path']}: [profile] ghz is required (the clock the numbers were measured at)"
+        )
     return data
 
 

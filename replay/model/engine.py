@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from replay.model.layout import *  # noqa: F403  (the slot names are the engine's vocabulary)
+from replay.model.layout import *
 
 # poll/NRA phases (cs[c, CS_PHASE])
 PH_NEXT = 0  # pick the next NAPI of net_rx_action's list

@@ -7,7 +7,6 @@ is the same function, table-driven and columnar: for every byte position and byt
 
 from __future__ import annotations
 
-
 import numpy as np
 from numba import njit
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from replay.errors import RunError
 from replay.model import engine
-from replay.model import layout as L
+from replay.model import layout as L  # noqa: N812 (the engine's slot table, read as L.X)
 from replay.model.classify import addr_text, columns, host_view, infer_apps, kinds, sockets
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
@@ -535,7 +535,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
             "time_squeeze_time": [int(cs[c, L.CS_SQ_TIME]) for c in range(ncpu)],
             "ksoftirqd_wakeups": [int(cs[c, L.CS_KS_WAKES]) for c in range(ncpu)],
             "gro_skbs": int(head.sum()),
-            "gro_segments": int(len(ridx)),
+            "gro_segments": len(ridx),
             "socket_max_queue": [int(x) for x in S.ss[:, L.SS_MAXQ]],
         },
     }
@@ -558,7 +558,7 @@ def _summary(S: Any, packets: pa.Table, frames: int, ncpu: int) -> dict[str, Any
         (pl.col("t_done") - pl.col("t_wire")).alias("lat"))["lat"]
     if len(lat):
         latency = {
-            "count": len(lat), "mean": int(round(float(lat.mean()))),  # type: ignore[arg-type]
+            "count": len(lat), "mean": round(float(lat.mean())),  # type: ignore[arg-type]
             **{k: int(lat.quantile(qv, "nearest")) for k, qv in  # type: ignore[arg-type]
                (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))},
             "max": int(lat.max()),  # type: ignore[arg-type]
