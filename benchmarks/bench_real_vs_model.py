@@ -71,7 +71,8 @@ def figures(run_dir: Path) -> dict[str, Any]:
     """The compared figures of one run directory (real or model: the same format)."""
     meta = json.loads((run_dir / "run.json").read_text())
     s, c = meta["summary"], meta["counters"]
-    sent = max(s["packets"], 1)
+    # packets tcpreplay sent (a real run) or the model replayed: the capture may miss a few
+    sent = max(meta.get("real", {}).get("sender", {}).get("packets", s["packets"]), 1)
     scpu = meta.get("real", {}).get("sender", {}).get("cpu", 0)
     out: dict[str, Any] = {
         "delivered %": 100.0 * s["outcomes"]["delivered"] / sent,

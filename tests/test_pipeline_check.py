@@ -90,7 +90,8 @@ def test_new_drops_and_new_failures_cross_and_unmatched_jobs_are_notes(spec: Pat
 
 
 def test_a_missing_baseline_or_unknown_column_is_a_clear_error(spec: Path) -> None:
-    with pytest.raises(PipelineError, match="no baseline summary; make one with `replay pipeline SPEC --write-baseline`"):
+    msg = "no baseline summary; make one with `replay pipeline SPEC --write-baseline`"
+    with pytest.raises(PipelineError, match=msg):
         run(spec)
     run(spec, write_baseline=True)
     s = load_spec(spec)

@@ -20,7 +20,7 @@ from replay.real import counters
 from replay.real.assemble import match_messages, packets_table
 from replay.real.categories import category, context_of, stage_of
 from replay.real.pcapraw import read_records
-from replay.real.perfscript import parse_perf_script
+from replay.real.perfscript import parse_leaves, parse_perf_script
 from replay.real.rewrite import ip_header_csum, rewrite, update_csum
 
 NS_MAC, HOST_MAC = "02:73:72:00:00:02", "02:73:72:00:00:01"
@@ -356,3 +356,22 @@ def test_a_fragmented_datagram_is_tagged_in_its_first_fragment(tmp_path: Path) -
     reassembled.len = 20 + len(reassembled.data)
     assert bytes(a.data)[8:12] == b"\x00\x00\x00\x00"  # tag 0 in the first payload bytes
     assert _l4_csum_ok(reassembled)
+
+
+def test_user_samples_without_a_callchain_take_their_leaf_from_the_flat_pass() -> None:
+    # recorded with --kernel-callchains: a sample in user space prints no frames
+    chains = ("app0  7099/7099  [001]   1.000000000:     100000 cpu-clock: \n\n"
+              "app0  7099/7099  [001]   1.000100000:     100000 cpu-clock: \n"
+              "\tffffffff81e3b000 _copy_to_iter ([kernel.kallsyms])\n"
+              "\tffffffff82040000 udp_recvmsg ([kernel.kallsyms])\n\n")
+    flat = ("  app0 7099/7099 [001]  1.000000000:  100000 cpu-clock:  7f88feeba754 "
+            "_PyEval_EvalFrameDefault+0x1c (/usr/lib/libpython3.11.so.1.0)\n"
+            "  app0 7099/7099 [001]  1.000100000:  100000 cpu-clock:  ffffffff81e3b000 "
+            "_copy_to_iter ([kernel.kallsyms])\n")
+    leaves = parse_leaves(flat.splitlines())
+    assert leaves == [("_PyEval_EvalFrameDefault", "libpython3.11.so.1.0"),
+                      ("_copy_to_iter", "[kernel.kallsyms]")]
+    s = parse_perf_script(chains.splitlines(), leaves)
+    assert s.symbol == ["_PyEval_EvalFrameDefault", "_copy_to_iter"]
+    assert s.stage == ["app", "copy"]
+    assert s.category == ["app", "data_copy"]

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import dpkt
 import numpy as np
 import pytest
-from tests._synth_read import checksums_ok, read
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replay.synth import build, synthesize
 from replay.synth.tcpflow import TLS_RECORD
 from replay.synth.writer import pcap_bytes
+from tests._synth_read import checksums_ok, read
 
 SERVER, CLIENT = socket.inet_aton("142.250.185.46"), socket.inet_aton("192.168.1.100")
 GW_MAC, CLIENT_MAC = bytes.fromhex("001a2b3c4d5e"), bytes.fromhex("3c22fb123456")

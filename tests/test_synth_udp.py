@@ -9,12 +9,12 @@ from collections import defaultdict
 import dpkt
 import numpy as np
 import pytest
-from tests._synth_read import checksums_ok, read
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replay.synth import SynthError, build, synthesize
 from replay.synth.writer import pcap_bytes
+from tests._synth_read import checksums_ok, read
 
 
 @pytest.fixture(scope="module")

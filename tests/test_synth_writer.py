@@ -7,12 +7,12 @@ import struct
 
 import numpy as np
 import pytest
-from tests._synth_read import read
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replay.synth import SynthError
 from replay.synth.writer import EPOCH_NS, Capture, pcap_bytes, write_capture
+from tests._synth_read import read
 
 frames_st = st.lists(st.binary(min_size=14, max_size=200), min_size=1, max_size=40)
 

@@ -1252,6 +1252,7 @@ def run_loop(S):
         if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[0] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
             S.misc[0] = nxt
             return 1  # the caller grows the buffers and calls again
+        S.misc[3 + (0 if e == 0 else 1 if e < S.P[P_ECPU0] else 2 if e < S.P[P_ETHR0] else 3)] += 1
         if e == 0:
             arrival(S, nxt, t)
             nxt += 1

@@ -271,6 +271,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ev[: S.ev.shape[0]] = S.ev
         S = S._replace(rows=rows, ev=ev)
     engine.distribute(S)
+    _misc = S.misc[3:7].tolist()
     S = _views(S)
     if n and (S.outc < 0).any():
         bad = int(np.flatnonzero(S.outc < 0)[0])
@@ -292,6 +293,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     events = _events_table(S)
     counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     summary = _summary(S, packets, cols.n, ncpu)
+    kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
+    counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
     host = {"addresses": hv.addresses, "inferred": hv.inferred, "note": hv.note}
     return SimResult(packets, cpu, events, counters, summary, host, apps, notes)
 

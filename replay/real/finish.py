@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pyarrow as pa
 from replay import __version__
 from replay.real import assemble, hostinfo
 from replay.real.netns import VethPair
-from replay.real.perfscript import parse_perf_script
+from replay.real.perfscript import parse_leaves, parse_perf_script
 from replay.real.rewrite import Rewritten
 from replay.real.rundir_extra import write_run
 from replay.runner import ReplayOptions, RunResult
@@ -51,8 +52,9 @@ def finish(
     sender_stats: dict[str, Any],
     snd_argv: list[str],
     cap_err: str,
+    perf_err: str,
     cblock: dict[str, Any],
-    samples_txt: str | None,
+    samples_txt: tuple[str, str] | None,
     off_real_mono: int,
     recs: list[tuple[int, dict[str, Any], list[int], dict[str, np.ndarray]]],
     recv_pids: set[int],
@@ -119,10 +121,19 @@ def finish(
             "read_latency_ns": assemble.percentiles(read_lat),
             "duration_ns": int(max(pk["t_done"].max() or 0, pk["t_wire"].max() or 0)),
         }
-    perf_info: dict[str, Any] = {"recorded": samples_txt is not None}
+    perf_info: dict[str, Any] = {"recorded": samples_txt is not None,
+                                 "stderr": perf_err.strip()[-500:]}
+    m = re.search(r"lost (\d+) chunks", perf_err) or re.search(r"(\d+) lost samples", perf_err)
+    if m:
+        notes.append(f"perf lost samples ({m[0]}): CPU shares undercount the busiest CPU")
+    m = re.search(r"received/dropped on interface '[^']+': (\d+)/(\d+)", cap_err)
+    if m and int(m[2]):
+        notes.append(f"the capture of what was sent dropped {m[2]} packets: those have no "
+                     "row in packets.parquet (the counters still count them)")
     cpu_busy = [0] * hostinfo.ncpus()
     if samples_txt is not None:
-        s = parse_perf_script(samples_txt.splitlines())
+        chains, leaves = samples_txt
+        s = parse_perf_script(chains.splitlines(), parse_leaves(leaves.splitlines()))
         t0_mono = t0 - off_real_mono
         # the traffic window, plus one sampling period either side
         span = int(summary_extra.get("duration_ns", 0)) or None

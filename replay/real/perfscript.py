@@ -27,7 +27,8 @@ from replay.real.categories import (
 
 _HEAD = re.compile(
     r"^(?P<comm>.+?)\s+(?P<pid>-?\d+)/(?P<tid>-?\d+)\s+\[(?P<cpu>\d+)\]\s+"
-    r"(?P<sec>\d+)\.(?P<frac>\d+):\s+(?P<period>\d+)\s+(?P<event>\S+?):?\s*$"
+    r"(?P<sec>\d+)\.(?P<frac>\d+):\s+(?P<period>\d+)\s+(?P<event>\S+?):"
+    r"(?:\s+(?P<ip>[0-9a-f]+)\s+(?P<sym>.+?)\s+\((?P<dso>.*)\))?\s*$"
 )
 _FRAME = re.compile(r"^\s+(?P<ip>[0-9a-f]+)\s+(?P<sym>.+?)\s+\((?P<dso>.*)\)\s*$")
 
@@ -65,8 +66,26 @@ def _time_ns(sec: str, frac: str) -> int:
     return int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
-def parse_perf_script(lines: Iterable[str]) -> Samples:
-    """Parse perf script text; lines that are neither a header nor a frame are skipped."""
+def parse_leaves(lines: Iterable[str]) -> list[tuple[str, str]]:
+    """`perf script -G` text (one line per sample, the leaf on it) → (symbol, dso) per sample.
+
+    Recorded with --kernel-callchains, a sample taken in user space has no callchain to print;
+    its leaf comes from this second pass over the same file, in the same sample order.
+    """
+    out = []
+    for line in lines:
+        m = _HEAD.match(line.rstrip("\n"))
+        if m is not None:
+            sym = m["sym"] or "[unknown]"
+            out.append((sym.split("+0x", 1)[0], _dso_name(m["dso"] or "[unknown]")))
+    return out
+
+
+def parse_perf_script(lines: Iterable[str], leaves: list[tuple[str, str]] | None = None) -> Samples:
+    """Parse perf script text; lines that are neither a header nor a frame are skipped.
+
+    `leaves` (from parse_leaves) fills in the leaf of samples printed without a callchain.
+    """
     out = Samples()
     head: re.Match[str] | None = None
     chain: list[tuple[str, str]] = []
@@ -75,6 +94,8 @@ def parse_perf_script(lines: Iterable[str]) -> Samples:
         if head is None:
             return
         comm = head["comm"].strip()
+        if not chain and leaves is not None and len(out) < len(leaves):
+            chain.append(leaves[len(out)])
         syms = [s for s, _ in chain]
         leaf_sym, leaf_dso = chain[0] if chain else ("[unknown]", "[unknown]")
         out.comm.append(comm)

@@ -69,10 +69,21 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]:
 
 
 def config_differences(cfg: dict[str, Any]) -> list[tuple[str, object]]:
-    """Resolved config keys whose value differs from replay.model.config's defaults."""
-    from replay.model.config import default_config
+    """Resolved config keys whose value differs from the resolved defaults (for the run's own
+    host.hz and host.kernel, since some defaults derive from them: netdev_budget_usecs is two
+    jiffies, rmem_max depends on the version)."""
+    from replay.errors import ConfigError
+    from replay.model.config import default_config, resolve_config
 
-    base = dict(_flat(default_config()))
+    host = cfg.get("host", {}) if isinstance(cfg.get("host"), dict) else {}
+    try:
+        ref = resolve_config(None, {"host.hz": host.get("hz", 250),
+                                    "host.kernel": str(host.get("kernel", "6.12"))})
+        ref["host"]["hz"], ref["host"]["kernel"] = default_config()["host"]["hz"], \
+            default_config()["host"]["kernel"]
+    except ConfigError:
+        ref = default_config()
+    base = dict(_flat(ref))
     return [(k, f"{v!r} (default {base[k]!r})" if k in base else repr(v))
             for k, v in _flat(cfg) if k not in base or base[k] != v]
 
