@@ -55,6 +55,7 @@ def spec_file(tmp: Path, traces: list[str], matrix: str = '"nic.rx" = [256, 1024
     return tmp / "s.toml"
 
 
+@pytest.mark.slow  # ~25 s: 8 real jobs with their HTML reports, twice
 def test_bundled_traces_with_a_broken_file_run_twice(tmp_path: Path) -> None:
     spec = spec_file(tmp_path, [str(REPO / "traces" / "*.pcap*")])
     n = len(BUNDLED)
@@ -82,6 +83,7 @@ def test_bundled_traces_with_a_broken_file_run_twice(tmp_path: Path) -> None:
     assert again.drop(WALL).equals(df.drop(WALL))
 
 
+@pytest.mark.slow  # ~20 s: 48 real captures
 @pytest.mark.corpus
 @pytest.mark.skipif(
     not SHARED.is_dir(), reason=f"no real-capture corpus at {SHARED} (set STACK_REPLAY_SHARED)"
