@@ -1,7 +1,8 @@
 """Frame bytes → header columns: link layer, VLAN/MPLS, IPv4/IPv6, TCP/UDP, tunnels (compiled).
 
 `decode_frames` walks every frame of a record index once, writing one `FRAME_DTYPE` record and
-the address bytes per frame. A frame that cannot be decoded further keeps what was decoded and
+the byte columns (MACs, addresses) per frame; `scatter` then splits the records into contiguous
+columns and `bitmaps` turns the `valid` bits into Arrow validity bitmaps, both in one pass. A frame that cannot be decoded further keeps what was decoded and
 gets an error code (ERRORS); nothing here raises on bad input, and every load is bounds-checked
 against the captured length.
 """
@@ -33,10 +34,8 @@ FRAME_DTYPE = np.dtype(
         ("proto", np.uint8),
         ("ttl", np.uint8),
         ("ip_tos", np.uint8),
-        ("ip_df", np.uint8),
         ("ip_hlen", np.uint8),
         ("tcp_hlen", np.uint8),
-        ("l4_csum_zero", np.uint8),
         ("frag", np.uint8),
         ("tunnel", np.int8),
         ("inner_proto", np.uint8),
@@ -57,9 +56,13 @@ V_IPID = 1 << 7
 V_DF = 1 << 8
 V_CSUM = 1 << 9
 V_INNER = 1 << 10  # inner_flow key (inner addresses, proto, ports)
+# Values of the two boolean columns, kept as bits too (Arrow stores booleans as bits).
+B_DF = 1 << 11  # ip_df
+B_CSUM_ZERO = 1 << 12  # l4_csum_zero
+NBITS = 13
 
-# Address slots in the addr[n, 4, 16] array.
-A_SRC, A_DST, A_ISRC, A_IDST = 0, 1, 2, 3
+# Byte columns, each an (n, width) uint8 array (contiguous, so Arrow takes it as is).
+BYTE_COLUMNS = (("dmac", 6), ("smac", 6), ("src", 16), ("dst", 16), ("isrc", 16), ("idst", 16))
 
 TUNNELS = ("gre", "vxlan", "geneve", "ipip", "6in4", "mpls", "4in6", "6in6")
 T_GRE, T_VXLAN, T_GENEVE, T_IPIP, T_6IN4, T_MPLS, T_4IN6, T_6IN6 = range(8)
@@ -188,13 +191,13 @@ def _ethernet(b, p, end):
 
 
 @njit(cache=True, inline="always")
-def _mac_at(b, p, macs, i, slot):
+def _mac_at(b, p, arr, i):
     for k in range(6):
-        macs[i, slot, k] = b[p + k]
+        arr[i, k] = b[p + k]
 
 
 @njit(cache=True, inline="always")
-def _wlan(b, p, end, rec, macs, i):
+def _wlan(b, p, end, rec, dmac, smac, i):
     """IEEE 802.11 MAC header (+ LLC/SNAP for data frames) → (err, p, ethertype or −1)."""
     if p + 10 > end:
         return E_WLAN, p, -1
@@ -202,11 +205,11 @@ def _wlan(b, p, end, rec, macs, i):
     fc1 = b[p + 1]
     ftype = (fc0 >> 2) & 3
     sub = fc0 >> 4
-    _mac_at(b, p + 4, macs, i, 0)  # addr1, receiver
+    _mac_at(b, p + 4, dmac, i)  # addr1, receiver
     rec[i].valid |= V_DMAC
     if ftype == 1:  # control: RTS, PS-Poll, BlockAck(Req), CF-End carry a transmitter address
         if sub >= 8 and sub != 12 and sub != 13 and p + 16 <= end:
-            _mac_at(b, p + 10, macs, i, 1)
+            _mac_at(b, p + 10, smac, i)
             rec[i].valid |= V_SMAC
         return E_OK, p, -1
     if p + 24 > end:
@@ -219,16 +222,16 @@ def _wlan(b, p, end, rec, macs, i):
         if p + 30 > end:
             return E_WLAN, p, -1
     if ftype != 2:  # management and extension frames carry no network layer
-        _mac_at(b, p + 10, macs, i, 1)
+        _mac_at(b, p + 10, smac, i)
         rec[i].valid |= V_SMAC
         return E_OK, p, -1
     # DA/SA by the To-DS/From-DS bits (IEEE 802.11-2020 Table 9-30).
     if tods:
-        _mac_at(b, p + 16, macs, i, 0)
+        _mac_at(b, p + 16, dmac, i)
     if fromds:
-        _mac_at(b, p + (24 if tods else 16), macs, i, 1)
+        _mac_at(b, p + (24 if tods else 16), smac, i)
     else:
-        _mac_at(b, p + 10, macs, i, 1)
+        _mac_at(b, p + 10, smac, i)
     rec[i].valid |= V_SMAC
     if sub & 0x8:  # QoS data: QoS control, and an HT control field when the Order bit is set
         hl += 2
@@ -240,14 +243,14 @@ def _wlan(b, p, end, rec, macs, i):
 
 
 @njit(cache=True, inline="always")
-def _link(b, p, end, lt, rec, macs, i):
+def _link(b, p, end, lt, rec, dmac, smac, i):
     """Link header by pcap link type → (err, p, ethertype or −1 before VLAN/MPLS, ip version
     when the link type itself says IP)."""
     if lt == 1:
         err, q, et = _ethernet(b, p, end)
         if p + 14 <= end:
-            _mac_at(b, p, macs, i, 0)
-            _mac_at(b, p + 6, macs, i, 1)
+            _mac_at(b, p, dmac, i)
+            _mac_at(b, p + 6, smac, i)
             rec[i].valid |= V_DMAC | V_SMAC
         return err, q, et, 0
     if lt == 113 or lt == 276:
@@ -260,7 +263,7 @@ def _link(b, p, end, lt, rec, macs, i):
         hatype = u16be(b, p + 8) if v2 else u16be(b, p + 2)
         alen = b[p + 11] if v2 else u16be(b, p + 4)
         if alen == 6 and (hatype == 1 or hatype == 772):
-            _mac_at(b, p + (12 if v2 else 6), macs, i, 1)
+            _mac_at(b, p + (12 if v2 else 6), smac, i)
             rec[i].valid |= V_SMAC
         if hatype == 824:  # ARPHRD_NETLINK: protocol is a netlink family
             return E_OK, p + hl, -1, 0
@@ -307,7 +310,7 @@ def _link(b, p, end, lt, rec, macs, i):
             if hl < 8 or p + hl > end:
                 return E_RADIOTAP, p, -1, 0
             p += hl
-        err, q, et = _wlan(b, p, end, rec, macs, i)
+        err, q, et = _wlan(b, p, end, rec, dmac, smac, i)
         return err, q, et, 0
     if lt == 107:  # Frame Relay: Q.922 address (EA bit ends it), then RFC 2427 or Cisco
         q = p
@@ -437,17 +440,17 @@ def _fnv1a(b, p, q):
 
 
 @njit(cache=True, inline="always")
-def _copy_addr(b, p, v, addr, i, slot):
+def _copy_addr(b, p, v, arr, i):
     if v == 4:  # IPv4-mapped IPv6, ::ffff:a.b.c.d (RFC 4291 §2.5.5.2)
         for k in range(10):
-            addr[i, slot, k] = 0
-        addr[i, slot, 10] = 0xFF
-        addr[i, slot, 11] = 0xFF
+            arr[i, k] = 0
+        arr[i, 10] = 0xFF
+        arr[i, 11] = 0xFF
         for k in range(4):
-            addr[i, slot, 12 + k] = b[p + k]
+            arr[i, 12 + k] = b[p + k]
     else:
         for k in range(16):
-            addr[i, slot, k] = b[p + k]
+            arr[i, k] = b[p + k]
 
 
 @njit(cache=True, inline="always")
@@ -472,7 +475,7 @@ def _ports(b, p, end, proto):
 
 
 @njit(cache=True)
-def _inner(b, p, end, v, ether, rec, addr, macs, i):
+def _inner(b, p, end, v, ether, rec, isrc, idst, i):
     """Decode a tunnel's payload far enough for the inner 5-tuple; returns an error code."""
     if ether:
         err, p, et = _ethernet(b, p, end)
@@ -484,8 +487,8 @@ def _inner(b, p, end, v, ether, rec, addr, macs, i):
     err, _, proto, l4p, _, frag, _, _, _, _, _, _, sp, dp, ok = _ip_any(b, p, end, v)
     if not ok:
         return err
-    _copy_addr(b, sp, v, addr, i, A_ISRC)
-    _copy_addr(b, dp, v, addr, i, A_IDST)
+    _copy_addr(b, sp, v, isrc, i)
+    _copy_addr(b, dp, v, idst, i)
     rec[i].inner_version = v
     rec[i].inner_proto = proto
     rec[i].valid |= V_INNER
@@ -542,8 +545,9 @@ def _gre(b, p, end):
 
 
 @njit(cache=True)
-def decode_frames(buf, off, cap, lt, rec, addr, macs):
-    """Decode frames i = 0..n-1 at buf[off[i]:off[i]+cap[i]] with link type lt[i]."""
+def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
+    """Decode frames i = 0..n-1 at buf[off[i]:off[i]+cap[i]] with link type lt[i] into the
+    records rec (FRAME_DTYPE) and the byte columns (BYTE_COLUMNS)."""
     n = off.shape[0]
     for i in range(n):
         r = rec[i]
@@ -552,7 +556,7 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):
         r.error = E_OK
         p = off[i]
         end = p + cap[i]
-        err, p, et, v = _link(buf, p, end, lt[i], rec, macs, i)
+        err, p, et, v = _link(buf, p, end, lt[i], rec, dmac, smac, i)
         if err == E_OK and v == 0 and et >= 0:
             err, p, et, v = _chain(buf, p, end, et, rec, i, True)
         if et >= 0:
@@ -567,8 +571,8 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):
         if not ok:
             r.error = err
             continue
-        _copy_addr(buf, sp, v, addr, i, A_SRC)
-        _copy_addr(buf, dp, v, addr, i, A_DST)
+        _copy_addr(buf, sp, v, src, i)
+        _copy_addr(buf, dp, v, dst, i)
         r.ip_version = v
         r.proto = proto
         r.ttl = ttl
@@ -580,7 +584,8 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):
             r.ip_id = ipid
             r.valid |= V_IPID
         if has_df:
-            r.ip_df = df
+            if df:
+                r.valid |= B_DF
             r.valid |= V_DF
         if err != E_OK:
             r.error = err
@@ -602,7 +607,8 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):
             r.tcp_ack = u32be(buf, l4p + 8)
             r.tcp_flags = ((buf[l4p + 12] & 0x0F) << 8) | buf[l4p + 13]
             r.tcp_hlen = thl
-            r.l4_csum_zero = 1 if u16be(buf, l4p + 16) == 0 else 0
+            if u16be(buf, l4p + 16) == 0:
+                r.valid |= B_CSUM_ZERO
             r.valid |= V_TCP | V_CSUM
             if thl < 20:
                 r.error = E_TCPOFF
@@ -626,7 +632,8 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):
             ulen = u16be(buf, l4p + 4)
             r.sport = sport
             r.dport = dport
-            r.l4_csum_zero = 1 if u16be(buf, l4p + 6) == 0 else 0
+            if u16be(buf, l4p + 6) == 0:
+                r.valid |= B_CSUM_ZERO
             r.valid |= V_PORTS | V_CSUM
             if frag == 0 and 8 <= ulen <= l4len:
                 r.payload_len = ulen - 8
@@ -640,7 +647,7 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):
                 if q + 8 > l4end:
                     r.error = E_VXLAN
                     continue
-                r.error = _inner(buf, q + 8, l4end, 0, True, rec, addr, macs, i)
+                r.error = _inner(buf, q + 8, l4end, 0, True, rec, isrc, idst, i)
             elif dport == UDP_GENEVE or sport == UDP_GENEVE:
                 r.tunnel = T_GENEVE
                 if q + 8 > l4end:
@@ -651,10 +658,10 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):
                 if q2 > l4end:
                     r.error = E_GENEVE
                 elif pt == ET_TEB:
-                    r.error = _inner(buf, q2, l4end, 0, True, rec, addr, macs, i)
+                    r.error = _inner(buf, q2, l4end, 0, True, rec, isrc, idst, i)
                 elif pt == ET_IPV4 or pt == ET_IPV6:  # noqa: SIM109
                     r.error = _inner(
-                        buf, q2, l4end, 4 if pt == ET_IPV4 else 6, False, rec, addr, macs, i
+                        buf, q2, l4end, 4 if pt == ET_IPV4 else 6, False, rec, isrc, idst, i
                     )
             continue
         if proto == 132 or proto == 33:  # SCTP, DCCP: ports only
@@ -677,10 +684,10 @@ def decode_frames(buf, off, cap, lt, rec, addr, macs):
             if gerr != E_OK:
                 r.error = gerr
             elif ether or iv:
-                r.error = _inner(buf, q, l4end, iv, ether == 1, rec, addr, macs, i)
+                r.error = _inner(buf, q, l4end, iv, ether == 1, rec, isrc, idst, i)
         elif proto == 4:
             r.tunnel = T_IPIP if v == 4 else T_4IN6
-            r.error = _inner(buf, l4p, l4end, 4, False, rec, addr, macs, i)
+            r.error = _inner(buf, l4p, l4end, 4, False, rec, isrc, idst, i)
         elif proto == 41:
             r.tunnel = T_6IN4 if v == 4 else T_6IN6
-            r.error = _inner(buf, l4p, l4end, 6, False, rec, addr, macs, i)
+            r.error = _inner(buf, l4p, l4end, 6, False, rec, isrc, idst, i)

@@ -20,6 +20,7 @@ from replay.capture import decode as d
 from replay.capture import walk as w
 from replay.capture.flows import FlowTable
 from replay.capture.source import DECOMPRESS_ERRORS, Source
+from replay.capture.split import scatter
 from replay.capture.table import frames_batch
 from replay.errors import TraceError
 
@@ -150,7 +151,11 @@ class FrameReader:
         path = src.path
         info = CaptureInput(path, "", src.compression, "", 0, [], [])
         self.inputs.append(info)
-        buf, eof = self._fill(src, np.empty(0, np.uint8), self.chunk_bytes, info)
+        if src.mappable:
+            buf = src.window(0, self.chunk_bytes)
+            eof = buf.shape[0] >= src.size
+        else:
+            buf, eof = self._fill(src, np.empty(0, np.uint8), self.chunk_bytes, info)
         magic = bytes(buf[:4])
         after = f" (after {src.compression} decompression)" if src.compression else ""
         if magic in _PCAP_MAGICS:
@@ -203,6 +208,12 @@ class FrameReader:
                             f"{info.frames} complete frames kept",
                         )
                     break
+                if src.mappable:
+                    base += pos
+                    pos = 0
+                    buf = src.window(base, max(self.chunk_bytes, extra))
+                    eof = base + buf.shape[0] >= src.size
+                    continue
                 want = max(self.chunk_bytes, extra - (buf.shape[0] - pos))
                 rem = buf[pos:]
                 base += pos
@@ -264,32 +275,25 @@ class FrameReader:
     ) -> pa.RecordBatch:
         off, cap, wire, ts, ifc, lt = arrays
         rec = np.zeros(n, d.FRAME_DTYPE)
-        addr = np.zeros((n, 4, 16), np.uint8)
-        macs = np.zeros((n, 2, 6), np.uint8)
-        d.decode_frames(buf, off, cap, lt, rec, addr, macs)
+        byts = {name: np.zeros((n, width), np.uint8) for name, width in d.BYTE_COLUMNS}
+        d.decode_frames(buf, off, cap, lt, rec, *byts.values())
+        c = scatter(rec)
+        c.update(byts)
         untimed = ts == w.NO_TS
         if untimed.any():
             ts = _fill_untimed(ts, untimed)
-        ip = (rec["valid"] & d.V_IP) != 0
-        flow = self.flows.assign(
-            addr, d.A_SRC, d.A_DST, rec["proto"], rec["sport"], rec["dport"], np.ones(n, bool)
-        )
-        inner = (rec["valid"] & d.V_INNER) != 0
+        everything = np.ones(n, bool)
+        flow = self.flows.assign(c["src"], c["dst"], c["proto"], c["sport"], c["dport"], everything)
+        inner = (c["valid"] & d.V_INNER) != 0
         inner_flow = (
             self.inner_flows.assign(
-                addr,
-                d.A_ISRC,
-                d.A_IDST,
-                rec["inner_proto"],
-                rec["inner_sport"],
-                rec["inner_dport"],
+                c["isrc"], c["idst"], rec["inner_proto"], rec["inner_sport"], rec["inner_dport"],
                 inner,
-            )
+            )  # fmt: skip
             if inner.any()
             else np.zeros(n, np.uint32)
         )
-        del ip
-        codes = self._error_codes(rec["error"], lt)
+        codes = self._error_codes(c["error"], lt)
         k = (self.keep_frame or 0) - self.next_frame
         if 0 <= k < n:
             o = int(off[k])
@@ -298,8 +302,8 @@ class FrameReader:
         if info.first_frame == 0:
             info.first_frame = self.next_frame
         batch = frames_batch(
-            frame0=self.next_frame, ts=ts, cap=cap, wire=wire, iface=ifc, lt=lt, rec=rec,
-            addr=addr, macs=macs, flow=flow, inner_flow=inner_flow, error_codes=codes,
+            frame0=self.next_frame, ts=ts, cap=cap, wire=wire, iface=ifc, lt=lt, c=c,
+            flow=flow, inner_flow=inner_flow, error_codes=codes,
             error_dict=self.error_dict,
         )  # fmt: skip
         self.next_frame += n

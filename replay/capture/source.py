@@ -12,11 +12,15 @@ import bz2
 import hashlib
 import io
 import lzma
+import mmap
 import os
+import stat
 import sys
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
+
+import numpy as np
 
 from replay.errors import TraceError
 
@@ -53,6 +57,10 @@ class _HashingReader(io.RawIOBase):
         self.stored_bytes = 0
         if prefix:
             self._hash(prefix)
+
+    def hash_bytes(self, data: bytes | memoryview) -> None:
+        """Hash bytes read by other means (mmap), in order with the rest."""
+        self._hash(data)
 
     def _hash(self, data: bytes | memoryview) -> None:
         if self._pending is not None:
@@ -179,6 +187,42 @@ class Source:
         self._pending = b""
         self.offset = 0  # decompressed bytes handed out so far
         self._error: BaseException | None = None
+        # A plain regular file is read through mmap windows: no copy into a buffer at all.
+        self.size = 0
+        self.mappable = False
+        if self.compression is None and self.path != "-":
+            try:
+                st = os.fstat(raw.fileno())
+            except (OSError, ValueError):
+                st = None
+            if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                self.mappable = True
+                self.size = st.st_size
+                self._raw = raw
+                self._hashed = len(head)
+
+    def window(self, start: int, length: int) -> np.ndarray:
+        """Bytes [start, start + length) of the file (fewer at its end), mapped, not copied.
+
+        The map covers only this window, so resident memory stays bounded by the window size
+        however large the file is.
+        """
+        gran = mmap.ALLOCATIONGRANULARITY
+        astart = start - start % gran
+        end = min(self.size, start + length)
+        if end <= start:
+            return np.empty(0, np.uint8)
+        try:
+            mm = mmap.mmap(self._raw.fileno(), end - astart, access=mmap.ACCESS_READ, offset=astart)
+        except OSError as e:
+            raise TraceError(self.path, f"cannot map the file: {e.strerror}", start) from None
+        if hasattr(mm, "madvise"):
+            mm.madvise(mmap.MADV_SEQUENTIAL)
+        if end > self._hashed:
+            self._hashing.hash_bytes(memoryview(mm)[self._hashed - astart : end - astart])
+            self._hashed = end
+        self.offset = end
+        return np.frombuffer(mm, np.uint8)[start - astart :]
 
     def readinto(self, arr: memoryview) -> int:
         """Fill arr with decompressed bytes as far as the stream goes; returns the count."""
@@ -215,6 +259,10 @@ class Source:
 
     def drain(self) -> None:
         """Read the rest of the stored bytes (for the hash) without decompressing them."""
+        if self.mappable:
+            while self._hashed < self.size:
+                self.window(self._hashed, 1 << 24)
+            return
         while self._hashing.read(1 << 22):
             pass
 
