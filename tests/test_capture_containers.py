@@ -7,6 +7,7 @@ import gzip
 import io
 import lzma
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -217,14 +218,37 @@ def test_compression_is_found_by_magic_not_name(tmp_path: Path, kind: str) -> No
     assert cap.inputs[0].sha256 == hashlib.sha256(stored).hexdigest()
 
 
-def test_corrupt_gzip_keeps_frames_before_the_damage(tmp_path: Path) -> None:
-    raw = cb.pcap([(k, 0, F1) for k in range(200)])
-    stored = gzip.compress(raw)
-    p = _write(tmp_path, "c.pcap", stored[: len(stored) // 2])
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_compressed_file_cut_short_keeps_frames_before_the_damage(
+    tmp_path: Path, kind: str
+) -> None:
+    # > 900 kB, so that bzip2 (900 kB blocks) has a complete block before the cut.
+    raw = cb.pcap([(k, 0, F1 + bytes([k % 251]) * 20 + bytes(range(k % 256))) for k in range(8000)])
+    stored = COMPRESSORS[kind](raw)
+    p = _write(tmp_path, "c.pcap", stored[: len(stored) * 3 // 4])
     warnings: list[str] = []
     cap = read_captures([p], on_warning=warnings.append)
-    assert 0 < cap.table.num_rows < 200
-    assert warnings and "gzip" in warnings[0]
+    assert 0 < cap.table.num_rows < 8000
+    assert len(warnings) == 1 and kind in warnings[0]
+    assert (
+        cap.inputs[0].sha256
+        == __import__("hashlib").sha256(stored[: len(stored) * 3 // 4]).hexdigest()
+    )
+
+
+def test_decompression_bomb_does_not_balloon(tmp_path: Path) -> None:
+    """256 MiB of zeros compress to 256 KiB; not a capture, and found so at once."""
+    import resource
+
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    stored = z.compress(b"\0" * (1 << 28)) + z.flush()
+    p = _write(tmp_path, "bomb.pcap", stored)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(
+        TraceError, match="not a pcap or pcapng file \\(after gzip decompression\\)"
+    ):
+        read_captures([p])
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
 
 
 def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ def _mix(h, x):
 
 
 @njit(cache=True)
-def assign(s64, d64, proto, sport, dport, mask, keys, ids, count, out):  # noqa: ANN001, ANN201
+def assign(s64, d64, proto, sport, dport, mask, keys, ids, count, out):
     """Write the flow id of row i to out[i] for rows with mask[i]; returns (next id, rows done).
 
     s64/d64 are the 16-byte addresses viewed as two uint64 each. Stops early (rows done < n)

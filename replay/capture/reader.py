@@ -156,6 +156,9 @@ class FrameReader:
             eof = buf.shape[0] >= src.size
         else:
             buf, eof = self._fill(src, np.empty(0, np.uint8), self.chunk_bytes, info)
+            if buf.shape[0] == 0 and info.warnings:
+                what = f"{src.compression} data is corrupt or cut short before any capture data"
+                raise TraceError(path, what)
         magic = bytes(buf[:4])
         after = f" (after {src.compression} decompression)" if src.compression else ""
         if magic in _PCAP_MAGICS:
@@ -287,9 +290,13 @@ class FrameReader:
         inner = (c["valid"] & d.V_INNER) != 0
         inner_flow = (
             self.inner_flows.assign(
-                c["isrc"], c["idst"], rec["inner_proto"], rec["inner_sport"], rec["inner_dport"],
+                c["isrc"],
+                c["idst"],
+                rec["inner_proto"],
+                rec["inner_sport"],
+                rec["inner_dport"],
                 inner,
-            )  # fmt: skip
+            )
             if inner.any()
             else np.zeros(n, np.uint32)
         )

@@ -22,7 +22,7 @@ SCATTERED = (
 
 @njit(cache=True)
 def _scatter(rec, o0, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o14, o15, o16,
-             o17, o18, o19):  # noqa: ANN001, ANN202  # fmt: skip
+             o17, o18, o19):  # fmt: skip
     for i in range(rec.shape[0]):
         r = rec[i]
         o0[i] = r.valid
@@ -55,7 +55,7 @@ def scatter(rec: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @njit(cache=True)
-def bitmaps(valid, out, counts):  # noqa: ANN001, ANN201
+def bitmaps(valid, out, counts):
     """Arrow bitmaps (LSB first) of every `valid` bit: out[bit, byte]; counts[bit] = rows set."""
     n = valid.shape[0]
     nb = out.shape[0]
