@@ -291,7 +291,10 @@ class Source:
         if end <= start:
             return np.empty(0, np.uint8)
         try:
-            mm = mmap.mmap(self._raw.fileno(), end - astart, access=mmap.ACCESS_READ, offset=astart)
+            # MAP_POPULATE maps the whole window in one call instead of one fault per page.
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            mm = mmap.mmap(self._raw.fileno(), end - astart, flags=flags, prot=mmap.PROT_READ,
+                           offset=astart)  # fmt: skip
         except OSError as e:
             raise TraceError(self.path, f"cannot map the file: {e.strerror}", start) from None
         if hasattr(mm, "madvise"):
