@@ -23,7 +23,6 @@ from replay.capture.reader import CaptureInput, FrameReader
 from replay.capture.schema import FRAMES_SCHEMA
 from replay.errors import TraceError
 
-
 # Parquet settings: zstd level 1 compresses the frames table ~8x (15 MB per million frames of
 # the benchmark capture) at a third of the default level's CPU; dictionary encoding only where
 # the values repeat (it costs a failed dictionary attempt on every high-cardinality column).
