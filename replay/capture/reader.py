@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from replay.capture import decode as d
+from replay.capture import codes as d
 from replay.capture import walk as w
+from replay.capture.decode import decode_frames
 from replay.capture.flows import FlowTable
 from replay.capture.source import DECOMPRESS_ERRORS, Source
 from replay.capture.split import scatter
@@ -279,7 +280,7 @@ class FrameReader:
         off, cap, wire, ts, ifc, lt = arrays
         rec = np.zeros(n, d.FRAME_DTYPE)
         byts = {name: np.zeros((n, width), np.uint8) for name, width in d.BYTE_COLUMNS}
-        d.decode_frames(buf, off, cap, lt, rec, *byts.values())
+        decode_frames(buf, off, cap, lt, rec, *byts.values())
         c = scatter(rec)
         c.update(byts)
         untimed = ts == w.NO_TS

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from replay.capture import decode as d
+from replay.capture import codes as d
 
 # Record fields that become columns, in the order `scatter` takes its outputs.
 SCATTERED = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from replay.capture import decode as d
+from replay.capture import codes as d
 from replay.capture.schema import FRAMES_SCHEMA
 from replay.capture.split import bitmaps
 
