@@ -67,6 +67,26 @@ def test_pcap_modified_variant_has_24_byte_records(tmp_path: Path) -> None:
     assert _col(cap, "dport") == [2, 4]
 
 
+@pytest.mark.parametrize(
+    ("modified", "extra", "fmt"),
+    [(False, 4, "pcap-nokia"), (False, 8, "pcap-ss990915"), (True, 12, "pcap-ss991029")],
+)
+def test_pcap_variants_with_longer_record_headers(
+    tmp_path: Path, modified: bool, extra: int, fmt: str
+) -> None:
+    """What `editcap -F nokiapcap / rh6_1pcap / suse6_3pcap` writes: extra header bytes."""
+    import struct
+
+    magic = 0xA1B2CD34 if modified else 0xA1B2C3D4
+    data = struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, 1)
+    for k, f in enumerate([F1, F2, F1]):
+        data += struct.pack("<IIII", 100 + k, 5, len(f), len(f)) + b"\x07" * extra + f
+    cap = read_captures([_write(tmp_path, "v.pcap", data)])
+    assert cap.inputs[0].format == fmt
+    assert _col(cap, "sport") == [1, 3, 1]
+    assert _col(cap, "ts_ns") == [100_000_005_000, 101_000_005_000, 102_000_005_000]
+
+
 def test_pcap_orig_len_and_fcs_bits_masked(tmp_path: Path) -> None:
     # Link-type field 0x14000001: FCS-length bits set (draft-ietf-opsawg-pcap §4); type is 1.
     p = _write(tmp_path, "f.pcap", cb.pcap([(1, 0, F1[:40])], orig=[1514], linktype=0x14000001))
