@@ -225,6 +225,12 @@ def test_inner_flow_ids_are_dense_and_shared_by_equal_inner_tuples(tmp_path: Pat
         (0, struct.pack(">I", 30) + ipv6(udp()), {"ip_version": 6, "sport": 1111}),
         (108, struct.pack(">I", 24) + ipv6(udp()), {"ip_version": 6, "sport": 1111}),
         (107, b"\x18\x41\x03\xcc" + ipv4(udp()), {"ip_version": 4, "sport": 1111}),
+        (6, b"\x10\x40" + MAC_B + bytes([0x82]) + MAC_A[1:] + b"\x02\x00"
+         + b"\xaa\xaa\x03\0\0\0\x08\x00" + ipv4(udp()),
+         {"dst_mac": "020000000002", "src_mac": "020000000001", "sport": 1111}),
+        (10, b"\x50" + MAC_B + MAC_A + b"\xaa\xaa\x03\0\0\0\x86\xdd" + ipv6(udp()),
+         {"src_mac": "020000000001", "ip_version": 6, "sport": 1111}),
+        (1, eth(ipv6(udp()), etype=0x0800), {"ip_version": 6, "ethertype": 0x0800, "sport": 1111}),
         (147, ipv4(udp()), {"ip_version": 0, "error": "unsupported-linktype:147"}),
     ],
 )  # fmt: skip
@@ -232,6 +238,8 @@ def test_link_types(tmp_path: Path, linktype: int, frame: bytes, expect: dict[st
     r = decode(tmp_path, frame, linktype)
     assert sub(r, " ".join(expect)) == expect
     assert r["linktype"] == linktype
+    if "error" not in expect:
+        assert r["error"] is None
 
 
 def _wlan_data(tods: int, fromds: int, qos: bool) -> bytes:
@@ -286,7 +294,10 @@ def test_802_11_beacon_is_not_ip_and_not_an_error(tmp_path: Path) -> None:
         (eth(ipv4(udp(), opts=b"")[:0] + bytes([0x43]) + b"\0" * 19), "bad-ihl", {"ip_version": 4}),
         (eth(ipv4(tcp(), proto=6))[:14 + 20 + 10], "truncated:tcp", {"sport": 80}),
         (eth(ipv4(udp()))[:14 + 20 + 6], "truncated:udp", {"sport": 1111}),
-        (eth(ipv6(udp()), etype=0x86DD)[:50], "truncated:ipv6", {"ip_version": 0}),
+        (eth(ipv6(udp()), etype=0x86DD)[:50], "truncated:ipv6",
+         {"ip_version": 6, "src": "2001:db8::1", "dst": None, "proto": 17}),
+        (eth(ipv6(udp()), etype=0x86DD)[:30], "truncated:ipv6",
+         {"ip_version": 6, "src": None, "dst": None, "proto": 17}),
         (eth(vlan(1, 0x0800), etype=0x8100)[:16], "truncated:vlan", {}),
         (eth(ipv4(udp(b"\x08\0\0\0", dport=4789))), "truncated:vxlan", {"tunnel": "vxlan"}),
     ],

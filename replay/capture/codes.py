@@ -43,7 +43,7 @@ V_DMAC = 1 << 0
 V_SMAC = 1 << 1
 V_VLAN = 1 << 2
 V_ETYPE = 1 << 3
-V_IP = 1 << 4  # src, dst, proto, ttl, ip_tos, ip_hlen
+V_IP = 1 << 4  # ip_version, proto, ttl, ip_tos, ip_hlen
 V_PORTS = 1 << 5
 V_TCP = 1 << 6  # tcp_flags, tcp_seq, tcp_ack, tcp_hlen, tcp_opt_hash
 V_IPID = 1 << 7
@@ -53,7 +53,9 @@ V_INNER = 1 << 10  # inner_flow key (inner addresses, proto, ports)
 # Values of the two boolean columns, kept as bits too (Arrow stores booleans as bits).
 B_DF = 1 << 11  # ip_df
 B_CSUM_ZERO = 1 << 12  # l4_csum_zero
-NBITS = 13
+V_SRC = 1 << 13  # src (V_IP alone: an IPv6 header cut short before its addresses)
+V_DST = 1 << 14
+NBITS = 15
 
 # Byte columns, each an (n, width) uint8 array (contiguous, so Arrow takes it as is).
 BYTE_COLUMNS = (("dmac", 6), ("smac", 6), ("src", 16), ("dst", 16), ("isrc", 16), ("idst", 16))
@@ -89,15 +91,17 @@ ERRORS = (
     "unsupported-linktype",  # shown as unsupported-linktype:N
     "truncated:ip",
     "truncated:frelay",
+    "truncated:token-ring",
+    "truncated:fddi",
 )
 (
     E_OK, E_ETH, E_VLAN, E_MPLS, E_PPPOE, E_SLL, E_SLL2, E_NULL, E_RADIOTAP, E_WLAN, E_LLC,
     E_IPV4, E_IPV6, E_IPV6EXT, E_TCP, E_UDP, E_SCTP, E_GRE, E_VXLAN, E_GENEVE, E_IHL,
-    E_IPVER, E_IPLEN, E_TCPOFF, E_LINKTYPE, E_IP, E_FRELAY,
+    E_IPVER, E_IPLEN, E_TCPOFF, E_LINKTYPE, E_IP, E_FRELAY, E_TR, E_FDDI,
 ) = range(len(ERRORS))  # fmt: skip
 
 # Link types we decode (pcap LINKTYPE_* values, https://www.tcpdump.org/linktypes.html).
-SUPPORTED_LINKTYPES = (0, 1, 12, 14, 101, 105, 107, 108, 113, 127, 228, 229, 276)
+SUPPORTED_LINKTYPES = (0, 1, 6, 10, 12, 14, 101, 105, 107, 108, 113, 127, 228, 229, 276)
 
 # Ethertypes.
 ET_IPV4, ET_IPV6 = 0x0800, 0x86DD

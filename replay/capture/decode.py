@@ -46,11 +46,13 @@ from replay.capture.codes import (
     UDP_VXLAN,
     V_CSUM,
     V_DF,
+    V_DST,
     V_ETYPE,
     V_INNER,
     V_IP,
     V_IPID,
     V_PORTS,
+    V_SRC,
     V_TCP,
 )  # fmt: skip
 from replay.capture.linklayer import ethernet_header, follow_ethertype, link_header
@@ -93,7 +95,7 @@ def _ipv4(b, p, end):
 def _ipv6(b, p, end):
     """(err, hlen incl. extension headers, proto, l4 offset, l4 length, frag, id, has id,
     hop limit, traffic class)."""
-    if p + 40 > end:
+    if p + 8 > end:
         return E_IPV6, 0, 0, p, 0, 0, 0, 0, 0, 0
     if b[p] >> 4 != 6:
         return E_IPVER, 0, 0, p, 0, 0, 0, 0, 0, 0
@@ -101,6 +103,8 @@ def _ipv6(b, p, end):
     plen = u16be(b, p + 4)
     nh = np.int64(b[p + 6])
     hop = b[p + 7]
+    if p + 40 > end:  # the fixed fields are there, the addresses perhaps in part
+        return E_IPV6, 40, nh, p, 0, 0, 0, 0, hop, tc
     if plen == 0:  # jumbogram or TSO capture
         plen = end - p - 40
     q = p + 40
@@ -167,16 +171,34 @@ def _copy_addr(b, p, v, arr, i):
             arr[i, k] = b[p + k]
 
 
+# What an IP header cut short still gives (_ip_any).
+OK_NONE, OK_FIXED, OK_SRC, OK_ALL = 0, 1, 2, 3
+
+
 @njit(cache=True, inline="always")
 def _ip_any(b, p, end, v):
     """IPv4 or IPv6 → (err, hlen, proto, l4p, l4len, frag, id, has_id, ttl, tos, df, has_df,
-    src offset, dst offset, addresses readable)."""
+    src offset, dst offset, what is readable: OK_NONE, OK_FIXED (version, proto, ttl, tos),
+    OK_SRC (+ source), OK_ALL (+ destination)).
+
+    As tshark shows them: an IPv6 header cut short still has its fixed fields and whichever
+    address is whole; an IPv4 header with a bad IHL has no addresses."""
     if v == 4:
         err, hl, proto, l4p, l4len, frag, ipid, ttl, tos, df = _ipv4(b, p, end)
-        ok = err != E_IPV4 and err != E_IPVER
+        ok = OK_ALL
+        if err == E_IPV4 or err == E_IPVER:  # noqa: SIM109
+            ok = OK_NONE
+        elif err == E_IHL:
+            ok = OK_FIXED
         return err, hl, proto, l4p, l4len, frag, ipid, 1, ttl, tos, df, 1, p + 12, p + 16, ok
     err, hl, proto, l4p, l4len, frag, ipid, has_id, hop, tc = _ipv6(b, p, end)
-    ok = err != E_IPV6 and err != E_IPVER
+    ok = OK_ALL
+    if err == E_IPVER or p + 8 > end:
+        ok = OK_NONE
+    elif p + 24 > end:
+        ok = OK_FIXED
+    elif p + 40 > end:
+        ok = OK_SRC
     return err, hl, proto, l4p, l4len, frag, ipid, has_id, hop, tc, 0, 0, p + 8, p + 24, ok
 
 
@@ -199,7 +221,7 @@ def _inner(b, p, end, v, ether, rec, isrc, idst, i):
         if err != E_OK or v == 0:
             return err
     err, _, proto, l4p, _, frag, _, _, _, _, _, _, sp, dp, ok = _ip_any(b, p, end, v)
-    if not ok:
+    if ok != OK_ALL:
         return err
     _copy_addr(b, sp, v, isrc, i)
     _copy_addr(b, dp, v, idst, i)
@@ -279,14 +301,20 @@ def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
         if err != E_OK or v == 0:
             r.error = err
             continue
+        if v == 4 and p < end and buf[p] >> 4 == 6:
+            v = 6  # IPv6 under the IPv4 ethertype: decoded as IPv6, as Wireshark's ip does
         err, hl, proto, l4p, l4len, frag, ipid, has_id, ttl, tos, df, has_df, sp, dp, ok = _ip_any(
             buf, p, end, v
         )
-        if not ok:
+        if ok == OK_NONE:
             r.error = err
             continue
-        _copy_addr(buf, sp, v, src, i)
-        _copy_addr(buf, dp, v, dst, i)
+        if ok >= OK_SRC:
+            _copy_addr(buf, sp, v, src, i)
+            r.valid |= V_SRC
+        if ok == OK_ALL:
+            _copy_addr(buf, dp, v, dst, i)
+            r.valid |= V_DST
         r.ip_version = v
         r.proto = proto
         r.ttl = ttl

@@ -12,6 +12,7 @@ from numba import njit
 from replay.capture.binary import u16be, u16le, u32be, u32le
 from replay.capture.codes import (
     E_ETH,
+    E_FDDI,
     E_FRELAY,
     E_IP,
     E_IPVER,
@@ -24,6 +25,7 @@ from replay.capture.codes import (
     E_RADIOTAP,
     E_SLL,
     E_SLL2,
+    E_TR,
     E_VLAN,
     E_WLAN,
     ET_IPV4,
@@ -235,6 +237,32 @@ def link_header(b, p, end, lt, rec, dmac, smac, i):
                 return E_RADIOTAP, p, -1, 0
             p += hl
         err, q, et = _wlan(b, p, end, rec, dmac, smac, i)
+        return err, q, et, 0
+    if lt == 6:  # IEEE 802.5 Token Ring: AC, FC, dst, src, [routing info], LLC
+        if p + 14 > end:
+            return E_TR, p, -1, 0
+        _mac_at(b, p + 2, dmac, i)
+        _mac_at(b, p + 8, smac, i)
+        smac[i, 0] &= 0x7F  # the top bit says "routing information follows", not address
+        rec[i].valid |= V_DMAC | V_SMAC
+        q = p + 14
+        if b[p + 8] & 0x80:
+            if q >= end:
+                return E_TR, p, -1, 0
+            q += b[q] & 0x1F
+        if (b[p + 1] >> 6) != 1:  # MAC frame, not LLC
+            return E_OK, q, -1, 0
+        err, q, et = _llc(b, q, end)
+        return err, q, et, 0
+    if lt == 10:  # FDDI: FC, dst, src, LLC
+        if p + 13 > end:
+            return E_FDDI, p, -1, 0
+        _mac_at(b, p + 1, dmac, i)
+        _mac_at(b, p + 7, smac, i)
+        rec[i].valid |= V_DMAC | V_SMAC
+        if (b[p] & 0x30) != 0x10:  # not an LLC frame
+            return E_OK, p + 13, -1, 0
+        err, q, et = _llc(b, p + 13, end)
         return err, q, et, 0
     if lt == 107:  # Frame Relay: Q.922 address (EA bit ends it), then RFC 2427 or Cisco
         q = p

@@ -21,6 +21,8 @@ from replay.capture.reader import CaptureInput
 LINKTYPE_NAMES = {
     0: ("null", "NULL/Loopback"),
     1: ("ether", "Ethernet"),
+    6: ("tr", "Token Ring"),
+    10: ("fddi", "FDDI"),
     12: ("rawip", "Raw IP"),
     14: ("rawip", "Raw IP"),
     101: ("rawip", "Raw IP"),
