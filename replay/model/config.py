@@ -28,7 +28,7 @@ SECTIONS = ("host", "nic", "irq", "sysctl", "sysfs", "netfilter", "app", "costs"
 DEFAULTS: dict[str, Any] = {
     "host": {
         "cpus": 4,
-        "ghz": 3.0,  # the host's clock; the cost profile's numbers are scaled by profile ghz / this
+        "ghz": "profile",  # the host's clock; costs scale by profile ghz / this ("profile": no scaling)
         "kernel": "6.12",  # selects the version-dependent rules of KERNEL.md §3b
         "hz": 250,  # CONFIG_HZ; Debian builds 250
         "addresses": [],  # empty: inferred from the capture, and said so
@@ -277,9 +277,11 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Check every value against the kernel's rule; fill derived defaults. Returns cfg."""
     h = cfg["host"]
     ncpus = _int(cfg, "host", "cpus", 1, 4096, "between 1 and 4096")
-    if not isinstance(h["ghz"], int | float) or isinstance(h["ghz"], bool) or not 0.1 <= h["ghz"] <= 10:
-        raise ConfigError(f"host.ghz must be a clock rate between 0.1 and 10, got {h['ghz']!r}")
-    h["ghz"] = float(h["ghz"])
+    if h["ghz"] != "profile":
+        g = h["ghz"]
+        if not isinstance(g, int | float) or isinstance(g, bool) or not 0.1 <= g <= 10:
+            raise ConfigError(f"host.ghz must be \"profile\" or a clock between 0.1 and 10 GHz, got {g!r}")
+        h["ghz"] = float(g)
     if not re.fullmatch(r"\d+\.\d+", str(h["kernel"])):
         raise ConfigError(f"host.kernel must be a version like \"6.12\", got {h['kernel']!r}")
     h["kernel"] = str(h["kernel"])

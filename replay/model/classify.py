@@ -1,0 +1,298 @@
+"""Frame columns + [host] + [[app]] → which frames the host receives, what the stack does with
+each (its kind), and which socket it is for.
+
+Frames not addressed to the host are `ignored` (they never enter the model); the host's
+addresses come from `[host] addresses` / `--local`, or are inferred from the capture (the
+destination receiving most bytes) and said so (DESIGN.md "Which frames are received").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from replay.model.layout import (
+    K_ARP,
+    K_BADIP,
+    K_ICMP,
+    K_NONIP,
+    K_NOPROTO,
+    K_TCP,
+    K_TCP_CTRL,
+    K_TRUNC,
+    K_UDP,
+)
+from replay.model.match import match_mask, parse_match
+
+ETH_P_ARP = 0x0806
+BROADCAST_MAC = b"\xff" * 6
+_V4_PREFIX = b"\x00" * 10 + b"\xff\xff"
+
+
+@dataclass
+class Columns:
+    """The frame columns the model needs, as numpy arrays (nulls filled)."""
+
+    n: int
+    ts_ns: np.ndarray
+    wire_len: np.ndarray
+    cap_len: np.ndarray
+    ip_version: np.ndarray
+    src: np.ndarray  # (n, 16) uint8
+    dst: np.ndarray
+    dst_mac: np.ndarray  # (n, 6) uint8, zeros if null
+    has_mac: np.ndarray
+    ethertype: np.ndarray
+    proto: np.ndarray
+    sport: np.ndarray
+    dport: np.ndarray
+    has_ports: np.ndarray
+    tcp_flags: np.ndarray
+    tcp_seq: np.ndarray
+    tcp_ack: np.ndarray
+    payload_len: np.ndarray
+    ip_id: np.ndarray
+    ttl: np.ndarray
+    ip_tos: np.ndarray
+    ip_df: np.ndarray
+    ip_hlen: np.ndarray
+    tcp_hlen: np.ndarray
+    tcp_opt_hash: np.ndarray
+    frag: np.ndarray
+    flow: np.ndarray
+    error: list[str | None]
+
+
+def _np(col: pa.ChunkedArray | pa.Array, fill: Any, dtype: Any) -> np.ndarray:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if arr.null_count:
+        arr = pc.fill_null(arr, fill)
+    return np.asarray(arr.to_numpy(zero_copy_only=False)).astype(dtype, copy=False)
+
+
+def _fixed(col: pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n = len(arr)
+    valid = np.ones(n, dtype=bool) if arr.null_count == 0 else np.asarray(arr.is_valid())
+    buf = arr.buffers()[1]
+    if buf is None or n == 0:
+        return np.zeros((n, width), dtype=np.uint8), valid
+    raw = np.frombuffer(buf, dtype=np.uint8)[arr.offset * width : (arr.offset + n) * width]
+    out = raw.reshape(n, width).copy()
+    out[~valid] = 0
+    return out, valid
+
+
+def columns(table: pa.Table) -> Columns:
+    n = table.num_rows
+    src, _ = _fixed(table["src"], 16)
+    dst, _ = _fixed(table["dst"], 16)
+    mac, has_mac = _fixed(table["dst_mac"], 6)
+    sport = table["sport"]
+    has_ports = np.asarray(sport.combine_chunks().is_valid()) if n else np.zeros(0, bool)
+    err = table["error"].combine_chunks()
+    errors = err.cast(pa.string()).to_pylist() if err.null_count < n else [None] * n
+    return Columns(
+        n=n,
+        ts_ns=_np(table["ts_ns"], 0, np.int64),
+        wire_len=_np(table["wire_len"], 0, np.int64),
+        cap_len=_np(table["cap_len"], 0, np.int64),
+        ip_version=_np(table["ip_version"], 0, np.int64),
+        src=src,
+        dst=dst,
+        dst_mac=mac,
+        has_mac=has_mac,
+        ethertype=_np(table["ethertype"], 0, np.int64) if "ethertype" in table.column_names
+        else np.zeros(n, np.int64),
+        proto=_np(table["proto"], 0, np.int64),
+        sport=_np(sport, 0, np.int64),
+        dport=_np(table["dport"], 0, np.int64),
+        has_ports=has_ports,
+        tcp_flags=_np(table["tcp_flags"], 0, np.int64),
+        tcp_seq=_np(table["tcp_seq"], 0, np.int64),
+        tcp_ack=_np(table["tcp_ack"], 0, np.int64),
+        payload_len=_np(table["payload_len"], 0, np.int64),
+        ip_id=_np(table["ip_id"], 0, np.int64),
+        ttl=_np(table["ttl"], 0, np.int64),
+        ip_tos=_np(table["ip_tos"], 0, np.int64),
+        ip_df=_np(table["ip_df"], False, np.int64),
+        ip_hlen=_np(table["ip_hlen"], 0, np.int64),
+        tcp_hlen=_np(table["tcp_hlen"], 0, np.int64),
+        tcp_opt_hash=_np(table["tcp_opt_hash"], 0, np.int64),
+        frag=_np(table["frag"], 0, np.int64),
+        flow=_np(table["flow"], 0, np.int64),
+        error=errors,
+    )
+
+
+def addr16(text: str) -> bytes:
+    a = ipaddress.ip_address(text)
+    if isinstance(a, ipaddress.IPv4Address):
+        return b"\x00" * 10 + b"\xff\xff" + a.packed
+    return a.packed
+
+
+def addr_text(b: bytes) -> str:
+    if b[:12] == b"\x00" * 10 + b"\xff\xff":
+        return str(ipaddress.IPv4Address(b[12:]))
+    return str(ipaddress.IPv6Address(b))
+
+
+def _is_multicast(dst: np.ndarray, v4: np.ndarray) -> np.ndarray:
+    # 224.0.0.0/4, 255.255.255.255, ff00::/8
+    m4 = v4 & ((dst[:, 12] >= 224) & (dst[:, 12] <= 239) | (dst[:, 12:] == 255).all(axis=1))
+    m6 = ~v4 & (dst[:, 0] == 0xFF)
+    return m4 | m6
+
+
+@dataclass
+class HostView:
+    addresses: list[str]
+    inferred: bool
+    note: str
+    received: np.ndarray  # bool per frame
+    macs: list[bytes] = field(default_factory=list)
+
+
+def host_view(cols: Columns, addresses: list[str]) -> HostView:
+    """Decide which frames the host receives (DESIGN.md "Which frames are received")."""
+    n = cols.n
+    ip = cols.ip_version > 0
+    v4 = cols.ip_version == 4
+    macs = [bytes.fromhex(a.replace(":", "")) for a in addresses if a.count(":") == 5 and len(a) == 17]
+    ips = [a for a in addresses if not (a.count(":") == 5 and len(a) == 17)]
+    inferred = False
+    note = ""
+    if not ips and not macs:
+        inferred = True
+        if ip.any():
+            # the destination that receives the most bytes is the capturing host
+            keys = np.ascontiguousarray(cols.dst[ip]).view(np.dtype((np.void, 16))).ravel()
+            uniq, inv = np.unique(keys, return_inverse=True)
+            sizes = np.bincount(inv, weights=cols.wire_len[ip].astype(np.float64))
+            ua = np.frombuffer(b"".join(u.tobytes() for u in uniq), np.uint8).reshape(-1, 16)
+            v4u = (ua[:, :12] == np.frombuffer(_V4_PREFIX, np.uint8)).all(axis=1)
+            sizes = np.where(_is_multicast(ua, v4u), -1.0, sizes)
+            best = uniq[int(np.argmax(sizes))].tobytes()
+            ips = [addr_text(best)]
+            sel = ip & (cols.dst == np.frombuffer(best, np.uint8)).all(axis=1) & cols.has_mac
+            if sel.any():
+                mk = np.ascontiguousarray(cols.dst_mac[sel]).view(np.dtype((np.void, 6))).ravel()
+                u, c = np.unique(mk, return_counts=True)
+                macs = [u[int(np.argmax(c))].tobytes()]
+            note = (
+                f"host addresses inferred from the capture: {', '.join(ips + [m.hex(':') for m in macs])}"
+                " (the destination receiving the most bytes); set [host] addresses or --local to choose"
+            )
+        else:
+            note = "no IP traffic in the capture: every frame is taken as received"
+    received = np.zeros(n, dtype=bool)
+    if ips:
+        want = [np.frombuffer(addr16(a), np.uint8) for a in ips]
+        hit = np.zeros(n, dtype=bool)
+        for w in want:
+            hit |= (cols.dst == w).all(axis=1)
+        received |= ip & (hit | _is_multicast(cols.dst, v4))
+    if macs:
+        bc = (cols.dst_mac == np.frombuffer(BROADCAST_MAC, np.uint8)).all(axis=1)
+        mhit = np.zeros(n, dtype=bool)
+        for m in macs:
+            mhit |= (cols.dst_mac == np.frombuffer(m, np.uint8)).all(axis=1)
+        nonip_ok = ~ip & cols.has_mac & (mhit | bc)
+        received |= nonip_ok
+        if not ips:
+            received |= ip & cols.has_mac & mhit
+    if not ips and not macs:
+        received[:] = True
+    if not ip.any() and inferred:
+        received[:] = True
+    return HostView(ips + [m.hex(":") for m in macs], inferred, note, received, macs)
+
+
+def kinds(cols: Columns) -> np.ndarray:
+    """What the stack does with each frame (layout.K_*)."""
+    n = cols.n
+    k = np.full(n, K_NOPROTO, dtype=np.int8)
+    ip = cols.ip_version > 0
+    k[~ip] = K_NONIP
+    k[~ip & (cols.ethertype == ETH_P_ARP)] = K_ARP
+    # an IP ethertype whose header could not be decoded (cut short): ip_rcv_core drops it as
+    # PKT_TOO_SMALL, it is not an unknown protocol
+    k[~ip & ((cols.ethertype == 0x0800) | (cols.ethertype == 0x86DD))] = K_TRUNC
+    udp = ip & (cols.proto == 17)
+    tcp = ip & (cols.proto == 6)
+    icmp = ip & ((cols.proto == 1) | (cols.proto == 58))
+    k[udp] = K_UDP
+    k[tcp & (cols.payload_len > 0)] = K_TCP
+    k[tcp & (cols.payload_len == 0)] = K_TCP_CTRL
+    k[icmp] = K_ICMP
+    for i, e in enumerate(cols.error):
+        if e is None or not ip[i]:
+            continue
+        if e.startswith("truncated"):
+            # a snaplen cut is not a broken packet on the wire: keep what was decoded
+            if not cols.has_ports[i] and (udp[i] or tcp[i]):
+                k[i] = K_TRUNC
+        else:
+            k[i] = K_BADIP
+    return k
+
+
+def sockets(cols: Columns, apps: list[dict[str, Any]], hashes: np.ndarray) -> np.ndarray:
+    """Socket index (= [[app]] index of the group leader... here: the app) per frame, -1 if none.
+
+    The first matching [[app]] wins; [[app]]s with the same match and reuseport = true form a
+    SO_REUSEPORT group and share its traffic by flow hash (reuseport_select_sock).
+    """
+    n = cols.n
+    sock = np.full(n, -1, dtype=np.int32)
+    taken = np.zeros(n, dtype=bool)
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(apps):
+        key = str(a["match"]) if a.get("reuseport") else f"#{i}"
+        groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        m = parse_match(str(apps[members[0]]["match"]))
+        mask = match_mask(m, cols.proto, cols.sport, cols.dport, cols.has_ports, cols.src, cols.dst)
+        mask &= ~taken & ((cols.proto == 17) | (cols.proto == 6))
+        if len(members) == 1:
+            sock[mask] = members[0]
+        else:
+            # reciprocal_scale(hash, num_socks)
+            pick = ((hashes[mask].astype(np.uint64) * np.uint64(len(members))) >> np.uint64(32))
+            sock[mask] = np.asarray(members, dtype=np.int32)[pick.astype(np.int64)]
+        taken |= mask
+    return sock
+
+
+def infer_apps(cols: Columns, received: np.ndarray, ncpus: int) -> tuple[list[dict[str, Any]], str]:
+    """No [[app]] configured: one reader per local (proto, port) carrying ≥1% of the received
+    TCP/UDP packets (at most 8), on CPUs counted down from the last, and say so."""
+    l4 = received & cols.has_ports & ((cols.proto == 17) | (cols.proto == 6))
+    if not l4.any():
+        return [], "no [[app]] configured and no TCP/UDP traffic: nothing is read by an application"
+    key = cols.proto[l4] * 65536 + cols.dport[l4]
+    u, c = np.unique(key, return_counts=True)
+    order = np.argsort(-c, kind="stable")
+    apps = []
+    for j in order[:8]:
+        if c[j] < 0.01 * l4.sum():
+            break
+        proto = "udp" if u[j] // 65536 == 17 else "tcp"
+        port = int(u[j] % 65536)
+        apps.append({
+            "name": f"{proto}{port}",
+            "match": f"{proto} dport {port}",
+            "cpu": (ncpus - 1 - len(apps)) % ncpus,
+            "batch": 64 if proto == "tcp" else 1,
+        })
+    desc = ", ".join(f"{a['match']} on CPU {a['cpu']}" for a in apps)
+    return apps, (
+        f"no [[app]] configured: inferred one reader per busy local port ({desc}); "
+        "add [[app]] tables to model your application"
+    )

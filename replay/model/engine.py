@@ -1,0 +1,1298 @@
+"""Arrival times + packet columns → per-packet stage times, CPU spans and kernel counters.
+
+The discrete-event core, compiled with numba. Entities (the arrival stream, each queue's
+interrupt timer, each CPU, each application thread's wake-up timer) sit in one indexed min-heap
+keyed by (time, entity): ties break by entity number, so a run is deterministic. A CPU executes one
+*step* at a time (a packet through driver+GRO, a GRO-normal batch through the list receive path, one
+skb's local delivery and socket enqueue, a recvmsg, a copy, the application's work); a step's
+effects that other CPUs can see (a socket enqueue, an IRQ re-arm, a wake-up) are applied at the
+step's end, after every event of an earlier time has been processed.
+
+Every rule cites KERNEL.md (the reference beside the design); the section is given at each rule.
+Simplifications are said where they are made:
+- a hard IRQ that arrives while its CPU is in softirq context is handled at the end of the current
+  step (at most one packet's work later), not mid-step; while the CPU runs a task it preempts at once.
+- the scheduler is round-robin among runnable tasks of a CPU with a fixed slice; a woken task does
+  not preempt a running one (EEVDF's lag-based wake-up preemption is not modelled).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from replay.model.layout import *
+
+# poll/NRA phases (cs[c, CS_PHASE])
+PH_NEXT = 0  # pick the next NAPI of net_rx_action's list
+PH_LOOP = 1  # the driver's RX clean loop
+PH_PKT_DONE = 2  # a packet went through driver+GRO: maybe flush the GRO-normal batch
+PH_FLUSH = 3  # gro_normal_list: the batch through the stack
+PH_END_PARTIAL = 4  # work < weight: napi_complete_done
+PH_END_FULL = 5  # work == weight: repoll
+PH_AFTER = 6  # budget / time checks after a poll
+
+# thread phases
+TP_SYSCALL = 0
+TP_COPY = 1
+TP_WORK = 2
+TP_BLOCK = 3
+TP_RETRY = 4
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR = 1, 2, 4, 8, 16, 32, 64, 128
+SKB_STRUCT = 256  # SKB_DATA_ALIGN(sizeof(struct sk_buff)) on x86_64 (skbuff.h SKB_TRUESIZE)
+INT_MAX_HALF = (2**31 - 1) >> 1
+
+
+# ------------------------------------------------------------------------------------- heap
+
+
+@njit(cache=True, inline="always")
+def _less(ht, a, b):
+    ta = ht[a]
+    tb = ht[b]
+    return ta < tb or (ta == tb and a < b)
+
+
+@njit(cache=True)
+def heap_fix(ht, hh, hp, e, t):
+    """Set entity e's time to t and restore the heap (an indexed binary heap)."""
+    ht[e] = t
+    i = hp[e]
+    n = hh.shape[0]
+    # up
+    while i > 0:
+        p = (i - 1) >> 1
+        if _less(ht, hh[i], hh[p]):
+            a = hh[i]
+            hh[i] = hh[p]
+            hh[p] = a
+            hp[hh[i]] = i
+            hp[hh[p]] = p
+            i = p
+        else:
+            break
+    # down
+    while True:
+        l_ = 2 * i + 1
+        if l_ >= n:
+            break
+        m = l_
+        r = l_ + 1
+        if r < n and _less(ht, hh[r], hh[l_]):
+            m = r
+        if _less(ht, hh[m], hh[i]):
+            a = hh[i]
+            hh[i] = hh[m]
+            hh[m] = a
+            hp[hh[i]] = i
+            hp[hh[m]] = m
+            i = m
+        else:
+            break
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+@njit(cache=True, inline="always")
+def cost(S, k, nbytes):
+    return S.cbase[k] + np.int64(S.cpb[k] * nbytes)
+
+
+@njit(cache=True, inline="always")
+def jiffies(S, t):
+    return (t + S.P[P_PHASE]) // S.P[P_TICK]
+
+
+@njit(cache=True)
+def emit_event(S, t, end, c, q, kind, value, detail):
+    n = S.misc[M_NEV]
+    if n < S.ev.shape[0]:
+        S.ev[n, 0] = t
+        S.ev[n, 1] = end
+        S.ev[n, 2] = c
+        S.ev[n, 3] = q
+        S.ev[n, 4] = kind
+        S.ev[n, 5] = value
+        S.ev[n, 6] = detail
+        S.misc[M_NEV] = n + 1
+
+
+@njit(cache=True, inline="always")
+def charge(S, c, level, slot, ns, frames):
+    S.acc[c, level, slot] += ns
+    S.accf[c, level, slot] += frames
+
+
+@njit(cache=True)
+def flush_span(S, c, level, start, end, ctx, comm):
+    """Emit one cpu.parquet row per slot used in the span, then clear the accumulators."""
+    for y in range(S.acc.shape[2]):
+        ns = S.acc[c, level, y]
+        fr = S.accf[c, level, y]
+        if ns != 0 or fr != 0:
+            n = S.misc[M_NROWS]
+            if n < S.rows.shape[0]:
+                S.rows[n, 0] = c
+                S.rows[n, 1] = start
+                S.rows[n, 2] = end
+                S.rows[n, 3] = ctx
+                S.rows[n, 4] = comm
+                S.rows[n, 5] = y
+                S.rows[n, 6] = ns
+                S.rows[n, 7] = fr
+                S.misc[M_NROWS] = n + 1
+            S.acc[c, level, y] = 0
+            S.accf[c, level, y] = 0
+
+
+@njit(cache=True)
+def level_of(S, c):
+    x = S.cs[c, CS_X]
+    if x == X_HARDIRQ:
+        return 2
+    if x == X_SOFTIRQ:
+        return 1
+    return 0
+
+
+@njit(cache=True)
+def start_step(S, c, now, step, arg, dur):
+    S.cs[c, CS_STEP] = step
+    S.cs[c, CS_ARG] = arg
+    S.cs[c, CS_NEXT] = now + dur
+    S.cs[c, CS_BUSY] += dur
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, now + dur)
+
+
+@njit(cache=True)
+def cpu_stop(S, c):
+    S.cs[c, CS_STEP] = ST_NONE
+    S.cs[c, CS_NEXT] = INF
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, INF)
+
+
+# ------------------------------------------------------------------------ NIC: ring, moderation
+
+
+@njit(cache=True)
+def moderation_arm(S, q, t):
+    """A completion while the IRQ is enabled: when does the interrupt fire? (KERNEL.md §2, §3b)"""
+    if S.qs[q, QS_IRQ_EN] == 0:
+        return
+    mode = S.P[P_MOD]
+    usecs = S.P[P_USECS]
+    if mode == 1 or mode == 2:
+        # Intel ITR / mlx5 EQE period: a minimum gap since the last interrupt; an idle queue fires
+        # on its first packet
+        if S.qs[q, QS_IRQ_T] == INF:
+            fire = S.qs[q, QS_LAST_IRQ] + usecs
+            if fire < t:
+                fire = t
+            S.qs[q, QS_IRQ_T] = fire
+            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+    else:
+        # ethtool_coalesce: fire rx-usecs after the first completion or at rx-frames completions;
+        # usecs=0 and frames=0 (or 1) means no moderation (include/uapi/linux/ethtool.h:401-470)
+        S.qs[q, QS_CNT] += 1
+        if S.qs[q, QS_CNT] == 1:
+            S.qs[q, QS_FIRST_T] = t
+        frames = S.P[P_FRAMES]
+        if frames > 0 and S.qs[q, QS_CNT] >= frames:
+            fire = t
+        elif usecs > 0:
+            fire = S.qs[q, QS_FIRST_T] + usecs
+        else:
+            fire = t
+        if fire < S.qs[q, QS_IRQ_T]:
+            S.qs[q, QS_IRQ_T] = fire
+            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+
+
+@njit(cache=True)
+def irq_rearm(S, q, t):
+    """napi_complete_done returned true: the driver re-enables the vector (KERNEL.md §3.3).
+    Completions that arrived while it was masked raise it again under the moderation rule."""
+    S.qs[q, QS_IRQ_EN] = 1
+    S.qs[q, QS_ARMS] += 1
+    S.qs[q, QS_CNT] = 0
+    n = S.qs[q, QS_RING_N]
+    if n > 0:
+        # the earliest completion still in the ring counts as the first one
+        first = S.pk[S.ringbuf[q, S.qs[q, QS_HEAD]], F_T_VIS]
+        if S.P[P_MOD] == 0 or S.P[P_MOD] == 3:
+            S.qs[q, QS_CNT] = n - 1
+            S.qs[q, QS_FIRST_T] = first
+        moderation_arm(S, q, t)
+
+
+@njit(cache=True)
+def arrival(S, i, t):
+    """Packet i's descriptor write-back (last bit + DMA): take a posted buffer or be missed."""
+    q = S.pk[i, F_QUE]
+    # posted buffers = ring - 1 - in use - cleaned but not yet refilled (ixgbe_desc_unused keeps
+    # one descriptor unused, ixgbe_main.c; refill in batches of IXGBE_RX_BUFFER_WRITE, ixgbe.h:143)
+    free = S.P[P_RING_USABLE] - S.qs[q, QS_RING_N] - S.qs[q, QS_UNUSED]
+    if free <= 0:
+        # no buffer: the NIC drops it and counts rx_missed_errors (KERNEL.md §1 row 0); no skb exists
+        S.po[i, O_OUTC] = O_DROPPED
+        S.po[i, O_DSTAGE] = S_DRIVER
+        S.po[i, O_DREASON] = R_RING
+        S.po[i, O_TDONE] = S.pk[i, F_T_WIRE]
+        S.se[i, S_DRIVER] = S.pk[i, F_T_WIRE]
+        S.qs[q, QS_MISSED_DROP] += 1
+        return
+    R = S.ringbuf.shape[1]
+    S.ringbuf[q, S.qs[q, QS_TAIL]] = i
+    S.qs[q, QS_TAIL] = (S.qs[q, QS_TAIL] + 1) % R
+    S.qs[q, QS_RING_N] += 1
+    S.qs[q, QS_ACCEPTED] += 1
+    S.qs[q, QS_BYTES] += S.pk[i, F_PLEN]
+    moderation_arm(S, q, t)
+
+
+# -------------------------------------------------------------------------- CPU: IRQ, softirq
+
+
+@njit(cache=True)
+def napi_schedule(S, c, q):
+    """____napi_schedule: add to the poll list; raise NET_RX unless inside net_rx_action (6.4+)."""
+    if S.qs[q, QS_SCHED] != 0:
+        S.qs[q, QS_MISSED] = 1  # napi_schedule_prep: NAPIF_STATE_MISSED (dev.c:6680)
+        return
+    S.qs[q, QS_SCHED] = 1
+    S.lst[c, L_PL, S.cs[c, CS_PL_N]] = q
+    S.cs[c, CS_PL_N] += 1
+    # dev.c:4911: "If not called from net_rx_action() we have to raise NET_RX_SOFTIRQ";
+    # before 6.4 it always raised (KERNEL.md §3.1, §3b)
+    if not (S.P[P_GOTO_START] != 0 and S.cs[c, CS_IN_NRA] != 0):
+        S.cs[c, CS_PENDING] = 1
+
+
+@njit(cache=True)
+def comm_of_task(S, c, task):
+    if task < 0:
+        return c  # swapper/c
+    if task >= S.P[P_NTHR]:
+        return S.P[P_NCPU] + (task - S.P[P_NTHR])  # ksoftirqd/c
+    return 2 * S.P[P_NCPU] + S.ts[task, TS_APP]
+
+
+@njit(cache=True)
+def hardirq_begin(S, c, q, t, ret):
+    S.cs[c, CS_HI_RET] = ret
+    S.cs[c, CS_HI_Q] = q
+    S.cs[c, CS_X] = X_HARDIRQ
+    S.cs[c, CS_SPAN2] = t
+    start_step(S, c, t, ST_HARDIRQ, q, S.cbase[C_HARDIRQ])
+
+
+@njit(cache=True)
+def irq_fire(S, q, t):
+    S.qs[q, QS_IRQ_T] = INF
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, INF)
+    S.qs[q, QS_IRQ_EN] = 0  # masked until napi_complete_done (KERNEL.md §1 row 1, §3.6)
+    S.qs[q, QS_LAST_IRQ] = t
+    S.qs[q, QS_IRQS] += 1
+    S.qs[q, QS_CNT] = 0
+    c = S.qs[q, QS_CPU]
+    emit_event(S, t, -1, c, q, E_IRQ, S.qs[q, QS_RING_N], D_NONE)
+    x = S.cs[c, CS_X]
+    task = S.cs[c, CS_TASK]
+    if x == X_IDLE:
+        hardirq_begin(S, c, q, t, X_IDLE)
+    elif x == X_TASK and task < S.P[P_NTHR]:
+        # an application thread is interrupted at once; its step resumes later
+        S.cs[c, CS_REM] = S.cs[c, CS_NEXT] - t
+        S.cs[c, CS_RESUME_STEP] = S.cs[c, CS_STEP]
+        S.cs[c, CS_RESUME_ARG] = S.cs[c, CS_ARG]
+        hardirq_begin(S, c, q, t, X_TASK)
+    else:
+        # softirq / hardirq / ksoftirqd / a context switch on this CPU: handled when the current
+        # step ends (see the module docstring)
+        S.lst[c, L_HI, S.cs[c, CS_HI_N]] = q
+        S.cs[c, CS_HI_N] += 1
+
+
+@njit(cache=True)
+def take_deferred_irq(S, c, t, ret):
+    """If hard IRQs waited for the current step, run the first now. True if one started."""
+    if S.cs[c, CS_HI_N] == 0:
+        return False
+    q = S.lst[c, L_HI, 0]
+    for k in range(1, S.cs[c, CS_HI_N]):
+        S.lst[c, L_HI, k - 1] = S.lst[c, L_HI, k]
+    S.cs[c, CS_HI_N] -= 1
+    hardirq_begin(S, c, q, t, ret)
+    return True
+
+
+@njit(cache=True)
+def softirq_begin(S, c, t, in_ks):
+    """handle_softirqs(): restart limits MAX_SOFTIRQ_TIME and MAX_SOFTIRQ_RESTART (KERNEL.md §3.4)."""
+    S.cs[c, CS_HS_END] = jiffies(S, t) + S.P[P_SOFTIRQ_J]
+    S.cs[c, CS_HS_LEFT] = 10
+    S.cs[c, CS_HS_KS] = in_ks
+    S.cs[c, CS_NEED_RESCHED] = 0
+    if in_ks == 0:
+        S.cs[c, CS_X] = X_SOFTIRQ
+        S.cs[c, CS_SPAN1] = t
+        S.cs[c, CS_COMM1] = comm_of_task(S, c, S.cs[c, CS_TASK])
+    charge(S, c, level_of(S, c), Y_SOFTIRQ, S.cbase[C_SOFTIRQ], 0)
+    nra_begin(S, c, t, S.cbase[C_SOFTIRQ])
+
+
+@njit(cache=True)
+def nra_begin(S, c, t, extra):
+    """net_rx_action() entry: budget, time limit in jiffies, splice the poll list (dev.c:7857)."""
+    S.cs[c, CS_PENDING] = 0  # set_softirq_pending(0) before running the vector
+    S.cs[c, CS_NETRX] += 1  # kstat_incr_softirqs_this_cpu (softirq.c:619)
+    S.cs[c, CS_NRA] = 1
+    S.cs[c, CS_NRA_T] = t
+    S.cs[c, CS_NRA_POLLS] = 0
+    S.cs[c, CS_BUDGET] = S.P[P_BUDGET]
+    S.cs[c, CS_TLIMIT] = jiffies(S, t) + S.P[P_BUDGET_J]
+    splice_poll_list(S, c)
+    S.cs[c, CS_PHASE] = PH_NEXT
+    charge(S, c, level_of(S, c), Y_NRA, S.cbase[C_NRA], 0)
+    start_step(S, c, t, ST_NRA_ENTRY, 0, extra + S.cbase[C_NRA])
+
+
+@njit(cache=True)
+def splice_poll_list(S, c):
+    S.cs[c, CS_IN_NRA] = 1
+    n = S.cs[c, CS_LL_N]
+    for k in range(S.cs[c, CS_PL_N]):
+        S.lst[c, L_LL, n] = S.lst[c, L_PL, k]
+        n += 1
+    S.cs[c, CS_LL_N] = n
+    S.cs[c, CS_PL_N] = 0
+
+
+@njit(cache=True)
+def nra_exit(S, c, t, broke):
+    """The tail of net_rx_action: remaining + newly scheduled + repoll go back (dev.c:7905-7920)."""
+    if broke:
+        n = 0
+        tmp = S.lst[c, L_TMPQ]
+        for k in range(S.cs[c, CS_LL_N]):
+            tmp[n] = S.lst[c, L_LL, k]
+            n += 1
+        for k in range(S.cs[c, CS_PL_N]):
+            tmp[n] = S.lst[c, L_PL, k]
+            n += 1
+        for k in range(S.cs[c, CS_RL_N]):
+            tmp[n] = S.lst[c, L_RL, k]
+            n += 1
+        for k in range(n):
+            S.lst[c, L_PL, k] = tmp[k]
+        S.cs[c, CS_PL_N] = n
+        S.cs[c, CS_LL_N] = 0
+        S.cs[c, CS_RL_N] = 0
+        if n > 0:
+            S.cs[c, CS_PENDING] = 1  # __raise_softirq_irqoff(NET_RX_SOFTIRQ)
+        else:
+            S.cs[c, CS_IN_NRA] = 0
+    S.cs[c, CS_NRA] = 0
+    ctx = D_KSOFTIRQD if S.cs[c, CS_HS_KS] != 0 else D_SOFTIRQ
+    emit_event(S, S.cs[c, CS_NRA_T], t, c, -1, E_NETRX, S.cs[c, CS_NRA_POLLS], ctx)
+    softirq_after(S, c, t)
+
+
+@njit(cache=True)
+def softirq_after(S, c, t):
+    """After a vector ran: restart, hand off to ksoftirqd, or leave softirq context."""
+    if S.cs[c, CS_PENDING] != 0:
+        # softirq.c: time_before(jiffies, end) && !need_resched() && --max_restart
+        if jiffies(S, t) < S.cs[c, CS_HS_END] and S.cs[c, CS_NEED_RESCHED] == 0:
+            S.cs[c, CS_HS_LEFT] -= 1
+            if S.cs[c, CS_HS_LEFT] > 0:
+                nra_begin(S, c, t, 0)
+                return
+        wakeup_softirqd(S, c, t)
+    if S.cs[c, CS_HS_KS] != 0:
+        ksoftirqd_after(S, c, t)
+    else:
+        softirq_leave(S, c, t)
+
+
+@njit(cache=True)
+def wakeup_softirqd(S, c, t):
+    if S.cs[c, CS_KS_STATE] == 0:
+        S.cs[c, CS_KS_STATE] = 1  # runnable
+        S.cs[c, CS_KS_WAKES] += 1
+        emit_event(S, t, -1, c, -1, E_KSWAKE, 0, D_NONE)
+        if S.cs[c, CS_HS_KS] == 0:
+            rq_push(S, c, S.P[P_NTHR] + c)
+
+
+@njit(cache=True)
+def rq_push(S, c, task):
+    S.lst[c, L_RQ, S.cs[c, CS_RQ_N]] = task
+    S.cs[c, CS_RQ_N] += 1
+
+
+@njit(cache=True)
+def rq_pop(S, c):
+    task = S.lst[c, L_RQ, 0]
+    for k in range(1, S.cs[c, CS_RQ_N]):
+        S.lst[c, L_RQ, k - 1] = S.lst[c, L_RQ, k]
+    S.cs[c, CS_RQ_N] -= 1
+    return task
+
+
+@njit(cache=True)
+def softirq_leave(S, c, t):
+    """Inline softirq done: back to the interrupted task, or schedule, or idle."""
+    flush_span(S, c, 1, S.cs[c, CS_SPAN1], t, CTXR_SOFTIRQ, S.cs[c, CS_COMM1])
+    task = S.cs[c, CS_TASK]
+    if task >= 0:
+        S.cs[c, CS_X] = X_TASK
+        # resume the preempted application step
+        S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
+        S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
+        S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
+        heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+        return
+    S.cs[c, CS_X] = X_IDLE
+    cpu_stop(S, c)
+    schedule(S, c, t)
+
+
+@njit(cache=True)
+def schedule(S, c, t):
+    """The CPU is free: run the next runnable task (context switch first), or stay idle."""
+    if S.cs[c, CS_RQ_N] == 0:
+        S.cs[c, CS_TASK] = -1
+        S.cs[c, CS_X] = X_IDLE
+        cpu_stop(S, c)
+        return
+    task = rq_pop(S, c)
+    S.cs[c, CS_TASK] = task
+    S.cs[c, CS_X] = X_TASK
+    S.cs[c, CS_SLICE_END] = t + S.P[P_SLICE]
+    S.cs[c, CS_SPAN0] = t
+    if task < S.P[P_NTHR]:
+        S.ts[task, TS_STATE] = T_RUNNING
+        S.ts[task, TS_SPAN_T] = t
+    charge(S, c, 0, Y_CTXSW, S.cbase[C_CTXSW], 0)
+    start_step(S, c, t, ST_CTXSW, task, S.cbase[C_CTXSW])
+
+
+@njit(cache=True)
+def ksoftirqd_after(S, c, t):
+    """run_ksoftirqd returned: loop while softirqs are pending, yielding at the slice end."""
+    if S.cs[c, CS_PENDING] != 0:
+        if S.cs[c, CS_RQ_N] > 0 and t >= S.cs[c, CS_SLICE_END]:
+            # cond_resched(): another task has waited a whole slice
+            flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_KSOFTIRQD, S.P[P_NCPU] + c)
+            rq_push(S, c, S.P[P_NTHR] + c)
+            schedule(S, c, t)
+            return
+        softirq_begin(S, c, t, 1)
+        return
+    # nothing pending: ksoftirqd sleeps
+    flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_KSOFTIRQD, S.P[P_NCPU] + c)
+    S.cs[c, CS_KS_STATE] = 0
+    S.cs[c, CS_HS_KS] = 0
+    schedule(S, c, t)
+
+
+# --------------------------------------------------------------------------------------- GRO
+
+
+@njit(cache=True)
+def rx_add(S, q, head):
+    """gro_normal_one: onto napi->rx_list, counted in segments (gro.h:538-545)."""
+    n = S.qs[q, QS_RX_N]
+    S.rxl[q, n] = head
+    S.qs[q, QS_RX_N] = n + 1
+    S.qs[q, QS_RX_SEG] += S.po[head, O_SKBCNT]
+
+
+@njit(cache=True)
+def gro_complete(S, q, s):
+    """A held flow leaves GRO (gro_complete) for the rx_list."""
+    head = S.gh[q, s, GH_HEAD]
+    S.gh[q, s, GH_USED] = 0
+    S.gbc[q, s >> 3] -= 1
+    S.qs[q, QS_GRO_N] -= 1
+    rx_add(S, q, head)
+
+
+@njit(cache=True)
+def gro_flush(S, q, t, old_only):
+    """napi_gro_flush: every bucket, oldest first; with old_only keep packets of this jiffy."""
+    j = jiffies(S, t)
+    for b in range(8):
+        while S.gbc[q, b] > 0:
+            oldest = -1
+            best = INF
+            for s in range(b * 8, b * 8 + 8):
+                if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_ORDER] < best:
+                    best = S.gh[q, s, GH_ORDER]
+                    oldest = s
+            if old_only and S.gh[q, oldest, GH_AGE] == j:
+                break
+            gro_complete(S, q, oldest)
+
+
+@njit(cache=True)
+def single_skb(S, i):
+    S.po[i, O_SKBH] = i
+    S.po[i, O_SKBCNT] = 1
+    S.po[i, O_SKBLEN] = S.pk[i, F_PAYLEN]
+    S.po[i, O_SKBTRUE] = S.pk[i, F_TRUESIZE]
+
+
+@njit(cache=True)
+def gro_receive(S, q, i, t):
+    """dev_gro_receive for packet i; returns its GRO cost. Rules: KERNEL.md §4 (tcp_gro_receive,
+    inet_gro_receive, gro.c). Completed skbs go to the rx_list; held ones wait."""
+    single_skb(S, i)
+    if S.P[P_GRO] == 0:
+        rx_add(S, q, i)  # netif_elide_gro -> GRO_NORMAL, still batched
+        return 0, False
+    k = S.pk[i, F_KIND]
+    if (k != K_TCP and k != K_TCP_CTRL) or S.pk[i, F_GRO_OK] == 0:
+        # not TCP, or IPv4 with options / a fragment: flush -> GRO_NORMAL; plain UDP sockets get
+        # no aggregation (udp_gro_receive "no GRO, be sure flush the current packet")
+        rx_add(S, q, i)
+        return S.cbase[C_GRO], False
+    flags = S.pk[i, F_FLAGS]
+    ln = S.pk[i, F_PAYLEN]
+    fin_psh_etc = flags & (TCP_URG | TCP_PSH | TCP_RST | TCP_SYN | TCP_FIN)
+    b = S.pk[i, F_BUCKET]
+    found = -1
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.pk[i, F_FLOWK]:
+            found = s
+            break
+    if found >= 0:
+        s = found
+        flush = False
+        if flags & TCP_CWR:
+            flush = True
+        if ((flags ^ S.gh[q, s, GH_FLAGS]) & ~(TCP_CWR | TCP_FIN | TCP_PSH)) & 0xFF:
+            flush = True
+        if S.pk[i, F_ACK] != S.gh[q, s, GH_ACK]:
+            flush = True
+        if S.pk[i, F_OPTH] != S.gh[q, s, GH_OPT]:
+            flush = True  # any option byte differs, TSval included
+        if S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
+                or S.pk[i, F_DF] != S.gh[q, s, GH_DF]:
+            flush = True
+        cnt = S.gh[q, s, GH_CNT]
+        if S.pk[i, F_V6] == 0:
+            # inet_gro_flush (gro.h:444-464): IP ID increments by one per segment, or is fixed
+            off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
+            if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
+                S.gh[q, s, GH_FIXED] = 1
+            if S.gh[q, s, GH_FIXED] != 0:
+                if off != 0:
+                    flush = True
+            elif off != (cnt & 0xFFFF):
+                flush = True
+        mss = S.gh[q, s, GH_MSS]
+        if ln - 1 >= mss or ln == 0:  # (len - 1) >= mss, unsigned: a zero-length segment flushes
+            flush = True
+        if (S.gh[q, s, GH_NEXTSEQ] & 0xFFFFFFFF) != (S.pk[i, F_SEQ] & 0xFFFFFFFF):
+            flush = True
+        # skb_gro_receive: p->len + len >= gro_max_size (gro.c:112-114)
+        if S.gh[q, s, GH_HDR] + S.gh[q, s, GH_LEN] + ln >= S.P[P_GRO_MAX]:
+            flush = True
+        if not flush:
+            head = S.gh[q, s, GH_HEAD]
+            S.po[S.gh[q, s, GH_LAST], O_SEGNEXT] = i
+            S.gh[q, s, GH_LAST] = i
+            S.gh[q, s, GH_CNT] = cnt + 1
+            S.gh[q, s, GH_LEN] += ln
+            S.gh[q, s, GH_NEXTSEQ] = (S.gh[q, s, GH_NEXTSEQ] + ln) & 0xFFFFFFFF
+            S.gh[q, s, GH_FLAGS] |= flags & (TCP_FIN | TCP_PSH)
+            S.po[i, O_SKBH] = head
+            S.po[i, O_SKBCNT] = 0
+            S.po[head, O_SKBCNT] += 1
+            S.po[head, O_SKBLEN] += ln
+            S.po[head, O_SKBTRUE] += S.pk[i, F_TRUESIZE] - SKB_STRUCT  # the merged skb's head is freed
+            # out_check_final: a short segment or PSH/URG/RST/SYN/FIN completes the flow
+            if ln < mss or fin_psh_etc != 0:
+                gro_complete(S, q, s)
+            return S.cbase[C_GRO_MERGE], True
+        # the held flow is completed; the new segment is held or passed on
+        gro_complete(S, q, s)
+        if ln < 1 or fin_psh_etc != 0:
+            rx_add(S, q, i)
+            return S.cbase[C_GRO], False
+    elif ln < 1 or fin_psh_etc != 0:
+        # new flow: mss = 1 here, so only an empty segment or the flags flush (pure ACKs go up)
+        rx_add(S, q, i)
+        return S.cbase[C_GRO], False
+    # hold as a new flow; a full bucket first flushes its oldest (gro.c:542-545)
+    if S.gbc[q, b] >= 8:
+        oldest = -1
+        best = INF
+        for s in range(b * 8, b * 8 + 8):
+            if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_ORDER] < best:
+                best = S.gh[q, s, GH_ORDER]
+                oldest = s
+        gro_complete(S, q, oldest)
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] == 0:
+            S.gh[q, s, GH_USED] = 1
+            S.gh[q, s, GH_HEAD] = i
+            S.gh[q, s, GH_LAST] = i
+            S.gh[q, s, GH_CNT] = 1
+            S.gh[q, s, GH_LEN] = ln
+            S.gh[q, s, GH_NEXTSEQ] = (S.pk[i, F_SEQ] + ln) & 0xFFFFFFFF
+            S.gh[q, s, GH_MSS] = ln
+            S.gh[q, s, GH_ACK] = S.pk[i, F_ACK]
+            S.gh[q, s, GH_FLAGS] = flags
+            S.gh[q, s, GH_OPT] = S.pk[i, F_OPTH]
+            S.gh[q, s, GH_TTL] = S.pk[i, F_TTL]
+            S.gh[q, s, GH_TOS] = S.pk[i, F_TOS]
+            S.gh[q, s, GH_DF] = S.pk[i, F_DF]
+            S.gh[q, s, GH_ID0] = S.pk[i, F_IPID]
+            S.gh[q, s, GH_FIXED] = 0
+            S.gh[q, s, GH_AGE] = jiffies(S, t)
+            S.gh[q, s, GH_FLOW] = S.pk[i, F_FLOWK]
+            S.gh[q, s, GH_ORDER] = S.qs[q, QS_GRO_SEQ]
+            S.gh[q, s, GH_HDR] = S.pk[i, F_HDRLEN]
+            S.qs[q, QS_GRO_SEQ] += 1
+            S.gbc[q, b] += 1
+            S.qs[q, QS_GRO_N] += 1
+            break
+    return S.cbase[C_GRO], False
+
+
+# ---------------------------------------------------------------------- the stack, per batch
+
+
+@njit(cache=True)
+def drop(S, i, stage, reason, t):
+    S.po[i, O_OUTC] = O_DROPPED
+    S.po[i, O_DSTAGE] = stage
+    S.po[i, O_DREASON] = reason
+    S.po[i, O_TDONE] = t
+
+
+@njit(cache=True)
+def consume(S, i, t):
+    S.po[i, O_OUTC] = O_CONSUMED
+    S.po[i, O_TDONE] = t
+
+
+@njit(cache=True)
+def list_core(S, c, q, t):
+    """netif_receive_skb_list_internal → __netif_receive_skb_list_core → ip_list_rcv →
+    ip_list_rcv_finish: each stage over the whole batch in turn. Returns the step's duration."""
+    lv = level_of(S, c)
+    n = S.qs[q, QS_RX_N]
+    now = t
+    for k in range(n):
+        h = S.rxl[q, k]
+        d = cost(S, C_NETIF, S.po[h, O_SKBLEN])
+        now += d
+        S.se[h, S_NETIF] = now
+        S.sc[h, S_NETIF] = d
+        S.po[h, O_PCPU] = c
+        charge(S, c, lv, Y_NETIF, d, S.po[h, O_SKBCNT])
+        S.cs[c, CS_PROCESSED] += 1  # softnet processed: once per skb after GRO (dev.c:5956)
+        if S.pk[h, F_KIND] == K_NONIP:
+            dd = S.cbase[C_DROP]
+            now += dd
+            S.se[h, S_NETIF] = now
+            S.sc[h, S_NETIF] += dd
+            charge(S, c, lv, Y_DROP_NETIF, dd, 1)
+            drop(S, h, S_NETIF, R_UNHANDLED, now)
+    for k in range(n):
+        h = S.rxl[q, k]
+        if S.po[h, O_OUTC] != -1:
+            continue
+        kd = S.pk[h, F_KIND]
+        if kd == K_ARP:
+            d = cost(S, C_IP, S.po[h, O_SKBLEN])
+            now += d
+            S.se[h, S_IP] = now
+            S.sc[h, S_IP] = d
+            charge(S, c, lv, Y_ARP, d, S.po[h, O_SKBCNT])
+            consume(S, h, now)
+            continue
+        d = cost(S, C_IP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_IP, d, S.po[h, O_SKBCNT])
+        nf = S.P[P_NF_PRE] * S.cbase[C_NF_RULE]
+        if nf > 0:
+            charge(S, c, lv, Y_NF_PRE, nf, S.po[h, O_SKBCNT])
+        ct = S.cbase[C_CONNTRACK] if S.P[P_CONNTRACK] != 0 else 0
+        if ct > 0:
+            charge(S, c, lv, Y_CT, ct, S.po[h, O_SKBCNT])
+        d += nf + ct
+        S.misc[M_IPIN + (0)] += 1  # Ip InReceives, per skb (ip_rcv_core)
+        if kd == K_BADIP or kd == K_TRUNC:
+            dd = S.cbase[C_DROP]
+            charge(S, c, lv, Y_DROP_IP, dd, 1)
+            d += dd
+            now += d
+            S.se[h, S_IP] = now
+            S.sc[h, S_IP] = d
+            drop(S, h, S_IP, R_INHDR if kd == K_BADIP else R_TOOSMALL, now)
+            S.misc[M_IPIN + (1 if kd == K_BADIP else 2)] += 1
+            continue
+        now += d
+        S.se[h, S_IP] = now
+        S.sc[h, S_IP] = d
+    for k in range(n):
+        h = S.rxl[q, k]
+        if S.po[h, O_OUTC] != -1:
+            continue
+        # early demux finds an established TCP socket and skips the FIB (KERNEL.md §1 row 8)
+        if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0:
+            d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_DEMUX, d, S.po[h, O_SKBCNT])
+        else:
+            d = cost(S, C_ROUTE, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_ROUTE, d, S.po[h, O_SKBCNT])
+        now += d
+        S.se[h, S_ROUTE] = now
+        S.sc[h, S_ROUTE] = d
+    return now - t
+
+
+@njit(cache=True)
+def l4_cost(S, c, h):
+    """ip_local_deliver + the protocol handler for skb h: (local ns, l4 ns); charges the CPU."""
+    lv = level_of(S, c)
+    dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
+    charge(S, c, lv, Y_LOCAL, dl, S.po[h, O_SKBCNT])
+    nf = S.P[P_NF_IN] * S.cbase[C_NF_RULE]
+    if nf > 0:
+        charge(S, c, lv, Y_NF_IN, nf, S.po[h, O_SKBCNT])
+        dl += nf
+    kd = S.pk[h, F_KIND]
+    if kd == K_UDP:
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_UDP, d4, S.po[h, O_SKBCNT])
+    elif kd == K_TCP or kd == K_TCP_CTRL:
+        d4 = cost(S, C_TCP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_TCP, d4, S.po[h, O_SKBCNT])
+    elif kd == K_ICMP_ECHO:
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN]) + S.cbase[C_ICMP]
+        charge(S, c, lv, Y_ICMP_RCV, cost(S, C_UDP, S.po[h, O_SKBLEN]), S.po[h, O_SKBCNT])
+        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], S.po[h, O_SKBCNT])
+    elif kd == K_ICMP:
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_ICMP_RCV, d4, S.po[h, O_SKBCNT])
+    else:  # K_NOPROTO: dropped in ip_local_deliver
+        d4 = 0
+        dd = S.cbase[C_DROP]
+        charge(S, c, lv, Y_DROP_LOCAL, dd, 1)
+        dl += dd
+    return dl, d4
+
+
+@njit(cache=True)
+def l4_done(S, c, h, t):
+    """End of local delivery + protocol handler for skb h: outcome and socket enqueue.
+    Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot."""
+    kd = S.pk[h, F_KIND]
+    if kd == K_NOPROTO:
+        drop(S, h, S_LOCAL, R_NOPROTO, S.se[h, S_LOCAL])
+        S.misc[M_IPIN + (3)] += 1
+        return 0, -1
+    S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
+    if kd == K_ICMP_ECHO or kd == K_ICMP:
+        consume(S, h, t)
+        return 0, -1
+    if kd == K_TCP or kd == K_TCP_CTRL:
+        S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs, per skb (tcp_v4_rcv)
+    s = S.pk[h, F_SOCK]
+    if s < 0:
+        drop(S, h, S_L4, R_NOSOCK, t)
+        if kd == K_UDP:
+            S.misc[M_UDPIN + (1)] += 1  # NoPorts; an ICMP port unreachable is sent (rate-limited)
+            return S.cbase[C_DROP], Y_DROP_L4
+        return S.cbase[C_ICMP], Y_ICMP_SEND  # TCP: a RST is sent
+    if kd == K_TCP_CTRL:
+        consume(S, h, t)  # a pure ACK ends in tcp_ack(); nothing is queued
+        return 0, -1
+    rmem = S.ss[s, SS_RMEM]
+    rcvbuf = S.ss[s, SS_RCVBUF]
+    size = S.po[h, O_SKBTRUE]
+    if kd == K_UDP:
+        if S.P[P_UDP618] != 0:
+            # 6.18+: drop if rmem + truesize > rcvbuf, except an empty queue accepts one unless
+            # rcvbuf > INT_MAX >> 1 (KERNEL.md §1 row 10u, §3b)
+            full = rmem + size > rcvbuf and (rcvbuf > INT_MAX_HALF or rmem != 0)
+        else:
+            full = rmem > rcvbuf  # up to 6.17: one skb of overshoot always fits (KERNEL.md §3b)
+        if full:
+            drop(S, h, S_L4, R_RCVBUF, t)
+            S.misc[M_UDPIN + (2)] += 1  # InErrors
+            S.misc[M_UDPIN + (3)] += 1  # RcvbufErrors
+            S.ss[s, SS_DROPS] += 1
+            return S.cbase[C_DROP], Y_DROP_L4
+    else:
+        # tcp_can_ingest / tcp_try_rmem_schedule: rmem_alloc + len > sk_rcvbuf and nothing to
+        # prune -> TCPRcvQDrop (KERNEL.md §1 row 10t)
+        if rmem + size > rcvbuf and rmem > 0:
+            drop(S, h, S_L4, R_PROTOMEM, t)
+            S.misc[M_TCPIN + (2)] += 1
+            S.ss[s, SS_DROPS] += 1
+            return S.cbase[C_DROP], Y_DROP_L4
+    S.ss[s, SS_RMEM] = rmem + size
+    off = S.ss[s, SS_QOFF]
+    cap = S.ss[s, SS_QCAP]
+    pos = (S.ss[s, SS_QHEAD] + S.ss[s, SS_QN]) % cap
+    S.sockq[off + pos] = h
+    S.ss[s, SS_QN] += 1
+    if S.ss[s, SS_QN] > S.ss[s, SS_MAXQ]:
+        S.ss[s, SS_MAXQ] = S.ss[s, SS_QN]
+    S.po[h, O_PAPP] = s
+    if S.misc[M_NEV] < S.ev.shape[0] and t - S.ss[s, SS_SOCK_SAMPLE] >= S.P[P_SAMPLE_NS]:
+        S.ss[s, SS_SOCK_SAMPLE] = t
+        emit_event(S, t, -1, c, s, E_SOCK, S.ss[s, SS_RMEM], D_NONE)
+    # sk_data_ready -> sock_def_readable: wake a sleeping reader (KERNEL.md §1 row 11)
+    if S.ss[s, SS_WAITER] > 0:
+        # exclusive wait: one reader is woken (__skb_wait_for_more_packets)
+        k = S.wq[s, 0]
+        for j in range(1, S.ss[s, SS_WAITER]):
+            S.wq[s, j - 1] = S.wq[s, j]
+        S.ss[s, SS_WAITER] -= 1
+        S.ts[k, TS_STATE] = T_WAKING
+        lat = S.cbase[L_WAKEUP]
+        heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, t + S.cbase[C_WAKEUP] + lat)
+        if S.ts[k, TS_CPU] == c and S.cs[c, CS_TASK] < 0:
+            S.cs[c, CS_NEED_RESCHED] = 1  # the idle task yields to the woken reader
+        return S.cbase[C_WAKEUP], Y_WAKE
+    return 0, -1
+
+
+# --------------------------------------------------------------------- the NAPI/NRA machine
+
+
+@njit(cache=True)
+def poll_end(S, c, q, t, complete):
+    work = S.cs[c, CS_WORK]
+    S.qs[q, QS_PKTS] += work
+    if not complete:
+        S.qs[q, QS_BEXH] += 1
+    emit_event(S, S.cs[c, CS_POLL_T], t, c, q, E_POLL, work, D_COMPLETE if complete else D_WEIGHT)
+    S.cs[c, CS_NRA_POLLS] += 1
+    S.cs[c, CS_BUDGET] -= work
+    S.cs[c, CS_POLLQ] = -1
+    S.cs[c, CS_PHASE] = PH_AFTER
+
+
+@njit(cache=True)
+def nra_advance(S, c, t):
+    """Decide and start the next step of net_rx_action on CPU c (zero-time transitions loop)."""
+    while True:
+        ph = S.cs[c, CS_PHASE]
+        q = S.cs[c, CS_POLLQ]
+        if ph == PH_NEXT:
+            if S.cs[c, CS_LL_N] == 0:
+                if S.cs[c, CS_RL_N] == 0:
+                    S.cs[c, CS_IN_NRA] = 0
+                    if S.P[P_GOTO_START] != 0 and S.cs[c, CS_PL_N] > 0:
+                        splice_poll_list(S, c)  # 6.4+: goto start (KERNEL.md §3.1)
+                        continue
+                    nra_exit(S, c, t, False)
+                    return
+                nra_exit(S, c, t, True)  # repoll waits for the next round
+                return
+            q = S.lst[c, L_LL, 0]
+            for k in range(1, S.cs[c, CS_LL_N]):
+                S.lst[c, L_LL, k - 1] = S.lst[c, L_LL, k]
+            S.cs[c, CS_LL_N] -= 1
+            S.cs[c, CS_POLLQ] = q
+            S.cs[c, CS_WORK] = 0
+            S.cs[c, CS_POLL_T] = t
+            S.qs[q, QS_POLLS] += 1
+            S.qs[q, QS_POLL_IRQ_T] = S.qs[q, QS_LAST_IRQ]
+            S.cs[c, CS_PHASE] = PH_LOOP
+            d = S.cbase[C_POLL]
+            charge(S, c, level_of(S, c), Y_POLL, d, 0)
+            start_step(S, c, t, ST_POLL_START, q, d)
+            return
+        elif ph == PH_LOOP:
+            if S.cs[c, CS_WORK] >= S.P[P_WEIGHT]:
+                # the poll used its whole weight: __napi_poll flushes GRO (all when HZ < 1000,
+                # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2)
+                gro_flush(S, q, t, S.P[P_HZ1000] != 0)
+                S.cs[c, CS_FLUSH_RET] = PH_END_FULL
+                S.cs[c, CS_PHASE] = PH_FLUSH
+                S.cs[c, CS_LSTEP] = 0
+                continue
+            if S.qs[q, QS_UNUSED] >= S.P[P_REFILL]:
+                S.qs[q, QS_UNUSED] = 0
+                d = S.cbase[C_REFILL]
+                charge(S, c, level_of(S, c), Y_REFILL, d, 0)
+                start_step(S, c, t, ST_REFILL, q, d)
+                return
+            if S.qs[q, QS_RING_N] > 0:
+                i = S.ringbuf[q, S.qs[q, QS_HEAD]]
+                if S.pk[i, F_T_VIS] <= t:
+                    S.qs[q, QS_HEAD] = (S.qs[q, QS_HEAD] + 1) % S.ringbuf.shape[1]
+                    S.qs[q, QS_RING_N] -= 1
+                    S.qs[q, QS_UNUSED] += 1
+                    S.cs[c, CS_WORK] += 1
+                    S.po[i, O_TIRQ] = S.qs[q, QS_POLL_IRQ_T]
+                    S.po[i, O_TPOLL] = S.cs[c, CS_POLL_T]
+                    dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
+                    lv = level_of(S, c)
+                    charge(S, c, lv, Y_DRIVER, dd, 1)
+                    dg, merged = gro_receive(S, q, i, t + dd)
+                    charge(S, c, lv, Y_GRO_MERGE if merged else Y_GRO, dg, 1)
+                    S.se[i, S_DRIVER] = t + dd
+                    S.sc[i, S_DRIVER] = dd
+                    S.se[i, S_GRO] = t + dd + dg
+                    S.sc[i, S_GRO] = dg
+                    S.cs[c, CS_PHASE] = PH_PKT_DONE
+                    start_step(S, c, t, ST_PKT, i, dd + dg)
+                    return
+            # no completed descriptor: the driver is done; napi_complete_done flushes GRO
+            # (all of it: gro_flush_timeout is 0) and re-enables the IRQ (KERNEL.md §3.3)
+            gro_flush(S, q, t, False)
+            S.cs[c, CS_FLUSH_RET] = PH_END_PARTIAL
+            S.cs[c, CS_PHASE] = PH_FLUSH
+            S.cs[c, CS_LSTEP] = 0
+            continue
+        elif ph == PH_PKT_DONE:
+            if S.qs[q, QS_RX_SEG] >= S.P[P_BATCH]:
+                S.cs[c, CS_FLUSH_RET] = PH_LOOP
+                S.cs[c, CS_PHASE] = PH_FLUSH
+                S.cs[c, CS_LSTEP] = 0
+            else:
+                S.cs[c, CS_PHASE] = PH_LOOP
+            continue
+        elif ph == PH_FLUSH:
+            if S.qs[q, QS_RX_N] == 0:
+                S.cs[c, CS_PHASE] = S.cs[c, CS_FLUSH_RET]
+                continue
+            if S.cs[c, CS_LSTEP] == 0:
+                S.cs[c, CS_LSTEP] = 1
+                S.cs[c, CS_LPOS] = 0
+                d = list_core(S, c, q, t)
+                start_step(S, c, t, ST_LISTCORE, q, d)
+                return
+            pos = S.cs[c, CS_LPOS]
+            n = S.qs[q, QS_RX_N]
+            while pos < n and S.po[S.rxl[q, pos], O_OUTC] != -1:
+                pos += 1
+            if pos >= n:
+                S.qs[q, QS_RX_N] = 0
+                S.qs[q, QS_RX_SEG] = 0
+                S.cs[c, CS_LSTEP] = 0
+                S.cs[c, CS_PHASE] = S.cs[c, CS_FLUSH_RET]
+                continue
+            h = S.rxl[q, pos]
+            S.cs[c, CS_LPOS] = pos + 1
+            dl, d4 = l4_cost(S, c, h)
+            S.se[h, S_LOCAL] = t + dl
+            S.sc[h, S_LOCAL] = dl
+            if S.pk[h, F_KIND] != K_NOPROTO:
+                S.se[h, S_L4] = t + dl + d4
+                S.sc[h, S_L4] = d4
+            start_step(S, c, t, ST_L4, h, dl + d4)
+            return
+        elif ph == PH_END_PARTIAL:
+            # napi_complete_done (dev.c:6722-6788)
+            S.qs[q, QS_SCHED] = 0
+            if S.qs[q, QS_MISSED] != 0:
+                S.qs[q, QS_MISSED] = 0
+                napi_schedule(S, c, q)
+            else:
+                irq_rearm(S, q, t)
+            poll_end(S, c, q, t, True)
+            continue
+        elif ph == PH_END_FULL:
+            S.lst[c, L_RL, S.cs[c, CS_RL_N]] = q
+            S.cs[c, CS_RL_N] += 1
+            poll_end(S, c, q, t, False)
+            continue
+        else:  # PH_AFTER
+            b = S.cs[c, CS_BUDGET]
+            if b <= 0 or jiffies(S, t) >= S.cs[c, CS_TLIMIT]:
+                S.cs[c, CS_SQUEEZE] += 1  # softnet time_squeeze: budget or time (KERNEL.md §3.1)
+                if b <= 0:
+                    S.cs[c, CS_SQ_BUDGET] += 1
+                    emit_event(S, t, -1, c, -1, E_SQUEEZE, 0, D_BUDGET)
+                else:
+                    S.cs[c, CS_SQ_TIME] += 1
+                    emit_event(S, t, -1, c, -1, E_SQUEEZE, 0, D_TIME)
+                nra_exit(S, c, t, True)
+                return
+            S.cs[c, CS_PHASE] = PH_NEXT
+            continue
+
+
+# ------------------------------------------------------------------------ application threads
+
+
+@njit(cache=True)
+def sock_dequeue(S, s):
+    """__skb_recv_udp: read the reader queue; when it is empty, splice the receive queue in."""
+    if S.ss[s, SS_QN] == 0:
+        return -1
+    if S.ss[s, SS_READERQ] == 0:
+        S.ss[s, SS_READERQ] = S.ss[s, SS_QN]
+    S.ss[s, SS_READERQ] -= 1
+    off = S.ss[s, SS_QOFF]
+    h = S.sockq[off + S.ss[s, SS_QHEAD]]
+    S.ss[s, SS_QHEAD] = (S.ss[s, SS_QHEAD] + 1) % S.ss[s, SS_QCAP]
+    S.ss[s, SS_QN] -= 1
+    return h
+
+
+@njit(cache=True)
+def rmem_release(S, s, size):
+    """udp_rmem_release: batched by forward_deficit >= sk_rcvbuf >> 2 or an empty reader queue
+    (KERNEL.md §3b); TCP frees each skb's memory as it is read."""
+    if S.ss[s, SS_PROTO] != 17:
+        S.ss[s, SS_RMEM] -= size
+        return
+    S.ss[s, SS_DEFICIT] += size
+    if S.ss[s, SS_DEFICIT] < (S.ss[s, SS_RCVBUF] >> 2) and S.ss[s, SS_READERQ] > 0:
+        return
+    S.ss[s, SS_RMEM] -= S.ss[s, SS_DEFICIT]
+    S.ss[s, SS_DEFICIT] = 0
+
+
+@njit(cache=True)
+def thread_advance(S, k, c, t):
+    """The reader's loop: recvmsg (or recvmmsg with MSG_WAITFORONE) → copy each → work each."""
+    s = S.ts[k, TS_SOCK]
+    while True:
+        ph = S.ts[k, TS_PHASE]
+        if ph == TP_SYSCALL or ph == TP_RETRY:
+            if S.cs[c, CS_RQ_N] > 0 and t >= S.cs[c, CS_SLICE_END]:
+                # slice used up and someone waits: round-robin
+                flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+                S.ts[k, TS_STATE] = T_RUNNABLE
+                rq_push(S, c, k)
+                schedule(S, c, t)
+                return
+            S.ts[k, TS_MSG_N] = 0
+            S.ts[k, TS_MSG_I] = 0
+            if S.ss[s, SS_QN] > 0:
+                S.ts[k, TS_PHASE] = TP_COPY
+                if ph == TP_SYSCALL:
+                    d = S.cbase[C_SYSCALL]
+                    S.ts[k, TS_RESUME] = d  # charged to the batch's first message (copy stage)
+                    charge(S, c, 0, Y_RECV, d, 0)
+                    start_step(S, c, t, ST_SYSCALL, k, d)
+                    return
+                S.ts[k, TS_RESUME] = 0
+                continue
+            # nothing queued: block in __skb_wait_for_more_packets
+            if ph == TP_SYSCALL:
+                d = S.cbase[C_SYSCALL]
+                charge(S, c, 0, Y_RECV_IDLE, d, 0)
+                S.ts[k, TS_PHASE] = TP_BLOCK
+                start_step(S, c, t, ST_SYSCALL, k, d)
+                return
+            S.ts[k, TS_PHASE] = TP_BLOCK
+            continue
+        elif ph == TP_BLOCK:
+            if S.ss[s, SS_QN] > 0:  # data arrived during the syscall: no sleep
+                S.ts[k, TS_PHASE] = TP_RETRY
+                continue
+            S.ts[k, TS_STATE] = T_SLEEP
+            S.wq[s, S.ss[s, SS_WAITER]] = k
+            S.ss[s, SS_WAITER] += 1
+            flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+            S.ts[k, TS_PHASE] = TP_RETRY
+            schedule(S, c, t)
+            return
+        elif ph == TP_COPY:
+            n = S.ts[k, TS_MSG_N]
+            if n < S.ts[k, TS_BATCH] and S.ss[s, SS_QN] > 0:
+                h = sock_dequeue(S, s)
+                S.tmsg[k, n] = h
+                S.ts[k, TS_MSG_N] = n + 1
+                dcp = cost(S, C_COPY, S.po[h, O_SKBLEN])
+                dco = S.cbase[C_CONSUME]
+                charge(S, c, 0, Y_COPY, dcp, S.po[h, O_SKBCNT])
+                charge(S, c, 0, Y_CONSUME, dco, S.po[h, O_SKBCNT])
+                extra = S.ts[k, TS_RESUME] if n == 0 else 0
+                if extra > 0:
+                    S.accf[c, 0, Y_RECV] += S.po[h, O_SKBCNT]
+                S.sc[h, S_COPY] = dcp + dco + extra
+                start_step(S, c, t, ST_COPY, h, dcp + dco)
+                return
+            S.ts[k, TS_PHASE] = TP_WORK
+            S.ts[k, TS_MSG_I] = 0
+            continue
+        elif ph == TP_WORK:
+            i = S.ts[k, TS_MSG_I]
+            if i < S.ts[k, TS_MSG_N]:
+                h = S.tmsg[k, i]
+                d = S.ts[k, TS_WORK]
+                charge(S, c, 0, Y_APP, d, S.po[h, O_SKBCNT])
+                S.sc[h, S_APP] = d
+                start_step(S, c, t, ST_WORK, h, d)
+                return
+            S.ts[k, TS_PHASE] = TP_SYSCALL
+            flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+            S.ts[k, TS_SPAN_T] = t
+            continue
+        return
+
+
+@njit(cache=True)
+def thread_wake(S, k, t):
+    """The woken reader becomes runnable on its CPU (after the wake-up latency)."""
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, INF)
+    c = S.ts[k, TS_CPU]
+    S.ts[k, TS_STATE] = T_RUNNABLE
+    rq_push(S, c, k)
+    if S.cs[c, CS_X] == X_IDLE:
+        schedule(S, c, t)
+
+
+# ---------------------------------------------------------------------------- step completion
+
+
+@njit(cache=True)
+def cpu_complete(S, c, t):
+    """CPU c finished its step at t: apply its effects, then start the next step."""
+    step = S.cs[c, CS_STEP]
+    arg = S.cs[c, CS_ARG]
+    S.cs[c, CS_STEP] = ST_NONE
+    if step == ST_HARDIRQ:
+        q = arg
+        charge(S, c, 2, Y_IRQ, S.cbase[C_HARDIRQ], 0)
+        ret = S.cs[c, CS_HI_RET]
+        comm = comm_of_task(S, c, S.cs[c, CS_TASK]) if ret != X_SOFTIRQ else S.cs[c, CS_COMM1]
+        if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
+            comm = S.P[P_NCPU] + c
+        flush_span(S, c, 2, S.cs[c, CS_SPAN2], t, CTXR_HARDIRQ, comm)
+        napi_schedule(S, c, q)
+        if take_deferred_irq(S, c, t, ret):
+            return
+        # irq_exit: run softirqs inline unless already in softirq context, or (4.9-6.4) while
+        # ksoftirqd is runnable (KERNEL.md §3.4, §3b)
+        if ret == X_SOFTIRQ:
+            S.cs[c, CS_X] = X_SOFTIRQ
+            nra_advance(S, c, t)
+            return
+        if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
+            S.cs[c, CS_X] = X_TASK  # ksoftirqd: BH disabled, it will see the pending work
+            nra_advance(S, c, t)
+            return
+        if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
+            softirq_begin(S, c, t, 0)
+            return
+        if ret == X_TASK:
+            S.cs[c, CS_X] = X_TASK
+            S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
+            S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
+            S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
+            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+            return
+        S.cs[c, CS_X] = X_IDLE
+        cpu_stop(S, c)
+        schedule(S, c, t)
+        return
+    if step == ST_CTXSW:
+        task = arg
+        if task >= S.P[P_NTHR]:
+            S.cs[c, CS_HS_KS] = 1
+            softirq_begin(S, c, t, 1)
+            return
+        thread_advance(S, task, c, t)
+        return
+    if step == ST_SYSCALL or step == ST_COPY or step == ST_WORK:
+        k = S.cs[c, CS_TASK]
+        if step == ST_COPY:
+            h = arg
+            S.se[h, S_COPY] = t
+            s = S.ts[k, TS_SOCK]
+            rmem_release(S, s, S.po[h, O_SKBTRUE])
+            if S.pk[h, F_KIND] == K_UDP:
+                S.misc[M_UDPIN + (0)] += 1  # Udp InDatagrams at read time (udp.c:2118-2119)
+        elif step == ST_WORK:
+            h = arg
+            S.se[h, S_APP] = t
+            S.po[h, O_TDONE] = t
+            S.po[h, O_OUTC] = O_DELIVERED
+            S.ts[k, TS_MSG_I] += 1
+        thread_advance(S, k, c, t)
+        return
+    # ---- softirq-context steps (inline softirq or ksoftirqd)
+    if step == ST_L4:
+        h = arg
+        d, slot = l4_done(S, c, h, t)
+        if d > 0:
+            charge(S, c, level_of(S, c), slot, d, 1)
+            S.sc[h, S_L4] += d
+            if S.po[h, O_OUTC] == O_DROPPED or S.po[h, O_OUTC] == O_CONSUMED:
+                S.po[h, O_TDONE] = t + d
+            S.se[h, S_L4] = t + d
+            start_step(S, c, t, ST_WAKE, h, d)
+            return
+    ret = X_SOFTIRQ if S.cs[c, CS_X] == X_SOFTIRQ else X_TASK
+    if take_deferred_irq(S, c, t, ret):
+        return
+    nra_advance(S, c, t)
+
+
+# --------------------------------------------------------------------------------- main loop
+
+
+@njit(cache=True)
+def run_loop(S):
+    n = S.pk.shape[0]
+    nxt = S.misc[0]
+    while True:
+        e = S.hh[0]
+        t = S.ht[e]
+        if t >= INF:
+            break
+        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[0] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
+            S.misc[0] = nxt
+            return 1  # the caller grows the buffers and calls again
+        if e == 0:
+            arrival(S, nxt, t)
+            nxt += 1
+            heap_fix(S.ht, S.hh, S.hp, 0, S.pk[nxt, F_T_VIS] if nxt < n else INF)
+        elif e < S.P[P_ECPU0]:
+            irq_fire(S, e - S.P[P_EIRQ0], t)
+        elif e < S.P[P_ETHR0]:
+            cpu_complete(S, e - S.P[P_ECPU0], t)
+        else:
+            thread_wake(S, e - S.P[P_ETHR0], t)
+    S.misc[0] = nxt
+    return 0
+
+
+@njit(cache=True)
+def distribute(S):
+    """Give every segment of a GRO super-skb the skb's stack stage times and a share of its CPU."""
+    n = S.pk.shape[0]
+    for h in range(n):
+        cnt = S.po[h, O_SKBCNT]
+        if cnt <= 1 or S.po[h, O_SKBH] != h:
+            continue
+        for st in range(S_NETIF, N_ST):
+            tot = S.sc[h, st]
+            if S.se[h, st] < 0:
+                continue
+            base = tot // cnt
+            rem = tot - base * cnt
+            s = h
+            k = 0
+            while s >= 0:
+                S.se[s, st] = S.se[h, st]
+                S.sc[s, st] = base + (1 if k < rem else 0)
+                s = S.po[s, O_SEGNEXT]
+                k += 1
+        s = S.po[h, O_SEGNEXT]
+        while s >= 0:
+            S.po[s, O_OUTC] = S.po[h, O_OUTC]
+            S.po[s, O_DSTAGE] = S.po[h, O_DSTAGE]
+            S.po[s, O_DREASON] = S.po[h, O_DREASON]
+            S.po[s, O_TDONE] = S.po[h, O_TDONE]
+            S.po[s, O_PAPP] = S.po[h, O_PAPP]
+            S.po[s, O_PCPU] = S.po[h, O_PCPU]
+            s = S.po[s, O_SEGNEXT]

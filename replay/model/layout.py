@@ -1,0 +1,172 @@
+"""Names of the engine's array slots: parameters, per-CPU/queue/socket/thread state, CPU slots.
+
+The engine is one compiled loop over integer arrays; these module-level integers are compile-time
+constants to numba. Everything that names a slot for people (symbols, stages, categories) lives
+in `SLOTS` beside the numbers, so reports and the engine read one table.
+"""
+
+from __future__ import annotations
+
+INF = 2**62
+
+# ---- packet kinds (what the stack does with a received frame; decided by model/classify.py)
+K_UDP = 0  # UDP datagram to a socket lookup
+K_TCP = 1  # TCP segment with payload (or SYN/FIN) to a socket lookup
+K_TCP_CTRL = 2  # pure ACK / RST without payload: consumed in tcp_v4_rcv
+K_ICMP_ECHO = 3  # ICMP/ICMPv6 echo request: consumed, a reply sent
+K_ICMP = 4  # other ICMP: consumed in icmp_rcv
+K_ARP = 5  # ARP (and other non-IP the host handles, e.g. ND is ICMPv6): consumed by arp_rcv
+K_NOPROTO = 6  # IP protocol nobody handles: IP_NOPROTO in ip_local_deliver
+K_NONIP = 7  # ethertype nobody handles: UNHANDLED_PROTO in __netif_receive_skb_core
+K_BADIP = 8  # malformed IP header: IP_INHDR in ip_rcv_core
+K_TRUNC = 9  # truncated below the IP header's length: PKT_TOO_SMALL in ip_rcv_core
+
+# ---- drop reasons (kernel names; ring drops named by the NIC counter)
+DROP_REASONS = (
+    "rx_missed_errors",
+    "NO_SOCKET",
+    "SOCKET_RCVBUFF",
+    "UNHANDLED_PROTO",
+    "IP_INHDR",
+    "PKT_TOO_SMALL",
+    "IP_NOPROTO",
+    "NETFILTER_DROP",
+    "CPU_BACKLOG",
+    "SOCKET_BACKLOG",
+    "PROTO_MEM",
+)
+R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
+    R_SOCKBACKLOG, R_PROTOMEM = range(len(DROP_REASONS))
+
+# ---- stages (same order as replay.model.stages.STAGE_IDS)
+S_DRIVER, S_GRO, S_NETIF, S_BACKLOG, S_IP, S_ROUTE, S_LOCAL, S_L4, S_COPY, S_APP = range(10)
+N_ST = 10
+
+# ---- outcomes
+O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
+
+# ---- cost slots (replay.model.costs.COST_KEYS order)
+(C_DRIVER, C_GRO, C_GRO_MERGE, C_NETIF, C_IP, C_ROUTE, C_DEMUX, C_LOCAL, C_UDP, C_TCP, C_COPY,
+ C_APP, C_HARDIRQ, C_SOFTIRQ, C_NRA, C_POLL, C_REFILL, C_DROP, C_NF_RULE, C_CONNTRACK, C_ICMP,
+ C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI) = range(29)
+
+# ---- parameter vector P
+(P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
+ P_PHASE, P_MOD, P_USECS, P_FRAMES, P_GOTO_START, P_INLINE_ALWAYS, P_UDP618, P_SOFTIRQ_J,
+ P_HZ1000, P_GRO_MAX, P_NF_PRE, P_NF_IN, P_CONNTRACK, P_NSOCK, P_NTHR, P_SLICE, P_SAMPLE_NS,
+ P_RING_USABLE, P_EIRQ0, P_ECPU0, P_ETHR0) = range(31)
+N_P = 31
+
+# ---- CPU contexts
+X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
+# contexts of a cpu.parquet row
+CTX_NAMES = ("hardirq", "softirq", "ksoftirqd", "task")
+CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
+
+# ---- per-CPU state cs[c, *]
+(CS_X, CS_TASK, CS_NEXT, CS_STEP, CS_ARG, CS_REM, CS_PENDING, CS_IN_NRA, CS_NRA, CS_BUDGET,
+ CS_TLIMIT, CS_POLLQ, CS_WORK, CS_PHASE, CS_HS_END, CS_HS_LEFT, CS_HS_KS, CS_NEED_RESCHED,
+ CS_KS_STATE, CS_SLICE_END, CS_PL_N, CS_LL_N, CS_RL_N, CS_RQ_N, CS_HI_N, CS_HI_RET, CS_HI_Q,
+ CS_SPAN0, CS_SPAN1, CS_SPAN2, CS_COMM1, CS_LSTEP, CS_LPOS, CS_POLL_T, CS_NRA_POLLS,
+ CS_PROCESSED, CS_DROPPED, CS_SQUEEZE, CS_SQ_BUDGET, CS_SQ_TIME, CS_NETRX, CS_KS_WAKES,
+ CS_BUSY, CS_NRA_T, CS_RESUME_STEP, CS_RESUME_ARG, CS_FLUSH_RET) = range(47)
+N_CS = 47
+
+# ---- per-queue state qs[q, *]
+(QS_CPU, QS_SCHED, QS_MISSED, QS_IRQ_EN, QS_IRQ_T, QS_LAST_IRQ, QS_RING_N, QS_UNUSED, QS_HEAD,
+ QS_TAIL, QS_FIRST_T, QS_CNT, QS_RX_N, QS_RX_SEG, QS_GRO_N, QS_GRO_SEQ, QS_IRQS, QS_POLLS,
+ QS_ARMS, QS_PKTS, QS_BEXH, QS_MISSED_DROP, QS_BYTES, QS_POLL_IRQ_T, QS_ACCEPTED) = range(25)
+N_QS = 25
+
+# ---- GRO held-flow slots gh[q, slot, *] (8 buckets x 8 flows, gro.c MAX_GRO_SKBS/GRO_HASH_BUCKETS)
+(GH_USED, GH_HEAD, GH_LAST, GH_CNT, GH_LEN, GH_NEXTSEQ, GH_MSS, GH_ACK, GH_FLAGS, GH_OPT, GH_TTL,
+ GH_TOS, GH_DF, GH_ID0, GH_FIXED, GH_AGE, GH_FLOW, GH_ORDER, GH_HDR) = range(19)
+N_GH = 19
+
+# ---- per-socket state ss[s, *]
+(SS_RMEM, SS_DEFICIT, SS_RCVBUF, SS_QN, SS_QHEAD, SS_QOFF, SS_QCAP, SS_PROTO, SS_WAITER,
+ SS_INDGRAMS, SS_RCVBUFERR, SS_DROPS, SS_NTHR, SS_RR, SS_MAXQ, SS_READERQ, SS_SOCK_SAMPLE
+ ) = range(17)
+N_SS = 17
+
+# ---- per-thread state ts[k, *]
+(TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
+ TS_RESUME, TS_APP) = range(11)
+N_TS = 11
+T_SLEEP, T_WAKING, T_RUNNABLE, T_RUNNING = range(4)
+
+# ---- steps a CPU executes (cs[c, CS_STEP])
+(ST_NONE, ST_HARDIRQ, ST_NRA_ENTRY, ST_POLL_START, ST_REFILL, ST_PKT, ST_LISTCORE, ST_L4,
+ ST_WAKE, ST_SYSCALL, ST_COPY, ST_WORK, ST_CTXSW, ST_CTXSW_KS) = range(14)
+
+# ---- CPU accounting slots: (symbol, stage id or "", category). {driver...} filled per driver.
+SLOTS: tuple[tuple[str, str, str], ...] = (
+    ("{irq_symbol}", "", "netdev"),  # 0 hard IRQ handler
+    ("handle_softirqs", "", "etc"),  # 1
+    ("net_rx_action", "", "netdev"),  # 2
+    ("{poll_symbol}", "", "netdev"),  # 3 driver ->poll fixed work, napi_complete_done
+    ("{refill_symbol}", "", "mm"),  # 4 RX buffer refill
+    ("{clean_symbol}", "driver", "netdev"),  # 5
+    ("dev_gro_receive", "gro", "netdev"),  # 6
+    ("tcp4_gro_receive", "gro", "netdev"),  # 7 merge into a held flow
+    ("__netif_receive_skb_core", "netif", "netdev"),  # 8
+    ("ip_rcv", "ip", "tcp/ip"),  # 9
+    ("ip_route_input_noref", "route", "tcp/ip"),  # 10
+    ("tcp_v4_early_demux", "route", "tcp/ip"),  # 11
+    ("ip_local_deliver", "local", "tcp/ip"),  # 12
+    ("__udp4_lib_rcv", "l4", "tcp/ip"),  # 13
+    ("tcp_v4_rcv", "l4", "tcp/ip"),  # 14
+    ("nft_do_chain", "ip", "tcp/ip"),  # 15 PREROUTING rules
+    ("nft_do_chain", "local", "tcp/ip"),  # 16 INPUT rules
+    ("nf_conntrack_in", "ip", "tcp/ip"),  # 17
+    ("kfree_skb_reason", "netif", "mm"),  # 18 drops, per stage
+    ("kfree_skb_reason", "ip", "mm"),  # 19
+    ("kfree_skb_reason", "local", "mm"),  # 20
+    ("kfree_skb_reason", "l4", "mm"),  # 21
+    ("icmp_send", "l4", "tcp/ip"),  # 22 port unreachable / echo reply
+    ("try_to_wake_up", "l4", "sched"),  # 23 sock_def_readable waking the reader
+    ("{recv_symbol}", "copy", "tcp/ip"),  # 24 recvmsg with data
+    ("{recv_symbol}", "", "sched"),  # 25 recvmsg that found nothing and slept
+    ("skb_copy_datagram_iter", "copy", "data_copy"),  # 26
+    ("{consume_symbol}", "copy", "mm"),  # 27
+    ("__schedule", "", "sched"),  # 28 context switch
+    ("app_work", "app", "app"),  # 29 user space
+    ("arp_rcv", "ip", "tcp/ip"),  # 30
+    ("icmp_rcv", "l4", "tcp/ip"),  # 31
+)
+N_SLOTS = len(SLOTS)
+(Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
+ Y_DEMUX, Y_LOCAL, Y_UDP, Y_TCP, Y_NF_PRE, Y_NF_IN, Y_CT, Y_DROP_NETIF, Y_DROP_IP, Y_DROP_LOCAL,
+ Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
+ Y_ICMP_RCV) = range(N_SLOTS)
+
+# ---- events.parquet kinds (engine codes)
+EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")
+E_IRQ, E_POLL, E_NETRX, E_SQUEEZE, E_KSWAKE, E_RING, E_SOCK, E_DROP = range(len(EV_KINDS))
+EV_DETAILS = ("", "complete", "weight", "budget", "time", "softirq", "ksoftirqd")
+D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(len(EV_DETAILS))
+
+# ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
+PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
+             "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
+             "truesize", "v6")
+(F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
+ F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6) = range(21)
+N_PK = 21
+
+# ---- per-packet outputs po[i, *]
+PO_FIELDS = ("outc", "dstage", "dreason", "tirq", "tpoll", "tdone", "pcpu", "papp", "skbh",
+             "segnext", "skbcnt", "skblen", "skbtrue")
+(O_OUTC, O_DSTAGE, O_DREASON, O_TIRQ, O_TPOLL, O_TDONE, O_PCPU, O_PAPP, O_SKBH, O_SEGNEXT,
+ O_SKBCNT, O_SKBLEN, O_SKBTRUE) = range(13)
+N_PO = 13
+
+# ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
+# hard IRQs waiting for the current step, scratch
+L_PL, L_LL, L_RL, L_RQ, L_HI, L_TMPQ = range(6)
+N_LST = 6
+
+# ---- misc[*]: loop cursor, buffer fill levels, SNMP scratch
+M_NXT, M_NROWS, M_NEV = 0, 1, 2
+M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
+N_MISC = 32

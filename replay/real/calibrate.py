@@ -1,0 +1,216 @@
+"""Calibration traces → real runs on this machine → a fitted cost profile (TOML).
+
+`replay calibrate -o PROFILE.toml` replays small UDP floods of several datagram sizes through the
+real-kernel harness (veth in a namespace, receiver reading one datagram per recvmsg), reads per
+packet how much CPU each receive-path stage took from the perf samples (cpu.parquet: ns per stage,
+as perf's cpu-clock charged it) and the counters (packets, NET_RX runs), and fits each stage's
+`base + per_byte * len` (len = frame bytes) by least squares over the sizes. What veth's path
+cannot separate is said in the entry's source:
+  - veth has no ring, IRQ or GRO (KERNEL.md §3c): the `driver` stage is veth_xmit's forwarding;
+    enqueue_to_backlog + process_backlog (our `backlog` stage) are charged per NET_RX run as
+    fixed.napi_poll, and the softirq work outside every stage (net_rx_action, handle_softirqs,
+    skb_defer_free_flush) as fixed.net_rx_action: on veth there is one of each per packet;
+  - fixed.syscall is separated from stage.copy by a second run reading 8 datagrams per recvmmsg:
+    copy per message = copy + syscall / batch;
+  - fixed.wakeup is the CPU under sock_def_readable per reader wake-up (one per recv call that
+    found the queue empty: paced traces make that one per batch read), taken out of stage.udp;
+  - stage.app is the harness receiver's own per-message cost (Python); a C reader would have
+    less: the profile describes this harness's reader, so a model fed it predicts `replay real`.
+Entries the runs do not measure are inherited from the default profile (`base` in [profile]).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import dpkt
+import numpy as np
+import polars as pl
+
+from replay.model.costs import DEFAULT_PROFILE
+from replay.real import hostinfo
+from replay.real.harness import RealOptions, run_real
+from replay.runner import ReplayOptions
+
+SIZES = (64, 256, 512, 1024, 1400)  # UDP payload bytes
+HDR = 14 + 20 + 8  # Ethernet + IPv4 + UDP: frame length = payload + HDR
+
+
+def write_flood(path: Path, n: int, payload: int) -> Path:
+    """n UDP datagrams of `payload` bytes to 10.0.0.2:27015 (replay real rewrites the addresses)."""
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f, nano=True)
+        for i in range(n):
+            u = dpkt.udp.UDP(sport=40000, dport=27015, data=bytes(payload))
+            u.ulen = 8 + payload
+            ip = dpkt.ip.IP(src=socket.inet_aton("10.0.0.1"), dst=socket.inet_aton("10.0.0.2"),
+                            p=17, data=u, id=i & 0xFFFF, ttl=64)
+            ip.len = 20 + len(u)
+            w.writepkt(bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)),
+                       ts=i * 1e-5)
+    return path
+
+
+def run_figures(run_dir: Path) -> dict[str, float]:
+    """Per-packet / per-run / per-message CPU ns of one real run, from its run directory."""
+    meta = json.loads((run_dir / "run.json").read_text())
+    c = meta["counters"]
+    scpu = meta["real"]["sender"]["cpu"]
+    packets = c["snmp"]["Ip"]["InReceives"] or 1
+    runs = c["softirqs"]["NET_RX"][scpu] or 1
+    msgs = pl.read_parquet(run_dir / "messages.parquet")
+    n_msg = msgs.height or 1
+    calls = msgs["t_read"].n_unique() or 1
+    cpu = pl.read_parquet(run_dir / "cpu.parquet").with_columns(
+        pl.col(pl.Categorical).cast(pl.String))
+    by = dict(cpu.filter(pl.col("stage").is_not_null()).group_by("stage")
+              .agg(pl.col("ns").sum()).iter_rows())
+    per_run = cpu.filter(pl.col("stage").is_null() & (pl.col("context") == "softirq")
+                         & (pl.col("cpu") == scpu))["ns"].sum()
+    wake = meta["real"]["perf"].get("wakeup_ns", 0)
+    return {
+        "driver": by.get("driver", 0) / packets,
+        "netif": by.get("netif", 0) / packets,
+        "ip": by.get("ip", 0) / packets,
+        "route": by.get("route", 0) / packets,
+        "local": by.get("local", 0) / packets,
+        "udp": (by.get("l4", 0) - wake) / packets,
+        "copy": by.get("copy", 0) / n_msg,
+        "app": by.get("app", 0) / n_msg,
+        "napi_poll": by.get("backlog", 0) / runs,
+        "net_rx_action": per_run / runs,
+        "wakeup": wake / calls,
+        "packets": packets, "runs": runs, "messages": n_msg, "calls": calls,
+    }
+
+
+def fit(lengths: np.ndarray, ns: np.ndarray) -> tuple[float, float, float]:
+    """Least squares ns = base + per_byte * len; (base, per_byte, RMS residual / mean)."""
+    a = np.column_stack([np.ones_like(lengths, dtype=float), lengths.astype(float)])
+    (base, per_byte), *_ = np.linalg.lstsq(a, ns, rcond=None)
+    if per_byte < 0:  # a cost cannot fall with size: a constant is the honest fit
+        base, per_byte = float(ns.mean()), 0.0
+    if base < 0:
+        base = 0.0
+        per_byte = max(0.0, float((ns * lengths).sum() / (lengths * lengths).sum()))
+    resid = ns - (base + per_byte * lengths)
+    rel = float(np.sqrt((resid**2).mean()) / ns.mean()) if ns.mean() > 0 else 0.0
+    return float(base), float(per_byte), rel
+
+
+# Sampling: a stage of ~30 ns/packet needs ~100 samples for a ~10% figure, so the runs sample
+# every 20 us (50 kHz per CPU; perf's own cost per sample is a few us, ~10% of one CPU) and send
+# 50,000 datagrams at 100 kpps (under the Python reader's ~200k/s, so few are dropped).
+PERF_PERIOD_NS = 20_000
+
+
+def calibrate(out: Path, repeat: int = 3, packets: int = 50_000, pps: int = 100_000,
+              keep: Path | None = None) -> dict[str, Any]:
+    """Run the calibration set on this machine and write the profile to `out`."""
+    work = keep or Path(tempfile.mkdtemp(prefix="replay-calibrate-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cpus = hostinfo.ncpus()
+    app_cpu = cpus - 1
+    rows: list[dict[str, Any]] = []
+    plan = [(s, 1) for s in SIZES] + [(512, 8)]
+    for size, batch in plan:
+        trace = write_flood(work / f"udp{size}.pcap", packets, size)
+        cfg = work / f"b{batch}.toml"
+        cfg.write_text(f'[[app]]\nname = "calib"\nmatch = "udp dport 27015"\ncpu = {app_cpu}\n'
+                       f"batch = {batch}\nwork-ns = 0\n")
+        for r in range(repeat):
+            rd = work / f"udp{size}-b{batch}-{r}"
+            run_real([trace], rd, cfg, [], ReplayOptions(pps=pps),
+                     RealOptions(max_seconds=10, perf_period_ns=PERF_PERIOD_NS),
+                     command="replay calibrate")
+            rows.append({"size": size, "batch": batch, "repeat": r, **run_figures(rd)})
+    df = pl.DataFrame(rows)
+    med = df.group_by(["size", "batch"]).median().sort(["batch", "size"])
+    b1 = med.filter(pl.col("batch") == 1)
+    lengths = (b1["size"] + HDR).to_numpy()
+    b8 = med.filter(pl.col("batch") == 8)
+    c1 = float(b1.filter(pl.col("size") == 512)["copy"][0])
+    c8 = float(b8["copy"][0])
+    syscall = max(0.0, (c1 - c8) * 8 / 7)
+    entries: dict[str, dict[str, Any]] = {}
+    summary_fit = {}
+    when = time.strftime("%Y-%m-%d", time.gmtime())
+    what = (f"replay calibrate on {hostinfo.cpu_model()}, Linux {hostinfo.kernel_release()}, "
+            f"{when}: {packets} UDP datagrams per run at {pps} pps into veth, payload "
+            f"{'/'.join(map(str, SIZES))} B, median of {repeat} runs, perf cpu-clock samples")
+    for key, section, col in (("driver", "stage", "driver"), ("netif", "stage", "netif"),
+                              ("ip", "stage", "ip"), ("route", "stage", "route"),
+                              ("local", "stage", "local"), ("udp", "stage", "udp"),
+                              ("copy", "stage", "copy"), ("app", "stage", "app")):
+        ns = b1[col].to_numpy().astype(float)
+        if key == "copy":
+            ns = np.maximum(ns - syscall, 0.0)
+        base, pb, rel = fit(lengths, ns)
+        summary_fit[key] = round(rel, 3)
+        entries[f"{section}.{key}"] = {
+            "base": round(base, 1), "per_byte": round(pb, 4),
+            "source": f"{what}; fit residual {100 * rel:.1f}% RMS"
+            + ("; without fixed.syscall" if key == "copy" else "")
+            + ("; the harness's Python reader per message" if key == "app" else "")
+            + ("; veth_xmit forwarding (no ring, no IRQ)" if key == "driver" else "")
+            + ("; without sock_def_readable (fixed.wakeup)" if key == "udp" else ""),
+        }
+    for key, col, note in (
+        ("napi_poll", "napi_poll", "enqueue_to_backlog + process_backlog per NET_RX run (veth)"),
+        ("net_rx_action", "net_rx_action", "softirq work outside every stage per NET_RX run"),
+        ("wakeup", "wakeup", "CPU under sock_def_readable per reader wake-up"),
+    ):
+        v = float(b1[col].median())
+        entries[f"fixed.{key}"] = {"base": round(max(v, 0.0), 1),
+                                   "source": f"{what}; {note}"}
+    entries["fixed.syscall"] = {
+        "base": round(syscall, 1),
+        "source": f"{what}; (copy per message at batch 1 - at batch 8) x 8/7, 512 B",
+    }
+    hz, _src = hostinfo.config_hz()
+    ghz = _ghz()
+    text = _toml(entries, {
+        "name": out.stem, "cpu": hostinfo.cpu_model(), "ghz": ghz,
+        "kernel": hostinfo.kernel_release(), "hz": hz, "nic": "veth (network namespace)",
+        "base": DEFAULT_PROFILE,
+        "summary": f"{what}. Fit residuals (RMS / mean): "
+                   + ", ".join(f"{k} {100 * v:.1f}%" for k, v in summary_fit.items())
+                   + ". Entries not listed are inherited from " + DEFAULT_PROFILE + ".",
+        "traces": [f"udp{s}.pcap" for s in SIZES],
+    })
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    med.write_csv(work / "calibration-medians.csv")
+    return {"profile": str(out), "runs": len(rows), "residuals": summary_fit, "work": str(work)}
+
+
+def _ghz() -> float:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return round(float(line.split(":")[1]) / 1000, 2)
+    except (OSError, ValueError):
+        pass
+    return 3.0
+
+
+def _q(v: Any) -> str:
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(_q(x) for x in v) + "]"
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def _toml(entries: dict[str, dict[str, Any]], profile: dict[str, Any]) -> str:
+    lines = ["# Cost profile measured on this machine by `replay calibrate`"
+             " (replay/real/calibrate.py).", "", "[profile]"]
+    lines += [f"{k} = {_q(v)}" for k, v in profile.items()]
+    for name, e in entries.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {_q(v)}" for k, v in e.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,67 @@
+"""Calibration arithmetic: run figures from a run directory, the size fit, the profile file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from replay.model.costs import load_profile
+from replay.real.calibrate import _toml, fit, run_figures
+
+
+def test_fit_recovers_base_and_per_byte_exactly() -> None:
+    lengths = np.array([106, 298, 554, 1066, 1442])
+    base, pb, rel = fit(lengths, 10 + 0.5 * lengths)
+    assert base == pytest.approx(10) and pb == pytest.approx(0.5) and rel == pytest.approx(0)
+
+
+def test_fit_never_returns_a_cost_that_falls_with_size() -> None:
+    lengths = np.array([100, 200, 300])
+    base, pb, rel = fit(lengths, np.array([30.0, 20.0, 10.0]))
+    assert (base, pb) == (20.0, 0.0)
+    assert rel == pytest.approx(np.sqrt(200 / 3) / 20)
+
+
+def test_run_figures_divide_stage_time_by_what_went_through_it(tmp_path: Path) -> None:
+    meta = {
+        "counters": {"snmp": {"Ip": {"InReceives": 1000}}, "softirqs": {"NET_RX": [0, 500]}},
+        "real": {"sender": {"cpu": 1}, "perf": {"wakeup_ns": 20_000}},
+    }
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    rows = [  # (cpu, context, stage, ns)
+        (1, "task", "driver", 30_000), (1, "softirq", "netif", 40_000),
+        (1, "softirq", "l4", 120_000), (1, "softirq", "backlog", 50_000),
+        (1, "softirq", None, 25_000),  # net_rx_action itself
+        (1, "task", None, 999_000),  # the sender's own transmit path: not counted
+        (0, "task", "copy", 80_000), (0, "task", "app", 40_000),
+    ]
+    pl.DataFrame(rows, schema=["cpu", "context", "stage", "ns"], orient="row").with_columns(
+        pl.col("context").cast(pl.Categorical), pl.col("stage").cast(pl.Categorical)
+    ).write_parquet(tmp_path / "cpu.parquet")
+    pl.DataFrame({"t_read": [1, 1, 2, 3]}).write_parquet(tmp_path / "messages.parquet")
+    f = run_figures(tmp_path)
+    assert f["driver"] == 30 and f["netif"] == 40
+    assert f["udp"] == 100  # (120 us - 20 us under sock_def_readable) / 1000 packets
+    assert f["napi_poll"] == 100 and f["net_rx_action"] == 50  # per NET_RX run (500)
+    assert f["copy"] == 20_000 and f["app"] == 10_000  # per message (4)
+    assert f["wakeup"] == 20_000 / 3  # per recv call that returned (3 distinct reads)
+
+
+def test_the_written_profile_loads_and_inherits_the_rest(tmp_path: Path) -> None:
+    text = _toml(
+        {"stage.udp": {"base": 303.0, "per_byte": 0.0, "source": "measured"},
+         "fixed.syscall": {"base": 250.5, "source": "measured"}},
+        {"name": "me", "cpu": "test", "ghz": 2.6, "kernel": "6.18", "base": "e5-1650v4",
+         "traces": ["a.pcap"]},
+    )
+    p = tmp_path / "me.toml"
+    p.write_text(text)
+    prof = load_profile(str(p))
+    assert prof["stage"]["udp"]["base"] == 303.0
+    assert prof["fixed"]["syscall"]["base"] == 250.5
+    assert prof["stage"]["ip"]["source"]  # inherited from e5-1650v4
+    assert prof["profile"]["ghz"] == 2.6
