@@ -33,9 +33,7 @@ def _col(cap, name: str) -> list:
 
 @pytest.mark.parametrize("be", [False, True])
 def test_pcap_microseconds_both_byte_orders(tmp_path: Path, be: bool) -> None:
-    p = _write(
-        tmp_path, "a.pcap", cb.pcap([(1_700_000_000, 123_456, F1), (1_700_000_001, 7, F2)], be=be)
-    )
+    p = _write(tmp_path, "a.pcap", cb.pcap([(1_700_000_000, 123_456, F1), (1_700_000_001, 7, F2)], be=be))
     cap = read_captures([p])
     assert _col(cap, "frame") == [1, 2]
     assert _col(cap, "ts_ns") == [1_700_000_000_123_456_000, 1_700_000_001_000_007_000]
@@ -239,9 +237,7 @@ def test_compression_is_found_by_magic_not_name(tmp_path: Path, kind: str) -> No
 
 
 @pytest.mark.parametrize("kind", sorted(COMPRESSORS))
-def test_compressed_file_cut_short_keeps_frames_before_the_damage(
-    tmp_path: Path, kind: str
-) -> None:
+def test_compressed_file_cut_short_keeps_frames_before_the_damage(tmp_path: Path, kind: str) -> None:
     # > 900 kB, so that bzip2 (900 kB blocks) has a complete block before the cut.
     raw = cb.pcap([(k, 0, F1 + bytes([k % 251]) * 20 + bytes(range(k % 256))) for k in range(8000)])
     stored = COMPRESSORS[kind](raw)
@@ -250,10 +246,7 @@ def test_compressed_file_cut_short_keeps_frames_before_the_damage(
     cap = read_captures([p], on_warning=warnings.append)
     assert 0 < cap.table.num_rows < 8000
     assert len(warnings) == 1 and kind in warnings[0]
-    assert (
-        cap.inputs[0].sha256
-        == __import__("hashlib").sha256(stored[: len(stored) * 3 // 4]).hexdigest()
-    )
+    assert cap.inputs[0].sha256 == __import__("hashlib").sha256(stored[: len(stored) * 3 // 4]).hexdigest()
 
 
 def test_decompression_bomb_does_not_balloon(tmp_path: Path) -> None:
@@ -264,9 +257,7 @@ def test_decompression_bomb_does_not_balloon(tmp_path: Path) -> None:
     stored = z.compress(b"\0" * (1 << 28)) + z.flush()
     p = _write(tmp_path, "bomb.pcap", stored)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(
-        TraceError, match="not a pcap or pcapng file \\(after gzip decompression\\)"
-    ):
+    with pytest.raises(TraceError, match="not a pcap or pcapng file \\(after gzip decompression\\)"):
         read_captures([p])
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
 

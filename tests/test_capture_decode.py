@@ -41,9 +41,7 @@ def ipv6(payload: bytes, nh: int = 17, src: str = "2001:db8::1", dst: str = "200
     return struct.pack(">IHBB", first, len(payload), nh, hop) + a + b + payload
 
 
-def udp(
-    payload: bytes = b"hello", sport: int = 1111, dport: int = 2222, csum: int = 0xBEEF
-) -> bytes:
+def udp(payload: bytes = b"hello", sport: int = 1111, dport: int = 2222, csum: int = 0xBEEF) -> bytes:
     return struct.pack(">HHHH", sport, dport, 8 + len(payload), csum) + payload
 
 
@@ -87,9 +85,7 @@ def test_ethernet_ipv4_udp(tmp_path: Path) -> None:
 
 def test_tcp_fields_and_option_hash(tmp_path: Path) -> None:
     opts = bytes.fromhex("020405b4") + bytes.fromhex("0101080a0000000100000002")  # MSS, TS
-    r = decode(
-        tmp_path, eth(ipv4(tcp(b"p" * 100, seq=0xFFFFFFFF, ack=5, flags=0x1D2, opts=opts), proto=6))
-    )
+    r = decode(tmp_path, eth(ipv4(tcp(b"p" * 100, seq=0xFFFFFFFF, ack=5, flags=0x1D2, opts=opts), proto=6)))
     assert sub(r, "sport dport tcp_seq tcp_ack tcp_flags tcp_hlen payload_len l4_csum_zero") == {
         "sport": 80, "dport": 5555, "tcp_seq": 0xFFFFFFFF, "tcp_ack": 5, "tcp_flags": 0x1D2,
         "tcp_hlen": 36, "payload_len": 100, "l4_csum_zero": False,
@@ -172,9 +168,7 @@ def _tunnel(r: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 def test_gre_vxlan_geneve_ipip_6in4(tmp_path: Path) -> None:
     inner = ipv4(tcp(), proto=6, src="192.168.0.1", dst="192.168.0.2")
-    gre = decode(
-        tmp_path, eth(ipv4(struct.pack(">HH", 0x2000, 0x0800) + b"KEY!" + inner, proto=47))
-    )
+    gre = decode(tmp_path, eth(ipv4(struct.pack(">HH", 0x2000, 0x0800) + b"KEY!" + inner, proto=47)))
     assert _tunnel(gre, tmp_path) == {
         "tunnel": "gre", "src": "10.0.0.1", "dst": "10.0.0.2", "proto": 47, "sport": None,
         "dport": None, "error": None, "inner": True,
@@ -258,9 +252,7 @@ def _wlan_data(tods: int, fromds: int, qos: bool) -> bytes:
     [(0, 0, False, "11", "22"), (1, 0, True, "33", "22"), (0, 1, False, "11", "33"),
      (1, 1, True, "33", "44")],
 )  # fmt: skip
-def test_802_11_data_frames(
-    tmp_path: Path, tods: int, fromds: int, qos: bool, dst: str, src: str
-) -> None:
+def test_802_11_data_frames(tmp_path: Path, tods: int, fromds: int, qos: bool, dst: str, src: str) -> None:
     frame = _wlan_data(tods, fromds, qos)
     for lt, prefix in ((105, b""), (127, b"\0\0\x08\0\0\0\0\0")):  # radiotap: 8-byte header
         r = decode(tmp_path, prefix + frame, lt)
@@ -273,9 +265,7 @@ def test_802_11_data_frames(
 
 
 def test_802_11_beacon_is_not_ip_and_not_an_error(tmp_path: Path) -> None:
-    beacon = (
-        bytes([0x80, 0]) + b"\0\0" + b"\xff" * 6 + b"\x22" * 6 + b"\x22" * 6 + b"\0\0" + b"\0" * 12
-    )
+    beacon = bytes([0x80, 0]) + b"\0\0" + b"\xff" * 6 + b"\x22" * 6 + b"\x22" * 6 + b"\0\0" + b"\0" * 12
     r = decode(tmp_path, beacon, 105)
     assert sub(r, "ip_version error dst_mac src_mac") == {
         "ip_version": 0,

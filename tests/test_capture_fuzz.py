@@ -29,11 +29,7 @@ def _seeds() -> list[bytes]:
     ]
     if CORPUS.is_dir():
         for p in sorted(CORPUS.iterdir()):
-            if (
-                p.is_file()
-                and p.stat().st_size < 50_000
-                and p.suffix in (".pcap", ".pcapng", ".cap")
-            ):
+            if p.is_file() and p.stat().st_size < 50_000 and p.suffix in (".pcap", ".pcapng", ".cap"):
                 seeds.append(p.read_bytes())
     return seeds
 
@@ -120,9 +116,7 @@ def test_random_bytes(tmp_path: Path, data: bytes) -> None:
     link=st.sampled_from([0, 1, 12, 101, 105, 107, 108, 113, 127, 228, 229, 276, 147]),
     frames=st.lists(st.binary(max_size=120), max_size=6),
 )
-def test_random_frames_under_every_link_type(
-    tmp_path: Path, link: int, frames: list[bytes]
-) -> None:
+def test_random_frames_under_every_link_type(tmp_path: Path, link: int, frames: list[bytes]) -> None:
     """Every decoder path sees garbage frames of every length."""
     _read(tmp_path, cb.pcap([(k, 0, f) for k, f in enumerate(frames)], linktype=link))
 

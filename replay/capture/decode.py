@@ -113,16 +113,7 @@ def _ipv6(b, p, end):
     has_id = 0
     # Extension headers (RFC 8200 §4): hop-by-hop 0, routing 43, destination 60, fragment 44,
     # AH 51 (RFC 4302: length in 4-byte units minus 2), mobility 135, HIP 139, shim6 140.
-    while (
-        nh == 0
-        or nh == 43
-        or nh == 60
-        or nh == 44
-        or nh == 51
-        or nh == 135
-        or nh == 139
-        or nh == 140
-    ):
+    while nh == 0 or nh == 43 or nh == 60 or nh == 44 or nh == 51 or nh == 135 or nh == 139 or nh == 140:
         if q + 8 > end:
             return E_IPV6EXT, q - p, nh, q, 0, frag, ipid, has_id, hop, tc
         nxt = np.int64(b[q])
@@ -402,9 +393,7 @@ def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
                 elif pt == ET_TEB:
                     r.error = _inner(buf, q2, l4end, 0, True, rec, isrc, idst, i)
                 elif pt == ET_IPV4 or pt == ET_IPV6:  # noqa: SIM109
-                    r.error = _inner(
-                        buf, q2, l4end, 4 if pt == ET_IPV4 else 6, False, rec, isrc, idst, i
-                    )
+                    r.error = _inner(buf, q2, l4end, 4 if pt == ET_IPV4 else 6, False, rec, isrc, idst, i)
             continue
         if proto == 132 or proto == 33:  # SCTP, DCCP: ports only
             hp, s, d = _ports(buf, l4p, end, proto)

@@ -131,9 +131,7 @@ class FrameReader:
         finally:
             src.close()
 
-    def _fill(
-        self, src: Source, rem: np.ndarray, want: int, info: CaptureInput
-    ) -> tuple[np.ndarray, bool]:
+    def _fill(self, src: Source, rem: np.ndarray, want: int, info: CaptureInput) -> tuple[np.ndarray, bool]:
         """A new buffer: rem followed by up to `want` fresh bytes; (buffer, at end of stream)."""
         buf = np.empty(rem.shape[0] + want, np.uint8)
         buf[: rem.shape[0]] = rem
@@ -175,9 +173,7 @@ class FrameReader:
             if network & 0x03FF0000:
                 # draft-ietf-opsawg-pcap §4: bits 16-25 of LinkType are reserved, must be 0;
                 # libpcap and tshark refuse such files.
-                raise TraceError(
-                    path, f"pcap header: reserved link-type bits are set (0x{network:08x})"
-                )
+                raise TraceError(path, f"pcap header: reserved link-type bits are set (0x{network:08x})")
             if frac_ns == 1000:
                 fmt, hdr_len = _pcap_variant(buf, be, fmt)
             walk = _Walk(fmt, be=be, hdr_len=hdr_len, frac_ns=frac_ns, linktype=network & 0xFFFF)
@@ -234,9 +230,7 @@ class FrameReader:
             elif status == w.SHB_VERSION:
                 ver = f"{extra >> 16}.{extra & 0xFFFF}"
                 if walk.st[w.ST_SECTIONS] == 0:
-                    raise TraceError(
-                        path, f"pcapng version {ver} is not supported (only 1.0 and 1.2)"
-                    )
+                    raise TraceError(path, f"pcapng version {ver} is not supported (only 1.0 and 1.2)")
                 msg = f"pcapng section {where} has unsupported version {ver}"
             else:  # BAD_IFACE
                 msg = f"pcapng packet {where} names interface {extra}, which its section lacks"

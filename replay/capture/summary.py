@@ -119,9 +119,7 @@ def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[s
             if m["protocol"] in merged:
                 merged[m["protocol"]]["frames"] += m["frames"]
                 merged[m["protocol"]]["bytes"] += m["bytes"]
-                merged[m["protocol"]]["percent"] = round(
-                    100.0 * merged[m["protocol"]]["frames"] / n, 2
-                )
+                merged[m["protocol"]]["percent"] = round(100.0 * merged[m["protocol"]]["frames"] / n, 2)
             else:
                 merged[m["protocol"]] = m
         mix = sorted(merged.values(), key=lambda m: -m["frames"])
@@ -225,15 +223,11 @@ def render(s: dict[str, Any]) -> str:
         f"SHA256:              {s['sha256']}",
     ]
     if s["untimed_frames"]:
-        lines.append(
-            f"Packets without timestamp: {s['untimed_frames']} (pcapng Simple Packet Blocks)"
-        )
+        lines.append(f"Packets without timestamp: {s['untimed_frames']} (pcapng Simple Packet Blocks)")
     if s["protocols"]:
         lines.append("Protocol mix (frames, % of frames, bytes on the wire):")
         for m in s["protocols"]:
-            lines.append(
-                f"  {m['protocol']:<20} {m['frames']:>10} {m['percent']:>7.2f}% {m['bytes']:>14}"
-            )
+            lines.append(f"  {m['protocol']:<20} {m['frames']:>10} {m['percent']:>7.2f}% {m['bytes']:>14}")
     lines.append(f"Flows:               {s['flows']}")
     for f in s["top_flows"]:
         ports = "" if f["sport"] is None else f" {f['sport']} → {f['dport']}"

@@ -34,9 +34,7 @@ class _Bits:
         return self.n - int(self.counts[bit.bit_length() - 1])
 
 
-def _arr(
-    name: str, values: np.ndarray | pa.Buffer, bits: _Bits | None = None, bit: int = 0
-) -> pa.Array:
+def _arr(name: str, values: np.ndarray | pa.Buffer, bits: _Bits | None = None, bit: int = 0) -> pa.Array:
     typ = _TYPES[name]
     data = values if isinstance(values, pa.Buffer) else pa.py_buffer(values)
     n = bits.n if bits is not None else values.shape[0]  # type: ignore[union-attr]
