@@ -75,8 +75,7 @@ def align(ours: list[dict], rows: list[dict[str, str]]) -> list[tuple[dict, dict
     j = 0
     for f in ours:
         while j < len(rows) and (
-            rows[j]["frame.len"] != str(f["wire_len"])
-            or rows[j]["frame.cap_len"] != str(f["cap_len"])
+            rows[j]["frame.len"] != str(f["wire_len"]) or rows[j]["frame.cap_len"] != str(f["cap_len"])
         ):
             j += 1
         if j == len(rows):

@@ -7,6 +7,7 @@ import gzip
 import io
 import lzma
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,7 @@ def _col(cap, name: str) -> list:
 
 @pytest.mark.parametrize("be", [False, True])
 def test_pcap_microseconds_both_byte_orders(tmp_path: Path, be: bool) -> None:
-    p = _write(
-        tmp_path, "a.pcap", cb.pcap([(1_700_000_000, 123_456, F1), (1_700_000_001, 7, F2)], be=be)
-    )
+    p = _write(tmp_path, "a.pcap", cb.pcap([(1_700_000_000, 123_456, F1), (1_700_000_001, 7, F2)], be=be))
     cap = read_captures([p])
     assert _col(cap, "frame") == [1, 2]
     assert _col(cap, "ts_ns") == [1_700_000_000_123_456_000, 1_700_000_001_000_007_000]
@@ -64,6 +63,26 @@ def test_pcap_modified_variant_has_24_byte_records(tmp_path: Path) -> None:
     assert cap.inputs[0].format == "pcap-modified"
     assert _col(cap, "ts_ns") == [1_000_002_000, 3_000_004_000]
     assert _col(cap, "dport") == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("modified", "extra", "fmt"),
+    [(False, 4, "pcap-nokia"), (False, 8, "pcap-ss990915"), (True, 12, "pcap-ss991029")],
+)
+def test_pcap_variants_with_longer_record_headers(
+    tmp_path: Path, modified: bool, extra: int, fmt: str
+) -> None:
+    """What `editcap -F nokiapcap / rh6_1pcap / suse6_3pcap` writes: extra header bytes."""
+    import struct
+
+    magic = 0xA1B2CD34 if modified else 0xA1B2C3D4
+    data = struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, 1)
+    for k, f in enumerate([F1, F2, F1]):
+        data += struct.pack("<IIII", 100 + k, 5, len(f), len(f)) + b"\x07" * extra + f
+    cap = read_captures([_write(tmp_path, "v.pcap", data)])
+    assert cap.inputs[0].format == fmt
+    assert _col(cap, "sport") == [1, 3, 1]
+    assert _col(cap, "ts_ns") == [100_000_005_000, 101_000_005_000, 102_000_005_000]
 
 
 def test_pcap_orig_len_and_fcs_bits_masked(tmp_path: Path) -> None:
@@ -217,14 +236,30 @@ def test_compression_is_found_by_magic_not_name(tmp_path: Path, kind: str) -> No
     assert cap.inputs[0].sha256 == hashlib.sha256(stored).hexdigest()
 
 
-def test_corrupt_gzip_keeps_frames_before_the_damage(tmp_path: Path) -> None:
-    raw = cb.pcap([(k, 0, F1) for k in range(200)])
-    stored = gzip.compress(raw)
-    p = _write(tmp_path, "c.pcap", stored[: len(stored) // 2])
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_compressed_file_cut_short_keeps_frames_before_the_damage(tmp_path: Path, kind: str) -> None:
+    # > 900 kB, so that bzip2 (900 kB blocks) has a complete block before the cut.
+    raw = cb.pcap([(k, 0, F1 + bytes([k % 251]) * 20 + bytes(range(k % 256))) for k in range(8000)])
+    stored = COMPRESSORS[kind](raw)
+    p = _write(tmp_path, "c.pcap", stored[: len(stored) * 3 // 4])
     warnings: list[str] = []
     cap = read_captures([p], on_warning=warnings.append)
-    assert 0 < cap.table.num_rows < 200
-    assert warnings and "gzip" in warnings[0]
+    assert 0 < cap.table.num_rows < 8000
+    assert len(warnings) == 1 and kind in warnings[0]
+    assert cap.inputs[0].sha256 == __import__("hashlib").sha256(stored[: len(stored) * 3 // 4]).hexdigest()
+
+
+def test_decompression_bomb_does_not_balloon(tmp_path: Path) -> None:
+    """256 MiB of zeros compress to 256 KiB; not a capture, and found so at once."""
+    import resource
+
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    stored = z.compress(b"\0" * (1 << 28)) + z.flush()
+    p = _write(tmp_path, "bomb.pcap", stored)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(TraceError, match="not a pcap or pcapng file \\(after gzip decompression\\)"):
+        read_captures([p])
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
 
 
 def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:

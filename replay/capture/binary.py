@@ -23,20 +23,14 @@ def u16le(b: np.ndarray, p: int) -> int:
 @njit(cache=True, inline="always")
 def u32be(b: np.ndarray, p: int) -> int:
     return (
-        (np.int64(b[p]) << 24)
-        | (np.int64(b[p + 1]) << 16)
-        | (np.int64(b[p + 2]) << 8)
-        | np.int64(b[p + 3])
+        (np.int64(b[p]) << 24) | (np.int64(b[p + 1]) << 16) | (np.int64(b[p + 2]) << 8) | np.int64(b[p + 3])
     )
 
 
 @njit(cache=True, inline="always")
 def u32le(b: np.ndarray, p: int) -> int:
     return (
-        (np.int64(b[p + 3]) << 24)
-        | (np.int64(b[p + 2]) << 16)
-        | (np.int64(b[p + 1]) << 8)
-        | np.int64(b[p])
+        (np.int64(b[p + 3]) << 24) | (np.int64(b[p + 2]) << 16) | (np.int64(b[p + 1]) << 8) | np.int64(b[p])
     )
 
 

@@ -21,30 +21,11 @@ def _mix(h, x):
 
 
 @njit(cache=True)
-def _key(addr, i, s_slot, d_slot, proto, sport, dport, out):
-    a = np.uint64(0)
-    c = np.uint64(0)
-    d = np.uint64(0)
-    e = np.uint64(0)
-    for k in range(8):
-        a = (a << np.uint64(8)) | np.uint64(addr[i, s_slot, k])
-        c = (c << np.uint64(8)) | np.uint64(addr[i, s_slot, 8 + k])
-        d = (d << np.uint64(8)) | np.uint64(addr[i, d_slot, k])
-        e = (e << np.uint64(8)) | np.uint64(addr[i, d_slot, 8 + k])
-    out[0] = a
-    out[1] = c
-    out[2] = d
-    out[3] = e
-    out[4] = (
-        (np.uint64(proto) << np.uint64(32)) | (np.uint64(sport) << np.uint64(16)) | np.uint64(dport)
-    )
-
-
-@njit(cache=True)
-def assign(addr, s_slot, d_slot, proto, sport, dport, mask, keys, ids, count, out):
+def assign(s64, d64, proto, sport, dport, mask, keys, ids, count, out):
     """Write the flow id of row i to out[i] for rows with mask[i]; returns (next id, rows done).
 
-    Stops early (rows done < n) when the table passes half full, so the caller can grow it.
+    s64/d64 are the 16-byte addresses viewed as two uint64 each. Stops early (rows done < n)
+    when the table passes half full, so the caller can grow it.
     """
     cap = ids.shape[0]
     k = np.empty(5, np.uint64)
@@ -54,7 +35,15 @@ def assign(addr, s_slot, d_slot, proto, sport, dport, mask, keys, ids, count, ou
             continue
         if count * 2 >= cap:
             return count, i
-        _key(addr, i, s_slot, d_slot, proto[i], sport[i], dport[i], k)
+        k[0] = s64[i, 0]
+        k[1] = s64[i, 1]
+        k[2] = d64[i, 0]
+        k[3] = d64[i, 1]
+        k[4] = (
+            (np.uint64(proto[i]) << np.uint64(32))
+            | (np.uint64(sport[i]) << np.uint64(16))
+            | np.uint64(dport[i])
+        )
         h = np.uint64(0)
         for j in range(5):
             h = _mix(h, k[j])
@@ -115,21 +104,25 @@ class FlowTable:
 
     def assign(
         self,
-        addr: np.ndarray,
-        s_slot: int,
-        d_slot: int,
+        src: np.ndarray,
+        dst: np.ndarray,
         proto: np.ndarray,
         sport: np.ndarray,
         dport: np.ndarray,
         mask: np.ndarray,
     ) -> np.ndarray:
-        """Flow ids (uint32) of the rows where mask is set; other rows hold 0."""
+        """Flow ids (uint32) of the rows where mask is set; other rows hold 0.
+
+        src/dst: (n, 16) uint8 addresses; proto/sport/dport: (n,) with 0 where absent.
+        """
+        s64 = np.ascontiguousarray(src).view(np.uint64)
+        d64 = np.ascontiguousarray(dst).view(np.uint64)
         out = np.zeros(proto.shape[0], np.uint32)
         start = 0
         n = out.shape[0]
         while start < n:
             self.count, done = assign(
-                addr[start:], s_slot, d_slot, proto[start:], sport[start:], dport[start:],
+                s64[start:], d64[start:], proto[start:], sport[start:], dport[start:],
                 mask[start:], self.keys, self.ids, self.count, out[start:],
             )  # fmt: skip
             start += done

@@ -17,11 +17,7 @@ def inspect_traces(paths: Sequence[str], *, as_json: bool = False) -> str:
     cap = read_captures(paths)
     sums = []
     for info in cap.inputs:
-        part = (
-            cap.table.slice(info.first_frame - 1, info.frames)
-            if info.frames
-            else cap.table.slice(0, 0)
-        )
+        part = cap.table.slice(info.first_frame - 1, info.frames) if info.frames else cap.table.slice(0, 0)
         sums.append(summarize(part, info))
     if as_json:
         return json.dumps({"inputs": sums}, indent=2) + "\n"
@@ -43,7 +39,5 @@ def inspect_frame(paths: Sequence[str], n: int, *, as_json: bool = False) -> str
         doc = {"frame": n, "linktype": lt, "ts_ns": ts, "wire_len": wire, "cap_len": len(raw),
                "iface": iface, "bytes": raw.hex(), "layers": frame_layers(raw, lt)}  # fmt: skip
         return json.dumps(doc, indent=2) + "\n"
-    head = (
-        f"Frame {n}: {len(raw)} bytes captured, {wire} on the wire, ts_ns {ts}, interface {iface}"
-    )
+    head = f"Frame {n}: {len(raw)} bytes captured, {wire} on the wire, ts_ns {ts}, interface {iface}"
     return "\n".join([head, *frame_layers(raw, lt)]) + "\n"

@@ -64,9 +64,7 @@ def frame_layers(raw: bytes, lt: int) -> list[str]:
     depth = 0
     while isinstance(obj, dpkt.Packet):
         pad = "  " * depth
-        hdr_len = (
-            len(obj) - len(obj.data) if isinstance(obj.data, bytes | dpkt.Packet) else len(obj)
-        )
+        hdr_len = len(obj) - len(obj.data) if isinstance(obj.data, bytes | dpkt.Packet) else len(obj)
         kind = f"{type(obj).__module__.split('.')[-1]}.{type(obj).__name__}"
         lines.append(f"{pad}{kind} ({hdr_len} bytes header)")
         for name, *_ in getattr(obj, "__hdr__", ()):

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from replay.capture import decode as d
+from replay.capture import codes as d
 from replay.capture import walk as w
+from replay.capture.decode import decode_frames
 from replay.capture.flows import FlowTable
 from replay.capture.source import DECOMPRESS_ERRORS, Source
+from replay.capture.split import scatter
 from replay.capture.table import frames_batch
 from replay.errors import TraceError
 
@@ -129,9 +131,7 @@ class FrameReader:
         finally:
             src.close()
 
-    def _fill(
-        self, src: Source, rem: np.ndarray, want: int, info: CaptureInput
-    ) -> tuple[np.ndarray, bool]:
+    def _fill(self, src: Source, rem: np.ndarray, want: int, info: CaptureInput) -> tuple[np.ndarray, bool]:
         """A new buffer: rem followed by up to `want` fresh bytes; (buffer, at end of stream)."""
         buf = np.empty(rem.shape[0] + want, np.uint8)
         buf[: rem.shape[0]] = rem
@@ -150,7 +150,14 @@ class FrameReader:
         path = src.path
         info = CaptureInput(path, "", src.compression, "", 0, [], [])
         self.inputs.append(info)
-        buf, eof = self._fill(src, np.empty(0, np.uint8), self.chunk_bytes, info)
+        if src.mappable:
+            buf = src.window(0, self.chunk_bytes)
+            eof = buf.shape[0] >= src.size
+        else:
+            buf, eof = self._fill(src, np.empty(0, np.uint8), self.chunk_bytes, info)
+            if buf.shape[0] == 0 and info.warnings:
+                what = f"{src.compression} data is corrupt or cut short before any capture data"
+                raise TraceError(path, what)
         magic = bytes(buf[:4])
         after = f" (after {src.compression} decompression)" if src.compression else ""
         if magic in _PCAP_MAGICS:
@@ -166,9 +173,9 @@ class FrameReader:
             if network & 0x03FF0000:
                 # draft-ietf-opsawg-pcap §4: bits 16-25 of LinkType are reserved, must be 0;
                 # libpcap and tshark refuse such files.
-                raise TraceError(
-                    path, f"pcap header: reserved link-type bits are set (0x{network:08x})"
-                )
+                raise TraceError(path, f"pcap header: reserved link-type bits are set (0x{network:08x})")
+            if frac_ns == 1000:
+                fmt, hdr_len = _pcap_variant(buf, be, fmt)
             walk = _Walk(fmt, be=be, hdr_len=hdr_len, frac_ns=frac_ns, linktype=network & 0xFFFF)
             info.linktypes = [walk.linktype]
             info.interfaces = 1
@@ -203,6 +210,12 @@ class FrameReader:
                             f"{info.frames} complete frames kept",
                         )
                     break
+                if src.mappable:
+                    base += pos
+                    pos = 0
+                    buf = src.window(base, max(self.chunk_bytes, extra))
+                    eof = base + buf.shape[0] >= src.size
+                    continue
                 want = max(self.chunk_bytes, extra - (buf.shape[0] - pos))
                 rem = buf[pos:]
                 base += pos
@@ -217,9 +230,7 @@ class FrameReader:
             elif status == w.SHB_VERSION:
                 ver = f"{extra >> 16}.{extra & 0xFFFF}"
                 if walk.st[w.ST_SECTIONS] == 0:
-                    raise TraceError(
-                        path, f"pcapng version {ver} is not supported (only 1.0 and 1.2)"
-                    )
+                    raise TraceError(path, f"pcapng version {ver} is not supported (only 1.0 and 1.2)")
                 msg = f"pcapng section {where} has unsupported version {ver}"
             else:  # BAD_IFACE
                 msg = f"pcapng packet {where} names interface {extra}, which its section lacks"
@@ -264,22 +275,20 @@ class FrameReader:
     ) -> pa.RecordBatch:
         off, cap, wire, ts, ifc, lt = arrays
         rec = np.zeros(n, d.FRAME_DTYPE)
-        addr = np.zeros((n, 4, 16), np.uint8)
-        macs = np.zeros((n, 2, 6), np.uint8)
-        d.decode_frames(buf, off, cap, lt, rec, addr, macs)
+        byts = {name: np.zeros((n, width), np.uint8) for name, width in d.BYTE_COLUMNS}
+        decode_frames(buf, off, cap, lt, rec, *byts.values())
+        c = scatter(rec)
+        c.update(byts)
         untimed = ts == w.NO_TS
         if untimed.any():
             ts = _fill_untimed(ts, untimed)
-        ip = (rec["valid"] & d.V_IP) != 0
-        flow = self.flows.assign(
-            addr, d.A_SRC, d.A_DST, rec["proto"], rec["sport"], rec["dport"], np.ones(n, bool)
-        )
-        inner = (rec["valid"] & d.V_INNER) != 0
+        everything = np.ones(n, bool)
+        flow = self.flows.assign(c["src"], c["dst"], c["proto"], c["sport"], c["dport"], everything)
+        inner = (c["valid"] & d.V_INNER) != 0
         inner_flow = (
             self.inner_flows.assign(
-                addr,
-                d.A_ISRC,
-                d.A_IDST,
+                c["isrc"],
+                c["idst"],
                 rec["inner_proto"],
                 rec["inner_sport"],
                 rec["inner_dport"],
@@ -288,8 +297,7 @@ class FrameReader:
             if inner.any()
             else np.zeros(n, np.uint32)
         )
-        del ip
-        codes = self._error_codes(rec["error"], lt)
+        codes = self._error_codes(c["error"], lt)
         k = (self.keep_frame or 0) - self.next_frame
         if 0 <= k < n:
             o = int(off[k])
@@ -298,8 +306,8 @@ class FrameReader:
         if info.first_frame == 0:
             info.first_frame = self.next_frame
         batch = frames_batch(
-            frame0=self.next_frame, ts=ts, cap=cap, wire=wire, iface=ifc, lt=lt, rec=rec,
-            addr=addr, macs=macs, flow=flow, inner_flow=inner_flow, error_codes=codes,
+            frame0=self.next_frame, ts=ts, cap=cap, wire=wire, iface=ifc, lt=lt, c=c,
+            flow=flow, inner_flow=inner_flow, error_codes=codes,
             error_dict=self.error_dict,
         )  # fmt: skip
         self.next_frame += n
@@ -327,6 +335,57 @@ class FrameReader:
         self.error_dict.append(f"unsupported-linktype:{lt}")
         self._unsupported[lt] = len(self.error_dict) - 1
         return self._unsupported[lt]
+
+
+# Patched libpcaps wrote longer record headers under the two µs magics (wiretap/libpcap.c):
+# (format, record header bytes), tried in this order.
+_VARIANTS = {
+    "pcap": (("pcap", 16), ("pcap-nokia", 20), ("pcap-ss990915", 24)),  # Nokia IPSO, RedHat 6.1
+    "pcap-modified": (("pcap-modified", 24), ("pcap-ss991029", 28)),  # Kuznetsov, SuSE 6.3
+}
+_PROBE_RECORDS = 8
+
+
+def _sane_records(buf: np.ndarray, be: bool, hdr_len: int) -> tuple[int, str]:
+    """How far records read with this header length look right: (records, why it stopped:
+    "end" exactly at the end of buf, "short" a record runs past it, "probe" enough seen,
+    "insane" a header with a length over 256 KiB or a time more than a week off the first).
+    Broken but standard files (a fraction ≥ 1 s, captured > original length) must still read
+    as standard, so neither of those counts against a layout."""
+    order = ">" if be else "<"
+    pos, good = 24, 0
+    end = buf.shape[0]
+    sec0 = -1
+    while good < _PROBE_RECORDS:
+        if pos == end:
+            return good, "end"
+        if pos + hdr_len > end:
+            return good, "short"
+        hdr = np.frombuffer(buf[pos : pos + 16].tobytes(), order + "u4")
+        sec, incl, orig = int(hdr[0]), int(hdr[2]), int(hdr[3])
+        sec0 = sec if sec0 < 0 else sec0
+        if incl > 262144 or orig > 262144 or abs(sec - sec0) > 7 * 86400:
+            return good, "insane"
+        if pos + hdr_len + incl > end:
+            return good, "short"
+        pos += hdr_len + incl
+        good += 1
+    return good, "probe"
+
+
+def _pcap_variant(buf: np.ndarray, be: bool, fmt: str) -> tuple[str, int]:
+    """Which record header a µs pcap uses, judged on its first records as wiretap does: the
+    standard layout unless it meets a nonsensical header within two records while another
+    layout reads cleanly to the end of the data or for _PROBE_RECORDS records."""
+    variants = _VARIANTS[fmt]
+    good, why = _sane_records(buf, be, variants[0][1])
+    if why != "insane" or good >= 2:
+        return variants[0]
+    for v in variants[1:]:
+        g, w2 = _sane_records(buf, be, v[1])
+        if g > good and w2 in ("end", "probe"):
+            return v
+    return variants[0]
 
 
 def _fill_untimed(ts: np.ndarray, untimed: np.ndarray) -> np.ndarray:

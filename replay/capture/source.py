@@ -9,14 +9,22 @@ wall time.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import hashlib
 import io
 import lzma
+import mmap
 import os
+import queue
+import stat
 import sys
+import threading
 import zlib
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
+
+import numpy as np
 
 from replay.errors import TraceError
 
@@ -53,6 +61,10 @@ class _HashingReader(io.RawIOBase):
         self.stored_bytes = 0
         if prefix:
             self._hash(prefix)
+
+    def hash_bytes(self, data: bytes | memoryview) -> None:
+        """Hash bytes read by other means (mmap), in order with the rest."""
+        self._hash(data)
 
     def _hash(self, data: bytes | memoryview) -> None:
         if self._pending is not None:
@@ -100,7 +112,13 @@ class _HashingReader(io.RawIOBase):
         super().close()
 
 
-_RAW_STEP = 1 << 20  # stored bytes fed to a decompressor at a time
+_RAW_STEP = 1 << 18  # stored bytes fed to a decompressor at a time
+_OUT_STEP = 1 << 20  # decompressed bytes produced per step (bounds a decompression bomb)
+# zstd's decompressobj has no output limit: feed it little at a time instead. A 3-byte RLE block
+# expands to 128 KiB (RFC 8878 §3.1.1.2), so 8 KiB in gives at most ~350 MiB out, and real
+# captures compress 2-20x.
+_ZSTD_RAW_STEP = 1 << 13
+_QUEUE_DEPTH = 8  # decompressed chunks buffered ahead by the decompression thread
 
 
 class CompressedDataError(ValueError):
@@ -108,15 +126,15 @@ class CompressedDataError(ValueError):
 
 
 class _Decompressor:
-    """Incremental decompression of concatenated members/frames/streams of one kind.
+    """Bounded incremental decompression of concatenated gzip members / xz, bzip2 streams /
+    zstd frames: `read()` returns at most _OUT_STEP bytes, b'' at a clean end, and raises at
+    corrupt data or at a stream cut short, after handing out everything before it."""
 
-    Driven chunk by chunk (not through gzip.GzipFile & co.) so that everything decompressed
-    before a corrupt or missing part is handed out, and the damage is found where it is.
-    """
-
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, raw_read: Callable[[int], bytes]) -> None:
         self.kind = kind
+        self._raw = raw_read
         self._obj = self._new()
+        self._tail = b""  # input not yet consumed (zlib's unconsumed_tail, unused_data)
         self._fed = False  # bytes fed to the current member
 
     def _new(self) -> Any:
@@ -128,23 +146,88 @@ class _Decompressor:
             return lzma.LZMADecompressor()
         return bz2.BZ2Decompressor()
 
-    def feed(self, raw: bytes) -> bytes:
-        out = [self._obj.decompress(raw)]
-        self._fed = True
-        while self._obj.eof:
-            rest = self._obj.unused_data
-            if not rest:
-                self._obj = self._new()
-                self._fed = False
-                break
-            self._obj = self._new()
-            out.append(self._obj.decompress(rest))
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        if self._fed and not self._obj.eof:
+    def _input(self) -> bytes:
+        data = self._tail or self._raw(_ZSTD_RAW_STEP if self.kind == "zstd" else _RAW_STEP)
+        self._tail = b""
+        if not data and self._fed:
             raise CompressedDataError(f"{self.kind} stream ends before its end marker")
-        return b""
+        if data:
+            self._fed = True
+        return data
+
+    def read(self) -> bytes:
+        while True:
+            obj = self._obj
+            if obj.eof:  # a member ended: another may follow
+                rest = obj.unused_data or self._tail or self._raw(_RAW_STEP)
+                if not rest:
+                    return b""
+                self._obj, self._tail, self._fed = self._new(), rest, False
+                continue
+            if self.kind == "gzip":
+                data = self._input()
+                if not data:
+                    return b""
+                out = obj.decompress(data, _OUT_STEP)
+                self._tail = obj.unconsumed_tail
+            elif self.kind == "zstd":
+                data = self._input()
+                if not data:
+                    return b""
+                out = obj.decompress(data)
+                if obj.eof:
+                    self._tail = obj.unused_data
+            else:  # lzma, bz2 keep unconsumed input themselves
+                data = b""
+                if obj.needs_input:
+                    data = self._input()
+                    if not data:
+                        return b""
+                out = obj.decompress(data, _OUT_STEP)
+            if out:
+                return out
+
+
+class _Pipeline:
+    """Decompression on a helper thread (zlib, lzma, bz2 and zstd release the GIL), a few
+    chunks ahead of the reader, so a compressed capture reads at the decompressor's speed."""
+
+    def __init__(self, decomp: _Decompressor) -> None:
+        self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(_QUEUE_DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(decomp,), daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, decomp: _Decompressor) -> None:
+        try:
+            while True:
+                out = decomp.read()
+                if not out:
+                    self._put(None)
+                    return
+                if not self._put(out):
+                    return
+        except DECOMPRESS_ERRORS as e:
+            self._put(e)
+
+    def get(self) -> bytes | BaseException | None:
+        return self._q.get()
+
+    def stop(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._q.get(timeout=0.05)
+        self._thread.join()
 
 
 class Source:
@@ -175,10 +258,52 @@ class Source:
             if head.startswith(magic):
                 self.compression = name
                 break
-        self._decomp = _Decompressor(self.compression) if self.compression else None
+        self._pipe: _Pipeline | None = None
+        if self.compression:
+            self._pipe = _Pipeline(_Decompressor(self.compression, self._hashing.read))
         self._pending = b""
+        self._ended = False
         self.offset = 0  # decompressed bytes handed out so far
         self._error: BaseException | None = None
+        # A plain regular file is read through mmap windows: no copy into a buffer at all.
+        self.size = 0
+        self.mappable = False
+        if self.compression is None and self.path != "-":
+            try:
+                st = os.fstat(raw.fileno())
+            except (OSError, ValueError):
+                st = None
+            if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                self.mappable = True
+                self.size = st.st_size
+                self._raw = raw
+                self._hashed = len(head)
+
+    def window(self, start: int, length: int) -> np.ndarray:
+        """Bytes [start, start + length) of the file (fewer at its end), mapped, not copied.
+
+        The map covers only this window, so resident memory stays bounded by the window size
+        however large the file is.
+        """
+        gran = mmap.ALLOCATIONGRANULARITY
+        astart = start - start % gran
+        end = min(self.size, start + length)
+        if end <= start:
+            return np.empty(0, np.uint8)
+        try:
+            # MAP_POPULATE maps the whole window in one call instead of one fault per page.
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            mm = mmap.mmap(self._raw.fileno(), end - astart, flags=flags, prot=mmap.PROT_READ,
+                           offset=astart)  # fmt: skip
+        except OSError as e:
+            raise TraceError(self.path, f"cannot map the file: {e.strerror}", start) from None
+        if hasattr(mm, "madvise"):
+            mm.madvise(mmap.MADV_SEQUENTIAL)
+        if end > self._hashed:
+            self._hashing.hash_bytes(memoryview(mm)[self._hashed - astart : end - astart])
+            self._hashed = end
+        self.offset = end
+        return np.frombuffer(mm, np.uint8)[start - astart :]
 
     def readinto(self, arr: memoryview) -> int:
         """Fill arr with decompressed bytes as far as the stream goes; returns the count."""
@@ -193,19 +318,22 @@ class Source:
         else:
             if self._error is not None:
                 raise self._error
+            assert self._pipe is not None
             while got < n:
                 if not self._pending:
-                    assert self._decomp is not None
-                    raw = self._hashing.read(_RAW_STEP)
-                    try:
-                        self._pending = self._decomp.feed(raw) if raw else self._decomp.finish()
-                    except DECOMPRESS_ERRORS as e:
+                    if self._ended:
+                        break
+                    item = self._pipe.get()
+                    if item is None:
+                        self._ended = True
+                        break
+                    if isinstance(item, BaseException):
+                        self._ended = True
                         if got == 0:
-                            raise
-                        self._error = e  # raised by the next call, after these bytes are used
+                            raise item
+                        self._error = item  # raised by the next call, after these bytes
                         break
-                    if not raw and not self._pending:
-                        break
+                    self._pending = item
                 k = min(n - got, len(self._pending))
                 arr[got : got + k] = self._pending[:k]
                 self._pending = self._pending[k:]
@@ -215,6 +343,12 @@ class Source:
 
     def drain(self) -> None:
         """Read the rest of the stored bytes (for the hash) without decompressing them."""
+        if self.mappable:
+            while self._hashed < self.size:
+                self.window(self._hashed, 1 << 24)
+            return
+        if self._pipe is not None:
+            self._pipe.stop()
         while self._hashing.read(1 << 22):
             pass
 
@@ -222,4 +356,6 @@ class Source:
         return self._hashing.sha256()
 
     def close(self) -> None:
+        if self._pipe is not None:
+            self._pipe.stop()
         self._hashing.close()

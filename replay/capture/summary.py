@@ -21,6 +21,8 @@ from replay.capture.reader import CaptureInput
 LINKTYPE_NAMES = {
     0: ("null", "NULL/Loopback"),
     1: ("ether", "Ethernet"),
+    6: ("tr", "Token Ring"),
+    10: ("fddi", "FDDI"),
     12: ("rawip", "Raw IP"),
     14: ("rawip", "Raw IP"),
     101: ("rawip", "Raw IP"),
@@ -44,7 +46,13 @@ _PROTOS = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6", 4: "IPv4", 47:
 
 
 def linktype_name(lt: int) -> str:
+    """Wireshark's description of a link type ("Ethernet")."""
     return LINKTYPE_NAMES.get(lt, (f"linktype-{lt}", f"link type {lt}"))[1]
+
+
+def linktype_short(lt: int) -> str:
+    """Wireshark's short encapsulation name ("ether"), as `capinfos -M -E` prints it."""
+    return LINKTYPE_NAMES.get(lt, (f"linktype-{lt}", f"link type {lt}"))[0]
 
 
 def _fmt_time(ns: int) -> str:
@@ -57,6 +65,14 @@ def _addr(b: bytes | None) -> str:
         return "-"
     a = ipaddress.IPv6Address(b)
     return str(a.ipv4_mapped) if a.ipv4_mapped is not None else str(a)
+
+
+def _encapsulation(lts: list[int]) -> str:
+    """capinfos: one encapsulation when every interface has the same, else per-packet."""
+    names = {linktype_short(x) for x in lts}
+    if not names:
+        return "unknown"
+    return names.pop() if len(names) == 1 else "per-packet"
 
 
 def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[str, Any]:
@@ -103,9 +119,7 @@ def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[s
             if m["protocol"] in merged:
                 merged[m["protocol"]]["frames"] += m["frames"]
                 merged[m["protocol"]]["bytes"] += m["bytes"]
-                merged[m["protocol"]]["percent"] = round(
-                    100.0 * merged[m["protocol"]]["frames"] / n, 2
-                )
+                merged[m["protocol"]]["percent"] = round(100.0 * merged[m["protocol"]]["frames"] / n, 2)
             else:
                 merged[m["protocol"]] = m
         mix = sorted(merged.values(), key=lambda m: -m["frames"])
@@ -147,7 +161,7 @@ def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[s
         "file": info.path,
         "format": info.format,
         "compression": info.compression,
-        "encapsulation": linktype_name(lts[0]) if len(lts) == 1 else "per-packet",
+        "encapsulation": _encapsulation(lts),
         "linktypes": lts,
         "linktypes_in_use": {int(r[0]): int(r[1]) for r in by_lt.rows()},
         "interfaces": info.interfaces,
@@ -185,7 +199,8 @@ def render(s: dict[str, Any]) -> str:
     lines = [
         f"File name:           {s['file']}",
         f"File type:           {fmt}",
-        f"File encapsulation:  {s['encapsulation']}",
+        f"File encapsulation:  {s['encapsulation']}"
+        + (f" ({linktype_name(s['linktypes'][0])})" if len(s["linktypes"]) == 1 else ""),
     ]
     if s["linktypes_in_use"]:
         lines.append("Encapsulation in use by packets (# of pkts):")
@@ -208,23 +223,17 @@ def render(s: dict[str, Any]) -> str:
         f"SHA256:              {s['sha256']}",
     ]
     if s["untimed_frames"]:
-        lines.append(
-            f"Packets without timestamp: {s['untimed_frames']} (pcapng Simple Packet Blocks)"
-        )
+        lines.append(f"Packets without timestamp: {s['untimed_frames']} (pcapng Simple Packet Blocks)")
     if s["protocols"]:
         lines.append("Protocol mix (frames, % of frames, bytes on the wire):")
         for m in s["protocols"]:
-            lines.append(
-                f"  {m['protocol']:<20} {m['frames']:>10} {m['percent']:>7.2f}% {m['bytes']:>14}"
-            )
+            lines.append(f"  {m['protocol']:<20} {m['frames']:>10} {m['percent']:>7.2f}% {m['bytes']:>14}")
     lines.append(f"Flows:               {s['flows']}")
     for f in s["top_flows"]:
         ports = "" if f["sport"] is None else f" {f['sport']} → {f['dport']}"
         proto = "-" if f["proto"] is None else _PROTOS.get(f["proto"], str(f["proto"]))
-        lines.append(
-            f"  flow {f['flow']:<6} {f['src']} → {f['dst']} {proto}{ports}: "
-            f"{f['frames']} frames, {f['bytes']} bytes"
-        )
+        what = f"{f['src']} → {f['dst']} {proto}{ports}" if f["proto"] is not None else "not IP"
+        lines.append(f"  flow {f['flow']:<6} {what}: {f['frames']} frames, {f['bytes']} bytes")
     if s["decode_errors"]:
         lines.append("Frames decoded only in part:")
         for e, c in s["decode_errors"].items():

@@ -24,9 +24,7 @@ FULL = 0  # max_rec records produced; call again from pos
 NEED = 1  # the record at pos is incomplete: `info` bytes from pos are needed
 TOO_BIG = 2  # the record at pos claims `info` bytes (> MAX_RECORD)
 CORRUPT = 3  # the block at pos is malformed (`info` = reason code below)
-SHB_VERSION = (
-    4  # pcapng section header at pos has an unsupported version (`info` = major<<16|minor)
-)
+SHB_VERSION = 4  # pcapng section header at pos has an unsupported version (`info` = major<<16|minor)
 GROW = 5  # pcapng: interface table full; grow it and call again
 BAD_IFACE = 6  # pcapng: packet names interface `info` that the section has not described
 
@@ -135,19 +133,9 @@ def walk_pcapng(buf, pos, st, if_lt, if_snap, if_tsk, if_tsoff, max_rec, off, ca
             if pos + 16 > end:
                 return n, pos, NEED, 16
             b0 = buf[pos + 8]
-            if (
-                b0 == 0x4D
-                and buf[pos + 9] == 0x3C
-                and buf[pos + 10] == 0x2B
-                and buf[pos + 11] == 0x1A
-            ):
+            if b0 == 0x4D and buf[pos + 9] == 0x3C and buf[pos + 10] == 0x2B and buf[pos + 11] == 0x1A:
                 be = False
-            elif (
-                b0 == 0x1A
-                and buf[pos + 9] == 0x2B
-                and buf[pos + 10] == 0x3C
-                and buf[pos + 11] == 0x4D
-            ):
+            elif b0 == 0x1A and buf[pos + 9] == 0x2B and buf[pos + 10] == 0x3C and buf[pos + 11] == 0x4D:
                 be = True
             else:
                 return n, pos, CORRUPT, BAD_BOM
