@@ -63,6 +63,17 @@ def _serialize(start_ps, bits, speed_bps, out_ns):  # pragma: no cover - numba
         out_ns[i] = end // 1000
 
 
+@njit(cache=True)
+def _serialize_ns(start_ns, dur_ns, out_ns):  # pragma: no cover - numba
+    end = np.int64(0)
+    for i in range(start_ns.shape[0]):
+        s = start_ns[i]
+        if s < end:
+            s = end
+        end = s + dur_ns[i]
+        out_ns[i] = end
+
+
 def schedule(
     ts_ns: np.ndarray,
     wire_len: np.ndarray,
@@ -100,8 +111,15 @@ def schedule(
     if rx.any():
         ln = np.maximum(wire_len[frame[rx]].astype(np.int64), MIN_FRAME)
         bits = (ln + WIRE_OVERHEAD) * 8
-        start_ps = np.round(t_send[rx] * 1000.0).astype(np.int64)
         out = np.empty(int(rx.sum()), dtype=np.int64)
-        _serialize(start_ps, bits, np.int64(speed_bps), out)
+        if t_send[rx].max() < 9e15:
+            # picoseconds keep the sub-ns serialization of fast links exact over ~2.5 hours
+            start_ps = np.round(t_send[rx] * 1000.0).astype(np.int64)
+            _serialize(start_ps, bits, np.int64(speed_bps), out)
+        else:
+            # captures spanning days or years (clock jumps): ns steps, serialization rounded up
+            start_ns = np.round(t_send[rx]).astype(np.int64)
+            ser = -(-(bits * 1_000_000_000) // speed_bps)
+            _serialize_ns(start_ns, ser.astype(np.int64), out)
         t_wire[rx] = out
     return frame, loop, t_wire
