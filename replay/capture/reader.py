@@ -251,12 +251,13 @@ class FrameReader:
 
     def _walk(self, walk: _Walk, buf: np.ndarray, pos: int) -> tuple:
         cap_n = self.batch_frames
+        # Lengths and interface ids in their Arrow column types: the batch takes them as they are.
         off = np.empty(cap_n, np.int64)
-        cap = np.empty(cap_n, np.int64)
-        wire = np.empty(cap_n, np.int64)
+        cap = np.empty(cap_n, np.uint32)
+        wire = np.empty(cap_n, np.uint32)
         ts = np.empty(cap_n, np.int64)
         if walk.fmt == "pcapng":
-            ifc = np.empty(cap_n, np.int64)
+            ifc = np.empty(cap_n, np.uint32)
             n, npos, status, extra = w.walk_pcapng(
                 buf, pos, walk.st, walk.if_lt, walk.if_snap, walk.if_tsk, walk.if_tsoff,
                 cap_n, off, cap, wire, ts, ifc,
@@ -266,7 +267,7 @@ class FrameReader:
             n, npos, status, extra = w.walk_pcap(
                 buf, pos, walk.be, walk.hdr_len, walk.frac_ns, cap_n, off, cap, wire, ts
             )
-            ifc = np.zeros(n, np.int64)
+            ifc = np.zeros(n, np.uint32)
             lt = np.full(n, walk.linktype, np.int64)
         return n, npos, status, extra, (off[:n], cap[:n], wire[:n], ts[:n], ifc[:n], lt)
 
