@@ -98,8 +98,10 @@ class FrameReader:
         batch_frames: int = BATCH,
         chunk_bytes: int = CHUNK,
         keep_frame: int | None = None,
+        sha256: bool = True,
     ) -> None:
         self.paths = [os.fspath(p) for p in paths]
+        self.sha256 = sha256  # False: CaptureInput.sha256 stays "" (no hashing work at all)
         self.on_warning = on_warning
         self.batch_frames = batch_frames
         self.chunk_bytes = chunk_bytes
@@ -125,7 +127,7 @@ class FrameReader:
             self.on_warning(message)
 
     def _read_one(self, path: str) -> Iterator[pa.RecordBatch]:
-        src = Source(path)
+        src = Source(path, sha256=self.sha256)
         try:
             yield from self._read_source(src)
         finally:
