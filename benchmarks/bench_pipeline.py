@@ -34,9 +34,7 @@ def spec_text(traces: str, n_points: int) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", "--jobs", type=int, default=40, help="about this many jobs")
     ap.add_argument("-j", "--workers", type=int, default=2)
     ap.add_argument("--real", action="store_true", help="run_traces on the bundled traces")

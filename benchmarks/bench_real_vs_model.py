@@ -35,14 +35,26 @@ sys.path.insert(0, str(ROOT))
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     # a flood faster than a Python reader: the socket buffer overflows
-    "flood-default": {"packets": 20000, "payload": 64, "replay": ["-t"],
-                      "app": {"cpu": 1, "work-ns": 0, "batch": 1}},
+    "flood-default": {
+        "packets": 20000,
+        "payload": 64,
+        "replay": ["-t"],
+        "app": {"cpu": 1, "work-ns": 0, "batch": 1},
+    },
     # paced, small buffer and 20 us of work per message: drops at a steady rate
-    "paced-small-rcvbuf": {"packets": 20000, "payload": 256, "replay": ["-p", "40000"],
-                           "app": {"cpu": 1, "rcvbuf": 65536, "work-ns": 20000, "batch": 4}},
+    "paced-small-rcvbuf": {
+        "packets": 20000,
+        "payload": 256,
+        "replay": ["-p", "40000"],
+        "app": {"cpu": 1, "rcvbuf": 65536, "work-ns": 20000, "batch": 4},
+    },
     # paced below the reader's rate, batched: no drops, latency is the socket wait
-    "paced-batched": {"packets": 20000, "payload": 512, "replay": ["-p", "20000"],
-                      "app": {"cpu": 1, "work-ns": 2000, "batch": 8}},
+    "paced-batched": {
+        "packets": 20000,
+        "payload": 512,
+        "replay": ["-p", "20000"],
+        "app": {"cpu": 1, "work-ns": 2000, "batch": 8},
+    },
 }
 
 
@@ -54,11 +66,16 @@ def make_trace(path: Path, n: int, payload: int) -> None:
         for i in range(n):
             u = dpkt.udp.UDP(sport=40000 + i % 4, dport=27015, data=bytes(payload))
             u.ulen = 8 + payload
-            ip = dpkt.ip.IP(src=socket.inet_aton("10.0.0.1"), dst=socket.inet_aton("10.0.0.2"),
-                            p=17, data=u, id=i & 0xFFFF, ttl=64)
+            ip = dpkt.ip.IP(
+                src=socket.inet_aton("10.0.0.1"),
+                dst=socket.inet_aton("10.0.0.2"),
+                p=17,
+                data=u,
+                id=i & 0xFFFF,
+                ttl=64,
+            )
             ip.len = 20 + len(u)
-            w.writepkt(bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)),
-                       ts=i * 1e-5)
+            w.writepkt(bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)), ts=i * 1e-5)
 
 
 def config_toml(app: dict[str, Any]) -> str:
@@ -123,9 +140,23 @@ def run_model(real_run: Path, out: Path) -> tuple[Path | None, str]:
         cfg_path.write_text(dump_toml(cfg))
     except Exception as e:  # the lead's dump_toml may not know the real run's extra keys
         return None, f"config not writable as TOML: {e}"
-    p = subprocess.run([sys.executable, "-m", "replay", "run", str(real_run / "sent.pcapng"),
-                        "-c", str(cfg_path), "-o", str(out)], capture_output=True, text=True,
-                       cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "replay",
+            "run",
+            str(real_run / "sent.pcapng"),
+            "-c",
+            str(cfg_path),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     if p.returncode != 0:
         err = (p.stderr or p.stdout).strip().splitlines()
         return None, err[-1] if err else f"exit {p.returncode}"
@@ -150,17 +181,33 @@ def main() -> int:
         runs = []
         for i in range(a.repeat):
             rd = d / f"real{i}"
-            p = subprocess.run([sys.executable, "-m", "replay", "real", str(trace), "-c",
-                                str(d / "c.toml"), *sc["replay"], "-o", str(rd)],
-                               capture_output=True, text=True, cwd=ROOT)
+            p = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "replay",
+                    "real",
+                    str(trace),
+                    "-c",
+                    str(d / "c.toml"),
+                    *sc["replay"],
+                    "-o",
+                    str(rd),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
             if p.returncode != 0:
                 print(f"{name}: replay real failed: {p.stderr.strip()[-300:]}")
                 return 1
             runs.append(figures(rd))
         model_dir, why = run_model(d / "real0", d / "model")
         model = figures(model_dir) if model_dir else {}
-        print(f"\n== {name}: {sc['packets']} packets, replay {' '.join(sc['replay'])}, "
-              f"app {sc['app']}, {a.repeat} real runs")
+        print(
+            f"\n== {name}: {sc['packets']} packets, replay {' '.join(sc['replay'])}, "
+            f"app {sc['app']}, {a.repeat} real runs"
+        )
         if why:
             print(f"   model: not run ({why})")
         print(f"   {'figure':38} {'real mean':>10} {'spread':>9} {'model':>10} {'diff':>9}  ok")
@@ -184,8 +231,7 @@ def main() -> int:
                 ok = abs(diff) <= (tol or 0) * max(mean, 1e-9)
             else:
                 ok = tol is None or abs(diff) <= tol
-            print(f"   {k:38} {mean:10.3f} {spread:9.3f} {mv:10.3f} {diff:+9.3f}  "
-                  f"{'yes' if ok else 'NO'}")
+            print(f"   {k:38} {mean:10.3f} {spread:9.3f} {mv:10.3f} {diff:+9.3f}  {'yes' if ok else 'NO'}")
     print(f"\nrun directories: {base}")
     return 0
 

@@ -209,6 +209,17 @@ def test_unreadable_files_raise_trace_error(tmp_path: Path, data: bytes, message
     assert str(e.value) == f"{p}: {message}"
 
 
+def test_sha256_of_the_stored_bytes_or_none_when_not_asked(tmp_path: Path) -> None:
+    import hashlib
+
+    data = cb.pcap([(1, 0, F1), (2, 0, F2)])
+    p = _write(tmp_path, "h.pcap", data)
+    assert read_captures([p]).inputs[0].sha256 == hashlib.sha256(data).hexdigest()
+    fast = read_captures([p], sha256=False)
+    assert fast.inputs[0].sha256 == ""
+    assert fast.table.equals(read_captures([p]).table)
+
+
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match=r"nope\.pcap: no such file"):
         read_captures([tmp_path / "nope.pcap"])

@@ -98,8 +98,10 @@ class FrameReader:
         batch_frames: int = BATCH,
         chunk_bytes: int = CHUNK,
         keep_frame: int | None = None,
+        sha256: bool = True,
     ) -> None:
         self.paths = [os.fspath(p) for p in paths]
+        self.sha256 = sha256  # False: CaptureInput.sha256 stays "" (no hashing work at all)
         self.on_warning = on_warning
         self.batch_frames = batch_frames
         self.chunk_bytes = chunk_bytes
@@ -125,7 +127,7 @@ class FrameReader:
             self.on_warning(message)
 
     def _read_one(self, path: str) -> Iterator[pa.RecordBatch]:
-        src = Source(path)
+        src = Source(path, sha256=self.sha256)
         try:
             yield from self._read_source(src)
         finally:
@@ -251,12 +253,13 @@ class FrameReader:
 
     def _walk(self, walk: _Walk, buf: np.ndarray, pos: int) -> tuple:
         cap_n = self.batch_frames
+        # Lengths and interface ids in their Arrow column types: the batch takes them as they are.
         off = np.empty(cap_n, np.int64)
-        cap = np.empty(cap_n, np.int64)
-        wire = np.empty(cap_n, np.int64)
+        cap = np.empty(cap_n, np.uint32)
+        wire = np.empty(cap_n, np.uint32)
         ts = np.empty(cap_n, np.int64)
         if walk.fmt == "pcapng":
-            ifc = np.empty(cap_n, np.int64)
+            ifc = np.empty(cap_n, np.uint32)
             n, npos, status, extra = w.walk_pcapng(
                 buf, pos, walk.st, walk.if_lt, walk.if_snap, walk.if_tsk, walk.if_tsoff,
                 cap_n, off, cap, wire, ts, ifc,
@@ -266,7 +269,7 @@ class FrameReader:
             n, npos, status, extra = w.walk_pcap(
                 buf, pos, walk.be, walk.hdr_len, walk.frac_ns, cap_n, off, cap, wire, ts
             )
-            ifc = np.zeros(n, np.int64)
+            ifc = np.zeros(n, np.uint32)
             lt = np.full(n, walk.linktype, np.int64)
         return n, npos, status, extra, (off[:n], cap[:n], wire[:n], ts[:n], ifc[:n], lt)
 

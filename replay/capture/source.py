@@ -52,9 +52,10 @@ except ImportError:  # pragma: no cover - zstandard is a dependency
 class _HashingReader(io.RawIOBase):
     """Reads the stored bytes, hashing them on a worker thread in order."""
 
-    def __init__(self, raw: BinaryIO, prefix: bytes) -> None:
+    def __init__(self, raw: BinaryIO, prefix: bytes, enabled: bool = True) -> None:
         self._raw = raw
         self._prefix = prefix
+        self._enabled = enabled
         self._sha = hashlib.sha256()
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._pending: Future[None] | None = None
@@ -70,7 +71,8 @@ class _HashingReader(io.RawIOBase):
         if self._pending is not None:
             self._pending.result()
         self.stored_bytes += len(data)
-        self._pending = self._pool.submit(self._sha.update, data)
+        if self._enabled:
+            self._pending = self._pool.submit(self._sha.update, data)
 
     def readable(self) -> bool:
         return True
@@ -103,7 +105,7 @@ class _HashingReader(io.RawIOBase):
             self._pending.result()
             self._pending = None
         self._pool.shutdown()
-        return self._sha.hexdigest()
+        return self._sha.hexdigest() if self._enabled else ""
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -233,8 +235,9 @@ class _Pipeline:
 class Source:
     """One input: `read(n)` gives decompressed bytes; `sha256()` once fully read."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], sha256: bool = True) -> None:
         self.path = os.fspath(path)
+        self._want_hash = sha256
         raw: BinaryIO
         if self.path == "-":
             raw = sys.stdin.buffer
@@ -252,7 +255,7 @@ class Source:
         except OSError as e:
             raw.close()
             raise TraceError(self.path, f"cannot read: {e.strerror}") from None
-        self._hashing = _HashingReader(raw, head)
+        self._hashing = _HashingReader(raw, head, sha256)
         self.compression: str | None = None
         for magic, name in MAGICS:
             if head.startswith(magic):
@@ -344,6 +347,9 @@ class Source:
     def drain(self) -> None:
         """Read the rest of the stored bytes (for the hash) without decompressing them."""
         if self.mappable:
+            if not self._want_hash:
+                self._hashing.stored_bytes = self.size
+                return
             while self._hashed < self.size:
                 self.window(self._hashed, 1 << 24)
             return
