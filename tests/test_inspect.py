@@ -21,7 +21,7 @@ from tests import capbuild as cb
 from tests.oracle import corpus_dir, tshark_status
 
 CORPUS = corpus_dir()
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent / "golden" / "inspect"
 runner = CliRunner()
 
 
@@ -41,7 +41,7 @@ def _sample(tmp_path: Path) -> Path:
 
 
 def _golden(name: str, text: str, tmp_path: Path) -> None:
-    """Compare with tests/golden/NAME. Regenerate after an intended change with
+    """Compare with tests/golden/inspect/NAME. Regenerate after an intended change with
     UPDATE_GOLDEN=1 pytest tests/test_inspect.py"""
     text = text.replace(str(tmp_path), "<tmp>")
     path = GOLDEN / name
@@ -53,7 +53,7 @@ def _golden(name: str, text: str, tmp_path: Path) -> None:
 def test_inspect_text_golden(tmp_path: Path) -> None:
     r = runner.invoke(app, ["inspect", str(_sample(tmp_path))])
     assert r.exit_code == 0, r.output
-    _golden("inspect_sample.txt", r.output, tmp_path)
+    _golden("sample.txt", r.output, tmp_path)
 
 
 def test_inspect_json_numbers(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_inspect_json_numbers(tmp_path: Path) -> None:
 def test_inspect_frame_layers(tmp_path: Path) -> None:
     r = runner.invoke(app, ["inspect", "--frame", "2", str(_sample(tmp_path))])
     assert r.exit_code == 0, r.output
-    _golden("inspect_frame2.txt", r.output, tmp_path)
+    _golden("frame2.txt", r.output, tmp_path)
     r = runner.invoke(app, ["inspect", "--frame", "9", str(_sample(tmp_path))])
     assert r.exit_code == 1
     assert "there is no frame 9 (the input has 4 frames)" in r.output
