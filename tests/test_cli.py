@@ -118,3 +118,12 @@ def test_loop_replays_every_frame_again(tmp_path: Path) -> None:
     p = pl.read_parquet(out / "packets.parquet")
     assert len(p) == 2 * 1225
     assert p.filter(pl.col("loop") == 1)["frame"].to_list() == list(range(1, 1226))
+
+
+def test_run_never_replaces_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    code, _, err = invoke("run", str(TRACES / "https-download.pcap"), "-o", str(precious))
+    assert code == 1 and "not a run directory" in err
+    assert (precious / "thesis.tex").read_text() == "years of work"

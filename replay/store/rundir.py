@@ -40,6 +40,13 @@ def write_run(
 ) -> Path:
     """Write `tables` (frames, packets, cpu, events) and run.json into `run_dir`, atomically."""
     final = Path(run_dir)
+    if final.exists() and not (final / "run.json").exists() and (
+        not final.is_dir() or any(final.iterdir())
+    ):
+        # never replace something that is not a finished run: a mistyped -o must not wipe a folder
+        raise RunError(
+            f"{final}: exists and is not a run directory; choose another -o or remove it yourself"
+        )
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.partial-{os.getpid()}"
     if tmp.exists():
