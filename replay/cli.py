@@ -75,16 +75,128 @@ ConfigOpt = Annotated[
 ]
 
 
+def _replay_options(
+    multiplier: float | None, pps: float | None, mbps: float | None, topspeed: bool,
+    loop: int, limit: int | None, duration: float | None,
+) -> ReplayOptions:
+    return ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
+                         limit=limit, duration=duration)
+
+
 @command()
-def config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """Print the resolved config (defaults + -c file + --set overrides) as TOML.
+def inspect(
+    traces: TracesArg,
+    json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    frame: Annotated[
+        Optional[int],  # noqa: UP045 (typer needs Optional here)
+        typer.Option("--frame", min=1, help="Print the layers of frame N (1-based, all inputs)."),
+    ] = None,
+) -> None:
+    """Summarise captures like capinfos: format, link types, frames, duration, rates, flows.
 
-    Example: replay config --set net.core.netdev_budget=600 --set nic.rx=1024
+    Example: replay inspect capture.pcapng --json
     """
-    from replay.model.config import dump_toml, resolve_config
+    from replay.capture.inspect import inspect_frame, inspect_traces
 
-    cfg = resolve_config(config, set_ or [])
-    typer.echo(dump_toml(cfg), nl=False)
+    if frame is not None:
+        typer.echo(inspect_frame(traces, frame, as_json=json_), nl=False)
+    else:
+        typer.echo(inspect_traces(traces, as_json=json_), nl=False)
+
+
+@command()
+def ingest(
+    traces: TracesArg,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Frames table to write (Parquet).")
+    ],
+) -> None:
+    """Read captures into the frames table (Parquet, written in row groups as it reads).
+
+    Example: replay ingest a.pcapng b.pcap.gz -o frames.parquet
+    """
+    from replay.capture.ingest import ingest as run_ingest
+
+    def warn(message: str) -> None:
+        typer.secho(f"replay: warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+    inputs = run_ingest(traces, output, on_warning=warn)
+    frames = sum(i.frames for i in inputs)
+    typer.echo(f"{output}: {frames} frames from {len(inputs)} input(s)")
+
+
+@command()
+def run(
+    traces: TracesArg,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    local: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--local", help="The host's own IP or MAC (repeat); frames to others are ignored."),
+    ] = None,
+    multiplier: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("-x", "--multiplier", help="Replay at N times the captured speed."),
+    ] = None,
+    pps: Annotated[Optional[float], typer.Option("-p", "--pps", help="Replay at N packets/s.")] = None,  # noqa: UP045
+    mbps: Annotated[Optional[float], typer.Option("-M", "--mbps", help="Replay at N Mbit/s.")] = None,  # noqa: UP045
+    topspeed: Annotated[
+        bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")
+    ] = False,
+    loop: Annotated[int, typer.Option("-l", "--loop", help="Replay the capture N times.")] = 1,
+    limit: Annotated[Optional[int], typer.Option("-L", "--limit", help="Stop after N packets.")] = None,  # noqa: UP045
+    duration: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--duration", help="Stop after N seconds of replay."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--out", help="Run directory to write (default runs/<trace name>)."),
+    ] = None,
+    report: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--report", help="Also write the HTML report here."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed (random RSS key, tie-breaking).")] = 0,
+) -> None:
+    """Replay captures through the modeled Linux receive path and write a run directory.
+
+    \b
+    Example:
+      replay run traces/game-server.pcap --set nic.rx=256 -o runs/game --report reports/game.html
+      replay run flood.pcap.gz -x 2 --set net.core.netdev_budget=600 --local 10.0.0.10
+    """
+    from replay.model.config import resolve_config
+    from replay.runner import run_traces
+
+    overrides = list(set_ or [])
+    if local:
+        overrides.append("host.addresses=" + "[" + ", ".join(f'"{a}"' for a in local) + "]")
+    cfg = resolve_config(config, overrides)
+    opts = _replay_options(multiplier, pps, mbps, topspeed, loop, limit, duration)
+    if out is None:
+        first = Path(traces[0]).name if traces[0] != "-" else "stdin"
+        out = Path("runs") / first.split(".")[0]
+    cmd = "replay run " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "replay run"
+
+    def warn(msg: str) -> None:
+        typer.secho(f"replay: warning: {msg}", fg=typer.colors.YELLOW, err=True)
+
+    res = run_traces(traces, cfg, opts, out, seed=seed, report=report, command=cmd, on_warning=warn)
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
+    s = res.summary
+    o = s["outcomes"]
+    lat = s["latency_ns"]
+    typer.echo(
+        f"{res.run_dir}: {s['packets']:,} packets, {o['delivered']:,} delivered, "
+        f"{o['dropped']:,} dropped, {o['consumed']:,} consumed, {o['ignored']:,} ignored; "
+        f"latency p50 {lat['p50'] / 1000:.1f} us, p99 {lat['p99'] / 1000:.1f} us"
+    )
+    for d in s["drops"][:5]:
+        typer.echo(f"  drop {d['stage']}/{d['reason']}: {d['count']:,}")
+    if report is not None:
+        typer.echo(f"report: {report}")
 
 
 @command()
@@ -136,190 +248,6 @@ def export(
     path = export_run(run_dir, fmt, output)
     typer.echo(f"wrote {path}")
 
-
-@command()
-def real(
-    traces: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, compressed).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Run directory to write.")],
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    multiplier: Annotated[Optional[float], typer.Option("-x", "--multiplier")] = None,  # noqa: UP045
-    pps: Annotated[Optional[float], typer.Option("-p", "--pps")] = None,  # noqa: UP045
-    mbps: Annotated[Optional[float], typer.Option("-M", "--mbps")] = None,  # noqa: UP045
-    topspeed: Annotated[bool, typer.Option("-t", "--topspeed")] = False,
-    loop: Annotated[int, typer.Option("-l", "--loop", min=1)] = 1,
-    limit: Annotated[Optional[int], typer.Option("-L", "--limit", min=1)] = None,  # noqa: UP045
-    duration: Annotated[Optional[float], typer.Option("--duration")] = None,  # noqa: UP045
-    sender_cpu: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--sender-cpu", help="CPU for tcpreplay (default: one no [[app]] uses)."),
-    ] = None,
-    no_perf: Annotated[bool, typer.Option("--no-perf", help="Do not run perf record.")] = False,
-    host_sysctl: Annotated[
-        bool, typer.Option("--host-sysctl", help="Also set host-wide net.core knobs (restored).")
-    ] = False,
-    max_seconds: Annotated[float, typer.Option("--max-seconds", help="Replay time bound.")] = 30.0,
-    priority: Annotated[
-        str, typer.Option("--priority", help="Sender/receiver priority: fifo, nice (-20), normal.")
-    ] = "fifo",
-) -> None:
-    """Replay TRACE into a veth pair in a private network namespace on this kernel (root).
-
-    Receivers behave as the config's [[app]] says; tcpreplay sends; perf samples. The run
-    directory has the format of `replay run`, so `replay report REAL --vs MODEL` compares them.
-    Example: replay real flood.pcap -c game.toml -t -o runs/real-flood
-    """
-    from replay.real.harness import RealOptions, run_real
-    from replay.runner import ReplayOptions
-
-    ro = ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
-                       limit=limit, duration=duration)
-    if priority not in ("nice", "fifo", "normal"):
-        raise typer.BadParameter("--priority must be nice, fifo or normal")
-    opts = RealOptions(sender_cpu=sender_cpu, perf=not no_perf, host_sysctl=host_sysctl,
-                       max_seconds=max_seconds, priority=priority)
-    res = run_real([str(t) for t in traces], output, config, set_ or [], ro, opts,
-                   command="replay " + " ".join(sys.argv[1:]))
-    s = res.summary
-    o = s["outcomes"]
-    typer.echo(f"{output}: {s['packets']} packets sent, {o['delivered']} delivered, "
-               f"{o['dropped']} dropped; RcvbufErrors "
-               f"{res_counter(res.run_dir, 'RcvbufErrors')}")
-    for n in res.notes:
-        typer.echo(f"note: {n}", err=True)
-
-
-@command()
-def calibrate(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Profile TOML to write.")],
-    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per trace.")] = 3,
-    keep: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--keep", help="Keep the calibration runs in this folder."),
-    ] = None,
-) -> None:
-    """Fit a cost profile to this machine from real runs (root): replay calibrate -o me.toml
-
-    Select it with costs.profile = "me.toml". See docs/real-kernel.md.
-    """
-    from replay.real.calibrate import calibrate as run_calibration
-
-    res = run_calibration(output, repeat=repeat, keep=keep)
-    fits = ", ".join(f"{k} {100 * v:.1f}%" for k, v in res["residuals"].items())
-    typer.echo(f"{output}: {res['runs']} runs; fit residuals {fits}")
-
-
-def res_counter(run_dir: Path, name: str) -> int:
-    from replay.store.rundir import read_run
-
-    return int(read_run(run_dir).counters.get("snmp", {}).get("Udp", {}).get(name, 0))
-
-
-@command()
-def synth(
-    scenario: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Argument(help="Scenario name (or `list`).", show_default=False),
-    ] = None,
-    out: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("-o", "--out", help="Output capture; .gz compresses it.", dir_okay=False),
-    ] = None,
-    duration: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option("--duration", help="Seconds of traffic (scenario default)."),
-    ] = None,
-    rate: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--rate", help="bit/s, packets/s or Hz as the scenario says: 100M, 1.5Mpps."),
-    ] = None,
-    clients: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--clients", help="Number of clients or hosts."),
-    ] = None,
-    flows: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--flows", help="Number of flows (sockets / source ports)."),
-    ] = None,
-    size: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--size", help="Bytes; what it sizes is in the scenario's --list line."),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: same options, same bytes.")] = 1,
-    list_: Annotated[bool, typer.Option("--list", help="List the scenarios and exit.")] = False,
-) -> None:
-    """Write a synthetic capture of a named scenario (deterministic: same options, same bytes).
-
-    \b
-    Example:
-      replay synth https-download -o traces/https-download.pcap --duration 0.1 --rate 100M
-      replay synth gigabit-flood -o flood.pcap.gz --duration 0.05
-      replay synth --list
-    """
-    from replay.synth import SynthError, build, describe, resolve
-    from replay.synth.writer import write_capture
-
-    if list_ or scenario == "list":
-        typer.echo("\n".join(describe()))
-        return
-    if scenario is None:
-        raise SynthError("give a SCENARIO to synthesize; `replay synth --list` shows them")
-    if out is None:
-        raise SynthError(f"say where to write {scenario}: -o OUT.pcap (or OUT.pcap.gz)")
-    options = {"duration": duration, "rate": rate, "clients": clients, "flows": flows,
-               "size": size, "seed": seed}
-    resolve(scenario, **options)  # every option checked before any work or output
-    cap = build(scenario, **options)
-    path = write_capture(cap, out)
-    typer.echo(f"{path}: {len(cap):,} frames, {path.stat().st_size:,} bytes")
-
-
-TracesArg = Annotated[
-    list[str],
-    typer.Argument(help="Capture files (pcap, pcapng; gzip/zstd/xz/bzip2 or not); - for stdin."),
-]
-
-
-@command()
-def inspect(
-    traces: TracesArg,
-    json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    frame: Annotated[
-        Optional[int],  # noqa: UP045 (typer needs Optional here)
-        typer.Option("--frame", min=1, help="Print the layers of frame N (1-based, all inputs)."),
-    ] = None,
-) -> None:
-    """Summarise captures like capinfos: format, link types, frames, duration, rates, flows.
-
-    Example: replay inspect capture.pcapng --json
-    """
-    from replay.capture.inspect import inspect_frame, inspect_traces
-
-    if frame is not None:
-        typer.echo(inspect_frame(traces, frame, as_json=json_), nl=False)
-    else:
-        typer.echo(inspect_traces(traces, as_json=json_), nl=False)
-
-
-@command()
-def ingest(
-    traces: TracesArg,
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="Frames table to write (Parquet).")
-    ],
-) -> None:
-    """Read captures into the frames table (Parquet, written in row groups as it reads).
-
-    Example: replay ingest a.pcapng b.pcap.gz -o frames.parquet
-    """
-    from replay.capture.ingest import ingest as run_ingest
-
-    def warn(message: str) -> None:
-        typer.secho(f"replay: warning: {message}", fg=typer.colors.YELLOW, err=True)
-
-    inputs = run_ingest(traces, output, on_warning=warn)
-    frames = sum(i.frames for i in inputs)
-    typer.echo(f"{output}: {frames} frames from {len(inputs)} input(s)")
 
 @command()
 def pipeline(
@@ -400,88 +328,161 @@ def pipeline(
         raise typer.Exit(1)
 
 
-def main() -> None:
-    """Entry point. ReplayErrors are turned into one line by `command`; usage errors exit 2."""
-    app()
-
-
-def _replay_options(
-    multiplier: float | None, pps: float | None, mbps: float | None, topspeed: bool,
-    loop: int, limit: int | None, duration: float | None,
-) -> ReplayOptions:
-    return ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
-                         limit=limit, duration=duration)
-
-
 @command()
-def run(
-    traces: TracesArg,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    local: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option("--local", help="The host's own IP or MAC (repeat); frames to others are ignored."),
-    ] = None,
-    multiplier: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option("-x", "--multiplier", help="Replay at N times the captured speed."),
-    ] = None,
-    pps: Annotated[Optional[float], typer.Option("-p", "--pps", help="Replay at N packets/s.")] = None,  # noqa: UP045
-    mbps: Annotated[Optional[float], typer.Option("-M", "--mbps", help="Replay at N Mbit/s.")] = None,  # noqa: UP045
-    topspeed: Annotated[
-        bool, typer.Option("-t", "--topspeed", help="Replay back to back at link speed.")
-    ] = False,
-    loop: Annotated[int, typer.Option("-l", "--loop", help="Replay the capture N times.")] = 1,
-    limit: Annotated[Optional[int], typer.Option("-L", "--limit", help="Stop after N packets.")] = None,  # noqa: UP045
-    duration: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option("--duration", help="Stop after N seconds of replay."),
+def synth(
+    scenario: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="Scenario name (or `list`).", show_default=False),
     ] = None,
     out: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("-o", "--out", help="Run directory to write (default runs/<trace name>)."),
+        typer.Option("-o", "--out", help="Output capture; .gz compresses it.", dir_okay=False),
     ] = None,
-    report: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--report", help="Also write the HTML report here."),
+    duration: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--duration", help="Seconds of traffic (scenario default)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed (random RSS key, tie-breaking).")] = 0,
+    rate: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--rate", help="bit/s, packets/s or Hz as the scenario says: 100M, 1.5Mpps."),
+    ] = None,
+    clients: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--clients", help="Number of clients or hosts."),
+    ] = None,
+    flows: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--flows", help="Number of flows (sockets / source ports)."),
+    ] = None,
+    size: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--size", help="Bytes; what it sizes is in the scenario's --list line."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same options, same bytes.")] = 1,
+    list_: Annotated[bool, typer.Option("--list", help="List the scenarios and exit.")] = False,
 ) -> None:
-    """Replay captures through the modeled Linux receive path and write a run directory.
+    """Write a synthetic capture of a named scenario (deterministic: same options, same bytes).
 
     \b
     Example:
-      replay run traces/game-server.pcap --set nic.rx=256 -o runs/game --report reports/game.html
-      replay run flood.pcap.gz -x 2 --set net.core.netdev_budget=600 --local 10.0.0.10
+      replay synth https-download -o traces/https-download.pcap --duration 0.1 --rate 100M
+      replay synth gigabit-flood -o flood.pcap.gz --duration 0.05
+      replay synth --list
     """
-    from replay.model.config import resolve_config
-    from replay.runner import run_traces
+    from replay.synth import SynthError, build, describe, resolve
+    from replay.synth.writer import write_capture
 
-    overrides = list(set_ or [])
-    if local:
-        overrides.append("host.addresses=" + "[" + ", ".join(f'"{a}"' for a in local) + "]")
-    cfg = resolve_config(config, overrides)
-    opts = _replay_options(multiplier, pps, mbps, topspeed, loop, limit, duration)
+    if list_ or scenario == "list":
+        typer.echo("\n".join(describe()))
+        return
+    if scenario is None:
+        raise SynthError("give a SCENARIO to synthesize; `replay synth --list` shows them")
     if out is None:
-        first = Path(traces[0]).name if traces[0] != "-" else "stdin"
-        out = Path("runs") / first.split(".")[0]
-    cmd = "replay run " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "replay run"
+        raise SynthError(f"say where to write {scenario}: -o OUT.pcap (or OUT.pcap.gz)")
+    options = {"duration": duration, "rate": rate, "clients": clients, "flows": flows,
+               "size": size, "seed": seed}
+    resolve(scenario, **options)  # every option checked before any work or output
+    cap = build(scenario, **options)
+    path = write_capture(cap, out)
+    typer.echo(f"{path}: {len(cap):,} frames, {path.stat().st_size:,} bytes")
 
-    def warn(msg: str) -> None:
-        typer.secho(f"replay: warning: {msg}", fg=typer.colors.YELLOW, err=True)
 
-    res = run_traces(traces, cfg, opts, out, seed=seed, report=report, command=cmd, on_warning=warn)
-    for note in res.notes:
-        typer.echo(f"note: {note}", err=True)
+TracesArg = Annotated[
+    list[str],
+    typer.Argument(help="Capture files (pcap, pcapng; gzip/zstd/xz/bzip2 or not); - for stdin."),
+]
+
+
+@command()
+def config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved config (defaults + -c file + --set overrides) as TOML.
+
+    Example: replay config --set net.core.netdev_budget=600 --set nic.rx=1024
+    """
+    from replay.model.config import dump_toml, resolve_config
+
+    cfg = resolve_config(config, set_ or [])
+    typer.echo(dump_toml(cfg), nl=False)
+
+
+@command()
+def real(
+    traces: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, compressed).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Run directory to write.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    multiplier: Annotated[Optional[float], typer.Option("-x", "--multiplier")] = None,  # noqa: UP045
+    pps: Annotated[Optional[float], typer.Option("-p", "--pps")] = None,  # noqa: UP045
+    mbps: Annotated[Optional[float], typer.Option("-M", "--mbps")] = None,  # noqa: UP045
+    topspeed: Annotated[bool, typer.Option("-t", "--topspeed")] = False,
+    loop: Annotated[int, typer.Option("-l", "--loop", min=1)] = 1,
+    limit: Annotated[Optional[int], typer.Option("-L", "--limit", min=1)] = None,  # noqa: UP045
+    duration: Annotated[Optional[float], typer.Option("--duration")] = None,  # noqa: UP045
+    sender_cpu: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--sender-cpu", help="CPU for tcpreplay (default: one no [[app]] uses)."),
+    ] = None,
+    no_perf: Annotated[bool, typer.Option("--no-perf", help="Do not run perf record.")] = False,
+    host_sysctl: Annotated[
+        bool, typer.Option("--host-sysctl", help="Also set host-wide net.core knobs (restored).")
+    ] = False,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", help="Replay time bound.")] = 30.0,
+    priority: Annotated[
+        str, typer.Option("--priority", help="Sender/receiver priority: fifo, nice (-20), normal.")
+    ] = "fifo",
+) -> None:
+    """Replay TRACE into a veth pair in a private network namespace on this kernel (root).
+
+    Receivers behave as the config's [[app]] says; tcpreplay sends; perf samples. The run
+    directory has the format of `replay run`, so `replay report REAL --vs MODEL` compares them.
+    Example: replay real flood.pcap -c game.toml -t -o runs/real-flood
+    """
+    from replay.real.harness import RealOptions, run_real
+    from replay.runner import ReplayOptions
+
+    ro = ReplayOptions(multiplier=multiplier, pps=pps, mbps=mbps, topspeed=topspeed, loop=loop,
+                       limit=limit, duration=duration)
+    if priority not in ("nice", "fifo", "normal"):
+        raise typer.BadParameter("--priority must be nice, fifo or normal")
+    opts = RealOptions(sender_cpu=sender_cpu, perf=not no_perf, host_sysctl=host_sysctl,
+                       max_seconds=max_seconds, priority=priority)
+    res = run_real([str(t) for t in traces], output, config, set_ or [], ro, opts,
+                   command="replay " + " ".join(sys.argv[1:]))
     s = res.summary
     o = s["outcomes"]
-    lat = s["latency_ns"]
-    typer.echo(
-        f"{res.run_dir}: {s['packets']:,} packets, {o['delivered']:,} delivered, "
-        f"{o['dropped']:,} dropped, {o['consumed']:,} consumed, {o['ignored']:,} ignored; "
-        f"latency p50 {lat['p50'] / 1000:.1f} us, p99 {lat['p99'] / 1000:.1f} us"
-    )
-    for d in s["drops"][:5]:
-        typer.echo(f"  drop {d['stage']}/{d['reason']}: {d['count']:,}")
-    if report is not None:
-        typer.echo(f"report: {report}")
+    typer.echo(f"{output}: {s['packets']} packets sent, {o['delivered']} delivered, "
+               f"{o['dropped']} dropped; RcvbufErrors "
+               f"{res_counter(res.run_dir, 'RcvbufErrors')}")
+    for n in res.notes:
+        typer.echo(f"note: {n}", err=True)
+
+
+@command()
+def calibrate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Profile TOML to write.")],
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per trace.")] = 3,
+    keep: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--keep", help="Keep the calibration runs in this folder."),
+    ] = None,
+) -> None:
+    """Fit a cost profile to this machine from real runs (root): replay calibrate -o me.toml
+
+    Select it with costs.profile = "me.toml". See docs/real-kernel.md.
+    """
+    from replay.real.calibrate import calibrate as run_calibration
+
+    res = run_calibration(output, repeat=repeat, keep=keep)
+    fits = ", ".join(f"{k} {100 * v:.1f}%" for k, v in res["residuals"].items())
+    typer.echo(f"{output}: {res['runs']} runs; fit residuals {fits}")
+
+
+def res_counter(run_dir: Path, name: str) -> int:
+    from replay.store.rundir import read_run
+
+    return int(read_run(run_dir).counters.get("snmp", {}).get("Udp", {}).get(name, 0))
+
+
+def main() -> None:
+    """Entry point. ReplayErrors are turned into one line by `command`; usage errors exit 2."""
+    app()
