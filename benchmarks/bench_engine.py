@@ -67,7 +67,7 @@ def engine_alone(trace: Path) -> dict[str, Any]:
     table = read_captures([str(trace)]).table
     cfg = resolve_config(None, [])
     profile = load_profile("default")
-    orig = engine.run_loop
+    orig, orig_new = engine.run_loop, sm.new_state
     seen: dict[str, Any] = {"cpu": 0.0, "wall": 0.0, "calls": 0}
 
     def timed(S: Any) -> int:
@@ -76,13 +76,13 @@ def engine_alone(trace: Path) -> dict[str, Any]:
         seen["cpu"] += time.thread_time() - c0
         seen["wall"] += time.perf_counter() - w0
         seen["calls"] += 1
-        seen["t_vis"] = S.pk[:, L.F_T_VIS].copy()
-        seen["P"] = S.P.copy()
-        seen["cbase"] = S.cbase.copy()
-        seen["events"] = int(S.misc[3:7].sum())
         return r
 
-    engine.run_loop = timed
+    def capture(arrays: dict[str, Any]) -> Any:
+        seen["arrays"] = arrays  # the engine's input arrays, by name (model/state.py)
+        return orig_new(arrays)
+
+    engine.run_loop, sm.new_state = timed, capture
     try:
         w0 = time.perf_counter()
         sm.simulate(table.slice(0, 2000), cfg, profile, ReplayOptions())  # compile / cache load
@@ -90,7 +90,11 @@ def engine_alone(trace: Path) -> dict[str, Any]:
         seen.update(cpu=0.0, wall=0.0, calls=0)
         res = sm.simulate(table, cfg, profile, ReplayOptions())
     finally:
-        engine.run_loop = orig
+        engine.run_loop, sm.new_state = orig, orig_new
+    arrays = seen.pop("arrays")
+    seen["t_vis"] = arrays["pk"][:, L.F_T_VIS].copy()
+    seen["P"], seen["cbase"] = arrays["P"], arrays["cbase"]
+    seen["events"] = int(arrays["misc"][3:7].sum())
     seen["n"] = len(seen["t_vis"])
     seen["warmup_wall"] = warm
     seen["outcomes"] = res.summary["outcomes"]

@@ -8,6 +8,10 @@ skb's local delivery and socket enqueue, a recvmsg, a copy, the application's wo
 effects that other CPUs can see (a socket enqueue, an IRQ re-arm, a wake-up) are applied at the
 step's end, after every event of an earlier time has been processed.
 
+Every function takes `S`, the StructRef of model/state.py (one pointer; its fields are the arrays
+whose slots layout.py names): a namedtuple of the same arrays cost over half the loop in reference
+counts and compiled twice as slowly (the measurements are in state.py).
+
 Every rule cites KERNEL.md (the reference beside the design); the section is given at each rule.
 Simplifications are said where they are made:
 - a hard IRQ that arrives while its CPU is in softirq context is handled at the end of the current
