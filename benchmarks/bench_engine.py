@@ -184,8 +184,11 @@ def replay_run(trace: Path, out: Path) -> tuple[float, float]:
     """(child CPU seconds, wall seconds) of one `replay run` process."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "replay", "run", str(trace), "-o", str(out)], check=True,
-                   cwd=REPO, env=_env(), stdout=subprocess.DEVNULL)
+    p = subprocess.run([sys.executable, "-m", "replay", "run", str(trace), "-o", str(out)],
+                       cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"replay run {trace} failed:\n{p.stderr}")
     wall = time.perf_counter() - w0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), wall
