@@ -8,7 +8,6 @@ kernel-style counters of run.json (DESIGN.md "Run directory").
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +23,10 @@ from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, Driver, parse_speed
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
+from replay.model.state import new_state, set_buffers
 from replay.model.wire import schedule
 from replay.runner import ReplayOptions
 from replay.store.schema import CPU_SCHEMA, EVENTS_SCHEMA, PACKETS_SCHEMA
-
-STATE_FIELDS = (
-    "P", "cbase", "cpb", "pk", "po", "se", "sc", "cs", "qs", "ss", "ts", "lst", "ringbuf", "rxl",
-    "gh", "gbc", "sockq", "wq", "tmsg", "acc", "accf", "rows", "ev", "ht", "hh", "hp", "misc",
-)
-State = namedtuple("State", STATE_FIELDS)  # type: ignore[misc]
 
 
 @dataclass
@@ -249,7 +243,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     width = max(3 * nq + 3, nthr + ncpu + 1)
     cap_rows = 4096 + 8 * n
     cap_ev = 4096 + 4 * n
-    S = State(
+    arrays = dict(
         P=P, cbase=cbase, cpb=cpb, pk=pk, po=po,
         se=np.full((n, L.N_ST), -1, dtype=np.int64), sc=np.zeros((n, L.N_ST), dtype=np.int64),
         cs=cs, qs=qs, ss=ss, ts=tsa, lst=np.zeros((ncpu, L.N_LST, width), np.int64),
@@ -263,16 +257,21 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64),
     )
     if n:
-        engine.heap_fix(S.ht, S.hh, S.hp, 0, int(t_vis[0]))
-    while engine.run_loop(S) == 1:
-        rows = np.zeros((S.rows.shape[0] * 2, 8), np.int64)
-        rows[: S.rows.shape[0]] = S.rows
-        ev = np.zeros((S.ev.shape[0] * 2, 7), np.int64)
-        ev[: S.ev.shape[0]] = S.ev
-        S = S._replace(rows=rows, ev=ev)
-    engine.distribute(S)
-    _misc = S.misc[3:7].tolist()
-    S = _views(S)
+        engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
+    # the compiled engine sees the arrays through one struct (model/state.py); it writes into them
+    st = new_state(arrays)
+    while engine.run_loop(st) == 1:
+        old_rows, old_ev = arrays["rows"], arrays["ev"]
+        rows = np.zeros((old_rows.shape[0] * 2, 8), np.int64)
+        rows[: old_rows.shape[0]] = old_rows
+        ev = np.zeros((old_ev.shape[0] * 2, 7), np.int64)
+        ev[: old_ev.shape[0]] = old_ev
+        arrays["rows"], arrays["ev"] = rows, ev
+        set_buffers(st, rows, ev)
+    engine.distribute(st)
+    del st
+    _misc = arrays["misc"][3:7].tolist()
+    S = _views(arrays)
     if n and (S.outc < 0).any():
         bad = int(np.flatnonzero(S.outc < 0)[0])
         raise RunError(
@@ -302,17 +301,17 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
 # ------------------------------------------------------------------------------------- tables
 
 
-def _views(S: Any) -> Any:
+def _views(arrays: dict[str, np.ndarray]) -> Any:
     """The engine's packed arrays as named 1-D views (pk/po columns), for building tables."""
     from types import SimpleNamespace
 
-    v = SimpleNamespace(**S._asdict())
+    v = SimpleNamespace(**arrays)
     for j, name in enumerate(L.PK_FIELDS):
-        setattr(v, name, S.pk[:, j])
+        setattr(v, name, v.pk[:, j])
     for j, name in enumerate(L.PO_FIELDS):
-        setattr(v, name, S.po[:, j])
-    v.nrows = S.misc[L.M_NROWS : L.M_NROWS + 1]
-    v.nev = S.misc[L.M_NEV : L.M_NEV + 1]
+        setattr(v, name, v.po[:, j])
+    v.nrows = v.misc[L.M_NROWS : L.M_NROWS + 1]
+    v.nev = v.misc[L.M_NEV : L.M_NEV + 1]
     return v
 
 

@@ -1,0 +1,95 @@
+"""Engine arrays → one StructRef the compiled engine takes by pointer.
+
+Why not a namedtuple: numba passes a tuple of 27 arrays by value, so every non-inlined call copied
+~190 machine words and incremented and decremented 27 reference counts (atomic `lock` ops); `perf`
+on a 1M-frame UDP flood put over half of the engine loop's time in NRT_incref/NRT_decref, and type
+inference re-resolved the 27-array tuple type at every call site. A StructRef is one pointer to a
+refcounted struct: a call costs one pointer and one reference count.
+
+The struct type is built here, outside the engine module, so numba's cache=True can find it
+(numba issue #9030: a StructRef defined in the module that uses it misses the cache).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from numba import njit, types
+from numba.experimental import structref
+
+I1 = types.Array(types.int64, 1, "C")
+I2 = types.Array(types.int64, 2, "C")
+I3 = types.Array(types.int64, 3, "C")
+F1 = types.Array(types.float64, 1, "C")
+
+# field name → array type (the arrays simulate.py builds; names as in layout.py's comments)
+FIELDS: tuple[tuple[str, Any], ...] = (
+    ("P", I1), ("cbase", I1), ("cpb", F1), ("pk", I2), ("po", I2), ("se", I2), ("sc", I2),
+    ("cs", I2), ("qs", I2), ("ss", I2), ("ts", I2), ("lst", I3), ("ringbuf", I2), ("rxl", I2),
+    ("gh", I3), ("gbc", I2), ("sockq", I1), ("wq", I2), ("tmsg", I2), ("acc", I3), ("accf", I3),
+    ("rows", I2), ("ev", I2), ("ht", I1), ("hh", I1), ("hp", I1), ("misc", I1),
+)
+STATE_FIELDS = tuple(name for name, _ in FIELDS)
+
+
+@structref.register
+class StateType(types.StructRef):
+    def preprocess_fields(self, fields: Any) -> Any:
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class StateProxy(structref.StructRefProxy):
+    """The Python handle of the engine state (only passed back into compiled functions)."""
+
+
+structref.define_boxing(StateType, StateProxy)
+STATE_T = StateType(list(FIELDS))
+
+
+@njit(cache=True)
+def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, gbc, sockq, wq,
+         tmsg, acc, accf, rows, ev, ht, hh, hp, misc):
+    S = structref.new(STATE_T)
+    S.P = P
+    S.cbase = cbase
+    S.cpb = cpb
+    S.pk = pk
+    S.po = po
+    S.se = se
+    S.sc = sc
+    S.cs = cs
+    S.qs = qs
+    S.ss = ss
+    S.ts = ts
+    S.lst = lst
+    S.ringbuf = ringbuf
+    S.rxl = rxl
+    S.gh = gh
+    S.gbc = gbc
+    S.sockq = sockq
+    S.wq = wq
+    S.tmsg = tmsg
+    S.acc = acc
+    S.accf = accf
+    S.rows = rows
+    S.ev = ev
+    S.ht = ht
+    S.hh = hh
+    S.hp = hp
+    S.misc = misc
+    return S
+
+
+@njit(cache=True)
+def set_buffers(S, rows, ev):
+    """Swap in grown output buffers (cpu rows, events) between calls of the engine loop."""
+    S.rows = rows
+    S.ev = ev
+
+
+def new_state(arrays: dict[str, Any]) -> StateProxy:
+    """The struct over these arrays (shared, not copied: the engine writes into them)."""
+    missing = [n for n in STATE_FIELDS if n not in arrays]
+    if missing:
+        raise KeyError(f"engine state lacks {missing}")
+    return _new(*(arrays[n] for n in STATE_FIELDS))
