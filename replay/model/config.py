@@ -65,7 +65,9 @@ DEFAULTS: dict[str, Any] = {
         "rps_cpus": [],
         "rps_flow_cnt": 0,
     },
-    "netfilter": {"prerouting": 0, "input": 0, "conntrack": False},
+    # prerouting-drop: the PREROUTING chain ends in DROP (iptables -t raw -A PREROUTING -j DROP),
+    # the XDP paper's "Linux" baseline
+    "netfilter": {"prerouting": 0, "input": 0, "conntrack": False, "prerouting-drop": False},
     "app": [],
     "costs": {"profile": "default"},
 }
@@ -373,6 +375,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "netfilter", "prerouting", 0, 100000, "a rule count between 0 and 100000")
     _int(cfg, "netfilter", "input", 0, 100000, "a rule count between 0 and 100000")
     _bool(cfg, "netfilter", "conntrack")
+    _bool(cfg, "netfilter", "prerouting-drop")
 
     from replay.model.match import parse_match  # the [[app]] match grammar
 

@@ -744,6 +744,16 @@ def list_core(S, c, q, t):
             drop(S, h, S_IP, R_INHDR if kd == K_BADIP else R_TOOSMALL, now)
             S.misc[M_IPIN + (1 if kd == K_BADIP else 2)] += 1
             continue
+        if S.P[P_NF_DROP] != 0:
+            # the PREROUTING hook returns NF_DROP: kfree_skb with NETFILTER_DROP (KERNEL.md §1 row 7)
+            dd = S.cbase[C_DROP]
+            charge(S, c, lv, Y_DROP_IP, dd, 1)
+            d += dd
+            now += d
+            S.se[h, S_IP] = now
+            S.sc[h, S_IP] = d
+            drop(S, h, S_IP, R_NF, now)
+            continue
         now += d
         S.se[h, S_IP] = now
         S.sc[h, S_IP] = d

@@ -151,7 +151,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_SOFTIRQ_J] = _msecs_to_jiffies(2, hz)  # MAX_SOFTIRQ_TIME (softirq.c:543)
     P[L.P_HZ1000] = 1 if hz >= 1000 else 0
     P[L.P_GRO_MAX] = 65536  # GRO_LEGACY_MAX_SIZE
-    P[L.P_NF_PRE] = cfg["netfilter"]["prerouting"]
+    nf_drop = bool(cfg["netfilter"]["prerouting-drop"])
+    P[L.P_NF_PRE] = max(int(cfg["netfilter"]["prerouting"]), 1 if nf_drop else 0)
+    P[L.P_NF_DROP] = 1 if nf_drop else 0
     P[L.P_NF_IN] = cfg["netfilter"]["input"]
     P[L.P_CONNTRACK] = 1 if cfg["netfilter"]["conntrack"] else 0
     P[L.P_SLICE] = base_slice_ns(ncpu)
