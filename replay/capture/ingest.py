@@ -12,7 +12,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,8 @@ def ingest(
     """
     out = Path(out)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    reader = FrameReader(paths, on_warning=on_warning)
+    # Each input is hashed on its own thread from the start: the sha256 goes into the metadata.
+    reader = FrameReader(paths, on_warning=on_warning, sha256="background")
     q: queue.Queue[pa.RecordBatch | None] = queue.Queue(_QUEUE_DEPTH)
     failure: list[BaseException] = []
 
@@ -61,7 +61,7 @@ def ingest(
                 while (batch := q.get()) is not None:
                     writer.write_batch(batch)
                 writer.add_key_value_metadata(
-                    {"replay.inputs": json.dumps([asdict(i) for i in reader.inputs])}
+                    {"replay.inputs": json.dumps([i.to_dict() for i in reader.inputs])}
                 )
         except BaseException as e:  # handed to the reading thread below
             failure.append(e)
