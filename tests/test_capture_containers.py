@@ -284,6 +284,43 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cap.inputs[0].path == "-"
     assert cap.inputs[0].compression == "gzip"
     assert _col(cap, "sport") == [1]
+    # stdin cannot be read twice: it is hashed as it streams past.
+    assert cap.inputs[0].sha256 == __import__("hashlib").sha256(raw).hexdigest()
+
+
+@pytest.mark.parametrize("mode", [True, "background"])
+def test_regular_file_hash_apart_from_decode_is_the_stored_bytes_hash(
+    tmp_path: Path, mode: bool | str
+) -> None:
+    """Lazily on first use (True) or on its own thread (background): same digest, plain or
+    compressed, and the same after the reader has finished with the file."""
+    import hashlib
+
+    from replay.capture import FrameReader
+
+    plain = cb.pcap([(1, 0, F1), (2, 0, F2)])
+    for name, data in [("p.pcap", plain), ("p.pcap.gz", gzip.compress(plain))]:
+        p = _write(tmp_path, name, data)
+        reader = FrameReader([p], sha256=mode)
+        n = sum(b.num_rows for b in reader)
+        assert n == 2
+        info = reader.inputs[0]
+        assert info.sha256 == hashlib.sha256(data).hexdigest()
+        assert info.bytes_stored == len(data)
+        assert info.to_dict()["sha256"] == info.sha256
+
+
+def test_file_changed_between_reading_and_hashing_is_refused(tmp_path: Path) -> None:
+    import os
+
+    data = cb.pcap([(1, 0, F1), (2, 0, F2)])
+    p = _write(tmp_path, "c.pcap", data)
+    cap = read_captures([p])
+    p.write_bytes(cb.pcap([(1, 0, F1)]))
+    os.utime(p, ns=(1, 1))  # a different mtime even on a coarse clock
+    with pytest.raises(TraceError) as e:
+        _ = cap.inputs[0].sha256
+    assert str(e.value) == f"{p}: changed while it was being read; read it again"
 
 
 def test_several_files_number_frames_and_flows_across_inputs(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ def _ipv6(b, p, end):
     return E_OK, q - p, nh, q, l4len, frag, ipid, has_id, hop, tc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fnv1a(b, p, q):
     h = np.uint32(2166136261)
     for k in range(p, q):
@@ -201,7 +201,7 @@ def _ports(b, p, end, proto):
     return 0, 0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _inner(b, p, end, v, ether, rec, isrc, idst, i):
     """Decode a tunnel's payload far enough for the inner 5-tuple; returns an error code."""
     if ether:
@@ -227,7 +227,7 @@ def _inner(b, p, end, v, ether, rec, isrc, idst, i):
     return err
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gre(b, p, end):
     """GRE (RFC 2784/2890) and enhanced GRE (PPTP, RFC 2637) → (err, p, ether, ip version)."""
     if p + 4 > end:
@@ -271,7 +271,7 @@ def _gre(b, p, end):
     return E_OK, q, 0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
     """Decode frames i = 0..n-1 at buf[off[i]:off[i]+cap[i]] with link type lt[i] into the
     records rec (FRAME_DTYPE) and the byte columns (BYTE_COLUMNS)."""

@@ -20,7 +20,7 @@ def _mix(h, x):
     return h
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def assign(s64, d64, proto, sport, dport, mask, keys, ids, count, out):
     """Write the flow id of row i to out[i] for rows with mask[i]; returns (next id, rows done).
 
@@ -70,7 +70,7 @@ def assign(s64, d64, proto, sport, dport, mask, keys, ids, count, out):
     return count, n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rehash(keys, ids, nkeys, nids):
     cap = nids.shape[0]
     for s in range(ids.shape[0]):

@@ -12,7 +12,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,12 @@ PARQUET_OPTIONS: dict[str, Any] = {
     # Min/max statistics where range queries make sense; on every column they cost ~10 % more
     # CPU (measured: 0.38 vs 0.34 CPU-s per million frames) for nothing a reader filters on.
     "write_statistics": ["frame", "ts_ns", "flow"],
+    # Frame numbers count up by one and timestamps rise: delta encoding stores them in a few
+    # bits each before zstd sees them, which is both cheaper and smaller (measured on the
+    # benchmark capture: 0.29 vs 0.32 CPU-s and 12.4 vs 15.5 MB per million frames).
+    "column_encoding": {"frame": "DELTA_BINARY_PACKED", "ts_ns": "DELTA_BINARY_PACKED"},
+    # Values handed to the column encoder per call (default 1024): fewer calls per row group.
+    "write_batch_size": 1 << 16,
 }
 _QUEUE_DEPTH = 2  # batches decoded ahead of the writer
 
@@ -51,7 +56,8 @@ def ingest(
     """
     out = Path(out)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    reader = FrameReader(paths, on_warning=on_warning)
+    # Each input is hashed on its own thread from the start: the sha256 goes into the metadata.
+    reader = FrameReader(paths, on_warning=on_warning, sha256="background")
     q: queue.Queue[pa.RecordBatch | None] = queue.Queue(_QUEUE_DEPTH)
     failure: list[BaseException] = []
 
@@ -61,7 +67,7 @@ def ingest(
                 while (batch := q.get()) is not None:
                     writer.write_batch(batch)
                 writer.add_key_value_metadata(
-                    {"replay.inputs": json.dumps([asdict(i) for i in reader.inputs])}
+                    {"replay.inputs": json.dumps([i.to_dict() for i in reader.inputs])}
                 )
         except BaseException as e:  # handed to the reading thread below
             failure.append(e)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +21,7 @@ from replay.capture import codes as d
 from replay.capture import walk as w
 from replay.capture.decode import decode_frames
 from replay.capture.flows import FlowTable
-from replay.capture.source import DECOMPRESS_ERRORS, Source
+from replay.capture.source import DECOMPRESS_ERRORS, FileHash, Source
 from replay.capture.split import scatter
 from replay.capture.table import frames_batch
 from replay.errors import TraceError
@@ -49,7 +50,7 @@ class CaptureInput:
     path: str  # as given ('-' for stdin)
     format: str  # pcap, pcap-ns, pcap-modified, pcapng
     compression: str | None  # gzip | zstd | xz | bzip2 | None
-    sha256: str  # of the file's bytes as stored
+    _sha256: str | FileHash  # the `sha256` property: the digest, or what computes it
     frames: int
     linktypes: list[int]
     warnings: list[str]
@@ -59,6 +60,23 @@ class CaptureInput:
     bytes_decompressed: int = 0
     bytes_stored: int = 0
     first_frame: int = 0  # global frame number of this input's first frame (0 if none)
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the file's bytes as stored ("" when reading was asked not to hash). A
+        regular file's is computed apart from the decode, on first use, and cached."""
+        if isinstance(self._sha256, FileHash):
+            self._sha256 = self._sha256.value()
+        return self._sha256
+
+    @sha256.setter
+    def sha256(self, value: str | FileHash) -> None:
+        self._sha256 = value
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON-able values, `sha256` under its public name."""
+        names = [f.name.lstrip("_") for f in fields(self)]
+        return {name: getattr(self, name) for name in names}
 
 
 @dataclass
@@ -98,10 +116,13 @@ class FrameReader:
         batch_frames: int = BATCH,
         chunk_bytes: int = CHUNK,
         keep_frame: int | None = None,
-        sha256: bool = True,
+        sha256: bool | str = True,
     ) -> None:
         self.paths = [os.fspath(p) for p in paths]
-        self.sha256 = sha256  # False: CaptureInput.sha256 stays "" (no hashing work at all)
+        # True: a regular file's sha256 is computed when first asked for (CaptureInput.sha256);
+        # "background": on a thread of its own from the moment the file is opened; False: ""
+        # (no hashing work at all).
+        self.sha256 = sha256
         self.on_warning = on_warning
         self.batch_frames = batch_frames
         self.chunk_bytes = chunk_bytes

@@ -114,6 +114,72 @@ class _HashingReader(io.RawIOBase):
         super().close()
 
 
+_HASH_STEP = 1 << 20  # bytes per read while hashing a file apart
+
+
+class FileHash:
+    """sha256 of a regular file's stored bytes, computed apart from the decode: when first
+    asked for (`value()`), or on a thread of its own from `start()`.
+
+    hashlib and file reads release the GIL, so the background thread runs beside the compiled
+    decode. The file's identity (device, inode, size, mtime) is taken when the reader opens it
+    and checked before and after hashing: a file changed in between is refused rather than
+    given a hash of bytes that were not the ones read.
+    """
+
+    def __init__(self, path: str, st: os.stat_result) -> None:
+        self.path = path
+        self.size = st.st_size
+        self._ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._value: str | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and self._value is None:
+                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread.start()
+
+    def _same(self, st: os.stat_result) -> bool:
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == self._ident
+
+    def _run(self) -> None:
+        try:
+            self._value = self._compute()
+        except BaseException as e:  # handed to value()
+            self._error = e
+
+    def _compute(self) -> str:
+        changed = TraceError(self.path, "changed while it was being read; read it again")
+        try:
+            with open(self.path, "rb") as f:
+                if not self._same(os.fstat(f.fileno())):
+                    raise changed
+                h = hashlib.sha256()
+                buf = bytearray(_HASH_STEP)
+                view = memoryview(buf)
+                while k := f.readinto(buf):
+                    h.update(view[:k])
+                if not self._same(os.fstat(f.fileno())):
+                    raise changed
+        except OSError as e:
+            raise TraceError(self.path, f"cannot read it again to hash it: {e.strerror}") from None
+        return h.hexdigest()
+
+    def value(self) -> str:
+        """The hex digest (computing it now unless a thread already is)."""
+        self.start()
+        assert self._thread is not None or self._value is not None
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
 _RAW_STEP = 1 << 18  # stored bytes fed to a decompressor at a time
 _OUT_STEP = 1 << 20  # decompressed bytes produced per step (bounds a decompression bomb)
 # zstd's decompressobj has no output limit: feed it little at a time instead. A 3-byte RLE block
@@ -235,9 +301,10 @@ class _Pipeline:
 class Source:
     """One input: `read(n)` gives decompressed bytes; `sha256()` once fully read."""
 
-    def __init__(self, path: str | os.PathLike[str], sha256: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], sha256: bool | str = True) -> None:
+        """sha256: True hashes a regular file lazily (when `FileHash.value()` is first called),
+        "background" starts hashing it on its own thread now, False does not hash at all."""
         self.path = os.fspath(path)
-        self._want_hash = sha256
         raw: BinaryIO
         if self.path == "-":
             raw = sys.stdin.buffer
@@ -255,7 +322,23 @@ class Source:
         except OSError as e:
             raw.close()
             raise TraceError(self.path, f"cannot read: {e.strerror}") from None
-        self._hashing = _HashingReader(raw, head, sha256)
+        # A regular file is hashed apart from the reading (FileHash: lazily, or on a thread of
+        # its own), so the decode never waits for it; a pipe or stdin cannot be read twice and
+        # is hashed as it streams past.
+        st = None
+        if self.path != "-":
+            try:
+                st = os.fstat(raw.fileno())
+            except (OSError, ValueError):
+                st = None
+        regular = st is not None and stat.S_ISREG(st.st_mode)
+        self.file_hash: FileHash | None = None
+        if sha256 and regular:
+            assert st is not None
+            self.file_hash = FileHash(self.path, st)
+            if sha256 == "background":
+                self.file_hash.start()
+        self._hashing = _HashingReader(raw, head, bool(sha256) and self.file_hash is None)
         self.compression: str | None = None
         for magic, name in MAGICS:
             if head.startswith(magic):
@@ -271,16 +354,10 @@ class Source:
         # A plain regular file is read through mmap windows: no copy into a buffer at all.
         self.size = 0
         self.mappable = False
-        if self.compression is None and self.path != "-":
-            try:
-                st = os.fstat(raw.fileno())
-            except (OSError, ValueError):
-                st = None
-            if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0:
-                self.mappable = True
-                self.size = st.st_size
-                self._raw = raw
-                self._hashed = len(head)
+        if self.compression is None and regular and st is not None and st.st_size > 0:
+            self.mappable = True
+            self.size = st.st_size
+            self._raw = raw
 
     def window(self, start: int, length: int) -> np.ndarray:
         """Bytes [start, start + length) of the file (fewer at its end), mapped, not copied.
@@ -302,9 +379,6 @@ class Source:
             raise TraceError(self.path, f"cannot map the file: {e.strerror}", start) from None
         if hasattr(mm, "madvise"):
             mm.madvise(mmap.MADV_SEQUENTIAL)
-        if end > self._hashed:
-            self._hashing.hash_bytes(memoryview(mm)[self._hashed - astart : end - astart])
-            self._hashed = end
         self.offset = end
         return np.frombuffer(mm, np.uint8)[start - astart :]
 
@@ -347,18 +421,22 @@ class Source:
     def drain(self) -> None:
         """Read the rest of the stored bytes (for the hash) without decompressing them."""
         if self.mappable:
-            if not self._want_hash:
-                self._hashing.stored_bytes = self.size
-                return
-            while self._hashed < self.size:
-                self.window(self._hashed, 1 << 24)
+            self._hashing.stored_bytes = self.size
             return
         if self._pipe is not None:
             self._pipe.stop()
+        if self.file_hash is not None:  # hashed apart: only the stored size is wanted here
+            self._hashing.stored_bytes = self.file_hash.size
+            return
         while self._hashing.read(1 << 22):
             pass
 
-    def sha256(self) -> str:
+    def sha256(self) -> str | FileHash:
+        """The stored bytes' sha256 ("" when not wanted), or for a regular file the FileHash
+        that computes it when first asked."""
+        if self.file_hash is not None:
+            self._hashing.sha256()  # shuts the unused worker down
+            return self.file_hash
         return self._hashing.sha256()
 
     def close(self) -> None:

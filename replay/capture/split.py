@@ -20,7 +20,7 @@ SCATTERED = (
 )  # fmt: skip
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scatter(rec, o0, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o14, o15, o16,
              o17, o18, o19):  # fmt: skip
     for i in range(rec.shape[0]):
@@ -54,7 +54,7 @@ def scatter(rec: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bitmaps(valid, out, counts):
     """Arrow bitmaps (LSB first) of every `valid` bit: out[bit, byte]; counts[bit] = rows set."""
     n = valid.shape[0]

@@ -46,7 +46,7 @@ CORRUPT_REASONS = {
 NO_TS = np.iinfo(np.int64).min  # a Simple Packet Block before any timestamped packet
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def walk_pcap(buf, pos, be, hdr_len, frac_ns, max_rec, off, cap, wire, ts):
     """Index classic pcap records from buf[pos:]; returns (n, pos, status, info).
 
@@ -88,7 +88,7 @@ ST_SKIPPED = 7  # blocks skipped (statistics, name resolution, custom, unknown)
 ST_SIZE = 8
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tick_to_ns(raw, tsk, tsoff):
     """if_tsresol ticks (+ if_tsoffset seconds) → ns since the epoch (pcapng §4.2 if_tsresol)."""
     if tsk & 0x80:
@@ -114,7 +114,7 @@ def _tick_to_ns(raw, tsk, tsoff):
     return ns + tsoff * 1_000_000_000
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def walk_pcapng(buf, pos, st, if_lt, if_snap, if_tsk, if_tsoff, max_rec, off, cap, wire, ts, ifc):
     """Index pcapng packets (EPB, SPB, obsolete PB) from buf[pos:]; returns (n, pos, status, info).
 
