@@ -177,10 +177,16 @@ def _ip_any(b, p, end, v):
     if v == 4:
         err, hl, proto, l4p, l4len, frag, ipid, ttl, tos, df = _ipv4(b, p, end)
         ok = OK_ALL
-        if err == E_IPV4 or err == E_IPVER:  # noqa: SIM109
+        if err == E_IPVER or (err == E_IPV4 and hl == 0 and (end - p < 16 or b[p] >> 4 != 4)):
             ok = OK_NONE
+        elif err == E_IPV4 and hl == 0:
+            ok = OK_SRC  # cut inside the header after the source address: tshark shows it
         elif err == E_IHL:
             ok = OK_FIXED
+        elif err == E_IPV4:
+            # the options run past the capture but the fixed 20 bytes are there: tshark still
+            # shows the addresses (a randpkt IPv4 frame with IHL 12 and 25 bytes captured)
+            ok = OK_SRC + 1
         return err, hl, proto, l4p, l4len, frag, ipid, 1, ttl, tos, df, 1, p + 12, p + 16, ok
     err, hl, proto, l4p, l4len, frag, ipid, has_id, hop, tc = _ipv6(b, p, end)
     ok = OK_ALL
