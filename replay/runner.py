@@ -56,7 +56,8 @@ def run_traces(
     from replay.model.simulate import simulate
     from replay.store.rundir import write_run
 
-    cap = read_captures(list(traces), on_warning=on_warning)
+    # the file hashes (for run.json) run on their own thread while the model replays
+    cap = read_captures(list(traces), on_warning=on_warning, sha256="background")
     profile = load_profile(str(config["costs"]["profile"]))
     sim = simulate(cap.table, config, profile, options)
     notes = list(sim.notes)

@@ -29,7 +29,7 @@ def _frames(traces: list[str | Path]) -> tuple[pa.Table, list[dict[str, Any]]]:
     """The inputs' frames table and run.json inputs, from the project's bulk reader."""
     from replay.capture import read_captures
 
-    cap = read_captures([str(t) for t in traces])
+    cap = read_captures([str(t) for t in traces], sha256="background")
     inputs = [{"path": i.path, "sha256": i.sha256, "frames": i.frames,
                "linktypes": i.linktypes, "format": i.format} for i in cap.inputs]
     return cap.table, inputs
