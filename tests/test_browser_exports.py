@@ -9,7 +9,6 @@ Needs Debian's Chromium and speedscope's release build:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from replay.report.export import export_run
 from tests.runfixtures import small_run
-from tests.test_browser_report import ARGS, CHROMIUM
+from tests.test_browser_report import CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEEDSCOPE = Path(os.environ.get(
@@ -33,14 +32,6 @@ pytestmark = [
                               "speedscope@1.25.0"),
 ]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def open_in_speedscope(browser: Any, file: Path) -> tuple[Any, list[str], list[str]]:
