@@ -251,3 +251,20 @@ def test_no_socket_and_ignored() -> None:
     assert r.counters["snmp"]["Udp"]["NoPorts"] == 1
     ign = df.row(2, named=True)
     assert ign["t_wire"] is None and ign["t_done"] is None and ign["queue"] is None
+
+
+def test_cstate_exit_latency_delays_an_idle_cpus_interrupt() -> None:
+    # the same two frames, the IRQ CPU idling in a state with a 5 us exit latency: the interrupt
+    # is raised at the same time, the hard IRQ starts 5 us later, so does everything after it;
+    # the exit is not CPU time (cpu_* unchanged, the 5 us are wait in the driver stage)
+    base = run([{"ts_ns": 0}, {"ts_ns": 1_000_000}], "host.cpus=2", "nic.combined=1", *APP)
+    r = run([{"ts_ns": 0}, {"ts_ns": 1_000_000}], "host.cpus=2", "nic.combined=1", *APP,
+            "host.cstate-exit-ns=5000")
+    a, b = pk(base), pk(r)
+    assert (b["t_irq"] - a["t_irq"]).to_list() == [0, 0]
+    assert (b["t_poll"] - a["t_poll"]).to_list() == [5000, 5000]
+    assert (b["t_done"] - a["t_done"]).to_list() == [5000, 5000]
+    assert (b["wait_driver"] - a["wait_driver"]).to_list() == [5000, 5000]
+    for s in ("driver", "gro", "netif", "ip", "route", "local", "l4", "copy", "app"):
+        assert b[f"cpu_{s}"].to_list() == a[f"cpu_{s}"].to_list()
+    assert r.summary["cpu_busy_ns"] == base.summary["cpu_busy_ns"]

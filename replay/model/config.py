@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
         "hz": 250,  # CONFIG_HZ; Debian builds 250
         "addresses": [],  # empty: inferred from the capture, and said so
         "tick-phase-ns": 0,  # where in the first jiffy replay time 0 falls (time limits use jiffies)
+        # exit latency of the idle state an idle CPU sleeps in, paid before it can take an
+        # interrupt (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/latency, in us there);
+        # 0 = the CPU polls in C0. It dominates latency at low packet rates.
+        "cstate-exit-ns": 0,
     },
     "nic": {
         "driver": "ixgbe",
@@ -294,6 +298,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"host.hz must be one of 100, 250, 300, 1000 (CONFIG_HZ), got {hz}")
     tick = 1_000_000_000 // hz
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
+    _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
     h["addresses"] = [_check_address(a) for a in h["addresses"]]

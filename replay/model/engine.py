@@ -307,6 +307,16 @@ def irq_fire(S, q, t):
     x = S.cs[c, CS_X]
     task = S.cs[c, CS_TASK]
     if x == X_IDLE:
+        if S.P[P_CEXIT] > 0:
+            # the CPU first leaves its idle state (cpuidle exit latency): not CPU work, so not
+            # busy time; interrupts that come meanwhile wait like any during a hard IRQ
+            S.cs[c, CS_X] = X_HARDIRQ
+            S.cs[c, CS_HI_RET] = X_IDLE
+            S.cs[c, CS_STEP] = ST_CEXIT
+            S.cs[c, CS_ARG] = q
+            S.cs[c, CS_NEXT] = t + S.P[P_CEXIT]
+            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
+            return
         hardirq_begin(S, c, q, t, X_IDLE)
     elif x == X_TASK and task < S.P[P_NTHR]:
         # an application thread is interrupted at once; its step resumes later
@@ -1175,6 +1185,9 @@ def cpu_complete(S, c, t):
     step = S.cs[c, CS_STEP]
     arg = S.cs[c, CS_ARG]
     S.cs[c, CS_STEP] = ST_NONE
+    if step == ST_CEXIT:
+        hardirq_begin(S, c, arg, t, X_IDLE)
+        return
     if step == ST_HARDIRQ:
         q = arg
         charge(S, c, 2, Y_IRQ, S.cbase[C_HARDIRQ], 0)

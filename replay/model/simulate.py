@@ -157,6 +157,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_NF_IN] = cfg["netfilter"]["input"]
     P[L.P_CONNTRACK] = 1 if cfg["netfilter"]["conntrack"] else 0
     P[L.P_SLICE] = base_slice_ns(ncpu)
+    P[L.P_CEXIT] = int(cfg["host"]["cstate-exit-ns"])
     span = int(t_wire[-1]) if n else 0
     P[L.P_SAMPLE_NS] = max(10_000, span // 2000)
 
