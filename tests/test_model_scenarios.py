@@ -83,7 +83,7 @@ def test_two_frames_every_stage_by_hand() -> None:
     assert c["snmp"]["Udp"]["InDatagrams"] == 2
     assert c["ethtool"]["rx_packets"] == 2 and c["ethtool"]["rx_missed_errors"] == 0
     assert c["napi"][0] == {"queue": 0, "cpu": 0, "irqs": 2, "polls": 2, "arms": 2,
-                            "packets": 2, "budget_exhausted": 0}
+                            "packets": 2, "budget_exhausted": 0, "timers": 0}
 
 
 def test_ring_overflow_counts_rx_missed_errors(tmp_path: Path) -> None:
@@ -268,3 +268,33 @@ def test_cstate_exit_latency_delays_an_idle_cpus_interrupt() -> None:
     for s in ("driver", "gro", "netif", "ip", "route", "local", "l4", "copy", "app"):
         assert b[f"cpu_{s}"].to_list() == a[f"cpu_{s}"].to_list()
     assert r.summary["cpu_busy_ns"] == base.summary["cpu_busy_ns"]
+
+
+def test_napi_defer_hard_irqs_lets_the_timer_poll_instead_of_an_irq() -> None:
+    # KERNEL.md §3.3: napi_defer_hard_irqs=1, gro_flush_timeout=20 us. Frame 1 raises the IRQ;
+    # its poll did work, so napi_complete_done keeps the IRQ masked and arms the 20 us timer.
+    # Frame 2 (10 us later) waits for that timer's poll, which did work again: masked, timer
+    # again; the next timer poll finds nothing, the count is spent, and the IRQ is re-enabled.
+    rows = [{"ts_ns": 0}, {"ts_ns": 10_000}]
+    sets = ["host.cpus=2", "nic.combined=1", *APP]
+    base = run(rows, *sets)
+    r = run(rows, *sets, "sysfs.napi_defer_hard_irqs=1", "sysfs.gro_flush_timeout=20000")
+    assert base.counters["napi"][0]["irqs"] == 2
+    napi = r.counters["napi"][0]
+    assert (napi["irqs"], napi["timers"], napi["polls"], napi["arms"]) == (1, 2, 3, 1)
+    assert r.counters["interrupts"] == {"eth0-TxRx-0": [1, 0]}
+    df = pk(r)
+    assert (df["outcome"] == "delivered").all()
+    # frame 2 was picked up by the first timer poll (20 us after poll 1 ended), before the
+    # IRQ it would otherwise have waited for (ITR: 50 us after the first one)
+    assert df["t_poll"][1] < pk(base)["t_poll"][1]
+    assert df["t_irq"][1] == df["t_irq"][0]  # no interrupt of its own
+
+
+def test_defer_without_a_timeout_changes_nothing() -> None:
+    # napi_complete_done keeps the IRQ masked only if gro_flush_timeout is set (dev.c:6722-6788)
+    rows = [{"ts_ns": 0}, {"ts_ns": 10_000}]
+    sets = ["host.cpus=2", "nic.combined=1", *APP]
+    a = run(rows, *sets)
+    b = run(rows, *sets, "sysfs.napi_defer_hard_irqs=5")
+    assert pk(a).equals(pk(b))

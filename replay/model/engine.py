@@ -304,6 +304,23 @@ def irq_fire(S, q, t):
     S.qs[q, QS_CNT] = 0
     c = S.qs[q, QS_CPU]
     emit_event(S, t, -1, c, q, E_IRQ, S.qs[q, QS_RING_N], D_NONE)
+    deliver_irq(S, c, q, t)
+
+
+@njit(cache=True, inline="always")
+def napi_timer(S, q, t):
+    """napi_watchdog, the gro_flush_timeout hrtimer (dev.c:7085): schedules the NAPI unless it
+    is already scheduled. Its interrupt is a hard IRQ too, encoded as -(q + 1)."""
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, INF)
+    if S.qs[q, QS_SCHED] != 0:
+        return
+    S.qs[q, QS_TIMERS] += 1
+    deliver_irq(S, S.qs[q, QS_CPU], -(q + 1), t)
+
+
+@njit(cache=True, inline="always")
+def deliver_irq(S, c, q, t):
+    """A hard IRQ for CPU c (q: the queue, or -(q + 1) for its NAPI timer)."""
     x = S.cs[c, CS_X]
     task = S.cs[c, CS_TASK]
     if x == X_IDLE:
@@ -976,9 +993,23 @@ def nra_advance(S, c, t):
                     S.cs[c, CS_PHASE] = PH_PKT_DONE
                     start_step(S, c, t, ST_PKT, i, dd + dg)
                     return
-            # no completed descriptor: the driver is done; napi_complete_done flushes GRO
-            # (all of it: gro_flush_timeout is 0) and re-enables the IRQ (KERNEL.md §3.3)
-            gro_flush(S, q, t, False)
+            # no completed descriptor: the driver is done -> napi_complete_done (KERNEL.md §3.3):
+            # with work done, a held GRO packet arms gro_flush_timeout and the defer count is
+            # reloaded; while the count lasts the IRQ stays masked and the timer re-polls
+            tmo = 0
+            if S.cs[c, CS_WORK] > 0:
+                if S.qs[q, QS_GRO_N] > 0:
+                    tmo = S.P[P_GRO_FT]
+                S.qs[q, QS_DEFER] = S.P[P_DEFER]
+            keep = 0
+            if S.qs[q, QS_DEFER] > 0:
+                S.qs[q, QS_DEFER] -= 1
+                tmo = S.P[P_GRO_FT]
+                if tmo != 0:
+                    keep = 1
+            S.cs[c, CS_TMO] = tmo
+            S.cs[c, CS_KEEP_MASKED] = keep
+            gro_flush(S, q, t, tmo != 0)  # with a timeout only packets of older jiffies go
             S.cs[c, CS_FLUSH_RET] = PH_END_PARTIAL
             S.cs[c, CS_PHASE] = PH_FLUSH
             S.cs[c, CS_LSTEP] = 0
@@ -1024,10 +1055,12 @@ def nra_advance(S, c, t):
         elif ph == PH_END_PARTIAL:
             # napi_complete_done (dev.c:6722-6788)
             S.qs[q, QS_SCHED] = 0
+            if S.cs[c, CS_TMO] != 0:
+                heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
             if S.qs[q, QS_MISSED] != 0:
                 S.qs[q, QS_MISSED] = 0
                 napi_schedule(S, c, q)
-            else:
+            elif S.cs[c, CS_KEEP_MASKED] == 0:
                 irq_rearm(S, q, t)
             poll_end(S, c, q, t, True)
             continue
@@ -1189,8 +1222,8 @@ def cpu_complete(S, c, t):
         hardirq_begin(S, c, arg, t, X_IDLE)
         return
     if step == ST_HARDIRQ:
-        q = arg
-        charge(S, c, 2, Y_IRQ, S.cbase[C_HARDIRQ], 0)
+        q = arg if arg >= 0 else -arg - 1
+        charge(S, c, 2, Y_IRQ if arg >= 0 else Y_TMR, S.cbase[C_HARDIRQ], 0)
         ret = S.cs[c, CS_HI_RET]
         comm = comm_of_task(S, c, S.cs[c, CS_TASK]) if ret != X_SOFTIRQ else S.cs[c, CS_COMM1]
         if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
@@ -1290,8 +1323,10 @@ def run_loop(S):
             irq_fire(S, e - S.P[P_EIRQ0], t)
         elif e < S.P[P_ETHR0]:
             cpu_complete(S, e - S.P[P_ECPU0], t)
-        else:
+        elif e < S.P[P_ETMR0]:
             thread_wake(S, e - S.P[P_ETHR0], t)
+        else:
+            napi_timer(S, e - S.P[P_ETMR0], t)
     S.misc[0] = nxt
     return 0
 

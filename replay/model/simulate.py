@@ -158,6 +158,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_CONNTRACK] = 1 if cfg["netfilter"]["conntrack"] else 0
     P[L.P_SLICE] = base_slice_ns(ncpu)
     P[L.P_CEXIT] = int(cfg["host"]["cstate-exit-ns"])
+    P[L.P_GRO_FT] = int(cfg["sysfs"]["gro_flush_timeout"])
+    P[L.P_DEFER] = int(cfg["sysfs"]["napi_defer_hard_irqs"])
     span = int(t_wire[-1]) if n else 0
     P[L.P_SAMPLE_NS] = max(10_000, span // 2000)
 
@@ -217,7 +219,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     cs[:, L.CS_NEXT] = L.INF
     cs[:, L.CS_POLLQ] = -1
 
-    n_ent = 1 + nq + ncpu + nthr
+    n_ent = 1 + nq + ncpu + nthr + nq  # arrivals, IRQ timers, CPUs, readers, NAPI hrtimers
     e_irq0, e_cpu0, e_thr0 = 1, 1 + nq, 1 + nq + ncpu
     ht = np.full(n_ent, L.INF, dtype=np.int64)
     hh = np.arange(n_ent, dtype=np.int64)
@@ -225,6 +227,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
 
     t_vis = (t_wire + dma).astype(np.int64)
     P[L.P_EIRQ0], P[L.P_ECPU0], P[L.P_ETHR0] = e_irq0, e_cpu0, e_thr0
+    P[L.P_ETMR0] = e_thr0 + nthr
     pk = np.zeros((n, L.N_PK), dtype=np.int64)
     cols_in = {
         "t_vis": t_vis, "t_wire": t_wire, "que": fqueue[ridx], "plen": cols.wire_len[ridx],
@@ -485,7 +488,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     napi = [
         {"queue": q, "cpu": int(qs[q, L.QS_CPU]), "irqs": int(qs[q, L.QS_IRQS]),
          "polls": int(qs[q, L.QS_POLLS]), "arms": int(qs[q, L.QS_ARMS]),
-         "packets": int(qs[q, L.QS_PKTS]), "budget_exhausted": int(qs[q, L.QS_BEXH])}
+         "packets": int(qs[q, L.QS_PKTS]), "budget_exhausted": int(qs[q, L.QS_BEXH]),
+         "timers": int(qs[q, L.QS_TIMERS])}
         for q in range(nq)
     ]
     # SNMP from the per-skb outcomes, split by IP version as /proc/net/snmp and snmp6 are
