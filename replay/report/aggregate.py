@@ -204,7 +204,9 @@ def kernel_symbols(run: Run) -> set[str]:
     """Symbols perf would mark [k]: those whose dso is the kernel image or a module."""
     df = (
         run.scan("cpu").select(pl.col("symbol").cast(pl.String), pl.col("dso").cast(pl.String))
-        .filter(pl.col("dso").str.starts_with("["))
+        # kernel image and modules are bracketed; perf's user-space pseudo-objects are too
+        .filter(pl.col("dso").str.starts_with("[")
+                & ~pl.col("dso").is_in(["[vdso]", "[vsyscall]", "[unknown]", "[heap]", "[stack]"]))
         .select("symbol").unique().collect()
     )
     return set(df["symbol"].to_list())
