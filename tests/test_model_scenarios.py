@@ -298,3 +298,23 @@ def test_defer_without_a_timeout_changes_nothing() -> None:
     a = run(rows, *sets)
     b = run(rows, *sets, "sysfs.napi_defer_hard_irqs=5")
     assert pk(a).equals(pk(b))
+
+
+def test_mlx5_period_modes() -> None:
+    # KERNEL.md §3b: in CQE mode the 50 us period starts at the first completion, so a lone
+    # packet on an idle queue waits for it; in EQE mode the period counts from the last
+    # interrupt, so an idle queue interrupts at once (like Intel's ITR)
+    rows = [{"ts_ns": 0}]
+    sets = ["host.cpus=2", "nic.combined=1", 'nic.driver="mlx5"', *APP]
+    cqe = pk(run(rows, *sets))
+    eqe = pk(run(rows, *sets, "nic.rx-cqe-moder=false"))
+    assert cqe["t_irq"][0] == 1067 + 50_000
+    assert eqe["t_irq"][0] == 1067
+    assert cqe["t_done"][0] - eqe["t_done"][0] == 50_000
+
+
+def test_rx_cqe_moder_is_mlx5_only() -> None:
+    from replay.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="mlx5 private flag"):
+        resolve_config(None, ["nic.rx-cqe-moder=false"])

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
         "rx-usecs": 50,  # ITR 20K ints/s (IXGBE_20K_ITR = 50 us)
         "rx-frames": 0,
         "adaptive-rx": False,
+        # mlx5 only (ethtool --set-priv-flags rx_cqe_moder): the period starts at the first
+        # completion (CQE mode, the ConnectX-5+ default) or at the last interrupt (EQE mode)
+        "rx-cqe-moder": True,
         "gro": True,
         "rx-flow-hash": "driver",
         "hkey": "microsoft",
@@ -318,6 +321,9 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "nic", "rx-usecs", 0, drv.max_usecs, f"between 0 and {drv.max_usecs} for {drv.name}")
     _int(cfg, "nic", "rx-frames", 0, 65535, "between 0 and 65535")
     _bool(cfg, "nic", "adaptive-rx")
+    _bool(cfg, "nic", "rx-cqe-moder")
+    if not n["rx-cqe-moder"] and drv.name != "mlx5":
+        raise ConfigError(f"nic.rx-cqe-moder is an mlx5 private flag; nic.driver is {drv.name}")
     _bool(cfg, "nic", "gro")
     if n["rx-flow-hash"] not in ("l3", "l4", "driver"):
         raise ConfigError(f"nic.rx-flow-hash must be l3, l4 or driver, got {n['rx-flow-hash']!r}")

@@ -189,13 +189,25 @@ def moderation_arm(S, q, t):
         return
     mode = S.P[P_MOD]
     usecs = S.P[P_USECS]
-    if mode == 1 or mode == 2:
-        # Intel ITR / mlx5 EQE period: a minimum gap since the last interrupt; an idle queue fires
-        # on its first packet
+    if mode == 1:
+        # Intel ITR: a minimum gap since the last interrupt; an idle queue fires on its first
+        # packet; no packet-count trigger (ixgbe ignores rx-frames)
         if S.qs[q, QS_IRQ_T] == INF:
             fire = S.qs[q, QS_LAST_IRQ] + usecs
             if fire < t:
                 fire = t
+            S.qs[q, QS_IRQ_T] = fire
+            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+    elif mode == 2:
+        # mlx5 EQE-based period: the period restarts at each event (interrupt), so it is a gap
+        # since the last one, as ITR; the max-packets count (rx-frames) still fires early
+        S.qs[q, QS_CNT] += 1
+        fire = S.qs[q, QS_LAST_IRQ] + usecs
+        if fire < t:
+            fire = t
+        if S.P[P_FRAMES] > 0 and S.qs[q, QS_CNT] >= S.P[P_FRAMES]:
+            fire = t
+        if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
             heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
     else:
@@ -227,7 +239,7 @@ def irq_rearm(S, q, t):
     if n > 0:
         # the earliest completion still in the ring counts as the first one
         first = S.pk[S.ringbuf[q, S.qs[q, QS_HEAD]], F_T_VIS]
-        if S.P[P_MOD] == 0 or S.P[P_MOD] == 3:
+        if S.P[P_MOD] != 1:
             S.qs[q, QS_CNT] = n - 1
             S.qs[q, QS_FIRST_T] = first
         moderation_arm(S, q, t)

@@ -143,6 +143,10 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_TICK] = 1_000_000_000 // hz
     P[L.P_PHASE] = cfg["host"]["tick-phase-ns"]
     P[L.P_MOD] = drv.moderation
+    if drv.name == "mlx5" and not cfg["nic"]["rx-cqe-moder"]:
+        from replay.model.drivers import MOD_MLX5_EQE
+
+        P[L.P_MOD] = MOD_MLX5_EQE
     P[L.P_USECS] = int(cfg["nic"]["rx-usecs"]) * 1000
     P[L.P_FRAMES] = int(cfg["nic"]["rx-frames"])
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
