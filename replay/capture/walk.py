@@ -27,6 +27,7 @@ CORRUPT = 3  # the block at pos is malformed (`info` = reason code below)
 SHB_VERSION = 4  # pcapng section header at pos has an unsupported version (`info` = major<<16|minor)
 GROW = 5  # pcapng: interface table full; grow it and call again
 BAD_IFACE = 6  # pcapng: packet names interface `info` that the section has not described
+FRAMED = -1  # internal: a block's framing checked out (never returned by a walk)
 
 # CORRUPT reasons (pcapng).
 BAD_BLOCK_LEN = 1  # block total length < 12 or not a multiple of 4
@@ -114,6 +115,21 @@ def _tick_to_ns(raw, tsk, tsoff):
     return ns + tsoff * 1_000_000_000
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _check_block(buf, pos, end, be, blen, minimum):
+    """(status, detail) of a pcapng block's framing: its total length (at least `minimum`, a
+    multiple of 4, within MAX_RECORD), whether it is all in the buffer, and the trailing copy."""
+    if blen < minimum or blen % 4 != 0:
+        return CORRUPT, BAD_BLOCK_LEN
+    if blen > MAX_RECORD:
+        return TOO_BIG, blen
+    if pos + blen > end:
+        return NEED, blen
+    if u32(buf, pos + blen - 4, be) != blen:
+        return CORRUPT, BAD_TRAILER
+    return FRAMED, 0
+
+
 @njit(cache=True, nogil=True)
 def walk_pcapng(buf, pos, st, if_lt, if_snap, if_tsk, if_tsoff, max_rec, off, cap, wire, ts, ifc):
     """Index pcapng packets (EPB, SPB, obsolete PB) from buf[pos:]; returns (n, pos, status, info).
@@ -140,14 +156,9 @@ def walk_pcapng(buf, pos, st, if_lt, if_snap, if_tsk, if_tsoff, max_rec, off, ca
             else:
                 return n, pos, CORRUPT, BAD_BOM
             blen = u32(buf, pos + 4, be)
-            if blen < 28 or blen % 4 != 0:
-                return n, pos, CORRUPT, BAD_BLOCK_LEN
-            if blen > MAX_RECORD:
-                return n, pos, TOO_BIG, blen
-            if pos + blen > end:
-                return n, pos, NEED, blen
-            if u32(buf, pos + blen - 4, be) != blen:
-                return n, pos, CORRUPT, BAD_TRAILER
+            status, detail = _check_block(buf, pos, end, be, blen, 28)
+            if status != FRAMED:
+                return n, pos, status, detail
             major = u16(buf, pos + 12, be)
             minor = u16(buf, pos + 14, be)
             # wiretap/pcapng.c accepts 1.0 and 1.2 (1.2 was written by some early tools).
@@ -160,14 +171,9 @@ def walk_pcapng(buf, pos, st, if_lt, if_snap, if_tsk, if_tsoff, max_rec, off, ca
             pos += blen
             continue
         blen = u32(buf, pos + 4, be)
-        if blen < 12 or blen % 4 != 0:
-            return n, pos, CORRUPT, BAD_BLOCK_LEN
-        if blen > MAX_RECORD:
-            return n, pos, TOO_BIG, blen
-        if pos + blen > end:
-            return n, pos, NEED, blen
-        if u32(buf, pos + blen - 4, be) != blen:
-            return n, pos, CORRUPT, BAD_TRAILER
+        status, detail = _check_block(buf, pos, end, be, blen, 12)
+        if status != FRAMED:
+            return n, pos, status, detail
         if btype == 1:  # Interface Description Block
             if blen < 20:
                 return n, pos, CORRUPT, SHORT_BLOCK
