@@ -52,6 +52,11 @@ DEFAULTS: dict[str, Any] = {
         "gro": True,
         "rx-flow-hash": "driver",
         "hkey": "microsoft",
+        # nic.driver = "veth" only (KERNEL.md §3c): the CPU the sending task is pinned to
+        # ("auto": the first CPU no [[app]] uses, as `replay real` picks it) and its name, the
+        # perf Command of the receive path that veth runs in the sender's context
+        "sender-cpu": "auto",
+        "sender": "tcpreplay",
     },
     "irq": {"affinity": "spread"},
     "sysctl": {
@@ -64,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "net.core.rmem_max": None,  # None: 4 MiB from 6.18, 212992 before (KERNEL.md §3b)
         "net.core.rps_sock_flow_entries": 0,
         "net.core.flow_limit_cpu_bitmap": "",
+        "net.core.flow_limit_table_len": 4096,  # netdev_flow_limit_table_len (dev.c:5271)
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -325,6 +331,13 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     if not n["rx-cqe-moder"] and drv.name != "mlx5":
         raise ConfigError(f"nic.rx-cqe-moder is an mlx5 private flag; nic.driver is {drv.name}")
     _bool(cfg, "nic", "gro")
+    sc = n["sender-cpu"]
+    if sc != "auto" and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 <= sc < ncpus):
+        raise ConfigError(
+            f"nic.sender-cpu must be \"auto\" or a CPU between 0 and {ncpus - 1}, got {sc!r}")
+    if not isinstance(n["sender"], str) or not 0 < len(n["sender"]) <= 15:
+        raise ConfigError(
+            f"nic.sender must be a task name of 1-15 characters (TASK_COMM_LEN), got {n['sender']!r}")
     if n["rx-flow-hash"] not in ("l3", "l4", "driver"):
         raise ConfigError(f"nic.rx-flow-hash must be l3, l4 or driver, got {n['rx-flow-hash']!r}")
     hk = str(n["hkey"])
@@ -367,6 +380,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.core.rmem_max", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
     _int(cfg, "sysctl", "net.core.rps_sock_flow_entries", 0, 2**29, "between 0 and 2^29")
     parse_cpu_list(s["net.core.flow_limit_cpu_bitmap"], ncpus, "net.core.flow_limit_cpu_bitmap")
+    # flow_limit_table_len_sysctl accepts any positive int; the table takes ilog2 of it
+    _int(cfg, "sysctl", "net.core.flow_limit_table_len", 1, 2**30, "between 1 and 2^30")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")

@@ -50,6 +50,12 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("latency", "dma"),
     ("latency", "wakeup"),
     ("latency", "ipi"),
+    # RPS / backlog / veth, appended so the engine's earlier slots keep their numbers
+    ("stage", "backlog"),
+    ("fixed", "backlog_poll"),
+    ("fixed", "ipi_send"),
+    ("fixed", "ipi_irq"),
+    ("fixed", "tx"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

@@ -65,6 +65,83 @@ def base_slice_ns(ncpus: int) -> int:
     return 750_000 * (1 + int(math.log2(min(ncpus, 8))))
 
 
+def _skb_hash(nic_hash: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """skb->hash as RPS, RFS and the flow limit read it: the NIC's RSS hash (skb_set_hash);
+    where the NIC gives none (non-IP; veth) skb_get_hash computes a software flow hash, never 0
+    (__flow_hash_from_keys) — modelled as the flow's Toeplitz hash, or a golden-ratio hash of
+    the flow id where that is 0 (deterministic; the kernel's siphash seed is random)."""
+    h = nic_hash.astype(np.int64) & 0xFFFFFFFF
+    zero = h == 0
+    h[zero] = ((flow[zero].astype(np.int64) + 1) * 0x9E3779B1) & 0xFFFFFFFF
+    h[h == 0] = 1
+    return h
+
+
+def _sender_cpu(cfg: dict[str, Any], apps: list[dict[str, Any]], ncpu: int) -> int:
+    """nic.sender-cpu, or ("auto") the first CPU no [[app]] uses, as `replay real` picks it."""
+    sc = cfg["nic"]["sender-cpu"]
+    if sc != "auto":
+        return int(sc)
+    used = {int(a["cpu"]) for a in apps}
+    free = [c for c in range(ncpu) if c not in used]
+    return free[0] if free else 0
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def _backlog_arrays(cfg: dict[str, Any], P: np.ndarray, nq: int, ncpu: int, n: int,
+                    kv: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The RPS/RFS tables and per-CPU backlog arrays, and their engine parameters.
+
+    rps_cpus per rx queue (one entry for all); rps_flow_cnt and rps_sock_flow_entries rounded
+    up to a power of two as the kernel stores them (net-sysfs.c store_rps_dev_flow_table_cnt,
+    sysctl_net_core.c rps_sock_flow_sysctl); rps_cpu_mask = roundup_pow_of_two(nr_cpu_ids) - 1.
+    """
+    from replay.model.config import parse_cpu_list
+
+    sy, sf = cfg["sysctl"], cfg["sysfs"]
+    specs = list(sf["rps_cpus"])
+    rmap = np.zeros((nq, 1 + ncpu), np.int64)
+    for q in range(nq if specs else 0):
+        cpus = parse_cpu_list(specs[q if len(specs) > 1 else 0], ncpu, f"sysfs.rps_cpus[{q}]")
+        rmap[q, 0] = len(cpus)
+        rmap[q, 1 : 1 + len(cpus)] = cpus
+    ents = int(sy["net.core.rps_sock_flow_entries"])
+    cnt = int(sf["rps_flow_cnt"])
+    rsock = np.full(_pow2(ents) if ents else 1, RPS_NO_CPU, np.int64)
+    rflow = np.zeros((nq, _pow2(cnt) if cnt else 1, 2), np.int64)
+    rflow[:, :, 0] = RPS_NO_CPU
+    P[L.P_RFS_MASK] = _pow2(ents) - 1 if ents else -1
+    P[L.P_RFLOW_MASK] = _pow2(cnt) - 1 if cnt else -1
+    P[L.P_RPS_CPU_MASK] = _pow2(ncpu) - 1
+    # static_branch rps_needed: on once any rx queue has a map or a flow table
+    P[L.P_RPS] = 1 if (rmap[:, 0].any() or cnt > 0) else 0
+    maxb = int(sy["net.core.netdev_max_backlog"])
+    P[L.P_MAXBL] = maxb
+    P[L.P_BL_WEIGHT] = int(sy["net.core.dev_weight"])  # dev_rx_weight = dev_weight * rx_bias (1)
+    tlen = int(sy["net.core.flow_limit_table_len"])
+    log = tlen.bit_length() - 1  # fl->log_buckets = ilog2(netdev_flow_limit_table_len)
+    P[L.P_FL_LOG] = log
+    # [UNSURE: the release] Dumazet's "net: use hash_32() in skb_flow_limit()" (2024) replaced
+    # hash & (num_buckets - 1); taken as 6.10
+    P[L.P_FL_HASH32] = 1 if kv >= (6, 10) else 0
+    fl_cpus = parse_cpu_list(sy["net.core.flow_limit_cpu_bitmap"], ncpu,
+                             "net.core.flow_limit_cpu_bitmap")
+    flh = np.zeros((ncpu, 1 + 128 + (1 << log) if fl_cpus else 1), np.int64)
+    for c in fl_cpus:
+        flh[c, 0] = 1  # this CPU has a flow-limit table (flow_limit_cpu_sysctl)
+    # input_pkt_queue holds at most max_backlog + 1 (the drop test is qlen > max_backlog), and
+    # process_queue what one splice moved: never more than the packets replayed
+    P[L.P_BQCAP] = cap = max(2, min(2 * (maxb + 1) + 2, n + 2))
+    bq = np.zeros((ncpu, cap), np.int64)
+    return {"bq": bq, "flh": flh, "rmap": rmap, "rsock": rsock, "rflow": rflow}
+
+
+RPS_NO_CPU = 0xFFFF  # include/net/rps.h
+
+
 def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
              opts: ReplayOptions) -> SimResult:
     notes: list[str] = []
@@ -106,6 +183,10 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     hashes[~ip] = 0  # no hash type for non-IP: queue 0
     indir = indirection_table(drv.rss_table, nq)
     fqueue = queue_of(hashes, indir)
+    veth = drv.name == "veth"
+    if veth:
+        fqueue = np.zeros_like(fqueue)  # no RSS: the peer's rx queue is the sender's tx queue
+    skb_hash = _skb_hash(hashes, cols.flow)
 
     fkind = kinds(cols)
     fsock = sockets(cols, apps, hashes)
@@ -175,6 +256,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         for j in range(int(a.get("threads", 1))):
             thr_app.append(i)
             thr_cpu.append((int(a["cpu"]) + j) % ncpu)
+    napp_thr = len(thr_app)
+    if veth:
+        sender_cpu = _sender_cpu(cfg, apps, ncpu)
+        thr_app.append(nsock)  # its comm follows the apps' in the comm table
+        thr_cpu.append(sender_cpu)
     nthr = len(thr_app)
     P[L.P_NSOCK] = nsock
     P[L.P_NTHR] = nthr
@@ -195,7 +281,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ss[s, L.SS_QCAP] = qcaps[s]
     tsa = np.zeros((max(nthr, 1), L.N_TS), dtype=np.int64)
     maxbatch = 1
-    for k in range(nthr):
+    for k in range(napp_thr):
         a = apps[thr_app[k]]
         tsa[k, L.TS_CPU] = thr_cpu[k]
         tsa[k, L.TS_SOCK] = thr_app[k]
@@ -205,13 +291,26 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tsa[k, L.TS_PHASE] = engine.TP_RETRY
         tsa[k, L.TS_APP] = thr_app[k]
         maxbatch = max(maxbatch, int(a.get("batch", 1)))
+    if veth:
+        k = nthr - 1
+        tsa[k, L.TS_CPU] = thr_cpu[k]
+        tsa[k, L.TS_SOCK] = -1
+        tsa[k, L.TS_STATE] = L.T_SLEEP
+        tsa[k, L.TS_APP] = nsock
+        tsa[k, L.TS_KIND] = L.TK_SENDER
+        P[L.P_VETH] = 1
+        P[L.P_SENDER] = k
     wq = np.zeros((max(nsock, 1), max(nthr, 1)), dtype=np.int64)
-    for k in range(nthr):
+    for k in range(napp_thr):
         s = thr_app[k]
         wq[s, ss[s, L.SS_WAITER]] = k
         ss[s, L.SS_WAITER] += 1
 
-    qs = np.zeros((nq, L.N_QS), dtype=np.int64)
+    # rows nq.. are the per-CPU backlog NAPIs (model/engine.py "RPS / RFS, the backlog, veth")
+    qs = np.zeros((nq + ncpu, L.N_QS), dtype=np.int64)
+    for c in range(ncpu):
+        qs[nq + c, L.QS_CPU] = c
+        qs[nq + c, L.QS_IRQ_T] = L.INF
     aff = cfg["irq"]["affinity"]
     for q in range(nq):
         qs[q, L.QS_CPU] = (q % ncpu) if aff == "spread" else int(aff[q])
@@ -223,15 +322,22 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     cs[:, L.CS_NEXT] = L.INF
     cs[:, L.CS_POLLQ] = -1
 
-    n_ent = 1 + nq + ncpu + nthr + nq  # arrivals, IRQ timers, CPUs, readers, NAPI hrtimers
+    # arrivals, IRQ timers, CPUs, readers (and the veth sender), NAPI hrtimers, RPS IPIs
+    n_ent = 1 + nq + ncpu + nthr + nq + ncpu
     e_irq0, e_cpu0, e_thr0 = 1, 1 + nq, 1 + nq + ncpu
     ht = np.full(n_ent, L.INF, dtype=np.int64)
     hh = np.arange(n_ent, dtype=np.int64)
     hp = np.arange(n_ent, dtype=np.int64)
 
     t_vis = (t_wire + dma).astype(np.int64)
+    if veth:
+        # the sender starts a packet's own transmit work (fixed.tx) so that it reaches the tap,
+        # where the capture stamped it, at t_wire; no DMA on veth
+        t_vis = np.maximum(t_wire - int(cbase[L.C_TX]), 0).astype(np.int64)
     P[L.P_EIRQ0], P[L.P_ECPU0], P[L.P_ETHR0] = e_irq0, e_cpu0, e_thr0
     P[L.P_ETMR0] = e_thr0 + nthr
+    P[L.P_EIPI0] = e_thr0 + nthr + nq
+    bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
     pk = np.zeros((n, L.N_PK), dtype=np.int64)
     cols_in = {
         "t_vis": t_vis, "t_wire": t_wire, "que": fqueue[ridx], "plen": cols.wire_len[ridx],
@@ -240,7 +346,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "seq": cols.tcp_seq[ridx], "ack": cols.tcp_ack[ridx], "flags": cols.tcp_flags[ridx],
         "opth": cols.tcp_opt_hash[ridx], "ttl": cols.ttl[ridx], "tos": cols.ip_tos[ridx],
         "df": cols.ip_df[ridx], "ipid": cols.ip_id[ridx], "hdrlen": hdr[ridx],
-        "truesize": ts[ridx], "v6": v6[ridx],
+        "truesize": ts[ridx], "v6": v6[ridx], "hash": skb_hash[ridx],
     }
     for j, name in enumerate(L.PK_FIELDS):
         pk[:, j] = cols_in[name]
@@ -250,7 +356,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     po[:, L.O_SKBLEN] = 0
     po[:, L.O_SKBTRUE] = 0
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
-    width = max(3 * nq + 3, nthr + ncpu + 1)
+    width = max(3 * (nq + 1) + 3, nthr + ncpu + 1)
     cap_rows = 4096 + 8 * n
     cap_ev = 4096 + 4 * n
     arrays = dict(
@@ -258,13 +364,13 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         se=np.full((n, L.N_ST), -1, dtype=np.int64), sc=np.zeros((n, L.N_ST), dtype=np.int64),
         cs=cs, qs=qs, ss=ss, ts=tsa, lst=np.zeros((ncpu, L.N_LST, width), np.int64),
         ringbuf=np.zeros((nq, ring), np.int64),
-        rxl=np.zeros((nq, 2 * 64 + 64 + int(P[L.P_BATCH])), np.int64),
+        rxl=np.zeros((nq + ncpu, 2 * 64 + 64 + int(P[L.P_BATCH])), np.int64),
         gh=np.zeros((nq, 64, L.N_GH), np.int64), gbc=np.zeros((nq, 8), np.int64),
         sockq=np.zeros(int(qoff[-1]) + 1, np.int64), wq=wq,
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
         rows=np.zeros((cap_rows, 8), np.int64), ev=np.zeros((cap_ev, 7), np.int64),
-        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64),
+        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl,
     )
     if n:
         engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
@@ -293,10 +399,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "irq_symbol": drv.irq_symbol, "poll_symbol": drv.poll_symbol,
         "refill_symbol": f"{drv.name}_alloc_rx_buffers" if drv.name != "mlx5" else "mlx5e_post_rx_wqes",
         "clean_symbol": drv.clean_symbol,
+        "tx_symbol": "packet_sendmsg",  # tcpreplay sends through an AF_PACKET socket
     }
     comms = [f"swapper/{c}" for c in range(ncpu)] + [f"ksoftirqd/{c}" for c in range(ncpu)] + [
         str(a["name"]) for a in apps
-    ]
+    ] + ([str(cfg["nic"]["sender"])] if veth else [])
     packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
     cpu = _cpu_table(S, names, comms, apps, ncpu)
     events = _events_table(S)
@@ -446,12 +553,17 @@ def _events_table(S: Any) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)
 
 
-def _ethtool(drv: Driver, qs: np.ndarray, nq: int) -> dict[str, int]:
+def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None) -> dict[str, int]:
     """`ethtool -S` with the driver's own names (KERNEL.md §7)."""
-    rx_packets = int(qs[:, L.QS_ACCEPTED].sum())
-    rx_bytes = int(qs[:, L.QS_BYTES].sum())
-    missed = int(qs[:, L.QS_MISSED_DROP].sum())
+    rx_packets = int(qs[:nq, L.QS_ACCEPTED].sum())
+    rx_bytes = int(qs[:nq, L.QS_BYTES].sum())
+    missed = int(qs[:nq, L.QS_MISSED_DROP].sum())
     out: dict[str, int]
+    if drv.name == "veth":
+        # the peer's link statistics, as `replay real` records them: enqueue_to_backlog drops
+        # count in rx_dropped (dev_core_stats_rx_dropped_inc)
+        dropped = int(cs[:, L.CS_DROPPED].sum()) if cs is not None else 0
+        return {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_dropped": dropped}
     if drv.name == "mlx5":
         out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_out_of_buffer": missed}
         for q in range(nq):
@@ -481,11 +593,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     cs, qs = S.cs, S.qs
     softnet = [
         {"cpu": c, "processed": int(cs[c, L.CS_PROCESSED]), "dropped": int(cs[c, L.CS_DROPPED]),
-         "time_squeeze": int(cs[c, L.CS_SQUEEZE]), "received_rps": 0, "flow_limit_count": 0}
+         "time_squeeze": int(cs[c, L.CS_SQUEEZE]), "received_rps": int(cs[c, L.CS_RPS_RECV]),
+         "flow_limit_count": int(cs[c, L.CS_FL_COUNT])}
         for c in range(ncpu)
     ]
     interrupts = {}
-    for q in range(nq):
+    veth = drv.name == "veth"
+    for q in range(0 if veth else nq):  # veth raises no interrupt and has no NAPI of its own
         row = [0] * ncpu
         row[int(qs[q, L.QS_CPU])] = int(qs[q, L.QS_IRQS])
         interrupts[drv.irq_name.format(q=q)] = row
@@ -494,7 +608,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
          "polls": int(qs[q, L.QS_POLLS]), "arms": int(qs[q, L.QS_ARMS]),
          "packets": int(qs[q, L.QS_PKTS]), "budget_exhausted": int(qs[q, L.QS_BEXH]),
          "timers": int(qs[q, L.QS_TIMERS])}
-        for q in range(nq)
+        for q in range(0 if veth else nq)
     ]
     # SNMP from the per-skb outcomes, split by IP version as /proc/net/snmp and snmp6 are
     v6 = (cols.ip_version[ridx] == 6)
@@ -539,7 +653,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         "softnet_stat": softnet,
         "softirqs": {"NET_RX": [int(cs[c, L.CS_NETRX]) for c in range(ncpu)]},
         "interrupts": interrupts,
-        "ethtool": _ethtool(drv, qs, nq),
+        "ethtool": _ethtool(drv, qs, nq, cs),
         "napi": napi,
         "snmp": snmp,
         "snmp6": snmp6,
@@ -550,6 +664,9 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
             "gro_skbs": int(head.sum()),
             "gro_segments": len(ridx),
             "socket_max_queue": [int(x) for x in S.ss[:, L.SS_MAXQ]],
+            # the backlog NAPI of each CPU (process_backlog): polls and packets
+            "backlog_polls": [int(qs[nq + c, L.QS_POLLS]) for c in range(ncpu)],
+            "backlog_packets": [int(qs[nq + c, L.QS_PKTS]) for c in range(ncpu)],
         },
     }
 
