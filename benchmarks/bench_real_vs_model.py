@@ -129,12 +129,14 @@ def tolerance(name: str, spread: float) -> float | None:
     return None
 
 
-def run_model(real_run: Path, out: Path) -> tuple[Path | None, str]:
+def run_model(real_run: Path, out: Path, profile: str | None = None) -> tuple[Path | None, str]:
     """`replay run` on what the real run sent, with its resolved config; (run dir, why not)."""
     from replay.model.config import dump_toml
 
     meta = json.loads((real_run / "run.json").read_text())
     cfg = meta["config"]
+    if profile:
+        cfg["costs"]["profile"] = str(Path(profile).resolve())
     cfg_path = out.with_suffix(".toml")
     try:
         cfg_path.write_text(dump_toml(cfg))
@@ -168,6 +170,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     ap.add_argument("--keep", type=Path, help="keep the run directories here")
+    ap.add_argument("--profile", help="cost profile for the model (e.g. from replay calibrate)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: reuse real runs already there, rerun only the model")
     a = ap.parse_args()
     base = a.keep or Path(tempfile.mkdtemp(prefix="bench-real-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -181,6 +186,9 @@ def main() -> int:
         runs = []
         for i in range(a.repeat):
             rd = d / f"real{i}"
+            if a.reuse and (rd / "run.json").exists():
+                runs.append(figures(rd))
+                continue
             p = subprocess.run(
                 [
                     sys.executable,
@@ -202,7 +210,7 @@ def main() -> int:
                 print(f"{name}: replay real failed: {p.stderr.strip()[-300:]}")
                 return 1
             runs.append(figures(rd))
-        model_dir, why = run_model(d / "real0", d / "model")
+        model_dir, why = run_model(d / "real0", d / "model", a.profile)
         model = figures(model_dir) if model_dir else {}
         print(
             f"\n== {name}: {sc['packets']} packets, replay {' '.join(sc['replay'])}, "

@@ -1523,7 +1523,7 @@ def enqueue_to_backlog(S, c, h, tc, q, rf, t):
         # napi_schedule_rps: a remote CPU goes on this CPU's rps_ipi_list, raising NET_RX here
         # unless inside net_rx_action (its end sends the IPIs); the local backlog is scheduled
         if tc != c:
-            S.lst[c, L_IPI, S.cs[c, CS_IPI_N]] = tc
+            S.lst[c, L_RPSIPI, S.cs[c, CS_IPI_N]] = tc
             S.cs[c, CS_IPI_N] += 1
             if not (S.P[P_GOTO_START] != 0 and S.cs[c, CS_IN_NRA] != 0):
                 S.cs[c, CS_PENDING] = 1
@@ -1553,7 +1553,7 @@ def backlog_drop(S, c, h, t):
 def rps_send_ipis(S, c, t):
     """net_rps_send_ipi: one IPI per CPU on this CPU's rps_ipi_list, arriving after latency.ipi."""
     for k in range(S.cs[c, CS_IPI_N]):
-        tc = S.lst[c, L_IPI, k]
+        tc = S.lst[c, L_RPSIPI, k]
         e = S.P[P_EIPI0] + tc
         at = t + S.cbase[L_IPI]
         if at < S.ht[e]:
@@ -1777,7 +1777,10 @@ def sender_advance(S, k, c, t):
         return
     i = S.ts[k, TS_MSG_I]
     if i < S.ts[k, TS_MSG_N]:
-        d = S.cbase[C_TX]
+        # the capture's tap time is ground truth for when the packet reached veth_xmit, so the
+        # sender's own work (fixed.tx) ends there; a sender the model made late has no time left
+        # for it (the real one did it within the captured gap)
+        d = min(S.cbase[C_TX], max(0, S.pk[i, F_T_WIRE] - t))
         charge(S, c, 0, Y_TX, d, 1)
         start_step(S, c, t, ST_TX, i, d)
         return

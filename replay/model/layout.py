@@ -191,7 +191,7 @@ N_PO = 13
 
 # ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
 # hard IRQs waiting for the current step, scratch
-L_PL, L_LL, L_RL, L_RQ, L_HI, L_TMPQ, L_IPI = range(7)  # L_IPI: this CPU's rps_ipi_list
+L_PL, L_LL, L_RL, L_RQ, L_HI, L_TMPQ, L_RPSIPI = range(7)  # L_RPSIPI: this CPU's rps_ipi_list
 N_LST = 7
 
 # ---- misc[*]: loop cursor, buffer fill levels, SNMP scratch

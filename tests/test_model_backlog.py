@@ -1,0 +1,228 @@
+"""Hand-computed RPS, backlog and veth scenarios: every timestamp and counter below follows from
+net/core/dev.c's rules (KERNEL.md §1 rows 5-5b, §3.5, §3c) and round-number costs (ROUND plus the
+backlog entries written by `profile`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from replay.errors import ConfigError
+from replay.model.config import resolve_config
+from replay.model.costs import load_profile
+from replay.model.engine import hash_32
+from replay.model.simulate import SimResult, _skb_hash, simulate
+from replay.model.rss import MICROSOFT_KEY, hash_frames
+from replay.runner import ReplayOptions
+from tests.framegen import a16, frames
+
+ROUND = str(Path(__file__).parent / "data" / "round-costs.toml")
+APP = ['app[0].match="udp dport 9000"', "app[0].work-ns=1000"]
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """round-costs + the backlog's entries as round numbers; `ipi` = latency.ipi."""
+    return _profile(tmp_path_factory.mktemp("p"), ipi=1000)
+
+
+def _profile(d: Path, ipi: int) -> str:
+    body = [f'[profile]\nname = "backlog-round"\nghz = 1.0\nbase = "{ROUND}"\n']
+    for sec, key, v in (("stage", "backlog", 50), ("fixed", "backlog_poll", 200),
+                        ("fixed", "ipi_send", 300), ("fixed", "ipi_irq", 400),
+                        ("fixed", "tx", 1000), ("latency", "ipi", ipi)):
+        body.append(f'[{sec}.{key}]\nbase = {v}\nsource = "test: round number"\n')
+    p = d / f"backlog-{ipi}.toml"
+    p.write_text("\n".join(body))
+    return str(p)
+
+
+def _addrs(a: bytes, n: int) -> np.ndarray:
+    return np.tile(np.frombuffer(a, np.uint8), (n, 1))
+
+
+def run(rows: list[dict[str, Any]], profile: str, *sets: str) -> SimResult:
+    cfg = resolve_config(None, [f'costs.profile="{profile}"', *sets])
+    return simulate(frames(rows), cfg, load_profile(profile), ReplayOptions())
+
+
+def pk(r: SimResult) -> pl.DataFrame:
+    df = pl.from_arrow(r.packets)
+    assert isinstance(df, pl.DataFrame)
+    return df
+
+
+def test_rps_steers_to_the_map_cpu_with_an_ipi_at_the_end_of_net_rx_action(profile: str) -> None:
+    r = run([{"ts_ns": 0}], profile, "host.cpus=2", "nic.combined=1", 'sysfs.rps_cpus=["1"]',
+            "app[0].cpu=0", *APP)
+    p = pk(r).row(0, named=True)
+    # CPU 0: IRQ 1067-2067, softirq+net_rx_action -2267, poll -2767, driver -2867, GRO -2917;
+    # netif_receive_skb_list_internal: get_rps_cpu + enqueue_to_backlog 50 -> 2967 (netif);
+    # net_rx_action ends: one IPI sent (300) -> 3267, it lands at 4267 (latency.ipi 1000).
+    # CPU 1: IPI hard IRQ 400 -> 4667, softirq+net_rx_action -> 4867, process_backlog poll 200
+    # -> 5067, __netif_receive_skb_core 100 -> 5167 (backlog), ip 5267, route 5367, local 5467,
+    # udp 5567 + wake-up 200 -> 5767; the reader on CPU 0 wakes at 5567+200+2000 = 7767,
+    # context switch -> 8767, copy+consume 200 -> 8967, work 1000 -> 9967
+    assert (p["t_wire"], p["t_irq"], p["t_poll"], p["t_done"]) == (67, 1067, 2267, 9967)
+    cpu = {"driver": 100, "gro": 50, "netif": 50, "backlog": 100, "ip": 100, "route": 100,
+           "local": 100, "l4": 300, "copy": 200, "app": 1000}
+    wait = {"driver": 2700, "gro": 0, "netif": 0, "backlog": 2100, "ip": 0, "route": 0,
+            "local": 0, "l4": 0, "copy": 3000, "app": 0}
+    for s in cpu:
+        assert (p[f"cpu_{s}"], p[f"wait_{s}"]) == (cpu[s], wait[s]), s
+    assert p["cpu"] == 1 and p["outcome"] == "delivered"
+    c = r.counters
+    assert [x["processed"] for x in c["softnet_stat"]] == [0, 1]
+    assert [x["received_rps"] for x in c["softnet_stat"]] == [0, 1]
+    assert c["softirqs"]["NET_RX"] == [1, 1]
+    assert c["model"]["backlog_polls"] == [0, 1]
+    cpu_t = pl.from_arrow(r.cpu)
+    assert isinstance(cpu_t, pl.DataFrame)
+    by = {(str(a), str(b), str(x)): int(n) for a, b, x, n in cpu_t.group_by(
+        "cpu", "symbol", "context").agg(pl.col("ns").sum()).iter_rows()}
+    assert by[("0", "net_rps_send_ipi", "softirq")] == 300
+    assert by[("1", "rps_trigger_softirq", "hardirq")] == 400
+    assert by[("1", "process_backlog", "softirq")] == 200
+    assert by[("0", "enqueue_to_backlog", "softirq")] == 50
+    assert by[("1", "__netif_receive_skb_core", "softirq")] == 100
+
+
+def test_rps_spreads_flows_by_reciprocal_scale_of_the_hash(profile: str) -> None:
+    rows = [{"ts_ns": i * 100_000, "sport": 1000 + i, "proto": 6, "dport": 9000,
+             "tcp_flags": 0x18, "payload_len": 100, "wire_len": 166, "cap_len": 166}
+            for i in range(40)]
+    r = run(rows, profile, "host.cpus=4", "nic.combined=1", 'sysfs.rps_cpus=["1-3"]',
+            "app[0].cpu=0", 'app[0].match="tcp dport 9000"')
+    # RSS hash (ixgbe: TCP on the 4-tuple, Microsoft key) -> cpus[(hash * 3) >> 32]
+    src, dst = a16("10.0.0.2"), a16("10.0.0.1")
+    n = len(rows)
+    h = hash_frames(MICROSOFT_KEY, _addrs(src, n), _addrs(dst, n),
+                    np.array([x["sport"] for x in rows]), np.array([9000] * n), np.zeros(n, bool),
+                    np.ones(n, bool))
+    want = [1 + ((int(x) * 3) >> 32) for x in h]
+    assert pk(r)["cpu"].to_list() == want
+    counts = np.bincount(want, minlength=4)
+    assert [x["processed"] for x in r.counters["softnet_stat"]] == counts.tolist()
+    assert counts[1:].min() > 0  # all three CPUs of the map get flows
+
+
+def test_backlog_drops_beyond_netdev_max_backlog(tmp_path: Path) -> None:
+    # latency.ipi 10 ms: CPU 1 cannot drain before CPU 0 has enqueued the whole burst
+    prof = _profile(tmp_path, ipi=10_000_000)
+    r = run([{"ts_ns": 0}] * 10, prof, "host.cpus=2", "nic.combined=1", 'sysfs.rps_cpus=["1"]',
+            "net.core.netdev_max_backlog=2", "app[0].cpu=0", *APP)
+    df = pk(r)
+    # enqueue_to_backlog drops when qlen > max_backlog: qlen 0, 1, 2 are taken, the rest dropped
+    assert df["outcome"].to_list() == ["delivered"] * 3 + ["dropped"] * 7
+    d = df.filter(pl.col("outcome") == "dropped")
+    assert set(d["drop_reason"].to_list()) == {"CPU_BACKLOG"}
+    assert set(d["drop_stage"].to_list()) == {"backlog"}
+    assert d["cpu_backlog"].to_list() == [10] * 7  # kfree_skb_reason (fixed.drop)
+    assert d["cpu"].to_list() == [0] * 7  # dropped on the enqueuing CPU
+    sn = r.counters["softnet_stat"]
+    assert [x["dropped"] for x in sn] == [0, 7]  # counted on the target's softnet_data
+    assert [x["processed"] for x in sn] == [0, 3]
+    assert r.counters["softirqs"]["NET_RX"][1] == 1 and sn[1]["received_rps"] == 1
+    assert {x["reason"]: x["count"] for x in r.summary["drops"]} == {"CPU_BACKLOG": 7}
+
+
+def test_flow_limit_drops_the_flow_holding_half_the_history(tmp_path: Path) -> None:
+    prof = _profile(tmp_path, ipi=10_000_000)
+    n = 200
+    r = run([{"ts_ns": 0}] * n, prof, "host.cpus=2", "nic.combined=1", "nic.rx=512",
+            'sysfs.rps_cpus=["1"]', "net.core.netdev_max_backlog=200",
+            'net.core.flow_limit_cpu_bitmap="0"', "app[0].cpu=0", "app[0].rcvbuf=100000000",
+            *APP)
+    # the flow's bucket is not bucket 0 (the zeroed history's): the count below relies on it
+    # (ixgbe hashes UDP on the addresses only)
+    fl = _skb_hash(hash_frames(MICROSOFT_KEY, _addrs(a16("10.0.0.2"), 1),
+                               _addrs(a16("10.0.0.1"), 1), np.array([4000]), np.array([9000]),
+                               np.zeros(1, bool), np.zeros(1, bool)), np.zeros(1, np.int64))
+    assert hash_32(int(fl[0]), 12) != 0
+    # qlen 0..99 (< max_backlog/2) skip the flow limit; from qlen 100 each enqueue adds to the
+    # flow's bucket, and the 65th such packet (qlen 164, bucket 65 > FLOW_LIMIT_HISTORY/2) is
+    # dropped, as is every later packet of the flow while the queue stays at 164
+    df = pk(r)
+    assert df["outcome"].to_list() == ["delivered"] * 164 + ["dropped"] * 36
+    sn = r.counters["softnet_stat"]
+    assert sn[0]["flow_limit_count"] == 36  # the enqueuing CPU's table
+    assert sn[1]["dropped"] == 36
+    # process_backlog's quota (dev_weight 64): 164 packets take 3 polls, each its own NET_RX run
+    assert r.counters["model"]["backlog_polls"] == [0, 3]
+    assert r.counters["softirqs"]["NET_RX"][1] == 3
+    # without the bitmap, the queue takes all 200 (qlen <= 200)
+    r2 = run([{"ts_ns": 0}] * n, prof, "host.cpus=2", "nic.combined=1", "nic.rx=512",
+             'sysfs.rps_cpus=["1"]', "net.core.netdev_max_backlog=200", "app[0].cpu=0",
+             "app[0].rcvbuf=100000000", *APP)
+    assert pk(r2)["outcome"].to_list() == ["delivered"] * n
+    assert r2.counters["softnet_stat"][0]["flow_limit_count"] == 0
+
+
+def test_dev_weight_is_the_backlog_quota(tmp_path: Path) -> None:
+    prof = _profile(tmp_path, ipi=10_000_000)
+    r = run([{"ts_ns": 0}] * 20, prof, "host.cpus=2", "nic.combined=1",
+            'sysfs.rps_cpus=["1"]', "net.core.dev_weight=8", "app[0].cpu=0", *APP)
+    # 20 packets at 8 per process_backlog call: 8, 8, 4 -> 3 polls, 2 of them full
+    assert r.counters["model"]["backlog_polls"] == [0, 3]
+    assert r.counters["model"]["backlog_packets"] == [0, 20]
+    assert r.counters["softirqs"]["NET_RX"][1] == 3
+
+
+def test_veth_runs_net_rx_in_the_senders_context(profile: str) -> None:
+    rows = [{"ts_ns": i * 100_000} for i in range(5)]
+    r = run(rows, profile, "host.cpus=2", "nic.driver=veth", "nic.combined=1", "nic.gro=false",
+            "app[0].cpu=1", *APP)
+    df = pk(r)
+    p = df.row(1, named=True)
+    t = p["t_wire"]
+    assert t == 100_000  # no link: the tap time (84 B at 800 Gb/s is 0.84 ns)
+    # tcpreplay (CPU 0, the first CPU no app uses) starts its own transmit 1000 before the tap;
+    # veth_xmit 100 -> t+100, enqueue_to_backlog 50 -> t+150; local_bh_enable runs NET_RX:
+    # softirq+net_rx_action 200, process_backlog 200, __netif_receive_skb_core 100 -> t+650,
+    # ip, route, local, udp -> t+1050, wake-up 200 -> t+1250; the reader wakes t+3250,
+    # context switch -> t+4250, copy 200 -> t+4450, work -> t+5450
+    assert p["t_done"] == t + 5450
+    cpu = {"driver": 100, "netif": 50, "backlog": 100, "ip": 100, "l4": 300, "copy": 200}
+    wait = {"driver": 0, "netif": 0, "backlog": 400, "ip": 0, "l4": 0, "copy": 3000}
+    for s in cpu:
+        assert (p[f"cpu_{s}"], p[f"wait_{s}"]) == (cpu[s], wait[s]), s
+    assert p["wait_gro"] is None and p["t_irq"] is None
+    assert df["cpu"].to_list() == [0] * 5
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [5, 0]  # one NET_RX run per packet, on the sender's CPU
+    assert [x["processed"] for x in c["softnet_stat"]] == [5, 0]
+    assert c["interrupts"] == {} and c["napi"] == []
+    assert c["ethtool"] == {"rx_packets": 5, "rx_bytes": 300, "rx_dropped": 0}
+    cpu_t = pl.from_arrow(r.cpu)
+    assert isinstance(cpu_t, pl.DataFrame)
+    comm = dict(cpu_t.group_by("symbol").agg(pl.col("comm").cast(pl.String).unique())
+                .iter_rows())
+    for sym in ("__netif_receive_skb_core", "ip_rcv", "__udp4_lib_rcv", "process_backlog",
+                "net_rx_action", "veth_xmit", "enqueue_to_backlog", "packet_sendmsg"):
+        assert comm[sym] == ["tcpreplay"], sym
+    assert comm["app_work"] == ["app0"]
+
+
+def test_veth_sender_cpu_and_name_follow_the_config(profile: str) -> None:
+    r = run([{"ts_ns": 0}, {"ts_ns": 50_000}], profile, "host.cpus=4", "nic.driver=veth",
+            "nic.combined=1", "nic.gro=false", "app[0].cpu=0", "nic.sender-cpu=2",
+            'nic.sender="pktgen"', *APP)
+    assert r.counters["softirqs"]["NET_RX"] == [0, 0, 2, 0]
+    cpu_t = pl.from_arrow(r.cpu)
+    assert isinstance(cpu_t, pl.DataFrame)
+    core = cpu_t.filter(pl.col("symbol") == "__netif_receive_skb_core")
+    assert core["comm"].cast(pl.String).unique().to_list() == ["pktgen"]
+    with pytest.raises(ConfigError, match="nic.sender-cpu"):
+        resolve_config(None, ["host.cpus=2", "nic.sender-cpu=5"])
+
+
+def test_rps_off_keeps_the_list_path() -> None:
+    # no rps_cpus: no backlog stage, no IPI, the same figures as before the backlog existed
+    r = run([{"ts_ns": 0}], ROUND, "host.cpus=2", "nic.combined=1", "app[0].cpu=1", *APP)
+    p = pk(r).row(0, named=True)
+    assert p["cpu_backlog"] is None and p["t_done"] == 7817
+    assert r.counters["model"]["backlog_polls"] == [0, 0]
