@@ -15,8 +15,8 @@ from replay.errors import ConfigError
 from replay.model.config import resolve_config
 from replay.model.costs import load_profile
 from replay.model.engine import hash_32
-from replay.model.simulate import SimResult, _skb_hash, simulate
 from replay.model.rss import MICROSOFT_KEY, hash_frames
+from replay.model.simulate import SimResult, _skb_hash, simulate
 from replay.runner import ReplayOptions
 from tests.framegen import a16, frames
 
@@ -216,7 +216,7 @@ def test_veth_sender_cpu_and_name_follow_the_config(profile: str) -> None:
     assert isinstance(cpu_t, pl.DataFrame)
     core = cpu_t.filter(pl.col("symbol") == "__netif_receive_skb_core")
     assert core["comm"].cast(pl.String).unique().to_list() == ["pktgen"]
-    with pytest.raises(ConfigError, match="nic.sender-cpu"):
+    with pytest.raises(ConfigError, match=r"nic\.sender-cpu"):
         resolve_config(None, ["host.cpus=2", "nic.sender-cpu=5"])
 
 
