@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from replay.errors import ConfigError
 from replay.model.config import resolve_config
@@ -17,8 +19,10 @@ from replay.model.costs import load_profile
 from replay.model.engine import hash_32
 from replay.model.rss import MICROSOFT_KEY, hash_frames
 from replay.model.simulate import SimResult, _skb_hash, simulate
+from replay.model.stages import STAGE_IDS
 from replay.runner import ReplayOptions
 from tests.framegen import a16, frames
+from tests.test_model_invariants import traces
 
 ROUND = str(Path(__file__).parent / "data" / "round-costs.toml")
 APP = ['app[0].match="udp dport 9000"', "app[0].work-ns=1000"]
@@ -226,3 +230,76 @@ def test_rps_off_keeps_the_list_path() -> None:
     p = pk(r).row(0, named=True)
     assert p["cpu_backlog"] is None and p["t_done"] == 7817
     assert r.counters["model"]["backlog_polls"] == [0, 0]
+
+
+# ---- invariants with RPS / RFS / the flow limit / veth on (tests/test_model_invariants.py's)
+
+rps_configs = st.fixed_dictionaries({
+    "host.cpus": st.integers(1, 4),
+    "nic.combined": st.integers(1, 3),
+    "nic.driver": st.sampled_from(["ixgbe", "mlx5", "veth"]),
+    "nic.gro": st.booleans(),
+    "host.kernel": st.sampled_from(['"5.15"', '"6.6"', '"6.18"']),
+    "rps": st.sampled_from(["", "0", "0-3", "1-2"]),
+    "net.core.netdev_max_backlog": st.sampled_from([0, 3, 1000]),
+    "net.core.dev_weight": st.sampled_from([1, 4, 64]),
+    "flow_limit": st.booleans(),
+    "rfs": st.booleans(),
+    "work": st.sampled_from([0, 2_000, 50_000]),
+    "app_cpu": st.integers(0, 3),
+})
+
+
+def run_rps(rows: list[dict[str, Any]], c: dict[str, Any]) -> SimResult:
+    cpus = c["host.cpus"]
+    sets = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in c.items() if "." in k]
+    if c["rps"]:
+        cpus_ok = ",".join(str(x) for x in range(cpus) if str(x) in c["rps"] or (
+            "-" in c["rps"] and int(c["rps"][0]) <= x <= int(c["rps"][-1]))) or "0"
+        sets.append(f'sysfs.rps_cpus=["{cpus_ok}"]')
+    if c["flow_limit"]:
+        sets.append(f'net.core.flow_limit_cpu_bitmap="0-{cpus - 1}"')
+    if c["rfs"]:
+        sets += ["net.core.rps_sock_flow_entries=64", "sysfs.rps_flow_cnt=16"]
+    sets += ['app[0].match="udp dport 9000"', f"app[0].cpu={c['app_cpu'] % cpus}",
+             f"app[0].work-ns={c['work']}", "app[0].rcvbuf=4608",
+             'app[1].match="tcp dport 5000"', f"app[1].cpu={(c['app_cpu'] + 1) % cpus}",
+             "app[1].batch=16", 'host.addresses=["10.0.0.1", "02:00:00:00:00:01"]']
+    return simulate(frames(rows), resolve_config(None, sets), PROFILE, ReplayOptions())
+
+
+PROFILE = load_profile("default")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces(), rps_configs)
+def test_invariants_hold_with_rps_and_veth(rows: list[dict[str, Any]], c: dict[str, Any]) -> None:
+    r = run_rps(rows, c)
+    p = pk(r)
+    assert len(p) == len(rows) and p["outcome"].null_count() == 0
+    dropped = p["outcome"] == "dropped"
+    assert p.filter(dropped)["drop_reason"].null_count() == 0
+    assert p.filter(~dropped)["drop_reason"].null_count() == int((~dropped).sum())
+    rx = p.filter(pl.col("outcome") != "ignored")
+    parts = [pl.col(f"{k}_{s}").fill_null(0) for s in STAGE_IDS for k in ("wait", "cpu")]
+    chk = rx.select((pl.col("t_done") - pl.col("t_wire")).alias("lat"),
+                    pl.sum_horizontal(parts).alias("sum"),
+                    pl.min_horizontal([pl.col(f"wait_{s}") for s in STAGE_IDS]).alias("minw"))
+    assert (chk["lat"] == chk["sum"]).all()
+    assert (chk["minw"].fill_null(0) >= 0).all()
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    by_stage = {str(k): int(v) for k, v in
+                cpu.filter(pl.col("stage").is_not_null()).group_by("stage").agg(pl.col("ns").sum())
+                .iter_rows()}
+    for s in STAGE_IDS:
+        assert int(p[f"cpu_{s}"].fill_null(0).sum()) == by_stage.get(s, 0), s
+    # every CPU_BACKLOG drop is in softnet `dropped`; every skb that reached the core is counted
+    sn = r.counters["softnet_stat"]
+    n_bl = int(p.filter(pl.col("drop_reason") == "CPU_BACKLOG").height)
+    assert sum(x["dropped"] for x in sn) == n_bl
+    assert sum(x["flow_limit_count"] for x in sn) <= n_bl
+    if c["nic.driver"] == "veth":
+        assert r.counters["interrupts"] == {}
+    r2 = run_rps(rows, c)
+    assert r2.packets.equals(r.packets) and r2.counters == r.counters

@@ -1225,7 +1225,9 @@ def thread_advance(S, k, c, t):
             i = S.ts[k, TS_MSG_I]
             if i < S.ts[k, TS_MSG_N]:
                 h = S.tmsg[k, i]
-                d = S.ts[k, TS_WORK]
+                # work-ns plus the profile's stage.app: the reader's own per-message cost (0 in
+                # the published profiles; replay calibrate measures the harness's reader)
+                d = S.ts[k, TS_WORK] + cost(S, C_APP, S.po[h, O_SKBLEN])
                 charge(S, c, 0, Y_APP, d, S.po[h, O_SKBCNT])
                 S.sc[h, S_APP] = d
                 start_step(S, c, t, ST_WORK, h, d)

@@ -49,7 +49,34 @@ def _truesize(driver: Driver, wire_len: np.ndarray) -> np.ndarray:
     """
     if driver.name == "mlx5":
         return ((256 + wire_len + 63) // 64 * 64 + 256 + 320).astype(np.int64)
+    if driver.name == "veth":
+        return _veth_truesize(wire_len)
     return np.full(len(wire_len), 2304, dtype=np.int64)
+
+
+# kmalloc size classes (mm/slab_common.c kmalloc_info) up to KMALLOC_MAX_CACHE_SIZE (8 KiB)
+_KMALLOC = np.array([8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192])
+
+
+def _veth_truesize(wire_len: np.ndarray) -> np.ndarray:
+    """veth keeps the sender's skb (KERNEL.md §3c): here tcpreplay's AF_PACKET one.
+
+    packet_snd allocates LL_RESERVED_SPACE(veth) = 16 B of headroom plus the frame, linear while
+    it fits a page (af_packet.c packet_alloc_skb); __alloc_skb takes a head of
+    SKB_DATA_ALIGN(size) + SKB_DATA_ALIGN(sizeof(skb_shared_info)) = + 320 from
+    skb_small_head_cache when that is at most SKB_SMALL_HEAD_CACHE_SIZE (640 on x86_64:
+    SKB_HEAD_ALIGN(MAX_TCP_HEADER 320)), else kmalloc_size_roundup; truesize = head + 256
+    (SKB_TRUESIZE). 64-byte datagrams: 896, which is what a real 212992-byte buffer holds:
+    230 queued at most (docs/real-kernel.md). Larger frames: a 16 + 14 byte head and the rest
+    in page frags (alloc_skb_with_frags charges whole pages)."""
+    ln = wire_len.astype(np.int64)
+    lin = 16 + ln < 4096
+    head = np.where(lin, (16 + ln + 63) // 64 * 64, 64) + 320
+    small = head <= 640
+    cls = _KMALLOC[np.minimum(np.searchsorted(_KMALLOC, head), len(_KMALLOC) - 1)]
+    head = np.where(small, 640, cls)
+    pages = np.where(lin, 0, (ln - 14 + 4095) // 4096 * 4096)
+    return (head + 256 + pages).astype(np.int64)
 
 
 def _usecs_to_jiffies(us: int, hz: int) -> int:
@@ -409,7 +436,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         str(a["name"]) for a in apps
     ] + ([str(cfg["nic"]["sender"])] if veth else [])
     packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
-    cpu = _cpu_table(S, names, comms, apps, ncpu)
+    cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
     events = _events_table(S)
     counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     summary = _summary(S, packets, cols.n, ncpu)
@@ -506,8 +533,49 @@ def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire
     return pa.Table.from_arrays([cols_out[f.name] for f in PACKETS_SCHEMA], schema=PACKETS_SCHEMA)
 
 
+def _split_categories(r: np.ndarray, st_idx: np.ndarray, cats: list[str],
+                      splits: dict[str, dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a stage the profile gives a category split for (a calibrated profile's
+    [categories]: the share of each Cai et al. category among the leaf symbols perf sampled in
+    that stage) become one row per category, ns shared out exactly (remainder to the largest),
+    frames kept on the first. Returns (rows, category index per row)."""
+    slot = r[:, 5]
+    out_rows: list[np.ndarray] = []
+    out_cat: list[np.ndarray] = []
+    keep = np.ones(len(r), dtype=bool)
+    for sid, shares in splits.items():
+        if sid not in STAGE_IDS:
+            continue
+        tot = sum(float(v) for v in shares.values())
+        if tot <= 0:
+            continue
+        names_ = sorted(shares, key=lambda k: -float(shares[k]))
+        for n_ in names_:
+            if n_ not in cats:
+                cats.append(n_)
+        frac = np.array([float(shares[k]) / tot for k in names_])
+        m = st_idx[slot] == STAGE_IDS.index(sid) if len(slot) else np.zeros(0, bool)
+        if not m.any():
+            continue
+        keep &= ~m
+        sub = r[m]
+        parts = np.floor(sub[:, 6:7] * frac[None, :]).astype(np.int64)
+        parts[:, 0] += sub[:, 6] - parts.sum(axis=1)
+        for j, n_ in enumerate(names_):
+            rows = sub.copy()
+            rows[:, 6] = parts[:, j]
+            if j > 0:
+                rows[:, 7] = 0
+            nz = rows[:, 6] != 0 if j > 0 else np.ones(len(rows), bool)
+            out_rows.append(rows[nz])
+            out_cat.append(np.full(int(nz.sum()), cats.index(n_)))
+    return (np.concatenate([r[keep], *out_rows]) if out_rows else r,
+            np.concatenate([np.full(int(keep.sum()), -1), *out_cat]) if out_rows
+            else np.full(len(r), -1))
+
+
 def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[str, Any]],
-               ncpu: int) -> pa.Table:
+               ncpu: int, splits: dict[str, dict[str, float]] | None = None) -> pa.Table:
     r = S.rows[: S.nrows[0]]
     slots = [(sym.format(recv_symbol="udp_recvmsg", consume_symbol="skb_consume_udp", **names),
               stage, cat) for sym, stage, cat in L.SLOTS]
@@ -517,7 +585,12 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
     st_idx = np.array([stage_names.index(st) if st else -1 for _, st, _ in slots])
     cats = sorted({c for _, _, c in slots})
     cat_idx = np.array([cats.index(c) for _, _, c in slots])
+    rcat = np.full(len(r), -1)
+    if splits:
+        r, rcat = _split_categories(r, st_idx, cats, splits)
     slot = r[:, 5]
+    cat_of = cat_idx[slot] if len(slot) else slot
+    cat_of = np.where(rcat >= 0, rcat, cat_of)
     dsos = ["[kernel.kallsyms]"] + [str(a["name"]) for a in apps]
     is_app = slot == L.Y_APP
     dso = np.where(is_app, r[:, 4] - 2 * ncpu + 1, 0)
@@ -531,7 +604,7 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
         _dict_array(dso, dsos),
         _dict_array(sym_idx[slot] if len(slot) else slot, sym_names),
         _dict_array(np.where(stv >= 0, stv, 0), stage_names, stv >= 0),
-        _dict_array(cat_idx[slot] if len(slot) else slot, cats),
+        _dict_array(cat_of, cats),
         pa.array(r[:, 6]),
         pa.array(r[:, 7].astype(np.uint32)),
     ]
