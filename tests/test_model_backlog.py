@@ -303,3 +303,27 @@ def test_invariants_hold_with_rps_and_veth(rows: list[dict[str, Any]], c: dict[s
         assert r.counters["interrupts"] == {}
     r2 = run_rps(rows, c)
     assert r2.packets.equals(r.packets) and r2.counters == r.counters
+
+
+def test_veth_with_gro_polls_the_ptr_ring_napi_in_the_senders_context(profile: str) -> None:
+    # GRO on the peer: veth_xmit -> ptr_ring -> veth_poll (weight 64) scheduled on the sender's
+    # CPU; one send, one NET_RX run, one poll; GRO completes each PSH segment
+    rows = [{"ts_ns": i * 100_000, "proto": 6, "sport": 5555, "dport": 9000, "tcp_flags": 0x18,
+             "tcp_seq": 1000 + 100 * i, "payload_len": 100, "wire_len": 166, "cap_len": 166}
+            for i in range(4)]
+    r = run(rows, profile, "host.cpus=2", "nic.driver=veth", "nic.combined=1", "nic.gro=true",
+            "app[0].cpu=1", 'app[0].match="tcp dport 9000"')
+    df = pk(r)
+    p = df.row(1, named=True)
+    # tap t; veth_xmit 100 -> t+100 (driver); local_bh_enable: softirq+net_rx_action 200,
+    # veth_poll 500 (fixed.napi_poll), GRO 50 -> t+850 (no backlog, no netif_rx)
+    assert 0 <= p["t_wire"] - 100_000 <= 2  # 190 B on an 800 Gb/s "link": under 2 ns
+    assert (p["cpu_driver"], p["wait_driver"]) == (100, 0)
+    assert (p["cpu_gro"], p["wait_gro"]) == (50, 700)
+    assert p["cpu_netif"] == 100 and p["cpu_backlog"] is None
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [4, 0]
+    assert [x["processed"] for x in c["softnet_stat"]] == [4, 0]
+    assert c["napi"][0]["polls"] == 4 and c["napi"][0]["irqs"] == 0
+    assert c["interrupts"] == {}
+    assert df["outcome"].to_list() == ["delivered"] * 4

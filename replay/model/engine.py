@@ -232,6 +232,9 @@ def moderation_arm(S, q, t):
 def irq_rearm(S, q, t):
     """napi_complete_done returned true: the driver re-enables the vector (KERNEL.md §3.3).
     Completions that arrived while it was masked raise it again under the moderation rule."""
+    if S.P[P_VETH] != 0:
+        veth_notify_rearm(S, q)
+        return
     S.qs[q, QS_IRQ_EN] = 1
     S.qs[q, QS_ARMS] += 1
     S.qs[q, QS_CNT] = 0
@@ -1002,11 +1005,15 @@ def nra_advance(S, c, t):
                     S.po[i, O_TPOLL] = S.cs[c, CS_POLL_T]
                     dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
                     lv = level_of(S, c)
-                    charge(S, c, lv, Y_DRIVER, dd, 1)
+                    if S.P[P_VETH] != 0:
+                        dd = 0  # veth_poll: the driver stage was veth_xmit's, in the sender
+                    else:
+                        charge(S, c, lv, Y_DRIVER, dd, 1)
                     dg, merged = gro_receive(S, q, i, t + dd)
                     charge(S, c, lv, Y_GRO_MERGE if merged else Y_GRO, dg, 1)
-                    S.se[i, S_DRIVER] = t + dd
-                    S.sc[i, S_DRIVER] = dd
+                    if S.P[P_VETH] == 0:
+                        S.se[i, S_DRIVER] = t + dd
+                        S.sc[i, S_DRIVER] = dd
                     S.se[i, S_GRO] = t + dd + dg
                     S.sc[i, S_GRO] = dg
                     S.cs[c, CS_PHASE] = PH_PKT_DONE
@@ -1809,20 +1816,33 @@ def sender_complete(S, c, step, i, t):
     """The end of one of the sender's steps."""
     k = S.cs[c, CS_TASK]
     if step == ST_TX:
-        # veth_xmit -> veth_forward_skb -> __netif_rx -> enqueue_to_backlog
+        # veth_xmit -> veth_forward_skb -> __netif_rx -> enqueue_to_backlog, or (GRO/XDP on the
+        # peer) -> veth_xdp_rx into the ptr_ring
         single_skb(S, i)
         dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
-        de = cost(S, C_BACKLOG, S.pk[i, F_PLEN])
+        de = cost(S, C_BACKLOG, S.pk[i, F_PLEN]) if S.P[P_VETH] == 1 else 0
         charge(S, c, 0, Y_DRIVER, dd, 1)
         charge(S, c, 0, Y_RPS, de, 1)
         S.se[i, S_DRIVER] = t + dd
         S.sc[i, S_DRIVER] = dd
-        S.se[i, S_NETIF] = t + dd + de
-        S.sc[i, S_NETIF] = de
+        if S.P[P_VETH] == 1:
+            S.se[i, S_NETIF] = t + dd + de
+            S.sc[i, S_NETIF] = de
         S.po[i, O_PCPU] = c
         start_step(S, c, t, ST_XMIT, i, dd + de)
     elif step == ST_XMIT:
         S.ts[k, TS_MSG_I] += 1
+        if S.P[P_VETH] == 2:
+            if veth_xdp_rx(S, c, i, t):
+                sender_bh_enable(S, c, t)
+            else:
+                dd = S.cbase[C_DROP]
+                charge(S, c, 0, Y_DROP_BL, dd, 1)
+                S.sc[i, S_DRIVER] += dd
+                S.se[i, S_DRIVER] = t + dd
+                drop(S, i, S_DRIVER, R_NOTSPEC, t + dd)
+                start_step(S, c, t, ST_TXFREE, i, dd)
+            return
         # netif_rx_internal: get_rps_cpu, else this CPU (smp_processor_id())
         tc, rf = get_rps_cpu(S, 0, i)
         if tc < 0:
@@ -1836,3 +1856,31 @@ def sender_complete(S, c, step, i, t):
         sender_bh_enable(S, c, t)
     else:  # ST_TXNEXT: back from the softirq
         sender_advance(S, k, c, t)
+
+
+@njit(cache=True)
+def veth_xdp_rx(S, c, i, t):
+    """GRO or XDP on the peer (rq->napi set): veth_xdp_rx puts the skb on the queue's
+    VETH_RING_SIZE (256) ptr_ring, then __veth_xdp_flush schedules its NAPI on this CPU unless
+    rx_notify_masked (drivers/net/veth.c). A full ring refuses it: with veth's default noqueue
+    there is no qdisc to push back on, so veth_xmit frees it (dev_kfree_skb_any). False if so."""
+    q = S.pk[i, F_QUE]
+    if S.qs[q, QS_RING_N] >= S.P[P_RING_USABLE]:
+        return False
+    R = S.ringbuf.shape[1]
+    S.ringbuf[q, S.qs[q, QS_TAIL]] = i
+    S.qs[q, QS_TAIL] = (S.qs[q, QS_TAIL] + 1) % R
+    S.qs[q, QS_RING_N] += 1
+    if S.qs[q, QS_IRQ_EN] != 0:  # !rx_notify_masked
+        if S.qs[q, QS_SCHED] == 0:
+            S.qs[q, QS_IRQ_EN] = 0  # rx_notify_masked = true
+        napi_schedule(S, c, q)  # napi_schedule_prep (MISSED if running) + __napi_schedule
+    return True
+
+
+@njit(cache=True, inline="always")
+def veth_notify_rearm(S, q):
+    """veth_poll after napi_complete_done: rx_notify_masked = false (the sender's next
+    __veth_xdp_flush schedules the NAPI again)."""
+    S.qs[q, QS_IRQ_EN] = 1
+    S.qs[q, QS_ARMS] += 1

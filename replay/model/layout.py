@@ -34,9 +34,10 @@ DROP_REASONS = (
     "CPU_BACKLOG",
     "SOCKET_BACKLOG",
     "PROTO_MEM",
+    "NOT_SPECIFIED",  # veth: dev_kfree_skb_any of an skb the full ptr_ring refused
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
-    R_SOCKBACKLOG, R_PROTOMEM = range(len(DROP_REASONS))
+    R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC = range(len(DROP_REASONS))
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
 S_DRIVER, S_GRO, S_NETIF, S_BACKLOG, S_IP, S_ROUTE, S_LOCAL, S_L4, S_COPY, S_APP = range(10)

@@ -329,8 +329,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tsa[k, L.TS_STATE] = L.T_SLEEP
         tsa[k, L.TS_APP] = nsock
         tsa[k, L.TS_KIND] = L.TK_SENDER
-        P[L.P_VETH] = 1
+        # 1: netif_rx to the backlog; 2: GRO/XDP on the peer, the ptr_ring and its NAPI (§3c)
+        P[L.P_VETH] = 2 if cfg["nic"]["gro"] else 1
         P[L.P_SENDER] = k
+        P[L.P_RING_USABLE] = 256  # VETH_RING_SIZE (drivers/net/veth.c)
+        P[L.P_REFILL] = 1 << 40  # no descriptors to refill
     wq = np.zeros((max(nsock, 1), max(nthr, 1)), dtype=np.int64)
     for k in range(napp_thr):
         s = thr_app[k]
@@ -394,7 +397,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         P=P, cbase=cbase, cpb=cpb, pk=pk, po=po,
         se=np.full((n, L.N_ST), -1, dtype=np.int64), sc=np.zeros((n, L.N_ST), dtype=np.int64),
         cs=cs, qs=qs, ss=ss, ts=tsa, lst=np.zeros((ncpu, L.N_LST, width), np.int64),
-        ringbuf=np.zeros((nq, ring), np.int64),
+        ringbuf=np.zeros((nq, max(ring, 257) if veth else ring), np.int64),
         rxl=np.zeros((nq + ncpu, 2 * 64 + 64 + int(P[L.P_BATCH])), np.int64),
         gh=np.zeros((nq, 64, L.N_GH), np.int64), gbc=np.zeros((nq, 8), np.int64),
         sockq=np.zeros(int(qoff[-1]) + 1, np.int64), wq=wq,
@@ -676,7 +679,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     ]
     interrupts = {}
     veth = drv.name == "veth"
-    for q in range(0 if veth else nq):  # veth raises no interrupt and has no NAPI of its own
+    for q in range(0 if veth else nq):  # veth raises no interrupt
         row = [0] * ncpu
         row[int(qs[q, L.QS_CPU])] = int(qs[q, L.QS_IRQS])
         interrupts[drv.irq_name.format(q=q)] = row
@@ -685,7 +688,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
          "polls": int(qs[q, L.QS_POLLS]), "arms": int(qs[q, L.QS_ARMS]),
          "packets": int(qs[q, L.QS_PKTS]), "budget_exhausted": int(qs[q, L.QS_BEXH]),
          "timers": int(qs[q, L.QS_TIMERS])}
-        for q in range(0 if veth else nq)
+        for q in range(0 if veth and not cfg["nic"]["gro"] else nq)  # veth: a NAPI with GRO only
     ]
     # SNMP from the per-skb outcomes, split by IP version as /proc/net/snmp and snmp6 are
     v6 = (cols.ip_version[ridx] == 6)
