@@ -139,6 +139,10 @@ def run_model(real_run: Path, out: Path, profile: str | None = None) -> tuple[Pa
     cfg = meta["config"]
     if profile:
         cfg["costs"]["profile"] = str(Path(profile).resolve())
+    if "skb-small-head" not in cfg["host"]:  # real runs recorded before the knob existed
+        from replay.real.hostinfo import skb_small_head
+
+        cfg["host"]["skb-small-head"] = skb_small_head() or 640
     cfg_path = out.with_suffix(".toml")
     try:
         cfg_path.write_text(dump_toml(cfg))

@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
         # interrupt (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/latency, in us there);
         # 0 = the CPU polls in C0. It dominates latency at low packet rates.
         "cstate-exit-ns": 0,
+        # SKB_SMALL_HEAD_CACHE_SIZE: small skb heads come from this slab (skbuff.c); it follows
+        # MAX_TCP_HEADER, hence LL_MAX_HEADER: 640 with CONFIG_WLAN/HYPERV_NET and tunnels (a
+        # distribution kernel), 576 on minimal configs. Sets the truesize of a sender's skb (veth)
+        "skb-small-head": 640,
     },
     "nic": {
         "driver": "ixgbe",
@@ -308,6 +312,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     tick = 1_000_000_000 // hz
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
     _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
+    _int(cfg, "host", "skb-small-head", 384, 4096, "bytes between 384 and 4096")
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
     h["addresses"] = [_check_address(a) for a in h["addresses"]]

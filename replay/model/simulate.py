@@ -41,7 +41,7 @@ class SimResult:
     notes: list[str]
 
 
-def _truesize(driver: Driver, wire_len: np.ndarray) -> np.ndarray:
+def _truesize(driver: Driver, wire_len: np.ndarray, small_head: int = 640) -> np.ndarray:
     """skb->truesize of a received frame as the driver builds it (KERNEL.md §7 modelling tip).
 
     ixgbe/i40e build_skb around a half page: SKB_TRUESIZE(2048 - 320) = 2304. mlx5 builds a
@@ -50,7 +50,7 @@ def _truesize(driver: Driver, wire_len: np.ndarray) -> np.ndarray:
     if driver.name == "mlx5":
         return ((256 + wire_len + 63) // 64 * 64 + 256 + 320).astype(np.int64)
     if driver.name == "veth":
-        return _veth_truesize(wire_len)
+        return _veth_truesize(wire_len, small_head)
     return np.full(len(wire_len), 2304, dtype=np.int64)
 
 
@@ -58,23 +58,23 @@ def _truesize(driver: Driver, wire_len: np.ndarray) -> np.ndarray:
 _KMALLOC = np.array([8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192])
 
 
-def _veth_truesize(wire_len: np.ndarray) -> np.ndarray:
+def _veth_truesize(wire_len: np.ndarray, small_head: int = 640) -> np.ndarray:
     """veth keeps the sender's skb (KERNEL.md §3c): here tcpreplay's AF_PACKET one.
 
     packet_snd allocates LL_RESERVED_SPACE(veth) = 16 B of headroom plus the frame, linear while
     it fits a page (af_packet.c packet_alloc_skb); __alloc_skb takes a head of
     SKB_DATA_ALIGN(size) + SKB_DATA_ALIGN(sizeof(skb_shared_info)) = + 320 from
-    skb_small_head_cache when that is at most SKB_SMALL_HEAD_CACHE_SIZE (640 on x86_64:
-    SKB_HEAD_ALIGN(MAX_TCP_HEADER 320)), else kmalloc_size_roundup; truesize = head + 256
-    (SKB_TRUESIZE). 64-byte datagrams: 896, which is what a real 212992-byte buffer holds:
-    230 queued at most (docs/real-kernel.md). Larger frames: a 16 + 14 byte head and the rest
-    in page frags (alloc_skb_with_frags charges whole pages)."""
+    skb_small_head_cache when that is at most SKB_SMALL_HEAD_CACHE_SIZE (host.skb-small-head),
+    else kmalloc_size_roundup; truesize = head + 256 (SKB_TRUESIZE). On this machine's kernel
+    (576): 832 for 64-byte datagrams, 1280 for 256-byte ones, which is what its buffers hold
+    (docs/real-kernel.md). Larger frames: a 16 + 14 byte head and the rest in page frags
+    (alloc_skb_with_frags charges whole pages)."""
     ln = wire_len.astype(np.int64)
     lin = 16 + ln < 4096
     head = np.where(lin, (16 + ln + 63) // 64 * 64, 64) + 320
-    small = head <= 640
+    small = head <= small_head
     cls = _KMALLOC[np.minimum(np.searchsorted(_KMALLOC, head), len(_KMALLOC) - 1)]
-    head = np.where(small, 640, cls)
+    head = np.where(small, small_head, cls)
     pages = np.where(lin, 0, (ln - 14 + 4095) // 4096 * 4096)
     return (head + 256 + pages).astype(np.int64)
 
@@ -234,7 +234,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))
     )
     hdr = np.where(v6, 40, cols.ip_hlen) + cols.tcp_hlen
-    ts = _truesize(drv, cols.wire_len)
+    ts = _truesize(drv, cols.wire_len, int(cfg["host"]["skb-small-head"]))
 
     host_ghz = None if cfg["host"]["ghz"] == "profile" else float(cfg["host"]["ghz"])
     cbase, cpb = cost_vectors(profile, host_ghz)
