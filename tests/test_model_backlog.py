@@ -114,6 +114,26 @@ def test_rps_spreads_flows_by_reciprocal_scale_of_the_hash(profile: str) -> None
     assert counts[1:].min() > 0  # all three CPUs of the map get flows
 
 
+def test_rfs_moves_a_flow_to_the_cpu_that_reads_it(profile: str) -> None:
+    # RFS (rps_sock_flow_entries + rps_flow_cnt): the first segment has no socket entry yet and
+    # goes by the RPS map (CPU 1); the reader's recvmsg on CPU 0 records the flow there
+    # (sock_rps_record_flow); the next segments find the entry, and the flow's rps_dev_flow CPU
+    # is unset, so it switches to CPU 0 (get_rps_cpu, dev.c:5100-5133)
+    rows = [{"ts_ns": i * 200_000, "proto": 6, "sport": 5555, "dport": 9000, "tcp_flags": 0x18,
+             "tcp_seq": 1000 + 100 * i, "payload_len": 100, "wire_len": 166, "cap_len": 166}
+            for i in range(4)]
+    sets = ["host.cpus=2", "nic.combined=1", 'sysfs.rps_cpus=["1"]', "app[0].cpu=0",
+            'app[0].match="tcp dport 9000"']
+    r = run(rows, profile, *sets, "net.core.rps_sock_flow_entries=1024", "sysfs.rps_flow_cnt=256")
+    assert pk(r)["cpu"].to_list() == [1, 0, 0, 0]
+    sn = r.counters["softnet_stat"]
+    assert [x["processed"] for x in sn] == [3, 1]
+    assert [x["received_rps"] for x in sn] == [0, 1]  # the local enqueues need no IPI
+    # RPS alone keeps every segment on the map's CPU
+    r2 = run(rows, profile, *sets)
+    assert pk(r2)["cpu"].to_list() == [1, 1, 1, 1]
+
+
 def test_backlog_drops_beyond_netdev_max_backlog(tmp_path: Path) -> None:
     # latency.ipi 10 ms: CPU 1 cannot drain before CPU 0 has enqueued the whole burst
     prof = _profile(tmp_path, ipi=10_000_000)
