@@ -1,6 +1,11 @@
 """Real kernel vs model, side by side: the accuracy table of issue 8, with the real runs' spread.
 
     sudo /work/venv/bin/python benchmarks/bench_real_vs_model.py [--repeat 5] [--keep DIR]
+        [--profile benchmarks/profiles/epyc-vm-6.18.toml] [--reuse]
+
+--profile: the cost profile the model uses (`replay calibrate` on this machine; the one here was
+measured on the 2-vCPU EPYC VM the table in docs/real-kernel.md comes from). --reuse with --keep
+reruns only the model on real runs already there.
 
 For each scenario (a synthetic UDP flood with receiver settings) it runs `replay real` --repeat
 times on this machine, then `replay run` on the capture of what one real run actually sent (true
@@ -13,7 +18,7 @@ is inside the issue's tolerance:
   Command of the receive path        the same name (perf's Command, most samples)
   read latency p50                   send → the receiver's read, within 20%
 softnet_stat and /proc/softirqs are host-wide: run this on an otherwise idle machine.
-When the model cannot run here (no engine, no veth driver model yet) the model columns say why.
+When the model cannot run, the model columns say why.
 """
 
 from __future__ import annotations
