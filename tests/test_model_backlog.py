@@ -95,6 +95,63 @@ def test_rps_steers_to_the_map_cpu_with_an_ipi_at_the_end_of_net_rx_action(profi
     assert by[("1", "__netif_receive_skb_core", "softirq")] == 100
 
 
+def test_one_ipi_per_remote_cpu_at_the_end_of_the_run(profile: str) -> None:
+    # two flows steered to CPUs 1 and 2 in one GRO-normal batch: two IPIs, sent together at the
+    # end of CPU 0's net_rx_action (300 each), one received_rps on each target
+    rows = [{"ts_ns": 0, "src": a} for a in _two_cpus_sources()]
+    r = run(rows, profile, "host.cpus=3", "nic.combined=1", 'sysfs.rps_cpus=["1-2"]',
+            "app[0].cpu=0", *APP)
+    assert pk(r)["cpu"].to_list() == [1, 2]
+    sn = r.counters["softnet_stat"]
+    assert [x["received_rps"] for x in sn] == [0, 1, 1]
+    assert r.counters["softirqs"]["NET_RX"] == [1, 1, 1]
+    cpu_t = pl.from_arrow(r.cpu)
+    assert isinstance(cpu_t, pl.DataFrame)
+    sent = cpu_t.filter(pl.col("symbol") == "net_rps_send_ipi")
+    assert sent["ns"].sum() == 600 and sent.height == 1  # one span: both in the same run
+
+
+def _two_cpus_sources() -> list[str]:
+    """Two source addresses that the RPS map 1-2 sends to different CPUs (ixgbe hashes UDP on the
+    addresses only, Microsoft key): reciprocal_scale(hash, 2) = 0 and 1."""
+    found: dict[int, str] = {}
+    for k in range(2, 60):
+        src = f"10.0.1.{k}"
+        h = hash_frames(MICROSOFT_KEY, _addrs(a16(src), 1), _addrs(a16("10.0.0.1"), 1),
+                        np.array([4000]), np.array([9000]), np.zeros(1, bool), np.zeros(1, bool))
+        found.setdefault((int(h[0]) * 2) >> 32, src)
+        if len(found) == 2:
+            return [found[0], found[1]]
+    raise AssertionError("no two sources found")
+
+
+def test_before_6_4_the_remote_enqueue_raises_net_rx_again(profile: str) -> None:
+    # 5.15: rps_ipi_queued raises NET_RX on the enqueuing CPU even inside net_rx_action, so
+    # handle_softirqs restarts it once more with nothing to poll (KERNEL.md §3.1, §3b)
+    sets = ["host.cpus=2", "nic.combined=1", 'sysfs.rps_cpus=["1"]', "app[0].cpu=0", *APP]
+    old = run([{"ts_ns": 0}], profile, *sets, 'host.kernel="5.15"')
+    new = run([{"ts_ns": 0}], profile, *sets, 'host.kernel="6.12"')
+    assert old.counters["softirqs"]["NET_RX"] == [2, 1]
+    assert new.counters["softirqs"]["NET_RX"] == [1, 1]
+
+
+def test_veth_with_rps_runs_the_core_on_the_map_cpu(profile: str) -> None:
+    # netif_rx_internal takes get_rps_cpu too: the sender raises NET_RX on its own CPU only to
+    # send the IPI; the target's backlog runs in its idle task's interrupt (swapper/1)
+    rows = [{"ts_ns": i * 100_000} for i in range(3)]
+    r = run(rows, profile, "host.cpus=2", "nic.driver=veth", "nic.combined=1", "nic.gro=false",
+            'sysfs.rps_cpus=["1"]', "app[0].cpu=1", "nic.sender-cpu=0", *APP)
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [3, 3]
+    assert [x["processed"] for x in c["softnet_stat"]] == [0, 3]
+    assert [x["received_rps"] for x in c["softnet_stat"]] == [0, 3]
+    cpu_t = pl.from_arrow(r.cpu)
+    assert isinstance(cpu_t, pl.DataFrame)
+    core = cpu_t.filter(pl.col("symbol") == "__netif_receive_skb_core")
+    assert core["comm"].cast(pl.String).unique().to_list() == ["swapper/1"]
+    assert pk(r)["cpu"].to_list() == [1, 1, 1]
+
+
 def test_rps_spreads_flows_by_reciprocal_scale_of_the_hash(profile: str) -> None:
     rows = [{"ts_ns": i * 100_000, "sport": 1000 + i, "proto": 6, "dport": 9000,
              "tcp_flags": 0x18, "payload_len": 100, "wire_len": 166, "cap_len": 166}
