@@ -61,6 +61,11 @@ DEFAULTS: dict[str, Any] = {
         # perf Command of the receive path that veth runs in the sender's context
         "sender-cpu": "auto",
         "sender": "tcpreplay",
+        # veth only: whether an skb may take the peer's GRO NAPI (veth_skb_is_eligible_for_gro):
+        # the sending end's TSO features (ethtool -K tso, on by default) make it ineligible
+        # unless the peer has rx-udp-gro-forwarding or rx-gro-list on (both off by default)
+        "sender-tso": True,
+        "rx-udp-gro-forwarding": False,
     },
     "irq": {"affinity": "spread"},
     "sysctl": {
@@ -336,6 +341,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     if not n["rx-cqe-moder"] and drv.name != "mlx5":
         raise ConfigError(f"nic.rx-cqe-moder is an mlx5 private flag; nic.driver is {drv.name}")
     _bool(cfg, "nic", "gro")
+    _bool(cfg, "nic", "sender-tso")
+    _bool(cfg, "nic", "rx-udp-gro-forwarding")
     sc = n["sender-cpu"]
     if sc != "auto" and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 <= sc < ncpus):
         raise ConfigError(

@@ -329,8 +329,14 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tsa[k, L.TS_STATE] = L.T_SLEEP
         tsa[k, L.TS_APP] = nsock
         tsa[k, L.TS_KIND] = L.TK_SENDER
-        # 1: netif_rx to the backlog; 2: GRO/XDP on the peer, the ptr_ring and its NAPI (§3c)
-        P[L.P_VETH] = 2 if cfg["nic"]["gro"] else 1
+        # 1: netif_rx to the backlog; 2: GRO on the peer and a GRO-eligible skb: the ptr_ring
+        # and its NAPI (§3c). veth_xmit's use_napi = rq->napi && veth_skb_is_eligible_for_gro:
+        # !(dev->features & NETIF_F_ALL_TSO) || (skb->destructor == sock_wfree (an AF_PACKET or
+        # socket skb) && rcv->features & (GRO_FRAGLIST | GRO_UDP_FWD)) (drivers/net/veth.c).
+        # Measured here: GRO on the peer alone still ran process_backlog, never veth_poll
+        n_ = cfg["nic"]
+        eligible = (not n_["sender-tso"]) or n_["rx-udp-gro-forwarding"]
+        P[L.P_VETH] = 2 if (n_["gro"] and eligible) else 1
         P[L.P_SENDER] = k
         P[L.P_RING_USABLE] = 256  # VETH_RING_SIZE (drivers/net/veth.c)
         P[L.P_REFILL] = 1 << 40  # no descriptors to refill
@@ -688,7 +694,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
          "polls": int(qs[q, L.QS_POLLS]), "arms": int(qs[q, L.QS_ARMS]),
          "packets": int(qs[q, L.QS_PKTS]), "budget_exhausted": int(qs[q, L.QS_BEXH]),
          "timers": int(qs[q, L.QS_TIMERS])}
-        for q in range(0 if veth and not cfg["nic"]["gro"] else nq)  # veth: a NAPI with GRO only
+        for q in range(0 if veth and S.P[L.P_VETH] != 2 else nq)  # veth: its NAPI only with GRO
     ]
     # SNMP from the per-skb outcomes, split by IP version as /proc/net/snmp and snmp6 are
     v6 = (cols.ip_version[ridx] == 6)
