@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -182,6 +183,8 @@ def main() -> int:
     ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     ap.add_argument("--keep", type=Path, help="keep the run directories here")
     ap.add_argument("--profile", help="cost profile for the model (e.g. from replay calibrate)")
+    ap.add_argument("--paired", action="store_true",
+                    help="run the model on every real run's capture and average its figures")
     ap.add_argument("--reuse", action="store_true",
                     help="with --keep: reuse real runs already there, rerun only the model")
     a = ap.parse_args()
@@ -221,8 +224,23 @@ def main() -> int:
                 print(f"{name}: replay real failed: {p.stderr.strip()[-300:]}")
                 return 1
             runs.append(figures(rd))
-        model_dir, why = run_model(d / "real0", d / "model", a.profile)
-        model = figures(model_dir) if model_dir else {}
+        # --paired: the model on every real run's own capture, figures averaged (the strings
+        # by majority); otherwise on the first run's capture only
+        n_model = a.repeat if a.paired else 1
+        models: list[dict[str, Any]] = []
+        why = ""
+        for i in range(n_model):
+            out = d / ("model" if i == 0 else f"model{i}")
+            if out.exists():
+                shutil.rmtree(out)
+            model_dir, why = run_model(d / f"real{i}", out, a.profile)
+            if model_dir is None:
+                break
+            models.append(figures(model_dir))
+        model: dict[str, Any] = {}
+        for k in dict.fromkeys(k for m in models for k in m):
+            vals = [m[k] for m in models if k in m]
+            model[k] = statistics.mode(vals) if isinstance(vals[0], str) else statistics.fmean(vals)
         print(
             f"\n== {name}: {sc['packets']} packets, replay {' '.join(sc['replay'])}, "
             f"app {sc['app']}, {a.repeat} real runs"
