@@ -190,6 +190,7 @@ def moderation_arm(S, q, t):
     mode = S.P[P_MOD]
     usecs = S.P[P_USECS]
     if mode == 1:
+        usecs = S.qs[q, QS_ITR]  # per vector: the dynamic ITR moves it
         # Intel ITR: a minimum gap since the last interrupt; an idle queue fires on its first
         # packet; no packet-count trigger (ixgbe ignores rx-frames)
         if S.qs[q, QS_IRQ_T] == INF:
@@ -226,6 +227,72 @@ def moderation_arm(S, q, t):
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
             heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+
+
+@njit(cache=True, inline="always")
+def _ixgbe_update_itr(S, q, rc, packets, nbytes, stale):
+    """ixgbe_update_itr (ixgbe_main.c) for one ring container: the new value in the driver's own
+    encoding, usecs | IXGBE_ITR_ADAPTIVE_LATENCY (0x80)."""
+    cur = S.qs[q, QS_AITR_Q] >> 2  # q_vector->itr is usecs << 2
+    if stale:
+        # no update within 1-2 jiffies: too slow to measure (or NAPI already polls): latency mode
+        return AITR_MIN_USECS | AITR_LATENCY
+    if packets == 0:
+        # nothing on this ring (the TX side of a receive-only vector): creep up by the minimum
+        itr = min(cur + AITR_MIN_INC, AITR_MAX_USECS)
+        return itr + (rc & AITR_LATENCY)
+    if packets < 4 and nbytes < 9000:
+        itr = AITR_LATENCY
+    elif packets < 48:
+        return min(cur + AITR_MIN_INC, AITR_MAX_USECS)
+    elif packets < 96:
+        return cur  # the "goldilocks" zone
+    elif packets < 256:
+        return max(S.qs[q, QS_AITR_Q] >> 3, AITR_MIN_USECS)
+    else:
+        itr = 0  # IXGBE_ITR_ADAPTIVE_BULK
+    # adjust_by_size: ~ (170 * (size + 24)) / (size + 640), in 256ths
+    avg = nbytes // packets
+    if avg <= 60:
+        avg = 5120
+    elif avg <= 316:
+        avg = avg * 40 + 2720
+    elif avg <= 1084:
+        avg = avg * 15 + 11452
+    elif avg < 1968:
+        avg = avg * 5 + 22420
+    else:
+        avg = 32256
+    if itr & AITR_LATENCY:
+        avg >>= 1
+    if S.P[P_AITR] == 2:  # 2.5G/1G/10M links: capped and scaled by 64 instead of 256
+        if avg > 8064:
+            avg = 8064
+        return itr + (avg + AITR_MIN_INC * 64 - 1) // (AITR_MIN_INC * 64) * AITR_MIN_INC
+    return itr + (avg + AITR_MIN_INC * 256 - 1) // (AITR_MIN_INC * 256) * AITR_MIN_INC
+
+
+@njit(cache=True, inline="always")
+def ixgbe_set_itr(S, q, t):
+    """ixgbe_set_itr, run by ixgbe_poll after napi_complete_done returned true and before the
+    vector is re-enabled: both ring containers (the TX ring of the TxRx vector sends nothing in
+    a receive replay) are updated from the packets and bytes cleaned since the last update, the
+    smaller value wins, and EITR takes it with its 2 us resolution (ixgbe_write_eitr masks
+    IXGBE_MAX_EITR = 0xFF8 off usecs << 2)."""
+    j = jiffies(S, t)
+    stale = j > S.qs[q, QS_AITR_NEXT]  # time_after(jiffies, ring_container->next_update)
+    rx = _ixgbe_update_itr(S, q, S.qs[q, QS_AITR_RX], S.qs[q, QS_AITR_PK], S.qs[q, QS_AITR_BY],
+                           stale)
+    tx = _ixgbe_update_itr(S, q, S.qs[q, QS_AITR_TX], 0, 0, stale)
+    S.qs[q, QS_AITR_RX] = rx
+    S.qs[q, QS_AITR_TX] = tx
+    S.qs[q, QS_AITR_NEXT] = j + 1  # next update should occur within the next jiffy
+    S.qs[q, QS_AITR_PK] = 0
+    S.qs[q, QS_AITR_BY] = 0
+    new = (min(rx, tx) & ~AITR_LATENCY) << 2  # the latency flag takes part in the min
+    if new != S.qs[q, QS_AITR_Q]:
+        S.qs[q, QS_AITR_Q] = new
+        S.qs[q, QS_ITR] = ((new & 0xFF8) >> 2) * 1000
 
 
 @njit(cache=True, inline="always")
@@ -1003,6 +1070,8 @@ def nra_advance(S, c, t):
                     S.cs[c, CS_WORK] += 1
                     S.po[i, O_TIRQ] = S.qs[q, QS_POLL_IRQ_T]
                     S.po[i, O_TPOLL] = S.cs[c, CS_POLL_T]
+                    S.qs[q, QS_AITR_PK] += 1  # q_vector->rx.total_packets / total_bytes
+                    S.qs[q, QS_AITR_BY] += S.pk[i, F_PLEN]
                     dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
                     lv = level_of(S, c)
                     if S.P[P_VETH] != 0:
@@ -1095,6 +1164,8 @@ def nra_advance(S, c, t):
                 S.qs[q, QS_MISSED] = 0
                 napi_schedule(S, c, q)
             elif S.cs[c, CS_KEEP_MASKED] == 0:
+                if S.P[P_AITR] != 0:
+                    ixgbe_set_itr(S, q, t)
                 irq_rearm(S, q, t)
             poll_end(S, c, q, t, True)
             continue

@@ -20,7 +20,7 @@ from replay.model import layout as L  # noqa: N812 (the engine's slot table, rea
 from replay.model.classify import addr_text, columns, host_view, infer_apps, kinds, sockets
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
-from replay.model.drivers import DRIVERS, Driver, parse_speed
+from replay.model.drivers import DRIVERS, MOD_ITR, Driver, parse_speed
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
 from replay.model.state import new_state, set_buffers
@@ -261,6 +261,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         P[L.P_MOD] = MOD_MLX5_EQE
     P[L.P_USECS] = int(cfg["nic"]["rx-usecs"]) * 1000
     P[L.P_FRAMES] = int(cfg["nic"]["rx-frames"])
+    if drv.name == "ixgbe" and (cfg["nic"]["adaptive-rx"] or cfg["nic"]["rx-usecs"] == 1):
+        # ixgbe_set_coalesce: rx-usecs 1 selects the dynamic ITR (rx_itr_setting = 1; the driver
+        # offers no adaptive-rx flag, nic.adaptive-rx says the same). ixgbe_update_itr scales by
+        # 256 at 10G/100M and by 64 at 2.5G/1G/10M.
+        P[L.P_AITR] = 1 if parse_speed(cfg["nic"]["speed"]) in (10**10, 10**8) else 2
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
@@ -357,6 +362,19 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         qs[q, L.QS_IRQ_EN] = 1
         qs[q, L.QS_IRQ_T] = L.INF
         qs[q, L.QS_LAST_IRQ] = -(10**12)
+        usecs = int(cfg["nic"]["rx-usecs"])
+        if drv.moderation == MOD_ITR:
+            usecs &= ~1  # EITR / ITR registers count in 2 us (ixgbe_write_eitr masks 0xFF8)
+        qs[q, L.QS_ITR] = usecs * 1000
+        if P[L.P_AITR]:
+            # ixgbe_alloc_q_vector: q_vector->itr = IXGBE_20K_ITR (50 us << 2), both containers
+            # at IXGBE_ITR_ADAPTIVE_MAX_USECS | LATENCY; next_update 0 (kzalloc): the first
+            # update finds it stale
+            qs[q, L.QS_AITR_Q] = 200
+            qs[q, L.QS_ITR] = 50_000
+            qs[q, L.QS_AITR_RX] = L.AITR_MAX_USECS | L.AITR_LATENCY
+            qs[q, L.QS_AITR_TX] = L.AITR_MAX_USECS | L.AITR_LATENCY
+            qs[q, L.QS_AITR_NEXT] = -1
     cs = np.zeros((ncpu, L.N_CS), dtype=np.int64)
     cs[:, L.CS_TASK] = -1
     cs[:, L.CS_NEXT] = L.INF
