@@ -24,7 +24,7 @@ from tests.framegen import frames
 PROFILE = str(Path(__file__).parent / "data" / "queueing-costs.toml")
 N = 100_000
 COPY_CONSUME = 200  # [stage.copy] 100 + [fixed.consume] 100 in round-costs.toml
-SETUP = 2000  # [latency.wakeup] in round-costs.toml
+SETUP = 2000  # latency.ipi 1000 + latency.wakeup 1000 in round-costs.toml: the reader's CPU is idle
 
 
 def poisson_frames(rate_per_ns: float, n: int, seed: int) -> pa.Table:
@@ -45,6 +45,9 @@ def run_queue(rate_per_ns: float, work: int, setup: int, seed: int) -> pl.DataFr
         f"app[0].work-ns={work}", "app[0].rcvbuf=1000000000",
     ])
     prof = load_profile(PROFILE)
+    # the reader sleeps on CPU 1, idle, woken from CPU 0: the set-up time is the IPI plus the
+    # scheduler's part (ttwu_queue_wakelist, model/engine.py ttwu); no C-state exit configured
+    prof["latency"]["ipi"]["base"] = 0
     prof["latency"]["wakeup"]["base"] = setup
     r = simulate(poisson_frames(rate_per_ns, N, seed), cfg, prof, ReplayOptions())
     df = pl.from_arrow(r.packets)

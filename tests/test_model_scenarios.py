@@ -55,7 +55,8 @@ def test_two_frames_every_stage_by_hand() -> None:
     # IRQ at 1067 (ITR: an idle queue fires at once); hard IRQ 1000 -> 2067; softirq+net_rx_action
     # 200 -> poll starts 2267; napi poll 500 -> driver 2767..2867; GRO 50 -> 2917; list RX:
     # netif 3017, ip 3117, route 3217; local 3317; udp 3417 + wake-up 200 -> 3617; the reader
-    # wakes 3417+200+2000 = 5617, context switch 1000, copy+consume 200 -> 6817, work 1000 -> 7817
+    # sleeps on idle CPU 1: IPI 1000 + the scheduler's part 1000 -> it wakes 3617+2000 = 5617,
+    # context switch 1000, copy+consume 200 -> 6817, work 1000 -> 7817
     assert first["t_wire"] == 67
     assert first["t_irq"] == 1067
     assert first["t_poll"] == 2267
@@ -256,15 +257,18 @@ def test_no_socket_and_ignored() -> None:
 def test_cstate_exit_latency_delays_an_idle_cpus_interrupt() -> None:
     # the same two frames, the IRQ CPU idling in a state with a 5 us exit latency: the interrupt
     # is raised at the same time, the hard IRQ starts 5 us later, so does everything after it;
-    # the exit is not CPU time (cpu_* unchanged, the 5 us are wait in the driver stage)
+    # the exit is not CPU time (cpu_* unchanged, the 5 us are wait in the driver stage). The
+    # reader's CPU 1 idles in the same state: its wake-up (an IPI, ttwu_queue_wakelist) waits
+    # for that CPU's exit too, 5 us more in the socket queue (wait_copy)
     base = run([{"ts_ns": 0}, {"ts_ns": 1_000_000}], "host.cpus=2", "nic.combined=1", *APP)
     r = run([{"ts_ns": 0}, {"ts_ns": 1_000_000}], "host.cpus=2", "nic.combined=1", *APP,
             "host.cstate-exit-ns=5000")
     a, b = pk(base), pk(r)
     assert (b["t_irq"] - a["t_irq"]).to_list() == [0, 0]
     assert (b["t_poll"] - a["t_poll"]).to_list() == [5000, 5000]
-    assert (b["t_done"] - a["t_done"]).to_list() == [5000, 5000]
+    assert (b["t_done"] - a["t_done"]).to_list() == [10000, 10000]
     assert (b["wait_driver"] - a["wait_driver"]).to_list() == [5000, 5000]
+    assert (b["wait_copy"] - a["wait_copy"]).to_list() == [5000, 5000]
     for s in ("driver", "gro", "netif", "ip", "route", "local", "l4", "copy", "app"):
         assert b[f"cpu_{s}"].to_list() == a[f"cpu_{s}"].to_list()
     assert r.summary["cpu_busy_ns"] == base.summary["cpu_busy_ns"]

@@ -987,11 +987,7 @@ def l4_done(S, c, h, t):
         for j in range(1, S.ss[s, SS_WAITER]):
             S.wq[s, j - 1] = S.wq[s, j]
         S.ss[s, SS_WAITER] -= 1
-        S.ts[k, TS_STATE] = T_WAKING
-        lat = S.cbase[L_WAKEUP]
-        heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, t + S.cbase[C_WAKEUP] + lat)
-        if S.ts[k, TS_CPU] == c and S.cs[c, CS_TASK] < 0:
-            S.cs[c, CS_NEED_RESCHED] = 1  # the idle task yields to the woken reader
+        ttwu(S, c, k, t + S.cbase[C_WAKEUP])
         return S.cbase[C_WAKEUP], Y_WAKE
     return 0, -1
 
@@ -1318,12 +1314,44 @@ def thread_advance(S, k, c, t):
 
 
 @njit(cache=True, inline="always")
+def ttwu(S, c, k, t):
+    """try_to_wake_up of task k by CPU c, done at t: when k becomes runnable on its CPU.
+
+    kernel/sched/core.c (6.x) ttwu_queue -> ttwu_queue_cond(p, cpu):
+    - cpu == smp_processor_id(): false -> ttwu_do_activate on the local rq at once, no IPI;
+      wakeup_preempt sets need_resched when the current task is the idle task, which then
+      schedules as soon as the softirq ends (handle_softirqs stops restarting on need_resched);
+    - !cpu_rq(cpu)->nr_running (the target runs its idle task, maybe inside a softirq): true ->
+      __ttwu_queue_wakelist -> send_call_function_single_ipi: the IPI (latency.ipi), the exit
+      latency of the idle state when the target sleeps in one (host.cstate-exit-ns), then the
+      scheduler's part on the target (sched_ttwu_pending, the idle loop's exit to schedule:
+      latency.wakeup);
+    - otherwise (a busy CPU sharing the LLC, as all CPUs of the modelled single-socket host
+      do): the waker enqueues on the remote rq under its lock, at once; the woken task waits
+      for the target's next schedule point (the model's round-robin slice).
+    """
+    S.ts[k, TS_STATE] = T_WAKING
+    tc = S.ts[k, TS_CPU]
+    at = t
+    if tc == c:
+        if S.cs[c, CS_TASK] < 0:
+            S.cs[c, CS_NEED_RESCHED] = 1  # the idle task yields to the woken task
+    elif S.cs[tc, CS_TASK] < 0 and S.cs[tc, CS_RQ_N] == 0:
+        at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
+        if S.cs[tc, CS_X] == X_IDLE:
+            at += S.P[P_CEXIT]
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, at)
+
+
+@njit(cache=True, inline="always")
 def thread_wake(S, k, t):
-    """The woken reader becomes runnable on its CPU (after the wake-up latency)."""
+    """The woken reader becomes runnable on its CPU (ttwu's IPI and latencies are past)."""
     heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, INF)
     c = S.ts[k, TS_CPU]
     S.ts[k, TS_STATE] = T_RUNNABLE
     rq_push(S, c, k)
+    if S.cs[c, CS_TASK] < 0:
+        S.cs[c, CS_NEED_RESCHED] = 1  # resched_curr of the idle task (a remote wake-up's IPI)
     if S.cs[c, CS_X] == X_IDLE:
         schedule(S, c, t)
 
