@@ -71,6 +71,7 @@ configs = st.fixed_dictionaries({
     "batch": st.sampled_from([1, 4]),
     "rcvbuf": st.sampled_from([4608, 212992]),
     "app_cpu": st.integers(0, 3),
+    "sysfs.threaded": st.booleans(),  # threaded NAPI: the kthreads instead of NET_RX
 })
 
 
@@ -123,6 +124,10 @@ def test_run_invariants(rows: list[dict[str, Any]], c: dict[str, Any]) -> None:
         assert int(p[f"cpu_{s}"].fill_null(0).sum()) == by_stage.get(s, 0), s
     # delivered packets reached the application
     assert p.filter(pl.col("outcome") == "delivered")["cpu_app"].null_count() == 0
+    # threaded NAPI (no RPS here): every poll ran in a napi/ kthread, none in NET_RX
+    if c["sysfs.threaded"]:
+        assert set(r.counters["softirqs"]["NET_RX"]) == {0}
+        assert r.counters["model"]["ksoftirqd_wakeups"] == [0] * c["host.cpus"]
     # deterministic: the same inputs give identical outputs
     r2 = run(rows, c)
     assert r2.packets.equals(r.packets)

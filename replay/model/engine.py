@@ -18,8 +18,9 @@ Every rule cites KERNEL.md (the reference beside the design); the section is giv
 Simplifications are said where they are made:
 - a hard IRQ that arrives while its CPU is in softirq context is handled at the end of the current
   step (at most one packet's work later), not mid-step; while the CPU runs a task it preempts at once.
-- the scheduler is round-robin among runnable tasks of a CPU with a fixed slice; a woken task does
-  not preempt a running one (EEVDF's lag-based wake-up preemption is not modelled).
+- the scheduler is round-robin among runnable tasks of a CPU with a fixed slice (EEVDF's base
+  slice); a woken reader preempts the current task only as wakeup_preempt decides for equal
+  vruntimes at its sleep (ttwu_preempt), at the current task's next scheduling check.
 """
 
 from __future__ import annotations
@@ -353,6 +354,9 @@ def napi_schedule(S, c, q):
         S.qs[q, QS_MISSED] = 1  # napi_schedule_prep: NAPIF_STATE_MISSED (dev.c:6680)
         return
     S.qs[q, QS_SCHED] = 1
+    if S.P[P_THREADED] != 0 and q < S.P[P_NQ]:
+        napi_thread_wake(S, c, q)  # NAPI_STATE_THREADED: wake the kthread, no NET_RX (dev.c:4918)
+        return
     S.lst[c, L_PL, S.cs[c, CS_PL_N]] = q
     S.cs[c, CS_PL_N] += 1
     # dev.c:4911: "If not called from net_rx_action() we have to raise NET_RX_SOFTIRQ";
@@ -365,6 +369,8 @@ def napi_schedule(S, c, q):
 def comm_of_task(S, c, task):
     if task < 0:
         return c  # swapper/c
+    if task >= S.P[P_NTHR] + S.P[P_NCPU]:
+        return S.P[P_NAPI_COMM0] + (task - S.P[P_NTHR] - S.P[P_NCPU])  # napi/<dev>-<id>
     if task >= S.P[P_NTHR]:
         return S.P[P_NCPU] + (task - S.P[P_NTHR])  # ksoftirqd/c
     return 2 * S.P[P_NCPU] + S.ts[task, TS_APP]
@@ -492,6 +498,9 @@ def splice_poll_list(S, c):
 @njit(cache=True)
 def nra_exit(S, c, t, broke):
     """The tail of net_rx_action: remaining + newly scheduled + repoll go back (dev.c:7905-7920)."""
+    if S.cs[c, CS_HS_KS] == HS_NAPI_THREAD:
+        napi_thread_after(S, c, t, broke)
+        return
     if broke:
         n = 0
         tmp = S.lst[c, L_TMPQ]
@@ -616,6 +625,93 @@ def ksoftirqd_after(S, c, t):
     S.cs[c, CS_KS_STATE] = 0
     S.cs[c, CS_HS_KS] = 0
     schedule(S, c, t)
+
+
+# ----------------------------------------------------------------------------- threaded NAPI
+# sysfs threaded = 1 (net/core/dev.c, KERNEL.md §1 row 1, §2 "threaded"): ____napi_schedule of a
+# NAPI with NAPI_STATE_THREADED sets NAPI_STATE_SCHED_THREADED and wake_up_process()es its
+# kthread napi/<dev>-<napi_id> instead of raising NET_RX; napi_threaded_poll ->
+# napi_threaded_poll_loop polls it under local_bh_disable with its own weight, no
+# netdev_budget, no netdev_budget_usecs, no time_squeeze and no NET_RX count; a full-weight
+# poll (repoll) loops after cond_resched(); local_bh_enable runs softirqs raised meanwhile
+# (an RPS backlog) in the kthread's context. The kthread is a SCHED_OTHER task on the IRQ's
+# CPU (it is woken there: a local wake-up, ttwu_queue_cond) and shares it with the readers and
+# ksoftirqd under the same slice rule as they do.
+
+
+@njit(cache=True, inline="always")
+def napi_thread_wake(S, c, q):
+    """wake_up_process(napi->thread): a no-op while it runs or is runnable (napi_thread_wait
+    sees NAPI_STATE_SCHED_THREADED before it sleeps again)."""
+    if S.qs[q, QS_THR] != NT_SLEEP:
+        return
+    S.qs[q, QS_THR] = NT_RUNNABLE
+    rq_push(S, c, S.P[P_NTHR] + S.P[P_NCPU] + q)
+    if S.cs[c, CS_TASK] < 0:
+        S.cs[c, CS_NEED_RESCHED] = 1  # wakeup_preempt of the idle task
+
+
+@njit(cache=True)
+def napi_thread_run(S, c, q, t):
+    """One round of napi_threaded_poll_loop: local_bh_disable, __napi_poll(napi, &repoll) with
+    the NAPI's weight; the poll machine of net_rx_action with one NAPI on its list, a budget and
+    time limit that never end it, nothing counted for NET_RX."""
+    S.qs[q, QS_THR] = NT_RUNNING
+    S.cs[c, CS_X] = X_TASK
+    S.cs[c, CS_HS_KS] = HS_NAPI_THREAD
+    S.cs[c, CS_NRA] = 1
+    S.cs[c, CS_NRA_T] = t
+    S.cs[c, CS_NRA_POLLS] = 0
+    S.cs[c, CS_BUDGET] = INF
+    S.cs[c, CS_TLIMIT] = INF
+    S.lst[c, L_LL, 0] = q
+    S.cs[c, CS_LL_N] = 1
+    S.cs[c, CS_PHASE] = PH_NEXT
+    # a zero-length step: its end runs nra_advance (calling it here would make the compiled
+    # functions recursive: nra_advance -> nra_exit -> napi_thread_after -> here)
+    start_step(S, c, t, ST_NRA_ENTRY, 0, 0)
+
+
+@njit(cache=True)
+def napi_thread_after(S, c, t, repoll):
+    """__napi_poll returned (repoll: the poll used its whole weight): net_rps_action_and_irq_enable
+    already sent RPS IPIs; local_bh_enable runs pending softirqs inline in the kthread's context
+    (4.9-6.4: not while ksoftirqd is runnable, KERNEL.md §3.4), then napi_thread_next."""
+    S.cs[c, CS_NRA] = 0
+    S.cs[c, CS_RL_N] = 0
+    S.cs[c, CS_LL_N] = 0
+    S.cs[c, CS_HS_KS] = 0
+    if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
+        S.cs[c, CS_REM] = 0
+        S.cs[c, CS_RESUME_STEP] = ST_NAPI_NEXT
+        S.cs[c, CS_RESUME_ARG] = 1 if repoll else 0
+        softirq_begin(S, c, t, 0)
+        return
+    napi_thread_next(S, c, 1 if repoll else 0, t)
+
+
+@njit(cache=True)
+def napi_thread_next(S, c, repoll, t):
+    """The rest of napi_threaded_poll_loop / napi_threaded_poll: after a full-weight poll,
+    cond_resched() (yield if another task has waited a whole slice) and poll again; after a
+    completed poll, napi_thread_wait: poll again if the NAPI was rescheduled meanwhile (MISSED),
+    else sleep until the next napi_schedule."""
+    k = S.cs[c, CS_TASK]
+    q = k - S.P[P_NTHR] - S.P[P_NCPU]
+    S.cs[c, CS_X] = X_TASK
+    if repoll == 0:
+        if S.qs[q, QS_SCHED] == 0:
+            flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_TASK, comm_of_task(S, c, k))
+            S.qs[q, QS_THR] = NT_SLEEP
+            schedule(S, c, t)
+            return
+    elif S.cs[c, CS_RQ_N] > 0 and t >= S.cs[c, CS_SLICE_END]:
+        flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_TASK, comm_of_task(S, c, k))
+        S.qs[q, QS_THR] = NT_RUNNABLE
+        rq_push(S, c, k)
+        schedule(S, c, t)
+        return
+    napi_thread_run(S, c, q, t)
 
 
 # --------------------------------------------------------------------------------------- GRO
@@ -1018,7 +1114,8 @@ def nra_advance(S, c, t):
             if S.cs[c, CS_LL_N] == 0:
                 if S.cs[c, CS_RL_N] == 0:
                     S.cs[c, CS_IN_NRA] = 0
-                    if S.P[P_GOTO_START] != 0 and S.cs[c, CS_PL_N] > 0:
+                    if S.P[P_GOTO_START] != 0 and S.cs[c, CS_PL_N] > 0 and \
+                            S.cs[c, CS_HS_KS] != HS_NAPI_THREAD:
                         splice_poll_list(S, c)  # 6.4+: goto start (KERNEL.md §3.1)
                         continue
                     nra_exit_ipi(S, c, t, False)
@@ -1268,6 +1365,7 @@ def thread_advance(S, k, c, t):
                 S.ts[k, TS_PHASE] = TP_RETRY
                 continue
             S.ts[k, TS_STATE] = T_SLEEP
+            S.ts[k, TS_SLEEP_T] = t
             S.wq[s, S.ss[s, SS_WAITER]] = k
             S.ss[s, SS_WAITER] += 1
             flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
@@ -1336,11 +1434,43 @@ def ttwu(S, c, k, t):
     if tc == c:
         if S.cs[c, CS_TASK] < 0:
             S.cs[c, CS_NEED_RESCHED] = 1  # the idle task yields to the woken task
-    elif S.cs[tc, CS_TASK] < 0 and S.cs[tc, CS_RQ_N] == 0:
+        else:
+            ttwu_preempt(S, c, k, t, t)
+    elif S.cs[tc, CS_TASK] >= 0:
+        ttwu_preempt(S, tc, k, t, t + S.cbase[L_IPI])  # resched_curr -> smp_send_reschedule
+    elif S.cs[tc, CS_RQ_N] == 0:
         at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
         if S.cs[tc, CS_X] == X_IDLE:
             at += S.P[P_CEXIT]
     heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, at)
+
+
+@njit(cache=True, inline="always")
+def ttwu_preempt(S, c, k, t, at):
+    """wakeup_preempt: does reader k, woken at t onto CPU c whose current task is another one,
+    preempt it? Both are nice-0 SCHED_OTHER tasks; the rule is exact when the current task and the
+    reader had equal vruntime when the reader went to sleep and the current one ran meanwhile:
+    - EEVDF (6.6+, check_preempt_wakeup_fair -> pick_eevdf): the reader's lag at dequeue was 0,
+      so place_entity puts it at the queue's average vruntime, where the current task, within
+      its slice, is still eligible; RUN_TO_PARITY keeps it until its deadline: no preemption, the
+      reader runs at the slice's end (the model's round-robin);
+    - CFS (before 6.6, check_preempt_wakeup -> wakeup_preempt_entity): place_entity gives the
+      reader max(its vruntime, min_vruntime - sched_latency/2), so curr's lead over it is the
+      sleep s, capped at sched_latency/2 (> the granularity); it preempts when that exceeds
+      sysctl_sched_wakeup_granularity (1 ms x (1 + ilog2(min(ncpus, 8))), the scaled default).
+    A preemption (resched_curr; an IPI when c is another CPU, arriving at `at`) ends the current
+    task's slice: it yields at its next scheduling check (a reader between system calls,
+    ksoftirqd and the napi kthreads between polls), not mid-step."""
+    if S.cs[c, CS_RQ_N] == 0 and S.cs[c, CS_SLICE_END] <= t:
+        # the current task ran alone past its deadline: update_deadline gave it a new slice each
+        # time (EEVDF: deadline = vruntime + slice; renewed here at whole slices, not at ticks)
+        sl = S.P[P_SLICE]
+        S.cs[c, CS_SLICE_END] += ((t - S.cs[c, CS_SLICE_END]) // sl + 1) * sl
+    g = S.P[P_WGRAN]
+    if g < 0 or t - S.ts[k, TS_SLEEP_T] <= g:
+        return
+    if at < S.cs[c, CS_SLICE_END]:
+        S.cs[c, CS_SLICE_END] = at
 
 
 @njit(cache=True, inline="always")
@@ -1376,8 +1506,6 @@ def cpu_complete(S, c, t):
             charge(S, c, 2, Y_IRQ if arg >= 0 else Y_TMR, S.cbase[C_HARDIRQ], 0)
         ret = S.cs[c, CS_HI_RET]
         comm = comm_of_task(S, c, S.cs[c, CS_TASK]) if ret != X_SOFTIRQ else S.cs[c, CS_COMM1]
-        if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
-            comm = S.P[P_NCPU] + c
         flush_span(S, c, 2, S.cs[c, CS_SPAN2], t, CTXR_HARDIRQ, comm)
         if arg >= S.P[P_NQ]:
             rps_trigger_softirq(S, c, arg)
@@ -1411,6 +1539,9 @@ def cpu_complete(S, c, t):
         return
     if step == ST_CTXSW:
         task = arg
+        if task >= S.P[P_NTHR] + S.P[P_NCPU]:
+            napi_thread_run(S, c, task - S.P[P_NTHR] - S.P[P_NCPU], t)
+            return
         if task >= S.P[P_NTHR]:
             S.cs[c, CS_HS_KS] = 1
             softirq_begin(S, c, t, 1)
@@ -1419,6 +1550,9 @@ def cpu_complete(S, c, t):
             sender_advance(S, task, c, t)
             return
         thread_advance(S, task, c, t)
+        return
+    if step == ST_NAPI_NEXT:
+        napi_thread_next(S, c, arg, t)
         return
     if step >= ST_TX:
         sender_complete(S, c, step, arg, t)
@@ -1633,7 +1767,10 @@ def enqueue_to_backlog(S, c, h, tc, q, rf, t):
         if tc != c:
             S.lst[c, L_RPSIPI, S.cs[c, CS_IPI_N]] = tc
             S.cs[c, CS_IPI_N] += 1
-            if not (S.P[P_GOTO_START] != 0 and S.cs[c, CS_IN_NRA] != 0):
+            # 6.5+ (87eff2ec57b6): nor inside napi_threaded_poll, which sends them itself
+            # (P_INLINE_ALWAYS is exactly kernel >= 6.5)
+            if not (S.P[P_GOTO_START] != 0 and S.cs[c, CS_IN_NRA] != 0) and not (
+                    S.cs[c, CS_HS_KS] == HS_NAPI_THREAD and S.P[P_INLINE_ALWAYS] != 0):
                 S.cs[c, CS_PENDING] = 1
         else:
             napi_list_add(S, c, qb)

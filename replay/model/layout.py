@@ -60,8 +60,12 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  P_ETMR0,
  # RPS / backlog / veth (model/backlog.py)
  P_RPS, P_MAXBL, P_BL_WEIGHT, P_FL_LOG, P_FL_HASH32, P_RFS_MASK, P_RPS_CPU_MASK, P_RFLOW_MASK,
- P_EIPI0, P_VETH, P_SENDER, P_BQCAP, P_AITR) = range(49)
-N_P = 49
+ P_EIPI0, P_VETH, P_SENDER, P_BQCAP, P_AITR,
+ # threaded NAPI: sysfs threaded, the comm-table index of napi/<dev>-<id> of queue 0
+ P_THREADED, P_NAPI_COMM0,
+ # CFS (< 6.6) sysctl_sched_wakeup_granularity in ns; -1 under EEVDF (engine.py ttwu_preempt)
+ P_WGRAN) = range(52)
+N_P = 52
 
 # ---- CPU contexts
 X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
@@ -89,8 +93,11 @@ N_CS = 62
  QS_TAIL, QS_FIRST_T, QS_CNT, QS_RX_N, QS_RX_SEG, QS_GRO_N, QS_GRO_SEQ, QS_IRQS, QS_POLLS,
  QS_ARMS, QS_PKTS, QS_BEXH, QS_MISSED_DROP, QS_BYTES, QS_POLL_IRQ_T, QS_ACCEPTED, QS_DEFER,
  QS_TIMERS, QS_ITR, QS_AITR_Q, QS_AITR_RX, QS_AITR_TX, QS_AITR_NEXT, QS_AITR_PK,
- QS_AITR_BY) = range(34)
-N_QS = 34
+ QS_AITR_BY,
+ QS_THR,  # threaded NAPI: its kthread's state (NT_* below)
+ ) = range(35)
+N_QS = 35
+NT_SLEEP, NT_RUNNABLE, NT_RUNNING = range(3)  # qs[q, QS_THR]
 # ixgbe dynamic ITR constants (ixgbe.h: IXGBE_ITR_ADAPTIVE_*)
 AITR_MIN_INC, AITR_MIN_USECS, AITR_MAX_USECS, AITR_LATENCY = 2, 10, 126, 0x80
 
@@ -107,8 +114,10 @@ N_SS = 17
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
- TS_RESUME, TS_APP, TS_KIND) = range(12)
-N_TS = 12
+ TS_RESUME, TS_APP, TS_KIND,
+ TS_SLEEP_T,  # when the reader last went to sleep (CFS wake-up preemption)
+ ) = range(13)
+N_TS = 13
 TK_READER, TK_SENDER = 0, 1  # ts[k, TS_KIND]: an [[app]] reader, or the veth sender (tcpreplay)
 T_SLEEP, T_WAKING, T_RUNNABLE, T_RUNNING = range(4)
 
@@ -117,7 +126,10 @@ T_SLEEP, T_WAKING, T_RUNNABLE, T_RUNNING = range(4)
  ST_WAKE, ST_SYSCALL, ST_COPY, ST_WORK, ST_CTXSW, ST_CTXSW_KS, ST_CEXIT,
  # model/backlog.py: one skb through get_rps_cpu + enqueue_to_backlog; sending the RPS IPIs;
  # the veth sender's transmit up to the tap, veth_xmit, freeing a dropped skb, the resume point
- ST_RPS, ST_IPI, ST_TX, ST_XMIT, ST_TXFREE, ST_TXNEXT) = range(21)
+ ST_RPS, ST_IPI, ST_TX, ST_XMIT, ST_TXFREE, ST_TXNEXT,
+ # threaded NAPI: back from the softirqs local_bh_enable ran in the kthread (engine.py)
+ ST_NAPI_NEXT) = range(22)
+HS_NAPI_THREAD = 2  # cs[c, CS_HS_KS]: the poll runs in a napi/<dev>-<id> kthread
 
 # ---- CPU accounting slots: (symbol, stage id or "", category). {driver...} filled per driver.
 SLOTS: tuple[tuple[str, str, str], ...] = (

@@ -87,6 +87,16 @@ def _msecs_to_jiffies(ms: int, hz: int) -> int:
     return max(1, math.ceil(ms * hz / 1000))
 
 
+def napi_thread_names(driver: str, nq: int) -> list[str]:
+    """The threaded-NAPI kthreads' comm, "napi/%s-%d" of dev->name and napi->napi_id
+    (net/core/dev.c napi_kthread_create). napi_hash_add numbers NAPIs from MIN_NAPI_ID =
+    NR_CPUS + 1 in the order they were added since boot: 8193 upward for the 8192-CPU configs of
+    Debian, Ubuntu and Fedora, one NIC whose queues were added in order (ids on a real host depend
+    on its boot history)."""
+    dev = "veth1" if driver == "veth" else "eth0"
+    return [f"napi/{dev}-{8193 + q}" for q in range(nq)]
+
+
 def base_slice_ns(ncpus: int) -> int:
     """EEVDF sysctl_sched_base_slice 0.75 ms x (1 + ilog2(min(ncpus, 8))) (SCHED_TUNABLESCALING_LOG)."""
     return 750_000 * (1 + int(math.log2(min(ncpus, 8))))
@@ -278,9 +288,13 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_NF_IN] = cfg["netfilter"]["input"]
     P[L.P_CONNTRACK] = 1 if cfg["netfilter"]["conntrack"] else 0
     P[L.P_SLICE] = base_slice_ns(ncpu)
+    # CFS before EEVDF (6.6): sysctl_sched_wakeup_granularity 1 ms scaled like the slice
+    # (SCHED_TUNABLESCALING_LOG, kernel/sched/fair.c); EEVDF has no wake-up granularity
+    P[L.P_WGRAN] = -1 if kv >= (6, 6) else 1_000_000 * (1 + int(math.log2(min(ncpu, 8))))
     P[L.P_CEXIT] = int(cfg["host"]["cstate-exit-ns"])
     P[L.P_GRO_FT] = int(cfg["sysfs"]["gro_flush_timeout"])
     P[L.P_DEFER] = int(cfg["sysfs"]["napi_defer_hard_irqs"])
+    P[L.P_THREADED] = 1 if cfg["sysfs"]["threaded"] else 0
     span = int(t_wire[-1]) if n else 0
     P[L.P_SAMPLE_NS] = max(10_000, span // 2000)
 
@@ -300,6 +314,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     nthr = len(thr_app)
     P[L.P_NSOCK] = nsock
     P[L.P_NTHR] = nthr
+    # comm table: swapper/*, ksoftirqd/*, the apps (and the veth sender), then napi/<dev>-<id>
+    P[L.P_NAPI_COMM0] = 2 * ncpu + nsock + (1 if veth else 0)
 
     psock = fsock[ridx]
     ss = np.zeros((max(nsock, 1), L.N_SS), dtype=np.int64)
@@ -414,7 +430,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     po[:, L.O_SKBLEN] = 0
     po[:, L.O_SKBTRUE] = 0
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
-    width = max(3 * (nq + 1) + 3, nthr + ncpu + 1)
+    width = max(3 * (nq + 1) + 3, nthr + ncpu + 1 + nq)  # run queues: readers, ksoftirqd, napi/*
     cap_rows = 4096 + 8 * n
     cap_ev = 4096 + 4 * n
     arrays = dict(
@@ -462,6 +478,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     comms = [f"swapper/{c}" for c in range(ncpu)] + [f"ksoftirqd/{c}" for c in range(ncpu)] + [
         str(a["name"]) for a in apps
     ] + ([str(cfg["nic"]["sender"])] if veth else [])
+    comms += napi_thread_names(drv.name, nq)  # comm index P_NAPI_COMM0 + q
     packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
     cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
     events = _events_table(S)
