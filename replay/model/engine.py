@@ -699,6 +699,20 @@ def napi_thread_next(S, c, repoll, t):
     k = S.cs[c, CS_TASK]
     q = k - S.P[P_NTHR] - S.P[P_NCPU]
     S.cs[c, CS_X] = X_TASK
+    if S.cs[c, CS_HI_N] > 0:
+        # hard IRQs that waited for the softirq's last step: take them first, then come back
+        # here through the poll machine's exit (an empty list; the repoll list holds q if the
+        # poll used its weight)
+        S.cs[c, CS_HS_KS] = HS_NAPI_THREAD
+        S.cs[c, CS_NRA] = 1
+        S.cs[c, CS_LL_N] = 0
+        S.cs[c, CS_RL_N] = 0
+        if repoll != 0:
+            S.lst[c, L_RL, 0] = q
+            S.cs[c, CS_RL_N] = 1
+        S.cs[c, CS_PHASE] = PH_NEXT
+        take_deferred_irq(S, c, t, X_TASK)
+        return
     if repoll == 0:
         if S.qs[q, QS_SCHED] == 0:
             flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_TASK, comm_of_task(S, c, k))
