@@ -7,10 +7,18 @@ DMA 1000, latency.ipi 1000, latency.wakeup 1000."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from replay.model.config import resolve_config
+from replay.model.simulate import simulate
+from replay.model.stages import STAGE_IDS
 from replay.runner import ReplayOptions
+from tests.framegen import frames
+from tests.test_model_invariants import PROFILE, traces
 from tests.test_model_scenarios import APP, pk, run, slow_profile
 
 TWO = [{"ts_ns": 0}, {"ts_ns": 1_000_000}]
@@ -163,3 +171,48 @@ def test_eevdf_run_to_parity_keeps_the_current_task() -> None:
     # after app1's third datagram, even after the 2.1 ms sleep that preempts under CFS
     a1, a0 = busy_cpu_run("6.12", 2_100_000)
     assert a0 == a1[2] + 2200
+
+
+# ------------------------------------------------------- invariants with threaded NAPI + RPS
+
+threaded_configs = st.fixed_dictionaries({
+    "host.cpus": st.integers(2, 3),
+    "nic.combined": st.integers(1, 3),
+    "host.kernel": st.sampled_from(['"5.15"', '"6.6"', '"6.12"']),
+    "sysfs.rps_cpus": st.sampled_from(['[]', '["0"]', '["1"]', '["0-1"]']),
+    "sysfs.napi_defer_hard_irqs": st.sampled_from([0, 2]),
+    "app[0].cpu": st.integers(0, 1),
+    "app[0].work-ns": st.sampled_from([0, 5_000, 200_000]),
+})
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces(), threaded_configs)
+def test_threaded_napi_invariants(rows: list[dict[str, Any]], c: dict[str, Any]) -> None:
+    # the latency sum and CPU conservation hold with the kthreads, RPS from their context and
+    # softirqs run at their local_bh_enable; same inputs, same outputs
+    sets = [f"{k}={v}" for k, v in c.items()]
+    if c["sysfs.napi_defer_hard_irqs"]:
+        sets.append("sysfs.gro_flush_timeout=20000")
+    sets += ["sysfs.threaded=true", 'app[0].match="udp dport 9000"',
+             'host.addresses=["10.0.0.1", "02:00:00:00:00:01"]']
+    cfg = resolve_config(None, sets)
+    r = simulate(frames(rows), cfg, PROFILE, ReplayOptions())
+    p = pl.from_arrow(r.packets)
+    assert isinstance(p, pl.DataFrame)
+    rx = p.filter(pl.col("outcome") != "ignored")
+    parts = [pl.col(f"{k}_{s}").fill_null(0) for s in STAGE_IDS for k in ("wait", "cpu")]
+    chk = rx.select((pl.col("t_done") - pl.col("t_wire")).alias("lat"),
+                    pl.sum_horizontal(parts).alias("sum"))
+    assert (chk["lat"] == chk["sum"]).all()
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    by = {str(k): int(v) for k, v in cpu.filter(pl.col("stage").is_not_null())
+          .group_by("stage").agg(pl.col("ns").sum()).iter_rows()}
+    for s in STAGE_IDS:
+        assert int(p[f"cpu_{s}"].fill_null(0).sum()) == by.get(s, 0), s
+    # no NIC NAPI poll ran in NET_RX: the polls NET_RX made were the backlog's (RPS)
+    if c["sysfs.rps_cpus"] == "[]":
+        assert set(r.counters["softirqs"]["NET_RX"]) == {0}
+    r2 = simulate(frames(rows), cfg, PROFILE, ReplayOptions())
+    assert r2.packets.equals(r.packets) and r2.cpu.equals(r.cpu) and r2.counters == r.counters
