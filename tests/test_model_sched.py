@@ -173,6 +173,32 @@ def test_eevdf_run_to_parity_keeps_the_current_task() -> None:
     assert a0 == a1[2] + 2200
 
 
+def kthread_vs_reader(kernel: str) -> tuple[list[int], int]:
+    """Threaded NAPI on CPU 0, whose reader app1 works 1.2 ms on each of three datagrams from
+    t=0; a datagram for app0 (CPU 1) arrives at 2.2 ms and its IRQ wakes the kthread on CPU 0,
+    asleep since its first poll ended a few us after t=0. Returns app1's t_done and the poll
+    start (t_poll) of the last datagram."""
+    rows = [{"ts_ns": 0, "dport": 9001}, {"ts_ns": 1000, "dport": 9001},
+            {"ts_ns": 2000, "dport": 9001}, {"ts_ns": 2_200_000, "dport": 9000}]
+    r = run(rows, "host.cpus=2", "nic.combined=1", f'host.kernel="{kernel}"', "sysfs.threaded=true",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", "app[0].work-ns=1000",
+            'app[1].match="udp dport 9001"', "app[1].cpu=0", "app[1].work-ns=1200000")
+    df = pk(r)
+    assert (df["outcome"] == "delivered").all()
+    return df.filter(pl.col("app") == 1)["t_done"].to_list(), int(df["t_poll"][3])
+
+
+def test_napi_kthread_wakeup_preemption_cfs_and_eevdf() -> None:
+    # CFS (5.15): the kthread slept ~2.2 ms > the 2 ms granularity: it preempts app1, which yields
+    # after its second datagram; the kthread's switch (1000) then its poll. EEVDF (6.12): app1,
+    # alone past its first slice, got a new one (ends ~3 ms): the kthread waits for the check
+    # after the third datagram
+    a1, poll = kthread_vs_reader("5.15")
+    assert poll == a1[1] + 1000
+    a1, poll = kthread_vs_reader("6.12")
+    assert poll == a1[2] + 1000
+
+
 # ------------------------------------------------------- invariants with threaded NAPI + RPS
 
 threaded_configs = st.fixed_dictionaries({

@@ -348,14 +348,14 @@ def arrival(S, i, t):
 
 
 @njit(cache=True, inline="always")
-def napi_schedule(S, c, q):
+def napi_schedule(S, c, q, t):
     """____napi_schedule: add to the poll list; raise NET_RX unless inside net_rx_action (6.4+)."""
     if S.qs[q, QS_SCHED] != 0:
         S.qs[q, QS_MISSED] = 1  # napi_schedule_prep: NAPIF_STATE_MISSED (dev.c:6680)
         return
     S.qs[q, QS_SCHED] = 1
     if S.P[P_THREADED] != 0 and q < S.P[P_NQ]:
-        napi_thread_wake(S, c, q)  # NAPI_STATE_THREADED: wake the kthread, no NET_RX (dev.c:4918)
+        napi_thread_wake(S, c, q, t)  # NAPI_STATE_THREADED: wake the kthread, no NET_RX (dev.c:4918)
         return
     S.lst[c, L_PL, S.cs[c, CS_PL_N]] = q
     S.cs[c, CS_PL_N] += 1
@@ -640,15 +640,17 @@ def ksoftirqd_after(S, c, t):
 
 
 @njit(cache=True, inline="always")
-def napi_thread_wake(S, c, q):
+def napi_thread_wake(S, c, q, t):
     """wake_up_process(napi->thread): a no-op while it runs or is runnable (napi_thread_wait
     sees NAPI_STATE_SCHED_THREADED before it sleeps again)."""
     if S.qs[q, QS_THR] != NT_SLEEP:
         return
     S.qs[q, QS_THR] = NT_RUNNABLE
-    rq_push(S, c, S.P[P_NTHR] + S.P[P_NCPU] + q)
     if S.cs[c, CS_TASK] < 0:
         S.cs[c, CS_NEED_RESCHED] = 1  # wakeup_preempt of the idle task
+    else:
+        ttwu_preempt(S, c, S.qs[q, QS_THR_SLEEP_T], t, t)  # before the push: curr alone?
+    rq_push(S, c, S.P[P_NTHR] + S.P[P_NCPU] + q)
 
 
 @njit(cache=True)
@@ -717,6 +719,7 @@ def napi_thread_next(S, c, repoll, t):
         if S.qs[q, QS_SCHED] == 0:
             flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_TASK, comm_of_task(S, c, k))
             S.qs[q, QS_THR] = NT_SLEEP
+            S.qs[q, QS_THR_SLEEP_T] = t
             schedule(S, c, t)
             return
     elif S.cs[c, CS_RQ_N] > 0 and t >= S.cs[c, CS_SLICE_END]:
@@ -1269,7 +1272,7 @@ def nra_advance(S, c, t):
                 heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
             if S.qs[q, QS_MISSED] != 0:
                 S.qs[q, QS_MISSED] = 0
-                napi_schedule(S, c, q)
+                napi_schedule(S, c, q, t)
             elif S.cs[c, CS_KEEP_MASKED] == 0:
                 if S.P[P_AITR] != 0:
                     ixgbe_set_itr(S, q, t)
@@ -1449,9 +1452,10 @@ def ttwu(S, c, k, t):
         if S.cs[c, CS_TASK] < 0:
             S.cs[c, CS_NEED_RESCHED] = 1  # the idle task yields to the woken task
         else:
-            ttwu_preempt(S, c, k, t, t)
+            ttwu_preempt(S, c, S.ts[k, TS_SLEEP_T], t, t)
     elif S.cs[tc, CS_TASK] >= 0:
-        ttwu_preempt(S, tc, k, t, t + S.cbase[L_IPI])  # resched_curr -> smp_send_reschedule
+        # resched_curr -> smp_send_reschedule
+        ttwu_preempt(S, tc, S.ts[k, TS_SLEEP_T], t, t + S.cbase[L_IPI])
     elif S.cs[tc, CS_RQ_N] == 0:
         at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
         if S.cs[tc, CS_X] == X_IDLE:
@@ -1460,10 +1464,11 @@ def ttwu(S, c, k, t):
 
 
 @njit(cache=True, inline="always")
-def ttwu_preempt(S, c, k, t, at):
-    """wakeup_preempt: does reader k, woken at t onto CPU c whose current task is another one,
-    preempt it? Both are nice-0 SCHED_OTHER tasks; the rule is exact when the current task and the
-    reader had equal vruntime when the reader went to sleep and the current one ran meanwhile:
+def ttwu_preempt(S, c, sleep_t, t, at):
+    """wakeup_preempt: does a task asleep since sleep_t (a reader, or a napi kthread), woken at
+    t onto CPU c whose current task is another one, preempt it? Both are nice-0 SCHED_OTHER
+    tasks; the rule is exact when the current task and the woken one (below: the reader) had
+    equal vruntime when the reader went to sleep and the current one ran meanwhile:
     - EEVDF (6.6+, check_preempt_wakeup_fair -> pick_eevdf): the reader's lag at dequeue was 0,
       so place_entity puts it at the queue's average vruntime, where the current task, within
       its slice, is still eligible; RUN_TO_PARITY keeps it until its deadline: no preemption, the
@@ -1481,7 +1486,7 @@ def ttwu_preempt(S, c, k, t, at):
         sl = S.P[P_SLICE]
         S.cs[c, CS_SLICE_END] += ((t - S.cs[c, CS_SLICE_END]) // sl + 1) * sl
     g = S.P[P_WGRAN]
-    if g < 0 or t - S.ts[k, TS_SLEEP_T] <= g:
+    if g < 0 or t - sleep_t <= g:
         return
     if at < S.cs[c, CS_SLICE_END]:
         S.cs[c, CS_SLICE_END] = at
@@ -1524,7 +1529,7 @@ def cpu_complete(S, c, t):
         if arg >= S.P[P_NQ]:
             rps_trigger_softirq(S, c, arg)
         else:
-            napi_schedule(S, c, q)
+            napi_schedule(S, c, q, t)
         if take_deferred_irq(S, c, t, ret):
             return
         # irq_exit: run softirqs inline unless already in softirq context, or (4.9-6.4) while
@@ -2124,7 +2129,7 @@ def veth_xdp_rx(S, c, i, t):
     if S.qs[q, QS_IRQ_EN] != 0:  # !rx_notify_masked
         if S.qs[q, QS_SCHED] == 0:
             S.qs[q, QS_IRQ_EN] = 0  # rx_notify_masked = true
-        napi_schedule(S, c, q)  # napi_schedule_prep (MISSED if running) + __napi_schedule
+        napi_schedule(S, c, q, t)  # napi_schedule_prep (MISSED if running) + __napi_schedule
     return True
 
 

@@ -95,8 +95,9 @@ N_CS = 62
  QS_TIMERS, QS_ITR, QS_AITR_Q, QS_AITR_RX, QS_AITR_TX, QS_AITR_NEXT, QS_AITR_PK,
  QS_AITR_BY,
  QS_THR,  # threaded NAPI: its kthread's state (NT_* below)
- ) = range(35)
-N_QS = 35
+ QS_THR_SLEEP_T,  # when the kthread last went to sleep (CFS wake-up preemption)
+ ) = range(36)
+N_QS = 36
 NT_SLEEP, NT_RUNNABLE, NT_RUNNING = range(3)  # qs[q, QS_THR]
 # ixgbe dynamic ITR constants (ixgbe.h: IXGBE_ITR_ADAPTIVE_*)
 AITR_MIN_INC, AITR_MIN_USECS, AITR_MAX_USECS, AITR_LATENCY = 2, 10, 126, 0x80
