@@ -159,6 +159,25 @@ class HostView:
     macs: list[bytes] = field(default_factory=list)
 
 
+def _bytes_per_address(addr: np.ndarray, nbytes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct 16-byte addresses in byte order (as np.unique sorts them) and the bytes to each.
+
+    A hash group-by on the address as two big-endian 64-bit halves: np.unique over 16-byte void
+    keys sorted with memcmp and took 0.3 s per million frames."""
+    import polars as pl
+
+    a = np.ascontiguousarray(addr, dtype=np.uint8)
+    halves = a.view(">u8").astype(np.uint64)  # (n, 2): big-endian order = byte order
+    g = (
+        pl.DataFrame({"hi": halves[:, 0], "lo": halves[:, 1], "b": nbytes.astype(np.int64)})
+        .group_by(["hi", "lo"]).agg(pl.col("b").sum())
+        .sort(["hi", "lo"])
+    )
+    keys = np.stack([g["hi"].to_numpy(), g["lo"].to_numpy()], axis=1).astype(">u8")
+    ua = np.ascontiguousarray(keys).view(np.uint8).reshape(-1, 16)
+    return ua, g["b"].to_numpy().astype(np.float64)
+
+
 def host_view(cols: Columns, addresses: list[str]) -> HostView:
     """Decide which frames the host receives (DESIGN.md "Which frames are received")."""
     n = cols.n
@@ -172,13 +191,10 @@ def host_view(cols: Columns, addresses: list[str]) -> HostView:
         inferred = True
         if ip.any():
             # the destination that receives the most bytes is the capturing host
-            keys = np.ascontiguousarray(cols.dst[ip]).view(np.dtype((np.void, 16))).ravel()
-            uniq, inv = np.unique(keys, return_inverse=True)
-            sizes = np.bincount(inv, weights=cols.wire_len[ip].astype(np.float64))
-            ua = np.frombuffer(b"".join(u.tobytes() for u in uniq), np.uint8).reshape(-1, 16)
+            ua, sizes = _bytes_per_address(cols.dst[ip], cols.wire_len[ip])
             v4u = (ua[:, :12] == np.frombuffer(_V4_PREFIX, np.uint8)).all(axis=1)
             sizes = np.where(_is_multicast(ua, v4u), -1.0, sizes)
-            best = uniq[int(np.argmax(sizes))].tobytes()
+            best = ua[int(np.argmax(sizes))].tobytes()
             ips = [addr_text(best)]
             sel = ip & (cols.dst == np.frombuffer(best, np.uint8)).all(axis=1) & cols.has_mac
             if sel.any():

@@ -139,15 +139,16 @@ def flush_span(S, c, level, start, end, ctx, comm):
         fr = S.accf[c, level, y]
         if ns != 0 or fr != 0:
             n = S.misc[M_NROWS]
-            if n < S.rows.shape[0]:
-                S.rows[n, 0] = c
-                S.rows[n, 1] = start
-                S.rows[n, 2] = end
-                S.rows[n, 3] = ctx
-                S.rows[n, 4] = comm
-                S.rows[n, 5] = y
-                S.rows[n, 6] = ns
-                S.rows[n, 7] = fr
+            if n < S.rows.shape[1]:
+                # column-major (field, row): each cpu.parquet column is one contiguous row
+                S.rows[0, n] = c
+                S.rows[1, n] = start
+                S.rows[2, n] = end
+                S.rows[3, n] = ctx
+                S.rows[4, n] = comm
+                S.rows[5, n] = y
+                S.rows[6, n] = ns
+                S.rows[7, n] = fr
                 S.misc[M_NROWS] = n + 1
             S.acc[c, level, y] = 0
             S.accf[c, level, y] = 0
@@ -1323,7 +1324,7 @@ def run_loop(S):
         t = S.ht[e]
         if t >= INF:
             break
-        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[0] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
+        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[1] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
             S.misc[0] = nxt
             return 1  # the caller grows the buffers and calls again
         S.misc[3 + (0 if e == 0 else 1 if e < S.P[P_ECPU0] else 2 if e < S.P[P_ETHR0] else 3)] += 1
