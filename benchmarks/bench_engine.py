@@ -54,8 +54,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def engine_alone(trace: Path) -> dict[str, Any]:
-    """Run the model in process with run_loop wrapped by a CPU-time clock."""
+def engine_alone(trace: Path, sets: list[str] | None = None) -> dict[str, Any]:
+    """Run the model in process with run_loop wrapped by a CPU-time clock (best of 2 runs)."""
     from replay.capture import read_captures
     from replay.model import engine
     from replay.model import layout as L  # noqa: N812
@@ -65,7 +65,7 @@ def engine_alone(trace: Path) -> dict[str, Any]:
     from replay.runner import ReplayOptions
 
     table = read_captures([str(trace)]).table
-    cfg = resolve_config(None, [])
+    cfg = resolve_config(None, list(sets or []))
     profile = load_profile("default")
     orig, orig_new = engine.run_loop, sm.new_state
     seen: dict[str, Any] = {"cpu": 0.0, "wall": 0.0, "calls": 0}
@@ -87,8 +87,13 @@ def engine_alone(trace: Path) -> dict[str, Any]:
         w0 = time.perf_counter()
         sm.simulate(table.slice(0, 2000), cfg, profile, ReplayOptions())  # compile / cache load
         warm = time.perf_counter() - w0
-        seen.update(cpu=0.0, wall=0.0, calls=0)
-        res = sm.simulate(table, cfg, profile, ReplayOptions())
+        best = None
+        for _ in range(2):  # the first run also faults in fresh memory; keep the better one
+            seen.update(cpu=0.0, wall=0.0, calls=0)
+            res = sm.simulate(table, cfg, profile, ReplayOptions())
+            if best is None or seen["cpu"] < best[0]:
+                best = (seen["cpu"], seen["wall"], seen["calls"])
+        seen["cpu"], seen["wall"], seen["calls"] = best
     finally:
         engine.run_loop, sm.new_state = orig, orig_new
     arrays = seen.pop("arrays")
@@ -206,18 +211,26 @@ def main() -> None:
         t1 = tmp / "flood1m.pcap"
         if not t1.exists():
             synth(t1, 0.5)
+        load0 = os.getloadavg()[0]
         e = engine_alone(t1)
-        s = simpy_loop(e["t_vis"], e["P"], e["cbase"])
+        e1 = engine_alone(t1, ["host.cpus=1", "nic.combined=1"])  # SimPy's shape: one queue, one CPU
+        s = simpy_loop(e1["t_vis"], e1["P"], e1["cbase"])
         n = e["n"]
         eng_pps = n / e["cpu"]
+        eng1_pps = n / e1["cpu"]
         sim_pps = n / s["cpu"]
         print(f"trace: {t1.name}, {n} frames; warm-up (compile or cache load) {e['warmup_wall']:.1f} s wall")
-        print(f"{'':34}{'CPU s':>9}{'wall s':>9}{'M pkt/s (CPU)':>15}")
-        print(f"{'engine.run_loop (4 CPU, GRO on)':34}{e['cpu']:9.3f}{e['wall']:9.3f}{eng_pps / 1e6:15.3f}")
-        print(f"{'SimPy core loop (1 queue)':34}{s['cpu']:9.3f}{s['wall']:9.3f}{sim_pps / 1e6:15.3f}")
-        print(f"engine / SimPy: {eng_pps / sim_pps:.1f}x   (targets: engine >= 5 M pkt/s, >= 100x SimPy)")
-        print(f"engine events {e['events']}, outcomes {e['outcomes']}; SimPy processed "
+        print(f"{'':34}{'CPU s':>9}{'wall s':>9}{'M pkt/s (CPU)':>15}{'events':>10}")
+        print(f"{'engine.run_loop (4 CPU, GRO on)':34}{e['cpu']:9.3f}{e['wall']:9.3f}"
+              f"{eng_pps / 1e6:15.3f}{e['events']:10}")
+        print(f"{'engine.run_loop (1 CPU, 1 queue)':34}{e1['cpu']:9.3f}{e1['wall']:9.3f}"
+              f"{eng1_pps / 1e6:15.3f}{e1['events']:10}")
+        print(f"{'SimPy core loop (1 CPU, 1 queue)':34}{s['cpu']:9.3f}{s['wall']:9.3f}{sim_pps / 1e6:15.3f}")
+        print(f"engine / SimPy, same trace and shape: {eng1_pps / sim_pps:.1f}x"
+              f"   (targets: engine >= 5 M pkt/s, >= 100x SimPy)")
+        print(f"engine outcomes 4 CPU {e['outcomes']}, 1 CPU {e1['outcomes']}; SimPy processed "
               f"{s['processed']} missed {s['missed']} irqs {s['irqs']} polls {s['polls']}")
+        print(f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
         if not a.no_e2e:
             t4 = tmp / "flood4m.pcap"
             if not t4.exists():

@@ -245,6 +245,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     }
     for j, name in enumerate(L.PK_FIELDS):
         pk[:, j] = cols_in[name]
+    del cols_in  # ~140 B per packet of gathered temporaries: free them for the outputs to reuse
     po = np.full((n, L.N_PO), -1, dtype=np.int64)
     po[:, L.O_SKBH] = np.arange(n)
     po[:, L.O_SKBCNT] = 1
@@ -269,6 +270,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64),
     )
+    del pk, po  # `arrays` owns them (released after the packets table)
     if n:
         engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
     # the compiled engine sees the arrays through one struct (model/state.py); it writes into them
@@ -302,10 +304,14 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     comms = [f"swapper/{c}" for c in range(ncpu)] + [f"ksoftirqd/{c}" for c in range(ncpu)] + [
         str(a["name"]) for a in apps
     ]
+    counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
+    # the per-packet engine arrays (~430 B per packet) are in the packets table now: let the cpu
+    # table, the summary and the Parquet writer reuse their memory (first-touched memory is what
+    # a large run pays for most: benchmarks/bench_run.py)
+    _release_packet_arrays(S, arrays)
     cpu = _cpu_table(S, names, comms, apps, ncpu)
     events = _events_table(S)
-    counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     summary = _summary(S, packets, cols.n, ncpu)
     kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
     counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
@@ -328,6 +334,13 @@ def _views(arrays: dict[str, np.ndarray]) -> Any:
     v.nrows = v.misc[L.M_NROWS : L.M_NROWS + 1]
     v.nev = v.misc[L.M_NEV : L.M_NEV + 1]
     return v
+
+
+def _release_packet_arrays(S: Any, arrays: dict[str, Any]) -> None:
+    for name in ("pk", "po", "se", "sc", *L.PK_FIELDS, *L.PO_FIELDS):
+        if hasattr(S, name):
+            delattr(S, name)
+        arrays.pop(name, None)
 
 
 def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire_all: np.ndarray,
