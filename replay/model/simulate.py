@@ -260,8 +260,10 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * nq + 3, nthr + ncpu + 1)
     # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
-    # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer
-    cap_rows = 4096 + 2 * n
+    # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer. They are
+    # not zeroed (np.empty), so the part never written costs no memory: room for 4 rows per
+    # packet saves the flood a copy and a second buffer to fault in
+    cap_rows = 4096 + 4 * n
     cap_ev = 4096 + n // 8
     arrays = dict(
         P=P, cbase=cbase, cpb=cpb, pk=pk, po=po,
