@@ -1319,9 +1319,18 @@ def cpu_complete(S, c, t):
 def run_loop(S):
     n = S.pk.shape[0]
     nxt = S.misc[0]
+    # arrivals come from the time-sorted packet array, not from the heap: entity 0 stays at INF
+    # there and the next arrival is compared with the heap's top under the same (time, entity)
+    # order, entity 0 first on a tie. Same event order; one heap update less per packet
+    if S.ht[0] < INF:
+        heap_fix(S.ht, S.hh, S.hp, 0, INF)
+    t_arr = S.pk[nxt, F_T_VIS] if nxt < n else INF
     while True:
         e = S.hh[0]
         t = S.ht[e]
+        if t_arr <= t:
+            e = 0
+            t = t_arr
         if t >= INF:
             break
         if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[1] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
@@ -1331,7 +1340,7 @@ def run_loop(S):
         if e == 0:
             arrival(S, nxt, t)
             nxt += 1
-            heap_fix(S.ht, S.hh, S.hp, 0, S.pk[nxt, F_T_VIS] if nxt < n else INF)
+            t_arr = S.pk[nxt, F_T_VIS] if nxt < n else INF
         elif e < S.P[P_ECPU0]:
             irq_fire(S, e - S.P[P_EIRQ0], t)
         elif e < S.P[P_ETHR0]:
