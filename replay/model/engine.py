@@ -98,6 +98,46 @@ def heap_fix(ht, hh, hp, e, t):
             break
 
 
+@njit(cache=True)
+def heap_set(S, e, t):
+    """heap_fix on the state's heap: one struct pointer per call instead of three arrays (each
+    passed as seven machine words)."""
+    ht = S.ht
+    hh = S.hh
+    hp = S.hp
+    ht[e] = t
+    i = hp[e]
+    n = hh.shape[0]
+    while i > 0:
+        p = (i - 1) >> 1
+        if _less(ht, hh[i], hh[p]):
+            a = hh[i]
+            hh[i] = hh[p]
+            hh[p] = a
+            hp[hh[i]] = i
+            hp[hh[p]] = p
+            i = p
+        else:
+            break
+    while True:
+        l_ = 2 * i + 1
+        if l_ >= n:
+            break
+        m = l_
+        r = l_ + 1
+        if r < n and _less(ht, hh[r], hh[l_]):
+            m = r
+        if _less(ht, hh[m], hh[i]):
+            a = hh[i]
+            hh[i] = hh[m]
+            hh[m] = a
+            hp[hh[i]] = i
+            hp[hh[m]] = m
+            i = m
+        else:
+            break
+
+
 # ------------------------------------------------------------------------------------- helpers
 
 
@@ -139,15 +179,16 @@ def flush_span(S, c, level, start, end, ctx, comm):
         fr = S.accf[c, level, y]
         if ns != 0 or fr != 0:
             n = S.misc[M_NROWS]
-            if n < S.rows.shape[0]:
-                S.rows[n, 0] = c
-                S.rows[n, 1] = start
-                S.rows[n, 2] = end
-                S.rows[n, 3] = ctx
-                S.rows[n, 4] = comm
-                S.rows[n, 5] = y
-                S.rows[n, 6] = ns
-                S.rows[n, 7] = fr
+            if n < S.rows.shape[1]:
+                # column-major (field, row): each cpu.parquet column is one contiguous row
+                S.rows[0, n] = c
+                S.rows[1, n] = start
+                S.rows[2, n] = end
+                S.rows[3, n] = ctx
+                S.rows[4, n] = comm
+                S.rows[5, n] = y
+                S.rows[6, n] = ns
+                S.rows[7, n] = fr
                 S.misc[M_NROWS] = n + 1
             S.acc[c, level, y] = 0
             S.accf[c, level, y] = 0
@@ -169,14 +210,14 @@ def start_step(S, c, now, step, arg, dur):
     S.cs[c, CS_ARG] = arg
     S.cs[c, CS_NEXT] = now + dur
     S.cs[c, CS_BUSY] += dur
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, now + dur)
+    heap_set(S, S.P[P_ECPU0] + c, now + dur)
 
 
 @njit(cache=True, inline="always")
 def cpu_stop(S, c):
     S.cs[c, CS_STEP] = ST_NONE
     S.cs[c, CS_NEXT] = INF
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, INF)
+    heap_set(S, S.P[P_ECPU0] + c, INF)
 
 
 # ------------------------------------------------------------------------ NIC: ring, moderation
@@ -198,7 +239,7 @@ def moderation_arm(S, q, t):
             if fire < t:
                 fire = t
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
     elif mode == 2:
         # mlx5 EQE-based period: the period restarts at each event (interrupt), so it is a gap
         # since the last one, as ITR; the max-packets count (rx-frames) still fires early
@@ -210,7 +251,7 @@ def moderation_arm(S, q, t):
             fire = t
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
     else:
         # ethtool_coalesce: fire rx-usecs after the first completion or at rx-frames completions;
         # usecs=0 and frames=0 (or 1) means no moderation (include/uapi/linux/ethtool.h:401-470)
@@ -226,7 +267,7 @@ def moderation_arm(S, q, t):
             fire = t
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
 
 
 @njit(cache=True, inline="always")
@@ -383,7 +424,7 @@ def hardirq_begin(S, c, q, t, ret):
 @njit(cache=True, inline="always")
 def irq_fire(S, q, t):
     S.qs[q, QS_IRQ_T] = INF
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, INF)
+    heap_set(S, S.P[P_EIRQ0] + q, INF)
     S.qs[q, QS_IRQ_EN] = 0  # masked until napi_complete_done (KERNEL.md §1 row 1, §3.6)
     S.qs[q, QS_LAST_IRQ] = t
     S.qs[q, QS_IRQS] += 1
@@ -397,7 +438,7 @@ def irq_fire(S, q, t):
 def napi_timer(S, q, t):
     """napi_watchdog, the gro_flush_timeout hrtimer (dev.c:7085): schedules the NAPI unless it
     is already scheduled. Its interrupt is a hard IRQ too, encoded as -(q + 1)."""
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, INF)
+    heap_set(S, S.P[P_ETMR0] + q, INF)
     if S.qs[q, QS_SCHED] != 0:
         return
     S.qs[q, QS_TIMERS] += 1
@@ -418,7 +459,7 @@ def deliver_irq(S, c, q, t):
             S.cs[c, CS_STEP] = ST_CEXIT
             S.cs[c, CS_ARG] = q
             S.cs[c, CS_NEXT] = t + S.P[P_CEXIT]
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
+            heap_set(S, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
             return
         hardirq_begin(S, c, q, t, X_IDLE)
     elif x == X_TASK and task < S.P[P_NTHR]:
@@ -572,7 +613,7 @@ def softirq_leave(S, c, t):
         S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
         S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
         S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-        heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+        heap_set(S, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
         return
     S.cs[c, CS_X] = X_IDLE
     cpu_stop(S, c)
@@ -989,7 +1030,7 @@ def l4_done(S, c, h, t):
         S.ss[s, SS_WAITER] -= 1
         S.ts[k, TS_STATE] = T_WAKING
         lat = S.cbase[L_WAKEUP]
-        heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, t + S.cbase[C_WAKEUP] + lat)
+        heap_set(S, S.P[P_ETHR0] + k, t + S.cbase[C_WAKEUP] + lat)
         if S.ts[k, TS_CPU] == c and S.cs[c, CS_TASK] < 0:
             S.cs[c, CS_NEED_RESCHED] = 1  # the idle task yields to the woken reader
         return S.cbase[C_WAKEUP], Y_WAKE
@@ -1159,7 +1200,7 @@ def nra_advance(S, c, t):
             # napi_complete_done (dev.c:6722-6788)
             S.qs[q, QS_SCHED] = 0
             if S.cs[c, CS_TMO] != 0:
-                heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
+                heap_set(S, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
             if S.qs[q, QS_MISSED] != 0:
                 S.qs[q, QS_MISSED] = 0
                 napi_schedule(S, c, q)
@@ -1320,7 +1361,7 @@ def thread_advance(S, k, c, t):
 @njit(cache=True, inline="always")
 def thread_wake(S, k, t):
     """The woken reader becomes runnable on its CPU (after the wake-up latency)."""
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, INF)
+    heap_set(S, S.P[P_ETHR0] + k, INF)
     c = S.ts[k, TS_CPU]
     S.ts[k, TS_STATE] = T_RUNNABLE
     rq_push(S, c, k)
@@ -1375,7 +1416,7 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
             S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
             S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+            heap_set(S, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
             return
         S.cs[c, CS_X] = X_IDLE
         cpu_stop(S, c)
@@ -1440,19 +1481,28 @@ def cpu_complete(S, c, t):
 def run_loop(S):
     n = S.pk.shape[0]
     nxt = S.misc[0]
+    # arrivals come from the time-sorted packet array, not from the heap: entity 0 stays at INF
+    # there and the next arrival is compared with the heap's top under the same (time, entity)
+    # order, entity 0 first on a tie. Same event order; one heap update less per packet
+    if S.ht[0] < INF:
+        heap_set(S, 0, INF)
+    t_arr = S.pk[nxt, F_T_VIS] if nxt < n else INF
     while True:
         e = S.hh[0]
         t = S.ht[e]
+        if t_arr <= t:
+            e = 0
+            t = t_arr
         if t >= INF:
             break
-        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[0] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
+        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[1] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
             S.misc[0] = nxt
             return 1  # the caller grows the buffers and calls again
         S.misc[3 + (0 if e == 0 else 1 if e < S.P[P_ECPU0] else 2 if e < S.P[P_ETHR0] else 3)] += 1
         if e == 0:
             arrival(S, nxt, t)
             nxt += 1
-            heap_fix(S.ht, S.hh, S.hp, 0, S.pk[nxt, F_T_VIS] if nxt < n else INF)
+            t_arr = S.pk[nxt, F_T_VIS] if nxt < n else INF
         elif e < S.P[P_ECPU0]:
             irq_fire(S, e - S.P[P_EIRQ0], t)
         elif e < S.P[P_ETHR0]:

@@ -21,9 +21,10 @@ from replay.model.classify import addr_text, columns, host_view, infer_apps, kin
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, Driver, parse_speed
+from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
-from replay.model.state import new_state, set_buffers
+from replay.model.state import gather_rows, new_state, set_buffers
 from replay.model.wire import schedule
 from replay.runner import ReplayOptions
 from replay.store.schema import CPU_SCHEMA, EVENTS_SCHEMA, PACKETS_SCHEMA
@@ -396,18 +397,25 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_ETMR0] = e_thr0 + nthr
     P[L.P_EIPI0] = e_thr0 + nthr + nq
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
-    pk = np.zeros((n, L.N_PK), dtype=np.int64)
-    cols_in = {
-        "t_vis": t_vis, "t_wire": t_wire, "que": fqueue[ridx], "plen": cols.wire_len[ridx],
-        "paylen": cols.payload_len[ridx], "kind": fkind[ridx], "sock": psock,
-        "gro_ok": gro_ok[ridx], "flowk": cols.flow[ridx], "bucket": hashes[ridx] & 7,
-        "seq": cols.tcp_seq[ridx], "ack": cols.tcp_ack[ridx], "flags": cols.tcp_flags[ridx],
-        "opth": cols.tcp_opt_hash[ridx], "ttl": cols.ttl[ridx], "tos": cols.ip_tos[ridx],
-        "df": cols.ip_df[ridx], "ipid": cols.ip_id[ridx], "hdrlen": hdr[ridx],
-        "truesize": ts[ridx], "v6": v6[ridx], "hash": skb_hash[ridx],
+    pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
+    # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
+    # pass (no n-row temporary per field: 140 B per packet of memory to fault in and free);
+    # per-packet ones are copied
+    by_frame = {
+        "que": fqueue, "plen": cols.wire_len, "paylen": cols.payload_len, "kind": fkind,
+        "gro_ok": gro_ok, "flowk": cols.flow, "bucket": hashes & 7, "seq": cols.tcp_seq,
+        "ack": cols.tcp_ack, "flags": cols.tcp_flags, "opth": cols.tcp_opt_hash, "ttl": cols.ttl,
+        "tos": cols.ip_tos, "df": cols.ip_df, "ipid": cols.ip_id, "hdrlen": hdr, "truesize": ts,
+        "v6": v6, "hash": skb_hash,
     }
+    by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
     for j, name in enumerate(L.PK_FIELDS):
-        pk[:, j] = cols_in[name]
+        if name in by_packet:
+            pk[:, j] = by_packet[name]
+    fj = [j for j, name in enumerate(L.PK_FIELDS) if name not in by_packet]
+    gather_rows(pk, tuple(np.ascontiguousarray(by_frame[L.PK_FIELDS[j]]) for j in fj),
+                np.array(fj, dtype=np.int64), ridx)
+    del by_frame, by_packet
     po = np.full((n, L.N_PO), -1, dtype=np.int64)
     po[:, L.O_SKBH] = np.arange(n)
     po[:, L.O_SKBCNT] = 1
@@ -415,8 +423,12 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     po[:, L.O_SKBTRUE] = 0
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * (nq + 1) + 3, nthr + ncpu + 1)
-    cap_rows = 4096 + 8 * n
-    cap_ev = 4096 + 4 * n
+    # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
+    # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer. They are
+    # not zeroed (np.empty), so the part never written costs no memory: room for 4 rows per
+    # packet saves the flood a copy and a second buffer to fault in
+    cap_rows = 4096 + 4 * n
+    cap_ev = 4096 + n // 8
     arrays = dict(
         P=P, cbase=cbase, cpb=cpb, pk=pk, po=po,
         se=np.full((n, L.N_ST), -1, dtype=np.int64), sc=np.zeros((n, L.N_ST), dtype=np.int64),
@@ -427,19 +439,22 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         sockq=np.zeros(int(qoff[-1]) + 1, np.int64), wq=wq,
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
-        rows=np.zeros((cap_rows, 8), np.int64), ev=np.zeros((cap_ev, 7), np.int64),
+        rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl,
     )
+    del pk, po  # `arrays` owns them (released after the packets table)
     if n:
         engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
     # the compiled engine sees the arrays through one struct (model/state.py); it writes into them
     st = new_state(arrays)
     while engine.run_loop(st) == 1:
+        # the engine writes rows/events below its fill counters only: no need to zero them
         old_rows, old_ev = arrays["rows"], arrays["ev"]
-        rows = np.zeros((old_rows.shape[0] * 2, 8), np.int64)
-        rows[: old_rows.shape[0]] = old_rows
-        ev = np.zeros((old_ev.shape[0] * 2, 7), np.int64)
-        ev[: old_ev.shape[0]] = old_ev
+        nr, ne = int(arrays["misc"][L.M_NROWS]), int(arrays["misc"][L.M_NEV])
+        rows = np.empty((8, old_rows.shape[1] * 2), np.int64)
+        rows[:, :nr] = old_rows[:, :nr]
+        ev = np.empty((old_ev.shape[0] * 2, 7), np.int64)
+        ev[:ne] = old_ev[:ne]
         arrays["rows"], arrays["ev"] = rows, ev
         set_buffers(st, rows, ev)
     engine.distribute(st)
@@ -462,10 +477,14 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     comms = [f"swapper/{c}" for c in range(ncpu)] + [f"ksoftirqd/{c}" for c in range(ncpu)] + [
         str(a["name"]) for a in apps
     ] + ([str(cfg["nic"]["sender"])] if veth else [])
+    counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
+    # the per-packet engine arrays (~430 B per packet) are in the packets table now: let the cpu
+    # table, the summary and the Parquet writer reuse their memory (first-touched memory is what
+    # a large run pays for most: benchmarks/bench_run.py)
+    _release_packet_arrays(S, arrays)
     cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
     events = _events_table(S)
-    counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     summary = _summary(S, packets, cols.n, ncpu)
     kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
     counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
@@ -490,73 +509,39 @@ def _views(arrays: dict[str, np.ndarray]) -> Any:
     return v
 
 
-def _dict_array(codes: np.ndarray, names: list[str] | tuple[str, ...], valid: np.ndarray | None = None
-                ) -> pa.DictionaryArray:
-    idx = pa.array(codes.astype(np.int16), mask=None if valid is None else ~valid)
-    return pa.DictionaryArray.from_arrays(idx, pa.array(list(names), pa.string()))
+def _release_packet_arrays(S: Any, arrays: dict[str, Any]) -> None:
+    for name in ("pk", "po", "se", "sc", *L.PK_FIELDS, *L.PO_FIELDS):
+        if hasattr(S, name):
+            delattr(S, name)
+        arrays.pop(name, None)
 
 
 def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire_all: np.ndarray,
                    rxmask: np.ndarray, ridx: np.ndarray) -> pa.Table:
     m = len(fidx)
-    n = len(ridx)
-    # per-stage wait = end of S - end of the previous stage on the path - CPU of S
-    se, sc = S.se, S.sc
-    wait = np.zeros((n, L.N_ST), dtype=np.int64)
-    prev = S.t_wire.copy()
-    for st in range(L.N_ST):
-        on = se[:, st] >= 0
-        wait[on, st] = se[on, st] - prev[on] - sc[on, st]
-        prev[on] = se[on, st]
-    t_done = prev  # the end of the last stage reached: the invariant holds by construction
-
-    def full(vals: np.ndarray, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        out = np.full(m, fill, dtype=np.int64)
-        out[rxmask] = vals
-        return out, rxmask.copy()
-
-    outcome = np.full(m, L.O_IGNORED, dtype=np.int64)
-    outcome[rxmask] = S.outc
-    cols_out: dict[str, pa.Array] = {}
-    cols_out["frame"] = pa.array((fidx + 1).astype(np.uint64))
-    cols_out["flow"] = pa.array(cols.flow[fidx].astype(np.uint32))
-    q, v = full(S.que)
-    cols_out["queue"] = pa.array(q.astype(np.uint16), mask=~v)
-    c, v = full(S.pcpu)
-    c_valid = v & (c >= 0)
-    cols_out["cpu"] = pa.array(np.where(c_valid, c, 0).astype(np.uint16), mask=~c_valid)
-    cols_out["loop"] = pa.array(loop.astype(np.uint32))
-    cols_out["pkt"] = pa.array(np.arange(1, m + 1, dtype=np.uint64))
-    cols_out["outcome"] = _dict_array(outcome, OUTCOMES)
-    a, v = full(S.papp, -1)
-    av = v & (a >= 0) & (outcome == L.O_DELIVERED)
-    cols_out["app"] = pa.array(np.where(av, a, 0).astype(np.uint16), mask=~av)
-    skbf = np.zeros(m, dtype=np.uint64)
-    if n:
-        skbf[rxmask] = (ridx[S.skbh] + 1).astype(np.uint64)
-    cols_out["skb"] = pa.array(skbf, mask=~rxmask)
-    cols_out["t_wire"] = pa.array(np.where(rxmask, t_wire_all, 0), mask=~rxmask)
-    for name, arr in (("t_irq", S.tirq), ("t_poll", S.tpoll)):
-        x, v = full(arr, -1)
-        ok = v & (x >= 0)
-        cols_out[name] = pa.array(np.where(ok, x, 0), mask=~ok)
-    x, v = full(t_done)
-    cols_out["t_done"] = pa.array(x, mask=~v)
+    o = packet_columns(S, rxmask, t_wire_all, ridx)
+    small, codes, sok, t3, t3ok = o["small"], o["codes"], o["small_ok"], o["t3"], o["t3_ok"]
+    rx = rxmask.astype(np.bool_, copy=False)
+    cols_out: dict[str, pa.Array] = {
+        "frame": arrow((fidx + 1).astype(np.uint64)),
+        "flow": arrow(cols.flow[fidx].astype(np.uint32)),
+        "queue": arrow(small[0], sok[0]),
+        "cpu": arrow(small[1], sok[1]),
+        "loop": arrow(loop.astype(np.uint32)),
+        "pkt": arrow(np.arange(1, m + 1, dtype=np.uint64)),
+        "outcome": dict_array(codes[0], OUTCOMES),
+        "app": arrow(small[2], sok[2]),
+        "skb": arrow(o["skb"], rx),
+        "t_wire": arrow(t3[0], t3ok[0]),
+        "t_irq": arrow(t3[1], t3ok[1]),
+        "t_poll": arrow(t3[2], t3ok[2]),
+        "t_done": arrow(o["t_done"], rx),
+        "drop_stage": dict_array(codes[1], STAGE_IDS, sok[4]),
+        "drop_reason": dict_array(codes[2], L.DROP_REASONS, sok[5]),
+    }
     for st, sid in enumerate(STAGE_IDS):
-        on = np.zeros(m, dtype=bool)
-        on[rxmask] = se[:, st] >= 0
-        w = np.zeros(m, dtype=np.int64)
-        w[rxmask] = wait[:, st]
-        cc = np.zeros(m, dtype=np.int64)
-        cc[rxmask] = sc[:, st]
-        cols_out[f"wait_{sid}"] = pa.array(w, mask=~on)
-        cols_out[f"cpu_{sid}"] = pa.array(cc, mask=~on)
-    ds, v = full(S.dstage, -1)
-    dv = v & (ds >= 0)
-    cols_out["drop_stage"] = _dict_array(np.where(dv, ds, 0), STAGE_IDS, dv)
-    dr, v = full(S.dreason, -1)
-    rv = v & (dr >= 0)
-    cols_out["drop_reason"] = _dict_array(np.where(rv, dr, 0), L.DROP_REASONS, rv)
+        cols_out[f"wait_{sid}"] = arrow(o["wait"][st], o["on"][st])
+        cols_out[f"cpu_{sid}"] = arrow(o["cpu"][st], o["on"][st])
     return pa.Table.from_arrays([cols_out[f.name] for f in PACKETS_SCHEMA], schema=PACKETS_SCHEMA)
 
 
@@ -603,7 +588,7 @@ def _split_categories(r: np.ndarray, st_idx: np.ndarray, cats: list[str],
 
 def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[str, Any]],
                ncpu: int, splits: dict[str, dict[str, float]] | None = None) -> pa.Table:
-    r = S.rows[: S.nrows[0]]
+    r = S.rows[:, : S.nrows[0]]  # (field, row): each field is a contiguous column
     slots = [(sym.format(recv_symbol="udp_recvmsg", consume_symbol="skb_consume_udp", **names),
               stage, cat) for sym, stage, cat in L.SLOTS]
     sym_names = sorted({s for s, _, _ in slots})
@@ -612,28 +597,31 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
     st_idx = np.array([stage_names.index(st) if st else -1 for _, st, _ in slots])
     cats = sorted({c for _, _, c in slots})
     cat_idx = np.array([cats.index(c) for _, _, c in slots])
-    rcat = np.full(len(r), -1)
+    rcat = None
     if splits:
-        r, rcat = _split_categories(r, st_idx, cats, splits)
-    slot = r[:, 5]
+        # calibrated per-stage category splits (replay calibrate) cut rows in row-major form
+        rr, rcat = _split_categories(np.ascontiguousarray(r.T), st_idx, cats, splits)
+        r = np.ascontiguousarray(rr.T)
+    slot = r[5]
     cat_of = cat_idx[slot] if len(slot) else slot
-    cat_of = np.where(rcat >= 0, rcat, cat_of)
+    if rcat is not None:
+        cat_of = np.where(rcat >= 0, rcat, cat_of)
     dsos = ["[kernel.kallsyms]"] + [str(a["name"]) for a in apps]
     is_app = slot == L.Y_APP
-    dso = np.where(is_app, r[:, 4] - 2 * ncpu + 1, 0)
+    dso = np.where(is_app, r[4] - 2 * ncpu + 1, 0)
     stv = st_idx[slot] if len(slot) else np.zeros(0, np.int64)
     arrays = [
-        pa.array(r[:, 0].astype(np.uint16)),
-        pa.array(r[:, 1]),
-        pa.array(r[:, 2]),
-        _dict_array(r[:, 3], L.CTX_NAMES),
-        _dict_array(r[:, 4], comms),
-        _dict_array(dso, dsos),
-        _dict_array(sym_idx[slot] if len(slot) else slot, sym_names),
-        _dict_array(np.where(stv >= 0, stv, 0), stage_names, stv >= 0),
-        _dict_array(cat_of, cats),
-        pa.array(r[:, 6]),
-        pa.array(r[:, 7].astype(np.uint32)),
+        arrow(r[0].astype(np.uint16)),
+        arrow(r[1]),
+        arrow(r[2]),
+        dict_array(r[3], L.CTX_NAMES),
+        dict_array(r[4], comms),
+        dict_array(dso, dsos),
+        dict_array(sym_idx[slot] if len(slot) else slot, sym_names),
+        dict_array(np.where(stv >= 0, stv, 0), stage_names, stv >= 0),
+        dict_array(cat_of, cats),
+        arrow(r[6]),
+        arrow(r[7].astype(np.uint32)),
     ]
     return pa.Table.from_arrays(arrays, schema=CPU_SCHEMA)
 
@@ -650,9 +638,9 @@ def _events_table(S: Any) -> pa.Table:
         pa.array(np.where(endv, e[:, 1], 0), mask=~endv),
         pa.array(np.where(cv, e[:, 2], 0).astype(np.int16), mask=~cv),
         pa.array(np.where(qv, e[:, 3], 0).astype(np.int16), mask=~qv),
-        _dict_array(e[:, 4], L.EV_KINDS),
+        dict_array(e[:, 4], L.EV_KINDS),
         pa.array(e[:, 5]),
-        _dict_array(e[:, 6], L.EV_DETAILS, e[:, 6] != L.D_NONE),
+        dict_array(e[:, 6], L.EV_DETAILS, e[:, 6] != L.D_NONE),
     ]
     return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)
 

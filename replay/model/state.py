@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from numba import njit, types
+from numba import literal_unroll, njit, types
 from numba.experimental import structref
 
 I1 = types.Array(types.int64, 1, "C")
@@ -94,6 +94,22 @@ def set_buffers(S, rows, ev):
     """Swap in grown output buffers (cpu rows, events) between calls of the engine loop."""
     S.rows = rows
     S.ev = ev
+
+
+@njit(cache=True)
+def gather_rows(dst, srcs, cols, idx):
+    """dst[k, cols[m]] = srcs[m][idx[k]] for every source m: the engine's packet matrix filled
+    from per-frame columns of any integer/bool dtype, in blocks of rows that stay in cache (a
+    pass per field over the whole (n, 21) matrix moved 21x its size through memory)."""
+    n = idx.shape[0]
+    for b0 in range(0, n, 2048):
+        b1 = min(n, b0 + 2048)
+        m = 0
+        for src in literal_unroll(srcs):
+            j = cols[m]
+            for k in range(b0, b1):
+                dst[k, j] = src[idx[k]]
+            m += 1  # noqa: SIM113 (numba cannot enumerate a literal_unroll)
 
 
 def new_state(arrays: dict[str, Any]) -> StateProxy:
