@@ -90,3 +90,39 @@ def test_one_gib_bomb_streams_in_bounded_memory(tmp_path: Path, kind: str, basel
     assert f"{RECORDS} frames before it kept" in got["warnings"][0]
     extra_mib = (got["rss_kib"] - baseline_kib) / 1024
     assert extra_mib < LIMIT_MIB, f"{kind}: peak RSS {extra_mib:.0f} MiB above the one-frame read"
+
+
+
+def test_zstd_skippable_frame_of_1_gib_is_skipped_in_bounded_memory() -> None:
+    """A skippable frame (RFC 8878 §3.1.2) of 1 GiB, streamed past without being held, then a
+    real frame: its bytes come out, and the framer never buffers more than a read step."""
+    from replay.capture.source import _RAW_STEP, _ZstdFrames
+
+    payload = b"after the skippable frame" * 100
+
+    class Raw:
+        def __init__(self) -> None:
+            self.head = struct.pack("<II", 0x184D2A5E, 1 << 30)
+            self.zeros = 1 << 30
+            self.tail = zstandard.ZstdCompressor().compress(payload)
+            self.most = 0  # largest buffer the framer held when asking for more
+
+        def read(self, n: int) -> bytes:
+            self.most = max(self.most, len(framer._buf))
+            if self.head:
+                out, self.head = self.head, b""
+                return out
+            if self.zeros:
+                k = min(n, self.zeros)
+                self.zeros -= k
+                return bytes(k)
+            out, self.tail = self.tail, b""
+            return out
+
+    raw = Raw()
+    framer = _ZstdFrames(raw.read)
+    out = b""
+    while chunk := framer.read():
+        out += chunk
+    assert out == payload
+    assert raw.zeros == 0 and raw.most <= 2 * _RAW_STEP

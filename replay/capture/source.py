@@ -258,6 +258,8 @@ class _ZstdFrames:
                         k = min(size, len(self._buf) - self._pos)
                         self._pos += k
                         size -= k
+                        del self._buf[: self._pos]  # a skippable frame may claim 4 GiB
+                        self._pos = 0
                     continue
                 if magic != _ZSTD_MAGIC:
                     raise CompressedDataError(f"bad zstd frame magic 0x{magic:08x}")
