@@ -54,7 +54,7 @@ def ingest(
     *,
     on_warning: Callable[[str], None] | None = None,
 ) -> list[CaptureInput]:
-    """Read every input and write the frames table to `out` (zstd Parquet).
+    """Read every input and write the frames table to `out` (Parquet, PARQUET_OPTIONS).
 
     Reading and writing overlap: the Parquet writer runs on a helper thread (pyarrow releases
     the GIL while encoding and compressing), fed through a short queue, so memory holds at most
