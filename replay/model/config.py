@@ -337,10 +337,10 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "nic", "rx-usecs", 0, drv.max_usecs, f"between 0 and {drv.max_usecs} for {drv.name}")
     _int(cfg, "nic", "rx-frames", 0, 65535, "between 0 and 65535")
     _bool(cfg, "nic", "adaptive-rx")
-    if n["adaptive-rx"] and drv.name != "ixgbe":
+    if n["adaptive-rx"] and drv.name not in ("ixgbe", "mlx5"):
         raise ConfigError(
-            f"nic.adaptive-rx: only ixgbe's dynamic ITR is modelled, not {drv.name}'s algorithm; "
-            "set it false (the model then uses the fixed rx-usecs/rx-frames)"
+            f"nic.adaptive-rx: ixgbe's dynamic ITR and mlx5's net_dim are modelled, not "
+            f"{drv.name}'s algorithm; set it false (the model then uses the fixed rx-usecs/rx-frames)"
         )
     _bool(cfg, "nic", "rx-cqe-moder")
     if not n["rx-cqe-moder"] and drv.name != "mlx5":

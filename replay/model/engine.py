@@ -229,9 +229,8 @@ def moderation_arm(S, q, t):
     if S.qs[q, QS_IRQ_EN] == 0:
         return
     mode = S.P[P_MOD]
-    usecs = S.P[P_USECS]
+    usecs = S.qs[q, QS_ITR]  # per queue: adaptive moderation moves it
     if mode == 1:
-        usecs = S.qs[q, QS_ITR]  # per vector: the dynamic ITR moves it
         # Intel ITR: a minimum gap since the last interrupt; an idle queue fires on its first
         # packet; no packet-count trigger (ixgbe ignores rx-frames)
         if S.qs[q, QS_IRQ_T] == INF:
@@ -247,7 +246,7 @@ def moderation_arm(S, q, t):
         fire = S.qs[q, QS_LAST_IRQ] + usecs
         if fire < t:
             fire = t
-        if S.P[P_FRAMES] > 0 and S.qs[q, QS_CNT] >= S.P[P_FRAMES]:
+        if S.qs[q, QS_FRAMES] > 0 and S.qs[q, QS_CNT] >= S.qs[q, QS_FRAMES]:
             fire = t
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
@@ -258,7 +257,7 @@ def moderation_arm(S, q, t):
         S.qs[q, QS_CNT] += 1
         if S.qs[q, QS_CNT] == 1:
             S.qs[q, QS_FIRST_T] = t
-        frames = S.P[P_FRAMES]
+        frames = S.qs[q, QS_FRAMES]
         if frames > 0 and S.qs[q, QS_CNT] >= frames:
             fire = t
         elif usecs > 0:
@@ -334,6 +333,151 @@ def ixgbe_set_itr(S, q, t):
     if new != S.qs[q, QS_AITR_Q]:
         S.qs[q, QS_AITR_Q] = new
         S.qs[q, QS_ITR] = ((new & 0xFF8) >> 2) * 1000
+
+
+@njit(cache=True, inline="always")
+def _dim_diff(val, ref):
+    """IS_SIGNIFICANT_DIFF (include/linux/dim.h): more than 10 % apart."""
+    return ref != 0 and (100 * abs(val - ref)) // ref > 10
+
+
+@njit(cache=True, inline="always")
+def _dim_compare(S, q, ppms, bpms, epms):
+    """net_dim_stats_compare: 1 better, -1 worse, 0 same (bytes, then packets, then events)."""
+    pb = S.qs[q, QS_DIM_BPMS]
+    pp = S.qs[q, QS_DIM_PPMS]
+    pe = S.qs[q, QS_DIM_EPMS]
+    if pb == 0:
+        return 1 if bpms != 0 else 0
+    if _dim_diff(bpms, pb):
+        return 1 if bpms > pb else -1
+    if pp == 0:
+        return 1 if ppms != 0 else 0
+    if _dim_diff(ppms, pp):
+        return 1 if ppms > pp else -1
+    if pe == 0:
+        return 0
+    if _dim_diff(epms, pe):
+        return 1 if epms < pe else -1  # fewer interrupts for the same traffic is better
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _dim_step(S, q):
+    """net_dim_step: 0 stepped, 1 on edge, 2 too tired."""
+    if S.qs[q, QS_DIM_TIRED] == DIM_NUM_PROFILES * 2:
+        return 2
+    ts = S.qs[q, QS_DIM_TUNE]
+    if ts == DIM_GOING_RIGHT:
+        if S.qs[q, QS_DIM_IX] == DIM_NUM_PROFILES - 1:
+            return 1
+        S.qs[q, QS_DIM_IX] += 1
+        S.qs[q, QS_DIM_SR] += 1
+    elif ts == DIM_GOING_LEFT:
+        if S.qs[q, QS_DIM_IX] == 0:
+            return 1
+        S.qs[q, QS_DIM_IX] -= 1
+        S.qs[q, QS_DIM_SL] += 1
+    S.qs[q, QS_DIM_TIRED] += 1
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _dim_park(S, q, tired):
+    """dim_park_on_top / dim_park_tired (lib/dim/dim.c)."""
+    S.qs[q, QS_DIM_SR] = 0
+    S.qs[q, QS_DIM_SL] = 0
+    if tired:
+        S.qs[q, QS_DIM_TUNE] = DIM_PARKING_TIRED
+    else:
+        S.qs[q, QS_DIM_TIRED] = 0
+        S.qs[q, QS_DIM_TUNE] = DIM_PARKING_ON_TOP
+
+
+@njit(cache=True, inline="always")
+def _dim_exit_parking(S, q):
+    S.qs[q, QS_DIM_TUNE] = DIM_GOING_LEFT if S.qs[q, QS_DIM_IX] != 0 else DIM_GOING_RIGHT
+    _dim_step(S, q)
+
+
+@njit(cache=True)
+def _net_dim_decision(S, q, ppms, bpms, epms):
+    """net_dim_decision (lib/dim/net_dim.c): a hill climb over the five profiles on bytes/ms."""
+    prev_state = S.qs[q, QS_DIM_TUNE]
+    prev_ix = S.qs[q, QS_DIM_IX]
+    ts = prev_state
+    if ts == DIM_PARKING_ON_TOP:
+        if _dim_compare(S, q, ppms, bpms, epms) != 0:
+            _dim_exit_parking(S, q)
+    elif ts == DIM_PARKING_TIRED:
+        S.qs[q, QS_DIM_TIRED] -= 1
+        if S.qs[q, QS_DIM_TIRED] == 0:
+            _dim_exit_parking(S, q)
+    else:
+        if _dim_compare(S, q, ppms, bpms, epms) != 1:
+            # dim_turn
+            if ts == DIM_GOING_RIGHT:
+                S.qs[q, QS_DIM_TUNE] = DIM_GOING_LEFT
+                S.qs[q, QS_DIM_SL] = 0
+            else:
+                S.qs[q, QS_DIM_TUNE] = DIM_GOING_RIGHT
+                S.qs[q, QS_DIM_SR] = 0
+        ts = S.qs[q, QS_DIM_TUNE]
+        # dim_on_top: one step back after several the other way
+        if ts == DIM_GOING_RIGHT:
+            top = S.qs[q, QS_DIM_SL] > 1 and S.qs[q, QS_DIM_SR] == 1
+        else:
+            top = S.qs[q, QS_DIM_SR] > 1 and S.qs[q, QS_DIM_SL] == 1
+        if top:
+            _dim_park(S, q, False)
+        else:
+            r = _dim_step(S, q)
+            if r == 1:
+                _dim_park(S, q, False)
+            elif r == 2:
+                _dim_park(S, q, True)
+    if prev_state != DIM_PARKING_ON_TOP or S.qs[q, QS_DIM_TUNE] != DIM_PARKING_ON_TOP:
+        S.qs[q, QS_DIM_PPMS] = ppms
+        S.qs[q, QS_DIM_BPMS] = bpms
+        S.qs[q, QS_DIM_EPMS] = epms
+    return S.qs[q, QS_DIM_IX] != prev_ix
+
+
+@njit(cache=True)
+def mlx5e_handle_rx_dim(S, q, t):
+    """mlx5e_napi_poll after napi_complete_done: net_dim with the sample (completion events,
+    packets, bytes, now). After DIM_NEVENTS events it compares rates with the last measurement and
+    may move one profile; mlx5e_rx_dim_work then modifies the CQ's moderation from a workqueue,
+    taken here as done before the next completion ([ASSUMED]: a work item and one firmware
+    command, microseconds against a 64-interrupt measurement)."""
+    ev = S.qs[q, QS_IRQS]
+    pk = S.qs[q, QS_AITR_PK]
+    by = S.qs[q, QS_AITR_BY]
+    if S.qs[q, QS_DIM_STATE] == DIM_MEASURE_IN_PROGRESS:
+        nev = (ev - S.qs[q, QS_DIM_E0]) & 0xFFFF
+        if nev < DIM_NEVENTS:
+            return
+        delta_us = (t - S.qs[q, QS_DIM_T0]) // 1000  # ktime_us_delta
+        if delta_us > 0:  # dim_calc_stats refuses an empty interval
+            ppms = ((pk - S.qs[q, QS_DIM_P0]) * 1000 + delta_us - 1) // delta_us  # DIV_ROUND_UP
+            bpms = ((by - S.qs[q, QS_DIM_B0]) * 1000 + delta_us - 1) // delta_us
+            epms = (DIM_NEVENTS * 1000 + delta_us - 1) // delta_us
+            if _net_dim_decision(S, q, ppms, bpms, epms):
+                ix = S.qs[q, QS_DIM_IX]
+                if S.P[P_MOD] == 2:  # EQE-based period
+                    S.qs[q, QS_ITR] = DIM_RX_EQE_USEC[ix] * 1000
+                    S.qs[q, QS_FRAMES] = DIM_RX_EQE_PKTS[ix]
+                else:
+                    S.qs[q, QS_ITR] = DIM_RX_CQE_USEC[ix] * 1000
+                    S.qs[q, QS_FRAMES] = DIM_RX_CQE_PKTS[ix]
+                S.qs[q, QS_DIM_STATE] = DIM_START_MEASURE  # mlx5e_complete_dim_work
+                return
+    # DIM_START_MEASURE (or no decision): this sample starts the next measurement
+    S.qs[q, QS_DIM_E0] = ev
+    S.qs[q, QS_DIM_P0] = pk
+    S.qs[q, QS_DIM_B0] = by
+    S.qs[q, QS_DIM_T0] = t
+    S.qs[q, QS_DIM_STATE] = DIM_MEASURE_IN_PROGRESS
 
 
 @njit(cache=True, inline="always")
@@ -1205,7 +1349,9 @@ def nra_advance(S, c, t):
                 S.qs[q, QS_MISSED] = 0
                 napi_schedule(S, c, q)
             elif S.cs[c, CS_KEEP_MASKED] == 0:
-                if S.P[P_AITR] != 0:
+                if S.P[P_AITR] == AITR_DIM:
+                    mlx5e_handle_rx_dim(S, q, t)
+                elif S.P[P_AITR] != 0:
                     ixgbe_set_itr(S, q, t)
                 irq_rearm(S, q, t)
             poll_end(S, c, q, t, True)

@@ -20,7 +20,7 @@ from replay.model import layout as L  # noqa: N812 (the engine's slot table, rea
 from replay.model.classify import addr_text, columns, host_view, infer_apps, kinds, sockets
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
-from replay.model.drivers import DRIVERS, MOD_ITR, Driver, parse_speed
+from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed
 from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
@@ -257,8 +257,6 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_PHASE] = cfg["host"]["tick-phase-ns"]
     P[L.P_MOD] = drv.moderation
     if drv.name == "mlx5" and not cfg["nic"]["rx-cqe-moder"]:
-        from replay.model.drivers import MOD_MLX5_EQE
-
         P[L.P_MOD] = MOD_MLX5_EQE
     P[L.P_USECS] = int(cfg["nic"]["rx-usecs"]) * 1000
     P[L.P_FRAMES] = int(cfg["nic"]["rx-frames"])
@@ -267,6 +265,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         # offers no adaptive-rx flag, nic.adaptive-rx says the same). ixgbe_update_itr scales by
         # 256 at 10G/100M and by 64 at 2.5G/1G/10M.
         P[L.P_AITR] = 1 if parse_speed(cfg["nic"]["speed"]) in (10**10, 10**8) else 2
+    elif drv.name == "mlx5" and cfg["nic"]["adaptive-rx"]:
+        P[L.P_AITR] = L.AITR_DIM  # net_dim on each RQ (en_main.c mlx5e_dim_rx_change)
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
@@ -367,7 +367,14 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         if drv.moderation == MOD_ITR:
             usecs &= ~1  # EITR / ITR registers count in 2 us (ixgbe_write_eitr masks 0xFF8)
         qs[q, L.QS_ITR] = usecs * 1000
-        if P[L.P_AITR]:
+        qs[q, L.QS_FRAMES] = int(cfg["nic"]["rx-frames"])
+        if P[L.P_AITR] == L.AITR_DIM:
+            # DIM starts from profile 1 whatever rx-usecs says (net_dim_get_def_rx_moderation,
+            # NET_DIM_DEF_PROFILE_CQE/EQE = 1); struct dim is zeroed: profile_ix 0, parked on top
+            eqe = P[L.P_MOD] == MOD_MLX5_EQE
+            qs[q, L.QS_ITR] = (L.DIM_RX_EQE_USEC if eqe else L.DIM_RX_CQE_USEC)[1] * 1000
+            qs[q, L.QS_FRAMES] = (L.DIM_RX_EQE_PKTS if eqe else L.DIM_RX_CQE_PKTS)[1]
+        if P[L.P_AITR] in (1, 2):
             # ixgbe_alloc_q_vector: q_vector->itr = IXGBE_20K_ITR (50 us << 2), both containers
             # at IXGBE_ITR_ADAPTIVE_MAX_USECS | LATENCY; next_update 0 (kzalloc): the first
             # update finds it stale
