@@ -598,7 +598,10 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
     r = S.rows[:, : S.nrows[0]]  # (field, row): each field is a contiguous column
     slots = [(sym.format(recv_symbol="udp_recvmsg", consume_symbol="skb_consume_udp", **names),
               stage, cat) for sym, stage, cat in L.SLOTS]
-    sym_names = sorted({s for s, _, _ in slots})
+    # a TCP reader's system call is tcp_recvmsg, and the skb it has read is freed by sk_eat_skb
+    # (__kfree_skb); the slot table names the UDP ones (udp_recvmsg, skb_consume_udp)
+    tcp_syms = ("tcp_recvmsg", "__kfree_skb")
+    sym_names = sorted({s for s, _, _ in slots} | set(tcp_syms))
     sym_idx = np.array([sym_names.index(s) for s, _, _ in slots])
     stage_names = list(STAGE_IDS)
     st_idx = np.array([stage_names.index(st) if st else -1 for _, st, _ in slots])
@@ -613,6 +616,13 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
     cat_of = cat_idx[slot] if len(slot) else slot
     if rcat is not None:
         cat_of = np.where(rcat >= 0, rcat, cat_of)
+    sym_of = sym_idx[slot] if len(slot) else slot
+    tcp_apps = [i for i in range(len(apps)) if S.ss[i, L.SS_PROTO] == 6]
+    if tcp_apps and len(slot):
+        tcp_comm = np.isin(r[4], np.array(tcp_apps) + 2 * ncpu)
+        recv = tcp_comm & ((slot == L.Y_RECV) | (slot == L.Y_RECV_IDLE))
+        sym_of = np.where(recv, sym_names.index(tcp_syms[0]), sym_of)
+        sym_of = np.where(tcp_comm & (slot == L.Y_CONSUME), sym_names.index(tcp_syms[1]), sym_of)
     dsos = ["[kernel.kallsyms]"] + [str(a["name"]) for a in apps]
     is_app = slot == L.Y_APP
     dso = np.where(is_app, r[4] - 2 * ncpu + 1, 0)
@@ -624,7 +634,7 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
         dict_array(r[3], L.CTX_NAMES),
         dict_array(r[4], comms),
         dict_array(dso, dsos),
-        dict_array(sym_idx[slot] if len(slot) else slot, sym_names),
+        dict_array(sym_of, sym_names),
         dict_array(np.where(stv >= 0, stv, 0), stage_names, stv >= 0),
         dict_array(cat_of, cats),
         arrow(r[6]),
