@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
         # interrupt (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/latency, in us there);
         # 0 = the CPU polls in C0. It dominates latency at low packet rates.
         "cstate-exit-ns": 0,
+        # SKB_SMALL_HEAD_CACHE_SIZE: small skb heads come from this slab (skbuff.c); it follows
+        # MAX_TCP_HEADER, hence LL_MAX_HEADER: 640 with CONFIG_WLAN/HYPERV_NET and tunnels (a
+        # distribution kernel), 576 on minimal configs. Sets the truesize of a sender's skb (veth)
+        "skb-small-head": 640,
     },
     "nic": {
         "driver": "ixgbe",
@@ -52,6 +56,16 @@ DEFAULTS: dict[str, Any] = {
         "gro": True,
         "rx-flow-hash": "driver",
         "hkey": "microsoft",
+        # nic.driver = "veth" only (KERNEL.md §3c): the CPU the sending task is pinned to
+        # ("auto": the first CPU no [[app]] uses, as `replay real` picks it) and its name, the
+        # perf Command of the receive path that veth runs in the sender's context
+        "sender-cpu": "auto",
+        "sender": "tcpreplay",
+        # veth only: whether an skb may take the peer's GRO NAPI (veth_skb_is_eligible_for_gro):
+        # the sending end's TSO features (ethtool -K tso, on by default) make it ineligible
+        # unless the peer has rx-udp-gro-forwarding or rx-gro-list on (both off by default)
+        "sender-tso": True,
+        "rx-udp-gro-forwarding": False,
     },
     "irq": {"affinity": "spread"},
     "sysctl": {
@@ -64,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
         "net.core.rmem_max": None,  # None: 4 MiB from 6.18, 212992 before (KERNEL.md §3b)
         "net.core.rps_sock_flow_entries": 0,
         "net.core.flow_limit_cpu_bitmap": "",
+        "net.core.flow_limit_table_len": 4096,  # netdev_flow_limit_table_len (dev.c:5271)
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -302,6 +317,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     tick = 1_000_000_000 // hz
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
     _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
+    _int(cfg, "host", "skb-small-head", 384, 4096, "bytes between 384 and 4096")
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
     h["addresses"] = [_check_address(a) for a in h["addresses"]]
@@ -321,10 +337,24 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "nic", "rx-usecs", 0, drv.max_usecs, f"between 0 and {drv.max_usecs} for {drv.name}")
     _int(cfg, "nic", "rx-frames", 0, 65535, "between 0 and 65535")
     _bool(cfg, "nic", "adaptive-rx")
+    if n["adaptive-rx"] and drv.name != "ixgbe":
+        raise ConfigError(
+            f"nic.adaptive-rx: only ixgbe's dynamic ITR is modelled, not {drv.name}'s algorithm; "
+            "set it false (the model then uses the fixed rx-usecs/rx-frames)"
+        )
     _bool(cfg, "nic", "rx-cqe-moder")
     if not n["rx-cqe-moder"] and drv.name != "mlx5":
         raise ConfigError(f"nic.rx-cqe-moder is an mlx5 private flag; nic.driver is {drv.name}")
     _bool(cfg, "nic", "gro")
+    _bool(cfg, "nic", "sender-tso")
+    _bool(cfg, "nic", "rx-udp-gro-forwarding")
+    sc = n["sender-cpu"]
+    if sc != "auto" and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 <= sc < ncpus):
+        raise ConfigError(
+            f"nic.sender-cpu must be \"auto\" or a CPU between 0 and {ncpus - 1}, got {sc!r}")
+    if not isinstance(n["sender"], str) or not 0 < len(n["sender"]) <= 15:
+        raise ConfigError(
+            f"nic.sender must be a task name of 1-15 characters (TASK_COMM_LEN), got {n['sender']!r}")
     if n["rx-flow-hash"] not in ("l3", "l4", "driver"):
         raise ConfigError(f"nic.rx-flow-hash must be l3, l4 or driver, got {n['rx-flow-hash']!r}")
     hk = str(n["hkey"])
@@ -367,6 +397,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.core.rmem_max", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
     _int(cfg, "sysctl", "net.core.rps_sock_flow_entries", 0, 2**29, "between 0 and 2^29")
     parse_cpu_list(s["net.core.flow_limit_cpu_bitmap"], ncpus, "net.core.flow_limit_cpu_bitmap")
+    # flow_limit_table_len_sysctl accepts any positive int; the table takes ilog2 of it
+    _int(cfg, "sysctl", "net.core.flow_limit_table_len", 1, 2**30, "between 1 and 2^30")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")

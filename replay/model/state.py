@@ -28,6 +28,10 @@ FIELDS: tuple[tuple[str, Any], ...] = (
     ("cs", I2), ("qs", I2), ("ss", I2), ("ts", I2), ("lst", I3), ("ringbuf", I2), ("rxl", I2),
     ("gh", I3), ("gbc", I2), ("sockq", I1), ("wq", I2), ("tmsg", I2), ("acc", I3), ("accf", I3),
     ("rows", I2), ("ev", I2), ("ht", I1), ("hh", I1), ("hp", I1), ("misc", I1),
+    # RPS / backlog (model/backlog.py): per-CPU backlog FIFO, per-CPU flow-limit history and
+    # buckets, per-queue rps_map (length, cpus...), rps_sock_flow_table, per-queue rps_dev_flow
+    # (cpu, last_qtail)
+    ("bq", I2), ("flh", I2), ("rmap", I2), ("rsock", I1), ("rflow", I3),
 )
 STATE_FIELDS = tuple(name for name, _ in FIELDS)
 
@@ -48,7 +52,7 @@ STATE_T = StateType(list(FIELDS))
 
 @njit(cache=True)
 def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, gbc, sockq, wq,
-         tmsg, acc, accf, rows, ev, ht, hh, hp, misc):
+         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow):
     S = structref.new(STATE_T)
     S.P = P
     S.cbase = cbase
@@ -77,6 +81,11 @@ def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, g
     S.hh = hh
     S.hp = hp
     S.misc = misc
+    S.bq = bq
+    S.flh = flh
+    S.rmap = rmap
+    S.rsock = rsock
+    S.rflow = rflow
     return S
 
 
