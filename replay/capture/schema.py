@@ -39,6 +39,8 @@ FRAMES_SCHEMA = pa.schema(
         pa.field("l4_csum_zero", pa.bool_()),
         pa.field("tcp_opt_hash", pa.uint32()),
         pa.field("frag", pa.uint8(), nullable=False),  # 0 none, 1 first, 2 later
+        pa.field("frag_off", pa.uint16()),  # fragment offset in bytes; null if not a fragment
+        pa.field("frag_mf", pa.bool_()),  # more fragments (IP_MF / IP6_MF); null if not a fragment
         pa.field("tunnel", pa.dictionary(pa.int8(), pa.string())),
         pa.field("inner_flow", pa.uint32()),
         pa.field("flow", pa.uint32(), nullable=False),
