@@ -64,6 +64,9 @@ class Columns:
     tcp_hlen: np.ndarray
     tcp_opt_hash: np.ndarray
     frag: np.ndarray
+    frag_off: np.ndarray  # byte offset of a fragment (0 if not one, or unknown)
+    frag_mf: np.ndarray  # IP_MF / IP6_MF of a fragment
+    has_frag: np.ndarray  # the fragment field was read (frag_off not null)
     flow: np.ndarray
     error: list[str | None]
 
@@ -125,6 +128,12 @@ def columns(table: pa.Table) -> Columns:
         tcp_hlen=_np(table["tcp_hlen"], 0, np.int64),
         tcp_opt_hash=_np(table["tcp_opt_hash"], 0, np.int64),
         frag=_np(table["frag"], 0, np.int64),
+        frag_off=_np(table["frag_off"], 0, np.int64) if "frag_off" in table.column_names
+        else np.zeros(n, np.int64),
+        frag_mf=_np(table["frag_mf"], False, np.int64) if "frag_mf" in table.column_names
+        else np.zeros(n, np.int64),
+        has_frag=np.asarray(table["frag_off"].combine_chunks().is_valid())
+        if "frag_off" in table.column_names and n else np.zeros(n, bool),
         flow=_np(table["flow"], 0, np.int64),
         error=errors,
     )
@@ -296,3 +305,65 @@ def infer_apps(cols: Columns, received: np.ndarray, ncpus: int) -> tuple[list[di
         f"no [[app]] configured: inferred one reader per busy local port ({desc}); "
         "add [[app]] tables to model your application"
     )
+
+
+@dataclass
+class Fragments:
+    """Per frame: its reassembly key and byte range (KERNEL.md §1 row 9; ip_fragment.c)."""
+
+    key: np.ndarray  # dense id of (saddr, daddr, id, protocol) — IPv6: (saddr, daddr, id) — or -1
+    off: np.ndarray  # first byte of the fragment in the datagram's IP payload
+    end: np.ndarray  # one past its last byte
+    peer: np.ndarray  # dense id of the IPv4 source (its inet_peer), -1 otherwise
+    nkeys: int
+    npeers: int
+    v6_of_key: np.ndarray
+
+
+def _l4_header_len(cols: Columns) -> np.ndarray:
+    """Transport header bytes the decoder took off payload_len in a first fragment."""
+    p = cols.proto
+    hdr = np.zeros(cols.n, np.int64)
+    hdr[(p == 17) | (p == 136) | (p == 1) | (p == 58)] = 8
+    hdr[p == 6] = cols.tcp_hlen[p == 6]
+    hdr[p == 132] = 12
+    hdr[p == 33] = 16
+    return hdr
+
+
+def fragments(cols: Columns, fkind: np.ndarray) -> Fragments:
+    """Reassembly keys of the fragments (frames with frag != 0 whose fragment field was read and
+    whose IP header ip_rcv accepts). ip_find keys IPv4 queues on (saddr, daddr, id, protocol)
+    (frag_v4_compare_key); IPv6 on (saddr, daddr, id) (frag_v6_compare_key: no next header)."""
+    n = cols.n
+    isf = (cols.frag != 0) & cols.has_frag & (cols.ip_version > 0) \
+        & (fkind != K_BADIP) & (fkind != K_TRUNC)
+    key = np.full(n, -1, np.int64)
+    peer = np.full(n, -1, np.int64)
+    first = cols.frag_off == 0
+    flen = cols.payload_len + np.where(first, _l4_header_len(cols), 0)
+    off = cols.frag_off.copy()
+    end = off + flen
+    nkeys = npeers = 0
+    v6k = np.zeros(0, np.int64)
+    if isf.any():
+        v6 = cols.ip_version[isf] == 6
+        rec = np.zeros((int(isf.sum()), 40), np.uint8)
+        rec[:, :16] = cols.src[isf]
+        rec[:, 16:32] = cols.dst[isf]
+        rec[:, 32:36] = cols.ip_id[isf].astype(">u4").view(np.uint8).reshape(-1, 4)
+        rec[:, 36] = np.where(v6, 0, cols.proto[isf])
+        rec[:, 37] = v6
+        kv = np.ascontiguousarray(rec).view(np.dtype((np.void, 40))).ravel()
+        uk, inv = np.unique(kv, return_inverse=True)
+        key[isf] = inv
+        nkeys = len(uk)
+        v6k = np.frombuffer(b"".join(u.tobytes() for u in uk), np.uint8).reshape(-1, 40)[:, 37]
+        v6k = v6k.astype(np.int64)
+        sel4 = isf & (cols.ip_version == 4)
+        if sel4.any():
+            sv = np.ascontiguousarray(cols.src[sel4]).view(np.dtype((np.void, 16))).ravel()
+            us, pinv = np.unique(sv, return_inverse=True)
+            peer[sel4] = pinv
+            npeers = len(us)
+    return Fragments(key, off, end, peer, nkeys, npeers, v6k)

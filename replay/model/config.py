@@ -64,6 +64,17 @@ DEFAULTS: dict[str, Any] = {
         "net.core.rmem_max": None,  # None: 4 MiB from 6.18, 212992 before (KERNEL.md §3b)
         "net.core.rps_sock_flow_entries": 0,
         "net.core.flow_limit_cpu_bitmap": "",
+        # IP reassembly (net/ipv4/ip_fragment.c ipv4_frags_init_net, net/ipv6/reassembly.c):
+        # 4 MiB of fragment truesize, a 30 s (IPv6: 60 s) timer per datagram, 64 fragments from
+        # the same source between two of one datagram; low_thresh is unused since 4.17
+        # (Documentation/networking/ip-sysctl.rst) but accepted, as sysctl -a prints it
+        "net.ipv4.ipfrag_high_thresh": 4194304,
+        "net.ipv4.ipfrag_low_thresh": 3145728,
+        "net.ipv4.ipfrag_time": 30,  # IP_FRAG_TIME (30 * HZ), seconds as the sysctl shows it
+        "net.ipv4.ipfrag_max_dist": 64,
+        "net.ipv6.ip6frag_high_thresh": 4194304,
+        "net.ipv6.ip6frag_low_thresh": 3145728,
+        "net.ipv6.ip6frag_time": 60,  # IPV6_FRAG_TIMEOUT (60 * HZ)
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -367,6 +378,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.core.rmem_max", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
     _int(cfg, "sysctl", "net.core.rps_sock_flow_entries", 0, 2**29, "between 0 and 2^29")
     parse_cpu_list(s["net.core.flow_limit_cpu_bitmap"], ncpus, "net.core.flow_limit_cpu_bitmap")
+    for v, pre in (("ipv4", "ip"), ("ipv6", "ip6")):
+        low, high = f"net.{v}.{pre}frag_low_thresh", f"net.{v}.{pre}frag_high_thresh"
+        _int(cfg, "sysctl", high, 0, 2**62, "bytes, non-negative")
+        _int(cfg, "sysctl", low, 0, int(s[high]),
+             f"bytes, at most {high} (proc_doulongvec_minmax extra2)")
+        # proc_dointvec_jiffies: seconds up to INT_MAX / HZ
+        _int(cfg, "sysctl", f"net.{v}.{pre}frag_time", 0, (2**31 - 1) // hz, "seconds, non-negative")
+    _int(cfg, "sysctl", "net.ipv4.ipfrag_max_dist", 0, 2**31 - 1, "non-negative (dist_min 0)")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")

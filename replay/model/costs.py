@@ -50,6 +50,8 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("latency", "dma"),
     ("latency", "wakeup"),
     ("latency", "ipi"),
+    ("fixed", "ip_defrag"),
+    ("fixed", "ip_frag_reasm"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

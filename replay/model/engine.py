@@ -727,6 +727,221 @@ def consume(S, i, t):
     S.po[i, O_TDONE] = t
 
 
+# ------------------------------------------------------------------ IP reassembly (ip_defrag)
+# net/ipv4/ip_fragment.c (ip_defrag, ip_frag_queue, ip_frag_reasm, ip_expire, ip_frag_too_far,
+# ip_frag_reinit), net/ipv4/inet_fragment.c (inet_frag_find, inet_frag_queue_insert,
+# inet_frag_destroy), net/ipv6/reassembly.c (ipv6_frag_rcv, ip6_frag_queue: the same machine
+# with the Ip6 counters, ip6frag_time 60 s and no ipfrag_max_dist). Reassembly runs in
+# ip_local_deliver (IPv4) / as the fragment header's protocol handler (IPv6): the `local` stage.
+
+
+@njit(cache=True, inline="always")
+def frag_arm(S, key, t):
+    """mod_timer(&q->timer, jiffies + timeout): the queue's one timer, armed at creation (and
+    again by ip_frag_reinit), never pushed back by later fragments (inet_frag_create)."""
+    v6 = S.fq[key, FQ_V6]
+    tj = S.P[P_FRAG_T6] if v6 != 0 else S.P[P_FRAG_T4]
+    S.fq[key, FQ_EXP] = (jiffies(S, t) + tj) * S.P[P_TICK] - S.P[P_PHASE]
+    S.fq[key, FQ_GEN] += 1
+    hi = FX_FIFO6_T if v6 != 0 else FX_FIFO_T
+    base = S.P[P_FX_FIFO0] + (S.P[P_FX_NEXT0] - S.P[P_FX_FIFO0]) // 2 * v6
+    k = S.fx[hi]
+    S.fx[base + 2 * k] = key
+    S.fx[base + 2 * k + 1] = S.fq[key, FQ_GEN]
+    S.fx[hi] = k + 1
+
+
+@njit(cache=True)
+def frag_flush(S, key, tdrop, reason):
+    """inet_frag_queue_flush: free the queued fragments (memory back), each dropped with reason
+    at tdrop; reason < 0 frees them as consumed (inet_frag_destroy without INET_FRAG_DROP frees
+    with SKB_CONSUMED, e.g. after an overlap killed the queue)."""
+    p = S.fq[key, FQ_HEAD]
+    nx0 = S.P[P_FX_NEXT0]
+    while p >= 0:
+        if reason >= 0:
+            if S.se[p, S_LOCAL] < tdrop:
+                S.se[p, S_LOCAL] = tdrop  # it waited in the queue until then
+            drop(S, p, S_LOCAL, reason, S.se[p, S_LOCAL])
+        p = S.fx[nx0 + p]
+    S.fx[FX_MEM6 if S.fq[key, FQ_V6] != 0 else FX_MEM4] -= S.fq[key, FQ_TRUE]
+    S.fq[key, FQ_TRUE] = 0
+    S.fq[key, FQ_HEAD] = -1
+    S.fq[key, FQ_FLAGS] = 0
+    S.fq[key, FQ_LEN] = 0
+    S.fq[key, FQ_MEAT] = 0
+
+
+@njit(cache=True, inline="always")
+def frag_kill(S, key, tdrop, reason):
+    """inet_frag_kill + inet_frag_destroy: the queue leaves the hash table; its fragments and
+    its own struct (qsize) are freed."""
+    frag_flush(S, key, tdrop, reason)
+    S.fx[FX_MEM6 if S.fq[key, FQ_V6] != 0 else FX_MEM4] -= S.P[P_FRAG_QSIZE]
+    S.fq[key, FQ_LIVE] = 0
+
+
+@njit(cache=True)
+def frag_expire(S, t):
+    """ip_expire / ip6_frag_expire for every queue whose timer fired by t: ReasmFails and
+    ReasmTimeout, the queued fragments dropped FRAG_REASM_TIMEOUT at the expiry. Timers are kept in
+    arming order, which is expiry order (one timeout per IP version). The timer's own CPU cost
+    (a TIMER softirq, an ICMP time exceeded when the first fragment came) is not charged."""
+    for v6 in range(2):
+        hk = FX_FIFO6_H if v6 != 0 else FX_FIFO_H
+        tk = FX_FIFO6_T if v6 != 0 else FX_FIFO_T
+        base = S.P[P_FX_FIFO0] + (S.P[P_FX_NEXT0] - S.P[P_FX_FIFO0]) // 2 * v6
+        h = S.fx[hk]
+        while h < S.fx[tk]:
+            key = S.fx[base + 2 * h]
+            if S.fq[key, FQ_LIVE] != 0 and S.fq[key, FQ_GEN] == S.fx[base + 2 * h + 1]:
+                exp = S.fq[key, FQ_EXP]
+                if exp > t:
+                    break
+                S.fx[FX_FAIL6 if v6 != 0 else FX_FAIL4] += 1
+                S.fx[FX_TMO6 if v6 != 0 else FX_TMO4] += 1
+                frag_kill(S, key, exp, R_FRAG_TIMEOUT)
+            h += 1
+        S.fx[hk] = h
+
+
+@njit(cache=True, inline="always")
+def frag_free(S, c, lv):
+    """kfree_skb_reason of a fragment ip_defrag refuses."""
+    charge(S, c, lv, Y_DROP_LOCAL, S.cbase[C_DROP], 1)
+    return S.cbase[C_DROP]
+
+
+@njit(cache=True)
+def ip_defrag(S, c, h, t):
+    """ip_local_deliver → ip_defrag for fragment h at t: (local ns, l4 ns). A fragment that does
+    not complete its datagram ends here (consumed, or dropped with the kernel's reason); the one
+    that completes it carries the reassembled datagram on to the protocol handler."""
+    lv = level_of(S, c)
+    dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
+    charge(S, c, lv, Y_LOCAL, dl, 1)
+    charge(S, c, lv, Y_DEFRAG, S.cbase[C_DEFRAG], 1)
+    dl += S.cbase[C_DEFRAG]
+    tend = t + dl
+    frag_expire(S, t)
+    key = S.pk[h, F_FRAGQ]
+    v6 = S.pk[h, F_V6]
+    fail = FX_FAIL6 if v6 != 0 else FX_FAIL4
+    mem = FX_MEM6 if v6 != 0 else FX_MEM4
+    S.fx[FX_REQ6 if v6 != 0 else FX_REQ4] += 1  # IPSTATS_MIB_REASMREQDS, every fragment
+    hi = S.P[P_FRAG_HI6] if v6 != 0 else S.P[P_FRAG_HI4]
+    # inet_frag_find: frag_mem_limit(fqdir) > high_thresh -> NULL, even for an existing queue;
+    # ip_defrag then counts ReasmFails and kfree_skb()s the fragment (no specific reason)
+    if hi == 0 or S.fx[mem] > hi:
+        S.fx[fail] += 1
+        dd = frag_free(S, c, lv)
+        drop(S, h, S_LOCAL, R_NOT_SPECIFIED, tend + dd)
+        return dl + dd, 0
+    if S.fq[key, FQ_LIVE] == 0:
+        # inet_frag_create: a new queue, its struct charged (f->qsize) and its timer armed
+        S.fq[key, FQ_LIVE] = 1
+        S.fq[key, FQ_HEAD] = -1
+        S.fq[key, FQ_FLAGS] = 0
+        S.fq[key, FQ_LEN] = 0
+        S.fq[key, FQ_MEAT] = 0
+        S.fq[key, FQ_TRUE] = 0
+        S.fq[key, FQ_RID] = 0
+        S.fq[key, FQ_FIRST] = -1
+        S.fx[mem] += S.P[P_FRAG_QSIZE]
+        frag_arm(S, key, t)
+    if v6 == 0 and S.P[P_FRAG_DIST] > 0:
+        # ip_frag_too_far: the peer (inet_peer of saddr) counts every fragment it sends us; more
+        # than ipfrag_max_dist of them since this queue's last one -> ReasmFails and
+        # ip_frag_reinit: the queued fragments dropped FRAG_TOO_FAR, the timer re-armed
+        pr = FX_PEER0 + S.pk[h, F_PEER]
+        S.fx[pr] += 1
+        start = S.fq[key, FQ_RID]
+        S.fq[key, FQ_RID] = S.fx[pr]
+        if S.fq[key, FQ_HEAD] >= 0 and S.fx[pr] - start > S.P[P_FRAG_DIST]:
+            S.fx[fail] += 1
+            frag_flush(S, key, t, R_FRAG_TOO_FAR)
+            S.fq[key, FQ_FIRST] = -1
+            frag_arm(S, key, t)
+    off = S.pk[h, F_FOFF]
+    end = S.pk[h, F_FEND]
+    bad = False
+    if S.pk[h, F_FMF] == 0:
+        # the final fragment: bits beyond it, or a different end, is corruption (discard_qp)
+        if end < S.fq[key, FQ_LEN] or (
+                (S.fq[key, FQ_FLAGS] & FQ_LAST_IN) != 0 and end != S.fq[key, FQ_LEN]):
+            bad = True
+        else:
+            S.fq[key, FQ_FLAGS] |= FQ_LAST_IN
+            S.fq[key, FQ_LEN] = end
+    else:
+        end &= ~7  # a non-final fragment is trimmed to a multiple of 8
+        if end > S.fq[key, FQ_LEN]:
+            if (S.fq[key, FQ_FLAGS] & FQ_LAST_IN) != 0:
+                bad = True
+            else:
+                S.fq[key, FQ_LEN] = end
+    if end <= off:
+        bad = True
+    if not bad:
+        # inet_frag_queue_insert: inside an existing fragment -> IPFRAG_DUP (this one dropped,
+        # the queue kept); any other overlap -> IPFRAG_OVERLAP (RFC 5722: the whole datagram)
+        nx0 = S.P[P_FX_NEXT0]
+        p = S.fq[key, FQ_HEAD]
+        while p >= 0:
+            po_ = S.pk[p, F_FOFF]
+            pe = S.pk[p, F_FEND] if S.pk[p, F_FMF] == 0 else S.pk[p, F_FEND] & ~7
+            if off < pe and end > po_:
+                if off >= po_ and end <= pe:
+                    dd = frag_free(S, c, lv)
+                    drop(S, h, S_LOCAL, R_DUP_FRAG, tend + dd)
+                    return dl + dd, 0
+                S.fx[FX_OVL6 if v6 != 0 else FX_OVL4] += 1  # ReasmOverlaps
+                bad = True
+                break
+            p = S.fx[nx0 + p]
+    if bad:
+        # discard_qp: inet_frag_kill + ReasmFails; this fragment kfree_skb()d; the queued ones
+        # are freed by inet_frag_destroy as SKB_CONSUMED (no INET_FRAG_DROP): they stay consumed
+        S.fx[fail] += 1
+        frag_kill(S, key, tend, -1)
+        dd = frag_free(S, c, lv)
+        drop(S, h, S_LOCAL, R_NOT_SPECIFIED, tend + dd)
+        return dl + dd, 0
+    S.fx[S.P[P_FX_NEXT0] + h] = S.fq[key, FQ_HEAD]
+    S.fq[key, FQ_HEAD] = h
+    S.fq[key, FQ_MEAT] += end - off
+    S.fq[key, FQ_TRUE] += S.pk[h, F_TRUESIZE]
+    S.fx[mem] += S.pk[h, F_TRUESIZE]  # add_frag_mem_limit(skb->truesize)
+    if off == 0:
+        S.fq[key, FQ_FLAGS] |= FQ_FIRST_IN
+        S.fq[key, FQ_FIRST] = h
+        S.fq[key, FQ_SOCK] = S.pk[h, F_SOCK]
+        S.fq[key, FQ_KIND] = S.pk[h, F_KIND]
+        S.fq[key, FQ_L4HDR] = S.pk[h, F_FEND] - S.pk[h, F_PAYLEN]  # transport header bytes
+    if S.fq[key, FQ_FLAGS] != (FQ_FIRST_IN | FQ_LAST_IN) or S.fq[key, FQ_MEAT] != S.fq[key, FQ_LEN]:
+        consume(S, h, tend)  # -EINPROGRESS: held in the queue
+        return dl, 0
+    # ip_frag_reasm: this fragment becomes the head of the datagram (inet_frag_reasm_prepare);
+    # its truesize is the sum of the fragments'; ReasmOKs. The earlier fragments stay consumed.
+    truesz = S.fq[key, FQ_TRUE]
+    first = S.fq[key, FQ_FIRST]
+    S.fq[key, FQ_TRUE] = 0
+    S.fq[key, FQ_HEAD] = -1
+    S.fx[mem] -= truesz + S.P[P_FRAG_QSIZE]
+    S.fq[key, FQ_LIVE] = 0
+    S.fx[FX_OK6 if v6 != 0 else FX_OK4] += 1
+    charge(S, c, lv, Y_REASM, S.cbase[C_REASM], 1)
+    dl += S.cbase[C_REASM]
+    S.po[h, O_SKBLEN] = S.fq[key, FQ_LEN] - S.fq[key, FQ_L4HDR]
+    S.po[h, O_SKBTRUE] = truesz
+    S.po[h, O_FHEAD] = first
+    S.pk[h, F_SOCK] = S.fq[key, FQ_SOCK]
+    S.pk[h, F_KIND] = S.fq[key, FQ_KIND]
+    # then LOCAL_IN and the protocol handler run on the whole datagram
+    dx, d4 = l4_handler_cost(S, c, h, lv)
+    return dl + dx, d4
+
+
 @njit(cache=True)
 def list_core(S, c, q, t):
     """netif_receive_skb_list_internal → __netif_receive_skb_list_core → ip_list_rcv →
@@ -801,7 +1016,8 @@ def list_core(S, c, q, t):
         if S.po[h, O_OUTC] != -1:
             continue
         # early demux finds an established TCP socket and skips the FIB (KERNEL.md §1 row 8)
-        if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0:
+        # (ip_rcv_finish_core: never for a fragment, !ip_is_fragment(iph))
+        if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0 and S.pk[h, F_FRAGQ] < 0:
             d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_DEMUX, d, S.po[h, O_SKBCNT])
         else:
@@ -819,6 +1035,15 @@ def l4_cost(S, c, h):
     lv = level_of(S, c)
     dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
     charge(S, c, lv, Y_LOCAL, dl, S.po[h, O_SKBCNT])
+    dx, d4 = l4_handler_cost(S, c, h, lv)
+    return dl + dx, d4
+
+
+@njit(cache=True)
+def l4_handler_cost(S, c, h, lv):
+    """After ip_local_deliver's own work (and reassembly): the LOCAL_IN rules and the protocol
+    handler: (more local ns, l4 ns)."""
+    dl = 0
     nf = S.P[P_NF_IN] * S.cbase[C_NF_RULE]
     if nf > 0:
         charge(S, c, lv, Y_NF_IN, nf, S.po[h, O_SKBCNT])
@@ -849,6 +1074,8 @@ def l4_cost(S, c, h):
 def l4_done(S, c, h, t):
     """End of local delivery + protocol handler for skb h: outcome and socket enqueue.
     Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot."""
+    if S.po[h, O_OUTC] != -1:
+        return 0, -1  # a fragment that ended in ip_defrag (held, duplicate, dropped)
     kd = S.pk[h, F_KIND]
     if kd == K_NOPROTO:
         drop(S, h, S_LOCAL, R_NOPROTO, S.se[h, S_LOCAL])
@@ -1056,10 +1283,13 @@ def nra_advance(S, c, t):
                 continue
             h = S.rxl[q, pos]
             S.cs[c, CS_LPOS] = pos + 1
-            dl, d4 = l4_cost(S, c, h)
+            if S.pk[h, F_FRAGQ] >= 0:
+                dl, d4 = ip_defrag(S, c, h, t)
+            else:
+                dl, d4 = l4_cost(S, c, h)
             S.se[h, S_LOCAL] = t + dl
             S.sc[h, S_LOCAL] = dl
-            if S.pk[h, F_KIND] != K_NOPROTO:
+            if S.pk[h, F_KIND] != K_NOPROTO and S.po[h, O_OUTC] == -1:
                 S.se[h, S_L4] = t + dl + d4
                 S.sc[h, S_L4] = d4
             start_step(S, c, t, ST_L4, h, dl + d4)

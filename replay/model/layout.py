@@ -34,9 +34,14 @@ DROP_REASONS = (
     "CPU_BACKLOG",
     "SOCKET_BACKLOG",
     "PROTO_MEM",
+    "FRAG_REASM_TIMEOUT",  # ip_expire / ip6_frag_expire: the reassembly timer fired
+    "FRAG_TOO_FAR",  # ip_frag_reinit: more than ipfrag_max_dist fragments from the peer between two
+    "DUP_FRAG",  # inet_frag_queue_insert: IPFRAG_DUP
+    "NOT_SPECIFIED",  # kfree_skb(): ip_defrag over ipfrag_high_thresh, an overlapping fragment
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
-    R_SOCKBACKLOG, R_PROTOMEM = range(len(DROP_REASONS))
+    R_SOCKBACKLOG, R_PROTOMEM, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, R_NOT_SPECIFIED \
+    = range(len(DROP_REASONS))
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
 S_DRIVER, S_GRO, S_NETIF, S_BACKLOG, S_IP, S_ROUTE, S_LOCAL, S_L4, S_COPY, S_APP = range(10)
@@ -48,15 +53,17 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
 # ---- cost slots (replay.model.costs.COST_KEYS order)
 (C_DRIVER, C_GRO, C_GRO_MERGE, C_NETIF, C_IP, C_ROUTE, C_DEMUX, C_LOCAL, C_UDP, C_TCP, C_COPY,
  C_APP, C_HARDIRQ, C_SOFTIRQ, C_NRA, C_POLL, C_REFILL, C_DROP, C_NF_RULE, C_CONNTRACK, C_ICMP,
- C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI) = range(29)
+ C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_DEFRAG, C_REASM
+ ) = range(31)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
  P_PHASE, P_MOD, P_USECS, P_FRAMES, P_GOTO_START, P_INLINE_ALWAYS, P_UDP618, P_SOFTIRQ_J,
  P_HZ1000, P_GRO_MAX, P_NF_PRE, P_NF_IN, P_CONNTRACK, P_NSOCK, P_NTHR, P_SLICE, P_SAMPLE_NS,
  P_RING_USABLE, P_EIRQ0, P_ECPU0, P_ETHR0, P_NF_DROP, P_CEXIT, P_GRO_FT, P_DEFER,
- P_ETMR0) = range(36)
-N_P = 36
+ P_ETMR0, P_FRAG_HI4, P_FRAG_HI6, P_FRAG_T4, P_FRAG_T6, P_FRAG_DIST, P_FRAG_QSIZE,
+ P_FX_FIFO0, P_FX_NEXT0) = range(44)
+N_P = 44
 
 # ---- CPU contexts
 X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
@@ -137,12 +144,14 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("arp_rcv", "ip", "tcp/ip"),  # 30
     ("icmp_rcv", "l4", "tcp/ip"),  # 31
     ("napi_watchdog", "", "netdev"),  # 32 the gro_flush_timeout hrtimer's interrupt
+    ("ip_defrag", "local", "tcp/ip"),  # 33 a fragment into its reassembly queue (ipv6_frag_rcv)
+    ("inet_frag_reasm_finish", "local", "tcp/ip"),  # 34 the datagram rebuilt from its fragments
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
  Y_DEMUX, Y_LOCAL, Y_UDP, Y_TCP, Y_NF_PRE, Y_NF_IN, Y_CT, Y_DROP_NETIF, Y_DROP_IP, Y_DROP_LOCAL,
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
- Y_ICMP_RCV, Y_TMR) = range(N_SLOTS)
+ Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM) = range(N_SLOTS)
 
 # ---- events.parquet kinds (engine codes)
 EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")
@@ -153,17 +162,21 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 # ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
-             "truesize", "v6")
+             "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
- F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6) = range(21)
-N_PK = 21
+ F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6, F_FRAGQ, F_FOFF,
+ F_FEND, F_FMF, F_PEER) = range(26)
+N_PK = 26
+# fragq: the reassembly key (saddr, daddr, id, protocol; IPv6 without the protocol) as a dense id,
+# -1 if not a fragment; foff/fend: the fragment's byte range in the datagram; fmf: IP_MF;
+# peer: dense id of the IPv4 source (its inet_peer, for ipfrag_max_dist), -1 for IPv6
 
 # ---- per-packet outputs po[i, *]
 PO_FIELDS = ("outc", "dstage", "dreason", "tirq", "tpoll", "tdone", "pcpu", "papp", "skbh",
-             "segnext", "skbcnt", "skblen", "skbtrue")
+             "segnext", "skbcnt", "skblen", "skbtrue", "fhead")
 (O_OUTC, O_DSTAGE, O_DREASON, O_TIRQ, O_TPOLL, O_TDONE, O_PCPU, O_PAPP, O_SKBH, O_SEGNEXT,
- O_SKBCNT, O_SKBLEN, O_SKBTRUE) = range(13)
-N_PO = 13
+ O_SKBCNT, O_SKBLEN, O_SKBTRUE, O_FHEAD) = range(14)
+N_PO = 14  # fhead: for a reassembled datagram, the packet that was its first fragment (offset 0)
 
 # ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
 # hard IRQs waiting for the current step, scratch
@@ -174,3 +187,15 @@ N_LST = 6
 M_NXT, M_NROWS, M_NEV = 0, 1, 2
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
 N_MISC = 32
+
+# ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)
+(FQ_LIVE, FQ_FLAGS, FQ_LEN, FQ_MEAT, FQ_TRUE, FQ_EXP, FQ_RID, FQ_HEAD, FQ_GEN, FQ_V6, FQ_SOCK,
+ FQ_KIND, FQ_L4HDR, FQ_FIRST) = range(14)
+N_FQ = 14
+FQ_FIRST_IN, FQ_LAST_IN = 1, 2  # INET_FRAG_FIRST_IN, INET_FRAG_LAST_IN
+# ---- fx[*]: reassembly globals; the inet_peer rid counters from FX_PEER0; the timer FIFOs of
+# (key, generation) pairs from P_FX_FIFO0 (IPv4) and P_FX_FIFO0 + 2 * (fragments + 1) (IPv6);
+# then each packet's next queued fragment from P_FX_NEXT0
+(FX_MEM4, FX_MEM6, FX_FIFO_H, FX_FIFO_T, FX_REQ4, FX_OK4, FX_FAIL4, FX_TMO4, FX_REQ6, FX_OK6,
+ FX_FAIL6, FX_TMO6, FX_OVL4, FX_OVL6, FX_FIFO6_H, FX_FIFO6_T) = range(16)
+FX_PEER0 = 16  # IPv4 and IPv6 timers (30 s / 60 s) each keep a FIFO: each is in expiry order

@@ -17,7 +17,15 @@ import pyarrow as pa
 from replay.errors import RunError
 from replay.model import engine
 from replay.model import layout as L  # noqa: N812 (the engine's slot table, read as L.X)
-from replay.model.classify import addr_text, columns, host_view, infer_apps, kinds, sockets
+from replay.model.classify import (
+    addr_text,
+    columns,
+    fragments,
+    host_view,
+    infer_apps,
+    kinds,
+    sockets,
+)
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, Driver, parse_speed
@@ -109,6 +117,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
 
     fkind = kinds(cols)
     fsock = sockets(cols, apps, hashes)
+    frg = fragments(cols, fkind)
 
     # ---- the wire
     fidx, loop, t_wire_all = schedule(cols.ts_ns, cols.wire_len, hv.received, opts, speed)
@@ -240,7 +249,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "seq": cols.tcp_seq[ridx], "ack": cols.tcp_ack[ridx], "flags": cols.tcp_flags[ridx],
         "opth": cols.tcp_opt_hash[ridx], "ttl": cols.ttl[ridx], "tos": cols.ip_tos[ridx],
         "df": cols.ip_df[ridx], "ipid": cols.ip_id[ridx], "hdrlen": hdr[ridx],
-        "truesize": ts[ridx], "v6": v6[ridx],
+        "truesize": ts[ridx], "v6": v6[ridx], "fragq": frg.key[ridx], "foff": frg.off[ridx],
+        "fend": frg.end[ridx], "fmf": cols.frag_mf[ridx], "peer": frg.peer[ridx],
     }
     for j, name in enumerate(L.PK_FIELDS):
         pk[:, j] = cols_in[name]
@@ -249,6 +259,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     po[:, L.O_SKBCNT] = 1
     po[:, L.O_SKBLEN] = 0
     po[:, L.O_SKBTRUE] = 0
+    fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * nq + 3, nthr + ncpu + 1)
     cap_rows = 4096 + 8 * n
@@ -264,7 +275,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
         rows=np.zeros((cap_rows, 8), np.int64), ev=np.zeros((cap_ev, 7), np.int64),
-        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64),
+        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), fq=fq, fx=fx,
     )
     if n:
         engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
@@ -278,6 +289,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ev[: old_ev.shape[0]] = old_ev
         arrays["rows"], arrays["ev"] = rows, ev
         set_buffers(st, rows, ev)
+    engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
     engine.distribute(st)
     del st
     _misc = arrays["misc"][3:7].tolist()
@@ -309,6 +321,30 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
 
 
 # ------------------------------------------------------------------------------------- tables
+
+
+def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarray, hz: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The reassembly queues (one row per key) and their globals, with the sysctls in P."""
+    sc = cfg["sysctl"]
+    P[L.P_FRAG_HI4] = sc["net.ipv4.ipfrag_high_thresh"]
+    P[L.P_FRAG_HI6] = sc["net.ipv6.ip6frag_high_thresh"]
+    P[L.P_FRAG_T4] = sc["net.ipv4.ipfrag_time"] * hz  # proc_dointvec_jiffies: seconds x HZ
+    P[L.P_FRAG_T6] = sc["net.ipv6.ip6frag_time"] * hz
+    P[L.P_FRAG_DIST] = sc["net.ipv4.ipfrag_max_dist"]
+    # f->qsize = sizeof(struct ipq): "A 64K fragment consumes 129736 bytes (44*2944)+200 ...
+    # sizeof(struct ipq) == 200" (ip_fragment.c, ipv4_frags_init_net); frag_queue alike
+    P[L.P_FRAG_QSIZE] = 200
+    nfrag = int((pk[:, L.F_FRAGQ] >= 0).sum())
+    P[L.P_FX_FIFO0] = L.FX_PEER0 + frg.npeers
+    P[L.P_FX_NEXT0] = P[L.P_FX_FIFO0] + 4 * (nfrag + 1)
+    fx = np.zeros(int(P[L.P_FX_NEXT0]) + len(pk), np.int64)
+    fx[int(P[L.P_FX_NEXT0]):] = -1
+    fq = np.zeros((max(frg.nkeys, 1), L.N_FQ), np.int64)
+    fq[:, L.FQ_HEAD] = -1
+    fq[:, L.FQ_FIRST] = -1
+    fq[: frg.nkeys, L.FQ_V6] = frg.v6_of_key
+    return fq, fx
 
 
 def _views(arrays: dict[str, np.ndarray]) -> Any:
@@ -354,7 +390,15 @@ def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire
     outcome[rxmask] = S.outc
     cols_out: dict[str, pa.Array] = {}
     cols_out["frame"] = pa.array((fidx + 1).astype(np.uint64))
-    cols_out["flow"] = pa.array(cols.flow[fidx].astype(np.uint32))
+    flow = cols.flow[fidx].copy()
+    if n:
+        # a reassembled datagram's flow is its first fragment's (later ones have no ports)
+        fh = S.fhead
+        sel = fh >= 0
+        frx = flow[rxmask]
+        frx[sel] = cols.flow[ridx[fh[sel]]]
+        flow[rxmask] = frx
+    cols_out["flow"] = pa.array(flow.astype(np.uint32))
     q, v = full(S.que)
     cols_out["queue"] = pa.array(q.astype(np.uint16), mask=~v)
     c, v = full(S.pcpu)
@@ -478,7 +522,7 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int) -> dict[str, int]:
 
 def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndarray, nq: int,
               ncpu: int) -> dict[str, Any]:
-    cs, qs = S.cs, S.qs
+    cs, qs, fx = S.cs, S.qs, S.fx
     softnet = [
         {"cpu": c, "processed": int(cs[c, L.CS_PROCESSED]), "dropped": int(cs[c, L.CS_DROPPED]),
          "time_squeeze": int(cs[c, L.CS_SQUEEZE]), "received_rps": 0, "flow_limit_count": 0}
@@ -521,8 +565,10 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     noproto = head & (reason == L.R_NOPROTO)
     snmp = {
         "Ip": {"InReceives": c4(at_ip), "InHdrErrors": c4(inhdr), "InUnknownProtos": c4(noproto),
-               "InDelivers": c4(deliv_l4), "ReasmReqds": 0, "ReasmOKs": 0, "ReasmFails": 0},
-        "IpExt": {"InTruncatedPkts": c4(trunc)},
+               "InDelivers": c4(deliv_l4), "ReasmTimeout": int(fx[L.FX_TMO4]),
+               "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
+               "ReasmFails": int(fx[L.FX_FAIL4])},
+        "IpExt": {"InTruncatedPkts": c4(trunc), "ReasmOverlaps": int(fx[L.FX_OVL4])},
         "Udp": {"InDatagrams": c4(read & udp), "NoPorts": c4(noports),
                 "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
         "Tcp": {"InSegs": c4(deliv_l4 & tcp), "OutSegs": 0, "InErrs": 0},
@@ -531,7 +577,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     }
     snmp6 = {
         "Ip6InReceives": c6(at_ip), "Ip6InDelivers": c6(deliv_l4), "Ip6InHdrErrors": c6(inhdr),
-        "Ip6ReasmOKs": 0,
+        "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
+        "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
         "Udp6InDatagrams": c6(read & udp), "Udp6NoPorts": c6(noports),
         "Udp6InErrors": c6(rcvbuf & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
     }

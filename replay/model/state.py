@@ -28,6 +28,7 @@ FIELDS: tuple[tuple[str, Any], ...] = (
     ("cs", I2), ("qs", I2), ("ss", I2), ("ts", I2), ("lst", I3), ("ringbuf", I2), ("rxl", I2),
     ("gh", I3), ("gbc", I2), ("sockq", I1), ("wq", I2), ("tmsg", I2), ("acc", I3), ("accf", I3),
     ("rows", I2), ("ev", I2), ("ht", I1), ("hh", I1), ("hp", I1), ("misc", I1),
+    ("fq", I2), ("fx", I1),  # IP reassembly queues and their globals (layout.FQ_*, FX_*)
 )
 STATE_FIELDS = tuple(name for name, _ in FIELDS)
 
@@ -48,7 +49,7 @@ STATE_T = StateType(list(FIELDS))
 
 @njit(cache=True)
 def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, gbc, sockq, wq,
-         tmsg, acc, accf, rows, ev, ht, hh, hp, misc):
+         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, fq, fx):
     S = structref.new(STATE_T)
     S.P = P
     S.cbase = cbase
@@ -77,6 +78,8 @@ def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, g
     S.hh = hh
     S.hp = hp
     S.misc = misc
+    S.fq = fq
+    S.fx = fx
     return S
 
 
