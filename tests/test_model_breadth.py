@@ -77,10 +77,12 @@ def test_fragments_reassembled_once_by_hand() -> None:
     # the last fragment completes the datagram (FIRST_IN | LAST_IN, meat == len == 4008):
     # local 100 + defrag 100 + ip_frag_reasm 200 -> 2_004_780; udp 100 -> 2_004_880 (+ wake-up
     # 200 -> l4 ends 2_005_080); the reader wakes 2_004_880 + 200 + 2000 = 2_007_080, context
-    # switch 1000, copy + consume 200 -> 2_008_280, work 1000 -> 2_009_280
+    # switch 1000, copy + consume 200, and the checksum the copy computes (ixgbe does not check a
+    # fragment's L4 checksum: CHECKSUM_NONE -> skb_copy_and_csum_datagram_msg, 0.1 ns x 4000 B)
+    # -> 2_008_680, work 1000 -> 2_009_680
     assert c["outcome"] == "delivered" and c["app"] == 0
-    assert c["cpu_local"] == 400 and c["cpu_l4"] == 300
-    assert c["t_done"] == 2_009_280
+    assert c["cpu_local"] == 400 and c["cpu_l4"] == 300 and c["cpu_copy"] == 600
+    assert c["t_done"] == 2_009_680
     # the datagram's flow is the first fragment's (later fragments have no ports)
     assert c["flow"] == a["flow"] != b["flow"]
     snmp = r.counters["snmp"]
@@ -210,3 +212,110 @@ def test_fragments_bundled_scenario_matches_tshark_reassembly(tmp_path: Path) ->
     assert datagrams > 0
     assert ip["ReasmOKs"] == datagrams
     assert counters["snmp"]["Udp"]["InDatagrams"] == datagrams
+
+
+# ---------------------------------------------------------------------------- ip_summed
+
+
+def big(**kw: Any) -> dict[str, Any]:
+    """A 1000-byte UDP datagram to port 9000: 1042 bytes on the wire, last bit at 852 ns."""
+    return {"ts_ns": 0, "wire_len": 1042, "cap_len": 1042, "payload_len": 1000, **kw}
+
+
+def test_checksum_none_is_computed_in_gro_and_not_again_at_copy() -> None:
+    # the path of test_two_frames_every_stage_by_hand shifted by the longer frame: t_wire 852,
+    # driver 3552..3652, GRO 50 -> 3702, netif/ip/route/local/udp 100 each -> 4202, the reader
+    # wakes 4202 + 200 + 2000, switch 1000, copy 200, work 1000 -> 8602
+    on = pk(run([big()])).row(0, named=True)
+    assert on["t_wire"] == 852 and on["t_done"] == 8602 and on["cpu_gro"] == 50
+    # ethtool -K rx off: CHECKSUM_NONE; udp4_gro_receive validates it (csum_partial, 0.1 ns x
+    # 1000 B = 100 ns in the gro stage) and marks it CHECKSUM_UNNECESSARY: the copy does not sum
+    r = run([big()], "nic.rx-checksumming=false")
+    off = pk(r).row(0, named=True)
+    assert off["cpu_gro"] == 150 and off["cpu_copy"] == 200 and off["t_done"] == 8702
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    assert cpu.filter(pl.col("symbol") == "csum_partial")["stage"].to_list() == ["gro"]
+    # no GRO (netif_elide_gro: no GRO work at all): udp_recvmsg copies with
+    # skb_copy_and_csum_datagram_msg: copy 200 + 100
+    nogro = pk(run([big()], "nic.rx-checksumming=false", "nic.gro=false")).row(0, named=True)
+    assert nogro["cpu_gro"] == 0 and nogro["cpu_copy"] == 300 and nogro["t_done"] == 8652
+
+
+def test_checksum_none_tcp_without_gro_is_summed_in_tcp_v4_rcv() -> None:
+    seg = {"ts_ns": 0, "proto": 6, "sport": 443, "dport": 9000, "tcp_flags": 0x18,
+           "wire_len": 1054, "cap_len": 1054, "payload_len": 1000, "tcp_hlen": 32}
+    app = ['app[0].match="tcp dport 9000"']
+    a = pk(run([seg], "nic.gro=false", *app)).row(0, named=True)
+    b = pk(run([seg], "nic.gro=false", "nic.rx-checksumming=false", *app)).row(0, named=True)
+    # tcp_checksum_complete over the 1000-byte segment: + 100 ns in the l4 stage, nowhere else
+    assert b["cpu_l4"] - a["cpu_l4"] == 100
+    assert (b["cpu_gro"], b["cpu_copy"]) == (a["cpu_gro"], a["cpu_copy"])
+    assert b["t_done"] - a["t_done"] == 100
+
+
+def test_mlx5_checksum_counters() -> None:
+    # mlx5e_handle_csum: an IP frame over 64 bytes -> CHECKSUM_COMPLETE (no per-byte work later);
+    # a 60-byte UDP frame -> CHECKSUM_UNNECESSARY (short_frame); ARP -> CHECKSUM_NONE
+    arp = {"ts_ns": 2_000_000, "ip_version": 0, "ethertype": 0x0806, "proto": None,
+           "sport": None, "dport": None, "dst_mac": b"\xff" * 6, "payload_len": 0}
+    r = run([big(), {"ts_ns": 1_000_000}, arp], "nic.driver=mlx5", "nic.rx=1024",
+            "host.addresses=[\"10.0.0.1\", \"02:00:00:00:00:01\"]")
+    e = r.counters["ethtool"]
+    assert (e["rx_csum_complete"], e["rx_csum_unnecessary"], e["rx_csum_none"]) == (1, 1, 1)
+    assert pk(r).row(0, named=True)["cpu_copy"] == 200
+
+
+def test_zero_udp_checksum_is_refused_over_ipv6_only() -> None:
+    six = {"ip_version": 6, "ethertype": 0x86DD, "src": "2001:db8::2", "dst": "2001:db8::1",
+           "ip_hlen": 40, "l4_csum_zero": True}
+    r = run([{"ts_ns": 0, **six}])
+    row = pk(r).row(0, named=True)
+    assert (row["outcome"], row["drop_stage"], row["drop_reason"]) == ("dropped", "l4", "UDP_CSUM")
+    s6 = r.counters["snmp6"]
+    assert (s6["Udp6InCsumErrors"], s6["Udp6InErrors"], s6["Udp6InDatagrams"]) == (1, 1, 0)
+    # over IPv4 a zero checksum means "none sent": delivered
+    assert pk(run([{"ts_ns": 0, "l4_csum_zero": True}]))["outcome"].to_list() == ["delivered"]
+
+
+def _real(name: str) -> Path:
+    from tests.oracle import corpus_dir
+
+    p = corpus_dir() / name
+    if not p.exists():
+        pytest.skip(f"{p} not found: set STACK_REPLAY_SHARED to the folder holding traces-real")
+    return p
+
+
+def _run_capture(path: Path, *sets: str) -> SimResult:
+    from replay.capture import read_captures
+
+    cap = read_captures([path])
+    table = cap.frames if hasattr(cap, "frames") else cap.table  # type: ignore[attr-defined]
+    cfg = resolve_config(None, list(sets))
+    return simulate(table, cfg, load_profile("default"), ReplayOptions())
+
+
+def test_real_ipv4_fragments_with_retransmitted_datagrams() -> None:
+    """PcapPlusPlus ip4_fragments.pcap: NFS over UDP to 10.118.213.211, six 8 kB datagrams in six
+    fragments each; the last three were sent twice (RPC retransmissions, same IP IDs). Kernel
+    rules: the second copies inside a live queue are DUP_FRAG; a copy arriving after its datagram
+    completed finds no queue (it was unhashed), makes a new one that never completes and times out
+    30 s later. tshark, reassembling on its own, finds the same six datagrams (its `rpc` count)."""
+    r = _run_capture(_real("pcapplusplus__ip4_fragments.pcap"))
+    ip = r.counters["snmp"]["Ip"]
+    assert (ip["ReasmReqds"], ip["ReasmOKs"], ip["ReasmFails"], ip["ReasmTimeout"]) == (50, 6, 2, 2)
+    df = pk(r)
+    drops = dict(df.filter(pl.col("outcome") == "dropped").group_by("drop_reason").len().iter_rows())
+    assert drops == {"DUP_FRAG": 12, "FRAG_REASM_TIMEOUT": 2}
+    assert df.filter(pl.col("outcome") == "delivered")["frame"].to_list() == [6, 12, 18, 28, 40, 53]
+    assert r.counters["snmp"]["Udp"]["InDatagrams"] == 6
+
+
+def test_real_ipv6_fragments() -> None:
+    """PcapPlusPlus ip6_fragments.pcap: 36 IPv6 fragments of 4 UDP datagrams (mDNS and WS-
+    Discovery to ff02::c / ff02::fb), tshark reassembles 4 `udp` datagrams as well."""
+    r = _run_capture(_real("pcapplusplus__ip6_fragments.pcap"))
+    s6 = r.counters["snmp6"]
+    assert (s6["Ip6ReasmReqds"], s6["Ip6ReasmOKs"], s6["Ip6ReasmFails"]) == (36, 4, 0)
+    assert s6["Udp6InDatagrams"] == 4

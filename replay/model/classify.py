@@ -63,6 +63,7 @@ class Columns:
     ip_hlen: np.ndarray
     tcp_hlen: np.ndarray
     tcp_opt_hash: np.ndarray
+    csum_zero: np.ndarray  # l4_csum_zero: a UDP checksum of 0
     frag: np.ndarray
     frag_off: np.ndarray  # byte offset of a fragment (0 if not one, or unknown)
     frag_mf: np.ndarray  # IP_MF / IP6_MF of a fragment
@@ -127,6 +128,7 @@ def columns(table: pa.Table) -> Columns:
         ip_hlen=_np(table["ip_hlen"], 0, np.int64),
         tcp_hlen=_np(table["tcp_hlen"], 0, np.int64),
         tcp_opt_hash=_np(table["tcp_opt_hash"], 0, np.int64),
+        csum_zero=_np(table["l4_csum_zero"], False, np.int64).astype(bool),
         frag=_np(table["frag"], 0, np.int64),
         frag_off=_np(table["frag_off"], 0, np.int64) if "frag_off" in table.column_names
         else np.zeros(n, np.int64),
@@ -367,3 +369,42 @@ def fragments(cols: Columns, fkind: np.ndarray) -> Fragments:
             peer[sel4] = pinv
             npeers = len(us)
     return Fragments(key, off, end, peer, nkeys, npeers, v6k)
+
+
+def ip_summed(cols: Columns, driver_kind: int, rx_checksumming: bool) -> np.ndarray:
+    """skb->ip_summed per frame as the driver sets it, plus the GRO-validates and IPv6 zero-UDP-
+    checksum bits (layout.CSUM_*).
+
+    CHECKSUM_UNNECESSARY drivers (ixgbe_rx_checksum, i40e_rx_checksum) vouch only for TCP/UDP
+    whose L4 checksum the NIC checked, never an IP fragment. mlx5e_handle_csum gives
+    CHECKSUM_COMPLETE to every IP frame longer than 64 bytes (fragments too) and falls back to
+    CHECKSUM_UNNECESSARY for short ones (short_frame: "CQE csum doesn't cover padding octets"),
+    CHECKSUM_NONE for the rest. `ethtool -K rx off`: CHECKSUM_NONE for all. A zero UDP checksum
+    over IPv4 means none was sent: udp4_csum_init takes it as CHECKSUM_UNNECESSARY.
+    """
+    from replay.model.layout import (
+        CSUM_COMPLETE,
+        CSUM_GRO_V,
+        CSUM_NONE,
+        CSUM_UNNECESSARY,
+        CSUM_ZERO6,
+    )
+
+    n = cols.n
+    ip = cols.ip_version > 0
+    v6 = cols.ip_version == 6
+    l4 = ip & ((cols.proto == 6) | (cols.proto == 17)) & (cols.frag == 0) & cols.has_ports
+    kind = np.full(n, CSUM_NONE, np.int64)
+    if rx_checksumming and driver_kind == CSUM_UNNECESSARY:
+        kind[l4] = CSUM_UNNECESSARY
+    elif rx_checksumming and driver_kind == CSUM_COMPLETE:
+        short = cols.wire_len <= 64
+        kind[ip & ~short] = CSUM_COMPLETE
+        kind[l4 & short] = CSUM_UNNECESSARY
+    udp = cols.proto == 17
+    kind[l4 & udp & ~v6 & cols.csum_zero] = CSUM_UNNECESSARY
+    # inet_gro_receive / ipv6_gro_receive hand the packet to tcp4/udp4_gro_receive only when it
+    # is not a fragment and (IPv4) has no options: there the checksum is validated
+    gro_v = l4 & (v6 | (cols.ip_hlen == 20))
+    zero6 = ip & v6 & udp & cols.csum_zero & (cols.frag != 2) & cols.has_ports
+    return kind + CSUM_GRO_V * gro_v + CSUM_ZERO6 * zero6

@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
         # completion (CQE mode, the ConnectX-5+ default) or at the last interrupt (EQE mode)
         "rx-cqe-moder": True,
         "gro": True,
+        # ethtool -K rx on|off ("rx-checksumming"): off, every skb is CHECKSUM_NONE and the stack
+        # computes checksums itself (in GRO, tcp_v4_rcv or the UDP recvmsg copy)
+        "rx-checksumming": True,
         "rx-flow-hash": "driver",
         "hkey": "microsoft",
     },
@@ -336,6 +339,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     if not n["rx-cqe-moder"] and drv.name != "mlx5":
         raise ConfigError(f"nic.rx-cqe-moder is an mlx5 private flag; nic.driver is {drv.name}")
     _bool(cfg, "nic", "gro")
+    _bool(cfg, "nic", "rx-checksumming")
     if n["rx-flow-hash"] not in ("l3", "l4", "driver"):
         raise ConfigError(f"nic.rx-flow-hash must be l3, l4 or driver, got {n['rx-flow-hash']!r}")
     hk = str(n["hkey"])

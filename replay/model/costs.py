@@ -52,6 +52,7 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("latency", "ipi"),
     ("fixed", "ip_defrag"),
     ("fixed", "ip_frag_reasm"),
+    ("stage", "csum"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

@@ -736,6 +736,33 @@ def consume(S, i, t):
 
 
 @njit(cache=True, inline="always")
+def gro_csum(S, c, lv, i):
+    """tcp4_gro_receive / udp4_gro_receive (and the v6 ones) validate the L4 checksum before
+    anything else (skb_gro_checksum_validate): free for CHECKSUM_UNNECESSARY, a fold of skb->csum
+    for CHECKSUM_COMPLETE, csum_partial over the payload for CHECKSUM_NONE — which then counts as
+    CHECKSUM_UNNECESSARY for the rest of the path (skb_gro_incr_csum_unnecessary: "This saves work
+    if we fallback to normal path"). Returns the extra GRO ns."""
+    cs = S.pk[i, F_CSUM]
+    if S.P[P_GRO] == 0 or (cs & CSUM_GRO_V) == 0 or (cs & CSUM_KIND) != CSUM_NONE:
+        return 0
+    d = cost(S, C_CSUM, S.pk[i, F_PAYLEN])
+    charge(S, c, lv, Y_CSUM_GRO, d, 1)
+    S.pk[i, F_CSUM] = (cs & ~CSUM_KIND) | CSUM_UNNECESSARY
+    return d
+
+
+@njit(cache=True, inline="always")
+def copy_csum(S, c, h):
+    """udp_recvmsg: skb_copy_and_csum_datagram_msg instead of skb_copy_datagram_msg when the
+    checksum is still unverified (udp_skb_csum_unnecessary false): the copy also sums."""
+    if S.pk[h, F_KIND] != K_UDP or (S.pk[h, F_CSUM] & CSUM_KIND) != CSUM_NONE:
+        return 0
+    d = cost(S, C_CSUM, S.po[h, O_SKBLEN])
+    charge(S, c, 0, Y_CSUM_COPY, d, S.po[h, O_SKBCNT])
+    return d
+
+
+@njit(cache=True, inline="always")
 def frag_arm(S, key, t):
     """mod_timer(&q->timer, jiffies + timeout): the queue's one timer, armed at creation (and
     again by ip_frag_reinit), never pushed back by later fragments (inet_frag_create)."""
@@ -937,6 +964,7 @@ def ip_defrag(S, c, h, t):
     S.po[h, O_FHEAD] = first
     S.pk[h, F_SOCK] = S.fq[key, FQ_SOCK]
     S.pk[h, F_KIND] = S.fq[key, FQ_KIND]
+    S.pk[h, F_CSUM] = S.pk[first, F_CSUM]  # the L4 header (and its checksum) is the first's
     # then LOCAL_IN and the protocol handler run on the whole datagram
     dx, d4 = l4_handler_cost(S, c, h, lv)
     return dl + dx, d4
@@ -1055,6 +1083,12 @@ def l4_handler_cost(S, c, h, lv):
     elif kd == K_TCP or kd == K_TCP_CTRL:
         d4 = cost(S, C_TCP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_TCP, d4, S.po[h, O_SKBCNT])
+        if (S.pk[h, F_CSUM] & CSUM_KIND) == CSUM_NONE:
+            # tcp_v4_rcv / tcp_rcv_established: tcp_checksum_complete over the segment when
+            # neither the NIC nor GRO verified it (skb_csum_unnecessary false)
+            dc = cost(S, C_CSUM, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_CSUM_L4, dc, S.po[h, O_SKBCNT])
+            d4 += dc
     elif kd == K_ICMP_ECHO:
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN]) + S.cbase[C_ICMP]
         charge(S, c, lv, Y_ICMP_RCV, cost(S, C_UDP, S.po[h, O_SKBLEN]), S.po[h, O_SKBCNT])
@@ -1087,6 +1121,12 @@ def l4_done(S, c, h, t):
         return 0, -1
     if kd == K_TCP or kd == K_TCP_CTRL:
         S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs, per skb (tcp_v4_rcv)
+    if kd == K_UDP and (S.pk[h, F_CSUM] & CSUM_ZERO6) != 0:
+        # __udp6_lib_rcv: a zero checksum is refused, with or without a socket, unless it set
+        # UDP_NO_CHECK6_RX
+        # (udp6_csum_zero_error -> csum_error: UDP_CSUM, Udp6InCsumErrors + InErrors)
+        drop(S, h, S_L4, R_UDP_CSUM, t)
+        return S.cbase[C_DROP], Y_DROP_L4
     s = S.pk[h, F_SOCK]
     if s < 0:
         drop(S, h, S_L4, R_NOSOCK, t)
@@ -1225,6 +1265,7 @@ def nra_advance(S, c, t):
                     charge(S, c, lv, Y_DRIVER, dd, 1)
                     dg, merged = gro_receive(S, q, i, t + dd)
                     charge(S, c, lv, Y_GRO_MERGE if merged else Y_GRO, dg, 1)
+                    dg += gro_csum(S, c, lv, i)
                     S.se[i, S_DRIVER] = t + dd
                     S.sc[i, S_DRIVER] = dd
                     S.se[i, S_GRO] = t + dd + dg
@@ -1415,6 +1456,7 @@ def thread_advance(S, k, c, t):
                 dco = S.cbase[C_CONSUME]
                 charge(S, c, 0, Y_COPY, dcp, S.po[h, O_SKBCNT])
                 charge(S, c, 0, Y_CONSUME, dco, S.po[h, O_SKBCNT])
+                dcp += copy_csum(S, c, h)
                 extra = S.ts[k, TS_RESUME] if n == 0 else 0
                 if extra > 0:
                     S.accf[c, 0, Y_RECV] += S.po[h, O_SKBCNT]

@@ -38,10 +38,11 @@ DROP_REASONS = (
     "FRAG_TOO_FAR",  # ip_frag_reinit: more than ipfrag_max_dist fragments from the peer between two
     "DUP_FRAG",  # inet_frag_queue_insert: IPFRAG_DUP
     "NOT_SPECIFIED",  # kfree_skb(): ip_defrag over ipfrag_high_thresh, an overlapping fragment
+    "UDP_CSUM",  # __udp6_lib_rcv: a zero UDP checksum over IPv6 (RFC 8200 §8.1)
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
-    R_SOCKBACKLOG, R_PROTOMEM, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, R_NOT_SPECIFIED \
-    = range(len(DROP_REASONS))
+    R_SOCKBACKLOG, R_PROTOMEM, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, R_NOT_SPECIFIED, \
+    R_UDP_CSUM = range(len(DROP_REASONS))
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
 S_DRIVER, S_GRO, S_NETIF, S_BACKLOG, S_IP, S_ROUTE, S_LOCAL, S_L4, S_COPY, S_APP = range(10)
@@ -53,8 +54,8 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
 # ---- cost slots (replay.model.costs.COST_KEYS order)
 (C_DRIVER, C_GRO, C_GRO_MERGE, C_NETIF, C_IP, C_ROUTE, C_DEMUX, C_LOCAL, C_UDP, C_TCP, C_COPY,
  C_APP, C_HARDIRQ, C_SOFTIRQ, C_NRA, C_POLL, C_REFILL, C_DROP, C_NF_RULE, C_CONNTRACK, C_ICMP,
- C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_DEFRAG, C_REASM
- ) = range(31)
+ C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_DEFRAG, C_REASM,
+ C_CSUM) = range(32)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -146,12 +147,15 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("napi_watchdog", "", "netdev"),  # 32 the gro_flush_timeout hrtimer's interrupt
     ("ip_defrag", "local", "tcp/ip"),  # 33 a fragment into its reassembly queue (ipv6_frag_rcv)
     ("inet_frag_reasm_finish", "local", "tcp/ip"),  # 34 the datagram rebuilt from its fragments
+    ("csum_partial", "gro", "etc"),  # 35 skb_gro_checksum_validate of a CHECKSUM_NONE skb
+    ("csum_partial", "l4", "etc"),  # 36 tcp_checksum_complete (CHECKSUM_NONE, not done in GRO)
+    ("skb_copy_and_csum_datagram", "copy", "data_copy"),  # 37 recvmsg checksumming as it copies
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
  Y_DEMUX, Y_LOCAL, Y_UDP, Y_TCP, Y_NF_PRE, Y_NF_IN, Y_CT, Y_DROP_NETIF, Y_DROP_IP, Y_DROP_LOCAL,
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
- Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM) = range(N_SLOTS)
+ Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY) = range(N_SLOTS)
 
 # ---- events.parquet kinds (engine codes)
 EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")
@@ -162,11 +166,18 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 # ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
-             "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer")
+             "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer", "csum")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6, F_FRAGQ, F_FOFF,
- F_FEND, F_FMF, F_PEER) = range(26)
-N_PK = 26
+ F_FEND, F_FMF, F_PEER, F_CSUM) = range(27)
+N_PK = 27
+# csum: skb->ip_summed as the driver sets it (CSUM_*), + CSUM_GRO_V if GRO validates it
+# (inet_gro_receive reaches tcp4/udp4_gro_receive: not a fragment, no IPv4 options),
+# + CSUM_ZERO6 for a zero UDP checksum over IPv6
+CSUM_NONE, CSUM_UNNECESSARY, CSUM_COMPLETE = 0, 1, 2
+CSUM_KIND = 3
+CSUM_GRO_V = 4
+CSUM_ZERO6 = 8
 # fragq: the reassembly key (saddr, daddr, id, protocol; IPv6 without the protocol) as a dense id,
 # -1 if not a fragment; foff/fend: the fragment's byte range in the datagram; fmf: IP_MF;
 # peer: dense id of the IPv4 source (its inet_peer, for ipfrag_max_dist), -1 for IPv6

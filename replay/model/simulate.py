@@ -23,6 +23,7 @@ from replay.model.classify import (
     fragments,
     host_view,
     infer_apps,
+    ip_summed,
     kinds,
     sockets,
 )
@@ -118,6 +119,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     fkind = kinds(cols)
     fsock = sockets(cols, apps, hashes)
     frg = fragments(cols, fkind)
+    fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
 
     # ---- the wire
     fidx, loop, t_wire_all = schedule(cols.ts_ns, cols.wire_len, hv.received, opts, speed)
@@ -251,6 +253,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "df": cols.ip_df[ridx], "ipid": cols.ip_id[ridx], "hdrlen": hdr[ridx],
         "truesize": ts[ridx], "v6": v6[ridx], "fragq": frg.key[ridx], "foff": frg.off[ridx],
         "fend": frg.end[ridx], "fmf": cols.frag_mf[ridx], "peer": frg.peer[ridx],
+        "csum": fcsum[ridx],
     }
     for j, name in enumerate(L.PK_FIELDS):
         pk[:, j] = cols_in[name]
@@ -313,6 +316,15 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     cpu = _cpu_table(S, names, comms, apps, ncpu)
     events = _events_table(S)
     counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
+    if drv.name == "mlx5":
+        # mlx5e_handle_csum's counters, per packet the driver built (ring drops never reach it)
+        built = ~((S.dreason == L.R_RING) & (S.dstage == L.S_DRIVER))
+        kinds0 = fcsum[ridx][built] & L.CSUM_KIND
+        counters["ethtool"].update({
+            "rx_csum_complete": int((kinds0 == L.CSUM_COMPLETE).sum()),
+            "rx_csum_unnecessary": int((kinds0 == L.CSUM_UNNECESSARY).sum()),
+            "rx_csum_none": int((kinds0 == L.CSUM_NONE).sum()),
+        })
     summary = _summary(S, packets, cols.n, ncpu)
     kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
     counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
@@ -553,6 +565,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     read = head & (se[:, L.S_COPY] >= 0)
     rcvbuf = head & (reason == L.R_RCVBUF)
     noports = head & (reason == L.R_NOSOCK) & udp
+    csumerr = head & (reason == L.R_UDP_CSUM)
 
     def c4(mask: np.ndarray) -> int:
         return int((mask & ~v6).sum())
@@ -580,7 +593,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
         "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
         "Udp6InDatagrams": c6(read & udp), "Udp6NoPorts": c6(noports),
-        "Udp6InErrors": c6(rcvbuf & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
+        "Udp6InErrors": c6((rcvbuf | csumerr) & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
+        "Udp6InCsumErrors": c6(csumerr & udp),
     }
     return {
         "softnet_stat": softnet,
