@@ -254,11 +254,68 @@ def kinds(cols: Columns) -> np.ndarray:
     return k
 
 
-def sockets(cols: Columns, apps: list[dict[str, Any]], hashes: np.ndarray) -> np.ndarray:
-    """Socket index (= [[app]] index of the group leader... here: the app) per frame, -1 if none.
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+def _rol32(x: np.ndarray, k: int) -> np.ndarray:
+    return ((x << np.uint64(k)) | (x >> np.uint64(32 - k))) & _M32
+
+
+def jhash_3words(a: np.ndarray, b: np.ndarray, c: np.ndarray, initval: int) -> np.ndarray:
+    """include/linux/jhash.h: jhash_3words = __jhash_nwords(a, b, c, initval + JHASH_INITVAL +
+    (3 << 2)), i.e. each word plus the init value, then __jhash_final. uint32 per element."""
+    iv = np.uint64((initval + 0xDEADBEEF + (3 << 2)) & 0xFFFFFFFF)
+    a = (a.astype(np.uint64) + iv) & _M32
+    b = (b.astype(np.uint64) + iv) & _M32
+    c = (c.astype(np.uint64) + iv) & _M32
+    # __jhash_final
+    c = ((c ^ b) - _rol32(b, 14)) & _M32
+    a = ((a ^ c) - _rol32(c, 11)) & _M32
+    b = ((b ^ a) - _rol32(a, 25)) & _M32
+    c = ((c ^ b) - _rol32(b, 16)) & _M32
+    a = ((a ^ c) - _rol32(c, 4)) & _M32
+    b = ((b ^ a) - _rol32(a, 14)) & _M32
+    c = ((c ^ b) - _rol32(b, 24)) & _M32
+    return c.astype(np.uint32)
+
+
+def _le32(b4: np.ndarray) -> np.ndarray:
+    """(n, 4) network-order bytes read as the u32 an x86 kernel sees for a __be32 ((__force u32))."""
+    b = b4.astype(np.uint64)
+    return b[:, 0] | (b[:, 1] << np.uint64(8)) | (b[:, 2] << np.uint64(16)) | (b[:, 3] << np.uint64(24))
+
+
+def ehash(cols: Columns, secret: int) -> np.ndarray:
+    """The hash reuseport_select_sock is given: udp_ehashfn / inet_ehashfn (and their IPv6
+    forms) of the packet seen from the receiving socket: laddr = destination, lport = destination
+    port (host order), faddr = source, fport = source port as the __be16 it is in the header.
+
+    IPv4: __inet_ehashfn = jhash_3words(laddr, faddr, lport << 16 | fport, secret).
+    IPv6: __inet6_ehashfn = jhash_3words(laddr.s6_addr32[3], __ipv6_addr_jhash(faddr, secret),
+    lport << 16 | fport, secret), __ipv6_addr_jhash(a) = jhash_3words(a32[0] ^ a32[1], a32[2],
+    a32[3], secret). The kernel draws the secret at random (net_get_random_once, plus the netns
+    hash_mix; separate ones for UDP, TCP and IPv6); `host.ehash-secret` stands for all of them.
+    """
+    secret &= 0xFFFFFFFF
+    dport = cols.dport.astype(np.uint64)
+    sport = cols.sport.astype(np.uint64)
+    fport = ((sport & np.uint64(0xFF)) << np.uint64(8)) | (sport >> np.uint64(8))  # __be16 on LE
+    ports = ((dport << np.uint64(16)) | fport) & _M32
+    v4 = jhash_3words(_le32(cols.dst[:, 12:16]), _le32(cols.src[:, 12:16]), ports, secret)
+    fh = jhash_3words(_le32(cols.src[:, 0:4]) ^ _le32(cols.src[:, 4:8]), _le32(cols.src[:, 8:12]),
+                      _le32(cols.src[:, 12:16]), secret)
+    v6 = jhash_3words(_le32(cols.dst[:, 12:16]), fh.astype(np.uint64), ports, secret)
+    return np.where(cols.ip_version == 6, v6, v4).astype(np.uint32)
+
+
+def sockets(cols: Columns, apps: list[dict[str, Any]], secret: int = 0) -> np.ndarray:
+    """Socket index (= [[app]] index) per frame, -1 if none.
 
     The first matching [[app]] wins; [[app]]s with the same match and reuseport = true form a
-    SO_REUSEPORT group and share its traffic by flow hash (reuseport_select_sock).
+    SO_REUSEPORT group: reuseport_select_sock_by_hash (net/core/sock_reuseport.c) starts at
+    reciprocal_scale(ehash, num_socks) = (hash * n) >> 32 over every member and steps to the next
+    one that is not connected (sk_state != TCP_ESTABLISHED) — connected members get only what
+    their own lookup finds first.
     """
     n = cols.n
     sock = np.full(n, -1, dtype=np.int32)
@@ -267,6 +324,7 @@ def sockets(cols: Columns, apps: list[dict[str, Any]], hashes: np.ndarray) -> np
     for i, a in enumerate(apps):
         key = str(a["match"]) if a.get("reuseport") else f"#{i}"
         groups.setdefault(key, []).append(i)
+    hashes: np.ndarray | None = None
     for members in groups.values():
         m = parse_match(str(apps[members[0]]["match"]))
         mask = match_mask(m, cols.proto, cols.sport, cols.dport, cols.has_ports, cols.src, cols.dst)
@@ -274,9 +332,21 @@ def sockets(cols: Columns, apps: list[dict[str, Any]], hashes: np.ndarray) -> np
         if len(members) == 1:
             sock[mask] = members[0]
         else:
-            # reciprocal_scale(hash, num_socks)
-            pick = ((hashes[mask].astype(np.uint64) * np.uint64(len(members))) >> np.uint64(32))
-            sock[mask] = np.asarray(members, dtype=np.int32)[pick.astype(np.int64)]
+            if hashes is None:
+                hashes = ehash(cols, secret)
+            k = len(members)
+            start = ((hashes[mask].astype(np.uint64) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
+            open_ = np.array([not apps[x].get("connected") for x in members], dtype=bool)
+            if not open_.any():
+                continue  # every member connected: reuseport_select_sock finds none
+            # the first unconnected member at or after `start`, wrapping around
+            nxt = np.empty(k, np.int64)
+            for s0 in range(k):
+                j = s0
+                while not open_[j]:
+                    j = (j + 1) % k
+                nxt[s0] = j
+            sock[mask] = np.asarray(members, dtype=np.int32)[nxt[start]]
         taken |= mask
     return sock
 

@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
         # interrupt (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/latency, in us there);
         # 0 = the CPU polls in C0. It dominates latency at low packet rates.
         "cstate-exit-ns": 0,
+        # the secret of udp_ehashfn / inet_ehashfn, which spreads a SO_REUSEPORT group's flows:
+        # the kernel draws it at random at first use (net_get_random_once), so which socket a
+        # flow lands on differs per boot; set it to replay one particular spread (0..2^32-1)
+        "ehash-secret": 0,
     },
     "nic": {
         "driver": "ixgbe",
@@ -102,6 +106,9 @@ APP_DEFAULTS: dict[str, Any] = {
     "work-ns": 0,
     "batch": 1,
     "reuseport": False,
+    # connect()ed UDP socket: udp_v4_early_demux finds it and skips the FIB; a connected member of
+    # a reuseport group is passed over by the group's hash
+    "connected": False,
 }
 
 # When a config has no [[app]], replay still needs a consumer for the traffic it carries:
@@ -316,6 +323,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     tick = 1_000_000_000 // hz
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
     _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
+    _int(cfg, "host", "ehash-secret", 0, 2**32 - 1, "a u32 between 0 and 4294967295")
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
     h["addresses"] = [_check_address(a) for a in h["addresses"]]
@@ -437,6 +445,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         # UIO_MAXIOV = 1024 caps a recvmmsg vector
         _int(tmp, "app", "batch", 1, 1024, "between 1 and 1024 (UIO_MAXIOV)")
         _bool(tmp, "app", "reuseport")
+        _bool(tmp, "app", "connected")
         apps.append(full)
     cfg["app"] = apps
 

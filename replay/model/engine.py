@@ -1048,6 +1048,11 @@ def list_core(S, c, q, t):
         if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0 and S.pk[h, F_FRAGQ] < 0:
             d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_DEMUX, d, S.po[h, O_SKBCNT])
+        elif S.pk[h, F_DEMUX] != 0:
+            # udp_v4_early_demux: only a connected socket matches (__udp4_lib_demux_lookup wants
+            # the full 4-tuple); its sk_rx_dst spares the FIB lookup
+            d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_UDP_DEMUX, d, S.po[h, O_SKBCNT])
         else:
             d = cost(S, C_ROUTE, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_ROUTE, d, S.po[h, O_SKBCNT])

@@ -150,12 +150,14 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("csum_partial", "gro", "etc"),  # 35 skb_gro_checksum_validate of a CHECKSUM_NONE skb
     ("csum_partial", "l4", "etc"),  # 36 tcp_checksum_complete (CHECKSUM_NONE, not done in GRO)
     ("skb_copy_and_csum_datagram", "copy", "data_copy"),  # 37 recvmsg checksumming as it copies
+    ("udp_v4_early_demux", "route", "tcp/ip"),  # 38 a connected UDP socket's cached route
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
  Y_DEMUX, Y_LOCAL, Y_UDP, Y_TCP, Y_NF_PRE, Y_NF_IN, Y_CT, Y_DROP_NETIF, Y_DROP_IP, Y_DROP_LOCAL,
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
- Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY) = range(N_SLOTS)
+ Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
+ Y_UDP_DEMUX) = range(N_SLOTS)
 
 # ---- events.parquet kinds (engine codes)
 EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")
@@ -166,11 +168,11 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 # ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
-             "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer", "csum")
+             "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6, F_FRAGQ, F_FOFF,
- F_FEND, F_FMF, F_PEER, F_CSUM) = range(27)
-N_PK = 27
+ F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX) = range(28)
+N_PK = 28  # demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
 # csum: skb->ip_summed as the driver sets it (CSUM_*), + CSUM_GRO_V if GRO validates it
 # (inet_gro_receive reaches tcp4/udp4_gro_receive: not a fragment, no IPv4 options),
 # + CSUM_ZERO6 for a zero UDP checksum over IPv6

@@ -89,6 +89,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             a.setdefault("threads", 1)
             a.setdefault("work-ns", 0)
             a.setdefault("reuseport", False)
+            a.setdefault("connected", False)
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
@@ -117,9 +118,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     fqueue = queue_of(hashes, indir)
 
     fkind = kinds(cols)
-    fsock = sockets(cols, apps, hashes)
+    fsock = sockets(cols, apps, int(cfg["host"]["ehash-secret"]))
     frg = fragments(cols, fkind)
     fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
+    conn = np.array([bool(a.get("connected")) for a in apps] + [False], dtype=bool)
+    demux = (fkind == L.K_UDP) & (cols.frag == 0) & conn[fsock]  # fsock -1 -> the False pad
 
     # ---- the wire
     fidx, loop, t_wire_all = schedule(cols.ts_ns, cols.wire_len, hv.received, opts, speed)
@@ -253,7 +256,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "df": cols.ip_df[ridx], "ipid": cols.ip_id[ridx], "hdrlen": hdr[ridx],
         "truesize": ts[ridx], "v6": v6[ridx], "fragq": frg.key[ridx], "foff": frg.off[ridx],
         "fend": frg.end[ridx], "fmf": cols.frag_mf[ridx], "peer": frg.peer[ridx],
-        "csum": fcsum[ridx],
+        "csum": fcsum[ridx], "demux": demux[ridx],
     }
     for j, name in enumerate(L.PK_FIELDS):
         pk[:, j] = cols_in[name]
