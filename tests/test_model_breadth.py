@@ -434,3 +434,32 @@ def test_reuseport_scenario_end_to_end(tmp_path: Path) -> None:
     got = pl.read_parquet(run_dir / "packets.parquet").filter(pl.col("outcome") == "delivered")
     counts = [got.filter(pl.col("app") == i).height for i in range(4)]
     assert counts == want and sum(want) == fr.height
+
+
+def test_udp_gro_socket_aggregates_a_train() -> None:
+    # six 1000-byte datagrams 1 us apart, then a 500-byte one and a
+    # 1200-byte one, all in one poll (generic ethtool rule: the IRQ 10 us after the first
+    # completion): udp_gro_receive_segment appends while ulen <= gso_size (1000); the 500-byte
+    # datagram is appended and completes the skb (len mismatch); the 1200-byte one starts anew
+    rows = [big(ts_ns=k * 1000) for k in range(6)] + [
+        big(ts_ns=6000, payload_len=500, wire_len=542, cap_len=542),
+        big(ts_ns=7000, payload_len=1200, wire_len=1242, cap_len=1242)]
+    r = run(rows, "app[0].udp-gro=true", "nic.rx-usecs=10", "nic.driver=generic")
+    df = pk(r)
+    assert df["skb"].to_list() == [1] * 7 + [8]
+    assert df["outcome"].to_list() == ["delivered"] * 8
+    assert df["cpu_gro"].to_list() == [50, 30, 30, 30, 30, 30, 30, 50]
+    # one skb up the stack: softnet processed and Udp InDatagrams count skbs, not datagrams
+    assert r.counters["softnet_stat"][0]["processed"] == 2
+    assert r.counters["snmp"]["Udp"]["InDatagrams"] == 2
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    seg = cpu.filter(pl.col("symbol") == "udp_gro_receive_segment")
+    assert seg["frames"].sum() == 6 and seg["ns"].sum() == 180
+    # without UDP_GRO on the socket: every datagram is its own skb
+    plain = run(rows, "nic.rx-usecs=10", "nic.driver=generic")
+    assert pk(plain)["skb"].to_list() == list(range(1, 9))
+    # a zero checksum is never aggregated ("requires non zero csum, for symmetry with GSO")
+    z = run([{**x, "l4_csum_zero": True} for x in rows], "app[0].udp-gro=true", "nic.rx-usecs=10",
+            "nic.driver=generic")
+    assert pk(z)["skb"].to_list() == list(range(1, 9))

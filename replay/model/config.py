@@ -109,6 +109,9 @@ APP_DEFAULTS: dict[str, Any] = {
     # connect()ed UDP socket: udp_v4_early_demux finds it and skips the FIB; a connected member of
     # a reuseport group is passed over by the group's hash
     "connected": False,
+    # setsockopt(UDP_GRO): udp_gro_receive_segment aggregates the socket's datagrams in GRO and
+    # recvmsg returns the whole train (work-ns is then per train)
+    "udp-gro": False,
 }
 
 # When a config has no [[app]], replay still needs a consumer for the traffic it carries:
@@ -446,6 +449,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         _int(tmp, "app", "batch", 1, 1024, "between 1 and 1024 (UIO_MAXIOV)")
         _bool(tmp, "app", "reuseport")
         _bool(tmp, "app", "connected")
+        _bool(tmp, "app", "udp-gro")
         apps.append(full)
     cfg["app"] = apps
 

@@ -592,6 +592,93 @@ def single_skb(S, i):
 
 
 @njit(cache=True)
+def gro_hold_new(S, q, i, t, b):
+    """Hold packet i as a new flow of bucket b; a full bucket first completes its oldest
+    (gro.c: MAX_GRO_SKBS per bucket)."""
+    if S.gbc[q, b] >= 8:
+        oldest = -1
+        best = INF
+        for s in range(b * 8, b * 8 + 8):
+            if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_ORDER] < best:
+                best = S.gh[q, s, GH_ORDER]
+                oldest = s
+        gro_complete(S, q, oldest)
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] == 0:
+            S.gh[q, s, GH_USED] = 1
+            S.gh[q, s, GH_HEAD] = i
+            S.gh[q, s, GH_LAST] = i
+            S.gh[q, s, GH_CNT] = 1
+            S.gh[q, s, GH_LEN] = S.pk[i, F_PAYLEN]
+            S.gh[q, s, GH_MSS] = S.pk[i, F_PAYLEN]
+            S.gh[q, s, GH_TTL] = S.pk[i, F_TTL]
+            S.gh[q, s, GH_TOS] = S.pk[i, F_TOS]
+            S.gh[q, s, GH_DF] = S.pk[i, F_DF]
+            S.gh[q, s, GH_ID0] = S.pk[i, F_IPID]
+            S.gh[q, s, GH_FIXED] = 0
+            S.gh[q, s, GH_AGE] = jiffies(S, t)
+            S.gh[q, s, GH_FLOW] = S.pk[i, F_FLOWK]
+            S.gh[q, s, GH_ORDER] = S.qs[q, QS_GRO_SEQ]
+            S.gh[q, s, GH_HDR] = S.pk[i, F_HDRLEN]
+            S.qs[q, QS_GRO_SEQ] += 1
+            S.gbc[q, b] += 1
+            S.qs[q, QS_GRO_N] += 1
+            return
+
+
+@njit(cache=True)
+def udp_gro_receive(S, q, i, t):
+    """udp4_gro_receive → udp_gro_receive_segment for a socket with UDP_GRO (net/ipv4/
+    udp_offload.c): same 4-tuple and IP rules as TCP (gro_receive_network_flush); a datagram no
+    longer than the first (gso_size) is appended; a shorter one is appended and completes the
+    skb; a longer one completes the held skb and is held itself; UDP_GRO_CNT_MAX = 64 segments and
+    gro_max_size complete it too. A zero checksum never reaches here (F_GRO_OK is 0)."""
+    ln = S.pk[i, F_PAYLEN]
+    b = S.pk[i, F_BUCKET]
+    found = -1
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.pk[i, F_FLOWK]:
+            found = s
+            break
+    if found < 0:
+        gro_hold_new(S, q, i, t, b)
+        return S.cbase[C_GRO], False
+    s = found
+    flush = S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
+        or S.pk[i, F_DF] != S.gh[q, s, GH_DF]
+    cnt = S.gh[q, s, GH_CNT]
+    if S.pk[i, F_V6] == 0:
+        # inet_gro_flush: the IP ID is fixed (DF) or increments by one per segment
+        off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
+        if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
+            S.gh[q, s, GH_FIXED] = 1
+        if S.gh[q, s, GH_FIXED] != 0:
+            if off != 0:
+                flush = True
+        elif off != (cnt & 0xFFFF):
+            flush = True
+    mss = S.gh[q, s, GH_MSS]
+    if ln > mss or flush or S.gh[q, s, GH_HDR] + S.gh[q, s, GH_LEN] + ln >= S.P[P_GRO_MAX]:
+        # not merged: the held skb completes (pp = p); this one starts a new flow
+        gro_complete(S, q, s)
+        gro_hold_new(S, q, i, t, b)
+        return S.cbase[C_GRO], False
+    head = S.gh[q, s, GH_HEAD]
+    S.po[S.gh[q, s, GH_LAST], O_SEGNEXT] = i
+    S.gh[q, s, GH_LAST] = i
+    S.gh[q, s, GH_CNT] = cnt + 1
+    S.gh[q, s, GH_LEN] += ln
+    S.po[i, O_SKBH] = head
+    S.po[i, O_SKBCNT] = 0
+    S.po[head, O_SKBCNT] += 1
+    S.po[head, O_SKBLEN] += ln
+    S.po[head, O_SKBTRUE] += S.pk[i, F_TRUESIZE] - SKB_STRUCT
+    if ln != mss or cnt + 1 >= 64:  # UDP_GRO_CNT_MAX
+        gro_complete(S, q, s)
+    return S.cbase[C_GRO_MERGE], True
+
+
+@njit(cache=True)
 def gro_receive(S, q, i, t):
     """dev_gro_receive for packet i; returns its GRO cost. Rules: KERNEL.md §4 (tcp_gro_receive,
     inet_gro_receive, gro.c). Completed skbs go to the rx_list; held ones wait."""
@@ -600,6 +687,8 @@ def gro_receive(S, q, i, t):
         rx_add(S, q, i)  # netif_elide_gro -> GRO_NORMAL, still batched
         return 0, False
     k = S.pk[i, F_KIND]
+    if k == K_UDP and S.pk[i, F_GRO_OK] != 0:
+        return udp_gro_receive(S, q, i, t)
     if (k != K_TCP and k != K_TCP_CTRL) or S.pk[i, F_GRO_OK] == 0:
         # not TCP, or IPv4 with options / a fragment: flush -> GRO_NORMAL; plain UDP sockets get
         # no aggregation (udp_gro_receive "no GRO, be sure flush the current packet")
@@ -1269,7 +1358,8 @@ def nra_advance(S, c, t):
                     lv = level_of(S, c)
                     charge(S, c, lv, Y_DRIVER, dd, 1)
                     dg, merged = gro_receive(S, q, i, t + dd)
-                    charge(S, c, lv, Y_GRO_MERGE if merged else Y_GRO, dg, 1)
+                    charge(S, c, lv, (Y_UDP_GRO if S.pk[i, F_KIND] == K_UDP else Y_GRO_MERGE)
+                           if merged else Y_GRO, dg, 1)
                     dg += gro_csum(S, c, lv, i)
                     S.se[i, S_DRIVER] = t + dd
                     S.sc[i, S_DRIVER] = dd

@@ -151,13 +151,14 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("csum_partial", "l4", "etc"),  # 36 tcp_checksum_complete (CHECKSUM_NONE, not done in GRO)
     ("skb_copy_and_csum_datagram", "copy", "data_copy"),  # 37 recvmsg checksumming as it copies
     ("udp_v4_early_demux", "route", "tcp/ip"),  # 38 a connected UDP socket's cached route
+    ("udp_gro_receive_segment", "gro", "netdev"),  # 39 a datagram appended (socket UDP_GRO)
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
  Y_DEMUX, Y_LOCAL, Y_UDP, Y_TCP, Y_NF_PRE, Y_NF_IN, Y_CT, Y_DROP_NETIF, Y_DROP_IP, Y_DROP_LOCAL,
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
  Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
- Y_UDP_DEMUX) = range(N_SLOTS)
+ Y_UDP_DEMUX, Y_UDP_GRO) = range(N_SLOTS)
 
 # ---- events.parquet kinds (engine codes)
 EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")

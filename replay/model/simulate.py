@@ -90,6 +90,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             a.setdefault("work-ns", 0)
             a.setdefault("reuseport", False)
             a.setdefault("connected", False)
+            a.setdefault("udp-gro", False)
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
@@ -135,7 +136,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     gro_ok = (cols.proto == 6) & cols.has_ports & (cols.frag == 0) & (
         v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))
     )
-    hdr = np.where(v6, 40, cols.ip_hlen) + cols.tcp_hlen
+    # UDP_GRO sockets: udp_gro_receive_segment needs a non-zero checksum ("for symmetry with GSO")
+    ugro = np.array([bool(a.get("udp-gro")) for a in apps] + [False], dtype=bool)
+    gro_ok |= (cols.proto == 17) & cols.has_ports & (cols.frag == 0) & ~cols.csum_zero & (
+        v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))) & ugro[fsock] & (fkind == L.K_UDP)
+    hdr = np.where(v6, 40, cols.ip_hlen) + np.where(cols.proto == 17, 8, cols.tcp_hlen)
     ts = _truesize(drv, cols.wire_len)
 
     host_ghz = None if cfg["host"]["ghz"] == "profile" else float(cfg["host"]["ghz"])
