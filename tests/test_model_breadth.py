@@ -463,3 +463,85 @@ def test_udp_gro_socket_aggregates_a_train() -> None:
     z = run([{**x, "l4_csum_zero": True} for x in rows], "app[0].udp-gro=true", "nic.rx-usecs=10",
             "nic.driver=generic")
     assert pk(z)["skb"].to_list() == list(range(1, 9))
+
+
+# ---------------------------------------------------------------------------- tunnels
+
+
+def vx(**kw: Any) -> dict[str, Any]:
+    """A VXLAN frame to this host: outer UDP to 4789 carrying UDP to port 8080 (100 bytes)."""
+    return {"ts_ns": 0, "sport": 50000, "dport": 4789, "payload_len": 8 + 14 + 20 + 8 + 100,
+            "tunnel": "vxlan", "inner_proto": 17, "inner_sport": 1234, "inner_dport": 8080, **kw}
+
+
+INNER_APP = ['app[0].match="udp dport 8080"', "app[0].cpu=1", "app[0].work-ns=1000"]
+
+
+def test_vxlan_decapsulated_with_a_second_pass_by_hand() -> None:
+    cfg = resolve_config(None, [f'costs.profile="{ROUND}"', "host.cpus=2", "nic.combined=1",
+                                *INNER_APP, 'tunnel[0].type="vxlan"'])
+    r = simulate(frames([vx()]), cfg, load_profile(ROUND), ReplayOptions())
+    row = pk(r).row(0, named=True)
+    # as test_two_frames_every_stage_by_hand up to the outer ip_local_deliver (3317); then udp_rcv
+    # 100 + vxlan_rcv 100 + the inner pass (gro_cell_poll 50, core, ip_rcv, routing, local 100
+    # each) + the inner udp_rcv 100 = 750 -> 4067 (+ wake-up 200); the reader wakes
+    # 4067 + 200 + 2000, switch 1000, copy 200, work 1000 -> 8467
+    assert row["outcome"] == "delivered" and row["app"] == 0
+    assert row["cpu_local"] == 100 and row["cpu_l4"] == 950
+    assert row["t_done"] == 8467
+    c = r.counters
+    assert c["softnet_stat"][0]["processed"] == 2  # outer and inner skb
+    assert (c["snmp"]["Ip"]["InReceives"], c["snmp"]["Ip"]["InDelivers"]) == (2, 2)
+    assert c["snmp"]["Udp"]["InDatagrams"] == 2  # the outer at encap_rcv, the inner at recvmsg
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    l4 = cpu.filter(pl.col("stage") == "l4").group_by("symbol").agg(pl.col("ns").sum())
+    assert dict(l4.iter_rows()) == {
+        "__udp4_lib_rcv": 200, "vxlan_rcv": 100, "gro_cell_poll": 50,
+        "__netif_receive_skb_core": 100, "ip_rcv": 100, "ip_route_input_noref": 100,
+        "ip_local_deliver": 100, "try_to_wake_up": 200}
+    # the same frame without [[tunnel]]: nothing listens on 4789
+    r = run([vx()], *INNER_APP[:1])
+    assert pk(r)["drop_reason"].to_list() == ["NO_SOCKET"]
+    assert r.counters["snmp"]["Udp"]["NoPorts"] == 1
+
+
+def test_gre_and_geneve_tunnels() -> None:
+    gre = {"ts_ns": 0, "proto": 47, "sport": None, "dport": None, "payload_len": 4 + 20 + 8 + 56,
+           "tunnel": "gre", "inner_proto": 1, "inner_sport": 0, "inner_dport": 0}
+    r = run([gre], 'tunnel[0].type="gre"')
+    assert pk(r)["outcome"].to_list() == ["consumed"]  # the inner ICMP ends in icmp_rcv
+    assert r.counters["snmp"]["Ip"]["InReceives"] == 2
+    assert r.counters["snmp"]["Udp"]["InDatagrams"] == 0
+    # without the tunnel GRE is a protocol nobody handles
+    assert pk(run([gre]))["drop_reason"].to_list() == ["IP_NOPROTO"]
+    # GENEVE on a non-default port: only frames to that port are decapsulated
+    gen = vx(dport=7000, tunnel="geneve")
+    r = run([gen, {**gen, "ts_ns": 1_000_000, "dport": 6081}], *INNER_APP,
+            'tunnel[0].type="geneve"', "tunnel[0].port=7000")
+    assert pk(r)["outcome"].to_list() == ["delivered", "dropped"]
+
+
+def test_real_vxlan_capture_decapsulated() -> None:
+    """tcpdump's vxlan.pcap: pings and one ARP inside VXLAN between two VTEPs; the host (inferred:
+    192.168.202.1) receives frames 1, 3, 5, 7, 9 — four inner ICMP echo requests and an inner ARP
+    reply. With [[tunnel]] vxlan each goes through the stack twice: 10 skbs in
+    __netif_receive_skb_core, ip_rcv 5 outer + 4 inner (ARP is not IP), Udp InDatagrams 5 (the
+    outer datagrams at encap_rcv)."""
+    r = _run_capture(_real("tcpdump__vxlan.pcap"), 'tunnel[0].type="vxlan"')
+    got = pk(r).filter(pl.col("outcome") != "ignored")
+    assert got["frame"].to_list() == [1, 3, 5, 7, 9]
+    assert set(got["outcome"].to_list()) == {"consumed"}
+    assert sum(x["processed"] for x in r.counters["softnet_stat"]) == 10
+    ip = r.counters["snmp"]["Ip"]
+    assert (ip["InReceives"], ip["InDelivers"]) == (9, 9)
+    assert r.counters["snmp"]["Udp"]["InDatagrams"] == 5
+
+
+def test_real_geneve_capture_decapsulated() -> None:
+    r = _run_capture(_real("zeek__geneve.pcap"), 'tunnel[0].type="geneve"')
+    got = pk(r).filter(pl.col("outcome") != "ignored")
+    n = got.height
+    assert n > 0 and set(got["outcome"].to_list()) == {"consumed"}
+    assert sum(x["processed"] for x in r.counters["softnet_stat"]) == 2 * n
+    assert r.counters["snmp"]["Ip"]["InReceives"] == 2 * n

@@ -106,6 +106,9 @@ def frames_batch(
         "frag_mf": _arr("frag_mf", b.buf(d.B_MF), b, d.V_FRAG),
         "tunnel": _dict("tunnel", c["tunnel"], _TUNNEL_DICT),
         "inner_flow": _arr("inner_flow", inner_flow, b, d.V_INNER),
+        "inner_proto": _arr("inner_proto", c["inner_proto"], b, d.V_INNER),
+        "inner_sport": _arr("inner_sport", c["inner_sport"], b, d.V_INNER),
+        "inner_dport": _arr("inner_dport", c["inner_dport"], b, d.V_INNER),
         "flow": _arr("flow", flow),
         "error": _dict("error", error_codes, pa.array(error_dict, pa.string())),
     }

@@ -68,6 +68,11 @@ class Columns:
     frag_off: np.ndarray  # byte offset of a fragment (0 if not one, or unknown)
     frag_mf: np.ndarray  # IP_MF / IP6_MF of a fragment
     has_frag: np.ndarray  # the fragment field was read (frag_off not null)
+    tunnel: list[str | None]  # the frames' `tunnel` column
+    inner_proto: np.ndarray  # the tunnelled packet's protocol and ports (0 if none)
+    inner_sport: np.ndarray
+    inner_dport: np.ndarray
+    has_inner: np.ndarray
     flow: np.ndarray
     error: list[str | None]
 
@@ -136,6 +141,16 @@ def columns(table: pa.Table) -> Columns:
         else np.zeros(n, np.int64),
         has_frag=np.asarray(table["frag_off"].combine_chunks().is_valid())
         if "frag_off" in table.column_names and n else np.zeros(n, bool),
+        tunnel=table["tunnel"].combine_chunks().cast(pa.string()).to_pylist()
+        if n and table["tunnel"].null_count < n else [None] * n,
+        inner_proto=_np(table["inner_proto"], 0, np.int64) if "inner_proto" in table.column_names
+        else np.zeros(n, np.int64),
+        inner_sport=_np(table["inner_sport"], 0, np.int64) if "inner_sport" in table.column_names
+        else np.zeros(n, np.int64),
+        inner_dport=_np(table["inner_dport"], 0, np.int64) if "inner_dport" in table.column_names
+        else np.zeros(n, np.int64),
+        has_inner=np.asarray(table["inner_proto"].combine_chunks().is_valid())
+        if "inner_proto" in table.column_names and n else np.zeros(n, bool),
         flow=_np(table["flow"], 0, np.int64),
         error=errors,
     )
@@ -478,3 +493,87 @@ def ip_summed(cols: Columns, driver_kind: int, rx_checksumming: bool) -> np.ndar
     gro_v = l4 & (v6 | (cols.ip_hlen == 20))
     zero6 = ip & v6 & udp & cols.csum_zero & (cols.frag != 2) & cols.has_ports
     return kind + CSUM_GRO_V * gro_v + CSUM_ZERO6 * zero6
+
+
+# Outer headers before the inner IP header, by tunnel: VXLAN 8 + inner Ethernet 14 (RFC 7348);
+# GENEVE 8 + Ethernet 14 (options unknown: taken as none, RFC 8926); GRE 4 (no key/sequence)
+_ENCAP = {"vxlan": 22, "geneve": 22, "gre": 4}
+
+
+def tunnels(cols: Columns, fkind: np.ndarray, tuns: list[dict[str, Any]], apps: list[dict[str, Any]],
+            secret: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: (TUN_* if this host decapsulates it, inner kind, inner socket, inner payload).
+
+    A frame is decapsulated when a [[tunnel]] of its type exists and the outer header is the one
+    that tunnel listens on: UDP to its port (vxlan_rcv / geneve_udp_encap_recv are the encap_rcv of
+    a UDP socket on it), or IP protocol 47 (gre_rcv). The inner socket is found on the inner
+    protocol and ports (the inner addresses are not in the frames table: `host` terms of a match
+    see the outer ones). The inner payload length assumes a 20-byte inner IPv4 header.
+    """
+    from replay.model.layout import (
+        K_ARP,
+        K_ICMP,
+        K_NOPROTO,
+        K_TCP,
+        K_UDP,
+        TUN_GENEVE,
+        TUN_GRE,
+        TUN_NONE,
+        TUN_VXLAN,
+    )
+
+    n = cols.n
+    tun = np.full(n, TUN_NONE, np.int64)
+    if not tuns or n == 0:
+        z = np.zeros(n, np.int64)
+        return tun, z, np.full(n, -1, np.int64), z
+    code = {"vxlan": TUN_VXLAN, "geneve": TUN_GENEVE, "gre": TUN_GRE}
+    names = np.array([t or "" for t in cols.tunnel], dtype=object)
+    # a VXLAN/GENEVE frame whose inner Ethernet frame is not IP is decapsulated too: taken as ARP
+    # (the frames table does not carry the inner ethertype)
+    l2 = np.array([t in ("vxlan", "geneve") for t in cols.tunnel], dtype=bool) if n else \
+        np.zeros(0, bool)
+    clean = np.array([e is None for e in cols.error], dtype=bool)
+    base = (cols.has_inner | (l2 & clean)) & (cols.frag == 0) & (cols.ip_version > 0)
+    enc = np.zeros(n, np.int64)
+    for t in tuns:
+        ty = str(t["type"])
+        m = base & (names == ty)
+        if ty == "gre":
+            m &= cols.proto == 47
+        else:
+            m &= (cols.proto == 17) & (cols.dport == int(t["port"]))
+        tun[m] = code[ty]
+        enc[m] = _ENCAP[ty]
+    ip = cols.inner_proto
+    ikind = np.full(n, K_NOPROTO, np.int64)
+    ikind[ip == 17] = K_UDP
+    ikind[ip == 6] = K_TCP
+    ikind[(ip == 1) | (ip == 58)] = K_ICMP
+    ikind[~cols.has_inner] = K_ARP
+    l4h = np.where(ip == 6, 20, np.where((ip == 17) | (ip == 1) | (ip == 58), 8, 0))
+    # payload_len is the outer UDP payload (VXLAN/GENEVE) or the IP payload (GRE)
+    ilen = np.maximum(cols.payload_len - enc - 20 - l4h, 0)
+    import dataclasses
+
+    inner = dataclasses.replace(cols, proto=ip, sport=cols.inner_sport, dport=cols.inner_dport,
+                                has_ports=cols.has_inner & ((ip == 6) | (ip == 17)))
+    isock = sockets(inner, apps, secret).astype(np.int64)
+    isock[tun == TUN_NONE] = -1
+    return tun, ikind, isock, np.where(tun != TUN_NONE, ilen, 0)
+
+
+def inner_view(cols: Columns, cfg: dict[str, Any]) -> Columns:
+    """The columns with each frame a [[tunnel]] decapsulates showing its inner protocol/ports."""
+    import dataclasses
+
+    tuns = list(cfg.get("tunnel", []))
+    if not tuns:
+        return cols
+    tun = tunnels(cols, np.zeros(cols.n, np.int64), tuns, [], 0)[0]
+    m = tun != 0
+    ip = cols.inner_proto
+    return dataclasses.replace(
+        cols, proto=np.where(m, ip, cols.proto), sport=np.where(m, cols.inner_sport, cols.sport),
+        dport=np.where(m, cols.inner_dport, cols.dport),
+        has_ports=np.where(m, cols.has_inner & ((ip == 6) | (ip == 17)), cols.has_ports))

@@ -22,7 +22,8 @@ from typing import Any
 from replay.errors import ConfigError
 from replay.model.drivers import DRIVERS, parse_speed
 
-SECTIONS = ("host", "nic", "irq", "sysctl", "sysfs", "netfilter", "app", "costs")
+SECTIONS = ("host", "nic", "irq", "sysctl", "sysfs", "netfilter", "app", "costs", "tunnel")
+_ARRAYS = ("app", "tunnel")  # arrays of tables ([[app]], [[tunnel]])
 
 # Defaults, each from KERNEL.md §2 (the 6.19 source) unless it is a modelling choice said so.
 DEFAULTS: dict[str, Any] = {
@@ -95,7 +96,14 @@ DEFAULTS: dict[str, Any] = {
     "netfilter": {"prerouting": 0, "input": 0, "conntrack": False, "prerouting-drop": False},
     "app": [],
     "costs": {"profile": "default"},
+    # [[tunnel]]: tunnel endpoints this host decapsulates (ip link add ... type vxlan|geneve|gre)
+    "tunnel": [],
 }
+
+# The UDP ports the kernel's drivers listen on by default: IANA_VXLAN_UDP_PORT 4789
+# (drivers/net/vxlan), GENEVE_UDP_PORT 6081 (drivers/net/geneve.c); GRE is IP protocol 47.
+TUNNEL_TYPES = {"vxlan": 4789, "geneve": 6081, "gre": 0}
+TUNNEL_DEFAULTS: dict[str, Any] = {"type": None, "port": None}
 
 APP_DEFAULTS: dict[str, Any] = {
     "name": None,  # perf Command of the app; default "app<i>"
@@ -119,6 +127,7 @@ APP_DEFAULTS: dict[str, Any] = {
 
 _SYSCTL_RE = re.compile(r"^(net|kernel|vm)\.[a-z0-9_.]+$")
 _APP_KEY_RE = re.compile(r"^app(?:\[(\d+)\])?\.([a-z0-9_-]+)$")
+_TUNNEL_KEY_RE = re.compile(r"^tunnel\[(\d+)\]\.([a-z0-9_-]+)$")
 
 
 def kernel_version(cfg: Mapping[str, Any]) -> tuple[int, int]:
@@ -142,6 +151,15 @@ def _set_key(cfg: dict[str, Any], key: str, value: Any) -> None:
     if _SYSCTL_RE.match(key):
         cfg["sysctl"][key] = value
         return
+    m = _TUNNEL_KEY_RE.match(key)
+    if m:
+        i, field = int(m.group(1)), m.group(2)
+        if field not in TUNNEL_DEFAULTS:
+            raise ConfigError(f"{key}: unknown [[tunnel]] key {field!r}; known: type, port")
+        while len(cfg["tunnel"]) <= i:
+            cfg["tunnel"].append({})
+        cfg["tunnel"][i][field] = value
+        return
     m = _APP_KEY_RE.match(key)
     if m:
         idx, field = m.group(1), m.group(2)
@@ -163,7 +181,7 @@ def _set_key(cfg: dict[str, Any], key: str, value: Any) -> None:
     if section == "sysctl" and name:
         cfg["sysctl"][name] = value
         return
-    if section not in SECTIONS or not name or section == "app":
+    if section not in SECTIONS or not name or section in _ARRAYS:
         raise ConfigError(
             f"{key}: unknown key; use section.key ({', '.join(s for s in SECTIONS if s != 'app')}),"
             " app[N].key, or a sysctl name like net.core.netdev_budget"
@@ -213,10 +231,10 @@ def merge_file(cfg: dict[str, Any], data: Mapping[str, Any], origin: str) -> dic
     for section, body in data.items():
         if section not in SECTIONS:
             raise ConfigError(f"{origin}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
-        if section == "app":
+        if section in _ARRAYS:
             if not isinstance(body, list):
-                raise ConfigError(f"{origin}: app must be an array of tables ([[app]])")
-            out["app"] = [dict(a) for a in body]
+                raise ConfigError(f"{origin}: {section} must be an array of tables ([[{section}]])")
+            out[section] = [dict(a) for a in body]
             continue
         if not isinstance(body, dict):
             raise ConfigError(f"{origin}: [{section}] must be a table")
@@ -452,6 +470,25 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         _bool(tmp, "app", "udp-gro")
         apps.append(full)
     cfg["app"] = apps
+    tunnels = []
+    for i, tn in enumerate(cfg.get("tunnel", [])):
+        unknown = set(tn) - set(TUNNEL_DEFAULTS)
+        if unknown:
+            raise ConfigError(f"tunnel[{i}]: unknown key {sorted(unknown)[0]!r}; known: type, port")
+        full = {**TUNNEL_DEFAULTS, **tn}
+        if full["type"] not in TUNNEL_TYPES:
+            raise ConfigError(
+                f"tunnel[{i}].type must be one of {', '.join(TUNNEL_TYPES)}, got {full['type']!r}"
+            )
+        if full["type"] == "gre":
+            if full["port"] is not None:
+                raise ConfigError(f"tunnel[{i}]: a gre tunnel has no port (IP protocol 47)")
+        else:
+            if full["port"] is None:
+                full["port"] = TUNNEL_TYPES[full["type"]]
+            _int({"tunnel": full}, "tunnel", "port", 1, 65535, "a UDP port between 1 and 65535")
+        tunnels.append(full)
+    cfg["tunnel"] = tunnels
 
     prof = cfg["costs"]["profile"]
     if not isinstance(prof, str) or not prof:
@@ -484,16 +521,17 @@ def dump_toml(cfg: Mapping[str, Any]) -> str:
     """The resolved config as TOML that `-c` reads back to the same config."""
     lines: list[str] = []
     for section in SECTIONS:
-        if section == "app":
+        if section in _ARRAYS:
             continue
         lines.append(f"[{section}]")
         for k, v in cfg[section].items():
             lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
         lines.append("")
-    for a in cfg.get("app", []):
-        lines.append("[[app]]")
-        for k, v in a.items():
-            if v is not None:
-                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-        lines.append("")
+    for section in _ARRAYS:
+        for a in cfg.get(section, []):
+            lines.append(f"[[{section}]]")
+            for k, v in a.items():
+                if v is not None:
+                    lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+            lines.append("")
     return "\n".join(lines)

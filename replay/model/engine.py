@@ -824,6 +824,58 @@ def consume(S, i, t):
 # ip_local_deliver (IPv4) / as the fragment header's protocol handler (IPv6): the `local` stage.
 
 
+@njit(cache=True)
+def tunnel_rcv(S, c, h):
+    """A tunnel packet for this host's [[tunnel]]: ip_local_deliver, the outer handler (udp_rcv ->
+    udp_queue_rcv_one_skb -> encap_rcv for VXLAN/GENEVE; gre_rcv for GRE), the decapsulation,
+    gro_cells_receive, then the inner packet's second pass — gro_cell_poll's napi_gro_receive,
+    __netif_receive_skb_core (softnet processed again), ip_rcv, routing, ip_local_deliver — and
+    the inner protocol handler. Returns (local ns, l4 ns): everything after the outer local
+    delivery is in the l4 stage. Simplifications: the gro_cells NAPI runs inline, not in a later
+    poll; no inner GRO merging (the frames carry no inner TCP sequence)."""
+    lv = level_of(S, c)
+    n = S.po[h, O_SKBCNT]
+    dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
+    charge(S, c, lv, Y_LOCAL, dl, n)
+    nf = S.P[P_NF_IN] * S.cbase[C_NF_RULE]
+    if nf > 0:
+        charge(S, c, lv, Y_NF_IN, nf, n)
+        dl += nf
+    tun = S.pk[h, F_TUN]
+    d4 = 0
+    if tun != TUN_GRE:
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_UDP, d4, n)
+    dt = S.cbase[C_TUNNEL]
+    charge(S, c, lv, Y_TUN_VXLAN if tun == TUN_VXLAN else Y_TUN_GENEVE if tun == TUN_GENEVE
+           else Y_TUN_GRE, dt, n)
+    d4 += dt
+    S.po[h, O_SKBLEN] = S.pk[h, F_ILEN]
+    ln = S.pk[h, F_ILEN]
+    S.cs[c, CS_PROCESSED] += 1  # the inner skb enters __netif_receive_skb_core too
+    if S.pk[h, F_IKIND] == K_ARP:
+        # an inner non-IP frame (taken as ARP): gro_cell_poll, the core, arp_rcv
+        for slot, k in ((Y_IN_GRO, C_GRO), (Y_IN_NETIF, C_NETIF), (Y_IN_ARP, C_IP)):
+            d = cost(S, k, ln)
+            charge(S, c, lv, slot, d, n)
+            d4 += d
+        S.pk[h, F_KIND] = K_ARP
+        return dl, d4
+    for slot, k in ((Y_IN_GRO, C_GRO), (Y_IN_NETIF, C_NETIF), (Y_IN_IP, C_IP),
+                    (Y_IN_ROUTE, C_ROUTE), (Y_IN_LOCAL, C_LOCAL)):
+        d = cost(S, k, ln)
+        if slot == Y_IN_IP:
+            d += S.P[P_NF_PRE] * S.cbase[C_NF_RULE]
+        charge(S, c, lv, slot, d, n)
+        d4 += d
+    S.pk[h, F_KIND] = S.pk[h, F_IKIND]
+    S.pk[h, F_SOCK] = S.pk[h, F_ISOCK]
+    S.pk[h, F_CSUM] = CSUM_UNNECESSARY  # the NIC checked nothing inside; the inner UDP/TCP
+    # checksum is validated by the inner GRO pass (gro_cells) when the outer was not: modelled free
+    dx, d4i = l4_handler_cost(S, c, h, lv)
+    return dl + dx, d4 + d4i
+
+
 @njit(cache=True, inline="always")
 def gro_csum(S, c, lv, i):
     """tcp4_gro_receive / udp4_gro_receive (and the v6 ones) validate the L4 checksum before
@@ -1205,6 +1257,9 @@ def l4_done(S, c, h, t):
     if S.po[h, O_OUTC] != -1:
         return 0, -1  # a fragment that ended in ip_defrag (held, duplicate, dropped)
     kd = S.pk[h, F_KIND]
+    if kd == K_ARP:
+        consume(S, h, t)  # the inner ARP of a decapsulated frame, in arp_rcv
+        return 0, -1
     if kd == K_NOPROTO:
         drop(S, h, S_LOCAL, R_NOPROTO, S.se[h, S_LOCAL])
         S.misc[M_IPIN + (3)] += 1
@@ -1421,6 +1476,8 @@ def nra_advance(S, c, t):
             S.cs[c, CS_LPOS] = pos + 1
             if S.pk[h, F_FRAGQ] >= 0:
                 dl, d4 = ip_defrag(S, c, h, t)
+            elif S.pk[h, F_TUN] != TUN_NONE:
+                dl, d4 = tunnel_rcv(S, c, h)
             else:
                 dl, d4 = l4_cost(S, c, h)
             S.se[h, S_LOCAL] = t + dl

@@ -55,7 +55,7 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
 (C_DRIVER, C_GRO, C_GRO_MERGE, C_NETIF, C_IP, C_ROUTE, C_DEMUX, C_LOCAL, C_UDP, C_TCP, C_COPY,
  C_APP, C_HARDIRQ, C_SOFTIRQ, C_NRA, C_POLL, C_REFILL, C_DROP, C_NF_RULE, C_CONNTRACK, C_ICMP,
  C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_DEFRAG, C_REASM,
- C_CSUM) = range(32)
+ C_CSUM, C_TUNNEL) = range(33)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -152,13 +152,26 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("skb_copy_and_csum_datagram", "copy", "data_copy"),  # 37 recvmsg checksumming as it copies
     ("udp_v4_early_demux", "route", "tcp/ip"),  # 38 a connected UDP socket's cached route
     ("udp_gro_receive_segment", "gro", "netdev"),  # 39 a datagram appended (socket UDP_GRO)
+    # 40-47 a tunnel endpoint: the decapsulation, then the inner packet's second pass through the
+    # stack (gro_cells NAPI, core, ip_rcv, routing, local delivery), all in the l4 stage
+    ("vxlan_rcv", "l4", "tcp/ip"),  # 40
+    ("geneve_udp_encap_recv", "l4", "tcp/ip"),  # 41
+    ("gre_rcv", "l4", "tcp/ip"),  # 42
+    ("gro_cell_poll", "l4", "netdev"),  # 43
+    ("__netif_receive_skb_core", "l4", "netdev"),  # 44
+    ("ip_rcv", "l4", "tcp/ip"),  # 45
+    ("ip_route_input_noref", "l4", "tcp/ip"),  # 46
+    ("ip_local_deliver", "l4", "tcp/ip"),  # 47
+    ("arp_rcv", "l4", "tcp/ip"),  # 48 an inner ARP
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
  Y_DEMUX, Y_LOCAL, Y_UDP, Y_TCP, Y_NF_PRE, Y_NF_IN, Y_CT, Y_DROP_NETIF, Y_DROP_IP, Y_DROP_LOCAL,
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
  Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
- Y_UDP_DEMUX, Y_UDP_GRO) = range(N_SLOTS)
+ Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
+ Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP) = range(N_SLOTS)
+TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
 EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")
@@ -169,11 +182,14 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 # ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
-             "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux")
+             "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux", "tun",
+             "ikind", "isock", "ilen")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6, F_FRAGQ, F_FOFF,
- F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX) = range(28)
-N_PK = 28  # demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
+ F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN) = range(32)
+N_PK = 32
+# demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
+# tun: TUN_* of a packet this host decapsulates; ikind/isock/ilen: its inner packet
 # csum: skb->ip_summed as the driver sets it (CSUM_*), + CSUM_GRO_V if GRO validates it
 # (inet_gro_receive reaches tcp4/udp4_gro_receive: not a fragment, no IPv4 options),
 # + CSUM_ZERO6 for a zero UDP checksum over IPv6

@@ -23,9 +23,11 @@ from replay.model.classify import (
     fragments,
     host_view,
     infer_apps,
+    inner_view,
     ip_summed,
     kinds,
     sockets,
+    tunnels,
 )
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
@@ -83,7 +85,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         notes.append(hv.note)
     apps = [dict(a) for a in cfg["app"]]
     if not apps:
-        apps, note = infer_apps(cols, hv.received, cfg["host"]["cpus"])
+        # a decapsulated frame is for its inner packet's port, not the tunnel's
+        apps, note = infer_apps(inner_view(cols, cfg), hv.received, cfg["host"]["cpus"])
         notes.append(note)
         for i, a in enumerate(apps):
             a.setdefault("threads", 1)
@@ -124,6 +127,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
     conn = np.array([bool(a.get("connected")) for a in apps] + [False], dtype=bool)
     demux = (fkind == L.K_UDP) & (cols.frag == 0) & conn[fsock]  # fsock -1 -> the False pad
+    ftun, fikind, fisock, filen = tunnels(cols, fkind, list(cfg.get("tunnel", [])), apps,
+                                          int(cfg["host"]["ehash-secret"]))
 
     # ---- the wire
     fidx, loop, t_wire_all = schedule(cols.ts_ns, cols.wire_len, hv.received, opts, speed)
@@ -198,7 +203,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_NSOCK] = nsock
     P[L.P_NTHR] = nthr
 
-    psock = fsock[ridx]
+    # a decapsulated packet is for its inner socket (the socket queues are sized by this)
+    psock = np.where(ftun != L.TUN_NONE, fisock, fsock)[ridx]
     ss = np.zeros((max(nsock, 1), L.N_SS), dtype=np.int64)
     qcaps = []
     for s, a in enumerate(apps):
@@ -262,6 +268,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "truesize": ts[ridx], "v6": v6[ridx], "fragq": frg.key[ridx], "foff": frg.off[ridx],
         "fend": frg.end[ridx], "fmf": cols.frag_mf[ridx], "peer": frg.peer[ridx],
         "csum": fcsum[ridx], "demux": demux[ridx],
+        "tun": ftun[ridx], "ikind": fikind[ridx], "isock": fisock[ridx], "ilen": filen[ridx],
     }
     for j, name in enumerate(L.PK_FIELDS):
         pk[:, j] = cols_in[name]
@@ -271,6 +278,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     po[:, L.O_SKBLEN] = 0
     po[:, L.O_SKBTRUE] = 0
     fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * nq + 3, nthr + ncpu + 1)
     cap_rows = 4096 + 8 * n
@@ -305,6 +313,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     del st
     _misc = arrays["misc"][3:7].tolist()
     S = _views(arrays)
+    S.kind0 = kind0
     if n and (S.outc < 0).any():
         bad = int(np.flatnonzero(S.outc < 0)[0])
         raise RunError(
@@ -566,7 +575,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     se = S.se
     kind = S.kind
     reason = S.dreason
-    at_ip = head & (se[:, L.S_IP] >= 0) & (kind != L.K_ARP)
+    at_ip = head & (se[:, L.S_IP] >= 0) & (S.kind0 != L.K_ARP)
     deliv_l4 = head & (se[:, L.S_L4] >= 0)
     udp = kind == L.K_UDP
     tcp = (kind == L.K_TCP) | (kind == L.K_TCP_CTRL)
@@ -574,6 +583,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     rcvbuf = head & (reason == L.R_RCVBUF)
     noports = head & (reason == L.R_NOSOCK) & udp
     csumerr = head & (reason == L.R_UDP_CSUM)
+    # a decapsulated packet passes ip_rcv and ip_local_deliver twice (outer, inner), and a UDP
+    # tunnel's outer datagram counts Udp InDatagrams when encap_rcv takes it
+    # (udp_queue_rcv_one_skb: "if (ret <= 0) ... UDP_MIB_INDATAGRAMS"); the inner IP version is
+    # taken as the outer's (the frames table does not carry it)
+    decap_all = head & (S.tun != L.TUN_NONE) & (se[:, L.S_L4] >= 0)
+    udp_tun = decap_all & (S.tun != L.TUN_GRE)
+    decap = decap_all & (S.ikind != L.K_ARP)  # an inner ARP never reaches ip_rcv
 
     def c4(mask: np.ndarray) -> int:
         return int((mask & ~v6).sum())
@@ -585,22 +601,24 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     trunc = head & (reason == L.R_TOOSMALL)
     noproto = head & (reason == L.R_NOPROTO)
     snmp = {
-        "Ip": {"InReceives": c4(at_ip), "InHdrErrors": c4(inhdr), "InUnknownProtos": c4(noproto),
-               "InDelivers": c4(deliv_l4), "ReasmTimeout": int(fx[L.FX_TMO4]),
+        "Ip": {"InReceives": c4(at_ip) + c4(decap), "InHdrErrors": c4(inhdr),
+               "InUnknownProtos": c4(noproto), "InDelivers": c4(deliv_l4) + c4(decap),
+               "ReasmTimeout": int(fx[L.FX_TMO4]),
                "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
                "ReasmFails": int(fx[L.FX_FAIL4])},
         "IpExt": {"InTruncatedPkts": c4(trunc), "ReasmOverlaps": int(fx[L.FX_OVL4])},
-        "Udp": {"InDatagrams": c4(read & udp), "NoPorts": c4(noports),
+        "Udp": {"InDatagrams": c4(read & udp) + c4(udp_tun), "NoPorts": c4(noports),
                 "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
         "Tcp": {"InSegs": c4(deliv_l4 & tcp), "OutSegs": 0, "InErrs": 0},
         "TcpExt": {"TCPBacklogDrop": 0, "TCPRcvQDrop": c4(head & (reason == L.R_PROTOMEM)),
                    "TCPOFOQueue": 0, "TCPOFODrop": 0},
     }
     snmp6 = {
-        "Ip6InReceives": c6(at_ip), "Ip6InDelivers": c6(deliv_l4), "Ip6InHdrErrors": c6(inhdr),
+        "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
+        "Ip6InHdrErrors": c6(inhdr),
         "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
         "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
-        "Udp6InDatagrams": c6(read & udp), "Udp6NoPorts": c6(noports),
+        "Udp6InDatagrams": c6(read & udp) + c6(udp_tun), "Udp6NoPorts": c6(noports),
         "Udp6InErrors": c6((rcvbuf | csumerr) & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
         "Udp6InCsumErrors": c6(csumerr & udp),
     }
