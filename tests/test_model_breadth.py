@@ -545,3 +545,61 @@ def test_real_geneve_capture_decapsulated() -> None:
     assert n > 0 and set(got["outcome"].to_list()) == {"consumed"}
     assert sum(x["processed"] for x in r.counters["softnet_stat"]) == 2 * n
     assert r.counters["snmp"]["Ip"]["InReceives"] == 2 * n
+
+
+# ------------------------------------------------------------------------- TCP receive
+
+
+TCP_APP = ['app[0].match="tcp dport 9000"', "app[0].cpu=1"]
+
+
+def seg(ts: int, seq: int, *, flags: int = 0x10, n: int = 1000, **kw: Any) -> dict[str, Any]:
+    return {"ts_ns": ts, "proto": 6, "sport": 443, "dport": 9000, "tcp_flags": flags,
+            "tcp_seq": seq, "tcp_ack": 1, "payload_len": n, "wire_len": 54 + n, "cap_len": 54 + n,
+            "tcp_hlen": 20, **kw}
+
+
+def test_tcp_acks_quickack_then_every_second_segment() -> None:
+    ms = 1_000_000
+    rows = [seg(0, 999, flags=0x12, n=0)] + [seg((k + 1) * ms, 1000 + 1000 * k) for k in range(21)]
+    r = run(rows, *TCP_APP)
+    tcp = r.counters["snmp"]["Tcp"]
+    # the SYN-ACK's ACK; 16 quick ACKs (tcp_incr_quickack(TCP_MAX_QUICKACKS) at the first data);
+    # then segments 17..21 alone: 17 arms the delayed ACK, 18 (2 full frames unacked) sends one,
+    # 19 arms, 20 sends, 21 arms and its timer fires after the trace: 1 + 16 + 2 + 1
+    assert tcp["OutSegs"] == 20 and tcp["OutRsts"] == 0
+    assert r.counters["snmp"]["TcpExt"]["DelayedACKs"] == 1
+    df = pk(r)
+    l4 = df["cpu_l4"].to_list()
+    # tcp_v4_rcv 200 (+ tcp_send_ack 300 when an ACK leaves on the receive path, + wake-up 200
+    # when the reader sleeps)
+    acked = [x - 200 >= 300 for x in l4]
+    assert acked[:17] == [True] * 17
+    assert acked[17:] == [False, True, False, True, False]
+    # a 50 ms gap lets the delayed-ACK timer (HZ/25 = 40 ms) fire before the next segment
+    rows2 = [*rows[:18], seg(18 * ms + 50 * ms, 1000 + 1000 * 17)]
+    t2 = run(rows2, *TCP_APP).counters
+    assert t2["snmp"]["TcpExt"]["DelayedACKs"] == 2  # the 17th's timer, and the 18th's at the end
+    assert t2["snmp"]["Tcp"]["OutSegs"] == 1 + 16 + 2
+    # host.tcp-acks=false leaves them out
+    assert run(rows, *TCP_APP, "host.tcp-acks=false").counters["snmp"]["Tcp"]["OutSegs"] == 0
+
+
+def test_tcp_one_ack_per_gro_skb_of_two_mss_or_more() -> None:
+    # a connection already running (no handshake in the trace: no quickack); three back-to-back
+    # segments merged by GRO into one skb of 3000 bytes > rcv_mss 1000: one ACK at once
+    rows = [seg(k * 1000, 5000 + 1000 * k) for k in range(3)]
+    r = run(rows, *TCP_APP, "nic.driver=generic", "nic.rx-usecs=20")
+    assert pk(r)["skb"].to_list() == [1, 1, 1]
+    assert r.counters["snmp"]["Tcp"]["OutSegs"] == 1
+    assert r.counters["snmp"]["TcpExt"]["DelayedACKs"] == 0
+
+
+def test_tcp_rst_for_a_closed_port() -> None:
+    rows = [seg(0, 1, dport=9999), seg(1_000_000, 1, dport=9999, flags=0x04, n=0),
+            seg(2_000_000, 1, dport=9999, flags=0x02, n=0)]
+    r = run(rows, *TCP_APP)
+    assert pk(r)["drop_reason"].to_list() == ["NO_SOCKET"] * 3
+    tcp = r.counters["snmp"]["Tcp"]
+    # data and SYN get a RST (tcp_v4_send_reset); a RST does not
+    assert (tcp["OutRsts"], tcp["OutSegs"], tcp["InSegs"]) == (2, 2, 3)

@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
         # the kernel draws it at random at first use (net_get_random_once), so which socket a
         # flow lands on differs per boot; set it to replay one particular spread (0..2^32-1)
         "ehash-secret": 0,
+        # the ACKs the host sends for received TCP data (delayed ACK, quickack, one per GRO skb of
+        # >= 2 MSS) cost CPU on the receive path and count in Tcp OutSegs; false leaves them out
+        "tcp-acks": True,
     },
     "nic": {
         "driver": "ixgbe",
@@ -345,6 +348,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
     _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
     _int(cfg, "host", "ehash-secret", 0, 2**32 - 1, "a u32 between 0 and 4294967295")
+    _bool(cfg, "host", "tcp-acks")
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
     h["addresses"] = [_check_address(a) for a in h["addresses"]]

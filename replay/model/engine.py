@@ -825,6 +825,76 @@ def consume(S, i, t):
 
 
 @njit(cache=True)
+def tcp_rcv_ack(S, c, h, t):
+    """The ACKs the receive path sends for skb h of an established connection (net/ipv4/
+    tcp_input.c), as CPU in the l4 stage (tcp_send_ack) and Tcp OutSegs:
+    - tcp_event_data_recv: the first data skb initialises the delayed-ACK engine with
+      tcp_incr_quickack(TCP_MAX_QUICKACKS = 16) — known only when the handshake is in the trace;
+      a connection already running is taken as out of quickack mode;
+    - __tcp_ack_snd_check: ACK now when more than one full frame (rcv_mss, the largest segment
+      seen: tcp_measure_rcv_mss) arrived since the last ACK — so every GRO skb of >= 2 MSS — or in
+      quickack mode (each ACK sent uses one: tcp_dec_quickack_mode); else tcp_send_delayed_ack
+      arms the delayed-ACK timer (ato = TCP_ATO_MIN = HZ/25), which sends one if nothing else
+      did first (TcpExt DelayedACKs; the timer's CPU is not on the receive path and not charged);
+    - a FIN is ACKed at once (ICSK_ACK_NOW); a received SYN-ACK gets the handshake's ACK, a SYN to
+      a listener its SYN-ACK (tcp_v4_send_synack).
+    Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), ACKs sent
+    from tcp_recvmsg's tcp_cleanup_rbuf, out-of-order and duplicate segments."""
+    if S.P[P_TCP_ACKS] == 0:
+        return 0
+    kd = S.pk[h, F_KIND]
+    if (kd != K_TCP and kd != K_TCP_CTRL) or S.pk[h, F_SOCK] < 0:
+        return 0
+    f = S.pk[h, F_FLOWK]
+    if S.tf[f, TF_DELACK] >= 0 and t >= S.tf[f, TF_DELACK]:
+        S.misc[M_TCPIN + 4] += 1  # the delayed ACK went out when its timer fired
+        S.misc[M_TCPIN + 5] += 1
+        S.tf[f, TF_UNACK] = 0
+        S.tf[f, TF_DELACK] = -1
+    flags = S.pk[h, F_FLAGS]
+    now = False
+    if kd == K_TCP_CTRL:
+        if (flags & TCP_SYN) != 0:
+            S.tf[f, TF_QUICK] = -2  # the handshake: the first data skb will start quickack
+            now = True
+        elif (flags & TCP_FIN) != 0:
+            now = True
+    else:
+        mss = S.pk[h, F_PAYLEN]
+        if mss > S.tf[f, TF_MSS]:
+            S.tf[f, TF_MSS] = mss
+        if S.tf[f, TF_QUICK] == -2:
+            S.tf[f, TF_QUICK] = 16
+        elif S.tf[f, TF_QUICK] < 0:
+            S.tf[f, TF_QUICK] = 0
+        S.tf[f, TF_UNACK] += S.po[h, O_SKBLEN]
+        if S.tf[f, TF_UNACK] > S.tf[f, TF_MSS] or S.tf[f, TF_QUICK] > 0 or (flags & TCP_FIN) != 0:
+            now = True
+        elif S.tf[f, TF_DELACK] < 0:
+            S.tf[f, TF_DELACK] = t + S.P[P_ATO]
+    if not now:
+        return 0
+    S.misc[M_TCPIN + 4] += 1
+    S.tf[f, TF_UNACK] = 0
+    S.tf[f, TF_DELACK] = -1
+    if S.tf[f, TF_QUICK] > 0:
+        S.tf[f, TF_QUICK] -= 1
+    d = S.cbase[C_TCPACK]
+    charge(S, c, level_of(S, c), Y_TCP_ACK, d, 1)
+    return d
+
+
+@njit(cache=True)
+def tcp_delack_flush(S):
+    """Delayed-ACK timers still armed when the trace ends fire afterwards."""
+    for f in range(S.tf.shape[0]):
+        if S.tf[f, TF_DELACK] >= 0:
+            S.misc[M_TCPIN + 4] += 1
+            S.misc[M_TCPIN + 5] += 1
+            S.tf[f, TF_DELACK] = -1
+
+
+@njit(cache=True)
 def tunnel_rcv(S, c, h):
     """A tunnel packet for this host's [[tunnel]]: ip_local_deliver, the outer handler (udp_rcv ->
     udp_queue_rcv_one_skb -> encap_rcv for VXLAN/GENEVE; gre_rcv for GRE), the decapsulation,
@@ -1480,6 +1550,7 @@ def nra_advance(S, c, t):
                 dl, d4 = tunnel_rcv(S, c, h)
             else:
                 dl, d4 = l4_cost(S, c, h)
+                d4 += tcp_rcv_ack(S, c, h, t + dl + d4)
             S.se[h, S_LOCAL] = t + dl
             S.sc[h, S_LOCAL] = dl
             if S.pk[h, F_KIND] != K_NOPROTO and S.po[h, O_OUTC] == -1:

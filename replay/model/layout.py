@@ -63,8 +63,8 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  P_HZ1000, P_GRO_MAX, P_NF_PRE, P_NF_IN, P_CONNTRACK, P_NSOCK, P_NTHR, P_SLICE, P_SAMPLE_NS,
  P_RING_USABLE, P_EIRQ0, P_ECPU0, P_ETHR0, P_NF_DROP, P_CEXIT, P_GRO_FT, P_DEFER,
  P_ETMR0, P_FRAG_HI4, P_FRAG_HI6, P_FRAG_T4, P_FRAG_T6, P_FRAG_DIST, P_FRAG_QSIZE,
- P_FX_FIFO0, P_FX_NEXT0) = range(44)
-N_P = 44
+ P_FX_FIFO0, P_FX_NEXT0, P_TCP_ACKS, P_ATO) = range(46)
+N_P = 46
 
 # ---- CPU contexts
 X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
@@ -163,6 +163,7 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("ip_route_input_noref", "l4", "tcp/ip"),  # 46
     ("ip_local_deliver", "l4", "tcp/ip"),  # 47
     ("arp_rcv", "l4", "tcp/ip"),  # 48 an inner ARP
+    ("tcp_send_ack", "l4", "tcp/ip"),  # 49 an ACK (or SYN-ACK) the receive path sends
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -170,7 +171,7 @@ N_SLOTS = len(SLOTS)
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
  Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
- Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP) = range(N_SLOTS)
+ Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK) = range(N_SLOTS)
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
@@ -216,6 +217,11 @@ N_LST = 6
 # ---- misc[*]: loop cursor, buffer fill levels, SNMP scratch
 M_NXT, M_NROWS, M_NEV = 0, 1, 2
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
+# M_TCPIN + 4: ACKs sent (Tcp OutSegs), + 5: of which by the delayed-ACK timer (TcpExt DelayedACKs)
+# + 6: TCPOFOQueue, + 7: dup/old data (TCP_OLD_DATA)
+# ---- per-flow TCP receive state tf[flow, *] (the receiving socket's view of one connection)
+(TF_MSS, TF_UNACK, TF_QUICK, TF_DELACK, TF_NXT, TF_HAVE_NXT) = range(6)
+N_TF = 6
 N_MISC = 32
 
 # ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)

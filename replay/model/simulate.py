@@ -278,6 +278,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     po[:, L.O_SKBLEN] = 0
     po[:, L.O_SKBTRUE] = 0
     fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
+    tf[:, L.TF_QUICK] = -1
+    tf[:, L.TF_DELACK] = -1
+    P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
+    P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * nq + 3, nthr + ncpu + 1)
@@ -294,7 +299,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
         rows=np.zeros((cap_rows, 8), np.int64), ev=np.zeros((cap_ev, 7), np.int64),
-        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), fq=fq, fx=fx,
+        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), fq=fq, fx=fx, tf=tf,
     )
     if n:
         engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
@@ -309,6 +314,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         arrays["rows"], arrays["ev"] = rows, ev
         set_buffers(st, rows, ev)
     engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
+    engine.tcp_delack_flush(st)
     engine.distribute(st)
     del st
     _misc = arrays["misc"][3:7].tolist()
@@ -583,6 +589,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     rcvbuf = head & (reason == L.R_RCVBUF)
     noports = head & (reason == L.R_NOSOCK) & udp
     csumerr = head & (reason == L.R_UDP_CSUM)
+    # tcp_v4_send_reset for a segment no socket takes, unless it is a RST itself (OutRsts and
+    # OutSegs); ACKs sent on the receive path come from the engine (all IPv4-counted: the snmp6
+    # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp)
+    flags0 = cols.tcp_flags[ridx]
+    rst = head & (reason == L.R_NOSOCK) & (cols.proto[ridx] == 6) & ((flags0 & 4) == 0)
+    n_rst = int(rst.sum())
+    outsegs = int(S.misc[L.M_TCPIN + 4])
     # a decapsulated packet passes ip_rcv and ip_local_deliver twice (outer, inner), and a UDP
     # tunnel's outer datagram counts Udp InDatagrams when encap_rcv takes it
     # (udp_queue_rcv_one_skb: "if (ret <= 0) ... UDP_MIB_INDATAGRAMS"); the inner IP version is
@@ -609,8 +622,11 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         "IpExt": {"InTruncatedPkts": c4(trunc), "ReasmOverlaps": int(fx[L.FX_OVL4])},
         "Udp": {"InDatagrams": c4(read & udp) + c4(udp_tun), "NoPorts": c4(noports),
                 "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
-        "Tcp": {"InSegs": c4(deliv_l4 & tcp), "OutSegs": 0, "InErrs": 0},
-        "TcpExt": {"TCPBacklogDrop": 0, "TCPRcvQDrop": c4(head & (reason == L.R_PROTOMEM)),
+        # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
+        "Tcp": {"InSegs": int((deliv_l4 & tcp).sum()), "OutSegs": outsegs + n_rst, "InErrs": 0,
+                "OutRsts": n_rst},
+        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
+                   "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
                    "TCPOFOQueue": 0, "TCPOFODrop": 0},
     }
     snmp6 = {

@@ -29,6 +29,7 @@ FIELDS: tuple[tuple[str, Any], ...] = (
     ("gh", I3), ("gbc", I2), ("sockq", I1), ("wq", I2), ("tmsg", I2), ("acc", I3), ("accf", I3),
     ("rows", I2), ("ev", I2), ("ht", I1), ("hh", I1), ("hp", I1), ("misc", I1),
     ("fq", I2), ("fx", I1),  # IP reassembly queues and their globals (layout.FQ_*, FX_*)
+    ("tf", I2),  # per-flow TCP receive state (layout.TF_*)
 )
 STATE_FIELDS = tuple(name for name, _ in FIELDS)
 
@@ -49,7 +50,7 @@ STATE_T = StateType(list(FIELDS))
 
 @njit(cache=True)
 def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, gbc, sockq, wq,
-         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, fq, fx):
+         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, fq, fx, tf):
     S = structref.new(STATE_T)
     S.P = P
     S.cbase = cbase
@@ -80,6 +81,7 @@ def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, g
     S.misc = misc
     S.fq = fq
     S.fx = fx
+    S.tf = tf
     return S
 
 
