@@ -603,3 +603,20 @@ def test_tcp_rst_for_a_closed_port() -> None:
     tcp = r.counters["snmp"]["Tcp"]
     # data and SYN get a RST (tcp_v4_send_reset); a RST does not
     assert (tcp["OutRsts"], tcp["OutSegs"], tcp["InSegs"]) == (2, 2, 3)
+
+
+def test_download_acks_against_the_clients_own() -> None:
+    """The bundled https-download.pcap holds the receiving client's own ACKs (its README: quick
+    ACKs for the first 16 data segments, then every second full segment): 413 ACKs without data,
+    SYN aside. Replayed without GRO (that client ACKed per segment) the model sends the same 413.
+    With GRO, one ACK per skb of >= 2 MSS: fewer."""
+    trace = Path(__file__).parent.parent / "traces" / "https-download.pcap"
+    r = _run_capture(trace, "nic.gro=false")
+    assert r.counters["snmp"]["Tcp"]["InSegs"] == 809
+    assert r.counters["snmp"]["Tcp"]["OutSegs"] == 413
+    r = _run_capture(trace)
+    assert (r.counters["snmp"]["Tcp"]["InSegs"], r.counters["snmp"]["Tcp"]["OutSegs"]) == (266, 225)
+    if shutil.which("tshark"):
+        res = subprocess.run(["tshark", "-r", str(trace), "-Y", "ip.src==192.168.1.100 && tcp.len==0"
+                              " && !(tcp.flags.syn==1)"], capture_output=True, text=True, check=True)
+        assert len(res.stdout.splitlines()) == 413
