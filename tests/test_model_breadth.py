@@ -620,3 +620,38 @@ def test_download_acks_against_the_clients_own() -> None:
         res = subprocess.run(["tshark", "-r", str(trace), "-Y", "ip.src==192.168.1.100 && tcp.len==0"
                               " && !(tcp.flags.syn==1)"], capture_output=True, text=True, check=True)
         assert len(res.stdout.splitlines()) == 413
+
+
+# ------------------------------------------------------------------------------- IPv6
+
+
+SIX = {"ip_version": 6, "ethertype": 0x86DD, "src": "2001:db8::2", "dst": "2001:db8::1"}
+
+
+def test_ipv6_extension_headers_cost_in_local_delivery() -> None:
+    plain = pk(run([{"ts_ns": 0, **SIX, "ip_hlen": 40}])).row(0, named=True)
+    # a destination-options (8) and a routing header (16): ip6_protocol_deliver_rcu's walk, 50 ns
+    r = run([{"ts_ns": 0, **SIX, "ip_hlen": 64}])
+    ext = pk(r).row(0, named=True)
+    assert plain["cpu_local"] == 100 and ext["cpu_local"] == 150
+    assert ext["t_done"] == plain["t_done"] + 50
+    s6 = r.counters["snmp6"]
+    assert (s6["Ip6InReceives"], s6["Ip6InDelivers"], s6["Udp6InDatagrams"]) == (1, 1, 1)
+    assert r.counters["snmp"]["Ip"]["InReceives"] == 0
+    for name in ("Ip6InHdrErrors", "Ip6InUnknownProtos", "Ip6InTruncatedPkts", "Ip6ReasmReqds",
+                 "Udp6NoPorts", "Udp6InErrors", "Udp6RcvbufErrors", "Udp6InCsumErrors"):
+        assert s6[name] == 0, name
+
+
+def test_real_ipv6_extension_headers() -> None:
+    """libpcap's ipv6_ext_headers.pcap: one 872-byte UDP datagram (10 bytes of payload) behind 800
+    bytes of extension headers (872 - 14 - 40 - 8 - 10; more than ip_hlen's 255 can say). The
+    default profile's walk: 40 + 0.5 x 800 = 440 ns in the local stage."""
+    r = _run_capture(_real("libpcap__ipv6_ext_headers.pcap"))
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    walk = cpu.filter(pl.col("symbol") == "ip6_protocol_deliver_rcu")
+    assert set(walk["stage"].to_list()) == {"local"}
+    assert (walk["frames"].sum(), walk["ns"].sum()) == (1, 440)
+    s6 = r.counters["snmp6"]
+    assert (s6["Ip6InReceives"], s6["Ip6InDelivers"], s6["Udp6InDatagrams"]) == (1, 1, 1)

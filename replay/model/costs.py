@@ -54,6 +54,7 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("fixed", "ip_frag_reasm"),
     ("stage", "csum"),
     ("fixed", "tunnel_decap"),
+    ("stage", "ipv6_exthdr"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

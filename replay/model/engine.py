@@ -1279,6 +1279,12 @@ def l4_cost(S, c, h):
     lv = level_of(S, c)
     dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
     charge(S, c, lv, Y_LOCAL, dl, S.po[h, O_SKBCNT])
+    if S.pk[h, F_EXT] > 0:
+        # IPv6 extension headers: hop-by-hop in ip6_rcv_core, the others each a protocol
+        # handler run by ip6_protocol_deliver_rcu's resubmit loop (net/ipv6/ip6_input.c)
+        de = cost(S, C_EXTHDR, S.pk[h, F_EXT])
+        charge(S, c, lv, Y_EXTHDR, de, S.po[h, O_SKBCNT])
+        dl += de
     dx, d4 = l4_handler_cost(S, c, h, lv)
     return dl + dx, d4
 

@@ -55,7 +55,7 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
 (C_DRIVER, C_GRO, C_GRO_MERGE, C_NETIF, C_IP, C_ROUTE, C_DEMUX, C_LOCAL, C_UDP, C_TCP, C_COPY,
  C_APP, C_HARDIRQ, C_SOFTIRQ, C_NRA, C_POLL, C_REFILL, C_DROP, C_NF_RULE, C_CONNTRACK, C_ICMP,
  C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_DEFRAG, C_REASM,
- C_CSUM, C_TUNNEL) = range(33)
+ C_CSUM, C_TUNNEL, C_EXTHDR) = range(34)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -164,6 +164,7 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("ip_local_deliver", "l4", "tcp/ip"),  # 47
     ("arp_rcv", "l4", "tcp/ip"),  # 48 an inner ARP
     ("tcp_send_ack", "l4", "tcp/ip"),  # 49 an ACK (or SYN-ACK) the receive path sends
+    ("ip6_protocol_deliver_rcu", "local", "tcp/ip"),  # 50 walking IPv6 extension headers
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -171,7 +172,7 @@ N_SLOTS = len(SLOTS)
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
  Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
- Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK) = range(N_SLOTS)
+ Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR) = range(N_SLOTS)
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
@@ -184,11 +185,12 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
              "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux", "tun",
-             "ikind", "isock", "ilen")
+             "ikind", "isock", "ilen", "ext")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6, F_FRAGQ, F_FOFF,
- F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN) = range(32)
-N_PK = 32
+ F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN, F_EXT) = range(33)
+N_PK = 33
+# ext: bytes of IPv6 extension headers before the transport header (the fragment header aside)
 # demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
 # tun: TUN_* of a packet this host decapsulates; ikind/isock/ilen: its inner packet
 # csum: skb->ip_summed as the driver sets it (CSUM_*), + CSUM_GRO_V if GRO validates it

@@ -127,6 +127,16 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
     conn = np.array([bool(a.get("connected")) for a in apps] + [False], dtype=bool)
     demux = (fkind == L.K_UDP) & (cols.frag == 0) & conn[fsock]  # fsock -1 -> the False pad
+    # IPv6 extension-header bytes (ip_hlen counts them and the fragment header, 8 bytes)
+    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
+    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
+    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
+    from replay.model.classify import _l4_header_len
+
+    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0) if cols.n else 0
+    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
+    ext = np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
+                   & (cols.frag == 0), np.maximum(big_ext, ext), ext)
     ftun, fikind, fisock, filen = tunnels(cols, fkind, list(cfg.get("tunnel", [])), apps,
                                           int(cfg["host"]["ehash-secret"]))
 
@@ -269,6 +279,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "fend": frg.end[ridx], "fmf": cols.frag_mf[ridx], "peer": frg.peer[ridx],
         "csum": fcsum[ridx], "demux": demux[ridx],
         "tun": ftun[ridx], "ikind": fikind[ridx], "isock": fisock[ridx], "ilen": filen[ridx],
+        "ext": ext[ridx],
     }
     for j, name in enumerate(L.PK_FIELDS):
         pk[:, j] = cols_in[name]
@@ -631,12 +642,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     }
     snmp6 = {
         "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
-        "Ip6InHdrErrors": c6(inhdr),
+        "Ip6InHdrErrors": c6(inhdr), "Ip6InUnknownProtos": c6(noproto),
+        "Ip6InTruncatedPkts": c6(trunc),
         "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
         "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
         "Udp6InDatagrams": c6(read & udp) + c6(udp_tun), "Udp6NoPorts": c6(noports),
         "Udp6InErrors": c6((rcvbuf | csumerr) & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
-        "Udp6InCsumErrors": c6(csumerr & udp),
+        "Udp6InCsumErrors": c6(csumerr & udp), "Udp6MemErrors": 0,
     }
     return {
         "softnet_stat": softnet,
