@@ -29,24 +29,31 @@ def test_fit_never_returns_a_cost_that_falls_with_size() -> None:
 def test_run_figures_divide_stage_time_by_what_went_through_it(tmp_path: Path) -> None:
     meta = {
         "counters": {"snmp": {"Ip": {"InReceives": 1000}}, "softirqs": {"NET_RX": [0, 500]}},
-        "real": {"sender": {"cpu": 1}, "perf": {"wakeup_ns": 20_000}},
+        "real": {"sender": {"cpu": 1, "comm": "tcpreplay"}, "perf": {"wakeup_ns": 20_000}},
     }
     (tmp_path / "run.json").write_text(json.dumps(meta))
-    rows = [  # (cpu, context, stage, ns)
-        (1, "task", "driver", 30_000), (1, "softirq", "netif", 40_000),
-        (1, "softirq", "l4", 120_000), (1, "softirq", "backlog", 50_000),
-        (1, "softirq", None, 25_000),  # net_rx_action itself
-        (1, "task", None, 999_000),  # the sender's own transmit path: not counted
-        (0, "task", "copy", 80_000), (0, "task", "app", 40_000),
+    k, u = "[kernel.kallsyms]", "tcpreplay"
+    rows = [  # (cpu, context, comm, dso, symbol, stage, ns)
+        (1, "task", u, k, "veth_xmit", "driver", 30_000),
+        (1, "task", u, k, "enqueue_to_backlog", "netif", 50_000),
+        (1, "softirq", u, k, "__netif_receive_skb_core", "backlog", 40_000),
+        (1, "softirq", u, k, "__udp4_lib_rcv", "l4", 120_000),
+        (1, "softirq", u, k, "process_backlog", None, 10_000),
+        (1, "softirq", u, k, "net_rx_action", None, 25_000),
+        (1, "task", u, k, "packet_sendmsg", None, 700_000),  # the sender's transmit: fixed.tx
+        (1, "task", u, u, "main", None, 999_000),  # its user-space loop: not counted
+        (0, "task", "app0", k, "udp_recvmsg", "copy", 80_000),
+        (0, "task", "app0", "python3", "x", "app", 40_000),
     ]
-    pl.DataFrame(rows, schema=["cpu", "context", "stage", "ns"], orient="row").with_columns(
-        pl.col("context").cast(pl.Categorical), pl.col("stage").cast(pl.Categorical)
+    pl.DataFrame(rows, schema=["cpu", "context", "comm", "dso", "symbol", "stage", "ns"],
+                 orient="row").with_columns(
+        *(pl.col(x).cast(pl.Categorical) for x in ("context", "comm", "dso", "symbol", "stage"))
     ).write_parquet(tmp_path / "cpu.parquet")
     pl.DataFrame({"t_read": [1, 1, 2, 3]}).write_parquet(tmp_path / "messages.parquet")
     f = run_figures(tmp_path)
-    assert f["driver"] == 30 and f["netif"] == 40
+    assert f["driver"] == 30 and f["netif"] == 40 and f["backlog"] == 50 and f["tx"] == 700
     assert f["udp"] == 100  # (120 us - 20 us under sock_def_readable) / 1000 packets
-    assert f["napi_poll"] == 100 and f["net_rx_action"] == 50  # per NET_RX run (500)
+    assert f["backlog_poll"] == 20 and f["net_rx_action"] == 50  # per NET_RX run (500)
     assert f["copy"] == 20_000 and f["app"] == 10_000  # per message (4)
     assert f["wakeup"] == 20_000 / 3  # per recv call that returned (3 distinct reads)
 

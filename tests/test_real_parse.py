@@ -285,7 +285,13 @@ def test_categories_follow_the_cai_table_then_the_prefix_rules() -> None:
 
 def test_stage_is_the_innermost_named_frame() -> None:
     assert stage_of(["_raw_spin_lock", "enqueue_to_backlog", "__netif_rx", "veth_xmit"]) == \
-        "backlog"
+        "netif"
+    # the core run by process_backlog is the backlog stage; process_backlog's own work has none
+    assert stage_of(["__netif_receive_skb_core", "__netif_receive_skb_one_core",
+                     "process_backlog", "__napi_poll", "net_rx_action"]) == "backlog"
+    assert stage_of(["__netif_receive_skb_core", "netif_receive_skb_list_internal",
+                     "napi_complete_done"]) == "netif"
+    assert stage_of(["process_backlog", "__napi_poll", "net_rx_action"]) is None
     assert stage_of(["fib_table_lookup", "ip_route_input_slow", "ip_rcv_finish", "ip_rcv",
                      "__netif_receive_skb_one_core"]) == "route"
     assert stage_of(["net_rx_action", "handle_softirqs"]) is None

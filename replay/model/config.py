@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
         # the ACKs the host sends for received TCP data (delayed ACK, quickack, one per GRO skb of
         # >= 2 MSS) cost CPU on the receive path and count in Tcp OutSegs; false leaves them out
         "tcp-acks": True,
+        # SKB_SMALL_HEAD_CACHE_SIZE: small skb heads come from this slab (skbuff.c); it follows
+        # MAX_TCP_HEADER, hence LL_MAX_HEADER: 640 with CONFIG_WLAN/HYPERV_NET and tunnels (a
+        # distribution kernel), 576 on minimal configs. Sets the truesize of a sender's skb (veth)
+        "skb-small-head": 640,
     },
     "nic": {
         "driver": "ixgbe",
@@ -63,6 +67,16 @@ DEFAULTS: dict[str, Any] = {
         "rx-checksumming": True,
         "rx-flow-hash": "driver",
         "hkey": "microsoft",
+        # nic.driver = "veth" only (KERNEL.md §3c): the CPU the sending task is pinned to
+        # ("auto": the first CPU no [[app]] uses, as `replay real` picks it) and its name, the
+        # perf Command of the receive path that veth runs in the sender's context
+        "sender-cpu": "auto",
+        "sender": "tcpreplay",
+        # veth only: whether an skb may take the peer's GRO NAPI (veth_skb_is_eligible_for_gro):
+        # the sending end's TSO features (ethtool -K tso, on by default) make it ineligible
+        # unless the peer has rx-udp-gro-forwarding or rx-gro-list on (both off by default)
+        "sender-tso": True,
+        "rx-udp-gro-forwarding": False,
     },
     "irq": {"affinity": "spread"},
     "sysctl": {
@@ -86,6 +100,7 @@ DEFAULTS: dict[str, Any] = {
         "net.ipv6.ip6frag_high_thresh": 4194304,
         "net.ipv6.ip6frag_low_thresh": 3145728,
         "net.ipv6.ip6frag_time": 60,  # IPV6_FRAG_TIMEOUT (60 * HZ)
+        "net.core.flow_limit_table_len": 4096,  # netdev_flow_limit_table_len (dev.c:5271)
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -349,6 +364,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
     _int(cfg, "host", "ehash-secret", 0, 2**32 - 1, "a u32 between 0 and 4294967295")
     _bool(cfg, "host", "tcp-acks")
+    _int(cfg, "host", "skb-small-head", 384, 4096, "bytes between 384 and 4096")
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
     h["addresses"] = [_check_address(a) for a in h["addresses"]]
@@ -368,11 +384,25 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "nic", "rx-usecs", 0, drv.max_usecs, f"between 0 and {drv.max_usecs} for {drv.name}")
     _int(cfg, "nic", "rx-frames", 0, 65535, "between 0 and 65535")
     _bool(cfg, "nic", "adaptive-rx")
+    if n["adaptive-rx"] and drv.name != "ixgbe":
+        raise ConfigError(
+            f"nic.adaptive-rx: only ixgbe's dynamic ITR is modelled, not {drv.name}'s algorithm; "
+            "set it false (the model then uses the fixed rx-usecs/rx-frames)"
+        )
     _bool(cfg, "nic", "rx-cqe-moder")
     if not n["rx-cqe-moder"] and drv.name != "mlx5":
         raise ConfigError(f"nic.rx-cqe-moder is an mlx5 private flag; nic.driver is {drv.name}")
     _bool(cfg, "nic", "gro")
     _bool(cfg, "nic", "rx-checksumming")
+    _bool(cfg, "nic", "sender-tso")
+    _bool(cfg, "nic", "rx-udp-gro-forwarding")
+    sc = n["sender-cpu"]
+    if sc != "auto" and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 <= sc < ncpus):
+        raise ConfigError(
+            f"nic.sender-cpu must be \"auto\" or a CPU between 0 and {ncpus - 1}, got {sc!r}")
+    if not isinstance(n["sender"], str) or not 0 < len(n["sender"]) <= 15:
+        raise ConfigError(
+            f"nic.sender must be a task name of 1-15 characters (TASK_COMM_LEN), got {n['sender']!r}")
     if n["rx-flow-hash"] not in ("l3", "l4", "driver"):
         raise ConfigError(f"nic.rx-flow-hash must be l3, l4 or driver, got {n['rx-flow-hash']!r}")
     hk = str(n["hkey"])
@@ -423,6 +453,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         # proc_dointvec_jiffies: seconds up to INT_MAX / HZ
         _int(cfg, "sysctl", f"net.{v}.{pre}frag_time", 0, (2**31 - 1) // hz, "seconds, non-negative")
     _int(cfg, "sysctl", "net.ipv4.ipfrag_max_dist", 0, 2**31 - 1, "non-negative (dist_min 0)")
+    # flow_limit_table_len_sysctl accepts any positive int; the table takes ilog2 of it
+    _int(cfg, "sysctl", "net.core.flow_limit_table_len", 1, 2**30, "between 1 and 2^30")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")

@@ -50,6 +50,12 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("latency", "dma"),
     ("latency", "wakeup"),
     ("latency", "ipi"),
+    # RPS / backlog / veth, appended so the engine's earlier slots keep their numbers
+    ("stage", "backlog"),
+    ("fixed", "backlog_poll"),
+    ("fixed", "ipi_send"),
+    ("fixed", "ipi_irq"),
+    ("fixed", "tx"),
     ("fixed", "ip_defrag"),
     ("fixed", "ip_frag_reasm"),
     ("stage", "csum"),
@@ -77,6 +83,10 @@ def _load_raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     if base:
         if base in seen:
             raise ConfigError(f"{path}: profile inheritance loops through {base!r}")
+        # a relative path names a file beside this one, wherever the command runs
+        bp = Path(str(base))
+        if (bp.suffix == ".toml" or "/" in str(base)) and not bp.is_absolute():
+            base = str(path.parent / bp)
         parent = _load_raw(str(base), (*seen, name))
         merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in parent.items()}
         for section, body in data.items():

@@ -76,6 +76,12 @@ DRIVERS: dict[str, Driver] = {
                # mlx5e_handle_csum: CHECKSUM_COMPLETE (fragments included) unless the
                # no-csum-complete state is set; counted in rx_csum_complete (en_rx.c)
                rx_csum=2),
+        # veth (KERNEL.md §3c): no ring, IRQ or moderation; veth_xmit hands the skb to netif_rx
+        # on the sending CPU, or (GRO/XDP on the peer) to a VETH_RING_SIZE = 256 ptr_ring per
+        # queue polled by veth_poll. No RSS: the rx queue is the sender's tx queue. "ring" and
+        # "usecs" limits below only keep the shared [nic] knobs valid; the engine ignores them.
+        Driver("veth", "veth_xmit", "veth_poll", "", "", 256, 1, 1 << 20, 1, 4096, 100000, 1,
+               True, MOD_ETHTOOL, 1, ""),
         # a driver with the documented generic ethtool_coalesce behaviour
         Driver("generic", "driver_clean_rx", "driver_poll", "driver_msix_irq",
                "eth0-rx-{q}", 512, 64, 8192, 1, 256, 100000, 128, True, MOD_ETHTOOL, 16,

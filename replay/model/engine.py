@@ -98,6 +98,46 @@ def heap_fix(ht, hh, hp, e, t):
             break
 
 
+@njit(cache=True)
+def heap_set(S, e, t):
+    """heap_fix on the state's heap: one struct pointer per call instead of three arrays (each
+    passed as seven machine words)."""
+    ht = S.ht
+    hh = S.hh
+    hp = S.hp
+    ht[e] = t
+    i = hp[e]
+    n = hh.shape[0]
+    while i > 0:
+        p = (i - 1) >> 1
+        if _less(ht, hh[i], hh[p]):
+            a = hh[i]
+            hh[i] = hh[p]
+            hh[p] = a
+            hp[hh[i]] = i
+            hp[hh[p]] = p
+            i = p
+        else:
+            break
+    while True:
+        l_ = 2 * i + 1
+        if l_ >= n:
+            break
+        m = l_
+        r = l_ + 1
+        if r < n and _less(ht, hh[r], hh[l_]):
+            m = r
+        if _less(ht, hh[m], hh[i]):
+            a = hh[i]
+            hh[i] = hh[m]
+            hh[m] = a
+            hp[hh[i]] = i
+            hp[hh[m]] = m
+            i = m
+        else:
+            break
+
+
 # ------------------------------------------------------------------------------------- helpers
 
 
@@ -139,15 +179,16 @@ def flush_span(S, c, level, start, end, ctx, comm):
         fr = S.accf[c, level, y]
         if ns != 0 or fr != 0:
             n = S.misc[M_NROWS]
-            if n < S.rows.shape[0]:
-                S.rows[n, 0] = c
-                S.rows[n, 1] = start
-                S.rows[n, 2] = end
-                S.rows[n, 3] = ctx
-                S.rows[n, 4] = comm
-                S.rows[n, 5] = y
-                S.rows[n, 6] = ns
-                S.rows[n, 7] = fr
+            if n < S.rows.shape[1]:
+                # column-major (field, row): each cpu.parquet column is one contiguous row
+                S.rows[0, n] = c
+                S.rows[1, n] = start
+                S.rows[2, n] = end
+                S.rows[3, n] = ctx
+                S.rows[4, n] = comm
+                S.rows[5, n] = y
+                S.rows[6, n] = ns
+                S.rows[7, n] = fr
                 S.misc[M_NROWS] = n + 1
             S.acc[c, level, y] = 0
             S.accf[c, level, y] = 0
@@ -169,14 +210,14 @@ def start_step(S, c, now, step, arg, dur):
     S.cs[c, CS_ARG] = arg
     S.cs[c, CS_NEXT] = now + dur
     S.cs[c, CS_BUSY] += dur
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, now + dur)
+    heap_set(S, S.P[P_ECPU0] + c, now + dur)
 
 
 @njit(cache=True, inline="always")
 def cpu_stop(S, c):
     S.cs[c, CS_STEP] = ST_NONE
     S.cs[c, CS_NEXT] = INF
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, INF)
+    heap_set(S, S.P[P_ECPU0] + c, INF)
 
 
 # ------------------------------------------------------------------------ NIC: ring, moderation
@@ -190,6 +231,7 @@ def moderation_arm(S, q, t):
     mode = S.P[P_MOD]
     usecs = S.P[P_USECS]
     if mode == 1:
+        usecs = S.qs[q, QS_ITR]  # per vector: the dynamic ITR moves it
         # Intel ITR: a minimum gap since the last interrupt; an idle queue fires on its first
         # packet; no packet-count trigger (ixgbe ignores rx-frames)
         if S.qs[q, QS_IRQ_T] == INF:
@@ -197,7 +239,7 @@ def moderation_arm(S, q, t):
             if fire < t:
                 fire = t
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
     elif mode == 2:
         # mlx5 EQE-based period: the period restarts at each event (interrupt), so it is a gap
         # since the last one, as ITR; the max-packets count (rx-frames) still fires early
@@ -209,7 +251,7 @@ def moderation_arm(S, q, t):
             fire = t
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
     else:
         # ethtool_coalesce: fire rx-usecs after the first completion or at rx-frames completions;
         # usecs=0 and frames=0 (or 1) means no moderation (include/uapi/linux/ethtool.h:401-470)
@@ -225,13 +267,82 @@ def moderation_arm(S, q, t):
             fire = t
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
+
+
+@njit(cache=True, inline="always")
+def _ixgbe_update_itr(S, q, rc, packets, nbytes, stale):
+    """ixgbe_update_itr (ixgbe_main.c) for one ring container: the new value in the driver's own
+    encoding, usecs | IXGBE_ITR_ADAPTIVE_LATENCY (0x80)."""
+    cur = S.qs[q, QS_AITR_Q] >> 2  # q_vector->itr is usecs << 2
+    if stale:
+        # no update within 1-2 jiffies: too slow to measure (or NAPI already polls): latency mode
+        return AITR_MIN_USECS | AITR_LATENCY
+    if packets == 0:
+        # nothing on this ring (the TX side of a receive-only vector): creep up by the minimum
+        itr = min(cur + AITR_MIN_INC, AITR_MAX_USECS)
+        return itr + (rc & AITR_LATENCY)
+    if packets < 4 and nbytes < 9000:
+        itr = AITR_LATENCY
+    elif packets < 48:
+        return min(cur + AITR_MIN_INC, AITR_MAX_USECS)
+    elif packets < 96:
+        return cur  # the "goldilocks" zone
+    elif packets < 256:
+        return max(S.qs[q, QS_AITR_Q] >> 3, AITR_MIN_USECS)
+    else:
+        itr = 0  # IXGBE_ITR_ADAPTIVE_BULK
+    # adjust_by_size: ~ (170 * (size + 24)) / (size + 640), in 256ths
+    avg = nbytes // packets
+    if avg <= 60:
+        avg = 5120
+    elif avg <= 316:
+        avg = avg * 40 + 2720
+    elif avg <= 1084:
+        avg = avg * 15 + 11452
+    elif avg < 1968:
+        avg = avg * 5 + 22420
+    else:
+        avg = 32256
+    if itr & AITR_LATENCY:
+        avg >>= 1
+    if S.P[P_AITR] == 2:  # 2.5G/1G/10M links: capped and scaled by 64 instead of 256
+        if avg > 8064:
+            avg = 8064
+        return itr + (avg + AITR_MIN_INC * 64 - 1) // (AITR_MIN_INC * 64) * AITR_MIN_INC
+    return itr + (avg + AITR_MIN_INC * 256 - 1) // (AITR_MIN_INC * 256) * AITR_MIN_INC
+
+
+@njit(cache=True, inline="always")
+def ixgbe_set_itr(S, q, t):
+    """ixgbe_set_itr, run by ixgbe_poll after napi_complete_done returned true and before the
+    vector is re-enabled: both ring containers (the TX ring of the TxRx vector sends nothing in
+    a receive replay) are updated from the packets and bytes cleaned since the last update, the
+    smaller value wins, and EITR takes it with its 2 us resolution (ixgbe_write_eitr masks
+    IXGBE_MAX_EITR = 0xFF8 off usecs << 2)."""
+    j = jiffies(S, t)
+    stale = j > S.qs[q, QS_AITR_NEXT]  # time_after(jiffies, ring_container->next_update)
+    rx = _ixgbe_update_itr(S, q, S.qs[q, QS_AITR_RX], S.qs[q, QS_AITR_PK], S.qs[q, QS_AITR_BY],
+                           stale)
+    tx = _ixgbe_update_itr(S, q, S.qs[q, QS_AITR_TX], 0, 0, stale)
+    S.qs[q, QS_AITR_RX] = rx
+    S.qs[q, QS_AITR_TX] = tx
+    S.qs[q, QS_AITR_NEXT] = j + 1  # next update should occur within the next jiffy
+    S.qs[q, QS_AITR_PK] = 0
+    S.qs[q, QS_AITR_BY] = 0
+    new = (min(rx, tx) & ~AITR_LATENCY) << 2  # the latency flag takes part in the min
+    if new != S.qs[q, QS_AITR_Q]:
+        S.qs[q, QS_AITR_Q] = new
+        S.qs[q, QS_ITR] = ((new & 0xFF8) >> 2) * 1000
 
 
 @njit(cache=True, inline="always")
 def irq_rearm(S, q, t):
     """napi_complete_done returned true: the driver re-enables the vector (KERNEL.md §3.3).
     Completions that arrived while it was masked raise it again under the moderation rule."""
+    if S.P[P_VETH] != 0:
+        veth_notify_rearm(S, q)
+        return
     S.qs[q, QS_IRQ_EN] = 1
     S.qs[q, QS_ARMS] += 1
     S.qs[q, QS_CNT] = 0
@@ -248,6 +359,9 @@ def irq_rearm(S, q, t):
 @njit(cache=True, inline="always")
 def arrival(S, i, t):
     """Packet i's descriptor write-back (last bit + DMA): take a posted buffer or be missed."""
+    if S.P[P_VETH] != 0:
+        sender_arrival(S, i, t)  # veth: no ring; the sending task takes it (KERNEL.md §3c)
+        return
     q = S.pk[i, F_QUE]
     # posted buffers = ring - 1 - in use - cleaned but not yet refilled (ixgbe_desc_unused keeps
     # one descriptor unused, ixgbe_main.c; refill in batches of IXGBE_RX_BUFFER_WRITE, ixgbe.h:143)
@@ -303,13 +417,14 @@ def hardirq_begin(S, c, q, t, ret):
     S.cs[c, CS_HI_Q] = q
     S.cs[c, CS_X] = X_HARDIRQ
     S.cs[c, CS_SPAN2] = t
-    start_step(S, c, t, ST_HARDIRQ, q, S.cbase[C_HARDIRQ])
+    # q >= P_NQ: an RPS IPI (the backlog pseudo-queue of this CPU)
+    start_step(S, c, t, ST_HARDIRQ, q, S.cbase[C_IPI_IRQ] if q >= S.P[P_NQ] else S.cbase[C_HARDIRQ])
 
 
 @njit(cache=True, inline="always")
 def irq_fire(S, q, t):
     S.qs[q, QS_IRQ_T] = INF
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, INF)
+    heap_set(S, S.P[P_EIRQ0] + q, INF)
     S.qs[q, QS_IRQ_EN] = 0  # masked until napi_complete_done (KERNEL.md §1 row 1, §3.6)
     S.qs[q, QS_LAST_IRQ] = t
     S.qs[q, QS_IRQS] += 1
@@ -323,7 +438,7 @@ def irq_fire(S, q, t):
 def napi_timer(S, q, t):
     """napi_watchdog, the gro_flush_timeout hrtimer (dev.c:7085): schedules the NAPI unless it
     is already scheduled. Its interrupt is a hard IRQ too, encoded as -(q + 1)."""
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, INF)
+    heap_set(S, S.P[P_ETMR0] + q, INF)
     if S.qs[q, QS_SCHED] != 0:
         return
     S.qs[q, QS_TIMERS] += 1
@@ -344,7 +459,7 @@ def deliver_irq(S, c, q, t):
             S.cs[c, CS_STEP] = ST_CEXIT
             S.cs[c, CS_ARG] = q
             S.cs[c, CS_NEXT] = t + S.P[P_CEXIT]
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
+            heap_set(S, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
             return
         hardirq_begin(S, c, q, t, X_IDLE)
     elif x == X_TASK and task < S.P[P_NTHR]:
@@ -498,7 +613,7 @@ def softirq_leave(S, c, t):
         S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
         S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
         S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-        heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+        heap_set(S, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
         return
     S.cs[c, CS_X] = X_IDLE
     cpu_stop(S, c)
@@ -1407,7 +1522,7 @@ def l4_done(S, c, h, t):
         S.ss[s, SS_WAITER] -= 1
         S.ts[k, TS_STATE] = T_WAKING
         lat = S.cbase[L_WAKEUP]
-        heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, t + S.cbase[C_WAKEUP] + lat)
+        heap_set(S, S.P[P_ETHR0] + k, t + S.cbase[C_WAKEUP] + lat)
         if S.ts[k, TS_CPU] == c and S.cs[c, CS_TASK] < 0:
             S.cs[c, CS_NEED_RESCHED] = 1  # the idle task yields to the woken reader
         return S.cbase[C_WAKEUP], Y_WAKE
@@ -1443,14 +1558,17 @@ def nra_advance(S, c, t):
                     if S.P[P_GOTO_START] != 0 and S.cs[c, CS_PL_N] > 0:
                         splice_poll_list(S, c)  # 6.4+: goto start (KERNEL.md §3.1)
                         continue
-                    nra_exit(S, c, t, False)
+                    nra_exit_ipi(S, c, t, False)
                     return
-                nra_exit(S, c, t, True)  # repoll waits for the next round
+                nra_exit_ipi(S, c, t, True)  # repoll waits for the next round
                 return
             q = S.lst[c, L_LL, 0]
             for k in range(1, S.cs[c, CS_LL_N]):
                 S.lst[c, L_LL, k - 1] = S.lst[c, L_LL, k]
             S.cs[c, CS_LL_N] -= 1
+            if q >= S.P[P_NQ]:
+                backlog_poll_start(S, c, q, t)
+                return
             S.cs[c, CS_POLLQ] = q
             S.cs[c, CS_WORK] = 0
             S.cs[c, CS_POLL_T] = t
@@ -1485,15 +1603,21 @@ def nra_advance(S, c, t):
                     S.cs[c, CS_WORK] += 1
                     S.po[i, O_TIRQ] = S.qs[q, QS_POLL_IRQ_T]
                     S.po[i, O_TPOLL] = S.cs[c, CS_POLL_T]
+                    S.qs[q, QS_AITR_PK] += 1  # q_vector->rx.total_packets / total_bytes
+                    S.qs[q, QS_AITR_BY] += S.pk[i, F_PLEN]
                     dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
                     lv = level_of(S, c)
-                    charge(S, c, lv, Y_DRIVER, dd, 1)
+                    if S.P[P_VETH] != 0:
+                        dd = 0  # veth_poll: the driver stage was veth_xmit's, in the sender
+                    else:
+                        charge(S, c, lv, Y_DRIVER, dd, 1)
                     dg, merged = gro_receive(S, q, i, t + dd)
                     charge(S, c, lv, (Y_UDP_GRO if S.pk[i, F_KIND] == K_UDP else Y_GRO_MERGE)
                            if merged else Y_GRO, dg, 1)
                     dg += gro_csum(S, c, lv, i)
-                    S.se[i, S_DRIVER] = t + dd
-                    S.sc[i, S_DRIVER] = dd
+                    if S.P[P_VETH] == 0:
+                        S.se[i, S_DRIVER] = t + dd
+                        S.sc[i, S_DRIVER] = dd
                     S.se[i, S_GRO] = t + dd + dg
                     S.sc[i, S_GRO] = dg
                     S.cs[c, CS_PHASE] = PH_PKT_DONE
@@ -1532,10 +1656,18 @@ def nra_advance(S, c, t):
             if S.qs[q, QS_RX_N] == 0:
                 S.cs[c, CS_PHASE] = S.cs[c, CS_FLUSH_RET]
                 continue
-            if S.cs[c, CS_LSTEP] == 0:
+            if S.cs[c, CS_LSTEP] == 0 and q < S.P[P_NQ] and S.P[P_RPS] != 0:
+                S.cs[c, CS_PHASE] = PH_RPS  # RPS before the list path (dev.c:6356)
+                S.cs[c, CS_LPOS] = 0
+                continue
+            if S.cs[c, CS_LSTEP] != 1:
                 S.cs[c, CS_LSTEP] = 1
                 S.cs[c, CS_LPOS] = 0
+                if q >= S.P[P_NQ]:
+                    backlog_core_pre(S, q)
                 d = list_core(S, c, q, t)
+                if q >= S.P[P_NQ]:
+                    backlog_core_post(S, c, q)
                 start_step(S, c, t, ST_LISTCORE, q, d)
                 return
             pos = S.cs[c, CS_LPOS]
@@ -1568,11 +1700,13 @@ def nra_advance(S, c, t):
             # napi_complete_done (dev.c:6722-6788)
             S.qs[q, QS_SCHED] = 0
             if S.cs[c, CS_TMO] != 0:
-                heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
+                heap_set(S, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
             if S.qs[q, QS_MISSED] != 0:
                 S.qs[q, QS_MISSED] = 0
                 napi_schedule(S, c, q)
             elif S.cs[c, CS_KEEP_MASKED] == 0:
+                if S.P[P_AITR] != 0:
+                    ixgbe_set_itr(S, q, t)
                 irq_rearm(S, q, t)
             poll_end(S, c, q, t, True)
             continue
@@ -1581,7 +1715,7 @@ def nra_advance(S, c, t):
             S.cs[c, CS_RL_N] += 1
             poll_end(S, c, q, t, False)
             continue
-        else:  # PH_AFTER
+        elif ph == PH_AFTER:
             b = S.cs[c, CS_BUDGET]
             if b <= 0 or jiffies(S, t) >= S.cs[c, CS_TLIMIT]:
                 S.cs[c, CS_SQUEEZE] += 1  # softnet time_squeeze: budget or time (KERNEL.md §3.1)
@@ -1591,10 +1725,20 @@ def nra_advance(S, c, t):
                 else:
                     S.cs[c, CS_SQ_TIME] += 1
                     emit_event(S, t, -1, c, -1, E_SQUEEZE, 0, D_TIME)
-                nra_exit(S, c, t, True)
+                nra_exit_ipi(S, c, t, True)
                 return
             S.cs[c, CS_PHASE] = PH_NEXT
             continue
+        elif ph == PH_BLOG:
+            backlog_next(S, c, q, t)
+            continue
+        elif ph == PH_RPS:
+            if rps_next(S, c, q, t):
+                return
+            continue
+        elif ph == PH_IPI_EXIT:
+            nra_exit(S, c, t, S.cs[c, CS_IPI_BROKE] != 0)
+            return
 
 
 # ------------------------------------------------------------------------ application threads
@@ -1679,6 +1823,8 @@ def thread_advance(S, k, c, t):
             n = S.ts[k, TS_MSG_N]
             if n < S.ts[k, TS_BATCH] and S.ss[s, SS_QN] > 0:
                 h = sock_dequeue(S, s)
+                if S.ss[s, SS_PROTO] == 6:
+                    rfs_record(S, c, h)  # inet_recvmsg -> sock_rps_record_flow (TCP_ESTABLISHED)
                 S.tmsg[k, n] = h
                 S.ts[k, TS_MSG_N] = n + 1
                 dcp = cost(S, C_COPY, S.po[h, O_SKBLEN])
@@ -1699,7 +1845,9 @@ def thread_advance(S, k, c, t):
             i = S.ts[k, TS_MSG_I]
             if i < S.ts[k, TS_MSG_N]:
                 h = S.tmsg[k, i]
-                d = S.ts[k, TS_WORK]
+                # work-ns plus the profile's stage.app: the reader's own per-message cost (0 in
+                # the published profiles; replay calibrate measures the harness's reader)
+                d = S.ts[k, TS_WORK] + cost(S, C_APP, S.po[h, O_SKBLEN])
                 charge(S, c, 0, Y_APP, d, S.po[h, O_SKBCNT])
                 S.sc[h, S_APP] = d
                 start_step(S, c, t, ST_WORK, h, d)
@@ -1714,7 +1862,7 @@ def thread_advance(S, k, c, t):
 @njit(cache=True, inline="always")
 def thread_wake(S, k, t):
     """The woken reader becomes runnable on its CPU (after the wake-up latency)."""
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, INF)
+    heap_set(S, S.P[P_ETHR0] + k, INF)
     c = S.ts[k, TS_CPU]
     S.ts[k, TS_STATE] = T_RUNNABLE
     rq_push(S, c, k)
@@ -1736,13 +1884,19 @@ def cpu_complete(S, c, t):
         return
     if step == ST_HARDIRQ:
         q = arg if arg >= 0 else -arg - 1
-        charge(S, c, 2, Y_IRQ if arg >= 0 else Y_TMR, S.cbase[C_HARDIRQ], 0)
+        if arg >= S.P[P_NQ]:
+            charge(S, c, 2, Y_IPI_IRQ, S.cbase[C_IPI_IRQ], 0)
+        else:
+            charge(S, c, 2, Y_IRQ if arg >= 0 else Y_TMR, S.cbase[C_HARDIRQ], 0)
         ret = S.cs[c, CS_HI_RET]
         comm = comm_of_task(S, c, S.cs[c, CS_TASK]) if ret != X_SOFTIRQ else S.cs[c, CS_COMM1]
         if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
             comm = S.P[P_NCPU] + c
         flush_span(S, c, 2, S.cs[c, CS_SPAN2], t, CTXR_HARDIRQ, comm)
-        napi_schedule(S, c, q)
+        if arg >= S.P[P_NQ]:
+            rps_trigger_softirq(S, c, arg)
+        else:
+            napi_schedule(S, c, q)
         if take_deferred_irq(S, c, t, ret):
             return
         # irq_exit: run softirqs inline unless already in softirq context, or (4.9-6.4) while
@@ -1763,7 +1917,7 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
             S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
             S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+            heap_set(S, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
             return
         S.cs[c, CS_X] = X_IDLE
         cpu_stop(S, c)
@@ -1775,7 +1929,13 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_HS_KS] = 1
             softirq_begin(S, c, t, 1)
             return
+        if S.ts[task, TS_KIND] == TK_SENDER:
+            sender_advance(S, task, c, t)
+            return
         thread_advance(S, task, c, t)
+        return
+    if step >= ST_TX:
+        sender_complete(S, c, step, arg, t)
         return
     if step == ST_SYSCALL or step == ST_COPY or step == ST_WORK:
         k = S.cs[c, CS_TASK]
@@ -1795,7 +1955,10 @@ def cpu_complete(S, c, t):
         thread_advance(S, k, c, t)
         return
     # ---- softirq-context steps (inline softirq or ksoftirqd)
-    if step == ST_L4:
+    if step == ST_RPS:
+        if rps_done(S, c, arg, t):
+            return
+    elif step == ST_L4:
         h = arg
         d, slot = l4_done(S, c, h, t)
         if d > 0:
@@ -1819,27 +1982,38 @@ def cpu_complete(S, c, t):
 def run_loop(S):
     n = S.pk.shape[0]
     nxt = S.misc[0]
+    # arrivals come from the time-sorted packet array, not from the heap: entity 0 stays at INF
+    # there and the next arrival is compared with the heap's top under the same (time, entity)
+    # order, entity 0 first on a tie. Same event order; one heap update less per packet
+    if S.ht[0] < INF:
+        heap_set(S, 0, INF)
+    t_arr = S.pk[nxt, F_T_VIS] if nxt < n else INF
     while True:
         e = S.hh[0]
         t = S.ht[e]
+        if t_arr <= t:
+            e = 0
+            t = t_arr
         if t >= INF:
             break
-        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[0] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
+        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[1] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
             S.misc[0] = nxt
             return 1  # the caller grows the buffers and calls again
         S.misc[3 + (0 if e == 0 else 1 if e < S.P[P_ECPU0] else 2 if e < S.P[P_ETHR0] else 3)] += 1
         if e == 0:
             arrival(S, nxt, t)
             nxt += 1
-            heap_fix(S.ht, S.hh, S.hp, 0, S.pk[nxt, F_T_VIS] if nxt < n else INF)
+            t_arr = S.pk[nxt, F_T_VIS] if nxt < n else INF
         elif e < S.P[P_ECPU0]:
             irq_fire(S, e - S.P[P_EIRQ0], t)
         elif e < S.P[P_ETHR0]:
             cpu_complete(S, e - S.P[P_ECPU0], t)
         elif e < S.P[P_ETMR0]:
             thread_wake(S, e - S.P[P_ETHR0], t)
-        else:
+        elif e < S.P[P_EIPI0]:
             napi_timer(S, e - S.P[P_ETMR0], t)
+        else:
+            ipi_fire(S, e - S.P[P_EIPI0], t)
     S.misc[0] = nxt
     return 0
 
@@ -1874,3 +2048,461 @@ def distribute(S):
             S.po[s, O_PAPP] = S.po[h, O_PAPP]
             S.po[s, O_PCPU] = S.po[h, O_PCPU]
             s = S.po[s, O_SEGNEXT]
+
+
+# ----------------------------------------------------------- RPS / RFS, the backlog, veth
+# Rules from net/core/dev.c (6.19; KERNEL.md §1 rows 5-5b, §3.5, §3c). The backlog NAPI of CPU c
+# is the pseudo-queue P_NQ + c: it has a qs row and an rx_list row like a driver NAPI, so the
+# poll list, net_rx_action's budget and repoll, and the stack after __netif_receive_skb_core are
+# the ones driver NAPIs use. Its FIFO bq[c] holds process_queue (the first CS_BQ_NPROC entries
+# from CS_BQ_HEAD) followed by input_pkt_queue (CS_BQ_NIN entries).
+
+PH_BLOG = 7  # process_backlog: the next skb of process_queue, splice, or complete
+PH_RPS = 8  # netif_receive_skb_list_internal: get_rps_cpu + enqueue_to_backlog per skb
+PH_IPI_EXIT = 9  # the RPS IPIs were sent: leave net_rx_action
+GOLDEN_RATIO_32 = 0x61C88647  # include/linux/hash.h
+RPS_NO_CPU = 0xFFFF  # include/net/rps.h: an unset rps_dev_flow / rps_sock_flow_table entry
+
+
+@njit(cache=True, inline="always")
+def hash_32(v, bits):
+    """include/linux/hash.h hash_32: (val * GOLDEN_RATIO_32) >> (32 - bits) in 32 bits."""
+    return ((v * GOLDEN_RATIO_32) & 0xFFFFFFFF) >> (32 - bits)
+
+
+@njit(cache=True, inline="always")
+def napi_list_add(S, c, q):
+    """____napi_schedule without the SCHED test (enqueue_to_backlog already set it, and
+    rps_trigger_softirq does not test it): onto the poll list, NET_RX raised unless inside
+    net_rx_action on 6.4+ (dev.c:4911, KERNEL.md §3.1)."""
+    S.lst[c, L_PL, S.cs[c, CS_PL_N]] = q
+    S.cs[c, CS_PL_N] += 1
+    if not (S.P[P_GOTO_START] != 0 and S.cs[c, CS_IN_NRA] != 0):
+        S.cs[c, CS_PENDING] = 1
+
+
+@njit(cache=True)
+def get_rps_cpu(S, q, h):
+    """get_rps_cpu (dev.c:5057): (cpu or -1, rps_dev_flow index or -1) for skb h of queue q.
+
+    RFS first: the rps_sock_flow_table entry must carry this hash's upper bits; the desired CPU
+    (where the flow was last read) replaces the flow's current CPU only if that one is unset or
+    offline, or its backlog head has passed the flow's last_qtail (no reordering, dev.c:5100-5133).
+    Then RPS: map->cpus[reciprocal_scale(hash, map->len)] (dev.c:5146)."""
+    ncpu = S.P[P_NCPU]
+    hsh = S.pk[h, F_HASH]
+    if S.P[P_RFS_MASK] >= 0 and S.P[P_RFLOW_MASK] >= 0:
+        cmask = S.P[P_RPS_CPU_MASK]
+        ident = S.rsock[hsh & S.P[P_RFS_MASK]]
+        if ((ident ^ hsh) & ~cmask & 0xFFFFFFFF) == 0:
+            nxt = ident & cmask
+            rf = hsh & S.P[P_RFLOW_MASK]
+            tcpu = S.rflow[q, rf, 0]
+            if tcpu != nxt and (tcpu >= ncpu
+                                or S.cs[tcpu, CS_IQ_HEAD] - S.rflow[q, rf, 1] >= 0):
+                # set_rps_cpu: the flow moves; last_qtail = the new CPU's input_queue_head
+                tcpu = nxt
+                if nxt < ncpu:
+                    S.rflow[q, rf, 1] = S.cs[nxt, CS_IQ_HEAD]
+                S.rflow[q, rf, 0] = nxt
+            if tcpu < ncpu:
+                return tcpu, rf
+    n = S.rmap[q, 0]
+    if n > 0:
+        return S.rmap[q, 1 + ((hsh * n) >> 32)], -1  # reciprocal_scale(hash, map->len)
+    return -1, -1
+
+
+@njit(cache=True, inline="always")
+def flow_limit(S, c, h, qlen):
+    """skb_flow_limit (dev.c:5282-5305), on the enqueuing CPU's table: once the target's queue
+    holds max_backlog/2, a flow holding more than half of this CPU's last 128 enqueues is
+    dropped (FLOW_LIMIT_HISTORY = 128, net/core/dev.h:16)."""
+    if qlen < (S.P[P_MAXBL] >> 1):
+        return False
+    if S.flh[c, 0] == 0:
+        return False  # this CPU is not in net.core.flow_limit_cpu_bitmap
+    log = S.P[P_FL_LOG]
+    hsh = S.pk[h, F_HASH]
+    # 6.10+: hash_32(skb_get_hash(skb), fl->log_buckets); before: hash & (num_buckets - 1)
+    nf = hash_32(hsh, log) if S.P[P_FL_HASH32] != 0 else hsh & ((1 << log) - 1)
+    hd = S.cs[c, CS_FL_HEAD]
+    old = S.flh[c, 1 + hd]
+    S.flh[c, 1 + hd] = nf
+    S.cs[c, CS_FL_HEAD] = (hd + 1) & 127
+    if S.flh[c, 129 + old] > 0:
+        S.flh[c, 129 + old] -= 1
+    S.flh[c, 129 + nf] += 1
+    if S.flh[c, 129 + nf] > 64:
+        S.cs[c, CS_FL_COUNT] += 1  # softnet_stat flow_limit_count of the enqueuing CPU
+        return True
+    return False
+
+
+@njit(cache=True)
+def enqueue_to_backlog(S, c, h, tc, q, rf, t):
+    """enqueue_to_backlog(skb, tc) run on CPU c (dev.c:5316): False if dropped (CPU_BACKLOG)."""
+    qlen = S.cs[tc, CS_BQ_NIN]
+    if qlen > S.P[P_MAXBL] or flow_limit(S, c, h, qlen):
+        # numa_drop_add(&sd->drop_counters, 1) on the target's softnet_data: column 2 "dropped"
+        S.cs[tc, CS_DROPPED] += 1
+        S.po[h, O_PCPU] = c
+        return False
+    qb = S.P[P_NQ] + tc
+    if qlen == 0 and S.qs[qb, QS_SCHED] == 0:
+        S.qs[qb, QS_SCHED] = 1  # __test_and_set_bit(NAPI_STATE_SCHED, &sd->backlog.state)
+        # napi_schedule_rps: a remote CPU goes on this CPU's rps_ipi_list, raising NET_RX here
+        # unless inside net_rx_action (its end sends the IPIs); the local backlog is scheduled
+        if tc != c:
+            S.lst[c, L_RPSIPI, S.cs[c, CS_IPI_N]] = tc
+            S.cs[c, CS_IPI_N] += 1
+            if not (S.P[P_GOTO_START] != 0 and S.cs[c, CS_IN_NRA] != 0):
+                S.cs[c, CS_PENDING] = 1
+        else:
+            napi_list_add(S, c, qb)
+    cap = S.bq.shape[1]
+    S.bq[tc, (S.cs[tc, CS_BQ_HEAD] + S.cs[tc, CS_BQ_NPROC] + qlen) % cap] = h
+    S.cs[tc, CS_BQ_NIN] = qlen + 1
+    S.cs[tc, CS_IQ_TAIL] += 1  # rps_input_queue_tail_incr
+    if rf >= 0:
+        S.rflow[q, rf, 1] = S.cs[tc, CS_IQ_TAIL]  # rps_input_queue_tail_save(&rflow->last_qtail)
+    return True
+
+
+@njit(cache=True, inline="always")
+def backlog_drop(S, c, h, t):
+    """kfree_skb_reason(skb, SKB_DROP_REASON_CPU_BACKLOG): the free, as the backlog stage."""
+    dd = S.cbase[C_DROP]
+    charge(S, c, level_of(S, c), Y_DROP_BL, dd, 1)
+    S.se[h, S_BACKLOG] = t + dd
+    S.sc[h, S_BACKLOG] = dd
+    drop(S, h, S_BACKLOG, R_BACKLOG, t + dd)
+    return dd
+
+
+@njit(cache=True)
+def rps_send_ipis(S, c, t):
+    """net_rps_send_ipi: one IPI per CPU on this CPU's rps_ipi_list, arriving after latency.ipi."""
+    for k in range(S.cs[c, CS_IPI_N]):
+        tc = S.lst[c, L_RPSIPI, k]
+        e = S.P[P_EIPI0] + tc
+        at = t + S.cbase[L_IPI]
+        if at < S.ht[e]:
+            heap_fix(S.ht, S.hh, S.hp, e, at)
+    S.cs[c, CS_IPI_N] = 0
+
+
+@njit(cache=True, inline="always")
+def ipi_fire(S, tc, t):
+    """The call-function IPI reaches CPU tc: a hard IRQ whose handler is rps_trigger_softirq."""
+    heap_fix(S.ht, S.hh, S.hp, S.P[P_EIPI0] + tc, INF)
+    deliver_irq(S, tc, S.P[P_NQ] + tc, t)
+
+
+@njit(cache=True, inline="always")
+def rps_trigger_softirq(S, c, qb):
+    """____napi_schedule(sd, &sd->backlog); received_rps++ (dev.c, KERNEL.md §1 row 5a)."""
+    napi_list_add(S, c, qb)
+    S.cs[c, CS_RPS_RECV] += 1
+
+
+@njit(cache=True)
+def nra_exit_ipi(S, c, t, broke):
+    """net_rx_action's tail: net_rps_action_and_irq_enable sends the pending IPIs (a step of
+    fixed.ipi_send each), then the exit proper (dev.c:6569, KERNEL.md §3.1 step 4)."""
+    n = S.cs[c, CS_IPI_N]
+    if n == 0:
+        nra_exit(S, c, t, broke)
+        return
+    d = n * S.cbase[C_IPI_SEND]
+    charge(S, c, level_of(S, c), Y_IPI_SEND, d, 0)
+    rps_send_ipis(S, c, t + d)
+    S.cs[c, CS_IPI_BROKE] = 1 if broke else 0
+    S.cs[c, CS_PHASE] = PH_IPI_EXIT
+    start_step(S, c, t, ST_IPI, 0, d)
+
+
+@njit(cache=True)
+def backlog_poll_start(S, c, q, t):
+    """__napi_poll of the backlog NAPI: process_backlog first sends IPIs still waiting."""
+    S.cs[c, CS_POLLQ] = q
+    S.cs[c, CS_WORK] = 0
+    S.cs[c, CS_POLL_T] = t
+    S.qs[q, QS_POLLS] += 1
+    S.cs[c, CS_PHASE] = PH_BLOG
+    lv = level_of(S, c)
+    d = S.cbase[C_BL_POLL]
+    charge(S, c, lv, Y_BL_POLL, d, 0)
+    n = S.cs[c, CS_IPI_N]
+    if n > 0:
+        di = n * S.cbase[C_IPI_SEND]
+        charge(S, c, lv, Y_IPI_SEND, di, 0)
+        d += di
+        rps_send_ipis(S, c, t + d)
+    start_step(S, c, t, ST_POLL_START, q, d)
+
+
+@njit(cache=True)
+def backlog_next(S, c, q, t):
+    """process_backlog (dev.c:6595): one skb of process_queue through __netif_receive_skb, the
+    quota (dev_weight) check, the splice of input_pkt_queue, or the inline __napi_complete."""
+    if S.cs[c, CS_WORK] >= S.P[P_BL_WEIGHT]:
+        S.cs[c, CS_IQ_HEAD] += S.cs[c, CS_WORK]  # rps_input_queue_head_add(sd, work)
+        S.cs[c, CS_PHASE] = PH_END_FULL  # work == weight: __napi_poll repolls it
+        return
+    if S.cs[c, CS_BQ_NPROC] > 0:
+        h = S.bq[c, S.cs[c, CS_BQ_HEAD]]
+        S.cs[c, CS_BQ_HEAD] = (S.cs[c, CS_BQ_HEAD] + 1) % S.bq.shape[1]
+        S.cs[c, CS_BQ_NPROC] -= 1
+        S.cs[c, CS_WORK] += 1
+        S.rxl[q, 0] = h
+        S.qs[q, QS_RX_N] = 1
+        S.qs[q, QS_RX_SEG] = S.po[h, O_SKBCNT]
+        S.cs[c, CS_FLUSH_RET] = PH_BLOG
+        S.cs[c, CS_PHASE] = PH_FLUSH
+        S.cs[c, CS_LSTEP] = 0
+        return
+    if S.cs[c, CS_BQ_NIN] == 0:
+        S.qs[q, QS_SCHED] = 0  # napi->state &= NAPIF_STATE_THREADED: done, off the list
+        S.cs[c, CS_IQ_HEAD] += S.cs[c, CS_WORK]
+        poll_end(S, c, q, t, True)
+        return
+    S.cs[c, CS_BQ_NPROC] += S.cs[c, CS_BQ_NIN]  # skb_queue_splice_tail_init(input, process)
+    S.cs[c, CS_BQ_NIN] = 0
+
+
+@njit(cache=True)
+def backlog_core_pre(S, q):
+    """Before list_core runs the backlog's skb: keep the enqueue's netif times aside."""
+    for k in range(S.qs[q, QS_RX_N]):
+        h = S.rxl[q, k]
+        S.se[h, S_BACKLOG] = S.se[h, S_NETIF]
+        S.sc[h, S_BACKLOG] = S.sc[h, S_NETIF]
+
+
+@njit(cache=True)
+def backlog_core_post(S, c, q):
+    """After list_core: its __netif_receive_skb_core work is the `backlog` stage (run by
+    process_backlog on this CPU) and `netif` is again the enqueue on the producing CPU; the
+    CPU charged moves to the backlog stage's slots so packets and cpu.parquet agree."""
+    lv = level_of(S, c)
+    for k in range(S.qs[q, QS_RX_N]):
+        h = S.rxl[q, k]
+        te = S.se[h, S_BACKLOG]
+        ce = S.sc[h, S_BACKLOG]
+        S.se[h, S_BACKLOG] = S.se[h, S_NETIF]
+        S.sc[h, S_BACKLOG] = S.sc[h, S_NETIF]
+        S.se[h, S_NETIF] = te
+        S.sc[h, S_NETIF] = ce
+        d = cost(S, C_NETIF, S.po[h, O_SKBLEN])
+        f = S.po[h, O_SKBCNT]
+        S.acc[c, lv, Y_NETIF] -= d
+        S.accf[c, lv, Y_NETIF] -= f
+        charge(S, c, lv, Y_BL_CORE, d, f)
+        if S.po[h, O_OUTC] == O_DROPPED and S.po[h, O_DSTAGE] == S_NETIF:
+            S.po[h, O_DSTAGE] = S_BACKLOG
+            dd = S.cbase[C_DROP]
+            S.acc[c, lv, Y_DROP_NETIF] -= dd
+            S.accf[c, lv, Y_DROP_NETIF] -= 1
+            charge(S, c, lv, Y_DROP_BL, dd, 1)
+
+
+@njit(cache=True)
+def rps_next(S, c, q, t):
+    """netif_receive_skb_list_internal with rps_needed: each skb of the rx_list that get_rps_cpu
+    steers leaves the list for enqueue_to_backlog (one step each); the rest stays for the list
+    path. True if a step started."""
+    pos = S.cs[c, CS_LPOS]
+    n = S.qs[q, QS_RX_N]
+    while pos < n:
+        h = S.rxl[q, pos]
+        pos += 1
+        tc, rf = get_rps_cpu(S, q, h)
+        if tc < 0:
+            S.rxl[q, S.cs[c, CS_RPS_KEEP]] = h
+            S.cs[c, CS_RPS_KEEP] += 1
+            continue
+        S.cs[c, CS_LPOS] = pos
+        S.cs[c, CS_RPS_TC] = tc
+        S.cs[c, CS_RPS_RF] = rf
+        d = cost(S, C_BACKLOG, S.po[h, O_SKBLEN])
+        charge(S, c, level_of(S, c), Y_RPS, d, S.po[h, O_SKBCNT])
+        S.se[h, S_NETIF] = t + d
+        S.sc[h, S_NETIF] = d
+        start_step(S, c, t, ST_RPS, h, d)
+        return True
+    S.qs[q, QS_RX_N] = S.cs[c, CS_RPS_KEEP]
+    S.cs[c, CS_RPS_KEEP] = 0
+    S.cs[c, CS_LPOS] = 0
+    if S.qs[q, QS_RX_N] == 0:
+        S.qs[q, QS_RX_SEG] = 0
+        S.cs[c, CS_PHASE] = S.cs[c, CS_FLUSH_RET]
+    else:
+        S.cs[c, CS_LSTEP] = 2  # the rest through __netif_receive_skb_list_core
+        S.cs[c, CS_PHASE] = PH_FLUSH
+    return False
+
+
+@njit(cache=True)
+def rps_done(S, c, h, t):
+    """End of an ST_RPS step: the enqueue happens now; a drop frees the skb (a short step).
+    True if a step started."""
+    ok = enqueue_to_backlog(S, c, h, S.cs[c, CS_RPS_TC], S.cs[c, CS_POLLQ], S.cs[c, CS_RPS_RF], t)
+    if ok:
+        return False
+    dd = backlog_drop(S, c, h, t)
+    start_step(S, c, t, ST_WAKE, h, dd)
+    return True
+
+
+@njit(cache=True, inline="always")
+def rfs_record(S, c, h):
+    """sock_rps_record_flow at recvmsg of an established socket: the flow's desired CPU is the
+    reader's (rps_record_sock_flow: hash's upper bits | cpu)."""
+    if S.P[P_RFS_MASK] < 0:
+        return
+    hsh = S.pk[h, F_HASH]
+    cm = S.P[P_RPS_CPU_MASK]
+    S.rsock[hsh & S.P[P_RFS_MASK]] = (hsh & ~cm & 0xFFFFFFFF) | c
+
+
+# ---- the veth sender (KERNEL.md §3c): a task on nic.sender-cpu that sends every packet:
+# its own transmit work up to the tap (fixed.tx), veth_xmit (the driver stage), netif_rx ->
+# enqueue_to_backlog (the netif stage), then rcu_read_unlock_bh -> local_bh_enable runs NET_RX
+# in its context, so the receive path's Command is the sender's.
+
+
+@njit(cache=True)
+def sender_arrival(S, i, t):
+    """Packet i is due (its tap time less the sender's own work): hand it to the sender."""
+    k = S.P[P_SENDER]
+    S.ts[k, TS_MSG_N] += 1
+    S.qs[0, QS_ACCEPTED] += 1
+    S.qs[0, QS_BYTES] += S.pk[i, F_PLEN]
+    if S.ts[k, TS_STATE] != T_SLEEP:
+        return
+    c = S.ts[k, TS_CPU]
+    if S.cs[c, CS_X] == X_IDLE and S.cs[c, CS_TASK] < 0 and S.cs[c, CS_RQ_N] == 0:
+        # tcpreplay spins on its CPU between packets: no wake-up latency, no context switch
+        S.cs[c, CS_TASK] = k
+        S.cs[c, CS_X] = X_TASK
+        S.cs[c, CS_SLICE_END] = t + S.P[P_SLICE]
+        S.ts[k, TS_STATE] = T_RUNNING
+        S.ts[k, TS_SPAN_T] = t
+        sender_advance(S, k, c, t)
+        return
+    S.ts[k, TS_STATE] = T_RUNNABLE
+    rq_push(S, c, k)
+    if S.cs[c, CS_X] == X_IDLE:
+        schedule(S, c, t)
+
+
+@njit(cache=True)
+def sender_advance(S, k, c, t):
+    """The sender's loop: the next due packet's transmit work, or wait (spin) for one."""
+    if S.cs[c, CS_RQ_N] > 0 and t >= S.cs[c, CS_SLICE_END]:
+        flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+        S.ts[k, TS_STATE] = T_RUNNABLE
+        rq_push(S, c, k)
+        schedule(S, c, t)
+        return
+    i = S.ts[k, TS_MSG_I]
+    if i < S.ts[k, TS_MSG_N]:
+        # the capture's tap time is ground truth for when the packet reached veth_xmit, so the
+        # sender's own work (fixed.tx) ends there; a sender the model made late has no time left
+        # for it (the real one did it within the captured gap)
+        d = min(S.cbase[C_TX], max(0, S.pk[i, F_T_WIRE] - t))
+        charge(S, c, 0, Y_TX, d, 1)
+        start_step(S, c, t, ST_TX, i, d)
+        return
+    flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+    S.ts[k, TS_STATE] = T_SLEEP
+    schedule(S, c, t)
+
+
+@njit(cache=True)
+def sender_bh_enable(S, c, t):
+    """local_bh_enable at the end of __dev_queue_xmit: do_softirq in the sender's context when
+    NET_RX is pending (4.9-6.4: not while ksoftirqd is runnable, KERNEL.md §3.4, §3b)."""
+    if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
+        S.cs[c, CS_REM] = 0
+        S.cs[c, CS_RESUME_STEP] = ST_TXNEXT
+        S.cs[c, CS_RESUME_ARG] = 0
+        softirq_begin(S, c, t, 0)
+        return
+    sender_advance(S, S.cs[c, CS_TASK], c, t)
+
+
+@njit(cache=True)
+def sender_complete(S, c, step, i, t):
+    """The end of one of the sender's steps."""
+    k = S.cs[c, CS_TASK]
+    if step == ST_TX:
+        # veth_xmit -> veth_forward_skb -> __netif_rx -> enqueue_to_backlog, or (GRO/XDP on the
+        # peer) -> veth_xdp_rx into the ptr_ring
+        single_skb(S, i)
+        dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
+        de = cost(S, C_BACKLOG, S.pk[i, F_PLEN]) if S.P[P_VETH] == 1 else 0
+        charge(S, c, 0, Y_DRIVER, dd, 1)
+        charge(S, c, 0, Y_RPS, de, 1)
+        S.se[i, S_DRIVER] = t + dd
+        S.sc[i, S_DRIVER] = dd
+        if S.P[P_VETH] == 1:
+            S.se[i, S_NETIF] = t + dd + de
+            S.sc[i, S_NETIF] = de
+        S.po[i, O_PCPU] = c
+        start_step(S, c, t, ST_XMIT, i, dd + de)
+    elif step == ST_XMIT:
+        S.ts[k, TS_MSG_I] += 1
+        if S.P[P_VETH] == 2:
+            if veth_xdp_rx(S, c, i, t):
+                sender_bh_enable(S, c, t)
+            else:
+                dd = S.cbase[C_DROP]
+                charge(S, c, 0, Y_DROP_BL, dd, 1)
+                S.sc[i, S_DRIVER] += dd
+                S.se[i, S_DRIVER] = t + dd
+                drop(S, i, S_DRIVER, R_NOTSPEC, t + dd)
+                start_step(S, c, t, ST_TXFREE, i, dd)
+            return
+        # netif_rx_internal: get_rps_cpu, else this CPU (smp_processor_id())
+        tc, rf = get_rps_cpu(S, 0, i)
+        if tc < 0:
+            tc = c
+        if enqueue_to_backlog(S, c, i, tc, 0, rf, t):
+            sender_bh_enable(S, c, t)
+        else:
+            dd = backlog_drop(S, c, i, t)
+            start_step(S, c, t, ST_TXFREE, i, dd)
+    elif step == ST_TXFREE:
+        sender_bh_enable(S, c, t)
+    else:  # ST_TXNEXT: back from the softirq
+        sender_advance(S, k, c, t)
+
+
+@njit(cache=True)
+def veth_xdp_rx(S, c, i, t):
+    """GRO or XDP on the peer (rq->napi set): veth_xdp_rx puts the skb on the queue's
+    VETH_RING_SIZE (256) ptr_ring, then __veth_xdp_flush schedules its NAPI on this CPU unless
+    rx_notify_masked (drivers/net/veth.c). A full ring refuses it: with veth's default noqueue
+    there is no qdisc to push back on, so veth_xmit frees it (dev_kfree_skb_any). False if so."""
+    q = S.pk[i, F_QUE]
+    if S.qs[q, QS_RING_N] >= S.P[P_RING_USABLE]:
+        return False
+    R = S.ringbuf.shape[1]
+    S.ringbuf[q, S.qs[q, QS_TAIL]] = i
+    S.qs[q, QS_TAIL] = (S.qs[q, QS_TAIL] + 1) % R
+    S.qs[q, QS_RING_N] += 1
+    if S.qs[q, QS_IRQ_EN] != 0:  # !rx_notify_masked
+        if S.qs[q, QS_SCHED] == 0:
+            S.qs[q, QS_IRQ_EN] = 0  # rx_notify_masked = true
+        napi_schedule(S, c, q)  # napi_schedule_prep (MISSED if running) + __napi_schedule
+    return True
+
+
+@njit(cache=True, inline="always")
+def veth_notify_rearm(S, q):
+    """veth_poll after napi_complete_done: rx_notify_masked = false (the sender's next
+    __veth_xdp_flush schedules the NAPI again)."""
+    S.qs[q, QS_IRQ_EN] = 1
+    S.qs[q, QS_ARMS] += 1

@@ -34,15 +34,17 @@ DROP_REASONS = (
     "CPU_BACKLOG",
     "SOCKET_BACKLOG",
     "PROTO_MEM",
+    "NOT_SPECIFIED",  # veth: dev_kfree_skb_any of an skb the full ptr_ring refused; kfree_skb():
+    # ip_defrag over ipfrag_high_thresh, an overlapping fragment
     "FRAG_REASM_TIMEOUT",  # ip_expire / ip6_frag_expire: the reassembly timer fired
     "FRAG_TOO_FAR",  # ip_frag_reinit: more than ipfrag_max_dist fragments from the peer between two
     "DUP_FRAG",  # inet_frag_queue_insert: IPFRAG_DUP
-    "NOT_SPECIFIED",  # kfree_skb(): ip_defrag over ipfrag_high_thresh, an overlapping fragment
     "UDP_CSUM",  # __udp6_lib_rcv: a zero UDP checksum over IPv6 (RFC 8200 §8.1)
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
-    R_SOCKBACKLOG, R_PROTOMEM, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, R_NOT_SPECIFIED, \
+    R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM = range(len(DROP_REASONS))
+R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
 S_DRIVER, S_GRO, S_NETIF, S_BACKLOG, S_IP, S_ROUTE, S_LOCAL, S_L4, S_COPY, S_APP = range(10)
@@ -54,17 +56,22 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
 # ---- cost slots (replay.model.costs.COST_KEYS order)
 (C_DRIVER, C_GRO, C_GRO_MERGE, C_NETIF, C_IP, C_ROUTE, C_DEMUX, C_LOCAL, C_UDP, C_TCP, C_COPY,
  C_APP, C_HARDIRQ, C_SOFTIRQ, C_NRA, C_POLL, C_REFILL, C_DROP, C_NF_RULE, C_CONNTRACK, C_ICMP,
- C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_DEFRAG, C_REASM,
- C_CSUM, C_TUNNEL, C_EXTHDR) = range(34)
+ C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_BACKLOG, C_BL_POLL,
+ C_IPI_SEND, C_IPI_IRQ, C_TX, C_DEFRAG, C_REASM, C_CSUM, C_TUNNEL, C_EXTHDR) = range(39)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
  P_PHASE, P_MOD, P_USECS, P_FRAMES, P_GOTO_START, P_INLINE_ALWAYS, P_UDP618, P_SOFTIRQ_J,
  P_HZ1000, P_GRO_MAX, P_NF_PRE, P_NF_IN, P_CONNTRACK, P_NSOCK, P_NTHR, P_SLICE, P_SAMPLE_NS,
  P_RING_USABLE, P_EIRQ0, P_ECPU0, P_ETHR0, P_NF_DROP, P_CEXIT, P_GRO_FT, P_DEFER,
- P_ETMR0, P_FRAG_HI4, P_FRAG_HI6, P_FRAG_T4, P_FRAG_T6, P_FRAG_DIST, P_FRAG_QSIZE,
- P_FX_FIFO0, P_FX_NEXT0, P_TCP_ACKS, P_ATO) = range(46)
-N_P = 46
+ P_ETMR0,
+ # RPS / backlog / veth (model/backlog.py)
+ P_RPS, P_MAXBL, P_BL_WEIGHT, P_FL_LOG, P_FL_HASH32, P_RFS_MASK, P_RPS_CPU_MASK, P_RFLOW_MASK,
+ P_EIPI0, P_VETH, P_SENDER, P_BQCAP, P_AITR,
+ # IP reassembly, TCP ACKs (breadth)
+ P_FRAG_HI4, P_FRAG_HI6, P_FRAG_T4, P_FRAG_T6, P_FRAG_DIST, P_FRAG_QSIZE, P_FX_FIFO0, P_FX_NEXT0,
+ P_TCP_ACKS, P_ATO) = range(59)
+N_P = 59
 
 # ---- CPU contexts
 X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
@@ -78,16 +85,24 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  CS_KS_STATE, CS_SLICE_END, CS_PL_N, CS_LL_N, CS_RL_N, CS_RQ_N, CS_HI_N, CS_HI_RET, CS_HI_Q,
  CS_SPAN0, CS_SPAN1, CS_SPAN2, CS_COMM1, CS_LSTEP, CS_LPOS, CS_POLL_T, CS_NRA_POLLS,
  CS_PROCESSED, CS_DROPPED, CS_SQUEEZE, CS_SQ_BUDGET, CS_SQ_TIME, CS_NETRX, CS_KS_WAKES,
- CS_BUSY, CS_NRA_T, CS_RESUME_STEP, CS_RESUME_ARG, CS_FLUSH_RET, CS_TMO, CS_KEEP_MASKED
- ) = range(49)
-N_CS = 49
+ CS_BUSY, CS_NRA_T, CS_RESUME_STEP, CS_RESUME_ARG, CS_FLUSH_RET, CS_TMO, CS_KEEP_MASKED,
+ # softnet_data of the backlog (model/backlog.py): input_pkt_queue + process_queue as one FIFO
+ # (head, process_queue length, input_pkt_queue length), input_queue_head/tail counters (RFS),
+ # received_rps, flow-limit count and history head, pending RPS IPIs, net_rx_action exit kind
+ CS_BQ_HEAD, CS_BQ_NPROC, CS_BQ_NIN, CS_IQ_HEAD, CS_IQ_TAIL, CS_RPS_RECV, CS_FL_COUNT,
+ CS_FL_HEAD, CS_IPI_N, CS_IPI_BROKE, CS_RPS_TC, CS_RPS_RF, CS_RPS_KEEP
+ ) = range(62)
+N_CS = 62
 
 # ---- per-queue state qs[q, *]
 (QS_CPU, QS_SCHED, QS_MISSED, QS_IRQ_EN, QS_IRQ_T, QS_LAST_IRQ, QS_RING_N, QS_UNUSED, QS_HEAD,
  QS_TAIL, QS_FIRST_T, QS_CNT, QS_RX_N, QS_RX_SEG, QS_GRO_N, QS_GRO_SEQ, QS_IRQS, QS_POLLS,
  QS_ARMS, QS_PKTS, QS_BEXH, QS_MISSED_DROP, QS_BYTES, QS_POLL_IRQ_T, QS_ACCEPTED, QS_DEFER,
- QS_TIMERS) = range(27)
-N_QS = 27
+ QS_TIMERS, QS_ITR, QS_AITR_Q, QS_AITR_RX, QS_AITR_TX, QS_AITR_NEXT, QS_AITR_PK,
+ QS_AITR_BY) = range(34)
+N_QS = 34
+# ixgbe dynamic ITR constants (ixgbe.h: IXGBE_ITR_ADAPTIVE_*)
+AITR_MIN_INC, AITR_MIN_USECS, AITR_MAX_USECS, AITR_LATENCY = 2, 10, 126, 0x80
 
 # ---- GRO held-flow slots gh[q, slot, *] (8 buckets x 8 flows, gro.c MAX_GRO_SKBS/GRO_HASH_BUCKETS)
 (GH_USED, GH_HEAD, GH_LAST, GH_CNT, GH_LEN, GH_NEXTSEQ, GH_MSS, GH_ACK, GH_FLAGS, GH_OPT, GH_TTL,
@@ -102,13 +117,17 @@ N_SS = 17
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
- TS_RESUME, TS_APP) = range(11)
-N_TS = 11
+ TS_RESUME, TS_APP, TS_KIND) = range(12)
+N_TS = 12
+TK_READER, TK_SENDER = 0, 1  # ts[k, TS_KIND]: an [[app]] reader, or the veth sender (tcpreplay)
 T_SLEEP, T_WAKING, T_RUNNABLE, T_RUNNING = range(4)
 
 # ---- steps a CPU executes (cs[c, CS_STEP])
 (ST_NONE, ST_HARDIRQ, ST_NRA_ENTRY, ST_POLL_START, ST_REFILL, ST_PKT, ST_LISTCORE, ST_L4,
- ST_WAKE, ST_SYSCALL, ST_COPY, ST_WORK, ST_CTXSW, ST_CTXSW_KS, ST_CEXIT) = range(15)
+ ST_WAKE, ST_SYSCALL, ST_COPY, ST_WORK, ST_CTXSW, ST_CTXSW_KS, ST_CEXIT,
+ # model/backlog.py: one skb through get_rps_cpu + enqueue_to_backlog; sending the RPS IPIs;
+ # the veth sender's transmit up to the tap, veth_xmit, freeing a dropped skb, the resume point
+ ST_RPS, ST_IPI, ST_TX, ST_XMIT, ST_TXFREE, ST_TXNEXT) = range(21)
 
 # ---- CPU accounting slots: (symbol, stage id or "", category). {driver...} filled per driver.
 SLOTS: tuple[tuple[str, str, str], ...] = (
@@ -145,32 +164,42 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("arp_rcv", "ip", "tcp/ip"),  # 30
     ("icmp_rcv", "l4", "tcp/ip"),  # 31
     ("napi_watchdog", "", "netdev"),  # 32 the gro_flush_timeout hrtimer's interrupt
-    ("ip_defrag", "local", "tcp/ip"),  # 33 a fragment into its reassembly queue (ipv6_frag_rcv)
-    ("inet_frag_reasm_finish", "local", "tcp/ip"),  # 34 the datagram rebuilt from its fragments
-    ("csum_partial", "gro", "etc"),  # 35 skb_gro_checksum_validate of a CHECKSUM_NONE skb
-    ("csum_partial", "l4", "etc"),  # 36 tcp_checksum_complete (CHECKSUM_NONE, not done in GRO)
-    ("skb_copy_and_csum_datagram", "copy", "data_copy"),  # 37 recvmsg checksumming as it copies
-    ("udp_v4_early_demux", "route", "tcp/ip"),  # 38 a connected UDP socket's cached route
-    ("udp_gro_receive_segment", "gro", "netdev"),  # 39 a datagram appended (socket UDP_GRO)
-    # 40-47 a tunnel endpoint: the decapsulation, then the inner packet's second pass through the
+    # RPS / backlog / veth (model/backlog.py; Cai et al. put get_rps_cpu and enqueue_to_backlog
+    # in netdev, KERNEL.md §6.4)
+    ("enqueue_to_backlog", "netif", "netdev"),  # 33 get_rps_cpu + enqueue_to_backlog / netif_rx
+    ("__netif_receive_skb_core", "backlog", "netdev"),  # 34 the same core, run by process_backlog
+    ("process_backlog", "", "netdev"),  # 35 the backlog NAPI's per-poll work
+    ("net_rps_send_ipi", "", "etc"),  # 36 smp_call_function_single_async per RPS IPI
+    ("rps_trigger_softirq", "", "netdev"),  # 37 the IPI's handler on the target CPU (hard IRQ)
+    ("{tx_symbol}", "", "etc"),  # 38 the veth sender's own transmit work up to veth_xmit
+    ("kfree_skb_reason", "backlog", "mm"),  # 39 CPU_BACKLOG drops, and drops in the core
+    ("ip_defrag", "local", "tcp/ip"),  # 40 a fragment into its reassembly queue (ipv6_frag_rcv)
+    ("inet_frag_reasm_finish", "local", "tcp/ip"),  # 41 the datagram rebuilt from its fragments
+    ("csum_partial", "gro", "etc"),  # 42 skb_gro_checksum_validate of a CHECKSUM_NONE skb
+    ("csum_partial", "l4", "etc"),  # 43 tcp_checksum_complete (CHECKSUM_NONE, not done in GRO)
+    ("skb_copy_and_csum_datagram", "copy", "data_copy"),  # 44 recvmsg checksumming as it copies
+    ("udp_v4_early_demux", "route", "tcp/ip"),  # 45 a connected UDP socket's cached route
+    ("udp_gro_receive_segment", "gro", "netdev"),  # 46 a datagram appended (socket UDP_GRO)
+    # 47-54 a tunnel endpoint: the decapsulation, then the inner packet's second pass through the
     # stack (gro_cells NAPI, core, ip_rcv, routing, local delivery), all in the l4 stage
-    ("vxlan_rcv", "l4", "tcp/ip"),  # 40
-    ("geneve_udp_encap_recv", "l4", "tcp/ip"),  # 41
-    ("gre_rcv", "l4", "tcp/ip"),  # 42
-    ("gro_cell_poll", "l4", "netdev"),  # 43
-    ("__netif_receive_skb_core", "l4", "netdev"),  # 44
-    ("ip_rcv", "l4", "tcp/ip"),  # 45
-    ("ip_route_input_noref", "l4", "tcp/ip"),  # 46
-    ("ip_local_deliver", "l4", "tcp/ip"),  # 47
-    ("arp_rcv", "l4", "tcp/ip"),  # 48 an inner ARP
-    ("tcp_send_ack", "l4", "tcp/ip"),  # 49 an ACK (or SYN-ACK) the receive path sends
-    ("ip6_protocol_deliver_rcu", "local", "tcp/ip"),  # 50 walking IPv6 extension headers
+    ("vxlan_rcv", "l4", "tcp/ip"),  # 47
+    ("geneve_udp_encap_recv", "l4", "tcp/ip"),  # 48
+    ("gre_rcv", "l4", "tcp/ip"),  # 49
+    ("gro_cell_poll", "l4", "netdev"),  # 50
+    ("__netif_receive_skb_core", "l4", "netdev"),  # 51
+    ("ip_rcv", "l4", "tcp/ip"),  # 52
+    ("ip_route_input_noref", "l4", "tcp/ip"),  # 53
+    ("ip_local_deliver", "l4", "tcp/ip"),  # 54
+    ("arp_rcv", "l4", "tcp/ip"),  # 55 an inner ARP
+    ("tcp_send_ack", "l4", "tcp/ip"),  # 56 an ACK (or SYN-ACK) the receive path sends
+    ("ip6_protocol_deliver_rcu", "local", "tcp/ip"),  # 57 walking IPv6 extension headers
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
  Y_DEMUX, Y_LOCAL, Y_UDP, Y_TCP, Y_NF_PRE, Y_NF_IN, Y_CT, Y_DROP_NETIF, Y_DROP_IP, Y_DROP_LOCAL,
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
- Y_ICMP_RCV, Y_TMR, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
+ Y_ICMP_RCV, Y_TMR, Y_RPS, Y_BL_CORE, Y_BL_POLL, Y_IPI_SEND, Y_IPI_IRQ, Y_TX,
+ Y_DROP_BL, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR) = range(N_SLOTS)
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
@@ -184,12 +213,14 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 # ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
-             "truesize", "v6", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux", "tun",
-             "ikind", "isock", "ilen", "ext")
+             "truesize", "v6", "hash", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux",
+             "tun", "ikind", "isock", "ilen", "ext")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
- F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6, F_FRAGQ, F_FOFF,
- F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN, F_EXT) = range(33)
-N_PK = 33
+ F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6,
+ F_HASH, F_FRAGQ, F_FOFF, F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN,
+ F_EXT) = range(34)
+N_PK = 34
+# F_HASH: skb->hash (RPS, RFS, flow limit)
 # ext: bytes of IPv6 extension headers before the transport header (the fragment header aside)
 # demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
 # tun: TUN_* of a packet this host decapsulates; ikind/isock/ilen: its inner packet
@@ -213,8 +244,8 @@ N_PO = 14  # fhead: for a reassembled datagram, the packet that was its first fr
 
 # ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
 # hard IRQs waiting for the current step, scratch
-L_PL, L_LL, L_RL, L_RQ, L_HI, L_TMPQ = range(6)
-N_LST = 6
+L_PL, L_LL, L_RL, L_RQ, L_HI, L_TMPQ, L_RPSIPI = range(7)  # L_RPSIPI: this CPU's rps_ipi_list
+N_LST = 7
 
 # ---- misc[*]: loop cursor, buffer fill levels, SNMP scratch
 M_NXT, M_NROWS, M_NEV = 0, 1, 2

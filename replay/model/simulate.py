@@ -31,10 +31,11 @@ from replay.model.classify import (
 )
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
-from replay.model.drivers import DRIVERS, Driver, parse_speed
+from replay.model.drivers import DRIVERS, MOD_ITR, Driver, parse_speed
+from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
-from replay.model.state import new_state, set_buffers
+from replay.model.state import gather_rows, new_state, set_buffers
 from replay.model.wire import schedule
 from replay.runner import ReplayOptions
 from replay.store.schema import CPU_SCHEMA, EVENTS_SCHEMA, PACKETS_SCHEMA
@@ -52,7 +53,7 @@ class SimResult:
     notes: list[str]
 
 
-def _truesize(driver: Driver, wire_len: np.ndarray) -> np.ndarray:
+def _truesize(driver: Driver, wire_len: np.ndarray, small_head: int = 640) -> np.ndarray:
     """skb->truesize of a received frame as the driver builds it (KERNEL.md §7 modelling tip).
 
     ixgbe/i40e build_skb around a half page: SKB_TRUESIZE(2048 - 320) = 2304. mlx5 builds a
@@ -60,7 +61,34 @@ def _truesize(driver: Driver, wire_len: np.ndarray) -> np.ndarray:
     """
     if driver.name == "mlx5":
         return ((256 + wire_len + 63) // 64 * 64 + 256 + 320).astype(np.int64)
+    if driver.name == "veth":
+        return _veth_truesize(wire_len, small_head)
     return np.full(len(wire_len), 2304, dtype=np.int64)
+
+
+# kmalloc size classes (mm/slab_common.c kmalloc_info) up to KMALLOC_MAX_CACHE_SIZE (8 KiB)
+_KMALLOC = np.array([8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192])
+
+
+def _veth_truesize(wire_len: np.ndarray, small_head: int = 640) -> np.ndarray:
+    """veth keeps the sender's skb (KERNEL.md §3c): here tcpreplay's AF_PACKET one.
+
+    packet_snd allocates LL_RESERVED_SPACE(veth) = 16 B of headroom plus the frame, linear while
+    it fits a page (af_packet.c packet_alloc_skb); __alloc_skb takes a head of
+    SKB_DATA_ALIGN(size) + SKB_DATA_ALIGN(sizeof(skb_shared_info)) = + 320 from
+    skb_small_head_cache when that is at most SKB_SMALL_HEAD_CACHE_SIZE (host.skb-small-head),
+    else kmalloc_size_roundup; truesize = head + 256 (SKB_TRUESIZE). On this machine's kernel
+    (576): 832 for 64-byte datagrams, 1280 for 256-byte ones, which is what its buffers hold
+    (docs/real-kernel.md). Larger frames: a 16 + 14 byte head and the rest in page frags
+    (alloc_skb_with_frags charges whole pages)."""
+    ln = wire_len.astype(np.int64)
+    lin = 16 + ln < 4096
+    head = np.where(lin, (16 + ln + 63) // 64 * 64, 64) + 320
+    small = head <= small_head
+    cls = _KMALLOC[np.minimum(np.searchsorted(_KMALLOC, head), len(_KMALLOC) - 1)]
+    head = np.where(small, small_head, cls)
+    pages = np.where(lin, 0, (ln - 14 + 4095) // 4096 * 4096)
+    return (head + 256 + pages).astype(np.int64)
 
 
 def _usecs_to_jiffies(us: int, hz: int) -> int:
@@ -74,6 +102,83 @@ def _msecs_to_jiffies(ms: int, hz: int) -> int:
 def base_slice_ns(ncpus: int) -> int:
     """EEVDF sysctl_sched_base_slice 0.75 ms x (1 + ilog2(min(ncpus, 8))) (SCHED_TUNABLESCALING_LOG)."""
     return 750_000 * (1 + int(math.log2(min(ncpus, 8))))
+
+
+def _skb_hash(nic_hash: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """skb->hash as RPS, RFS and the flow limit read it: the NIC's RSS hash (skb_set_hash);
+    where the NIC gives none (non-IP; veth) skb_get_hash computes a software flow hash, never 0
+    (__flow_hash_from_keys) — modelled as the flow's Toeplitz hash, or a golden-ratio hash of
+    the flow id where that is 0 (deterministic; the kernel's siphash seed is random)."""
+    h = nic_hash.astype(np.int64) & 0xFFFFFFFF
+    zero = h == 0
+    h[zero] = ((flow[zero].astype(np.int64) + 1) * 0x9E3779B1) & 0xFFFFFFFF
+    h[h == 0] = 1
+    return h
+
+
+def _sender_cpu(cfg: dict[str, Any], apps: list[dict[str, Any]], ncpu: int) -> int:
+    """nic.sender-cpu, or ("auto") the first CPU no [[app]] uses, as `replay real` picks it."""
+    sc = cfg["nic"]["sender-cpu"]
+    if sc != "auto":
+        return int(sc)
+    used = {int(a["cpu"]) for a in apps}
+    free = [c for c in range(ncpu) if c not in used]
+    return free[0] if free else 0
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def _backlog_arrays(cfg: dict[str, Any], P: np.ndarray, nq: int, ncpu: int, n: int,
+                    kv: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The RPS/RFS tables and per-CPU backlog arrays, and their engine parameters.
+
+    rps_cpus per rx queue (one entry for all); rps_flow_cnt and rps_sock_flow_entries rounded
+    up to a power of two as the kernel stores them (net-sysfs.c store_rps_dev_flow_table_cnt,
+    sysctl_net_core.c rps_sock_flow_sysctl); rps_cpu_mask = roundup_pow_of_two(nr_cpu_ids) - 1.
+    """
+    from replay.model.config import parse_cpu_list
+
+    sy, sf = cfg["sysctl"], cfg["sysfs"]
+    specs = list(sf["rps_cpus"])
+    rmap = np.zeros((nq, 1 + ncpu), np.int64)
+    for q in range(nq if specs else 0):
+        cpus = parse_cpu_list(specs[q if len(specs) > 1 else 0], ncpu, f"sysfs.rps_cpus[{q}]")
+        rmap[q, 0] = len(cpus)
+        rmap[q, 1 : 1 + len(cpus)] = cpus
+    ents = int(sy["net.core.rps_sock_flow_entries"])
+    cnt = int(sf["rps_flow_cnt"])
+    rsock = np.full(_pow2(ents) if ents else 1, RPS_NO_CPU, np.int64)
+    rflow = np.zeros((nq, _pow2(cnt) if cnt else 1, 2), np.int64)
+    rflow[:, :, 0] = RPS_NO_CPU
+    P[L.P_RFS_MASK] = _pow2(ents) - 1 if ents else -1
+    P[L.P_RFLOW_MASK] = _pow2(cnt) - 1 if cnt else -1
+    P[L.P_RPS_CPU_MASK] = _pow2(ncpu) - 1
+    # static_branch rps_needed: on once any rx queue has a map or a flow table
+    P[L.P_RPS] = 1 if (rmap[:, 0].any() or cnt > 0) else 0
+    maxb = int(sy["net.core.netdev_max_backlog"])
+    P[L.P_MAXBL] = maxb
+    P[L.P_BL_WEIGHT] = int(sy["net.core.dev_weight"])  # dev_rx_weight = dev_weight * rx_bias (1)
+    tlen = int(sy["net.core.flow_limit_table_len"])
+    log = tlen.bit_length() - 1  # fl->log_buckets = ilog2(netdev_flow_limit_table_len)
+    P[L.P_FL_LOG] = log
+    # [UNSURE: the release] Dumazet's "net: use hash_32() in skb_flow_limit()" (2024) replaced
+    # hash & (num_buckets - 1); taken as 6.10
+    P[L.P_FL_HASH32] = 1 if kv >= (6, 10) else 0
+    fl_cpus = parse_cpu_list(sy["net.core.flow_limit_cpu_bitmap"], ncpu,
+                             "net.core.flow_limit_cpu_bitmap")
+    flh = np.zeros((ncpu, 1 + 128 + (1 << log) if fl_cpus else 1), np.int64)
+    for c in fl_cpus:
+        flh[c, 0] = 1  # this CPU has a flow-limit table (flow_limit_cpu_sysctl)
+    # input_pkt_queue holds at most max_backlog + 1 (the drop test is qlen > max_backlog), and
+    # process_queue what one splice moved: never more than the packets replayed
+    P[L.P_BQCAP] = cap = max(2, min(2 * (maxb + 1) + 2, n + 2))
+    bq = np.zeros((ncpu, cap), np.int64)
+    return {"bq": bq, "flh": flh, "rmap": rmap, "rsock": rsock, "rflow": rflow}
+
+
+RPS_NO_CPU = 0xFFFF  # include/net/rps.h
 
 
 def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
@@ -120,6 +225,10 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     hashes[~ip] = 0  # no hash type for non-IP: queue 0
     indir = indirection_table(drv.rss_table, nq)
     fqueue = queue_of(hashes, indir)
+    veth = drv.name == "veth"
+    if veth:
+        fqueue = np.zeros_like(fqueue)  # no RSS: the peer's rx queue is the sender's tx queue
+    skb_hash = _skb_hash(hashes, cols.flow)
 
     fkind = kinds(cols)
     fsock = sockets(cols, apps, int(cfg["host"]["ehash-secret"]))
@@ -141,6 +250,10 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
                                           int(cfg["host"]["ehash-secret"]))
 
     # ---- the wire
+    if drv.name == "veth":
+        # no wire: the capture's times are the tap's, just before veth_xmit (docs/real-kernel.md);
+        # the fastest link speed leaves under a nanosecond of serialization
+        speed = 800_000_000_000
     fidx, loop, t_wire_all = schedule(cols.ts_ns, cols.wire_len, hv.received, opts, speed)
     rxmask = t_wire_all >= 0
     ridx = fidx[rxmask]  # frame index of each received packet, in arrival order
@@ -156,7 +269,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     gro_ok |= (cols.proto == 17) & cols.has_ports & (cols.frag == 0) & ~cols.csum_zero & (
         v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))) & ugro[fsock] & (fkind == L.K_UDP)
     hdr = np.where(v6, 40, cols.ip_hlen) + np.where(cols.proto == 17, 8, cols.tcp_hlen)
-    ts = _truesize(drv, cols.wire_len)
+    ts = _truesize(drv, cols.wire_len, int(cfg["host"]["skb-small-head"]))
 
     host_ghz = None if cfg["host"]["ghz"] == "profile" else float(cfg["host"]["ghz"])
     cbase, cpb = cost_vectors(profile, host_ghz)
@@ -183,6 +296,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         P[L.P_MOD] = MOD_MLX5_EQE
     P[L.P_USECS] = int(cfg["nic"]["rx-usecs"]) * 1000
     P[L.P_FRAMES] = int(cfg["nic"]["rx-frames"])
+    if drv.name == "ixgbe" and (cfg["nic"]["adaptive-rx"] or cfg["nic"]["rx-usecs"] == 1):
+        # ixgbe_set_coalesce: rx-usecs 1 selects the dynamic ITR (rx_itr_setting = 1; the driver
+        # offers no adaptive-rx flag, nic.adaptive-rx says the same). ixgbe_update_itr scales by
+        # 256 at 10G/100M and by 64 at 2.5G/1G/10M.
+        P[L.P_AITR] = 1 if parse_speed(cfg["nic"]["speed"]) in (10**10, 10**8) else 2
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
@@ -209,6 +327,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         for j in range(int(a.get("threads", 1))):
             thr_app.append(i)
             thr_cpu.append((int(a["cpu"]) + j) % ncpu)
+    napp_thr = len(thr_app)
+    if veth:
+        sender_cpu = _sender_cpu(cfg, apps, ncpu)
+        thr_app.append(nsock)  # its comm follows the apps' in the comm table
+        thr_cpu.append(sender_cpu)
     nthr = len(thr_app)
     P[L.P_NSOCK] = nsock
     P[L.P_NTHR] = nthr
@@ -230,7 +353,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ss[s, L.SS_QCAP] = qcaps[s]
     tsa = np.zeros((max(nthr, 1), L.N_TS), dtype=np.int64)
     maxbatch = 1
-    for k in range(nthr):
+    for k in range(napp_thr):
         a = apps[thr_app[k]]
         tsa[k, L.TS_CPU] = thr_cpu[k]
         tsa[k, L.TS_SOCK] = thr_app[k]
@@ -240,49 +363,97 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tsa[k, L.TS_PHASE] = engine.TP_RETRY
         tsa[k, L.TS_APP] = thr_app[k]
         maxbatch = max(maxbatch, int(a.get("batch", 1)))
+    if veth:
+        k = nthr - 1
+        tsa[k, L.TS_CPU] = thr_cpu[k]
+        tsa[k, L.TS_SOCK] = -1
+        tsa[k, L.TS_STATE] = L.T_SLEEP
+        tsa[k, L.TS_APP] = nsock
+        tsa[k, L.TS_KIND] = L.TK_SENDER
+        # 1: netif_rx to the backlog; 2: GRO on the peer and a GRO-eligible skb: the ptr_ring
+        # and its NAPI (§3c). veth_xmit's use_napi = rq->napi && veth_skb_is_eligible_for_gro:
+        # !(dev->features & NETIF_F_ALL_TSO) || (skb->destructor == sock_wfree (an AF_PACKET or
+        # socket skb) && rcv->features & (GRO_FRAGLIST | GRO_UDP_FWD)) (drivers/net/veth.c).
+        # Measured here: GRO on the peer alone still ran process_backlog, never veth_poll
+        n_ = cfg["nic"]
+        eligible = (not n_["sender-tso"]) or n_["rx-udp-gro-forwarding"]
+        P[L.P_VETH] = 2 if (n_["gro"] and eligible) else 1
+        P[L.P_SENDER] = k
+        P[L.P_RING_USABLE] = 256  # VETH_RING_SIZE (drivers/net/veth.c)
+        P[L.P_REFILL] = 1 << 40  # no descriptors to refill
     wq = np.zeros((max(nsock, 1), max(nthr, 1)), dtype=np.int64)
-    for k in range(nthr):
+    for k in range(napp_thr):
         s = thr_app[k]
         wq[s, ss[s, L.SS_WAITER]] = k
         ss[s, L.SS_WAITER] += 1
 
-    qs = np.zeros((nq, L.N_QS), dtype=np.int64)
+    # rows nq.. are the per-CPU backlog NAPIs (model/engine.py "RPS / RFS, the backlog, veth")
+    qs = np.zeros((nq + ncpu, L.N_QS), dtype=np.int64)
+    for c in range(ncpu):
+        qs[nq + c, L.QS_CPU] = c
+        qs[nq + c, L.QS_IRQ_T] = L.INF
     aff = cfg["irq"]["affinity"]
     for q in range(nq):
         qs[q, L.QS_CPU] = (q % ncpu) if aff == "spread" else int(aff[q])
         qs[q, L.QS_IRQ_EN] = 1
         qs[q, L.QS_IRQ_T] = L.INF
         qs[q, L.QS_LAST_IRQ] = -(10**12)
+        usecs = int(cfg["nic"]["rx-usecs"])
+        if drv.moderation == MOD_ITR:
+            usecs &= ~1  # EITR / ITR registers count in 2 us (ixgbe_write_eitr masks 0xFF8)
+        qs[q, L.QS_ITR] = usecs * 1000
+        if P[L.P_AITR]:
+            # ixgbe_alloc_q_vector: q_vector->itr = IXGBE_20K_ITR (50 us << 2), both containers
+            # at IXGBE_ITR_ADAPTIVE_MAX_USECS | LATENCY; next_update 0 (kzalloc): the first
+            # update finds it stale
+            qs[q, L.QS_AITR_Q] = 200
+            qs[q, L.QS_ITR] = 50_000
+            qs[q, L.QS_AITR_RX] = L.AITR_MAX_USECS | L.AITR_LATENCY
+            qs[q, L.QS_AITR_TX] = L.AITR_MAX_USECS | L.AITR_LATENCY
+            qs[q, L.QS_AITR_NEXT] = -1
     cs = np.zeros((ncpu, L.N_CS), dtype=np.int64)
     cs[:, L.CS_TASK] = -1
     cs[:, L.CS_NEXT] = L.INF
     cs[:, L.CS_POLLQ] = -1
 
-    n_ent = 1 + nq + ncpu + nthr + nq  # arrivals, IRQ timers, CPUs, readers, NAPI hrtimers
+    # arrivals, IRQ timers, CPUs, readers (and the veth sender), NAPI hrtimers, RPS IPIs
+    n_ent = 1 + nq + ncpu + nthr + nq + ncpu
     e_irq0, e_cpu0, e_thr0 = 1, 1 + nq, 1 + nq + ncpu
     ht = np.full(n_ent, L.INF, dtype=np.int64)
     hh = np.arange(n_ent, dtype=np.int64)
     hp = np.arange(n_ent, dtype=np.int64)
 
     t_vis = (t_wire + dma).astype(np.int64)
+    if veth:
+        # the sender starts a packet's own transmit work (fixed.tx) so that it reaches the tap,
+        # where the capture stamped it, at t_wire; no DMA on veth
+        t_vis = np.maximum(t_wire - int(cbase[L.C_TX]), 0).astype(np.int64)
     P[L.P_EIRQ0], P[L.P_ECPU0], P[L.P_ETHR0] = e_irq0, e_cpu0, e_thr0
     P[L.P_ETMR0] = e_thr0 + nthr
-    pk = np.zeros((n, L.N_PK), dtype=np.int64)
-    cols_in = {
-        "t_vis": t_vis, "t_wire": t_wire, "que": fqueue[ridx], "plen": cols.wire_len[ridx],
-        "paylen": cols.payload_len[ridx], "kind": fkind[ridx], "sock": psock,
-        "gro_ok": gro_ok[ridx], "flowk": cols.flow[ridx], "bucket": hashes[ridx] & 7,
-        "seq": cols.tcp_seq[ridx], "ack": cols.tcp_ack[ridx], "flags": cols.tcp_flags[ridx],
-        "opth": cols.tcp_opt_hash[ridx], "ttl": cols.ttl[ridx], "tos": cols.ip_tos[ridx],
-        "df": cols.ip_df[ridx], "ipid": cols.ip_id[ridx], "hdrlen": hdr[ridx],
-        "truesize": ts[ridx], "v6": v6[ridx], "fragq": frg.key[ridx], "foff": frg.off[ridx],
-        "fend": frg.end[ridx], "fmf": cols.frag_mf[ridx], "peer": frg.peer[ridx],
-        "csum": fcsum[ridx], "demux": demux[ridx],
-        "tun": ftun[ridx], "ikind": fikind[ridx], "isock": fisock[ridx], "ilen": filen[ridx],
-        "ext": ext[ridx],
+    P[L.P_EIPI0] = e_thr0 + nthr + nq
+    bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
+    pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
+    # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
+    # pass (no n-row temporary per field: 140 B per packet of memory to fault in and free);
+    # per-packet ones are copied
+    by_frame = {
+        "que": fqueue, "plen": cols.wire_len, "paylen": cols.payload_len, "kind": fkind,
+        "gro_ok": gro_ok, "flowk": cols.flow, "bucket": hashes & 7, "seq": cols.tcp_seq,
+        "ack": cols.tcp_ack, "flags": cols.tcp_flags, "opth": cols.tcp_opt_hash, "ttl": cols.ttl,
+        "tos": cols.ip_tos, "df": cols.ip_df, "ipid": cols.ip_id, "hdrlen": hdr, "truesize": ts,
+        "v6": v6, "hash": skb_hash,
+        "fragq": frg.key, "foff": frg.off, "fend": frg.end, "fmf": cols.frag_mf,
+        "peer": frg.peer, "csum": fcsum, "demux": demux, "tun": ftun, "ikind": fikind,
+        "isock": fisock, "ilen": filen, "ext": ext,
     }
+    by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
     for j, name in enumerate(L.PK_FIELDS):
-        pk[:, j] = cols_in[name]
+        if name in by_packet:
+            pk[:, j] = by_packet[name]
+    fj = [j for j, name in enumerate(L.PK_FIELDS) if name not in by_packet]
+    gather_rows(pk, tuple(np.ascontiguousarray(by_frame[L.PK_FIELDS[j]]) for j in fj),
+                np.array(fj, dtype=np.int64), ridx)
+    del by_frame, by_packet
     po = np.full((n, L.N_PO), -1, dtype=np.int64)
     po[:, L.O_SKBH] = np.arange(n)
     po[:, L.O_SKBCNT] = 1
@@ -296,32 +467,40 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
-    width = max(3 * nq + 3, nthr + ncpu + 1)
-    cap_rows = 4096 + 8 * n
-    cap_ev = 4096 + 4 * n
+    width = max(3 * (nq + 1) + 3, nthr + ncpu + 1)
+    # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
+    # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer. They are
+    # not zeroed (np.empty), so the part never written costs no memory: room for 4 rows per
+    # packet saves the flood a copy and a second buffer to fault in
+    cap_rows = 4096 + 4 * n
+    cap_ev = 4096 + n // 8
     arrays = dict(
         P=P, cbase=cbase, cpb=cpb, pk=pk, po=po,
         se=np.full((n, L.N_ST), -1, dtype=np.int64), sc=np.zeros((n, L.N_ST), dtype=np.int64),
         cs=cs, qs=qs, ss=ss, ts=tsa, lst=np.zeros((ncpu, L.N_LST, width), np.int64),
-        ringbuf=np.zeros((nq, ring), np.int64),
-        rxl=np.zeros((nq, 2 * 64 + 64 + int(P[L.P_BATCH])), np.int64),
+        ringbuf=np.zeros((nq, max(ring, 257) if veth else ring), np.int64),
+        rxl=np.zeros((nq + ncpu, 2 * 64 + 64 + int(P[L.P_BATCH])), np.int64),
         gh=np.zeros((nq, 64, L.N_GH), np.int64), gbc=np.zeros((nq, 8), np.int64),
         sockq=np.zeros(int(qoff[-1]) + 1, np.int64), wq=wq,
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
-        rows=np.zeros((cap_rows, 8), np.int64), ev=np.zeros((cap_ev, 7), np.int64),
-        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), fq=fq, fx=fx, tf=tf,
+        rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
+        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
+        tf=tf,
     )
+    del pk, po  # `arrays` owns them (released after the packets table)
     if n:
         engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
     # the compiled engine sees the arrays through one struct (model/state.py); it writes into them
     st = new_state(arrays)
     while engine.run_loop(st) == 1:
+        # the engine writes rows/events below its fill counters only: no need to zero them
         old_rows, old_ev = arrays["rows"], arrays["ev"]
-        rows = np.zeros((old_rows.shape[0] * 2, 8), np.int64)
-        rows[: old_rows.shape[0]] = old_rows
-        ev = np.zeros((old_ev.shape[0] * 2, 7), np.int64)
-        ev[: old_ev.shape[0]] = old_ev
+        nr, ne = int(arrays["misc"][L.M_NROWS]), int(arrays["misc"][L.M_NEV])
+        rows = np.empty((8, old_rows.shape[1] * 2), np.int64)
+        rows[:, :nr] = old_rows[:, :nr]
+        ev = np.empty((old_ev.shape[0] * 2, 7), np.int64)
+        ev[:ne] = old_ev[:ne]
         arrays["rows"], arrays["ev"] = rows, ev
         set_buffers(st, rows, ev)
     engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
@@ -342,13 +521,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "irq_symbol": drv.irq_symbol, "poll_symbol": drv.poll_symbol,
         "refill_symbol": f"{drv.name}_alloc_rx_buffers" if drv.name != "mlx5" else "mlx5e_post_rx_wqes",
         "clean_symbol": drv.clean_symbol,
+        "tx_symbol": "packet_sendmsg",  # tcpreplay sends through an AF_PACKET socket
     }
     comms = [f"swapper/{c}" for c in range(ncpu)] + [f"ksoftirqd/{c}" for c in range(ncpu)] + [
         str(a["name"]) for a in apps
-    ]
-    packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
-    cpu = _cpu_table(S, names, comms, apps, ncpu)
-    events = _events_table(S)
+    ] + ([str(cfg["nic"]["sender"])] if veth else [])
     counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     if drv.name == "mlx5":
         # mlx5e_handle_csum's counters, per packet the driver built (ring drops never reach it)
@@ -359,6 +536,13 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             "rx_csum_unnecessary": int((kinds0 == L.CSUM_UNNECESSARY).sum()),
             "rx_csum_none": int((kinds0 == L.CSUM_NONE).sum()),
         })
+    packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
+    # the per-packet engine arrays (~430 B per packet) are in the packets table now: let the cpu
+    # table, the summary and the Parquet writer reuse their memory (first-touched memory is what
+    # a large run pays for most: benchmarks/bench_run.py)
+    _release_packet_arrays(S, arrays)
+    cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
+    events = _events_table(S)
     summary = _summary(S, packets, cols.n, ncpu)
     kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
     counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
@@ -407,87 +591,100 @@ def _views(arrays: dict[str, np.ndarray]) -> Any:
     return v
 
 
-def _dict_array(codes: np.ndarray, names: list[str] | tuple[str, ...], valid: np.ndarray | None = None
-                ) -> pa.DictionaryArray:
-    idx = pa.array(codes.astype(np.int16), mask=None if valid is None else ~valid)
-    return pa.DictionaryArray.from_arrays(idx, pa.array(list(names), pa.string()))
+def _release_packet_arrays(S: Any, arrays: dict[str, Any]) -> None:
+    for name in ("pk", "po", "se", "sc", *L.PK_FIELDS, *L.PO_FIELDS):
+        if hasattr(S, name):
+            delattr(S, name)
+        arrays.pop(name, None)
 
 
 def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire_all: np.ndarray,
                    rxmask: np.ndarray, ridx: np.ndarray) -> pa.Table:
     m = len(fidx)
-    n = len(ridx)
-    # per-stage wait = end of S - end of the previous stage on the path - CPU of S
-    se, sc = S.se, S.sc
-    wait = np.zeros((n, L.N_ST), dtype=np.int64)
-    prev = S.t_wire.copy()
-    for st in range(L.N_ST):
-        on = se[:, st] >= 0
-        wait[on, st] = se[on, st] - prev[on] - sc[on, st]
-        prev[on] = se[on, st]
-    t_done = prev  # the end of the last stage reached: the invariant holds by construction
-
-    def full(vals: np.ndarray, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        out = np.full(m, fill, dtype=np.int64)
-        out[rxmask] = vals
-        return out, rxmask.copy()
-
-    outcome = np.full(m, L.O_IGNORED, dtype=np.int64)
-    outcome[rxmask] = S.outc
-    cols_out: dict[str, pa.Array] = {}
-    cols_out["frame"] = pa.array((fidx + 1).astype(np.uint64))
-    flow = cols.flow[fidx].copy()
-    if n:
-        # a reassembled datagram's flow is its first fragment's (later ones have no ports)
-        fh = S.fhead
-        sel = fh >= 0
-        frx = flow[rxmask]
-        frx[sel] = cols.flow[ridx[fh[sel]]]
-        flow[rxmask] = frx
-    cols_out["flow"] = pa.array(flow.astype(np.uint32))
-    q, v = full(S.que)
-    cols_out["queue"] = pa.array(q.astype(np.uint16), mask=~v)
-    c, v = full(S.pcpu)
-    c_valid = v & (c >= 0)
-    cols_out["cpu"] = pa.array(np.where(c_valid, c, 0).astype(np.uint16), mask=~c_valid)
-    cols_out["loop"] = pa.array(loop.astype(np.uint32))
-    cols_out["pkt"] = pa.array(np.arange(1, m + 1, dtype=np.uint64))
-    cols_out["outcome"] = _dict_array(outcome, OUTCOMES)
-    a, v = full(S.papp, -1)
-    av = v & (a >= 0) & (outcome == L.O_DELIVERED)
-    cols_out["app"] = pa.array(np.where(av, a, 0).astype(np.uint16), mask=~av)
-    skbf = np.zeros(m, dtype=np.uint64)
-    if n:
-        skbf[rxmask] = (ridx[S.skbh] + 1).astype(np.uint64)
-    cols_out["skb"] = pa.array(skbf, mask=~rxmask)
-    cols_out["t_wire"] = pa.array(np.where(rxmask, t_wire_all, 0), mask=~rxmask)
-    for name, arr in (("t_irq", S.tirq), ("t_poll", S.tpoll)):
-        x, v = full(arr, -1)
-        ok = v & (x >= 0)
-        cols_out[name] = pa.array(np.where(ok, x, 0), mask=~ok)
-    x, v = full(t_done)
-    cols_out["t_done"] = pa.array(x, mask=~v)
+    o = packet_columns(S, rxmask, t_wire_all, ridx)
+    small, codes, sok, t3, t3ok = o["small"], o["codes"], o["small_ok"], o["t3"], o["t3_ok"]
+    rx = rxmask.astype(np.bool_, copy=False)
+    cols_out: dict[str, pa.Array] = {
+        "frame": arrow((fidx + 1).astype(np.uint64)),
+        "flow": arrow(_flows(S, cols, fidx, rxmask, ridx)),
+        "queue": arrow(small[0], sok[0]),
+        "cpu": arrow(small[1], sok[1]),
+        "loop": arrow(loop.astype(np.uint32)),
+        "pkt": arrow(np.arange(1, m + 1, dtype=np.uint64)),
+        "outcome": dict_array(codes[0], OUTCOMES),
+        "app": arrow(small[2], sok[2]),
+        "skb": arrow(o["skb"], rx),
+        "t_wire": arrow(t3[0], t3ok[0]),
+        "t_irq": arrow(t3[1], t3ok[1]),
+        "t_poll": arrow(t3[2], t3ok[2]),
+        "t_done": arrow(o["t_done"], rx),
+        "drop_stage": dict_array(codes[1], STAGE_IDS, sok[4]),
+        "drop_reason": dict_array(codes[2], L.DROP_REASONS, sok[5]),
+    }
     for st, sid in enumerate(STAGE_IDS):
-        on = np.zeros(m, dtype=bool)
-        on[rxmask] = se[:, st] >= 0
-        w = np.zeros(m, dtype=np.int64)
-        w[rxmask] = wait[:, st]
-        cc = np.zeros(m, dtype=np.int64)
-        cc[rxmask] = sc[:, st]
-        cols_out[f"wait_{sid}"] = pa.array(w, mask=~on)
-        cols_out[f"cpu_{sid}"] = pa.array(cc, mask=~on)
-    ds, v = full(S.dstage, -1)
-    dv = v & (ds >= 0)
-    cols_out["drop_stage"] = _dict_array(np.where(dv, ds, 0), STAGE_IDS, dv)
-    dr, v = full(S.dreason, -1)
-    rv = v & (dr >= 0)
-    cols_out["drop_reason"] = _dict_array(np.where(rv, dr, 0), L.DROP_REASONS, rv)
+        cols_out[f"wait_{sid}"] = arrow(o["wait"][st], o["on"][st])
+        cols_out[f"cpu_{sid}"] = arrow(o["cpu"][st], o["on"][st])
     return pa.Table.from_arrays([cols_out[f.name] for f in PACKETS_SCHEMA], schema=PACKETS_SCHEMA)
 
 
+def _flows(S: Any, cols: Any, fidx: np.ndarray, rxmask: np.ndarray, ridx: np.ndarray
+           ) -> np.ndarray:
+    """Each packet's flow; a reassembled datagram's is its first fragment's (later ones have no
+    ports)."""
+    flow = cols.flow[fidx].astype(np.uint32)
+    fh = S.fhead
+    sel = fh >= 0
+    if sel.any():
+        frx = flow[rxmask]
+        frx[sel] = cols.flow[ridx[fh[sel]]]
+        flow[rxmask] = frx
+    return flow
+
+
+def _split_categories(r: np.ndarray, st_idx: np.ndarray, cats: list[str],
+                      splits: dict[str, dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a stage the profile gives a category split for (a calibrated profile's
+    [categories]: the share of each Cai et al. category among the leaf symbols perf sampled in
+    that stage) become one row per category, ns shared out exactly (remainder to the largest),
+    frames kept on the first. Returns (rows, category index per row)."""
+    slot = r[:, 5]
+    out_rows: list[np.ndarray] = []
+    out_cat: list[np.ndarray] = []
+    keep = np.ones(len(r), dtype=bool)
+    for sid, shares in splits.items():
+        if sid not in STAGE_IDS:
+            continue
+        tot = sum(float(v) for v in shares.values())
+        if tot <= 0:
+            continue
+        names_ = sorted(shares, key=lambda k: -float(shares[k]))
+        for n_ in names_:
+            if n_ not in cats:
+                cats.append(n_)
+        frac = np.array([float(shares[k]) / tot for k in names_])
+        m = st_idx[slot] == STAGE_IDS.index(sid) if len(slot) else np.zeros(0, bool)
+        if not m.any():
+            continue
+        keep &= ~m
+        sub = r[m]
+        parts = np.floor(sub[:, 6:7] * frac[None, :]).astype(np.int64)
+        parts[:, 0] += sub[:, 6] - parts.sum(axis=1)
+        for j, n_ in enumerate(names_):
+            rows = sub.copy()
+            rows[:, 6] = parts[:, j]
+            if j > 0:
+                rows[:, 7] = 0
+            nz = rows[:, 6] != 0 if j > 0 else np.ones(len(rows), bool)
+            out_rows.append(rows[nz])
+            out_cat.append(np.full(int(nz.sum()), cats.index(n_)))
+    return (np.concatenate([r[keep], *out_rows]) if out_rows else r,
+            np.concatenate([np.full(int(keep.sum()), -1), *out_cat]) if out_rows
+            else np.full(len(r), -1))
+
+
 def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[str, Any]],
-               ncpu: int) -> pa.Table:
-    r = S.rows[: S.nrows[0]]
+               ncpu: int, splits: dict[str, dict[str, float]] | None = None) -> pa.Table:
+    r = S.rows[:, : S.nrows[0]]  # (field, row): each field is a contiguous column
     slots = [(sym.format(recv_symbol="udp_recvmsg", consume_symbol="skb_consume_udp", **names),
               stage, cat) for sym, stage, cat in L.SLOTS]
     sym_names = sorted({s for s, _, _ in slots})
@@ -496,23 +693,31 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
     st_idx = np.array([stage_names.index(st) if st else -1 for _, st, _ in slots])
     cats = sorted({c for _, _, c in slots})
     cat_idx = np.array([cats.index(c) for _, _, c in slots])
-    slot = r[:, 5]
+    rcat = None
+    if splits:
+        # calibrated per-stage category splits (replay calibrate) cut rows in row-major form
+        rr, rcat = _split_categories(np.ascontiguousarray(r.T), st_idx, cats, splits)
+        r = np.ascontiguousarray(rr.T)
+    slot = r[5]
+    cat_of = cat_idx[slot] if len(slot) else slot
+    if rcat is not None:
+        cat_of = np.where(rcat >= 0, rcat, cat_of)
     dsos = ["[kernel.kallsyms]"] + [str(a["name"]) for a in apps]
     is_app = slot == L.Y_APP
-    dso = np.where(is_app, r[:, 4] - 2 * ncpu + 1, 0)
+    dso = np.where(is_app, r[4] - 2 * ncpu + 1, 0)
     stv = st_idx[slot] if len(slot) else np.zeros(0, np.int64)
     arrays = [
-        pa.array(r[:, 0].astype(np.uint16)),
-        pa.array(r[:, 1]),
-        pa.array(r[:, 2]),
-        _dict_array(r[:, 3], L.CTX_NAMES),
-        _dict_array(r[:, 4], comms),
-        _dict_array(dso, dsos),
-        _dict_array(sym_idx[slot] if len(slot) else slot, sym_names),
-        _dict_array(np.where(stv >= 0, stv, 0), stage_names, stv >= 0),
-        _dict_array(cat_idx[slot] if len(slot) else slot, cats),
-        pa.array(r[:, 6]),
-        pa.array(r[:, 7].astype(np.uint32)),
+        arrow(r[0].astype(np.uint16)),
+        arrow(r[1]),
+        arrow(r[2]),
+        dict_array(r[3], L.CTX_NAMES),
+        dict_array(r[4], comms),
+        dict_array(dso, dsos),
+        dict_array(sym_idx[slot] if len(slot) else slot, sym_names),
+        dict_array(np.where(stv >= 0, stv, 0), stage_names, stv >= 0),
+        dict_array(cat_of, cats),
+        arrow(r[6]),
+        arrow(r[7].astype(np.uint32)),
     ]
     return pa.Table.from_arrays(arrays, schema=CPU_SCHEMA)
 
@@ -529,19 +734,24 @@ def _events_table(S: Any) -> pa.Table:
         pa.array(np.where(endv, e[:, 1], 0), mask=~endv),
         pa.array(np.where(cv, e[:, 2], 0).astype(np.int16), mask=~cv),
         pa.array(np.where(qv, e[:, 3], 0).astype(np.int16), mask=~qv),
-        _dict_array(e[:, 4], L.EV_KINDS),
+        dict_array(e[:, 4], L.EV_KINDS),
         pa.array(e[:, 5]),
-        _dict_array(e[:, 6], L.EV_DETAILS, e[:, 6] != L.D_NONE),
+        dict_array(e[:, 6], L.EV_DETAILS, e[:, 6] != L.D_NONE),
     ]
     return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)
 
 
-def _ethtool(drv: Driver, qs: np.ndarray, nq: int) -> dict[str, int]:
+def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None) -> dict[str, int]:
     """`ethtool -S` with the driver's own names (KERNEL.md §7)."""
-    rx_packets = int(qs[:, L.QS_ACCEPTED].sum())
-    rx_bytes = int(qs[:, L.QS_BYTES].sum())
-    missed = int(qs[:, L.QS_MISSED_DROP].sum())
+    rx_packets = int(qs[:nq, L.QS_ACCEPTED].sum())
+    rx_bytes = int(qs[:nq, L.QS_BYTES].sum())
+    missed = int(qs[:nq, L.QS_MISSED_DROP].sum())
     out: dict[str, int]
+    if drv.name == "veth":
+        # the peer's link statistics, as `replay real` records them: enqueue_to_backlog drops
+        # count in rx_dropped (dev_core_stats_rx_dropped_inc)
+        dropped = int(cs[:, L.CS_DROPPED].sum()) if cs is not None else 0
+        return {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_dropped": dropped}
     if drv.name == "mlx5":
         out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_out_of_buffer": missed}
         for q in range(nq):
@@ -571,11 +781,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     cs, qs, fx = S.cs, S.qs, S.fx
     softnet = [
         {"cpu": c, "processed": int(cs[c, L.CS_PROCESSED]), "dropped": int(cs[c, L.CS_DROPPED]),
-         "time_squeeze": int(cs[c, L.CS_SQUEEZE]), "received_rps": 0, "flow_limit_count": 0}
+         "time_squeeze": int(cs[c, L.CS_SQUEEZE]), "received_rps": int(cs[c, L.CS_RPS_RECV]),
+         "flow_limit_count": int(cs[c, L.CS_FL_COUNT])}
         for c in range(ncpu)
     ]
     interrupts = {}
-    for q in range(nq):
+    veth = drv.name == "veth"
+    for q in range(0 if veth else nq):  # veth raises no interrupt
         row = [0] * ncpu
         row[int(qs[q, L.QS_CPU])] = int(qs[q, L.QS_IRQS])
         interrupts[drv.irq_name.format(q=q)] = row
@@ -584,7 +796,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
          "polls": int(qs[q, L.QS_POLLS]), "arms": int(qs[q, L.QS_ARMS]),
          "packets": int(qs[q, L.QS_PKTS]), "budget_exhausted": int(qs[q, L.QS_BEXH]),
          "timers": int(qs[q, L.QS_TIMERS])}
-        for q in range(nq)
+        for q in range(0 if veth and S.P[L.P_VETH] != 2 else nq)  # veth: its NAPI only with GRO
     ]
     # SNMP from the per-skb outcomes, split by IP version as /proc/net/snmp and snmp6 are
     v6 = (cols.ip_version[ridx] == 6)
@@ -654,7 +866,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         "softnet_stat": softnet,
         "softirqs": {"NET_RX": [int(cs[c, L.CS_NETRX]) for c in range(ncpu)]},
         "interrupts": interrupts,
-        "ethtool": _ethtool(drv, qs, nq),
+        "ethtool": _ethtool(drv, qs, nq, cs),
         "napi": napi,
         "snmp": snmp,
         "snmp6": snmp6,
@@ -665,6 +877,9 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
             "gro_skbs": int(head.sum()),
             "gro_segments": len(ridx),
             "socket_max_queue": [int(x) for x in S.ss[:, L.SS_MAXQ]],
+            # the backlog NAPI of each CPU (process_backlog): polls and packets
+            "backlog_polls": [int(qs[nq + c, L.QS_POLLS]) for c in range(ncpu)],
+            "backlog_packets": [int(qs[nq + c, L.QS_PKTS]) for c in range(ncpu)],
         },
     }
 

@@ -38,6 +38,9 @@ from replay.real.harness import RealOptions, run_real
 from replay.runner import ReplayOptions
 
 SIZES = (64, 256, 512, 1024, 1400)  # UDP payload bytes
+# a flood (tcpreplay -t) of this payload: the reader's per-message cost while it never sleeps
+# (warm caches), which a paced run, where it sleeps between messages, overstates
+FLOOD = 768
 HDR = 14 + 20 + 8  # Ethernet + IPv4 + UDP: frame length = payload + HDR
 
 
@@ -65,6 +68,15 @@ def run_figures(run_dir: Path) -> dict[str, float]:
     runs = c["softirqs"]["NET_RX"][scpu] or 1
     msgs = pl.read_parquet(run_dir / "messages.parquet")
     n_msg = msgs.height or 1
+    # kernel stamp (netif_rx) -> recvmsg returned, for messages that found the reader idle (its
+    # previous message done before this one arrived): the sleeping reader's wake-up path
+    woke = float("nan")
+    if {"t_kernel", "t_done"} <= set(msgs.columns) and msgs.height > 1:
+        m = msgs.sort("t_read")
+        idle = m["t_kernel"].to_numpy()[1:] > m["t_done"].to_numpy()[:-1]
+        lat = (m["t_read"] - m["t_kernel"]).to_numpy()[1:][idle]
+        if len(lat):
+            woke = float(np.median(lat))
     calls = msgs["t_read"].n_unique() or 1
     cpu = pl.read_parquet(run_dir / "cpu.parquet").with_columns(
         pl.col(pl.Categorical).cast(pl.String))
@@ -72,21 +84,61 @@ def run_figures(run_dir: Path) -> dict[str, float]:
               .agg(pl.col("ns").sum()).iter_rows())
     per_run = cpu.filter(pl.col("stage").is_null() & (pl.col("context") == "softirq")
                          & (pl.col("cpu") == scpu))["ns"].sum()
+    # process_backlog's own samples (no stage: per poll, as the model's fixed.backlog_poll)
+    bl_poll = cpu.filter(pl.col("stage").is_null() & (pl.col("symbol") == "process_backlog")
+                         & (pl.col("cpu") == scpu))["ns"].sum()
+    # the sender's kernel transmit path outside the receive path (sendmsg on AF_PACKET up to
+    # veth_xmit): fixed.tx; its user-space loop (tcpreplay's timing spin) is left out
+    comm = meta["real"]["sender"].get("comm", "tcpreplay")
+    tx = cpu.filter(pl.col("stage").is_null() & (pl.col("context") == "task")
+                    & (pl.col("comm") == comm) & (pl.col("dso") == "[kernel.kallsyms]")
+                    )["ns"].sum()
     wake = meta["real"]["perf"].get("wakeup_ns", 0)
     return {
         "driver": by.get("driver", 0) / packets,
-        "netif": by.get("netif", 0) / packets,
+        # veth: __netif_receive_skb_core runs under process_backlog (stage backlog); the
+        # enqueue (netif_rx -> enqueue_to_backlog) is stage netif (categories.stage_of)
+        "netif": by.get("backlog", 0) / packets,
+        "backlog": by.get("netif", 0) / packets,
+        "tx": tx / packets,
         "ip": by.get("ip", 0) / packets,
         "route": by.get("route", 0) / packets,
         "local": by.get("local", 0) / packets,
         "udp": (by.get("l4", 0) - wake) / packets,
         "copy": by.get("copy", 0) / n_msg,
         "app": by.get("app", 0) / n_msg,
-        "napi_poll": by.get("backlog", 0) / runs,
-        "net_rx_action": per_run / runs,
+        "backlog_poll": bl_poll / runs,
+        "net_rx_action": (per_run - bl_poll) / runs,
         "wakeup": wake / calls,
+        "woke": woke,
         "packets": packets, "runs": runs, "messages": n_msg, "calls": calls,
     }
+
+
+def category_splits(run_dirs: list[Path]) -> dict[str, dict[str, float]]:
+    """Per receive-path stage, the share of each Cai et al. category among the leaf symbols
+    perf sampled in it, pooled over the runs: the model charges a stage's cost to its own symbol,
+    while perf splits it among the leaves below (locks, allocator, scheduler, ...), so the
+    profile carries the split and replay run shares the stage's CPU out the same way
+    (simulate._split_categories). The application's own stage is left whole."""
+    frames = []
+    for rd in run_dirs:
+        p = rd / "cpu.parquet"
+        if p.exists():
+            frames.append(pl.read_parquet(p, columns=["stage", "category", "ns"]).with_columns(
+                pl.col(pl.Categorical).cast(pl.String)))
+    if not frames:
+        return {}
+    df = pl.concat(frames).filter(pl.col("stage").is_not_null() & (pl.col("stage") != "app"))
+    out: dict[str, dict[str, float]] = {}
+    for (stage,), g in df.group_by(["stage"]):
+        by = g.group_by("category").agg(pl.col("ns").sum())
+        tot = by["ns"].sum()
+        if not tot:
+            continue
+        out[str(stage)] = {str(c): round(n / tot, 4) for c, n in by.sort("ns", descending=True)
+                           .iter_rows() if n / tot >= 0.001}
+    return dict(sorted(out.items()))
 
 
 def fit(lengths: np.ndarray, ns: np.ndarray) -> tuple[float, float, float]:
@@ -119,7 +171,8 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
     cpus = hostinfo.ncpus()
     app_cpu = cpus - 1
     rows: list[dict[str, Any]] = []
-    plan = [(s, 1) for s in SIZES] + [(512, 8)]
+    run_dirs: list[Path] = []
+    plan = [(s, 1) for s in SIZES] + [(512, 8), (FLOOD, 1)]
     for size, batch in plan:
         trace = write_flood(work / f"udp{size}.pcap", packets, size)
         cfg = work / f"b{batch}.toml"
@@ -127,12 +180,16 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
                        f"batch = {batch}\nwork-ns = 0\n")
         for r in range(repeat):
             rd = work / f"udp{size}-b{batch}-{r}"
-            run_real([trace], rd, cfg, [], ReplayOptions(pps=pps),
+            ro = ReplayOptions(topspeed=True) if size == FLOOD else ReplayOptions(pps=pps)
+            run_real([trace], rd, cfg, [], ro,
                      RealOptions(max_seconds=10, perf_period_ns=PERF_PERIOD_NS),
                      command="replay calibrate")
             rows.append({"size": size, "batch": batch, "repeat": r, **run_figures(rd)})
+            run_dirs.append(rd)
     df = pl.DataFrame(rows)
     med = df.group_by(["size", "batch"]).median().sort(["batch", "size"])
+    fl = med.filter(pl.col("size") == FLOOD)
+    med = med.filter(pl.col("size") != FLOOD)
     b1 = med.filter(pl.col("batch") == 1)
     lengths = (b1["size"] + HDR).to_numpy()
     b8 = med.filter(pl.col("batch") == 8)
@@ -148,23 +205,34 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
     for key, section, col in (("driver", "stage", "driver"), ("netif", "stage", "netif"),
                               ("ip", "stage", "ip"), ("route", "stage", "route"),
                               ("local", "stage", "local"), ("udp", "stage", "udp"),
-                              ("copy", "stage", "copy"), ("app", "stage", "app")):
+                              ("copy", "stage", "copy"), ("app", "stage", "app"),
+                              ("backlog", "stage", "backlog")):
         ns = b1[col].to_numpy().astype(float)
         if key == "copy":
             ns = np.maximum(ns - syscall, 0.0)
         base, pb, rel = fit(lengths, ns)
+        if key in ("copy", "app") and fl.height:
+            # the reader's side at its flood level, the size dependence from the paced fit
+            v = float(fl[col][0]) - (syscall if key == "copy" else 0.0)
+            base = max(v - pb * (FLOOD + HDR), 0.0)
         summary_fit[key] = round(rel, 3)
         entries[f"{section}.{key}"] = {
             "base": round(base, 1), "per_byte": round(pb, 4),
             "source": f"{what}; fit residual {100 * rel:.1f}% RMS"
             + ("; without fixed.syscall" if key == "copy" else "")
+            + (f"; base from a {FLOOD} B flood (the reader never sleeps)"
+               if key in ("copy", "app") and fl.height else "")
             + ("; the harness's Python reader per message" if key == "app" else "")
             + ("; veth_xmit forwarding (no ring, no IRQ)" if key == "driver" else "")
-            + ("; without sock_def_readable (fixed.wakeup)" if key == "udp" else ""),
+            + ("; without sock_def_readable (fixed.wakeup)" if key == "udp" else "")
+            + ("; netif_rx -> enqueue_to_backlog" if key == "backlog" else "")
+            + ("; __netif_receive_skb_core under process_backlog" if key == "netif" else ""),
         }
     for key, col, note in (
-        ("napi_poll", "napi_poll", "enqueue_to_backlog + process_backlog per NET_RX run (veth)"),
-        ("net_rx_action", "net_rx_action", "softirq work outside every stage per NET_RX run"),
+        ("backlog_poll", "backlog_poll", "process_backlog's own work per NET_RX run (veth)"),
+        ("net_rx_action", "net_rx_action",
+         "softirq work outside every stage and process_backlog per NET_RX run"),
+        ("tx", "tx", "the sender's kernel transmit path (AF_PACKET sendmsg to veth_xmit) per packet"),
         ("wakeup", "wakeup", "CPU under sock_def_readable per reader wake-up"),
     ):
         v = float(b1[col].median())
@@ -174,6 +242,26 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
         "base": round(syscall, 1),
         "source": f"{what}; (copy per message at batch 1 - at batch 8) x 8/7, 512 B",
     }
+    # skb_consume_udp runs inside recvmsg, which stage.copy measured whole
+    entries["fixed.consume"] = {"base": 0.0, "source": f"{what}; included in stage.copy"}
+    # latency.wakeup: what the model does not put as CPU on a sleeping reader's path from the
+    # kernel stamp to recvmsg's return (the rest of the softirq path, the wake-up call, the
+    # context switch, the copy): on a VM the idle vCPU's halt exit dominates it
+    woke = b1["woke"].to_numpy().astype(float)
+    if np.isfinite(woke).any():
+        from replay.model.costs import load_profile
+
+        ctx = float(load_profile(DEFAULT_PROFILE)["fixed"]["ctx_switch"]["base"])
+        cpu_path = (b1["netif"] + b1["ip"] + b1["route"] + b1["local"] + b1["udp"]
+                    + b1["wakeup"] + b1["copy"]).to_numpy().astype(float) + ctx
+        lat = float(np.nanmedian(woke - cpu_path))
+        entries["latency.wakeup"] = {
+            "base": round(max(lat, 0.0), 1),
+            "source": f"{what}; median (kernel stamp -> recvmsg return) of messages that found "
+                      f"the reader asleep, less the stages' CPU on that path and "
+                      f"fixed.ctx_switch {ctx:.0f} ns"}
+    for stage, shares in category_splits(run_dirs).items():
+        entries[f"categories.{stage}"] = shares
     hz, _src = hostinfo.config_hz()
     ghz = _ghz()
     text = _toml(entries, {
@@ -209,10 +297,14 @@ def _q(v: Any) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
 def _toml(entries: dict[str, dict[str, Any]], profile: dict[str, Any]) -> str:
     lines = ["# Cost profile measured on this machine by `replay calibrate`"
              " (replay/real/calibrate.py).", "", "[profile]"]
     lines += [f"{k} = {_q(v)}" for k, v in profile.items()]
     for name, e in entries.items():
-        lines += ["", f"[{name}]"] + [f"{k} = {_q(v)}" for k, v in e.items()]
+        lines += ["", f"[{name}]"] + [f"{_key(k)} = {_q(v)}" for k, v in e.items()]
     return "\n".join(lines) + "\n"

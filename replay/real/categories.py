@@ -129,9 +129,11 @@ STAGE_OF: dict[str, str] = {
                      "udp4_gro_receive", "udp_gro_receive", "tcp4_gro_receive", "tcp_gro_receive",
                      "skb_gro_receive", "napi_gro_flush", "__napi_gro_flush_chain",
                      "gro_normal_list", "napi_complete_done"), "gro"),
-    # __netif_rx → netif_rx_internal → enqueue_to_backlog; process_backlog drains it (§1 5a/5b)
+    # __netif_rx → netif_rx_internal → (get_rps_cpu) → enqueue_to_backlog: the `netif` stage
+    # as the model names it (the producing CPU's part; KERNEL.md §1 row 5a). process_backlog's
+    # own work is per poll (no stage), and the core it runs is the `backlog` stage (stage_of)
     **dict.fromkeys(("__netif_rx", "netif_rx", "netif_rx_internal", "enqueue_to_backlog",
-                     "process_backlog"), "backlog"),
+                     "get_rps_cpu"), "netif"),
     **dict.fromkeys(("__netif_receive_skb_core", "__netif_receive_skb", "netif_receive_skb",
                      "__netif_receive_skb_one_core", "__netif_receive_skb_list_core",
                      "netif_receive_skb_list_internal", "netif_receive_skb_internal"), "netif"),
@@ -163,16 +165,25 @@ HARDIRQ_FRAMES = frozenset(("common_interrupt", "__common_interrupt", "handle_ir
                             "__sysvec_apic_timer_interrupt", "hrtimer_interrupt",
                             "__sysvec_call_function_single", "handle_edge_irq"))
 # a sample is on the receive path when its chain holds one of these (KERNEL.md §1, §3c)
-RX_PATH_FRAMES = frozenset(STAGE_OF) | {"net_rx_action"}
+RX_PATH_FRAMES = frozenset(STAGE_OF) | {"net_rx_action", "process_backlog"}
+# the skb-processing frames that process_backlog calls: under it they are the `backlog` stage
+CORE_FRAMES = frozenset(("__netif_receive_skb_core", "__netif_receive_skb",
+                         "__netif_receive_skb_one_core", "netif_receive_skb"))
 IDLE_FRAMES = frozenset(("do_idle", "cpuidle_enter", "default_idle", "pv_native_safe_halt",
                          "cpuidle_enter_state", "default_idle_call", "poll_idle"))
 
 
 def stage_of(chain: list[str]) -> str | None:
     """Stage of a sample: the innermost frame of `chain` (leaf first) that names one."""
-    for sym in chain:
-        s = STAGE_OF.get(sym.split(".", 1)[0])
+    for i, sym in enumerate(chain):
+        base = sym.split(".", 1)[0]
+        s = STAGE_OF.get(base)
         if s is not None:
+            # __netif_receive_skb_core run by process_backlog (RPS, netif_rx/veth): the model's
+            # `backlog` stage, which follows the enqueue (`netif`) in path order
+            if base in CORE_FRAMES and any(x.split(".", 1)[0] == "process_backlog"
+                                           for x in chain[i + 1:]):
+                return "backlog"
             return s
     return None
 

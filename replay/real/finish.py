@@ -167,6 +167,12 @@ def finish(
     run_cfg["host"]["addresses"] = [pair.ns_ip]
     run_cfg["nic"]["driver"] = "veth"
     run_cfg["nic"]["combined"] = 1
+    # where the sender ran and its name: veth runs the receive path in its context (§3c)
+    run_cfg["nic"]["sender-cpu"] = sender_cpu
+    run_cfg["nic"]["sender"] = sender_comm[:15]
+    small_head = hostinfo.skb_small_head()
+    if small_head:
+        run_cfg["host"]["skb-small-head"] = small_head
     # what the peer really had: GRO decides veth's path (KERNEL.md §3c)
     run_cfg["nic"]["gro"] = bool(effective.pop("nic.gro", False))
     run_cfg["sysctl"].update(effective)

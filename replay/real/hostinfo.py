@@ -46,6 +46,37 @@ def config_hz() -> tuple[int, str]:
     return measure_hz(), "measured (jiffies in /proc/timer_list over 0.5 s)"
 
 
+def skb_small_head() -> int | None:
+    """SKB_SMALL_HEAD_CACHE_SIZE of the running kernel, from its config (include/linux/skbuff.h,
+    netdevice.h): SKB_HEAD_ALIGN(MAX_TCP_HEADER), + L1_CACHE_BYTES if that is a power of two;
+    MAX_TCP_HEADER = L1_CACHE_ALIGN(128 + MAX_HEADER), MAX_HEADER = LL_MAX_HEADER (+ 48 with IP
+    tunnels), LL_MAX_HEADER = 128 (HYPERV_NET, or WLAN/AX25 with MAC80211_MESH), 96 (WLAN or
+    AX25), else 32. None when the config is not readable."""
+    text = ""
+    p = Path("/proc/config.gz")
+    try:
+        if p.exists():
+            text = gzip.decompress(p.read_bytes()).decode(errors="replace")
+        elif Path(f"/boot/config-{kernel_release()}").exists():
+            text = Path(f"/boot/config-{kernel_release()}").read_text(errors="replace")
+    except OSError:
+        return None
+    if not text:
+        return None
+    on = {ln.split("=")[0][7:] for ln in text.splitlines()
+          if ln.startswith("CONFIG_") and ln.endswith(("=y", "=m"))}
+    if "HYPERV_NET" in on:
+        ll = 128
+    elif "WLAN" in on or "AX25" in on:
+        ll = 128 if "MAC80211_MESH" in on else 96
+    else:
+        ll = 32
+    mh = ll + (48 if on & {"NET_IPIP", "NET_IPGRE", "IPV6_SIT", "IPV6_TUNNEL"} else 0)
+    mth = (128 + mh + 63) // 64 * 64
+    small = mth + 320  # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86_64
+    return small + 64 if small & (small - 1) == 0 else small
+
+
 def _jiffies() -> int | None:
     try:
         with open("/proc/timer_list") as f:

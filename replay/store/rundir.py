@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,13 @@ def write_run(
         sort_keys=True,
         default=str,
     ).encode()
-    for name in TABLES:
-        if name in tables:
-            _write_parquet(tables[name], tmp / f"{name}.parquet", meta)
+    # the files are independent and pyarrow's writer releases the GIL: write them side by side
+    # (1M-frame flood: frames 0.21 s, packets 0.35 s, cpu 0.18 s one after another)
+    names = [name for name in TABLES if name in tables]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool:
+        jobs = [pool.submit(_write_parquet, tables[n], tmp / f"{n}.parquet", meta) for n in names]
+        for job in jobs:
+            job.result()
     body = dict(run_json)
     body["format"] = RUN_FORMAT
     (tmp / "run.json").write_text(json.dumps(body, indent=1, sort_keys=False, default=str) + "\n")
