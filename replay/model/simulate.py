@@ -17,7 +17,18 @@ import pyarrow as pa
 from replay.errors import RunError
 from replay.model import engine
 from replay.model import layout as L  # noqa: N812 (the engine's slot table, read as L.X)
-from replay.model.classify import addr_text, columns, host_view, infer_apps, kinds, sockets
+from replay.model.classify import (
+    addr_text,
+    columns,
+    fragments,
+    host_view,
+    infer_apps,
+    inner_view,
+    ip_summed,
+    kinds,
+    sockets,
+    tunnels,
+)
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed
@@ -179,12 +190,15 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         notes.append(hv.note)
     apps = [dict(a) for a in cfg["app"]]
     if not apps:
-        apps, note = infer_apps(cols, hv.received, cfg["host"]["cpus"])
+        # a decapsulated frame is for its inner packet's port, not the tunnel's
+        apps, note = infer_apps(inner_view(cols, cfg), hv.received, cfg["host"]["cpus"])
         notes.append(note)
         for i, a in enumerate(apps):
             a.setdefault("threads", 1)
             a.setdefault("work-ns", 0)
             a.setdefault("reuseport", False)
+            a.setdefault("connected", False)
+            a.setdefault("udp-gro", False)
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
@@ -217,7 +231,23 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     skb_hash = _skb_hash(hashes, cols.flow)
 
     fkind = kinds(cols)
-    fsock = sockets(cols, apps, hashes)
+    fsock = sockets(cols, apps, int(cfg["host"]["ehash-secret"]))
+    frg = fragments(cols, fkind)
+    fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
+    conn = np.array([bool(a.get("connected")) for a in apps] + [False], dtype=bool)
+    demux = (fkind == L.K_UDP) & (cols.frag == 0) & conn[fsock]  # fsock -1 -> the False pad
+    # IPv6 extension-header bytes (ip_hlen counts them and the fragment header, 8 bytes)
+    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
+    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
+    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
+    from replay.model.classify import _l4_header_len
+
+    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0) if cols.n else 0
+    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
+    ext = np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
+                   & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+    ftun, fikind, fisock, filen = tunnels(cols, fkind, list(cfg.get("tunnel", [])), apps,
+                                          int(cfg["host"]["ehash-secret"]))
 
     # ---- the wire
     if drv.name == "veth":
@@ -234,7 +264,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     gro_ok = (cols.proto == 6) & cols.has_ports & (cols.frag == 0) & (
         v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))
     )
-    hdr = np.where(v6, 40, cols.ip_hlen) + cols.tcp_hlen
+    # UDP_GRO sockets: udp_gro_receive_segment needs a non-zero checksum ("for symmetry with GSO")
+    ugro = np.array([bool(a.get("udp-gro")) for a in apps] + [False], dtype=bool)
+    gro_ok |= (cols.proto == 17) & cols.has_ports & (cols.frag == 0) & ~cols.csum_zero & (
+        v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))) & ugro[fsock] & (fkind == L.K_UDP)
+    hdr = np.where(v6, 40, cols.ip_hlen) + np.where(cols.proto == 17, 8, cols.tcp_hlen)
     ts = _truesize(drv, cols.wire_len, int(cfg["host"]["skb-small-head"]))
 
     host_ghz = None if cfg["host"]["ghz"] == "profile" else float(cfg["host"]["ghz"])
@@ -302,7 +336,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_NSOCK] = nsock
     P[L.P_NTHR] = nthr
 
-    psock = fsock[ridx]
+    # a decapsulated packet is for its inner socket (the socket queues are sized by this)
+    psock = np.where(ftun != L.TUN_NONE, fisock, fsock)[ridx]
     ss = np.zeros((max(nsock, 1), L.N_SS), dtype=np.int64)
     qcaps = []
     for s, a in enumerate(apps):
@@ -414,6 +449,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "ack": cols.tcp_ack, "flags": cols.tcp_flags, "opth": cols.tcp_opt_hash, "ttl": cols.ttl,
         "tos": cols.ip_tos, "df": cols.ip_df, "ipid": cols.ip_id, "hdrlen": hdr, "truesize": ts,
         "v6": v6, "hash": skb_hash,
+        "fragq": frg.key, "foff": frg.off, "fend": frg.end, "fmf": cols.frag_mf,
+        "peer": frg.peer, "csum": fcsum, "demux": demux, "tun": ftun, "ikind": fikind,
+        "isock": fisock, "ilen": filen, "ext": ext,
     }
     by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
     for j, name in enumerate(L.PK_FIELDS):
@@ -428,6 +466,13 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     po[:, L.O_SKBCNT] = 1
     po[:, L.O_SKBLEN] = 0
     po[:, L.O_SKBTRUE] = 0
+    fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
+    tf[:, L.TF_QUICK] = -1
+    tf[:, L.TF_DELACK] = -1
+    P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
+    P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
+    kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * (nq + 1) + 3, nthr + ncpu + 1)
     # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
@@ -447,7 +492,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
         rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
-        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl,
+        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
+        tf=tf,
     )
     del pk, po  # `arrays` owns them (released after the packets table)
     if n:
@@ -464,10 +510,13 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ev[:ne] = old_ev[:ne]
         arrays["rows"], arrays["ev"] = rows, ev
         set_buffers(st, rows, ev)
+    engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
+    engine.tcp_delack_flush(st)
     engine.distribute(st)
     del st
     _misc = arrays["misc"][3:7].tolist()
     S = _views(arrays)
+    S.kind0 = kind0
     if n and (S.outc < 0).any():
         bad = int(np.flatnonzero(S.outc < 0)[0])
         raise RunError(
@@ -485,6 +534,15 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         str(a["name"]) for a in apps
     ] + ([str(cfg["nic"]["sender"])] if veth else [])
     counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
+    if drv.name == "mlx5":
+        # mlx5e_handle_csum's counters, per packet the driver built (ring drops never reach it)
+        built = ~((S.dreason == L.R_RING) & (S.dstage == L.S_DRIVER))
+        kinds0 = fcsum[ridx][built] & L.CSUM_KIND
+        counters["ethtool"].update({
+            "rx_csum_complete": int((kinds0 == L.CSUM_COMPLETE).sum()),
+            "rx_csum_unnecessary": int((kinds0 == L.CSUM_UNNECESSARY).sum()),
+            "rx_csum_none": int((kinds0 == L.CSUM_NONE).sum()),
+        })
     packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
     # the per-packet engine arrays (~430 B per packet) are in the packets table now: let the cpu
     # table, the summary and the Parquet writer reuse their memory (first-touched memory is what
@@ -500,6 +558,30 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
 
 
 # ------------------------------------------------------------------------------------- tables
+
+
+def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarray, hz: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The reassembly queues (one row per key) and their globals, with the sysctls in P."""
+    sc = cfg["sysctl"]
+    P[L.P_FRAG_HI4] = sc["net.ipv4.ipfrag_high_thresh"]
+    P[L.P_FRAG_HI6] = sc["net.ipv6.ip6frag_high_thresh"]
+    P[L.P_FRAG_T4] = sc["net.ipv4.ipfrag_time"] * hz  # proc_dointvec_jiffies: seconds x HZ
+    P[L.P_FRAG_T6] = sc["net.ipv6.ip6frag_time"] * hz
+    P[L.P_FRAG_DIST] = sc["net.ipv4.ipfrag_max_dist"]
+    # f->qsize = sizeof(struct ipq): "A 64K fragment consumes 129736 bytes (44*2944)+200 ...
+    # sizeof(struct ipq) == 200" (ip_fragment.c, ipv4_frags_init_net); frag_queue alike
+    P[L.P_FRAG_QSIZE] = 200
+    nfrag = int((pk[:, L.F_FRAGQ] >= 0).sum())
+    P[L.P_FX_FIFO0] = L.FX_PEER0 + frg.npeers
+    P[L.P_FX_NEXT0] = P[L.P_FX_FIFO0] + 4 * (nfrag + 1)
+    fx = np.zeros(int(P[L.P_FX_NEXT0]) + len(pk), np.int64)
+    fx[int(P[L.P_FX_NEXT0]):] = -1
+    fq = np.zeros((max(frg.nkeys, 1), L.N_FQ), np.int64)
+    fq[:, L.FQ_HEAD] = -1
+    fq[:, L.FQ_FIRST] = -1
+    fq[: frg.nkeys, L.FQ_V6] = frg.v6_of_key
+    return fq, fx
 
 
 def _views(arrays: dict[str, np.ndarray]) -> Any:
@@ -531,7 +613,7 @@ def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire
     rx = rxmask.astype(np.bool_, copy=False)
     cols_out: dict[str, pa.Array] = {
         "frame": arrow((fidx + 1).astype(np.uint64)),
-        "flow": arrow(cols.flow[fidx].astype(np.uint32)),
+        "flow": arrow(_flows(S, cols, fidx, rxmask, ridx)),
         "queue": arrow(small[0], sok[0]),
         "cpu": arrow(small[1], sok[1]),
         "loop": arrow(loop.astype(np.uint32)),
@@ -550,6 +632,20 @@ def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire
         cols_out[f"wait_{sid}"] = arrow(o["wait"][st], o["on"][st])
         cols_out[f"cpu_{sid}"] = arrow(o["cpu"][st], o["on"][st])
     return pa.Table.from_arrays([cols_out[f.name] for f in PACKETS_SCHEMA], schema=PACKETS_SCHEMA)
+
+
+def _flows(S: Any, cols: Any, fidx: np.ndarray, rxmask: np.ndarray, ridx: np.ndarray
+           ) -> np.ndarray:
+    """Each packet's flow; a reassembled datagram's is its first fragment's (later ones have no
+    ports)."""
+    flow = cols.flow[fidx].astype(np.uint32)
+    fh = S.fhead
+    sel = fh >= 0
+    if sel.any():
+        frx = flow[rxmask]
+        frx[sel] = cols.flow[ridx[fh[sel]]]
+        flow[rxmask] = frx
+    return flow
 
 
 def _split_categories(r: np.ndarray, st_idx: np.ndarray, cats: list[str],
@@ -699,7 +795,7 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None)
 
 def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndarray, nq: int,
               ncpu: int) -> dict[str, Any]:
-    cs, qs = S.cs, S.qs
+    cs, qs, fx = S.cs, S.qs, S.fx
     softnet = [
         {"cpu": c, "processed": int(cs[c, L.CS_PROCESSED]), "dropped": int(cs[c, L.CS_DROPPED]),
          "time_squeeze": int(cs[c, L.CS_SQUEEZE]), "received_rps": int(cs[c, L.CS_RPS_RECV]),
@@ -725,13 +821,28 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     se = S.se
     kind = S.kind
     reason = S.dreason
-    at_ip = head & (se[:, L.S_IP] >= 0) & (kind != L.K_ARP)
+    at_ip = head & (se[:, L.S_IP] >= 0) & (S.kind0 != L.K_ARP)
     deliv_l4 = head & (se[:, L.S_L4] >= 0)
     udp = kind == L.K_UDP
     tcp = (kind == L.K_TCP) | (kind == L.K_TCP_CTRL)
     read = head & (se[:, L.S_COPY] >= 0)
     rcvbuf = head & (reason == L.R_RCVBUF)
     noports = head & (reason == L.R_NOSOCK) & udp
+    csumerr = head & (reason == L.R_UDP_CSUM)
+    # tcp_v4_send_reset for a segment no socket takes, unless it is a RST itself (OutRsts and
+    # OutSegs); ACKs sent on the receive path come from the engine (all IPv4-counted: the snmp6
+    # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp)
+    flags0 = cols.tcp_flags[ridx]
+    rst = head & (reason == L.R_NOSOCK) & (cols.proto[ridx] == 6) & ((flags0 & 4) == 0)
+    n_rst = int(rst.sum())
+    outsegs = int(S.misc[L.M_TCPIN + 4])
+    # a decapsulated packet passes ip_rcv and ip_local_deliver twice (outer, inner), and a UDP
+    # tunnel's outer datagram counts Udp InDatagrams when encap_rcv takes it
+    # (udp_queue_rcv_one_skb: "if (ret <= 0) ... UDP_MIB_INDATAGRAMS"); the inner IP version is
+    # taken as the outer's (the frames table does not carry it)
+    decap_all = head & (S.tun != L.TUN_NONE) & (se[:, L.S_L4] >= 0)
+    udp_tun = decap_all & (S.tun != L.TUN_GRE)
+    decap = decap_all & (S.ikind != L.K_ARP)  # an inner ARP never reaches ip_rcv
 
     def c4(mask: np.ndarray) -> int:
         return int((mask & ~v6).sum())
@@ -743,20 +854,30 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     trunc = head & (reason == L.R_TOOSMALL)
     noproto = head & (reason == L.R_NOPROTO)
     snmp = {
-        "Ip": {"InReceives": c4(at_ip), "InHdrErrors": c4(inhdr), "InUnknownProtos": c4(noproto),
-               "InDelivers": c4(deliv_l4), "ReasmReqds": 0, "ReasmOKs": 0, "ReasmFails": 0},
-        "IpExt": {"InTruncatedPkts": c4(trunc)},
-        "Udp": {"InDatagrams": c4(read & udp), "NoPorts": c4(noports),
+        "Ip": {"InReceives": c4(at_ip) + c4(decap), "InHdrErrors": c4(inhdr),
+               "InUnknownProtos": c4(noproto), "InDelivers": c4(deliv_l4) + c4(decap),
+               "ReasmTimeout": int(fx[L.FX_TMO4]),
+               "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
+               "ReasmFails": int(fx[L.FX_FAIL4])},
+        "IpExt": {"InTruncatedPkts": c4(trunc), "ReasmOverlaps": int(fx[L.FX_OVL4])},
+        "Udp": {"InDatagrams": c4(read & udp) + c4(udp_tun), "NoPorts": c4(noports),
                 "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
-        "Tcp": {"InSegs": c4(deliv_l4 & tcp), "OutSegs": 0, "InErrs": 0},
-        "TcpExt": {"TCPBacklogDrop": 0, "TCPRcvQDrop": c4(head & (reason == L.R_PROTOMEM)),
+        # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
+        "Tcp": {"InSegs": int((deliv_l4 & tcp).sum()), "OutSegs": outsegs + n_rst, "InErrs": 0,
+                "OutRsts": n_rst},
+        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
+                   "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
                    "TCPOFOQueue": 0, "TCPOFODrop": 0},
     }
     snmp6 = {
-        "Ip6InReceives": c6(at_ip), "Ip6InDelivers": c6(deliv_l4), "Ip6InHdrErrors": c6(inhdr),
-        "Ip6ReasmOKs": 0,
-        "Udp6InDatagrams": c6(read & udp), "Udp6NoPorts": c6(noports),
-        "Udp6InErrors": c6(rcvbuf & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
+        "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
+        "Ip6InHdrErrors": c6(inhdr), "Ip6InUnknownProtos": c6(noproto),
+        "Ip6InTruncatedPkts": c6(trunc),
+        "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
+        "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
+        "Udp6InDatagrams": c6(read & udp) + c6(udp_tun), "Udp6NoPorts": c6(noports),
+        "Udp6InErrors": c6((rcvbuf | csumerr) & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
+        "Udp6InCsumErrors": c6(csumerr & udp), "Udp6MemErrors": 0,
     }
     return {
         "softnet_stat": softnet,

@@ -32,6 +32,8 @@ FIELDS: tuple[tuple[str, Any], ...] = (
     # buckets, per-queue rps_map (length, cpus...), rps_sock_flow_table, per-queue rps_dev_flow
     # (cpu, last_qtail)
     ("bq", I2), ("flh", I2), ("rmap", I2), ("rsock", I1), ("rflow", I3),
+    ("fq", I2), ("fx", I1),  # IP reassembly queues and their globals (layout.FQ_*, FX_*)
+    ("tf", I2),  # per-flow TCP receive state (layout.TF_*)
 )
 STATE_FIELDS = tuple(name for name, _ in FIELDS)
 
@@ -52,7 +54,7 @@ STATE_T = StateType(list(FIELDS))
 
 @njit(cache=True)
 def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, gbc, sockq, wq,
-         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow):
+         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow, fq, fx, tf):
     S = structref.new(STATE_T)
     S.P = P
     S.cbase = cbase
@@ -86,6 +88,9 @@ def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, g
     S.rmap = rmap
     S.rsock = rsock
     S.rflow = rflow
+    S.fq = fq
+    S.fx = fx
+    S.tf = tf
     return S
 
 
