@@ -9,14 +9,16 @@ of --frames frames, as pcap, pcapng and gzip-compressed pcap, it times:
             sha256=False (no hashing at all: the same fields as dpkt)
   dpkt      dpkt.pcap.Reader + Ethernet/IP/TCP/UDP decode of the same fields, frame by frame
   tshark    tshark -r FILE -T fields with the same fields (written to /dev/null)
-  gunzip    zlib decompression alone of the .gz file (the floor for the compressed rate)
+  gunzip    decompression alone of the .gz file, streamed in 1 MiB pieces, with zlib and with
+            ISA-L (isal, what our reader uses when installed): the floor for the compressed rate
 
-and prints frames/s and the ratios. With --scaling it also times `replay ingest` on 1M and 4M
-frames (marginal cost per extra million) and with --memory the peak RSS of `replay ingest` on
-1M and 10M frames.
+and prints frames/s and the ratios. With --scaling it also times `replay ingest` on N and 4N
+frames (marginal cost per extra million, wall and CPU time of the child process) and with
+--memory the peak RSS of `replay ingest` and `replay inspect` on N and 10N frames. --quick
+shrinks everything for CI (N = 200k, dpkt on 20k frames, no tshark).
 
     python benchmarks/bench_reader.py [--frames 1000000] [--dir /tmp/bench] [--repeat 3]
-        [--dpkt-frames N] [--no-tshark] [--scaling] [--memory]
+        [--dpkt-frames N] [--no-tshark] [--scaling] [--memory] [--quick]
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from gen_capture import generate  # noqa: E402
+
+try:
+    from isal import isal_zlib
+except ImportError:  # the reader falls back to zlib too
+    isal_zlib = None
 
 TSHARK_FIELDS = ["frame.time_epoch", "frame.len", "frame.cap_len", "eth.dst", "eth.src",
                  "eth.type", "ip.src", "ip.dst", "ip.proto", "ip.ttl", "ip.id", "tcp.srcport",
@@ -109,8 +116,9 @@ def tshark(path: Path) -> int:
     return out.stdout.count(b"\n")
 
 
-def gunzip(path: Path) -> int:
-    d = zlib.decompressobj(wbits=31)
+def gunzip(path: Path, module=zlib) -> int:
+    """Bare streaming decompression: 1 MiB reads, output discarded."""
+    d = module.decompressobj(wbits=31)
     n = 0
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -118,20 +126,24 @@ def gunzip(path: Path) -> int:
     return n
 
 
-def _ingest_child(paths: list[str], out: str) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of `python -m replay ingest` in a child process."""
+def _replay_child(command: str, args: list[str]) -> tuple[float, float, int]:
+    """Wall time, CPU time (all threads) and peak RSS (KiB) of `python -m replay COMMAND ARGS`
+    in a child process."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     code = (
         "import resource, sys; from replay.cli import main;"
-        "sys.argv=['replay','ingest',*sys.argv[1:]];"
+        f"sys.argv=['replay',{command!r},*sys.argv[1:]];"
         "\ntry:\n main()\nexcept SystemExit: pass\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
     )
-    p = subprocess.run([sys.executable, "-c", code, *paths, "-o", out], env=env,
+    p = subprocess.run([sys.executable, "-c", code, *args], env=env,
                        capture_output=True, text=True, check=True)  # fmt: skip
     dt = time.perf_counter() - t
-    return dt, int(p.stderr.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return dt, cpu, int(p.stderr.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -142,8 +154,11 @@ def main() -> None:
     ap.add_argument("--dpkt-frames", type=int, default=None, help="dpkt on the first N frames only")
     ap.add_argument("--no-tshark", action="store_true")
     ap.add_argument("--scaling", action="store_true", help="replay ingest 1M vs 4M frames")
-    ap.add_argument("--memory", action="store_true", help="peak RSS of ingest, 1M vs 10M frames")
+    ap.add_argument("--memory", action="store_true", help="peak RSS of ingest/inspect, N vs 10N frames")
+    ap.add_argument("--quick", action="store_true", help="small sizes for CI: N=200k, no tshark")
     a = ap.parse_args()
+    if a.quick:
+        a.frames, a.dpkt_frames, a.no_tshark, a.repeat = 200_000, 20_000, True, min(a.repeat, 2)
     d = Path(a.dir)
     d.mkdir(parents=True, exist_ok=True)
     n = a.frames
@@ -167,6 +182,10 @@ def main() -> None:
         ("ours, pcapng", n, lambda: ours(pcapng), a.repeat),
         ("ours, pcap.gz", n, lambda: ours(gz), a.repeat),
         ("zlib gunzip alone, pcap.gz", n, lambda: gunzip(gz), a.repeat),
+    ]
+    if isal_zlib is not None:
+        runs.append(("isal gunzip alone, pcap.gz", n, lambda: gunzip(gz, isal_zlib), a.repeat))
+    runs += [
         (dpkt_name, k, lambda: dpkt_fields(pcap, k), 1),
     ]
     if not a.no_tshark and shutil.which("tshark"):
@@ -187,32 +206,42 @@ def main() -> None:
     print(f"\nfields only (no sha256) vs dpkt: {n / wall[nosha] / r_dpkt:.0f}x by wall time, "
           f"{n / CPU[nosha] / c_dpkt:.0f}x by CPU time")  # fmt: skip
     ng = wall["ours, pcapng"] / wall["ours, pcap"]
-    gzr = wall["ours, pcap.gz"] / wall["zlib gunzip alone, pcap.gz"]
+    ngc = CPU["ours, pcapng"] / CPU["ours, pcap"]
+    floor = "isal gunzip alone, pcap.gz" if isal_zlib is not None else "zlib gunzip alone, pcap.gz"
+    gzr = wall["ours, pcap.gz"] / wall[floor]
+    gzc = CPU["ours, pcap.gz"] / CPU[floor]
+    gzz = wall["ours, pcap.gz"] / wall["zlib gunzip alone, pcap.gz"]
     h = "ours, pcap, then its sha256"
     print(f"read + sha256 vs dpkt: {n / wall[h] / r_dpkt:.0f}x by wall time, "
           f"{n / CPU[h] / c_dpkt:.0f}x by CPU time")  # fmt: skip
     print(f"\nours (default call) vs dpkt: {r_ours / r_dpkt:.0f}x by wall time, {c_ours / c_dpkt:.0f}x by CPU"
-          f" time; pcapng/pcap time: {ng:.2f}; pcap.gz/gunzip-alone time: {gzr:.2f}")  # fmt: skip
+          f" time; pcapng/pcap time: {ng:.2f} (CPU {ngc:.2f})")  # fmt: skip
+    print(f"pcap.gz / {floor.split(',')[0]}: {gzr:.2f} by wall time, {gzc:.2f} by CPU time; "
+          f"pcap.gz / zlib gunzip alone: {gzz:.2f} by wall time")  # fmt: skip
     if a.scaling:
-        big = d / "bench-4000000.pcap"
+        big = d / f"bench-{4 * n}.pcap"
         if not big.exists():
-            generate(str(big), 4_000_000)
+            generate(str(big), 4 * n)
         out = str(d / "ingest.parquet")
-        t1 = min(_ingest_child([str(pcap)], out)[0] for _ in range(a.repeat))
-        t4 = min(_ingest_child([str(big)], out)[0] for _ in range(a.repeat))
-        marginal = (t4 - t1) / 3
-        print(f"\nreplay ingest: 1M frames {t1:.3f} s, 4M frames {t4:.3f} s; marginal "
-              f"cost {marginal:.3f} s per extra million (whole 1M run: {t1:.3f} s)")  # fmt: skip
+        r1 = [_replay_child("ingest", [str(pcap), "-o", out]) for _ in range(a.repeat)]
+        r4 = [_replay_child("ingest", [str(big), "-o", out]) for _ in range(a.repeat)]
+        t1, t4 = min(r[0] for r in r1), min(r[0] for r in r4)
+        c1, c4 = min(r[1] for r in r1), min(r[1] for r in r4)
+        per = 1e6 / (3 * n)  # per extra million frames
+        print(f"\nreplay ingest: {n} frames {t1:.3f} s ({c1:.3f} CPU-s), {4 * n} frames {t4:.3f} s"
+              f" ({c4:.3f} CPU-s); marginal cost {(t4 - t1) * per:.3f} s ({(c4 - c1) * per:.3f} CPU-s)"
+              f" per extra million frames (target 0.15 s)")  # fmt: skip
     if a.memory:
-        big = d / "bench-10000000.pcap"
+        big = d / f"bench-{10 * n}.pcap"
         if not big.exists():
-            generate(str(big), 10_000_000)
+            generate(str(big), 10 * n)
         out = str(d / "ingest.parquet")
-        _, r1 = _ingest_child([str(pcap)], out)
-        _, r10 = _ingest_child([str(big)], out)
-        print(f"\nreplay ingest peak RSS: 1M frames {r1 / 1024:.0f} MiB, "
-              f"10M frames {r10 / 1024:.0f} MiB (ratio {r10 / r1:.2f})")  # fmt: skip
-
+        for cmd, extra in (("ingest", ["-o", out]), ("inspect", [])):
+            r1 = _replay_child(cmd, [str(pcap), *extra])[2]
+            r10 = _replay_child(cmd, [str(big), *extra])[2]
+            print(f"replay {cmd} peak RSS: {n} frames {r1 / 1024:.0f} MiB, {10 * n} frames "
+                  f"{r10 / 1024:.0f} MiB (ratio {r10 / r1:.2f}, target ≤ 1.5)")  # fmt: skip
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -29,6 +29,41 @@ class ReplayOptions:
         return {k: v for k, v in asdict(self).items() if v not in (None, False)}
 
 
+_HEAP_TUNED = False
+
+
+def keep_freed_memory() -> None:
+    """Let glibc's malloc reuse freed memory instead of returning it to the kernel (once per process).
+
+    Why: a `replay run` allocates and frees a few hundred MB of numpy columns per million frames,
+    each over glibc's 32 MB mmap ceiling, so every one came back as fresh pages the kernel must
+    fault in and zero. Measured here: first-touch memory costs ~1 s per GB (sys time), and on a
+    1M-frame flood `simulate` took 4.1 s with 3.0 s of system time; with big blocks taken from the
+    heap and kept after free (mallopt M_MMAP_MAX 0, M_TRIM_THRESHOLD high) it took 2.1 s
+    (benchmarks/bench_run.py). The cost is that the process keeps its peak heap until it exits,
+    which a run or a pipeline worker does. Other C libraries: nothing happens.
+    """
+    global _HEAP_TUNED
+    if _HEAP_TUNED:
+        return
+    _HEAP_TUNED = True
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return  # not glibc (musl has no mallopt): keep the default
+    m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4  # malloc.h
+    mallopt(m_mmap_max, 0)
+    mallopt(m_trim_threshold, 2**31 - 1)
+    mallopt(m_top_pad, 256 << 20)
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -56,6 +91,7 @@ def run_traces(
     from replay.model.simulate import simulate
     from replay.store.rundir import write_run
 
+    keep_freed_memory()
     # the file hashes (for run.json) run on their own thread while the model replays
     cap = read_captures(list(traces), on_warning=on_warning, sha256="background")
     profile = load_profile(str(config["costs"]["profile"]))

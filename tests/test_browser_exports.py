@@ -1,5 +1,5 @@
-"""The speedscope and folded exports open in speedscope itself (the npm package's offline build,
-served from file:// in headless Chromium with the network blocked).
+"""The speedscope, folded and perfetto (trace-event JSON) exports open in speedscope itself (the
+npm package's offline build, served from file:// in headless Chromium with the network blocked).
 
 Needs Debian's Chromium and speedscope's release build:
     npm install --prefix .cache/speedscope speedscope@1.25.0
@@ -72,6 +72,26 @@ def test_folded_file_opens_as_collapsed_stacks(browser: Any, tmp_path: Path) -> 
     out = export_run(run, "folded", tmp_path / "small.folded")
     page, errors, foreign = open_in_speedscope(browser, out)
     page.wait_for_function("() => document.title.startsWith('small.folded - speedscope')")
+    assert page.query_selector("canvas") is not None
+    assert errors == [] and foreign == []
+    page.close()
+
+
+def test_perfetto_trace_events_open_in_speedscopes_chrome_importer(browser: Any,
+                                                                   tmp_path: Path) -> None:
+    # Perfetto's UI is online only; speedscope's importer for Chrome's trace-event JSON (the
+    # format Perfetto and chrome://tracing read) parses the same file offline: one timeline per
+    # (pid, tid) holding complete ("X") events
+    import json
+
+    run = small_run(tmp_path / "small")
+    out = export_run(run, "perfetto", tmp_path / "small.json")
+    ev = json.loads(out.read_text())["traceEvents"]
+    threads = {(e["pid"], e["tid"]) for e in ev if e["ph"] == "X"}
+    page, errors, foreign = open_in_speedscope(browser, out)
+    page.wait_for_function("() => document.title.startsWith('small.json - speedscope')")
+    page.wait_for_function(
+        f"() => document.body.innerText.includes('CPU 0 (tid 0) (1/{len(threads)})')")
     assert page.query_selector("canvas") is not None
     assert errors == [] and foreign == []
     page.close()

@@ -345,3 +345,32 @@ def test_small_chunks_and_batches_give_the_same_table(tmp_path: Path) -> None:
     small = pa.Table.from_batches(list(FrameReader([p], batch_frames=7, chunk_bytes=100)))
     assert small.num_rows == 500
     assert small.unify_dictionaries().equals(whole)
+
+
+def test_zstd_frames_skippable_frames_and_checksums(tmp_path: Path) -> None:
+    """Concatenated zstd frames (with content checksums) and a skippable frame between them
+    read as one stream; every cut point inside the stream keeps the frames before it."""
+    import struct
+
+    recs = [(k, 0, F1 + bytes([k % 251]) * 40) for k in range(3000)]
+    raw = cb.pcap(recs)
+    half = len(raw) // 2
+    zc = zstandard.ZstdCompressor(level=3, write_checksum=True)
+    skip = struct.pack("<II", 0x184D2A53, 5) + b"12345"
+    stored = zc.compress(raw[:half]) + skip + zc.compress(raw[half:])
+    cap = read_captures([_write(tmp_path, "z.pcap", stored)])
+    assert cap.table.num_rows == 3000 and cap.inputs[0].warnings == []
+    assert cap.table.equals(read_captures([_write(tmp_path, "p.pcap", raw)]).table)
+    kept = []
+    for cut in range(4, len(stored), max(1, len(stored) // 40)):
+        warnings: list[str] = []
+        c = _write(tmp_path, "c.pcap", stored[:cut])
+        try:
+            got = read_captures([c], on_warning=warnings.append)
+        except TraceError as e:  # cut before the first block: nothing to keep
+            assert "zstd data is corrupt or cut short before any capture data" in str(e)
+            continue
+        assert len(warnings) == 1 and "zstd" in warnings[0]
+        assert got.table.equals(cap.table.slice(0, got.table.num_rows))
+        kept.append(got.table.num_rows)
+    assert kept == sorted(kept) and 0 < kept[-1] < 3000

@@ -174,3 +174,61 @@ def _boundaries(data: bytes) -> set[int]:
         pos += rec + n
         out.add(pos)
     return out
+
+
+def _compress(kind: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    if kind == "zstd":  # two frames with checksums and a skippable frame between
+        zc = zstandard.ZstdCompressor(level=3, write_checksum=True)
+        half = len(data) // 2
+        skip = struct.pack("<II", 0x184D2A50, 3) + b"abc"
+        return zc.compress(data[:half]) + skip + zc.compress(data[half:])
+    if kind == "gzip":  # two members
+        half = len(data) // 2
+        return gzip.compress(data[:half]) + gzip.compress(data[half:])
+    return lzma.compress(data) if kind == "xz" else bz2.compress(data)
+
+
+@st.composite
+def mutated_compressed(draw: st.DrawFn) -> tuple[str, bytes]:
+    kind = draw(st.sampled_from(["zstd", "gzip", "xz", "bzip2"]))
+    data = bytearray(_compress(kind, draw(st.sampled_from(SEEDS))))
+    magic = {"zstd": 4, "gzip": 2, "xz": 6, "bzip2": 3}[kind]
+    for _ in range(draw(st.integers(1, 4))):
+        if len(data) <= magic:
+            break
+        i = draw(st.integers(magic, len(data) - 1))  # keep the magic: exercise the decompressor
+        op = draw(st.sampled_from(["flip", "cut", "insert", "delete", "len"]))
+        if op == "flip":
+            data[i] ^= 1 << draw(st.integers(0, 7))
+        elif op == "cut":
+            del data[i:]
+        elif op == "insert":
+            data[i:i] = draw(st.binary(min_size=1, max_size=16))
+        elif op == "delete":
+            del data[i : i + draw(st.integers(1, 16))]
+        elif i + 3 <= len(data):  # a zstd block header claiming the largest size
+            data[i : i + 3] = draw(st.sampled_from([b"\xff\xff\xff", b"\xfd\xff\x1f", b"\x00\x00\x00"]))
+    return kind, bytes(data)
+
+
+@FUZZ
+@given(case=mutated_compressed())
+def test_mutated_compressed_streams_only_raise_trace_error(tmp_path: Path, case: tuple[str, bytes]) -> None:
+    kind, data = case
+    p = tmp_path / "fuzz.bin"
+    p.write_bytes(data)
+    try:
+        cap = read_captures([p])
+    except TraceError:
+        return
+    t = cap.table
+    assert t.schema == FRAMES_SCHEMA
+    assert cap.inputs[0].compression == kind
+    assert t.num_rows == cap.inputs[0].frames
+    assert t.column("frame").to_pylist() == list(range(1, t.num_rows + 1))

@@ -182,3 +182,25 @@ def test_inspect_agrees_with_capinfos(name: str) -> None:
         digits = len(str(ci["duration"]).partition(".")[2])
         want = round(float(str(ci["duration"])) * 10**digits)
         assert round(s["duration_ns"] / 10 ** (9 - digits)) == want
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    "name", ["pcapplusplus__many-protocols.pcap", "pcapparser__wireshark_samples-test.pcapng"]
+)
+def test_streamed_summary_equals_the_whole_table_summary(name: str) -> None:
+    """`replay inspect` folds batches into running totals: any batching gives the summary of
+    the whole table (flows keep their first frame's addresses, counts add up)."""
+    from replay.capture.summary import Summary, summarize
+
+    path = CORPUS / name if CORPUS is not None else None
+    if path is None or not path.exists():
+        pytest.skip(f"{name} absent (set STACK_REPLAY_SHARED to the shared folder)")
+    cap = read_captures([path])
+    whole = summarize(cap.table, cap.inputs[0])
+    for step in (1, 97, 1000):
+        s = Summary()
+        for start in range(0, cap.table.num_rows, step):
+            s.add(cap.table.slice(start, step))
+        assert s.result(cap.inputs[0]) == whole
+    assert whole["frames"] == cap.table.num_rows and whole["flows"] > 10

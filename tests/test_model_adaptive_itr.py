@@ -4,6 +4,7 @@ each poll cleans exactly the packets that arrived since the previous interrupt."
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -86,5 +87,44 @@ def test_fixed_itr_has_2us_resolution() -> None:
 
 
 def test_adaptive_rx_is_refused_where_not_modelled() -> None:
-    with pytest.raises(ConfigError, match="only ixgbe's dynamic ITR"):
-        resolve_config(None, ['nic.driver="mlx5"', "nic.adaptive-rx=true"])
+    with pytest.raises(ConfigError, match="not i40e's algorithm"):
+        resolve_config(None, ['nic.driver="i40e"', "nic.adaptive-rx=true"])
+
+
+# ---- mlx5 net_dim (lib/dim/net_dim.c), CQE period mode: profiles 2/8/16/32/64 us, start at #1
+
+
+def mlx5_dim(gap_ns: int, n: int) -> SimResult:
+    return run(gap_ns, n, 'nic.driver="mlx5"', "nic.adaptive-rx=true", "nic.rx=8192")
+
+
+def test_dim_climbs_to_the_longest_period_under_steady_load() -> None:
+    # 1 Mpps of 60-byte frames. Every 64 interrupts net_dim compares bytes/ms (same), packets/ms
+    # (same) and interrupts/ms with the last measurement:
+    #  IRQ 1 starts a sample; IRQ 65: parked with no history -> "better" -> right, profile 1
+    #  (unchanged: 8 us); IRQ 130 (a new sample started at 66): same rates -> turn left, profile
+    #  0 (2 us); IRQ 195: 3x the interrupts -> worse -> turn right, profile 1; then each step
+    #  right halves the interrupts -> better: 16, 32, 64 us; at the edge it parks on top.
+    # A CQE period starts at the first completion after the re-arm, 1 us after the poll: gaps
+    # are period + 1 us; at 64 us the 64-packet count fires first.
+    r = mlx5_dim(1000, 60000)
+    runs = [(k, len(list(v))) for k, v in itertools.groupby(round(g) for g in irq_gaps_us(r))]
+    assert runs[:5] == [(9, 129), (3, 65), (9, 65), (17, 65), (33, 65)]
+    assert runs[5][0] == 64 and runs[5][1] > 800
+
+
+def test_dim_at_low_load_wanders_between_the_short_profiles() -> None:
+    # one frame per 100 us: one packet per interrupt whatever the period, so every measurement is
+    # the same: the climb turns at each decision (8, 2, 8, 2 us ...) until tired (10 steps), then
+    # parks 10 decisions at 2 us before it starts again. The period is the interrupt's delay.
+    r = mlx5_dim(100_000, 1500)
+    df = pl.from_arrow(r.packets)
+    assert isinstance(df, pl.DataFrame)
+    delay = ((df["t_irq"] - df["t_wire"]) // 1000).to_list()  # one packet per interrupt
+    expect = [8] * 130
+    for _ in range(4):
+        expect += [2] * 65 + [8] * 65
+    # IRQ 715: too tired, parked at 2 us; the measurement restarts at once (no profile change),
+    # so the 10 tired decisions come every 64 interrupts: 779 ... 1355, which steps right again
+    expect += [2] * (1355 - 650) + [8] * 65 + [2] * 65 + [8] * (1500 - 1485)
+    assert delay == expect

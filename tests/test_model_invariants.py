@@ -72,12 +72,15 @@ configs = st.fixed_dictionaries({
     "rcvbuf": st.sampled_from([4608, 212992]),
     "app_cpu": st.integers(0, 3),
     "sysfs.threaded": st.booleans(),  # threaded NAPI: the kthreads instead of NET_RX
+    "adaptive": st.booleans(),  # ixgbe's dynamic ITR or mlx5's net_dim where the driver has one
 })
 
 
 def run(rows: list[dict[str, Any]], c: dict[str, Any]) -> Any:
     cpus = c["host.cpus"]
     sets = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in c.items() if "." in k]
+    if c.get("adaptive") and c["nic.driver"] in ("ixgbe", "mlx5"):
+        sets.append("nic.adaptive-rx=true")
     if c["host.hz"] == 1000:
         sets.append("net.core.netdev_budget_usecs=2000")
     sets += ['app[0].match="udp dport 9000"', f"app[0].cpu={c['app_cpu'] % cpus}",

@@ -16,6 +16,7 @@ FRAME_DTYPE = np.dtype(
         ("payload_len", np.uint32),
         ("ip_id", np.uint32),
         ("tcp_opt_hash", np.uint32),
+        ("frag_off", np.uint16),  # fragment offset in bytes (V_FRAG)
         ("vlan", np.uint16),
         ("ethertype", np.uint16),
         ("sport", np.uint16),
@@ -55,7 +56,9 @@ B_DF = 1 << 11  # ip_df
 B_CSUM_ZERO = 1 << 12  # l4_csum_zero
 V_SRC = 1 << 13  # src (V_IP alone: an IPv6 header cut short before its addresses)
 V_DST = 1 << 14
-NBITS = 15
+V_FRAG = 1 << 15  # frag_off, frag_mf (a fragment)
+B_MF = 1 << 16  # frag_mf: more fragments follow (IP_MF / IP6_MF)
+NBITS = 17
 
 # Byte columns, each an (n, width) uint8 array (contiguous, so Arrow takes it as is).
 BYTE_COLUMNS = (("dmac", 6), ("smac", 6), ("src", 16), ("dst", 16), ("isrc", 16), ("idst", 16))

@@ -18,6 +18,7 @@ from replay.capture.binary import u16be, u32be
 from replay.capture.codes import (
     B_CSUM_ZERO,
     B_DF,
+    B_MF,
     E_GENEVE,
     E_GRE,
     E_IHL,
@@ -48,6 +49,7 @@ from replay.capture.codes import (
     V_DF,
     V_DST,
     V_ETYPE,
+    V_FRAG,
     V_INNER,
     V_IP,
     V_IPID,
@@ -138,6 +140,27 @@ def _ipv6(b, p, end):
     if l4len < 0:
         return E_IPLEN, q - p, nh, q, 0, frag, ipid, has_id, hop, tc
     return E_OK, q - p, nh, q, l4len, frag, ipid, has_id, hop, tc
+
+
+@njit(cache=True, inline="always")
+def _frag_field(b, p, end, v):
+    """(offset in bytes, MF) of a fragment's IPv4 header at p, or of the IPv6 fragment header
+    found by walking the extension headers again (only called for fragments, which are rare)."""
+    if v == 4:
+        ff = u16be(b, p + 6)
+        return (ff & 0x1FFF) * 8, (ff >> 13) & 1
+    nh = np.int64(b[p + 6])
+    q = p + 40
+    while nh == 0 or nh == 43 or nh == 60 or nh == 51 or nh == 135 or nh == 139 or nh == 140:
+        if q + 8 > end:
+            return 0, 0
+        ln = (b[q + 1] + 2) * 4 if nh == 51 else (b[q + 1] + 1) * 8
+        nh = np.int64(b[q])
+        q += ln
+    if nh != 44 or q + 8 > end:
+        return 0, 0
+    fo = u16be(b, q + 2)
+    return fo & 0xFFF8, fo & 1
 
 
 @njit(cache=True, nogil=True)
@@ -319,6 +342,10 @@ def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
         r.ip_hlen = min(hl, 255)
         r.frag = frag
         r.valid |= V_IP
+        if frag != 0:
+            fo, mf = _frag_field(buf, p, end, v)
+            r.frag_off = fo
+            r.valid |= V_FRAG | (B_MF if mf else 0)
         if has_id:
             r.ip_id = ipid
             r.valid |= V_IPID

@@ -22,13 +22,19 @@ from replay.capture.reader import CaptureInput, FrameReader
 from replay.capture.schema import FRAMES_SCHEMA
 from replay.errors import TraceError
 
-# Parquet settings: zstd level 1 compresses the frames table ~8x (15 MB per million frames of
-# the benchmark capture) at a third of the default level's CPU; dictionary encoding only where
-# the values repeat (it costs a failed dictionary attempt on every high-cardinality column).
+# Parquet settings, chosen column by column on the benchmark capture (1M frames; CPU-s of the
+# writer and file size; benchmarks/bench_reader.py): the encoder's own per-value work (~0.2 CPU-s
+# per million frames even uncompressed) dominates, so compression goes only where an encoding
+# leaves entropy, and dictionary encoding everywhere values repeat (lengths, addresses, ports,
+# flows: 1.0-1.4 MB per million values as dictionary indices, cheaper than plain + zstd).
+# Measured: zstd-1 everywhere with dictionaries on the small-cardinality columns 0.283 CPU-s /
+# 12.4 MB; this 0.245 CPU-s / 10.7 MB; no compression at all 0.239 / 17.1 MB.
+_NO_DICT = ("frame", "ts_ns", "ip_id", "tcp_seq", "tcp_ack")  # (nearly) all distinct
+_ZSTD = ("ts_ns", "ip_id", "tcp_seq", "tcp_ack")  # delta-coded or plain values with redundancy
 PARQUET_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
-    "compression_level": 1,
-    "use_dictionary": ["tunnel", "error", "linktype", "iface", "ip_version", "proto", "frag"],
+    "compression": {n: ("zstd" if n in _ZSTD else "none") for n in FRAMES_SCHEMA.names},
+    "compression_level": {n: 1 for n in _ZSTD},
+    "use_dictionary": [n for n in FRAMES_SCHEMA.names if n not in _NO_DICT],
     # Min/max statistics where range queries make sense; on every column they cost ~10 % more
     # CPU (measured: 0.38 vs 0.34 CPU-s per million frames) for nothing a reader filters on.
     "write_statistics": ["frame", "ts_ns", "flow"],
@@ -48,7 +54,7 @@ def ingest(
     *,
     on_warning: Callable[[str], None] | None = None,
 ) -> list[CaptureInput]:
-    """Read every input and write the frames table to `out` (zstd Parquet).
+    """Read every input and write the frames table to `out` (Parquet, PARQUET_OPTIONS).
 
     Reading and writing overlap: the Parquet writer runs on a helper thread (pyarrow releases
     the GIL while encoding and compressing), fed through a short queue, so memory holds at most

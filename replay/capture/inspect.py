@@ -5,23 +5,29 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from replay.capture import read_captures
 from replay.capture.layers import frame_layers
 from replay.capture.reader import FrameReader
-from replay.capture.summary import render, summarize
+from replay.capture.summary import Summary, render
 from replay.errors import TraceError
 
 
 def inspect_traces(paths: Sequence[str], *, as_json: bool = False) -> str:
-    """Summary of each input (one JSON document with a list, or capinfos-style text blocks)."""
-    cap = read_captures(paths)
-    sums = []
-    for info in cap.inputs:
-        part = cap.table.slice(info.first_frame - 1, info.frames) if info.frames else cap.table.slice(0, 0)
-        sums.append(summarize(part, info))
+    """Summary of each input (one JSON document with a list, or capinfos-style text blocks).
+
+    Streams: each batch is folded into its input's running Summary and dropped, so memory holds
+    one batch plus per-flow totals however long the capture is."""
+    reader = FrameReader(paths)
+    sums: list[Summary] = []
+    for batch in reader:
+        while len(sums) < len(reader.inputs):  # the batch belongs to the latest input opened
+            sums.append(Summary())
+        sums[-1].add(batch)
+    while len(sums) < len(reader.inputs):  # inputs without frames
+        sums.append(Summary())
+    docs = [s.result(info) for s, info in zip(sums, reader.inputs, strict=True)]
     if as_json:
-        return json.dumps({"inputs": sums}, indent=2) + "\n"
-    return "\n".join(render(s) for s in sums)
+        return json.dumps({"inputs": docs}, indent=2) + "\n"
+    return "\n".join(render(s) for s in docs)
 
 
 def inspect_frame(paths: Sequence[str], n: int, *, as_json: bool = False) -> str:

@@ -303,6 +303,8 @@ class FrameReader:
         decode_frames(buf, off, cap, lt, rec, *byts.values())
         c = scatter(rec)
         c.update(byts)
+        for name in ("inner_proto", "inner_sport", "inner_dport"):
+            c[name] = np.ascontiguousarray(rec[name])
         untimed = ts == w.NO_TS
         if untimed.any():
             ts = _fill_untimed(ts, untimed)

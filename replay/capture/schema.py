@@ -39,8 +39,15 @@ FRAMES_SCHEMA = pa.schema(
         pa.field("l4_csum_zero", pa.bool_()),
         pa.field("tcp_opt_hash", pa.uint32()),
         pa.field("frag", pa.uint8(), nullable=False),  # 0 none, 1 first, 2 later
+        pa.field("frag_off", pa.uint16()),  # fragment offset in bytes; null if not a fragment
+        pa.field("frag_mf", pa.bool_()),  # more fragments (IP_MF / IP6_MF); null if not a fragment
         pa.field("tunnel", pa.dictionary(pa.int8(), pa.string())),
         pa.field("inner_flow", pa.uint32()),
+        # the tunnelled packet's protocol and ports (a decapsulating host demuxes on them);
+        # null when not tunnelled, ports 0 when the inner packet has none
+        pa.field("inner_proto", pa.uint8()),
+        pa.field("inner_sport", pa.uint16()),
+        pa.field("inner_dport", pa.uint16()),
         pa.field("flow", pa.uint32(), nullable=False),
         pa.field("error", pa.dictionary(pa.int8(), pa.string())),
     ]

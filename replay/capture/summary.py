@@ -75,117 +75,135 @@ def _encapsulation(lts: list[int]) -> str:
     return names.pop() if len(names) == 1 else "per-packet"
 
 
-def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[str, Any]:
-    """The numbers `replay inspect` prints for one input (table: that input's frames)."""
-    df = pl.from_arrow(table.select(
-        ["ts_ns", "wire_len", "cap_len", "linktype", "ethertype", "ip_version", "proto", "flow",
-         "src", "dst", "sport", "dport", "error"]
-    ))  # fmt: skip
-    assert isinstance(df, pl.DataFrame)
-    n = df.height
-    data = int(df["cap_len"].sum()) if n else 0
-    wire = int(df["wire_len"].sum()) if n else 0
-    timed = n > 0 and info.untimed_frames == 0
-    first = int(df["ts_ns"].min()) if timed else None  # type: ignore[arg-type]
-    last = int(df["ts_ns"].max()) if timed else None  # type: ignore[arg-type]
-    dur_ns = (last - first) if first is not None and last is not None else None
-    dur = dur_ns / 1e9 if dur_ns is not None else None
-    by_lt = (
-        df.group_by("linktype").agg(pl.len().alias("frames")).sort("frames", descending=True)
-        if n
-        else pl.DataFrame({"linktype": [], "frames": []})
-    )
-    mix = []
-    if n:
-        g = (
-            df.group_by(["ip_version", "proto", "ethertype"])
-            .agg(pl.len().alias("frames"), pl.col("wire_len").sum().alias("bytes"))
-            .sort(["frames", "ip_version", "proto"], descending=[True, False, False])
+_COLUMNS = ["ts_ns", "wire_len", "cap_len", "linktype", "ethertype", "ip_version", "proto",
+            "flow", "src", "dst", "sport", "dport", "error"]  # fmt: skip
+
+
+class Summary:
+    """Running totals of one input's frames, fed batch by batch (`add`), so that `replay
+    inspect` holds one batch and the per-flow / per-protocol aggregates, never the capture."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.data = 0
+        self.wire = 0
+        self.first: int | None = None
+        self.last: int | None = None
+        self.by_lt: dict[int, int] = {}
+        self.mix: dict[tuple[int, int | None, int | None], list[int]] = {}  # → [frames, bytes]
+        self.errors: dict[str, int] = {}
+        self.flows: pl.DataFrame | None = None  # per flow: frames, bytes, first 5-tuple
+
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
+        df = pl.from_arrow(batch.select(_COLUMNS))
+        assert isinstance(df, pl.DataFrame)
+        if df.height == 0:
+            return
+        self.n += df.height
+        self.data += int(df["cap_len"].sum())
+        self.wire += int(df["wire_len"].sum())
+        lo, hi = int(df["ts_ns"].min()), int(df["ts_ns"].max())  # type: ignore[arg-type]
+        self.first = lo if self.first is None else min(self.first, lo)
+        self.last = hi if self.last is None else max(self.last, hi)
+        for lt, c in df.group_by("linktype").agg(pl.len()).rows():
+            self.by_lt[lt] = self.by_lt.get(lt, 0) + c
+        g = df.group_by(["ip_version", "proto", "ethertype"]).agg(pl.len(), pl.col("wire_len").sum())
+        for v, p, et, c, b in g.rows():
+            acc = self.mix.setdefault((v, p, et), [0, 0])
+            acc[0] += c
+            acc[1] += b
+        for e, c in df.filter(pl.col("error").is_not_null()).group_by("error").agg(pl.len()).rows():
+            self.errors[str(e)] = self.errors.get(str(e), 0) + c
+        part = df.group_by("flow", maintain_order=True).agg(
+            pl.len().cast(pl.Int64).alias("frames"),
+            pl.col("wire_len").cast(pl.Int64).sum().alias("bytes"),
+            *(pl.col(c).first() for c in ("src", "dst", "proto", "sport", "dport")),
         )
-        for row in g.iter_rows(named=True):
-            if row["ip_version"]:
-                p = row["proto"]
-                name = f"IPv{row['ip_version']}/{_PROTOS.get(p, f'proto {p}')}"
-            elif row["ethertype"] is not None:
-                et = row["ethertype"]
+        if self.flows is None:
+            self.flows = part
+        else:  # earlier batches first: `first` keeps the flow's first frame's values
+            self.flows = (
+                pl.concat([self.flows, part])
+                .group_by("flow", maintain_order=True)
+                .agg(pl.col("frames").sum(), pl.col("bytes").sum(),
+                     *(pl.col(c).first() for c in ("src", "dst", "proto", "sport", "dport")))
+            )  # fmt: skip
+
+    def result(self, info: CaptureInput, top_flows: int = 5) -> dict[str, Any]:
+        """The numbers `replay inspect` prints for this input."""
+        n = self.n
+        timed = n > 0 and info.untimed_frames == 0
+        first = self.first if timed else None
+        last = self.last if timed else None
+        dur_ns = (last - first) if first is not None and last is not None else None
+        dur = dur_ns / 1e9 if dur_ns is not None else None
+        def order(kv: tuple[tuple[int, int | None, int | None], list[int]]) -> tuple[int, int, int]:
+            (v, p, _), (c, _) = kv
+            return (-c, v, -1 if p is None else p)  # frames desc, then IP version, protocol
+
+        rows = sorted(self.mix.items(), key=order)
+        merged: dict[str, dict[str, Any]] = {}  # rows naming the same protocol (two ethertypes)
+        for (v, p, et), (c, b) in rows:
+            if v:
+                name = f"IPv{v}/{_PROTOS.get(p, f'proto {p}')}"
+            elif et is not None:
                 name = _ETHERTYPES.get(et, f"ethertype 0x{et:04x}")
             else:
                 name = "not IP"
-            mix.append({"protocol": name, "frames": row["frames"], "bytes": row["bytes"],
-                        "percent": round(100.0 * row["frames"] / n, 2)})  # fmt: skip
-        # Merge rows that name the same protocol (e.g. IPv4/TCP over two ethertypes).
-        merged: dict[str, dict[str, Any]] = {}
-        for m in mix:
-            if m["protocol"] in merged:
-                merged[m["protocol"]]["frames"] += m["frames"]
-                merged[m["protocol"]]["bytes"] += m["bytes"]
-                merged[m["protocol"]]["percent"] = round(100.0 * merged[m["protocol"]]["frames"] / n, 2)
-            else:
-                merged[m["protocol"]] = m
-        mix = sorted(merged.values(), key=lambda m: -m["frames"])
-    flows = []
-    nflows = 0
-    if n:
-        fl = (
-            df.group_by("flow")
-            .agg(
-                pl.len().alias("frames"),
-                pl.col("wire_len").sum().alias("bytes"),
-                pl.col("src").first(),
-                pl.col("dst").first(),
-                pl.col("proto").first(),
-                pl.col("sport").first(),
-                pl.col("dport").first(),
-                pl.col("ip_version").first(),
-            )
-            .sort(["bytes", "flow"], descending=[True, False])
-        )
-        nflows = fl.height
-        for row in fl.head(top_flows).iter_rows(named=True):
-            flows.append({
-                "flow": row["flow"], "frames": row["frames"], "bytes": row["bytes"],
-                "src": _addr(row["src"]), "dst": _addr(row["dst"]),
-                "proto": row["proto"], "sport": row["sport"], "dport": row["dport"],
-            })  # fmt: skip
-    errors = (
-        df.filter(pl.col("error").is_not_null())
-        .group_by("error")
-        .agg(pl.len().alias("frames"))
-        .sort(["frames", "error"], descending=[True, False])
-        .rows()
-        if n
-        else []
-    )
-    lts = info.linktypes
-    return {
-        "file": info.path,
-        "format": info.format,
-        "compression": info.compression,
-        "encapsulation": _encapsulation(lts),
-        "linktypes": lts,
-        "linktypes_in_use": {int(r[0]): int(r[1]) for r in by_lt.rows()},
-        "interfaces": info.interfaces,
-        "sections": info.sections,
-        "frames": n,
-        "file_size": info.bytes_stored,
-        "data_size": data,
-        "wire_size": wire,
-        "duration_s": dur,
-        "duration_ns": dur_ns,
-        "first_ns": first,
-        "last_ns": last,
-        "data_byte_rate": data / dur if dur else None,
-        "data_bit_rate": 8 * data / dur if dur else None,
-        "avg_packet_size": data / n if n else None,
-        "avg_packet_rate": n / dur if dur else None,
-        "untimed_frames": info.untimed_frames,
-        "sha256": info.sha256,
-        "protocols": mix,
-        "flows": nflows,
-        "top_flows": flows,
-        "decode_errors": {str(e): int(c) for e, c in errors},
-        "warnings": list(info.warnings),
-    }
+            m = merged.setdefault(name, {"protocol": name, "frames": 0, "bytes": 0, "percent": 0.0})
+            m["frames"] += c
+            m["bytes"] += b
+            m["percent"] = round(100.0 * m["frames"] / n, 2)
+        mix = sorted(merged.values(), key=lambda m: (-m["frames"], m["protocol"]))
+        flows = []
+        nflows = 0
+        if self.flows is not None:
+            fl = self.flows.sort(["bytes", "flow"], descending=[True, False])
+            nflows = fl.height
+            for row in fl.head(top_flows).iter_rows(named=True):
+                flows.append({
+                    "flow": row["flow"], "frames": row["frames"], "bytes": row["bytes"],
+                    "src": _addr(row["src"]), "dst": _addr(row["dst"]),
+                    "proto": row["proto"], "sport": row["sport"], "dport": row["dport"],
+                })  # fmt: skip
+        errors = sorted(self.errors.items(), key=lambda ec: (-ec[1], ec[0]))
+        lts = info.linktypes
+        return {
+            "file": info.path,
+            "format": info.format,
+            "compression": info.compression,
+            "encapsulation": _encapsulation(lts),
+            "linktypes": lts,
+            "linktypes_in_use": dict(sorted(self.by_lt.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "interfaces": info.interfaces,
+            "sections": info.sections,
+            "frames": n,
+            "file_size": info.bytes_stored,
+            "data_size": self.data,
+            "wire_size": self.wire,
+            "duration_s": dur,
+            "duration_ns": dur_ns,
+            "first_ns": first,
+            "last_ns": last,
+            "data_byte_rate": self.data / dur if dur else None,
+            "data_bit_rate": 8 * self.data / dur if dur else None,
+            "avg_packet_size": self.data / n if n else None,
+            "avg_packet_rate": n / dur if dur else None,
+            "untimed_frames": info.untimed_frames,
+            "sha256": info.sha256,
+            "protocols": mix,
+            "flows": nflows,
+            "top_flows": flows,
+            "decode_errors": dict(errors),
+            "warnings": list(info.warnings),
+        }
+
+
+def summarize(table: pa.Table, info: CaptureInput, top_flows: int = 5) -> dict[str, Any]:
+    """The numbers `replay inspect` prints for one input (table: that input's frames)."""
+    s = Summary()
+    s.add(table)
+    return s.result(info, top_flows)
 
 
 def render(s: dict[str, Any]) -> str:

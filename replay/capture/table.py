@@ -102,8 +102,13 @@ def frames_batch(
         "l4_csum_zero": _arr("l4_csum_zero", b.buf(d.B_CSUM_ZERO), b, d.V_CSUM),
         "tcp_opt_hash": _arr("tcp_opt_hash", c["tcp_opt_hash"], b, d.V_TCP),
         "frag": _arr("frag", c["frag"]),
+        "frag_off": _arr("frag_off", c["frag_off"], b, d.V_FRAG),
+        "frag_mf": _arr("frag_mf", b.buf(d.B_MF), b, d.V_FRAG),
         "tunnel": _dict("tunnel", c["tunnel"], _TUNNEL_DICT),
         "inner_flow": _arr("inner_flow", inner_flow, b, d.V_INNER),
+        "inner_proto": _arr("inner_proto", c["inner_proto"], b, d.V_INNER),
+        "inner_sport": _arr("inner_sport", c["inner_sport"], b, d.V_INNER),
+        "inner_dport": _arr("inner_dport", c["inner_dport"], b, d.V_INNER),
         "flow": _arr("flow", flow),
         "error": _dict("error", error_codes, pa.array(error_dict, pa.string())),
     }

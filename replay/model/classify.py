@@ -63,7 +63,16 @@ class Columns:
     ip_hlen: np.ndarray
     tcp_hlen: np.ndarray
     tcp_opt_hash: np.ndarray
+    csum_zero: np.ndarray  # l4_csum_zero: a UDP checksum of 0
     frag: np.ndarray
+    frag_off: np.ndarray  # byte offset of a fragment (0 if not one, or unknown)
+    frag_mf: np.ndarray  # IP_MF / IP6_MF of a fragment
+    has_frag: np.ndarray  # the fragment field was read (frag_off not null)
+    tunnel: list[str | None]  # the frames' `tunnel` column
+    inner_proto: np.ndarray  # the tunnelled packet's protocol and ports (0 if none)
+    inner_sport: np.ndarray
+    inner_dport: np.ndarray
+    has_inner: np.ndarray
     flow: np.ndarray
     error: list[str | None]
 
@@ -124,7 +133,24 @@ def columns(table: pa.Table) -> Columns:
         ip_hlen=_np(table["ip_hlen"], 0, np.int64),
         tcp_hlen=_np(table["tcp_hlen"], 0, np.int64),
         tcp_opt_hash=_np(table["tcp_opt_hash"], 0, np.int64),
+        csum_zero=_np(table["l4_csum_zero"], False, np.int64).astype(bool),
         frag=_np(table["frag"], 0, np.int64),
+        frag_off=_np(table["frag_off"], 0, np.int64) if "frag_off" in table.column_names
+        else np.zeros(n, np.int64),
+        frag_mf=_np(table["frag_mf"], False, np.int64) if "frag_mf" in table.column_names
+        else np.zeros(n, np.int64),
+        has_frag=np.asarray(table["frag_off"].combine_chunks().is_valid())
+        if "frag_off" in table.column_names and n else np.zeros(n, bool),
+        tunnel=table["tunnel"].combine_chunks().cast(pa.string()).to_pylist()
+        if n and table["tunnel"].null_count < n else [None] * n,
+        inner_proto=_np(table["inner_proto"], 0, np.int64) if "inner_proto" in table.column_names
+        else np.zeros(n, np.int64),
+        inner_sport=_np(table["inner_sport"], 0, np.int64) if "inner_sport" in table.column_names
+        else np.zeros(n, np.int64),
+        inner_dport=_np(table["inner_dport"], 0, np.int64) if "inner_dport" in table.column_names
+        else np.zeros(n, np.int64),
+        has_inner=np.asarray(table["inner_proto"].combine_chunks().is_valid())
+        if "inner_proto" in table.column_names and n else np.zeros(n, bool),
         flow=_np(table["flow"], 0, np.int64),
         error=errors,
     )
@@ -159,6 +185,51 @@ class HostView:
     macs: list[bytes] = field(default_factory=list)
 
 
+def _rows_equal(a: np.ndarray, value: bytes) -> np.ndarray:
+    """Rows of the (n, width) byte matrix `a` equal to `value`, compared a word at a time
+    (`(a == v).all(axis=1)` builds an n x width temporary: 64 MB per 4M addresses)."""
+    a = np.ascontiguousarray(a, dtype=np.uint8)
+    width = a.shape[1]
+    for word in (np.uint64, np.uint16):
+        size = np.dtype(word).itemsize
+        if width % size == 0:
+            h = a.view(word)
+            w = np.frombuffer(value, word)
+            out = h[:, 0] == w[0]
+            for k in range(1, width // size):
+                out &= h[:, k] == w[k]
+            return out
+    return (a == np.frombuffer(value, np.uint8)).all(axis=1)
+
+
+def _most_common_mac(macs: np.ndarray) -> bytes:
+    """The most frequent 6-byte MAC; ties go to the lowest in byte order (as np.unique sorts)."""
+    padded = np.zeros((len(macs), 8), np.uint8)
+    padded[:, 2:] = macs
+    keys = padded.view(">u8").ravel().astype(np.uint64)
+    u, c = np.unique(keys, return_counts=True)
+    return int(u[int(np.argmax(c))]).to_bytes(8, "big")[2:]
+
+
+def _bytes_per_address(addr: np.ndarray, nbytes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct 16-byte addresses in byte order (as np.unique sorts them) and the bytes to each.
+
+    A hash group-by on the address as two big-endian 64-bit halves: np.unique over 16-byte void
+    keys sorted with memcmp and took 0.3 s per million frames."""
+    import polars as pl
+
+    a = np.ascontiguousarray(addr, dtype=np.uint8)
+    halves = a.view(">u8").astype(np.uint64)  # (n, 2): big-endian order = byte order
+    g = (
+        pl.DataFrame({"hi": halves[:, 0], "lo": halves[:, 1], "b": nbytes.astype(np.int64)})
+        .group_by(["hi", "lo"]).agg(pl.col("b").sum())
+        .sort(["hi", "lo"])
+    )
+    keys = np.stack([g["hi"].to_numpy(), g["lo"].to_numpy()], axis=1).astype(">u8")
+    ua = np.ascontiguousarray(keys).view(np.uint8).reshape(-1, 16)
+    return ua, g["b"].to_numpy().astype(np.float64)
+
+
 def host_view(cols: Columns, addresses: list[str]) -> HostView:
     """Decide which frames the host receives (DESIGN.md "Which frames are received")."""
     n = cols.n
@@ -172,19 +243,14 @@ def host_view(cols: Columns, addresses: list[str]) -> HostView:
         inferred = True
         if ip.any():
             # the destination that receives the most bytes is the capturing host
-            keys = np.ascontiguousarray(cols.dst[ip]).view(np.dtype((np.void, 16))).ravel()
-            uniq, inv = np.unique(keys, return_inverse=True)
-            sizes = np.bincount(inv, weights=cols.wire_len[ip].astype(np.float64))
-            ua = np.frombuffer(b"".join(u.tobytes() for u in uniq), np.uint8).reshape(-1, 16)
+            ua, sizes = _bytes_per_address(cols.dst[ip], cols.wire_len[ip])
             v4u = (ua[:, :12] == np.frombuffer(_V4_PREFIX, np.uint8)).all(axis=1)
             sizes = np.where(_is_multicast(ua, v4u), -1.0, sizes)
-            best = uniq[int(np.argmax(sizes))].tobytes()
+            best = ua[int(np.argmax(sizes))].tobytes()
             ips = [addr_text(best)]
-            sel = ip & (cols.dst == np.frombuffer(best, np.uint8)).all(axis=1) & cols.has_mac
+            sel = ip & _rows_equal(cols.dst, best) & cols.has_mac
             if sel.any():
-                mk = np.ascontiguousarray(cols.dst_mac[sel]).view(np.dtype((np.void, 6))).ravel()
-                u, c = np.unique(mk, return_counts=True)
-                macs = [u[int(np.argmax(c))].tobytes()]
+                macs = [_most_common_mac(cols.dst_mac[sel])]
             note = (
                 f"host addresses inferred from the capture: {', '.join(ips + [m.hex(':') for m in macs])}"
                 " (the destination receiving the most bytes); set [host] addresses or --local to choose"
@@ -196,13 +262,13 @@ def host_view(cols: Columns, addresses: list[str]) -> HostView:
         want = [np.frombuffer(addr16(a), np.uint8) for a in ips]
         hit = np.zeros(n, dtype=bool)
         for w in want:
-            hit |= (cols.dst == w).all(axis=1)
+            hit |= _rows_equal(cols.dst, w.tobytes())
         received |= ip & (hit | _is_multicast(cols.dst, v4))
     if macs:
-        bc = (cols.dst_mac == np.frombuffer(BROADCAST_MAC, np.uint8)).all(axis=1)
+        bc = _rows_equal(cols.dst_mac, BROADCAST_MAC)
         mhit = np.zeros(n, dtype=bool)
         for m in macs:
-            mhit |= (cols.dst_mac == np.frombuffer(m, np.uint8)).all(axis=1)
+            mhit |= _rows_equal(cols.dst_mac, m)
         nonip_ok = ~ip & cols.has_mac & (mhit | bc)
         received |= nonip_ok
         if not ips:
@@ -243,11 +309,68 @@ def kinds(cols: Columns) -> np.ndarray:
     return k
 
 
-def sockets(cols: Columns, apps: list[dict[str, Any]], hashes: np.ndarray) -> np.ndarray:
-    """Socket index (= [[app]] index of the group leader... here: the app) per frame, -1 if none.
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+def _rol32(x: np.ndarray, k: int) -> np.ndarray:
+    return ((x << np.uint64(k)) | (x >> np.uint64(32 - k))) & _M32
+
+
+def jhash_3words(a: np.ndarray, b: np.ndarray, c: np.ndarray, initval: int) -> np.ndarray:
+    """include/linux/jhash.h: jhash_3words = __jhash_nwords(a, b, c, initval + JHASH_INITVAL +
+    (3 << 2)), i.e. each word plus the init value, then __jhash_final. uint32 per element."""
+    iv = np.uint64((initval + 0xDEADBEEF + (3 << 2)) & 0xFFFFFFFF)
+    a = (a.astype(np.uint64) + iv) & _M32
+    b = (b.astype(np.uint64) + iv) & _M32
+    c = (c.astype(np.uint64) + iv) & _M32
+    # __jhash_final
+    c = ((c ^ b) - _rol32(b, 14)) & _M32
+    a = ((a ^ c) - _rol32(c, 11)) & _M32
+    b = ((b ^ a) - _rol32(a, 25)) & _M32
+    c = ((c ^ b) - _rol32(b, 16)) & _M32
+    a = ((a ^ c) - _rol32(c, 4)) & _M32
+    b = ((b ^ a) - _rol32(a, 14)) & _M32
+    c = ((c ^ b) - _rol32(b, 24)) & _M32
+    return c.astype(np.uint32)
+
+
+def _le32(b4: np.ndarray) -> np.ndarray:
+    """(n, 4) network-order bytes read as the u32 an x86 kernel sees for a __be32 ((__force u32))."""
+    b = b4.astype(np.uint64)
+    return b[:, 0] | (b[:, 1] << np.uint64(8)) | (b[:, 2] << np.uint64(16)) | (b[:, 3] << np.uint64(24))
+
+
+def ehash(cols: Columns, secret: int) -> np.ndarray:
+    """The hash reuseport_select_sock is given: udp_ehashfn / inet_ehashfn (and their IPv6
+    forms) of the packet seen from the receiving socket: laddr = destination, lport = destination
+    port (host order), faddr = source, fport = source port as the __be16 it is in the header.
+
+    IPv4: __inet_ehashfn = jhash_3words(laddr, faddr, lport << 16 | fport, secret).
+    IPv6: __inet6_ehashfn = jhash_3words(laddr.s6_addr32[3], __ipv6_addr_jhash(faddr, secret),
+    lport << 16 | fport, secret), __ipv6_addr_jhash(a) = jhash_3words(a32[0] ^ a32[1], a32[2],
+    a32[3], secret). The kernel draws the secret at random (net_get_random_once, plus the netns
+    hash_mix; separate ones for UDP, TCP and IPv6); `host.ehash-secret` stands for all of them.
+    """
+    secret &= 0xFFFFFFFF
+    dport = cols.dport.astype(np.uint64)
+    sport = cols.sport.astype(np.uint64)
+    fport = ((sport & np.uint64(0xFF)) << np.uint64(8)) | (sport >> np.uint64(8))  # __be16 on LE
+    ports = ((dport << np.uint64(16)) | fport) & _M32
+    v4 = jhash_3words(_le32(cols.dst[:, 12:16]), _le32(cols.src[:, 12:16]), ports, secret)
+    fh = jhash_3words(_le32(cols.src[:, 0:4]) ^ _le32(cols.src[:, 4:8]), _le32(cols.src[:, 8:12]),
+                      _le32(cols.src[:, 12:16]), secret)
+    v6 = jhash_3words(_le32(cols.dst[:, 12:16]), fh.astype(np.uint64), ports, secret)
+    return np.where(cols.ip_version == 6, v6, v4).astype(np.uint32)
+
+
+def sockets(cols: Columns, apps: list[dict[str, Any]], secret: int = 0) -> np.ndarray:
+    """Socket index (= [[app]] index) per frame, -1 if none.
 
     The first matching [[app]] wins; [[app]]s with the same match and reuseport = true form a
-    SO_REUSEPORT group and share its traffic by flow hash (reuseport_select_sock).
+    SO_REUSEPORT group: reuseport_select_sock_by_hash (net/core/sock_reuseport.c) starts at
+    reciprocal_scale(ehash, num_socks) = (hash * n) >> 32 over every member and steps to the next
+    one that is not connected (sk_state != TCP_ESTABLISHED) — connected members get only what
+    their own lookup finds first.
     """
     n = cols.n
     sock = np.full(n, -1, dtype=np.int32)
@@ -256,6 +379,7 @@ def sockets(cols: Columns, apps: list[dict[str, Any]], hashes: np.ndarray) -> np
     for i, a in enumerate(apps):
         key = str(a["match"]) if a.get("reuseport") else f"#{i}"
         groups.setdefault(key, []).append(i)
+    hashes: np.ndarray | None = None
     for members in groups.values():
         m = parse_match(str(apps[members[0]]["match"]))
         mask = match_mask(m, cols.proto, cols.sport, cols.dport, cols.has_ports, cols.src, cols.dst)
@@ -263,9 +387,21 @@ def sockets(cols: Columns, apps: list[dict[str, Any]], hashes: np.ndarray) -> np
         if len(members) == 1:
             sock[mask] = members[0]
         else:
-            # reciprocal_scale(hash, num_socks)
-            pick = ((hashes[mask].astype(np.uint64) * np.uint64(len(members))) >> np.uint64(32))
-            sock[mask] = np.asarray(members, dtype=np.int32)[pick.astype(np.int64)]
+            if hashes is None:
+                hashes = ehash(cols, secret)
+            k = len(members)
+            start = ((hashes[mask].astype(np.uint64) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
+            open_ = np.array([not apps[x].get("connected") for x in members], dtype=bool)
+            if not open_.any():
+                continue  # every member connected: reuseport_select_sock finds none
+            # the first unconnected member at or after `start`, wrapping around
+            nxt = np.empty(k, np.int64)
+            for s0 in range(k):
+                j = s0
+                while not open_[j]:
+                    j = (j + 1) % k
+                nxt[s0] = j
+            sock[mask] = np.asarray(members, dtype=np.int32)[nxt[start]]
         taken |= mask
     return sock
 
@@ -296,3 +432,188 @@ def infer_apps(cols: Columns, received: np.ndarray, ncpus: int) -> tuple[list[di
         f"no [[app]] configured: inferred one reader per busy local port ({desc}); "
         "add [[app]] tables to model your application"
     )
+
+
+@dataclass
+class Fragments:
+    """Per frame: its reassembly key and byte range (KERNEL.md §1 row 9; ip_fragment.c)."""
+
+    key: np.ndarray  # dense id of (saddr, daddr, id, protocol) — IPv6: (saddr, daddr, id) — or -1
+    off: np.ndarray  # first byte of the fragment in the datagram's IP payload
+    end: np.ndarray  # one past its last byte
+    peer: np.ndarray  # dense id of the IPv4 source (its inet_peer), -1 otherwise
+    nkeys: int
+    npeers: int
+    v6_of_key: np.ndarray
+
+
+def _l4_header_len(cols: Columns) -> np.ndarray:
+    """Transport header bytes the decoder took off payload_len in a first fragment."""
+    p = cols.proto
+    hdr = np.zeros(cols.n, np.int64)
+    hdr[(p == 17) | (p == 136) | (p == 1) | (p == 58)] = 8
+    hdr[p == 6] = cols.tcp_hlen[p == 6]
+    hdr[p == 132] = 12
+    hdr[p == 33] = 16
+    return hdr
+
+
+def fragments(cols: Columns, fkind: np.ndarray) -> Fragments:
+    """Reassembly keys of the fragments (frames with frag != 0 whose fragment field was read and
+    whose IP header ip_rcv accepts). ip_find keys IPv4 queues on (saddr, daddr, id, protocol)
+    (frag_v4_compare_key); IPv6 on (saddr, daddr, id) (frag_v6_compare_key: no next header)."""
+    n = cols.n
+    isf = (cols.frag != 0) & cols.has_frag & (cols.ip_version > 0) \
+        & (fkind != K_BADIP) & (fkind != K_TRUNC)
+    key = np.full(n, -1, np.int64)
+    peer = np.full(n, -1, np.int64)
+    first = cols.frag_off == 0
+    flen = cols.payload_len + np.where(first, _l4_header_len(cols), 0)
+    off = cols.frag_off.copy()
+    end = off + flen
+    nkeys = npeers = 0
+    v6k = np.zeros(0, np.int64)
+    if isf.any():
+        v6 = cols.ip_version[isf] == 6
+        rec = np.zeros((int(isf.sum()), 40), np.uint8)
+        rec[:, :16] = cols.src[isf]
+        rec[:, 16:32] = cols.dst[isf]
+        rec[:, 32:36] = cols.ip_id[isf].astype(">u4").view(np.uint8).reshape(-1, 4)
+        rec[:, 36] = np.where(v6, 0, cols.proto[isf])
+        rec[:, 37] = v6
+        kv = np.ascontiguousarray(rec).view(np.dtype((np.void, 40))).ravel()
+        uk, inv = np.unique(kv, return_inverse=True)
+        key[isf] = inv
+        nkeys = len(uk)
+        v6k = np.frombuffer(b"".join(u.tobytes() for u in uk), np.uint8).reshape(-1, 40)[:, 37]
+        v6k = v6k.astype(np.int64)
+        sel4 = isf & (cols.ip_version == 4)
+        if sel4.any():
+            sv = np.ascontiguousarray(cols.src[sel4]).view(np.dtype((np.void, 16))).ravel()
+            us, pinv = np.unique(sv, return_inverse=True)
+            peer[sel4] = pinv
+            npeers = len(us)
+    return Fragments(key, off, end, peer, nkeys, npeers, v6k)
+
+
+def ip_summed(cols: Columns, driver_kind: int, rx_checksumming: bool) -> np.ndarray:
+    """skb->ip_summed per frame as the driver sets it, plus the GRO-validates and IPv6 zero-UDP-
+    checksum bits (layout.CSUM_*).
+
+    CHECKSUM_UNNECESSARY drivers (ixgbe_rx_checksum, i40e_rx_checksum) vouch only for TCP/UDP
+    whose L4 checksum the NIC checked, never an IP fragment. mlx5e_handle_csum gives
+    CHECKSUM_COMPLETE to every IP frame longer than 64 bytes (fragments too) and falls back to
+    CHECKSUM_UNNECESSARY for short ones (short_frame: "CQE csum doesn't cover padding octets"),
+    CHECKSUM_NONE for the rest. `ethtool -K rx off`: CHECKSUM_NONE for all. A zero UDP checksum
+    over IPv4 means none was sent: udp4_csum_init takes it as CHECKSUM_UNNECESSARY.
+    """
+    from replay.model.layout import (
+        CSUM_COMPLETE,
+        CSUM_GRO_V,
+        CSUM_NONE,
+        CSUM_UNNECESSARY,
+        CSUM_ZERO6,
+    )
+
+    n = cols.n
+    ip = cols.ip_version > 0
+    v6 = cols.ip_version == 6
+    l4 = ip & ((cols.proto == 6) | (cols.proto == 17)) & (cols.frag == 0) & cols.has_ports
+    kind = np.full(n, CSUM_NONE, np.int64)
+    if rx_checksumming and driver_kind == CSUM_UNNECESSARY:
+        kind[l4] = CSUM_UNNECESSARY
+    elif rx_checksumming and driver_kind == CSUM_COMPLETE:
+        short = cols.wire_len <= 64
+        kind[ip & ~short] = CSUM_COMPLETE
+        kind[l4 & short] = CSUM_UNNECESSARY
+    udp = cols.proto == 17
+    kind[l4 & udp & ~v6 & cols.csum_zero] = CSUM_UNNECESSARY
+    # inet_gro_receive / ipv6_gro_receive hand the packet to tcp4/udp4_gro_receive only when it
+    # is not a fragment and (IPv4) has no options: there the checksum is validated
+    gro_v = l4 & (v6 | (cols.ip_hlen == 20))
+    zero6 = ip & v6 & udp & cols.csum_zero & (cols.frag != 2) & cols.has_ports
+    return kind + CSUM_GRO_V * gro_v + CSUM_ZERO6 * zero6
+
+
+# Outer headers before the inner IP header, by tunnel: VXLAN 8 + inner Ethernet 14 (RFC 7348);
+# GENEVE 8 + Ethernet 14 (options unknown: taken as none, RFC 8926); GRE 4 (no key/sequence)
+_ENCAP = {"vxlan": 22, "geneve": 22, "gre": 4}
+
+
+def tunnels(cols: Columns, fkind: np.ndarray, tuns: list[dict[str, Any]], apps: list[dict[str, Any]],
+            secret: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: (TUN_* if this host decapsulates it, inner kind, inner socket, inner payload).
+
+    A frame is decapsulated when a [[tunnel]] of its type exists and the outer header is the one
+    that tunnel listens on: UDP to its port (vxlan_rcv / geneve_udp_encap_recv are the encap_rcv of
+    a UDP socket on it), or IP protocol 47 (gre_rcv). The inner socket is found on the inner
+    protocol and ports (the inner addresses are not in the frames table: `host` terms of a match
+    see the outer ones). The inner payload length assumes a 20-byte inner IPv4 header.
+    """
+    from replay.model.layout import (
+        K_ARP,
+        K_ICMP,
+        K_NOPROTO,
+        K_TCP,
+        K_UDP,
+        TUN_GENEVE,
+        TUN_GRE,
+        TUN_NONE,
+        TUN_VXLAN,
+    )
+
+    n = cols.n
+    tun = np.full(n, TUN_NONE, np.int64)
+    if not tuns or n == 0:
+        z = np.zeros(n, np.int64)
+        return tun, z, np.full(n, -1, np.int64), z
+    code = {"vxlan": TUN_VXLAN, "geneve": TUN_GENEVE, "gre": TUN_GRE}
+    names = np.array([t or "" for t in cols.tunnel], dtype=object)
+    # a VXLAN/GENEVE frame whose inner Ethernet frame is not IP is decapsulated too: taken as ARP
+    # (the frames table does not carry the inner ethertype)
+    l2 = np.array([t in ("vxlan", "geneve") for t in cols.tunnel], dtype=bool) if n else \
+        np.zeros(0, bool)
+    clean = np.array([e is None for e in cols.error], dtype=bool)
+    base = (cols.has_inner | (l2 & clean)) & (cols.frag == 0) & (cols.ip_version > 0)
+    enc = np.zeros(n, np.int64)
+    for t in tuns:
+        ty = str(t["type"])
+        m = base & (names == ty)
+        if ty == "gre":
+            m &= cols.proto == 47
+        else:
+            m &= (cols.proto == 17) & (cols.dport == int(t["port"]))
+        tun[m] = code[ty]
+        enc[m] = _ENCAP[ty]
+    ip = cols.inner_proto
+    ikind = np.full(n, K_NOPROTO, np.int64)
+    ikind[ip == 17] = K_UDP
+    ikind[ip == 6] = K_TCP
+    ikind[(ip == 1) | (ip == 58)] = K_ICMP
+    ikind[~cols.has_inner] = K_ARP
+    l4h = np.where(ip == 6, 20, np.where((ip == 17) | (ip == 1) | (ip == 58), 8, 0))
+    # payload_len is the outer UDP payload (VXLAN/GENEVE) or the IP payload (GRE)
+    ilen = np.maximum(cols.payload_len - enc - 20 - l4h, 0)
+    import dataclasses
+
+    inner = dataclasses.replace(cols, proto=ip, sport=cols.inner_sport, dport=cols.inner_dport,
+                                has_ports=cols.has_inner & ((ip == 6) | (ip == 17)))
+    isock = sockets(inner, apps, secret).astype(np.int64)
+    isock[tun == TUN_NONE] = -1
+    return tun, ikind, isock, np.where(tun != TUN_NONE, ilen, 0)
+
+
+def inner_view(cols: Columns, cfg: dict[str, Any]) -> Columns:
+    """The columns with each frame a [[tunnel]] decapsulates showing its inner protocol/ports."""
+    import dataclasses
+
+    tuns = list(cfg.get("tunnel", []))
+    if not tuns:
+        return cols
+    tun = tunnels(cols, np.zeros(cols.n, np.int64), tuns, [], 0)[0]
+    m = tun != 0
+    ip = cols.inner_proto
+    return dataclasses.replace(
+        cols, proto=np.where(m, ip, cols.proto), sport=np.where(m, cols.inner_sport, cols.sport),
+        dport=np.where(m, cols.inner_dport, cols.dport),
+        has_ports=np.where(m, cols.has_inner & ((ip == 6) | (ip == 17)), cols.has_ports))

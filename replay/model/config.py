@@ -22,7 +22,8 @@ from typing import Any
 from replay.errors import ConfigError
 from replay.model.drivers import DRIVERS, parse_speed
 
-SECTIONS = ("host", "nic", "irq", "sysctl", "sysfs", "netfilter", "app", "costs")
+SECTIONS = ("host", "nic", "irq", "sysctl", "sysfs", "netfilter", "app", "costs", "tunnel")
+_ARRAYS = ("app", "tunnel")  # arrays of tables ([[app]], [[tunnel]])
 
 # Defaults, each from KERNEL.md §2 (the 6.19 source) unless it is a modelling choice said so.
 DEFAULTS: dict[str, Any] = {
@@ -37,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
         # interrupt (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/latency, in us there);
         # 0 = the CPU polls in C0. It dominates latency at low packet rates.
         "cstate-exit-ns": 0,
+        # the secret of udp_ehashfn / inet_ehashfn, which spreads a SO_REUSEPORT group's flows:
+        # the kernel draws it at random at first use (net_get_random_once), so which socket a
+        # flow lands on differs per boot; set it to replay one particular spread (0..2^32-1)
+        "ehash-secret": 0,
+        # the ACKs the host sends for received TCP data (delayed ACK, quickack, one per GRO skb of
+        # >= 2 MSS) cost CPU on the receive path and count in Tcp OutSegs; false leaves them out
+        "tcp-acks": True,
         # SKB_SMALL_HEAD_CACHE_SIZE: small skb heads come from this slab (skbuff.c); it follows
         # MAX_TCP_HEADER, hence LL_MAX_HEADER: 640 with CONFIG_WLAN/HYPERV_NET and tunnels (a
         # distribution kernel), 576 on minimal configs. Sets the truesize of a sender's skb (veth)
@@ -54,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
         # completion (CQE mode, the ConnectX-5+ default) or at the last interrupt (EQE mode)
         "rx-cqe-moder": True,
         "gro": True,
+        # ethtool -K rx on|off ("rx-checksumming"): off, every skb is CHECKSUM_NONE and the stack
+        # computes checksums itself (in GRO, tcp_v4_rcv or the UDP recvmsg copy)
+        "rx-checksumming": True,
         "rx-flow-hash": "driver",
         "hkey": "microsoft",
         # nic.driver = "veth" only (KERNEL.md §3c): the CPU the sending task is pinned to
@@ -78,6 +89,17 @@ DEFAULTS: dict[str, Any] = {
         "net.core.rmem_max": None,  # None: 4 MiB from 6.18, 212992 before (KERNEL.md §3b)
         "net.core.rps_sock_flow_entries": 0,
         "net.core.flow_limit_cpu_bitmap": "",
+        # IP reassembly (net/ipv4/ip_fragment.c ipv4_frags_init_net, net/ipv6/reassembly.c):
+        # 4 MiB of fragment truesize, a 30 s (IPv6: 60 s) timer per datagram, 64 fragments from
+        # the same source between two of one datagram; low_thresh is unused since 4.17
+        # (Documentation/networking/ip-sysctl.rst) but accepted, as sysctl -a prints it
+        "net.ipv4.ipfrag_high_thresh": 4194304,
+        "net.ipv4.ipfrag_low_thresh": 3145728,
+        "net.ipv4.ipfrag_time": 30,  # IP_FRAG_TIME (30 * HZ), seconds as the sysctl shows it
+        "net.ipv4.ipfrag_max_dist": 64,
+        "net.ipv6.ip6frag_high_thresh": 4194304,
+        "net.ipv6.ip6frag_low_thresh": 3145728,
+        "net.ipv6.ip6frag_time": 60,  # IPV6_FRAG_TIMEOUT (60 * HZ)
         "net.core.flow_limit_table_len": 4096,  # netdev_flow_limit_table_len (dev.c:5271)
     },
     "sysfs": {
@@ -92,7 +114,14 @@ DEFAULTS: dict[str, Any] = {
     "netfilter": {"prerouting": 0, "input": 0, "conntrack": False, "prerouting-drop": False},
     "app": [],
     "costs": {"profile": "default"},
+    # [[tunnel]]: tunnel endpoints this host decapsulates (ip link add ... type vxlan|geneve|gre)
+    "tunnel": [],
 }
+
+# The UDP ports the kernel's drivers listen on by default: IANA_VXLAN_UDP_PORT 4789
+# (drivers/net/vxlan), GENEVE_UDP_PORT 6081 (drivers/net/geneve.c); GRE is IP protocol 47.
+TUNNEL_TYPES = {"vxlan": 4789, "geneve": 6081, "gre": 0}
+TUNNEL_DEFAULTS: dict[str, Any] = {"type": None, "port": None}
 
 APP_DEFAULTS: dict[str, Any] = {
     "name": None,  # perf Command of the app; default "app<i>"
@@ -103,6 +132,12 @@ APP_DEFAULTS: dict[str, Any] = {
     "work-ns": 0,
     "batch": 1,
     "reuseport": False,
+    # connect()ed UDP socket: udp_v4_early_demux finds it and skips the FIB; a connected member of
+    # a reuseport group is passed over by the group's hash
+    "connected": False,
+    # setsockopt(UDP_GRO): udp_gro_receive_segment aggregates the socket's datagrams in GRO and
+    # recvmsg returns the whole train (work-ns is then per train)
+    "udp-gro": False,
 }
 
 # When a config has no [[app]], replay still needs a consumer for the traffic it carries:
@@ -110,6 +145,7 @@ APP_DEFAULTS: dict[str, Any] = {
 
 _SYSCTL_RE = re.compile(r"^(net|kernel|vm)\.[a-z0-9_.]+$")
 _APP_KEY_RE = re.compile(r"^app(?:\[(\d+)\])?\.([a-z0-9_-]+)$")
+_TUNNEL_KEY_RE = re.compile(r"^tunnel\[(\d+)\]\.([a-z0-9_-]+)$")
 
 
 def kernel_version(cfg: Mapping[str, Any]) -> tuple[int, int]:
@@ -133,6 +169,15 @@ def _set_key(cfg: dict[str, Any], key: str, value: Any) -> None:
     if _SYSCTL_RE.match(key):
         cfg["sysctl"][key] = value
         return
+    m = _TUNNEL_KEY_RE.match(key)
+    if m:
+        i, field = int(m.group(1)), m.group(2)
+        if field not in TUNNEL_DEFAULTS:
+            raise ConfigError(f"{key}: unknown [[tunnel]] key {field!r}; known: type, port")
+        while len(cfg["tunnel"]) <= i:
+            cfg["tunnel"].append({})
+        cfg["tunnel"][i][field] = value
+        return
     m = _APP_KEY_RE.match(key)
     if m:
         idx, field = m.group(1), m.group(2)
@@ -154,7 +199,7 @@ def _set_key(cfg: dict[str, Any], key: str, value: Any) -> None:
     if section == "sysctl" and name:
         cfg["sysctl"][name] = value
         return
-    if section not in SECTIONS or not name or section == "app":
+    if section not in SECTIONS or not name or section in _ARRAYS:
         raise ConfigError(
             f"{key}: unknown key; use section.key ({', '.join(s for s in SECTIONS if s != 'app')}),"
             " app[N].key, or a sysctl name like net.core.netdev_budget"
@@ -204,10 +249,10 @@ def merge_file(cfg: dict[str, Any], data: Mapping[str, Any], origin: str) -> dic
     for section, body in data.items():
         if section not in SECTIONS:
             raise ConfigError(f"{origin}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
-        if section == "app":
+        if section in _ARRAYS:
             if not isinstance(body, list):
-                raise ConfigError(f"{origin}: app must be an array of tables ([[app]])")
-            out["app"] = [dict(a) for a in body]
+                raise ConfigError(f"{origin}: {section} must be an array of tables ([[{section}]])")
+            out[section] = [dict(a) for a in body]
             continue
         if not isinstance(body, dict):
             raise ConfigError(f"{origin}: [{section}] must be a table")
@@ -317,6 +362,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     tick = 1_000_000_000 // hz
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
     _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
+    _int(cfg, "host", "ehash-secret", 0, 2**32 - 1, "a u32 between 0 and 4294967295")
+    _bool(cfg, "host", "tcp-acks")
     _int(cfg, "host", "skb-small-head", 384, 4096, "bytes between 384 and 4096")
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
@@ -337,15 +384,16 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "nic", "rx-usecs", 0, drv.max_usecs, f"between 0 and {drv.max_usecs} for {drv.name}")
     _int(cfg, "nic", "rx-frames", 0, 65535, "between 0 and 65535")
     _bool(cfg, "nic", "adaptive-rx")
-    if n["adaptive-rx"] and drv.name != "ixgbe":
+    if n["adaptive-rx"] and drv.name not in ("ixgbe", "mlx5"):
         raise ConfigError(
-            f"nic.adaptive-rx: only ixgbe's dynamic ITR is modelled, not {drv.name}'s algorithm; "
-            "set it false (the model then uses the fixed rx-usecs/rx-frames)"
+            f"nic.adaptive-rx: ixgbe's dynamic ITR and mlx5's net_dim are modelled, not "
+            f"{drv.name}'s algorithm; set it false (the model then uses the fixed rx-usecs/rx-frames)"
         )
     _bool(cfg, "nic", "rx-cqe-moder")
     if not n["rx-cqe-moder"] and drv.name != "mlx5":
         raise ConfigError(f"nic.rx-cqe-moder is an mlx5 private flag; nic.driver is {drv.name}")
     _bool(cfg, "nic", "gro")
+    _bool(cfg, "nic", "rx-checksumming")
     _bool(cfg, "nic", "sender-tso")
     _bool(cfg, "nic", "rx-udp-gro-forwarding")
     sc = n["sender-cpu"]
@@ -397,6 +445,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.core.rmem_max", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
     _int(cfg, "sysctl", "net.core.rps_sock_flow_entries", 0, 2**29, "between 0 and 2^29")
     parse_cpu_list(s["net.core.flow_limit_cpu_bitmap"], ncpus, "net.core.flow_limit_cpu_bitmap")
+    for v, pre in (("ipv4", "ip"), ("ipv6", "ip6")):
+        low, high = f"net.{v}.{pre}frag_low_thresh", f"net.{v}.{pre}frag_high_thresh"
+        _int(cfg, "sysctl", high, 0, 2**62, "bytes, non-negative")
+        _int(cfg, "sysctl", low, 0, int(s[high]),
+             f"bytes, at most {high} (proc_doulongvec_minmax extra2)")
+        # proc_dointvec_jiffies: seconds up to INT_MAX / HZ
+        _int(cfg, "sysctl", f"net.{v}.{pre}frag_time", 0, (2**31 - 1) // hz, "seconds, non-negative")
+    _int(cfg, "sysctl", "net.ipv4.ipfrag_max_dist", 0, 2**31 - 1, "non-negative (dist_min 0)")
     # flow_limit_table_len_sysctl accepts any positive int; the table takes ilog2 of it
     _int(cfg, "sysctl", "net.core.flow_limit_table_len", 1, 2**30, "between 1 and 2^30")
 
@@ -446,8 +502,29 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         # UIO_MAXIOV = 1024 caps a recvmmsg vector
         _int(tmp, "app", "batch", 1, 1024, "between 1 and 1024 (UIO_MAXIOV)")
         _bool(tmp, "app", "reuseport")
+        _bool(tmp, "app", "connected")
+        _bool(tmp, "app", "udp-gro")
         apps.append(full)
     cfg["app"] = apps
+    tunnels = []
+    for i, tn in enumerate(cfg.get("tunnel", [])):
+        unknown = set(tn) - set(TUNNEL_DEFAULTS)
+        if unknown:
+            raise ConfigError(f"tunnel[{i}]: unknown key {sorted(unknown)[0]!r}; known: type, port")
+        full = {**TUNNEL_DEFAULTS, **tn}
+        if full["type"] not in TUNNEL_TYPES:
+            raise ConfigError(
+                f"tunnel[{i}].type must be one of {', '.join(TUNNEL_TYPES)}, got {full['type']!r}"
+            )
+        if full["type"] == "gre":
+            if full["port"] is not None:
+                raise ConfigError(f"tunnel[{i}]: a gre tunnel has no port (IP protocol 47)")
+        else:
+            if full["port"] is None:
+                full["port"] = TUNNEL_TYPES[full["type"]]
+            _int({"tunnel": full}, "tunnel", "port", 1, 65535, "a UDP port between 1 and 65535")
+        tunnels.append(full)
+    cfg["tunnel"] = tunnels
 
     prof = cfg["costs"]["profile"]
     if not isinstance(prof, str) or not prof:
@@ -480,16 +557,17 @@ def dump_toml(cfg: Mapping[str, Any]) -> str:
     """The resolved config as TOML that `-c` reads back to the same config."""
     lines: list[str] = []
     for section in SECTIONS:
-        if section == "app":
+        if section in _ARRAYS:
             continue
         lines.append(f"[{section}]")
         for k, v in cfg[section].items():
             lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
         lines.append("")
-    for a in cfg.get("app", []):
-        lines.append("[[app]]")
-        for k, v in a.items():
-            if v is not None:
-                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-        lines.append("")
+    for section in _ARRAYS:
+        for a in cfg.get(section, []):
+            lines.append(f"[[{section}]]")
+            for k, v in a.items():
+                if v is not None:
+                    lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+            lines.append("")
     return "\n".join(lines)

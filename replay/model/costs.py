@@ -56,6 +56,11 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("fixed", "ipi_send"),
     ("fixed", "ipi_irq"),
     ("fixed", "tx"),
+    ("fixed", "ip_defrag"),
+    ("fixed", "ip_frag_reasm"),
+    ("stage", "csum"),
+    ("fixed", "tunnel_decap"),
+    ("stage", "ipv6_exthdr"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

@@ -36,6 +36,10 @@ class Driver:
     moderation: int
     refill_batch: int  # descriptors returned to the NIC at once
     ethtool_queue_fmt: str  # per-queue rx packet counter name
+    # skb->ip_summed the driver sets for a TCP/UDP packet it checked (rx-checksumming on):
+    # 1 CHECKSUM_UNNECESSARY (the NIC verified the L4 checksum; not for IP fragments, whose L4
+    # checksum it cannot check), 2 CHECKSUM_COMPLETE (the NIC hands up the sum of the packet)
+    rx_csum: int = 1
 
     def round_ring(self, n: int) -> int:
         if self.ring_multiple == 0:
@@ -50,6 +54,7 @@ class Driver:
 DRIVERS: dict[str, Driver] = {
     d.name: d
     for d in (
+        # ixgbe_rx_checksum: CHECKSUM_UNNECESSARY when the descriptor says L4CS passed
         # ixgbe.h:50-60 (512 default, 64..8192, IXGBE_REQ_RX_DESCRIPTOR_MULTIPLE 8);
         # ITR max IXGBE_MAX_EITR>>2 = 1022 us; 128-entry RETA (ixgbe_main.c:4196-4204);
         # UDP hashed on L3 only unless ethtool -N (ixgbe_main.c:4410-4418);
@@ -67,7 +72,10 @@ DRIVERS: dict[str, Driver] = {
         # on ConnectX-5 and later (en_main.c:4240-4248); WQE bulk of 8
         Driver("mlx5", "mlx5e_poll_rx_cq", "mlx5e_napi_poll", "mlx5e_completion_event",
                "mlx5_comp{q}@pci:0000:00:00.0", 1024, 64, 8192, 0, 256, 4095, 256, True,
-               MOD_MLX5_CQE, 8, "rx{q}_packets"),
+               MOD_MLX5_CQE, 8, "rx{q}_packets",
+               # mlx5e_handle_csum: CHECKSUM_COMPLETE (fragments included) unless the
+               # no-csum-complete state is set; counted in rx_csum_complete (en_rx.c)
+               rx_csum=2),
         # veth (KERNEL.md §3c): no ring, IRQ or moderation; veth_xmit hands the skb to netif_rx
         # on the sending CPU, or (GRO/XDP on the peer) to a VETH_RING_SIZE = 256 ptr_ring per
         # queue polled by veth_poll. No RSS: the rx queue is the sender's tx queue. "ring" and

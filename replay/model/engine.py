@@ -99,6 +99,46 @@ def heap_fix(ht, hh, hp, e, t):
             break
 
 
+@njit(cache=True)
+def heap_set(S, e, t):
+    """heap_fix on the state's heap: one struct pointer per call instead of three arrays (each
+    passed as seven machine words)."""
+    ht = S.ht
+    hh = S.hh
+    hp = S.hp
+    ht[e] = t
+    i = hp[e]
+    n = hh.shape[0]
+    while i > 0:
+        p = (i - 1) >> 1
+        if _less(ht, hh[i], hh[p]):
+            a = hh[i]
+            hh[i] = hh[p]
+            hh[p] = a
+            hp[hh[i]] = i
+            hp[hh[p]] = p
+            i = p
+        else:
+            break
+    while True:
+        l_ = 2 * i + 1
+        if l_ >= n:
+            break
+        m = l_
+        r = l_ + 1
+        if r < n and _less(ht, hh[r], hh[l_]):
+            m = r
+        if _less(ht, hh[m], hh[i]):
+            a = hh[i]
+            hh[i] = hh[m]
+            hh[m] = a
+            hp[hh[i]] = i
+            hp[hh[m]] = m
+            i = m
+        else:
+            break
+
+
 # ------------------------------------------------------------------------------------- helpers
 
 
@@ -140,15 +180,16 @@ def flush_span(S, c, level, start, end, ctx, comm):
         fr = S.accf[c, level, y]
         if ns != 0 or fr != 0:
             n = S.misc[M_NROWS]
-            if n < S.rows.shape[0]:
-                S.rows[n, 0] = c
-                S.rows[n, 1] = start
-                S.rows[n, 2] = end
-                S.rows[n, 3] = ctx
-                S.rows[n, 4] = comm
-                S.rows[n, 5] = y
-                S.rows[n, 6] = ns
-                S.rows[n, 7] = fr
+            if n < S.rows.shape[1]:
+                # column-major (field, row): each cpu.parquet column is one contiguous row
+                S.rows[0, n] = c
+                S.rows[1, n] = start
+                S.rows[2, n] = end
+                S.rows[3, n] = ctx
+                S.rows[4, n] = comm
+                S.rows[5, n] = y
+                S.rows[6, n] = ns
+                S.rows[7, n] = fr
                 S.misc[M_NROWS] = n + 1
             S.acc[c, level, y] = 0
             S.accf[c, level, y] = 0
@@ -170,14 +211,14 @@ def start_step(S, c, now, step, arg, dur):
     S.cs[c, CS_ARG] = arg
     S.cs[c, CS_NEXT] = now + dur
     S.cs[c, CS_BUSY] += dur
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, now + dur)
+    heap_set(S, S.P[P_ECPU0] + c, now + dur)
 
 
 @njit(cache=True, inline="always")
 def cpu_stop(S, c):
     S.cs[c, CS_STEP] = ST_NONE
     S.cs[c, CS_NEXT] = INF
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, INF)
+    heap_set(S, S.P[P_ECPU0] + c, INF)
 
 
 # ------------------------------------------------------------------------ NIC: ring, moderation
@@ -189,9 +230,8 @@ def moderation_arm(S, q, t):
     if S.qs[q, QS_IRQ_EN] == 0:
         return
     mode = S.P[P_MOD]
-    usecs = S.P[P_USECS]
+    usecs = S.qs[q, QS_ITR]  # per queue: adaptive moderation moves it
     if mode == 1:
-        usecs = S.qs[q, QS_ITR]  # per vector: the dynamic ITR moves it
         # Intel ITR: a minimum gap since the last interrupt; an idle queue fires on its first
         # packet; no packet-count trigger (ixgbe ignores rx-frames)
         if S.qs[q, QS_IRQ_T] == INF:
@@ -199,7 +239,7 @@ def moderation_arm(S, q, t):
             if fire < t:
                 fire = t
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
     elif mode == 2:
         # mlx5 EQE-based period: the period restarts at each event (interrupt), so it is a gap
         # since the last one, as ITR; the max-packets count (rx-frames) still fires early
@@ -207,18 +247,18 @@ def moderation_arm(S, q, t):
         fire = S.qs[q, QS_LAST_IRQ] + usecs
         if fire < t:
             fire = t
-        if S.P[P_FRAMES] > 0 and S.qs[q, QS_CNT] >= S.P[P_FRAMES]:
+        if S.qs[q, QS_FRAMES] > 0 and S.qs[q, QS_CNT] >= S.qs[q, QS_FRAMES]:
             fire = t
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
     else:
         # ethtool_coalesce: fire rx-usecs after the first completion or at rx-frames completions;
         # usecs=0 and frames=0 (or 1) means no moderation (include/uapi/linux/ethtool.h:401-470)
         S.qs[q, QS_CNT] += 1
         if S.qs[q, QS_CNT] == 1:
             S.qs[q, QS_FIRST_T] = t
-        frames = S.P[P_FRAMES]
+        frames = S.qs[q, QS_FRAMES]
         if frames > 0 and S.qs[q, QS_CNT] >= frames:
             fire = t
         elif usecs > 0:
@@ -227,7 +267,7 @@ def moderation_arm(S, q, t):
             fire = t
         if fire < S.qs[q, QS_IRQ_T]:
             S.qs[q, QS_IRQ_T] = fire
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, fire)
+            heap_set(S, S.P[P_EIRQ0] + q, fire)
 
 
 @njit(cache=True, inline="always")
@@ -294,6 +334,151 @@ def ixgbe_set_itr(S, q, t):
     if new != S.qs[q, QS_AITR_Q]:
         S.qs[q, QS_AITR_Q] = new
         S.qs[q, QS_ITR] = ((new & 0xFF8) >> 2) * 1000
+
+
+@njit(cache=True, inline="always")
+def _dim_diff(val, ref):
+    """IS_SIGNIFICANT_DIFF (include/linux/dim.h): more than 10 % apart."""
+    return ref != 0 and (100 * abs(val - ref)) // ref > 10
+
+
+@njit(cache=True, inline="always")
+def _dim_compare(S, q, ppms, bpms, epms):
+    """net_dim_stats_compare: 1 better, -1 worse, 0 same (bytes, then packets, then events)."""
+    pb = S.qs[q, QS_DIM_BPMS]
+    pp = S.qs[q, QS_DIM_PPMS]
+    pe = S.qs[q, QS_DIM_EPMS]
+    if pb == 0:
+        return 1 if bpms != 0 else 0
+    if _dim_diff(bpms, pb):
+        return 1 if bpms > pb else -1
+    if pp == 0:
+        return 1 if ppms != 0 else 0
+    if _dim_diff(ppms, pp):
+        return 1 if ppms > pp else -1
+    if pe == 0:
+        return 0
+    if _dim_diff(epms, pe):
+        return 1 if epms < pe else -1  # fewer interrupts for the same traffic is better
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _dim_step(S, q):
+    """net_dim_step: 0 stepped, 1 on edge, 2 too tired."""
+    if S.qs[q, QS_DIM_TIRED] == DIM_NUM_PROFILES * 2:
+        return 2
+    ts = S.qs[q, QS_DIM_TUNE]
+    if ts == DIM_GOING_RIGHT:
+        if S.qs[q, QS_DIM_IX] == DIM_NUM_PROFILES - 1:
+            return 1
+        S.qs[q, QS_DIM_IX] += 1
+        S.qs[q, QS_DIM_SR] += 1
+    elif ts == DIM_GOING_LEFT:
+        if S.qs[q, QS_DIM_IX] == 0:
+            return 1
+        S.qs[q, QS_DIM_IX] -= 1
+        S.qs[q, QS_DIM_SL] += 1
+    S.qs[q, QS_DIM_TIRED] += 1
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _dim_park(S, q, tired):
+    """dim_park_on_top / dim_park_tired (lib/dim/dim.c)."""
+    S.qs[q, QS_DIM_SR] = 0
+    S.qs[q, QS_DIM_SL] = 0
+    if tired:
+        S.qs[q, QS_DIM_TUNE] = DIM_PARKING_TIRED
+    else:
+        S.qs[q, QS_DIM_TIRED] = 0
+        S.qs[q, QS_DIM_TUNE] = DIM_PARKING_ON_TOP
+
+
+@njit(cache=True, inline="always")
+def _dim_exit_parking(S, q):
+    S.qs[q, QS_DIM_TUNE] = DIM_GOING_LEFT if S.qs[q, QS_DIM_IX] != 0 else DIM_GOING_RIGHT
+    _dim_step(S, q)
+
+
+@njit(cache=True)
+def _net_dim_decision(S, q, ppms, bpms, epms):
+    """net_dim_decision (lib/dim/net_dim.c): a hill climb over the five profiles on bytes/ms."""
+    prev_state = S.qs[q, QS_DIM_TUNE]
+    prev_ix = S.qs[q, QS_DIM_IX]
+    ts = prev_state
+    if ts == DIM_PARKING_ON_TOP:
+        if _dim_compare(S, q, ppms, bpms, epms) != 0:
+            _dim_exit_parking(S, q)
+    elif ts == DIM_PARKING_TIRED:
+        S.qs[q, QS_DIM_TIRED] -= 1
+        if S.qs[q, QS_DIM_TIRED] == 0:
+            _dim_exit_parking(S, q)
+    else:
+        if _dim_compare(S, q, ppms, bpms, epms) != 1:
+            # dim_turn
+            if ts == DIM_GOING_RIGHT:
+                S.qs[q, QS_DIM_TUNE] = DIM_GOING_LEFT
+                S.qs[q, QS_DIM_SL] = 0
+            else:
+                S.qs[q, QS_DIM_TUNE] = DIM_GOING_RIGHT
+                S.qs[q, QS_DIM_SR] = 0
+        ts = S.qs[q, QS_DIM_TUNE]
+        # dim_on_top: one step back after several the other way
+        if ts == DIM_GOING_RIGHT:
+            top = S.qs[q, QS_DIM_SL] > 1 and S.qs[q, QS_DIM_SR] == 1
+        else:
+            top = S.qs[q, QS_DIM_SR] > 1 and S.qs[q, QS_DIM_SL] == 1
+        if top:
+            _dim_park(S, q, False)
+        else:
+            r = _dim_step(S, q)
+            if r == 1:
+                _dim_park(S, q, False)
+            elif r == 2:
+                _dim_park(S, q, True)
+    if prev_state != DIM_PARKING_ON_TOP or S.qs[q, QS_DIM_TUNE] != DIM_PARKING_ON_TOP:
+        S.qs[q, QS_DIM_PPMS] = ppms
+        S.qs[q, QS_DIM_BPMS] = bpms
+        S.qs[q, QS_DIM_EPMS] = epms
+    return S.qs[q, QS_DIM_IX] != prev_ix
+
+
+@njit(cache=True)
+def mlx5e_handle_rx_dim(S, q, t):
+    """mlx5e_napi_poll after napi_complete_done: net_dim with the sample (completion events,
+    packets, bytes, now). After DIM_NEVENTS events it compares rates with the last measurement and
+    may move one profile; mlx5e_rx_dim_work then modifies the CQ's moderation from a workqueue,
+    taken here as done before the next completion ([ASSUMED]: a work item and one firmware
+    command, microseconds against a 64-interrupt measurement)."""
+    ev = S.qs[q, QS_IRQS]
+    pk = S.qs[q, QS_AITR_PK]
+    by = S.qs[q, QS_AITR_BY]
+    if S.qs[q, QS_DIM_STATE] == DIM_MEASURE_IN_PROGRESS:
+        nev = (ev - S.qs[q, QS_DIM_E0]) & 0xFFFF
+        if nev < DIM_NEVENTS:
+            return
+        delta_us = (t - S.qs[q, QS_DIM_T0]) // 1000  # ktime_us_delta
+        if delta_us > 0:  # dim_calc_stats refuses an empty interval
+            ppms = ((pk - S.qs[q, QS_DIM_P0]) * 1000 + delta_us - 1) // delta_us  # DIV_ROUND_UP
+            bpms = ((by - S.qs[q, QS_DIM_B0]) * 1000 + delta_us - 1) // delta_us
+            epms = (DIM_NEVENTS * 1000 + delta_us - 1) // delta_us
+            if _net_dim_decision(S, q, ppms, bpms, epms):
+                ix = S.qs[q, QS_DIM_IX]
+                if S.P[P_MOD] == 2:  # EQE-based period
+                    S.qs[q, QS_ITR] = DIM_RX_EQE_USEC[ix] * 1000
+                    S.qs[q, QS_FRAMES] = DIM_RX_EQE_PKTS[ix]
+                else:
+                    S.qs[q, QS_ITR] = DIM_RX_CQE_USEC[ix] * 1000
+                    S.qs[q, QS_FRAMES] = DIM_RX_CQE_PKTS[ix]
+                S.qs[q, QS_DIM_STATE] = DIM_START_MEASURE  # mlx5e_complete_dim_work
+                return
+    # DIM_START_MEASURE (or no decision): this sample starts the next measurement
+    S.qs[q, QS_DIM_E0] = ev
+    S.qs[q, QS_DIM_P0] = pk
+    S.qs[q, QS_DIM_B0] = by
+    S.qs[q, QS_DIM_T0] = t
+    S.qs[q, QS_DIM_STATE] = DIM_MEASURE_IN_PROGRESS
 
 
 @njit(cache=True, inline="always")
@@ -389,7 +574,7 @@ def hardirq_begin(S, c, q, t, ret):
 @njit(cache=True, inline="always")
 def irq_fire(S, q, t):
     S.qs[q, QS_IRQ_T] = INF
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_EIRQ0] + q, INF)
+    heap_set(S, S.P[P_EIRQ0] + q, INF)
     S.qs[q, QS_IRQ_EN] = 0  # masked until napi_complete_done (KERNEL.md §1 row 1, §3.6)
     S.qs[q, QS_LAST_IRQ] = t
     S.qs[q, QS_IRQS] += 1
@@ -403,7 +588,7 @@ def irq_fire(S, q, t):
 def napi_timer(S, q, t):
     """napi_watchdog, the gro_flush_timeout hrtimer (dev.c:7085): schedules the NAPI unless it
     is already scheduled. Its interrupt is a hard IRQ too, encoded as -(q + 1)."""
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, INF)
+    heap_set(S, S.P[P_ETMR0] + q, INF)
     if S.qs[q, QS_SCHED] != 0:
         return
     S.qs[q, QS_TIMERS] += 1
@@ -424,7 +609,7 @@ def deliver_irq(S, c, q, t):
             S.cs[c, CS_STEP] = ST_CEXIT
             S.cs[c, CS_ARG] = q
             S.cs[c, CS_NEXT] = t + S.P[P_CEXIT]
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
+            heap_set(S, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
             return
         hardirq_begin(S, c, q, t, X_IDLE)
     elif x == X_TASK and task < S.P[P_NTHR]:
@@ -581,7 +766,7 @@ def softirq_leave(S, c, t):
         S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
         S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
         S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-        heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+        heap_set(S, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
         return
     S.cs[c, CS_X] = X_IDLE
     cpu_stop(S, c)
@@ -779,6 +964,93 @@ def single_skb(S, i):
 
 
 @njit(cache=True)
+def gro_hold_new(S, q, i, t, b):
+    """Hold packet i as a new flow of bucket b; a full bucket first completes its oldest
+    (gro.c: MAX_GRO_SKBS per bucket)."""
+    if S.gbc[q, b] >= 8:
+        oldest = -1
+        best = INF
+        for s in range(b * 8, b * 8 + 8):
+            if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_ORDER] < best:
+                best = S.gh[q, s, GH_ORDER]
+                oldest = s
+        gro_complete(S, q, oldest)
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] == 0:
+            S.gh[q, s, GH_USED] = 1
+            S.gh[q, s, GH_HEAD] = i
+            S.gh[q, s, GH_LAST] = i
+            S.gh[q, s, GH_CNT] = 1
+            S.gh[q, s, GH_LEN] = S.pk[i, F_PAYLEN]
+            S.gh[q, s, GH_MSS] = S.pk[i, F_PAYLEN]
+            S.gh[q, s, GH_TTL] = S.pk[i, F_TTL]
+            S.gh[q, s, GH_TOS] = S.pk[i, F_TOS]
+            S.gh[q, s, GH_DF] = S.pk[i, F_DF]
+            S.gh[q, s, GH_ID0] = S.pk[i, F_IPID]
+            S.gh[q, s, GH_FIXED] = 0
+            S.gh[q, s, GH_AGE] = jiffies(S, t)
+            S.gh[q, s, GH_FLOW] = S.pk[i, F_FLOWK]
+            S.gh[q, s, GH_ORDER] = S.qs[q, QS_GRO_SEQ]
+            S.gh[q, s, GH_HDR] = S.pk[i, F_HDRLEN]
+            S.qs[q, QS_GRO_SEQ] += 1
+            S.gbc[q, b] += 1
+            S.qs[q, QS_GRO_N] += 1
+            return
+
+
+@njit(cache=True)
+def udp_gro_receive(S, q, i, t):
+    """udp4_gro_receive → udp_gro_receive_segment for a socket with UDP_GRO (net/ipv4/
+    udp_offload.c): same 4-tuple and IP rules as TCP (gro_receive_network_flush); a datagram no
+    longer than the first (gso_size) is appended; a shorter one is appended and completes the
+    skb; a longer one completes the held skb and is held itself; UDP_GRO_CNT_MAX = 64 segments and
+    gro_max_size complete it too. A zero checksum never reaches here (F_GRO_OK is 0)."""
+    ln = S.pk[i, F_PAYLEN]
+    b = S.pk[i, F_BUCKET]
+    found = -1
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.pk[i, F_FLOWK]:
+            found = s
+            break
+    if found < 0:
+        gro_hold_new(S, q, i, t, b)
+        return S.cbase[C_GRO], False
+    s = found
+    flush = S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
+        or S.pk[i, F_DF] != S.gh[q, s, GH_DF]
+    cnt = S.gh[q, s, GH_CNT]
+    if S.pk[i, F_V6] == 0:
+        # inet_gro_flush: the IP ID is fixed (DF) or increments by one per segment
+        off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
+        if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
+            S.gh[q, s, GH_FIXED] = 1
+        if S.gh[q, s, GH_FIXED] != 0:
+            if off != 0:
+                flush = True
+        elif off != (cnt & 0xFFFF):
+            flush = True
+    mss = S.gh[q, s, GH_MSS]
+    if ln > mss or flush or S.gh[q, s, GH_HDR] + S.gh[q, s, GH_LEN] + ln >= S.P[P_GRO_MAX]:
+        # not merged: the held skb completes (pp = p); this one starts a new flow
+        gro_complete(S, q, s)
+        gro_hold_new(S, q, i, t, b)
+        return S.cbase[C_GRO], False
+    head = S.gh[q, s, GH_HEAD]
+    S.po[S.gh[q, s, GH_LAST], O_SEGNEXT] = i
+    S.gh[q, s, GH_LAST] = i
+    S.gh[q, s, GH_CNT] = cnt + 1
+    S.gh[q, s, GH_LEN] += ln
+    S.po[i, O_SKBH] = head
+    S.po[i, O_SKBCNT] = 0
+    S.po[head, O_SKBCNT] += 1
+    S.po[head, O_SKBLEN] += ln
+    S.po[head, O_SKBTRUE] += S.pk[i, F_TRUESIZE] - SKB_STRUCT
+    if ln != mss or cnt + 1 >= 64:  # UDP_GRO_CNT_MAX
+        gro_complete(S, q, s)
+    return S.cbase[C_GRO_MERGE], True
+
+
+@njit(cache=True)
 def gro_receive(S, q, i, t):
     """dev_gro_receive for packet i; returns its GRO cost. Rules: KERNEL.md §4 (tcp_gro_receive,
     inet_gro_receive, gro.c). Completed skbs go to the rx_list; held ones wait."""
@@ -787,6 +1059,8 @@ def gro_receive(S, q, i, t):
         rx_add(S, q, i)  # netif_elide_gro -> GRO_NORMAL, still batched
         return 0, False
     k = S.pk[i, F_KIND]
+    if k == K_UDP and S.pk[i, F_GRO_OK] != 0:
+        return udp_gro_receive(S, q, i, t)
     if (k != K_TCP and k != K_TCP_CTRL) or S.pk[i, F_GRO_OK] == 0:
         # not TCP, or IPv4 with options / a fragment: flush -> GRO_NORMAL; plain UDP sockets get
         # no aggregation (udp_gro_receive "no GRO, be sure flush the current packet")
@@ -914,6 +1188,371 @@ def consume(S, i, t):
     S.po[i, O_TDONE] = t
 
 
+# ------------------------------------------------------------------ IP reassembly (ip_defrag)
+# net/ipv4/ip_fragment.c (ip_defrag, ip_frag_queue, ip_frag_reasm, ip_expire, ip_frag_too_far,
+# ip_frag_reinit), net/ipv4/inet_fragment.c (inet_frag_find, inet_frag_queue_insert,
+# inet_frag_destroy), net/ipv6/reassembly.c (ipv6_frag_rcv, ip6_frag_queue: the same machine
+# with the Ip6 counters, ip6frag_time 60 s and no ipfrag_max_dist). Reassembly runs in
+# ip_local_deliver (IPv4) / as the fragment header's protocol handler (IPv6): the `local` stage.
+
+
+@njit(cache=True)
+def tcp_rcv_ack(S, c, h, t):
+    """The ACKs the receive path sends for skb h of an established connection (net/ipv4/
+    tcp_input.c), as CPU in the l4 stage (tcp_send_ack) and Tcp OutSegs:
+    - tcp_event_data_recv: the first data skb initialises the delayed-ACK engine with
+      tcp_incr_quickack(TCP_MAX_QUICKACKS = 16) — known only when the handshake is in the trace;
+      a connection already running is taken as out of quickack mode;
+    - __tcp_ack_snd_check: ACK now when more than one full frame (rcv_mss, the largest segment
+      seen: tcp_measure_rcv_mss) arrived since the last ACK — so every GRO skb of >= 2 MSS — or in
+      quickack mode (each ACK sent uses one: tcp_dec_quickack_mode); else tcp_send_delayed_ack
+      arms the delayed-ACK timer (ato = TCP_ATO_MIN = HZ/25), which sends one if nothing else
+      did first (TcpExt DelayedACKs; the timer's CPU is not on the receive path and not charged);
+    - a FIN is ACKed at once (ICSK_ACK_NOW); a received SYN-ACK gets the handshake's ACK, a SYN to
+      a listener its SYN-ACK (tcp_v4_send_synack).
+    Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), ACKs sent
+    from tcp_recvmsg's tcp_cleanup_rbuf, out-of-order and duplicate segments."""
+    if S.P[P_TCP_ACKS] == 0:
+        return 0
+    kd = S.pk[h, F_KIND]
+    if (kd != K_TCP and kd != K_TCP_CTRL) or S.pk[h, F_SOCK] < 0:
+        return 0
+    f = S.pk[h, F_FLOWK]
+    if S.tf[f, TF_DELACK] >= 0 and t >= S.tf[f, TF_DELACK]:
+        S.misc[M_TCPIN + 4] += 1  # the delayed ACK went out when its timer fired
+        S.misc[M_TCPIN + 5] += 1
+        S.tf[f, TF_UNACK] = 0
+        S.tf[f, TF_DELACK] = -1
+    flags = S.pk[h, F_FLAGS]
+    now = False
+    if kd == K_TCP_CTRL:
+        if (flags & TCP_SYN) != 0:
+            S.tf[f, TF_QUICK] = -2  # the handshake: the first data skb will start quickack
+            now = True
+        elif (flags & TCP_FIN) != 0:
+            now = True
+    else:
+        mss = S.pk[h, F_PAYLEN]
+        if mss > S.tf[f, TF_MSS]:
+            S.tf[f, TF_MSS] = mss
+        if S.tf[f, TF_QUICK] == -2:
+            S.tf[f, TF_QUICK] = 16
+        elif S.tf[f, TF_QUICK] < 0:
+            S.tf[f, TF_QUICK] = 0
+        S.tf[f, TF_UNACK] += S.po[h, O_SKBLEN]
+        if S.tf[f, TF_UNACK] > S.tf[f, TF_MSS] or S.tf[f, TF_QUICK] > 0 or (flags & TCP_FIN) != 0:
+            now = True
+        elif S.tf[f, TF_DELACK] < 0:
+            S.tf[f, TF_DELACK] = t + S.P[P_ATO]
+    if not now:
+        return 0
+    S.misc[M_TCPIN + 4] += 1
+    S.tf[f, TF_UNACK] = 0
+    S.tf[f, TF_DELACK] = -1
+    if S.tf[f, TF_QUICK] > 0:
+        S.tf[f, TF_QUICK] -= 1
+    d = S.cbase[C_TCPACK]
+    charge(S, c, level_of(S, c), Y_TCP_ACK, d, 1)
+    return d
+
+
+@njit(cache=True)
+def tcp_delack_flush(S):
+    """Delayed-ACK timers still armed when the trace ends fire afterwards."""
+    for f in range(S.tf.shape[0]):
+        if S.tf[f, TF_DELACK] >= 0:
+            S.misc[M_TCPIN + 4] += 1
+            S.misc[M_TCPIN + 5] += 1
+            S.tf[f, TF_DELACK] = -1
+
+
+@njit(cache=True)
+def tunnel_rcv(S, c, h):
+    """A tunnel packet for this host's [[tunnel]]: ip_local_deliver, the outer handler (udp_rcv ->
+    udp_queue_rcv_one_skb -> encap_rcv for VXLAN/GENEVE; gre_rcv for GRE), the decapsulation,
+    gro_cells_receive, then the inner packet's second pass — gro_cell_poll's napi_gro_receive,
+    __netif_receive_skb_core (softnet processed again), ip_rcv, routing, ip_local_deliver — and
+    the inner protocol handler. Returns (local ns, l4 ns): everything after the outer local
+    delivery is in the l4 stage. Simplifications: the gro_cells NAPI runs inline, not in a later
+    poll; no inner GRO merging (the frames carry no inner TCP sequence)."""
+    lv = level_of(S, c)
+    n = S.po[h, O_SKBCNT]
+    dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
+    charge(S, c, lv, Y_LOCAL, dl, n)
+    nf = S.P[P_NF_IN] * S.cbase[C_NF_RULE]
+    if nf > 0:
+        charge(S, c, lv, Y_NF_IN, nf, n)
+        dl += nf
+    tun = S.pk[h, F_TUN]
+    d4 = 0
+    if tun != TUN_GRE:
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_UDP, d4, n)
+    dt = S.cbase[C_TUNNEL]
+    charge(S, c, lv, Y_TUN_VXLAN if tun == TUN_VXLAN else Y_TUN_GENEVE if tun == TUN_GENEVE
+           else Y_TUN_GRE, dt, n)
+    d4 += dt
+    S.po[h, O_SKBLEN] = S.pk[h, F_ILEN]
+    ln = S.pk[h, F_ILEN]
+    S.cs[c, CS_PROCESSED] += 1  # the inner skb enters __netif_receive_skb_core too
+    if S.pk[h, F_IKIND] == K_ARP:
+        # an inner non-IP frame (taken as ARP): gro_cell_poll, the core, arp_rcv
+        for slot, k in ((Y_IN_GRO, C_GRO), (Y_IN_NETIF, C_NETIF), (Y_IN_ARP, C_IP)):
+            d = cost(S, k, ln)
+            charge(S, c, lv, slot, d, n)
+            d4 += d
+        S.pk[h, F_KIND] = K_ARP
+        return dl, d4
+    for slot, k in ((Y_IN_GRO, C_GRO), (Y_IN_NETIF, C_NETIF), (Y_IN_IP, C_IP),
+                    (Y_IN_ROUTE, C_ROUTE), (Y_IN_LOCAL, C_LOCAL)):
+        d = cost(S, k, ln)
+        if slot == Y_IN_IP:
+            d += S.P[P_NF_PRE] * S.cbase[C_NF_RULE]
+        charge(S, c, lv, slot, d, n)
+        d4 += d
+    S.pk[h, F_KIND] = S.pk[h, F_IKIND]
+    S.pk[h, F_SOCK] = S.pk[h, F_ISOCK]
+    S.pk[h, F_CSUM] = CSUM_UNNECESSARY  # the NIC checked nothing inside; the inner UDP/TCP
+    # checksum is validated by the inner GRO pass (gro_cells) when the outer was not: modelled free
+    dx, d4i = l4_handler_cost(S, c, h, lv)
+    return dl + dx, d4 + d4i
+
+
+@njit(cache=True, inline="always")
+def gro_csum(S, c, lv, i):
+    """tcp4_gro_receive / udp4_gro_receive (and the v6 ones) validate the L4 checksum before
+    anything else (skb_gro_checksum_validate): free for CHECKSUM_UNNECESSARY, a fold of skb->csum
+    for CHECKSUM_COMPLETE, csum_partial over the payload for CHECKSUM_NONE — which then counts as
+    CHECKSUM_UNNECESSARY for the rest of the path (skb_gro_incr_csum_unnecessary: "This saves work
+    if we fallback to normal path"). Returns the extra GRO ns."""
+    cs = S.pk[i, F_CSUM]
+    if S.P[P_GRO] == 0 or (cs & CSUM_GRO_V) == 0 or (cs & CSUM_KIND) != CSUM_NONE:
+        return 0
+    d = cost(S, C_CSUM, S.pk[i, F_PAYLEN])
+    charge(S, c, lv, Y_CSUM_GRO, d, 1)
+    S.pk[i, F_CSUM] = (cs & ~CSUM_KIND) | CSUM_UNNECESSARY
+    return d
+
+
+@njit(cache=True, inline="always")
+def copy_csum(S, c, h):
+    """udp_recvmsg: skb_copy_and_csum_datagram_msg instead of skb_copy_datagram_msg when the
+    checksum is still unverified (udp_skb_csum_unnecessary false): the copy also sums."""
+    if S.pk[h, F_KIND] != K_UDP or (S.pk[h, F_CSUM] & CSUM_KIND) != CSUM_NONE:
+        return 0
+    d = cost(S, C_CSUM, S.po[h, O_SKBLEN])
+    charge(S, c, 0, Y_CSUM_COPY, d, S.po[h, O_SKBCNT])
+    return d
+
+
+@njit(cache=True, inline="always")
+def frag_arm(S, key, t):
+    """mod_timer(&q->timer, jiffies + timeout): the queue's one timer, armed at creation (and
+    again by ip_frag_reinit), never pushed back by later fragments (inet_frag_create)."""
+    v6 = S.fq[key, FQ_V6]
+    tj = S.P[P_FRAG_T6] if v6 != 0 else S.P[P_FRAG_T4]
+    S.fq[key, FQ_EXP] = (jiffies(S, t) + tj) * S.P[P_TICK] - S.P[P_PHASE]
+    S.fq[key, FQ_GEN] += 1
+    hi = FX_FIFO6_T if v6 != 0 else FX_FIFO_T
+    base = S.P[P_FX_FIFO0] + (S.P[P_FX_NEXT0] - S.P[P_FX_FIFO0]) // 2 * v6
+    k = S.fx[hi]
+    S.fx[base + 2 * k] = key
+    S.fx[base + 2 * k + 1] = S.fq[key, FQ_GEN]
+    S.fx[hi] = k + 1
+
+
+@njit(cache=True)
+def frag_flush(S, key, tdrop, reason):
+    """inet_frag_queue_flush: free the queued fragments (memory back), each dropped with reason
+    at tdrop; reason < 0 frees them as consumed (inet_frag_destroy without INET_FRAG_DROP frees
+    with SKB_CONSUMED, e.g. after an overlap killed the queue)."""
+    p = S.fq[key, FQ_HEAD]
+    nx0 = S.P[P_FX_NEXT0]
+    while p >= 0:
+        if reason >= 0:
+            if S.se[p, S_LOCAL] < tdrop:
+                S.se[p, S_LOCAL] = tdrop  # it waited in the queue until then
+            drop(S, p, S_LOCAL, reason, S.se[p, S_LOCAL])
+        p = S.fx[nx0 + p]
+    S.fx[FX_MEM6 if S.fq[key, FQ_V6] != 0 else FX_MEM4] -= S.fq[key, FQ_TRUE]
+    S.fq[key, FQ_TRUE] = 0
+    S.fq[key, FQ_HEAD] = -1
+    S.fq[key, FQ_FLAGS] = 0
+    S.fq[key, FQ_LEN] = 0
+    S.fq[key, FQ_MEAT] = 0
+
+
+@njit(cache=True, inline="always")
+def frag_kill(S, key, tdrop, reason):
+    """inet_frag_kill + inet_frag_destroy: the queue leaves the hash table; its fragments and
+    its own struct (qsize) are freed."""
+    frag_flush(S, key, tdrop, reason)
+    S.fx[FX_MEM6 if S.fq[key, FQ_V6] != 0 else FX_MEM4] -= S.P[P_FRAG_QSIZE]
+    S.fq[key, FQ_LIVE] = 0
+
+
+@njit(cache=True)
+def frag_expire(S, t):
+    """ip_expire / ip6_frag_expire for every queue whose timer fired by t: ReasmFails and
+    ReasmTimeout, the queued fragments dropped FRAG_REASM_TIMEOUT at the expiry. Timers are kept in
+    arming order, which is expiry order (one timeout per IP version). The timer's own CPU cost
+    (a TIMER softirq, an ICMP time exceeded when the first fragment came) is not charged."""
+    for v6 in range(2):
+        hk = FX_FIFO6_H if v6 != 0 else FX_FIFO_H
+        tk = FX_FIFO6_T if v6 != 0 else FX_FIFO_T
+        base = S.P[P_FX_FIFO0] + (S.P[P_FX_NEXT0] - S.P[P_FX_FIFO0]) // 2 * v6
+        h = S.fx[hk]
+        while h < S.fx[tk]:
+            key = S.fx[base + 2 * h]
+            if S.fq[key, FQ_LIVE] != 0 and S.fq[key, FQ_GEN] == S.fx[base + 2 * h + 1]:
+                exp = S.fq[key, FQ_EXP]
+                if exp > t:
+                    break
+                S.fx[FX_FAIL6 if v6 != 0 else FX_FAIL4] += 1
+                S.fx[FX_TMO6 if v6 != 0 else FX_TMO4] += 1
+                frag_kill(S, key, exp, R_FRAG_TIMEOUT)
+            h += 1
+        S.fx[hk] = h
+
+
+@njit(cache=True, inline="always")
+def frag_free(S, c, lv):
+    """kfree_skb_reason of a fragment ip_defrag refuses."""
+    charge(S, c, lv, Y_DROP_LOCAL, S.cbase[C_DROP], 1)
+    return S.cbase[C_DROP]
+
+
+@njit(cache=True)
+def ip_defrag(S, c, h, t):
+    """ip_local_deliver → ip_defrag for fragment h at t: (local ns, l4 ns). A fragment that does
+    not complete its datagram ends here (consumed, or dropped with the kernel's reason); the one
+    that completes it carries the reassembled datagram on to the protocol handler."""
+    lv = level_of(S, c)
+    dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
+    charge(S, c, lv, Y_LOCAL, dl, 1)
+    charge(S, c, lv, Y_DEFRAG, S.cbase[C_DEFRAG], 1)
+    dl += S.cbase[C_DEFRAG]
+    tend = t + dl
+    frag_expire(S, t)
+    key = S.pk[h, F_FRAGQ]
+    v6 = S.pk[h, F_V6]
+    fail = FX_FAIL6 if v6 != 0 else FX_FAIL4
+    mem = FX_MEM6 if v6 != 0 else FX_MEM4
+    S.fx[FX_REQ6 if v6 != 0 else FX_REQ4] += 1  # IPSTATS_MIB_REASMREQDS, every fragment
+    hi = S.P[P_FRAG_HI6] if v6 != 0 else S.P[P_FRAG_HI4]
+    # inet_frag_find: frag_mem_limit(fqdir) > high_thresh -> NULL, even for an existing queue;
+    # ip_defrag then counts ReasmFails and kfree_skb()s the fragment (no specific reason)
+    if hi == 0 or S.fx[mem] > hi:
+        S.fx[fail] += 1
+        dd = frag_free(S, c, lv)
+        drop(S, h, S_LOCAL, R_NOT_SPECIFIED, tend + dd)
+        return dl + dd, 0
+    if S.fq[key, FQ_LIVE] == 0:
+        # inet_frag_create: a new queue, its struct charged (f->qsize) and its timer armed
+        S.fq[key, FQ_LIVE] = 1
+        S.fq[key, FQ_HEAD] = -1
+        S.fq[key, FQ_FLAGS] = 0
+        S.fq[key, FQ_LEN] = 0
+        S.fq[key, FQ_MEAT] = 0
+        S.fq[key, FQ_TRUE] = 0
+        S.fq[key, FQ_RID] = 0
+        S.fq[key, FQ_FIRST] = -1
+        S.fx[mem] += S.P[P_FRAG_QSIZE]
+        frag_arm(S, key, t)
+    if v6 == 0 and S.P[P_FRAG_DIST] > 0:
+        # ip_frag_too_far: the peer (inet_peer of saddr) counts every fragment it sends us; more
+        # than ipfrag_max_dist of them since this queue's last one -> ReasmFails and
+        # ip_frag_reinit: the queued fragments dropped FRAG_TOO_FAR, the timer re-armed
+        pr = FX_PEER0 + S.pk[h, F_PEER]
+        S.fx[pr] += 1
+        start = S.fq[key, FQ_RID]
+        S.fq[key, FQ_RID] = S.fx[pr]
+        if S.fq[key, FQ_HEAD] >= 0 and S.fx[pr] - start > S.P[P_FRAG_DIST]:
+            S.fx[fail] += 1
+            frag_flush(S, key, t, R_FRAG_TOO_FAR)
+            S.fq[key, FQ_FIRST] = -1
+            frag_arm(S, key, t)
+    off = S.pk[h, F_FOFF]
+    end = S.pk[h, F_FEND]
+    bad = False
+    if S.pk[h, F_FMF] == 0:
+        # the final fragment: bits beyond it, or a different end, is corruption (discard_qp)
+        if end < S.fq[key, FQ_LEN] or (
+                (S.fq[key, FQ_FLAGS] & FQ_LAST_IN) != 0 and end != S.fq[key, FQ_LEN]):
+            bad = True
+        else:
+            S.fq[key, FQ_FLAGS] |= FQ_LAST_IN
+            S.fq[key, FQ_LEN] = end
+    else:
+        end &= ~7  # a non-final fragment is trimmed to a multiple of 8
+        if end > S.fq[key, FQ_LEN]:
+            if (S.fq[key, FQ_FLAGS] & FQ_LAST_IN) != 0:
+                bad = True
+            else:
+                S.fq[key, FQ_LEN] = end
+    if end <= off:
+        bad = True
+    if not bad:
+        # inet_frag_queue_insert: inside an existing fragment -> IPFRAG_DUP (this one dropped,
+        # the queue kept); any other overlap -> IPFRAG_OVERLAP (RFC 5722: the whole datagram)
+        nx0 = S.P[P_FX_NEXT0]
+        p = S.fq[key, FQ_HEAD]
+        while p >= 0:
+            po_ = S.pk[p, F_FOFF]
+            pe = S.pk[p, F_FEND] if S.pk[p, F_FMF] == 0 else S.pk[p, F_FEND] & ~7
+            if off < pe and end > po_:
+                if off >= po_ and end <= pe:
+                    dd = frag_free(S, c, lv)
+                    drop(S, h, S_LOCAL, R_DUP_FRAG, tend + dd)
+                    return dl + dd, 0
+                S.fx[FX_OVL6 if v6 != 0 else FX_OVL4] += 1  # ReasmOverlaps
+                bad = True
+                break
+            p = S.fx[nx0 + p]
+    if bad:
+        # discard_qp: inet_frag_kill + ReasmFails; this fragment kfree_skb()d; the queued ones
+        # are freed by inet_frag_destroy as SKB_CONSUMED (no INET_FRAG_DROP): they stay consumed
+        S.fx[fail] += 1
+        frag_kill(S, key, tend, -1)
+        dd = frag_free(S, c, lv)
+        drop(S, h, S_LOCAL, R_NOT_SPECIFIED, tend + dd)
+        return dl + dd, 0
+    S.fx[S.P[P_FX_NEXT0] + h] = S.fq[key, FQ_HEAD]
+    S.fq[key, FQ_HEAD] = h
+    S.fq[key, FQ_MEAT] += end - off
+    S.fq[key, FQ_TRUE] += S.pk[h, F_TRUESIZE]
+    S.fx[mem] += S.pk[h, F_TRUESIZE]  # add_frag_mem_limit(skb->truesize)
+    if off == 0:
+        S.fq[key, FQ_FLAGS] |= FQ_FIRST_IN
+        S.fq[key, FQ_FIRST] = h
+        S.fq[key, FQ_SOCK] = S.pk[h, F_SOCK]
+        S.fq[key, FQ_KIND] = S.pk[h, F_KIND]
+        S.fq[key, FQ_L4HDR] = S.pk[h, F_FEND] - S.pk[h, F_PAYLEN]  # transport header bytes
+    if S.fq[key, FQ_FLAGS] != (FQ_FIRST_IN | FQ_LAST_IN) or S.fq[key, FQ_MEAT] != S.fq[key, FQ_LEN]:
+        consume(S, h, tend)  # -EINPROGRESS: held in the queue
+        return dl, 0
+    # ip_frag_reasm: this fragment becomes the head of the datagram (inet_frag_reasm_prepare);
+    # its truesize is the sum of the fragments'; ReasmOKs. The earlier fragments stay consumed.
+    truesz = S.fq[key, FQ_TRUE]
+    first = S.fq[key, FQ_FIRST]
+    S.fq[key, FQ_TRUE] = 0
+    S.fq[key, FQ_HEAD] = -1
+    S.fx[mem] -= truesz + S.P[P_FRAG_QSIZE]
+    S.fq[key, FQ_LIVE] = 0
+    S.fx[FX_OK6 if v6 != 0 else FX_OK4] += 1
+    charge(S, c, lv, Y_REASM, S.cbase[C_REASM], 1)
+    dl += S.cbase[C_REASM]
+    S.po[h, O_SKBLEN] = S.fq[key, FQ_LEN] - S.fq[key, FQ_L4HDR]
+    S.po[h, O_SKBTRUE] = truesz
+    S.po[h, O_FHEAD] = first
+    S.pk[h, F_SOCK] = S.fq[key, FQ_SOCK]
+    S.pk[h, F_KIND] = S.fq[key, FQ_KIND]
+    S.pk[h, F_CSUM] = S.pk[first, F_CSUM]  # the L4 header (and its checksum) is the first's
+    # then LOCAL_IN and the protocol handler run on the whole datagram
+    dx, d4 = l4_handler_cost(S, c, h, lv)
+    return dl + dx, d4
+
+
 @njit(cache=True)
 def list_core(S, c, q, t):
     """netif_receive_skb_list_internal → __netif_receive_skb_list_core → ip_list_rcv →
@@ -988,9 +1627,15 @@ def list_core(S, c, q, t):
         if S.po[h, O_OUTC] != -1:
             continue
         # early demux finds an established TCP socket and skips the FIB (KERNEL.md §1 row 8)
-        if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0:
+        # (ip_rcv_finish_core: never for a fragment, !ip_is_fragment(iph))
+        if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0 and S.pk[h, F_FRAGQ] < 0:
             d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_DEMUX, d, S.po[h, O_SKBCNT])
+        elif S.pk[h, F_DEMUX] != 0:
+            # udp_v4_early_demux: only a connected socket matches (__udp4_lib_demux_lookup wants
+            # the full 4-tuple); its sk_rx_dst spares the FIB lookup
+            d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_UDP_DEMUX, d, S.po[h, O_SKBCNT])
         else:
             d = cost(S, C_ROUTE, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_ROUTE, d, S.po[h, O_SKBCNT])
@@ -1006,6 +1651,21 @@ def l4_cost(S, c, h):
     lv = level_of(S, c)
     dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
     charge(S, c, lv, Y_LOCAL, dl, S.po[h, O_SKBCNT])
+    if S.pk[h, F_EXT] > 0:
+        # IPv6 extension headers: hop-by-hop in ip6_rcv_core, the others each a protocol
+        # handler run by ip6_protocol_deliver_rcu's resubmit loop (net/ipv6/ip6_input.c)
+        de = cost(S, C_EXTHDR, S.pk[h, F_EXT])
+        charge(S, c, lv, Y_EXTHDR, de, S.po[h, O_SKBCNT])
+        dl += de
+    dx, d4 = l4_handler_cost(S, c, h, lv)
+    return dl + dx, d4
+
+
+@njit(cache=True)
+def l4_handler_cost(S, c, h, lv):
+    """After ip_local_deliver's own work (and reassembly): the LOCAL_IN rules and the protocol
+    handler: (more local ns, l4 ns)."""
+    dl = 0
     nf = S.P[P_NF_IN] * S.cbase[C_NF_RULE]
     if nf > 0:
         charge(S, c, lv, Y_NF_IN, nf, S.po[h, O_SKBCNT])
@@ -1017,6 +1677,12 @@ def l4_cost(S, c, h):
     elif kd == K_TCP or kd == K_TCP_CTRL:
         d4 = cost(S, C_TCP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_TCP, d4, S.po[h, O_SKBCNT])
+        if (S.pk[h, F_CSUM] & CSUM_KIND) == CSUM_NONE:
+            # tcp_v4_rcv / tcp_rcv_established: tcp_checksum_complete over the segment when
+            # neither the NIC nor GRO verified it (skb_csum_unnecessary false)
+            dc = cost(S, C_CSUM, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_CSUM_L4, dc, S.po[h, O_SKBCNT])
+            d4 += dc
     elif kd == K_ICMP_ECHO:
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN]) + S.cbase[C_ICMP]
         charge(S, c, lv, Y_ICMP_RCV, cost(S, C_UDP, S.po[h, O_SKBLEN]), S.po[h, O_SKBCNT])
@@ -1036,7 +1702,12 @@ def l4_cost(S, c, h):
 def l4_done(S, c, h, t):
     """End of local delivery + protocol handler for skb h: outcome and socket enqueue.
     Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot."""
+    if S.po[h, O_OUTC] != -1:
+        return 0, -1  # a fragment that ended in ip_defrag (held, duplicate, dropped)
     kd = S.pk[h, F_KIND]
+    if kd == K_ARP:
+        consume(S, h, t)  # the inner ARP of a decapsulated frame, in arp_rcv
+        return 0, -1
     if kd == K_NOPROTO:
         drop(S, h, S_LOCAL, R_NOPROTO, S.se[h, S_LOCAL])
         S.misc[M_IPIN + (3)] += 1
@@ -1047,6 +1718,12 @@ def l4_done(S, c, h, t):
         return 0, -1
     if kd == K_TCP or kd == K_TCP_CTRL:
         S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs, per skb (tcp_v4_rcv)
+    if kd == K_UDP and (S.pk[h, F_CSUM] & CSUM_ZERO6) != 0:
+        # __udp6_lib_rcv: a zero checksum is refused, with or without a socket, unless it set
+        # UDP_NO_CHECK6_RX
+        # (udp6_csum_zero_error -> csum_error: UDP_CSUM, Udp6InCsumErrors + InErrors)
+        drop(S, h, S_L4, R_UDP_CSUM, t)
+        return S.cbase[C_DROP], Y_DROP_L4
     s = S.pk[h, F_SOCK]
     if s < 0:
         drop(S, h, S_L4, R_NOSOCK, t)
@@ -1189,7 +1866,9 @@ def nra_advance(S, c, t):
                     else:
                         charge(S, c, lv, Y_DRIVER, dd, 1)
                     dg, merged = gro_receive(S, q, i, t + dd)
-                    charge(S, c, lv, Y_GRO_MERGE if merged else Y_GRO, dg, 1)
+                    charge(S, c, lv, (Y_UDP_GRO if S.pk[i, F_KIND] == K_UDP else Y_GRO_MERGE)
+                           if merged else Y_GRO, dg, 1)
+                    dg += gro_csum(S, c, lv, i)
                     if S.P[P_VETH] == 0:
                         S.se[i, S_DRIVER] = t + dd
                         S.sc[i, S_DRIVER] = dd
@@ -1257,10 +1936,16 @@ def nra_advance(S, c, t):
                 continue
             h = S.rxl[q, pos]
             S.cs[c, CS_LPOS] = pos + 1
-            dl, d4 = l4_cost(S, c, h)
+            if S.pk[h, F_FRAGQ] >= 0:
+                dl, d4 = ip_defrag(S, c, h, t)
+            elif S.pk[h, F_TUN] != TUN_NONE:
+                dl, d4 = tunnel_rcv(S, c, h)
+            else:
+                dl, d4 = l4_cost(S, c, h)
+                d4 += tcp_rcv_ack(S, c, h, t + dl + d4)
             S.se[h, S_LOCAL] = t + dl
             S.sc[h, S_LOCAL] = dl
-            if S.pk[h, F_KIND] != K_NOPROTO:
+            if S.pk[h, F_KIND] != K_NOPROTO and S.po[h, O_OUTC] == -1:
                 S.se[h, S_L4] = t + dl + d4
                 S.sc[h, S_L4] = d4
             start_step(S, c, t, ST_L4, h, dl + d4)
@@ -1269,12 +1954,14 @@ def nra_advance(S, c, t):
             # napi_complete_done (dev.c:6722-6788)
             S.qs[q, QS_SCHED] = 0
             if S.cs[c, CS_TMO] != 0:
-                heap_fix(S.ht, S.hh, S.hp, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
+                heap_set(S, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
             if S.qs[q, QS_MISSED] != 0:
                 S.qs[q, QS_MISSED] = 0
                 napi_schedule(S, c, q, t)
             elif S.cs[c, CS_KEEP_MASKED] == 0:
-                if S.P[P_AITR] != 0:
+                if S.P[P_AITR] == AITR_DIM:
+                    mlx5e_handle_rx_dim(S, q, t)
+                elif S.P[P_AITR] != 0:
                     ixgbe_set_itr(S, q, t)
                 irq_rearm(S, q, t)
             poll_end(S, c, q, t, True)
@@ -1401,6 +2088,7 @@ def thread_advance(S, k, c, t):
                 dco = S.cbase[C_CONSUME]
                 charge(S, c, 0, Y_COPY, dcp, S.po[h, O_SKBCNT])
                 charge(S, c, 0, Y_CONSUME, dco, S.po[h, O_SKBCNT])
+                dcp += copy_csum(S, c, h)
                 extra = S.ts[k, TS_RESUME] if n == 0 else 0
                 if extra > 0:
                     S.accf[c, 0, Y_RECV] += S.po[h, O_SKBCNT]
@@ -1460,7 +2148,7 @@ def ttwu(S, c, k, t):
         at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
         if S.cs[tc, CS_X] == X_IDLE:
             at += S.P[P_CEXIT]
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, at)
+    heap_set(S, S.P[P_ETHR0] + k, at)
 
 
 @njit(cache=True, inline="always")
@@ -1495,7 +2183,7 @@ def ttwu_preempt(S, c, sleep_t, t, at):
 @njit(cache=True, inline="always")
 def thread_wake(S, k, t):
     """The woken reader becomes runnable on its CPU (ttwu's IPI and latencies are past)."""
-    heap_fix(S.ht, S.hh, S.hp, S.P[P_ETHR0] + k, INF)
+    heap_set(S, S.P[P_ETHR0] + k, INF)
     c = S.ts[k, TS_CPU]
     S.ts[k, TS_STATE] = T_RUNNABLE
     rq_push(S, c, k)
@@ -1550,7 +2238,7 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
             S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
             S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-            heap_fix(S.ht, S.hh, S.hp, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+            heap_set(S, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
             return
         S.cs[c, CS_X] = X_IDLE
         cpu_stop(S, c)
@@ -1621,19 +2309,28 @@ def cpu_complete(S, c, t):
 def run_loop(S):
     n = S.pk.shape[0]
     nxt = S.misc[0]
+    # arrivals come from the time-sorted packet array, not from the heap: entity 0 stays at INF
+    # there and the next arrival is compared with the heap's top under the same (time, entity)
+    # order, entity 0 first on a tie. Same event order; one heap update less per packet
+    if S.ht[0] < INF:
+        heap_set(S, 0, INF)
+    t_arr = S.pk[nxt, F_T_VIS] if nxt < n else INF
     while True:
         e = S.hh[0]
         t = S.ht[e]
+        if t_arr <= t:
+            e = 0
+            t = t_arr
         if t >= INF:
             break
-        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[0] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
+        if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[1] or S.misc[M_NEV] + 64 >= S.ev.shape[0]:
             S.misc[0] = nxt
             return 1  # the caller grows the buffers and calls again
         S.misc[3 + (0 if e == 0 else 1 if e < S.P[P_ECPU0] else 2 if e < S.P[P_ETHR0] else 3)] += 1
         if e == 0:
             arrival(S, nxt, t)
             nxt += 1
-            heap_fix(S.ht, S.hh, S.hp, 0, S.pk[nxt, F_T_VIS] if nxt < n else INF)
+            t_arr = S.pk[nxt, F_T_VIS] if nxt < n else INF
         elif e < S.P[P_ECPU0]:
             irq_fire(S, e - S.P[P_EIRQ0], t)
         elif e < S.P[P_ETHR0]:

@@ -34,10 +34,17 @@ DROP_REASONS = (
     "CPU_BACKLOG",
     "SOCKET_BACKLOG",
     "PROTO_MEM",
-    "NOT_SPECIFIED",  # veth: dev_kfree_skb_any of an skb the full ptr_ring refused
+    "NOT_SPECIFIED",  # veth: dev_kfree_skb_any of an skb the full ptr_ring refused; kfree_skb():
+    # ip_defrag over ipfrag_high_thresh, an overlapping fragment
+    "FRAG_REASM_TIMEOUT",  # ip_expire / ip6_frag_expire: the reassembly timer fired
+    "FRAG_TOO_FAR",  # ip_frag_reinit: more than ipfrag_max_dist fragments from the peer between two
+    "DUP_FRAG",  # inet_frag_queue_insert: IPFRAG_DUP
+    "UDP_CSUM",  # __udp6_lib_rcv: a zero UDP checksum over IPv6 (RFC 8200 §8.1)
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
-    R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC = range(len(DROP_REASONS))
+    R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
+    R_UDP_CSUM = range(len(DROP_REASONS))
+R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
 S_DRIVER, S_GRO, S_NETIF, S_BACKLOG, S_IP, S_ROUTE, S_LOCAL, S_L4, S_COPY, S_APP = range(10)
@@ -50,7 +57,7 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
 (C_DRIVER, C_GRO, C_GRO_MERGE, C_NETIF, C_IP, C_ROUTE, C_DEMUX, C_LOCAL, C_UDP, C_TCP, C_COPY,
  C_APP, C_HARDIRQ, C_SOFTIRQ, C_NRA, C_POLL, C_REFILL, C_DROP, C_NF_RULE, C_CONNTRACK, C_ICMP,
  C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_BACKLOG, C_BL_POLL,
- C_IPI_SEND, C_IPI_IRQ, C_TX) = range(34)
+ C_IPI_SEND, C_IPI_IRQ, C_TX, C_DEFRAG, C_REASM, C_CSUM, C_TUNNEL, C_EXTHDR) = range(39)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -61,11 +68,14 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # RPS / backlog / veth (model/backlog.py)
  P_RPS, P_MAXBL, P_BL_WEIGHT, P_FL_LOG, P_FL_HASH32, P_RFS_MASK, P_RPS_CPU_MASK, P_RFLOW_MASK,
  P_EIPI0, P_VETH, P_SENDER, P_BQCAP, P_AITR,
+ # IP reassembly, TCP ACKs (breadth)
+ P_FRAG_HI4, P_FRAG_HI6, P_FRAG_T4, P_FRAG_T6, P_FRAG_DIST, P_FRAG_QSIZE, P_FX_FIFO0, P_FX_NEXT0,
+ P_TCP_ACKS, P_ATO,
  # threaded NAPI: sysfs threaded, the comm-table index of napi/<dev>-<id> of queue 0
  P_THREADED, P_NAPI_COMM0,
  # CFS (< 6.6) sysctl_sched_wakeup_granularity in ns; -1 under EEVDF (engine.py ttwu_preempt)
- P_WGRAN) = range(52)
-N_P = 52
+ P_WGRAN) = range(62)
+N_P = 62
 
 # ---- CPU contexts
 X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
@@ -93,14 +103,26 @@ N_CS = 62
  QS_TAIL, QS_FIRST_T, QS_CNT, QS_RX_N, QS_RX_SEG, QS_GRO_N, QS_GRO_SEQ, QS_IRQS, QS_POLLS,
  QS_ARMS, QS_PKTS, QS_BEXH, QS_MISSED_DROP, QS_BYTES, QS_POLL_IRQ_T, QS_ACCEPTED, QS_DEFER,
  QS_TIMERS, QS_ITR, QS_AITR_Q, QS_AITR_RX, QS_AITR_TX, QS_AITR_NEXT, QS_AITR_PK,
- QS_AITR_BY,
+ QS_AITR_BY, QS_FRAMES, QS_DIM_STATE, QS_DIM_TUNE, QS_DIM_IX, QS_DIM_SL, QS_DIM_SR, QS_DIM_TIRED,
+ QS_DIM_E0, QS_DIM_P0, QS_DIM_B0, QS_DIM_T0, QS_DIM_PPMS, QS_DIM_BPMS, QS_DIM_EPMS,
  QS_THR,  # threaded NAPI: its kthread's state (NT_* below)
  QS_THR_SLEEP_T,  # when the kthread last went to sleep (CFS wake-up preemption)
- ) = range(36)
-N_QS = 36
+ ) = range(50)
+N_QS = 50
 NT_SLEEP, NT_RUNNABLE, NT_RUNNING = range(3)  # qs[q, QS_THR]
 # ixgbe dynamic ITR constants (ixgbe.h: IXGBE_ITR_ADAPTIVE_*)
 AITR_MIN_INC, AITR_MIN_USECS, AITR_MAX_USECS, AITR_LATENCY = 2, 10, 126, 0x80
+# P_AITR: 0 fixed moderation, 1/2 ixgbe dynamic ITR (10G/100M, 2.5G/1G/10M), 3 net_dim (mlx5)
+AITR_DIM = 3
+# lib/dim (include/linux/dim.h): sample states, tuning states, DIM_NEVENTS, the profile tables
+DIM_START_MEASURE, DIM_MEASURE_IN_PROGRESS = 0, 1
+DIM_PARKING_ON_TOP, DIM_PARKING_TIRED, DIM_GOING_RIGHT, DIM_GOING_LEFT = range(4)
+DIM_NEVENTS = 64
+DIM_NUM_PROFILES = 5
+DIM_RX_EQE_USEC = (1, 8, 64, 128, 256)  # lib/dim/net_dim.c NET_DIM_RX_EQE_PROFILES
+DIM_RX_EQE_PKTS = (256, 256, 256, 256, 256)
+DIM_RX_CQE_USEC = (2, 8, 16, 32, 64)  # NET_DIM_RX_CQE_PROFILES
+DIM_RX_CQE_PKTS = (256, 128, 64, 64, 64)
 
 # ---- GRO held-flow slots gh[q, slot, *] (8 buckets x 8 flows, gro.c MAX_GRO_SKBS/GRO_HASH_BUCKETS)
 (GH_USED, GH_HEAD, GH_LAST, GH_CNT, GH_LEN, GH_NEXTSEQ, GH_MSS, GH_ACK, GH_FLAGS, GH_OPT, GH_TTL,
@@ -176,13 +198,36 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("rps_trigger_softirq", "", "netdev"),  # 37 the IPI's handler on the target CPU (hard IRQ)
     ("{tx_symbol}", "", "etc"),  # 38 the veth sender's own transmit work up to veth_xmit
     ("kfree_skb_reason", "backlog", "mm"),  # 39 CPU_BACKLOG drops, and drops in the core
+    ("ip_defrag", "local", "tcp/ip"),  # 40 a fragment into its reassembly queue (ipv6_frag_rcv)
+    ("inet_frag_reasm_finish", "local", "tcp/ip"),  # 41 the datagram rebuilt from its fragments
+    ("csum_partial", "gro", "etc"),  # 42 skb_gro_checksum_validate of a CHECKSUM_NONE skb
+    ("csum_partial", "l4", "etc"),  # 43 tcp_checksum_complete (CHECKSUM_NONE, not done in GRO)
+    ("skb_copy_and_csum_datagram", "copy", "data_copy"),  # 44 recvmsg checksumming as it copies
+    ("udp_v4_early_demux", "route", "tcp/ip"),  # 45 a connected UDP socket's cached route
+    ("udp_gro_receive_segment", "gro", "netdev"),  # 46 a datagram appended (socket UDP_GRO)
+    # 47-54 a tunnel endpoint: the decapsulation, then the inner packet's second pass through the
+    # stack (gro_cells NAPI, core, ip_rcv, routing, local delivery), all in the l4 stage
+    ("vxlan_rcv", "l4", "tcp/ip"),  # 47
+    ("geneve_udp_encap_recv", "l4", "tcp/ip"),  # 48
+    ("gre_rcv", "l4", "tcp/ip"),  # 49
+    ("gro_cell_poll", "l4", "netdev"),  # 50
+    ("__netif_receive_skb_core", "l4", "netdev"),  # 51
+    ("ip_rcv", "l4", "tcp/ip"),  # 52
+    ("ip_route_input_noref", "l4", "tcp/ip"),  # 53
+    ("ip_local_deliver", "l4", "tcp/ip"),  # 54
+    ("arp_rcv", "l4", "tcp/ip"),  # 55 an inner ARP
+    ("tcp_send_ack", "l4", "tcp/ip"),  # 56 an ACK (or SYN-ACK) the receive path sends
+    ("ip6_protocol_deliver_rcu", "local", "tcp/ip"),  # 57 walking IPv6 extension headers
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
  Y_DEMUX, Y_LOCAL, Y_UDP, Y_TCP, Y_NF_PRE, Y_NF_IN, Y_CT, Y_DROP_NETIF, Y_DROP_IP, Y_DROP_LOCAL,
  Y_DROP_L4, Y_ICMP_SEND, Y_WAKE, Y_RECV, Y_RECV_IDLE, Y_COPY, Y_CONSUME, Y_CTXSW, Y_APP, Y_ARP,
  Y_ICMP_RCV, Y_TMR, Y_RPS, Y_BL_CORE, Y_BL_POLL, Y_IPI_SEND, Y_IPI_IRQ, Y_TX,
- Y_DROP_BL) = range(N_SLOTS)
+ Y_DROP_BL, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
+ Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
+ Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR) = range(N_SLOTS)
+TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
 EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")
@@ -193,18 +238,34 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 # ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
-             "truesize", "v6", "hash")
+             "truesize", "v6", "hash", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux",
+             "tun", "ikind", "isock", "ilen", "ext")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6,
- F_HASH) = range(22)  # F_HASH: skb->hash (RPS, RFS, flow limit)
-N_PK = 22
+ F_HASH, F_FRAGQ, F_FOFF, F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN,
+ F_EXT) = range(34)
+N_PK = 34
+# F_HASH: skb->hash (RPS, RFS, flow limit)
+# ext: bytes of IPv6 extension headers before the transport header (the fragment header aside)
+# demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
+# tun: TUN_* of a packet this host decapsulates; ikind/isock/ilen: its inner packet
+# csum: skb->ip_summed as the driver sets it (CSUM_*), + CSUM_GRO_V if GRO validates it
+# (inet_gro_receive reaches tcp4/udp4_gro_receive: not a fragment, no IPv4 options),
+# + CSUM_ZERO6 for a zero UDP checksum over IPv6
+CSUM_NONE, CSUM_UNNECESSARY, CSUM_COMPLETE = 0, 1, 2
+CSUM_KIND = 3
+CSUM_GRO_V = 4
+CSUM_ZERO6 = 8
+# fragq: the reassembly key (saddr, daddr, id, protocol; IPv6 without the protocol) as a dense id,
+# -1 if not a fragment; foff/fend: the fragment's byte range in the datagram; fmf: IP_MF;
+# peer: dense id of the IPv4 source (its inet_peer, for ipfrag_max_dist), -1 for IPv6
 
 # ---- per-packet outputs po[i, *]
 PO_FIELDS = ("outc", "dstage", "dreason", "tirq", "tpoll", "tdone", "pcpu", "papp", "skbh",
-             "segnext", "skbcnt", "skblen", "skbtrue")
+             "segnext", "skbcnt", "skblen", "skbtrue", "fhead")
 (O_OUTC, O_DSTAGE, O_DREASON, O_TIRQ, O_TPOLL, O_TDONE, O_PCPU, O_PAPP, O_SKBH, O_SEGNEXT,
- O_SKBCNT, O_SKBLEN, O_SKBTRUE) = range(13)
-N_PO = 13
+ O_SKBCNT, O_SKBLEN, O_SKBTRUE, O_FHEAD) = range(14)
+N_PO = 14  # fhead: for a reassembled datagram, the packet that was its first fragment (offset 0)
 
 # ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
 # hard IRQs waiting for the current step, scratch
@@ -214,4 +275,21 @@ N_LST = 7
 # ---- misc[*]: loop cursor, buffer fill levels, SNMP scratch
 M_NXT, M_NROWS, M_NEV = 0, 1, 2
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
+# M_TCPIN + 4: ACKs sent (Tcp OutSegs), + 5: of which by the delayed-ACK timer (TcpExt DelayedACKs)
+# + 6: TCPOFOQueue, + 7: dup/old data (TCP_OLD_DATA)
+# ---- per-flow TCP receive state tf[flow, *] (the receiving socket's view of one connection)
+(TF_MSS, TF_UNACK, TF_QUICK, TF_DELACK, TF_NXT, TF_HAVE_NXT) = range(6)
+N_TF = 6
 N_MISC = 32
+
+# ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)
+(FQ_LIVE, FQ_FLAGS, FQ_LEN, FQ_MEAT, FQ_TRUE, FQ_EXP, FQ_RID, FQ_HEAD, FQ_GEN, FQ_V6, FQ_SOCK,
+ FQ_KIND, FQ_L4HDR, FQ_FIRST) = range(14)
+N_FQ = 14
+FQ_FIRST_IN, FQ_LAST_IN = 1, 2  # INET_FRAG_FIRST_IN, INET_FRAG_LAST_IN
+# ---- fx[*]: reassembly globals; the inet_peer rid counters from FX_PEER0; the timer FIFOs of
+# (key, generation) pairs from P_FX_FIFO0 (IPv4) and P_FX_FIFO0 + 2 * (fragments + 1) (IPv6);
+# then each packet's next queued fragment from P_FX_NEXT0
+(FX_MEM4, FX_MEM6, FX_FIFO_H, FX_FIFO_T, FX_REQ4, FX_OK4, FX_FAIL4, FX_TMO4, FX_REQ6, FX_OK6,
+ FX_FAIL6, FX_TMO6, FX_OVL4, FX_OVL6, FX_FIFO6_H, FX_FIFO6_T) = range(16)
+FX_PEER0 = 16  # IPv4 and IPv6 timers (30 s / 60 s) each keep a FIFO: each is in expiry order

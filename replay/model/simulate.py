@@ -17,13 +17,25 @@ import pyarrow as pa
 from replay.errors import RunError
 from replay.model import engine
 from replay.model import layout as L  # noqa: N812 (the engine's slot table, read as L.X)
-from replay.model.classify import addr_text, columns, host_view, infer_apps, kinds, sockets
+from replay.model.classify import (
+    addr_text,
+    columns,
+    fragments,
+    host_view,
+    infer_apps,
+    inner_view,
+    ip_summed,
+    kinds,
+    sockets,
+    tunnels,
+)
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
-from replay.model.drivers import DRIVERS, MOD_ITR, Driver, parse_speed
+from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed
+from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
-from replay.model.state import new_state, set_buffers
+from replay.model.state import gather_rows, new_state, set_buffers
 from replay.model.wire import schedule
 from replay.runner import ReplayOptions
 from replay.store.schema import CPU_SCHEMA, EVENTS_SCHEMA, PACKETS_SCHEMA
@@ -188,12 +200,15 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         notes.append(hv.note)
     apps = [dict(a) for a in cfg["app"]]
     if not apps:
-        apps, note = infer_apps(cols, hv.received, cfg["host"]["cpus"])
+        # a decapsulated frame is for its inner packet's port, not the tunnel's
+        apps, note = infer_apps(inner_view(cols, cfg), hv.received, cfg["host"]["cpus"])
         notes.append(note)
         for i, a in enumerate(apps):
             a.setdefault("threads", 1)
             a.setdefault("work-ns", 0)
             a.setdefault("reuseport", False)
+            a.setdefault("connected", False)
+            a.setdefault("udp-gro", False)
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
@@ -226,7 +241,23 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     skb_hash = _skb_hash(hashes, cols.flow)
 
     fkind = kinds(cols)
-    fsock = sockets(cols, apps, hashes)
+    fsock = sockets(cols, apps, int(cfg["host"]["ehash-secret"]))
+    frg = fragments(cols, fkind)
+    fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
+    conn = np.array([bool(a.get("connected")) for a in apps] + [False], dtype=bool)
+    demux = (fkind == L.K_UDP) & (cols.frag == 0) & conn[fsock]  # fsock -1 -> the False pad
+    # IPv6 extension-header bytes (ip_hlen counts them and the fragment header, 8 bytes)
+    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
+    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
+    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
+    from replay.model.classify import _l4_header_len
+
+    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0) if cols.n else 0
+    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
+    ext = np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
+                   & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+    ftun, fikind, fisock, filen = tunnels(cols, fkind, list(cfg.get("tunnel", [])), apps,
+                                          int(cfg["host"]["ehash-secret"]))
 
     # ---- the wire
     if drv.name == "veth":
@@ -243,7 +274,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     gro_ok = (cols.proto == 6) & cols.has_ports & (cols.frag == 0) & (
         v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))
     )
-    hdr = np.where(v6, 40, cols.ip_hlen) + cols.tcp_hlen
+    # UDP_GRO sockets: udp_gro_receive_segment needs a non-zero checksum ("for symmetry with GSO")
+    ugro = np.array([bool(a.get("udp-gro")) for a in apps] + [False], dtype=bool)
+    gro_ok |= (cols.proto == 17) & cols.has_ports & (cols.frag == 0) & ~cols.csum_zero & (
+        v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))) & ugro[fsock] & (fkind == L.K_UDP)
+    hdr = np.where(v6, 40, cols.ip_hlen) + np.where(cols.proto == 17, 8, cols.tcp_hlen)
     ts = _truesize(drv, cols.wire_len, int(cfg["host"]["skb-small-head"]))
 
     host_ghz = None if cfg["host"]["ghz"] == "profile" else float(cfg["host"]["ghz"])
@@ -266,8 +301,6 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_PHASE] = cfg["host"]["tick-phase-ns"]
     P[L.P_MOD] = drv.moderation
     if drv.name == "mlx5" and not cfg["nic"]["rx-cqe-moder"]:
-        from replay.model.drivers import MOD_MLX5_EQE
-
         P[L.P_MOD] = MOD_MLX5_EQE
     P[L.P_USECS] = int(cfg["nic"]["rx-usecs"]) * 1000
     P[L.P_FRAMES] = int(cfg["nic"]["rx-frames"])
@@ -276,6 +309,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         # offers no adaptive-rx flag, nic.adaptive-rx says the same). ixgbe_update_itr scales by
         # 256 at 10G/100M and by 64 at 2.5G/1G/10M.
         P[L.P_AITR] = 1 if parse_speed(cfg["nic"]["speed"]) in (10**10, 10**8) else 2
+    elif drv.name == "mlx5" and cfg["nic"]["adaptive-rx"]:
+        P[L.P_AITR] = L.AITR_DIM  # net_dim on each RQ (en_main.c mlx5e_dim_rx_change)
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
@@ -317,7 +352,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     # comm table: swapper/*, ksoftirqd/*, the apps (and the veth sender), then napi/<dev>-<id>
     P[L.P_NAPI_COMM0] = 2 * ncpu + nsock + (1 if veth else 0)
 
-    psock = fsock[ridx]
+    # a decapsulated packet is for its inner socket (the socket queues are sized by this)
+    psock = np.where(ftun != L.TUN_NONE, fisock, fsock)[ridx]
     ss = np.zeros((max(nsock, 1), L.N_SS), dtype=np.int64)
     qcaps = []
     for s, a in enumerate(apps):
@@ -382,7 +418,14 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         if drv.moderation == MOD_ITR:
             usecs &= ~1  # EITR / ITR registers count in 2 us (ixgbe_write_eitr masks 0xFF8)
         qs[q, L.QS_ITR] = usecs * 1000
-        if P[L.P_AITR]:
+        qs[q, L.QS_FRAMES] = int(cfg["nic"]["rx-frames"])
+        if P[L.P_AITR] == L.AITR_DIM:
+            # DIM starts from profile 1 whatever rx-usecs says (net_dim_get_def_rx_moderation,
+            # NET_DIM_DEF_PROFILE_CQE/EQE = 1); struct dim is zeroed: profile_ix 0, parked on top
+            eqe = P[L.P_MOD] == MOD_MLX5_EQE
+            qs[q, L.QS_ITR] = (L.DIM_RX_EQE_USEC if eqe else L.DIM_RX_CQE_USEC)[1] * 1000
+            qs[q, L.QS_FRAMES] = (L.DIM_RX_EQE_PKTS if eqe else L.DIM_RX_CQE_PKTS)[1]
+        if P[L.P_AITR] in (1, 2):
             # ixgbe_alloc_q_vector: q_vector->itr = IXGBE_20K_ITR (50 us << 2), both containers
             # at IXGBE_ITR_ADAPTIVE_MAX_USECS | LATENCY; next_update 0 (kzalloc): the first
             # update finds it stale
@@ -412,27 +455,48 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_ETMR0] = e_thr0 + nthr
     P[L.P_EIPI0] = e_thr0 + nthr + nq
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
-    pk = np.zeros((n, L.N_PK), dtype=np.int64)
-    cols_in = {
-        "t_vis": t_vis, "t_wire": t_wire, "que": fqueue[ridx], "plen": cols.wire_len[ridx],
-        "paylen": cols.payload_len[ridx], "kind": fkind[ridx], "sock": psock,
-        "gro_ok": gro_ok[ridx], "flowk": cols.flow[ridx], "bucket": hashes[ridx] & 7,
-        "seq": cols.tcp_seq[ridx], "ack": cols.tcp_ack[ridx], "flags": cols.tcp_flags[ridx],
-        "opth": cols.tcp_opt_hash[ridx], "ttl": cols.ttl[ridx], "tos": cols.ip_tos[ridx],
-        "df": cols.ip_df[ridx], "ipid": cols.ip_id[ridx], "hdrlen": hdr[ridx],
-        "truesize": ts[ridx], "v6": v6[ridx], "hash": skb_hash[ridx],
+    pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
+    # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
+    # pass (no n-row temporary per field: 140 B per packet of memory to fault in and free);
+    # per-packet ones are copied
+    by_frame = {
+        "que": fqueue, "plen": cols.wire_len, "paylen": cols.payload_len, "kind": fkind,
+        "gro_ok": gro_ok, "flowk": cols.flow, "bucket": hashes & 7, "seq": cols.tcp_seq,
+        "ack": cols.tcp_ack, "flags": cols.tcp_flags, "opth": cols.tcp_opt_hash, "ttl": cols.ttl,
+        "tos": cols.ip_tos, "df": cols.ip_df, "ipid": cols.ip_id, "hdrlen": hdr, "truesize": ts,
+        "v6": v6, "hash": skb_hash,
+        "fragq": frg.key, "foff": frg.off, "fend": frg.end, "fmf": cols.frag_mf,
+        "peer": frg.peer, "csum": fcsum, "demux": demux, "tun": ftun, "ikind": fikind,
+        "isock": fisock, "ilen": filen, "ext": ext,
     }
+    by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
     for j, name in enumerate(L.PK_FIELDS):
-        pk[:, j] = cols_in[name]
+        if name in by_packet:
+            pk[:, j] = by_packet[name]
+    fj = [j for j, name in enumerate(L.PK_FIELDS) if name not in by_packet]
+    gather_rows(pk, tuple(np.ascontiguousarray(by_frame[L.PK_FIELDS[j]]) for j in fj),
+                np.array(fj, dtype=np.int64), ridx)
+    del by_frame, by_packet
     po = np.full((n, L.N_PO), -1, dtype=np.int64)
     po[:, L.O_SKBH] = np.arange(n)
     po[:, L.O_SKBCNT] = 1
     po[:, L.O_SKBLEN] = 0
     po[:, L.O_SKBTRUE] = 0
+    fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
+    tf[:, L.TF_QUICK] = -1
+    tf[:, L.TF_DELACK] = -1
+    P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
+    P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
+    kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * (nq + 1) + 3, nthr + ncpu + 1 + nq)  # run queues: readers, ksoftirqd, napi/*
-    cap_rows = 4096 + 8 * n
-    cap_ev = 4096 + 4 * n
+    # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
+    # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer. They are
+    # not zeroed (np.empty), so the part never written costs no memory: room for 4 rows per
+    # packet saves the flood a copy and a second buffer to fault in
+    cap_rows = 4096 + 4 * n
+    cap_ev = 4096 + n // 8
     arrays = dict(
         P=P, cbase=cbase, cpb=cpb, pk=pk, po=po,
         se=np.full((n, L.N_ST), -1, dtype=np.int64), sc=np.zeros((n, L.N_ST), dtype=np.int64),
@@ -443,25 +507,32 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         sockq=np.zeros(int(qoff[-1]) + 1, np.int64), wq=wq,
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
-        rows=np.zeros((cap_rows, 8), np.int64), ev=np.zeros((cap_ev, 7), np.int64),
-        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl,
+        rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
+        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
+        tf=tf,
     )
+    del pk, po  # `arrays` owns them (released after the packets table)
     if n:
         engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
     # the compiled engine sees the arrays through one struct (model/state.py); it writes into them
     st = new_state(arrays)
     while engine.run_loop(st) == 1:
+        # the engine writes rows/events below its fill counters only: no need to zero them
         old_rows, old_ev = arrays["rows"], arrays["ev"]
-        rows = np.zeros((old_rows.shape[0] * 2, 8), np.int64)
-        rows[: old_rows.shape[0]] = old_rows
-        ev = np.zeros((old_ev.shape[0] * 2, 7), np.int64)
-        ev[: old_ev.shape[0]] = old_ev
+        nr, ne = int(arrays["misc"][L.M_NROWS]), int(arrays["misc"][L.M_NEV])
+        rows = np.empty((8, old_rows.shape[1] * 2), np.int64)
+        rows[:, :nr] = old_rows[:, :nr]
+        ev = np.empty((old_ev.shape[0] * 2, 7), np.int64)
+        ev[:ne] = old_ev[:ne]
         arrays["rows"], arrays["ev"] = rows, ev
         set_buffers(st, rows, ev)
+    engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
+    engine.tcp_delack_flush(st)
     engine.distribute(st)
     del st
     _misc = arrays["misc"][3:7].tolist()
     S = _views(arrays)
+    S.kind0 = kind0
     if n and (S.outc < 0).any():
         bad = int(np.flatnonzero(S.outc < 0)[0])
         raise RunError(
@@ -479,10 +550,23 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         str(a["name"]) for a in apps
     ] + ([str(cfg["nic"]["sender"])] if veth else [])
     comms += napi_thread_names(drv.name, nq)  # comm index P_NAPI_COMM0 + q
+    counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
+    if drv.name == "mlx5":
+        # mlx5e_handle_csum's counters, per packet the driver built (ring drops never reach it)
+        built = ~((S.dreason == L.R_RING) & (S.dstage == L.S_DRIVER))
+        kinds0 = fcsum[ridx][built] & L.CSUM_KIND
+        counters["ethtool"].update({
+            "rx_csum_complete": int((kinds0 == L.CSUM_COMPLETE).sum()),
+            "rx_csum_unnecessary": int((kinds0 == L.CSUM_UNNECESSARY).sum()),
+            "rx_csum_none": int((kinds0 == L.CSUM_NONE).sum()),
+        })
     packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
+    # the per-packet engine arrays (~430 B per packet) are in the packets table now: let the cpu
+    # table, the summary and the Parquet writer reuse their memory (first-touched memory is what
+    # a large run pays for most: benchmarks/bench_run.py)
+    _release_packet_arrays(S, arrays)
     cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
     events = _events_table(S)
-    counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
     summary = _summary(S, packets, cols.n, ncpu)
     kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
     counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
@@ -491,6 +575,30 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
 
 
 # ------------------------------------------------------------------------------------- tables
+
+
+def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarray, hz: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The reassembly queues (one row per key) and their globals, with the sysctls in P."""
+    sc = cfg["sysctl"]
+    P[L.P_FRAG_HI4] = sc["net.ipv4.ipfrag_high_thresh"]
+    P[L.P_FRAG_HI6] = sc["net.ipv6.ip6frag_high_thresh"]
+    P[L.P_FRAG_T4] = sc["net.ipv4.ipfrag_time"] * hz  # proc_dointvec_jiffies: seconds x HZ
+    P[L.P_FRAG_T6] = sc["net.ipv6.ip6frag_time"] * hz
+    P[L.P_FRAG_DIST] = sc["net.ipv4.ipfrag_max_dist"]
+    # f->qsize = sizeof(struct ipq): "A 64K fragment consumes 129736 bytes (44*2944)+200 ...
+    # sizeof(struct ipq) == 200" (ip_fragment.c, ipv4_frags_init_net); frag_queue alike
+    P[L.P_FRAG_QSIZE] = 200
+    nfrag = int((pk[:, L.F_FRAGQ] >= 0).sum())
+    P[L.P_FX_FIFO0] = L.FX_PEER0 + frg.npeers
+    P[L.P_FX_NEXT0] = P[L.P_FX_FIFO0] + 4 * (nfrag + 1)
+    fx = np.zeros(int(P[L.P_FX_NEXT0]) + len(pk), np.int64)
+    fx[int(P[L.P_FX_NEXT0]):] = -1
+    fq = np.zeros((max(frg.nkeys, 1), L.N_FQ), np.int64)
+    fq[:, L.FQ_HEAD] = -1
+    fq[:, L.FQ_FIRST] = -1
+    fq[: frg.nkeys, L.FQ_V6] = frg.v6_of_key
+    return fq, fx
 
 
 def _views(arrays: dict[str, np.ndarray]) -> Any:
@@ -507,74 +615,54 @@ def _views(arrays: dict[str, np.ndarray]) -> Any:
     return v
 
 
-def _dict_array(codes: np.ndarray, names: list[str] | tuple[str, ...], valid: np.ndarray | None = None
-                ) -> pa.DictionaryArray:
-    idx = pa.array(codes.astype(np.int16), mask=None if valid is None else ~valid)
-    return pa.DictionaryArray.from_arrays(idx, pa.array(list(names), pa.string()))
+def _release_packet_arrays(S: Any, arrays: dict[str, Any]) -> None:
+    for name in ("pk", "po", "se", "sc", *L.PK_FIELDS, *L.PO_FIELDS):
+        if hasattr(S, name):
+            delattr(S, name)
+        arrays.pop(name, None)
 
 
 def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire_all: np.ndarray,
                    rxmask: np.ndarray, ridx: np.ndarray) -> pa.Table:
     m = len(fidx)
-    n = len(ridx)
-    # per-stage wait = end of S - end of the previous stage on the path - CPU of S
-    se, sc = S.se, S.sc
-    wait = np.zeros((n, L.N_ST), dtype=np.int64)
-    prev = S.t_wire.copy()
-    for st in range(L.N_ST):
-        on = se[:, st] >= 0
-        wait[on, st] = se[on, st] - prev[on] - sc[on, st]
-        prev[on] = se[on, st]
-    t_done = prev  # the end of the last stage reached: the invariant holds by construction
-
-    def full(vals: np.ndarray, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        out = np.full(m, fill, dtype=np.int64)
-        out[rxmask] = vals
-        return out, rxmask.copy()
-
-    outcome = np.full(m, L.O_IGNORED, dtype=np.int64)
-    outcome[rxmask] = S.outc
-    cols_out: dict[str, pa.Array] = {}
-    cols_out["frame"] = pa.array((fidx + 1).astype(np.uint64))
-    cols_out["flow"] = pa.array(cols.flow[fidx].astype(np.uint32))
-    q, v = full(S.que)
-    cols_out["queue"] = pa.array(q.astype(np.uint16), mask=~v)
-    c, v = full(S.pcpu)
-    c_valid = v & (c >= 0)
-    cols_out["cpu"] = pa.array(np.where(c_valid, c, 0).astype(np.uint16), mask=~c_valid)
-    cols_out["loop"] = pa.array(loop.astype(np.uint32))
-    cols_out["pkt"] = pa.array(np.arange(1, m + 1, dtype=np.uint64))
-    cols_out["outcome"] = _dict_array(outcome, OUTCOMES)
-    a, v = full(S.papp, -1)
-    av = v & (a >= 0) & (outcome == L.O_DELIVERED)
-    cols_out["app"] = pa.array(np.where(av, a, 0).astype(np.uint16), mask=~av)
-    skbf = np.zeros(m, dtype=np.uint64)
-    if n:
-        skbf[rxmask] = (ridx[S.skbh] + 1).astype(np.uint64)
-    cols_out["skb"] = pa.array(skbf, mask=~rxmask)
-    cols_out["t_wire"] = pa.array(np.where(rxmask, t_wire_all, 0), mask=~rxmask)
-    for name, arr in (("t_irq", S.tirq), ("t_poll", S.tpoll)):
-        x, v = full(arr, -1)
-        ok = v & (x >= 0)
-        cols_out[name] = pa.array(np.where(ok, x, 0), mask=~ok)
-    x, v = full(t_done)
-    cols_out["t_done"] = pa.array(x, mask=~v)
+    o = packet_columns(S, rxmask, t_wire_all, ridx)
+    small, codes, sok, t3, t3ok = o["small"], o["codes"], o["small_ok"], o["t3"], o["t3_ok"]
+    rx = rxmask.astype(np.bool_, copy=False)
+    cols_out: dict[str, pa.Array] = {
+        "frame": arrow((fidx + 1).astype(np.uint64)),
+        "flow": arrow(_flows(S, cols, fidx, rxmask, ridx)),
+        "queue": arrow(small[0], sok[0]),
+        "cpu": arrow(small[1], sok[1]),
+        "loop": arrow(loop.astype(np.uint32)),
+        "pkt": arrow(np.arange(1, m + 1, dtype=np.uint64)),
+        "outcome": dict_array(codes[0], OUTCOMES),
+        "app": arrow(small[2], sok[2]),
+        "skb": arrow(o["skb"], rx),
+        "t_wire": arrow(t3[0], t3ok[0]),
+        "t_irq": arrow(t3[1], t3ok[1]),
+        "t_poll": arrow(t3[2], t3ok[2]),
+        "t_done": arrow(o["t_done"], rx),
+        "drop_stage": dict_array(codes[1], STAGE_IDS, sok[4]),
+        "drop_reason": dict_array(codes[2], L.DROP_REASONS, sok[5]),
+    }
     for st, sid in enumerate(STAGE_IDS):
-        on = np.zeros(m, dtype=bool)
-        on[rxmask] = se[:, st] >= 0
-        w = np.zeros(m, dtype=np.int64)
-        w[rxmask] = wait[:, st]
-        cc = np.zeros(m, dtype=np.int64)
-        cc[rxmask] = sc[:, st]
-        cols_out[f"wait_{sid}"] = pa.array(w, mask=~on)
-        cols_out[f"cpu_{sid}"] = pa.array(cc, mask=~on)
-    ds, v = full(S.dstage, -1)
-    dv = v & (ds >= 0)
-    cols_out["drop_stage"] = _dict_array(np.where(dv, ds, 0), STAGE_IDS, dv)
-    dr, v = full(S.dreason, -1)
-    rv = v & (dr >= 0)
-    cols_out["drop_reason"] = _dict_array(np.where(rv, dr, 0), L.DROP_REASONS, rv)
+        cols_out[f"wait_{sid}"] = arrow(o["wait"][st], o["on"][st])
+        cols_out[f"cpu_{sid}"] = arrow(o["cpu"][st], o["on"][st])
     return pa.Table.from_arrays([cols_out[f.name] for f in PACKETS_SCHEMA], schema=PACKETS_SCHEMA)
+
+
+def _flows(S: Any, cols: Any, fidx: np.ndarray, rxmask: np.ndarray, ridx: np.ndarray
+           ) -> np.ndarray:
+    """Each packet's flow; a reassembled datagram's is its first fragment's (later ones have no
+    ports)."""
+    flow = cols.flow[fidx].astype(np.uint32)
+    fh = S.fhead
+    sel = fh >= 0
+    if sel.any():
+        frx = flow[rxmask]
+        frx[sel] = cols.flow[ridx[fh[sel]]]
+        flow[rxmask] = frx
+    return flow
 
 
 def _split_categories(r: np.ndarray, st_idx: np.ndarray, cats: list[str],
@@ -620,37 +708,50 @@ def _split_categories(r: np.ndarray, st_idx: np.ndarray, cats: list[str],
 
 def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[str, Any]],
                ncpu: int, splits: dict[str, dict[str, float]] | None = None) -> pa.Table:
-    r = S.rows[: S.nrows[0]]
+    r = S.rows[:, : S.nrows[0]]  # (field, row): each field is a contiguous column
     slots = [(sym.format(recv_symbol="udp_recvmsg", consume_symbol="skb_consume_udp", **names),
               stage, cat) for sym, stage, cat in L.SLOTS]
-    sym_names = sorted({s for s, _, _ in slots})
+    # a TCP reader's system call is tcp_recvmsg, and the skb it has read is freed by sk_eat_skb
+    # (__kfree_skb); the slot table names the UDP ones (udp_recvmsg, skb_consume_udp)
+    tcp_syms = ("tcp_recvmsg", "__kfree_skb")
+    sym_names = sorted({s for s, _, _ in slots} | set(tcp_syms))
     sym_idx = np.array([sym_names.index(s) for s, _, _ in slots])
     stage_names = list(STAGE_IDS)
     st_idx = np.array([stage_names.index(st) if st else -1 for _, st, _ in slots])
     cats = sorted({c for _, _, c in slots})
     cat_idx = np.array([cats.index(c) for _, _, c in slots])
-    rcat = np.full(len(r), -1)
+    rcat = None
     if splits:
-        r, rcat = _split_categories(r, st_idx, cats, splits)
-    slot = r[:, 5]
+        # calibrated per-stage category splits (replay calibrate) cut rows in row-major form
+        rr, rcat = _split_categories(np.ascontiguousarray(r.T), st_idx, cats, splits)
+        r = np.ascontiguousarray(rr.T)
+    slot = r[5]
     cat_of = cat_idx[slot] if len(slot) else slot
-    cat_of = np.where(rcat >= 0, rcat, cat_of)
+    if rcat is not None:
+        cat_of = np.where(rcat >= 0, rcat, cat_of)
+    sym_of = sym_idx[slot] if len(slot) else slot
+    tcp_apps = [i for i in range(len(apps)) if S.ss[i, L.SS_PROTO] == 6]
+    if tcp_apps and len(slot):
+        tcp_comm = np.isin(r[4], np.array(tcp_apps) + 2 * ncpu)
+        recv = tcp_comm & ((slot == L.Y_RECV) | (slot == L.Y_RECV_IDLE))
+        sym_of = np.where(recv, sym_names.index(tcp_syms[0]), sym_of)
+        sym_of = np.where(tcp_comm & (slot == L.Y_CONSUME), sym_names.index(tcp_syms[1]), sym_of)
     dsos = ["[kernel.kallsyms]"] + [str(a["name"]) for a in apps]
     is_app = slot == L.Y_APP
-    dso = np.where(is_app, r[:, 4] - 2 * ncpu + 1, 0)
+    dso = np.where(is_app, r[4] - 2 * ncpu + 1, 0)
     stv = st_idx[slot] if len(slot) else np.zeros(0, np.int64)
     arrays = [
-        pa.array(r[:, 0].astype(np.uint16)),
-        pa.array(r[:, 1]),
-        pa.array(r[:, 2]),
-        _dict_array(r[:, 3], L.CTX_NAMES),
-        _dict_array(r[:, 4], comms),
-        _dict_array(dso, dsos),
-        _dict_array(sym_idx[slot] if len(slot) else slot, sym_names),
-        _dict_array(np.where(stv >= 0, stv, 0), stage_names, stv >= 0),
-        _dict_array(cat_of, cats),
-        pa.array(r[:, 6]),
-        pa.array(r[:, 7].astype(np.uint32)),
+        arrow(r[0].astype(np.uint16)),
+        arrow(r[1]),
+        arrow(r[2]),
+        dict_array(r[3], L.CTX_NAMES),
+        dict_array(r[4], comms),
+        dict_array(dso, dsos),
+        dict_array(sym_of, sym_names),
+        dict_array(np.where(stv >= 0, stv, 0), stage_names, stv >= 0),
+        dict_array(cat_of, cats),
+        arrow(r[6]),
+        arrow(r[7].astype(np.uint32)),
     ]
     return pa.Table.from_arrays(arrays, schema=CPU_SCHEMA)
 
@@ -667,9 +768,9 @@ def _events_table(S: Any) -> pa.Table:
         pa.array(np.where(endv, e[:, 1], 0), mask=~endv),
         pa.array(np.where(cv, e[:, 2], 0).astype(np.int16), mask=~cv),
         pa.array(np.where(qv, e[:, 3], 0).astype(np.int16), mask=~qv),
-        _dict_array(e[:, 4], L.EV_KINDS),
+        dict_array(e[:, 4], L.EV_KINDS),
         pa.array(e[:, 5]),
-        _dict_array(e[:, 6], L.EV_DETAILS, e[:, 6] != L.D_NONE),
+        dict_array(e[:, 6], L.EV_DETAILS, e[:, 6] != L.D_NONE),
     ]
     return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)
 
@@ -711,7 +812,7 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None)
 
 def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndarray, nq: int,
               ncpu: int) -> dict[str, Any]:
-    cs, qs = S.cs, S.qs
+    cs, qs, fx = S.cs, S.qs, S.fx
     softnet = [
         {"cpu": c, "processed": int(cs[c, L.CS_PROCESSED]), "dropped": int(cs[c, L.CS_DROPPED]),
          "time_squeeze": int(cs[c, L.CS_SQUEEZE]), "received_rps": int(cs[c, L.CS_RPS_RECV]),
@@ -737,13 +838,28 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     se = S.se
     kind = S.kind
     reason = S.dreason
-    at_ip = head & (se[:, L.S_IP] >= 0) & (kind != L.K_ARP)
+    at_ip = head & (se[:, L.S_IP] >= 0) & (S.kind0 != L.K_ARP)
     deliv_l4 = head & (se[:, L.S_L4] >= 0)
     udp = kind == L.K_UDP
     tcp = (kind == L.K_TCP) | (kind == L.K_TCP_CTRL)
     read = head & (se[:, L.S_COPY] >= 0)
     rcvbuf = head & (reason == L.R_RCVBUF)
     noports = head & (reason == L.R_NOSOCK) & udp
+    csumerr = head & (reason == L.R_UDP_CSUM)
+    # tcp_v4_send_reset for a segment no socket takes, unless it is a RST itself (OutRsts and
+    # OutSegs); ACKs sent on the receive path come from the engine (all IPv4-counted: the snmp6
+    # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp)
+    flags0 = cols.tcp_flags[ridx]
+    rst = head & (reason == L.R_NOSOCK) & (cols.proto[ridx] == 6) & ((flags0 & 4) == 0)
+    n_rst = int(rst.sum())
+    outsegs = int(S.misc[L.M_TCPIN + 4])
+    # a decapsulated packet passes ip_rcv and ip_local_deliver twice (outer, inner), and a UDP
+    # tunnel's outer datagram counts Udp InDatagrams when encap_rcv takes it
+    # (udp_queue_rcv_one_skb: "if (ret <= 0) ... UDP_MIB_INDATAGRAMS"); the inner IP version is
+    # taken as the outer's (the frames table does not carry it)
+    decap_all = head & (S.tun != L.TUN_NONE) & (se[:, L.S_L4] >= 0)
+    udp_tun = decap_all & (S.tun != L.TUN_GRE)
+    decap = decap_all & (S.ikind != L.K_ARP)  # an inner ARP never reaches ip_rcv
 
     def c4(mask: np.ndarray) -> int:
         return int((mask & ~v6).sum())
@@ -755,20 +871,30 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     trunc = head & (reason == L.R_TOOSMALL)
     noproto = head & (reason == L.R_NOPROTO)
     snmp = {
-        "Ip": {"InReceives": c4(at_ip), "InHdrErrors": c4(inhdr), "InUnknownProtos": c4(noproto),
-               "InDelivers": c4(deliv_l4), "ReasmReqds": 0, "ReasmOKs": 0, "ReasmFails": 0},
-        "IpExt": {"InTruncatedPkts": c4(trunc)},
-        "Udp": {"InDatagrams": c4(read & udp), "NoPorts": c4(noports),
+        "Ip": {"InReceives": c4(at_ip) + c4(decap), "InHdrErrors": c4(inhdr),
+               "InUnknownProtos": c4(noproto), "InDelivers": c4(deliv_l4) + c4(decap),
+               "ReasmTimeout": int(fx[L.FX_TMO4]),
+               "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
+               "ReasmFails": int(fx[L.FX_FAIL4])},
+        "IpExt": {"InTruncatedPkts": c4(trunc), "ReasmOverlaps": int(fx[L.FX_OVL4])},
+        "Udp": {"InDatagrams": c4(read & udp) + c4(udp_tun), "NoPorts": c4(noports),
                 "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
-        "Tcp": {"InSegs": c4(deliv_l4 & tcp), "OutSegs": 0, "InErrs": 0},
-        "TcpExt": {"TCPBacklogDrop": 0, "TCPRcvQDrop": c4(head & (reason == L.R_PROTOMEM)),
+        # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
+        "Tcp": {"InSegs": int((deliv_l4 & tcp).sum()), "OutSegs": outsegs + n_rst, "InErrs": 0,
+                "OutRsts": n_rst},
+        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
+                   "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
                    "TCPOFOQueue": 0, "TCPOFODrop": 0},
     }
     snmp6 = {
-        "Ip6InReceives": c6(at_ip), "Ip6InDelivers": c6(deliv_l4), "Ip6InHdrErrors": c6(inhdr),
-        "Ip6ReasmOKs": 0,
-        "Udp6InDatagrams": c6(read & udp), "Udp6NoPorts": c6(noports),
-        "Udp6InErrors": c6(rcvbuf & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
+        "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
+        "Ip6InHdrErrors": c6(inhdr), "Ip6InUnknownProtos": c6(noproto),
+        "Ip6InTruncatedPkts": c6(trunc),
+        "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
+        "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
+        "Udp6InDatagrams": c6(read & udp) + c6(udp_tun), "Udp6NoPorts": c6(noports),
+        "Udp6InErrors": c6((rcvbuf | csumerr) & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
+        "Udp6InCsumErrors": c6(csumerr & udp), "Udp6MemErrors": 0,
     }
     return {
         "softnet_stat": softnet,

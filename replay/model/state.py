@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from numba import njit, types
+from numba import literal_unroll, njit, types
 from numba.experimental import structref
 
 I1 = types.Array(types.int64, 1, "C")
@@ -32,6 +32,8 @@ FIELDS: tuple[tuple[str, Any], ...] = (
     # buckets, per-queue rps_map (length, cpus...), rps_sock_flow_table, per-queue rps_dev_flow
     # (cpu, last_qtail)
     ("bq", I2), ("flh", I2), ("rmap", I2), ("rsock", I1), ("rflow", I3),
+    ("fq", I2), ("fx", I1),  # IP reassembly queues and their globals (layout.FQ_*, FX_*)
+    ("tf", I2),  # per-flow TCP receive state (layout.TF_*)
 )
 STATE_FIELDS = tuple(name for name, _ in FIELDS)
 
@@ -52,7 +54,7 @@ STATE_T = StateType(list(FIELDS))
 
 @njit(cache=True)
 def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, gbc, sockq, wq,
-         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow):
+         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow, fq, fx, tf):
     S = structref.new(STATE_T)
     S.P = P
     S.cbase = cbase
@@ -86,6 +88,9 @@ def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, g
     S.rmap = rmap
     S.rsock = rsock
     S.rflow = rflow
+    S.fq = fq
+    S.fx = fx
+    S.tf = tf
     return S
 
 
@@ -94,6 +99,22 @@ def set_buffers(S, rows, ev):
     """Swap in grown output buffers (cpu rows, events) between calls of the engine loop."""
     S.rows = rows
     S.ev = ev
+
+
+@njit(cache=True)
+def gather_rows(dst, srcs, cols, idx):
+    """dst[k, cols[m]] = srcs[m][idx[k]] for every source m: the engine's packet matrix filled
+    from per-frame columns of any integer/bool dtype, in blocks of rows that stay in cache (a
+    pass per field over the whole (n, 21) matrix moved 21x its size through memory)."""
+    n = idx.shape[0]
+    for b0 in range(0, n, 2048):
+        b1 = min(n, b0 + 2048)
+        m = 0
+        for src in literal_unroll(srcs):
+            j = cols[m]
+            for k in range(b0, b1):
+                dst[k, j] = src[idx[k]]
+            m += 1  # noqa: SIM113 (numba cannot enumerate a literal_unroll)
 
 
 def new_state(arrays: dict[str, Any]) -> StateProxy:
