@@ -317,6 +317,7 @@ rps_configs = st.fixed_dictionaries({
     "nic.driver": st.sampled_from(["ixgbe", "mlx5", "veth"]),
     "nic.gro": st.booleans(),
     "nic.sender-tso": st.booleans(),
+    "sysfs.threaded": st.booleans(),  # a threaded veth NAPI can fill the ptr_ring
     "host.kernel": st.sampled_from(['"5.15"', '"6.6"', '"6.18"']),
     "rps": st.sampled_from(["", "0", "0-3", "1-2"]),
     "net.core.netdev_max_backlog": st.sampled_from([0, 3, 1000]),
@@ -465,3 +466,25 @@ def test_veth_model_matches_the_real_kernel_counts(tmp_path: Path) -> None:
     cpu = model.table("cpu")
     rx = cpu.filter(pl.col("stage").is_in(["netif", "backlog", "ip", "l4"]))
     assert set(rx["comm"].cast(pl.String).unique()) == {"tcpreplay"}
+
+
+def test_threaded_veth_napi_behind_a_spinning_sender_fills_the_ptr_ring() -> None:
+    # veth with GRO on the peer and a GRO-eligible skb (no TSO on the sender): each skb goes to
+    # the 256-entry ptr_ring, whose NAPI here is a kthread on the sender's CPU. The sender sends
+    # all 3,000 frames at top speed within its slice, so the kthread runs after it: 256 fit, the
+    # rest are freed at veth_xmit (NOT_SPECIFIED, stage driver), their CPU in the driver stage
+    cfg = resolve_config(None, ['nic.driver="veth"', "nic.gro=true", "nic.sender-tso=false",
+                                "sysfs.threaded=true", "host.cpus=2",
+                                'app[0].match="udp dport 9000"', "app[0].cpu=1",
+                                'host.addresses=["10.0.0.1"]'])
+    r = simulate(frames([{"ts_ns": 0} for _ in range(3000)]), cfg, PROFILE,
+                 ReplayOptions(topspeed=True))
+    p = pk(r)
+    dropped = p.filter(pl.col("outcome") == "dropped")
+    assert dropped.height == 3000 - 256
+    assert set(dropped["drop_reason"].to_list()) == {"NOT_SPECIFIED"}
+    assert set(dropped["drop_stage"].to_list()) == {"driver"}
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    drv = int(cpu.filter(pl.col("stage") == "driver")["ns"].sum())
+    assert int(p["cpu_driver"].fill_null(0).sum()) == drv

@@ -2789,7 +2789,7 @@ def sender_complete(S, c, step, i, t):
                 sender_bh_enable(S, c, t)
             else:
                 dd = S.cbase[C_DROP]
-                charge(S, c, 0, Y_DROP_BL, dd, 1)
+                charge(S, c, 0, Y_DROP_DRV, dd, 1)  # the driver stage, as packets.parquet has it
                 S.sc[i, S_DRIVER] += dd
                 S.se[i, S_DRIVER] = t + dd
                 drop(S, i, S_DRIVER, R_NOTSPEC, t + dd)

@@ -218,6 +218,7 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("arp_rcv", "l4", "tcp/ip"),  # 55 an inner ARP
     ("tcp_send_ack", "l4", "tcp/ip"),  # 56 an ACK (or SYN-ACK) the receive path sends
     ("ip6_protocol_deliver_rcu", "local", "tcp/ip"),  # 57 walking IPv6 extension headers
+    ("kfree_skb_reason", "driver", "mm"),  # 58 veth: the skb a full ptr_ring refused
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -226,7 +227,7 @@ N_SLOTS = len(SLOTS)
  Y_ICMP_RCV, Y_TMR, Y_RPS, Y_BL_CORE, Y_BL_POLL, Y_IPI_SEND, Y_IPI_IRQ, Y_TX,
  Y_DROP_BL, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
- Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR) = range(N_SLOTS)
+ Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV) = range(N_SLOTS)
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
