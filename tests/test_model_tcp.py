@@ -1,0 +1,83 @@
+"""Hand-computed TCP receive scenarios: the sequence space of tcp_data_queue (in order, out of
+order, old data, partial overlap) with the counters net/ipv4/tcp_input.c keeps. Costs from the
+round-number profile tests/data/round-costs.toml; segments of 1000 bytes, 1 ms apart (no GRO
+merging: each is its own skb)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from tests.test_model_breadth import TCP_APP, pk, run, seg
+
+MS = 1_000_000
+
+
+def _run(seqs: list[int], *sets: str, syn: bool = True) -> tuple[pl.DataFrame, dict[str, Any]]:
+    rows = ([seg(0, 999, flags=0x12, n=0)] if syn else []) + [
+        seg((k + 1) * MS, q) for k, q in enumerate(seqs)]
+    r = run(rows, *TCP_APP, *sets)
+    return pk(r), r.counters["snmp"]
+
+
+def test_out_of_order_held_then_delivered_when_the_gap_fills() -> None:
+    # rcv_nxt = ISN 999 + 1 = 1000 from the SYN-ACK; 2000 and 3000 arrive before 1000
+    df, snmp = _run([2000, 3000, 1000, 4000])
+    assert df["outcome"].to_list() == ["consumed"] + ["delivered"] * 4
+    ext = snmp["TcpExt"]
+    assert (ext["TCPOFOQueue"], ext["TCPOFODrop"], ext["TCPOFOMerge"]) == (2, 0, 0)
+    assert (ext["DelayedACKLost"], ext["TCPDSACKOldSent"]) == (0, 0)
+    # the reader gets them in sequence order: the held segments after the one filling the gap
+    app_t = df["t_done"].to_list()
+    assert app_t[3] < app_t[1] < app_t[2] < app_t[4]
+    # ACKs: the SYN-ACK's; every data skb in quickack mode (16 quick ACKs armed at the first
+    # in-order data, 1000, the third; the two earlier out-of-order ones go at once as the first
+    # dup-ACKs for rcv_nxt 1000 (tcp_sack_compress)): 1 + 4
+    assert snmp["Tcp"]["OutSegs"] == 5 and snmp["Tcp"]["InSegs"] == 5
+
+
+def test_old_data_dropped_partial_overlap_trimmed() -> None:
+    # 1000, 2000 in order; 1000 again: all old -> TCP_OLD_DATA (rcv_wup = 3000 after the
+    # quick ACK of 2000, end_seq 2000 before it -> tcp_validate_incoming's TCP_OLD_SEQUENCE);
+    # 2500 (1000 bytes, to 3500): partly old, its new 500 bytes queued
+    df, snmp = _run([1000, 2000, 1000, 2500])
+    assert df["outcome"].to_list() == ["consumed", "delivered", "delivered", "dropped",
+                                       "delivered"]
+    assert df["drop_reason"].to_list()[3] == "TCP_OLD_SEQUENCE"
+    assert df["drop_stage"].to_list()[3] == "l4"
+    ext = snmp["TcpExt"]
+    assert (ext["DelayedACKLost"], ext["TCPDSACKOldSent"]) == (1, 2)
+    assert ext["TCPOFOQueue"] == 0
+
+
+def test_old_data_within_rcv_wup_is_tcp_old_data() -> None:
+    # no handshake: no quickack; rcv_nxt = 5000 from the first segment. 5000 arms the delayed
+    # ACK (rcv_wup stays 5000); 5000 again ends at 6000 = rcv_nxt, not before rcv_wup:
+    # tcp_data_queue's retransmit branch, TCP_OLD_DATA, and an ACK at once
+    df, snmp = _run([5000, 5000], syn=False)
+    assert df["outcome"].to_list() == ["delivered", "dropped"]
+    assert df["drop_reason"].to_list() == [None, "TCP_OLD_DATA"]
+    assert snmp["TcpExt"]["DelayedACKLost"] == 1
+    # the dup's immediate ACK also covers the first: the delayed timer never fires
+    assert snmp["Tcp"]["OutSegs"] == 1 and snmp["TcpExt"]["DelayedACKs"] == 0
+
+
+def test_out_of_order_duplicates_merge_and_the_stale_ones_go() -> None:
+    # rcv_nxt 1000; 3000 queued out of order; 3000 again: all its bytes queued -> TCP_OFOMERGE
+    # (TCPOFOQueue counts it too, then TCPOFOMerge, TCPDSACKOfoSent); 1000 fills to 2000, not
+    # to 3000: 3000 stays; 2000 fills: 3000 delivered; the trace ends with 6000 held: freed
+    # with the socket (NOT_SPECIFIED)
+    df, snmp = _run([3000, 3000, 1000, 2000, 6000])
+    assert df["outcome"].to_list() == ["consumed", "delivered", "dropped", "delivered",
+                                       "delivered", "dropped"]
+    assert df["drop_reason"].to_list()[2] == "TCP_OFOMERGE"
+    assert df["drop_reason"].to_list()[5] == "NOT_SPECIFIED"
+    ext = snmp["TcpExt"]
+    assert (ext["TCPOFOQueue"], ext["TCPOFOMerge"], ext["TCPDSACKOfoSent"]) == (3, 1, 1)
+
+
+def test_in_order_tcp_unchanged() -> None:
+    df, snmp = _run([1000 + 1000 * k for k in range(5)])
+    assert df["outcome"].to_list() == ["consumed"] + ["delivered"] * 5
+    assert snmp["TcpExt"]["TCPOFOQueue"] == 0 and snmp["TcpExt"]["DelayedACKLost"] == 0
