@@ -81,3 +81,26 @@ def test_in_order_tcp_unchanged() -> None:
     df, snmp = _run([1000 + 1000 * k for k in range(5)])
     assert df["outcome"].to_list() == ["consumed"] + ["delivered"] * 5
     assert snmp["TcpExt"]["TCPOFOQueue"] == 0 and snmp["TcpExt"]["DelayedACKLost"] == 0
+
+
+def test_zero_window_drops_in_order_data() -> None:
+    """rcvbuf 23040, each skb 2304 of truesize (ixgbe), the reader takes the first segment and
+    then works for 1 s. Without the ACK model every segment is taken as ACKed, so the window is
+    re-chosen after each: tcp_space = (23040 - rmem) / 2, never shrinking the right edge. The
+    first segment's window 10368 puts the edge at 6000 + 10368 = 16368, the second's at 17368;
+    from there each new window (free space 9216, 8064, ... 0) is smaller than what is left, so the
+    edge stays at 17368. Segments 2..10 (1000 bytes) take rcv_nxt to 15000; segment 11 (2368
+    bytes) ends at the edge with the buffer full (10 skbs = 23040, which still fits): window 0.
+    Then 17368 is dropped (TCP_ZEROWINDOW), 18368 lies beyond the window (tcp_sequence:
+    TCP_INVALID_SEQUENCE), and 17368's retransmission is dropped again."""
+    rows = [seg((k + 1) * MS, 5000 + 1000 * k) for k in range(10)]
+    rows += [seg(11 * MS, 15000, n=2368), seg(12 * MS, 17368), seg(13 * MS, 18368),
+             seg(14 * MS, 17368)]
+    r = run(rows, *TCP_APP, "host.tcp-acks=false", "app[0].work-ns=1000000000",
+            "app[0].rcvbuf=23040")
+    df = pk(r)
+    assert df["outcome"].to_list() == ["delivered"] * 11 + ["dropped"] * 3
+    assert df["drop_reason"].to_list()[11:] == ["TCP_ZEROWINDOW", "TCP_INVALID_SEQUENCE",
+                                                "TCP_ZEROWINDOW"]
+    ext = r.counters["snmp"]["TcpExt"]
+    assert (ext["TCPZeroWindowDrop"], ext["TCPRcvQDrop"], ext["TCPOFOQueue"]) == (2, 0, 0)

@@ -1088,7 +1088,9 @@ def consume(S, i, t):
 # a partial overlap trimmed), out of order (seq after rcv_nxt: tcp_data_queue_ofo), old data
 # (end_seq <= rcv_nxt: tcp_data_queue's retransmit branch, TCP_OLD_DATA) or an old sequence
 # (end_seq before rcv_wup: tcp_validate_incoming's tcp_sequence, TCP_OLD_SEQUENCE)
-TQ_IN, TQ_OFO, TQ_OLD, TQ_OLDSEQ = 0, 1, 2, 3
+# The window adds: in-order data while the window is 0 (TCP_ZEROWINDOW), out-of-order data at
+# the window's right edge (TCP_OVERWINDOW) or beyond it (tcp_sequence: TCP_INVALID_SEQUENCE)
+TQ_IN, TQ_OFO, TQ_OLD, TQ_OLDSEQ, TQ_ZW, TQ_OVERWIN, TQ_INVSEQ = 0, 1, 2, 3, 4, 5, 6
 
 
 @njit(cache=True, inline="always")
@@ -1116,9 +1118,40 @@ def tcp_seq_class(S, f, h):
         return TQ_OLDSEQ
     if seqd(end, S.tf[f, TF_NXT]) <= 0:
         return TQ_OLD
+    if S.tf[f, TF_WND] < 0:
+        return TQ_OFO if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) > 0 else TQ_IN
+    rwin = tcp_receive_window(S, f)
+    beyond = seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT] + rwin)
+    if beyond > 0:
+        return TQ_INVSEQ
     if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) > 0:
-        return TQ_OFO
-    return TQ_IN
+        return TQ_OVERWIN if beyond == 0 else TQ_OFO
+    return TQ_ZW if rwin == 0 else TQ_IN
+
+
+@njit(cache=True, inline="always")
+def tcp_receive_window(S, f):
+    """tcp_receive_window: rcv_wup + rcv_wnd - rcv_nxt, at least 0."""
+    w = S.tf[f, TF_WUP] + S.tf[f, TF_WND] - S.tf[f, TF_NXT]
+    return w if w > 0 else 0
+
+
+@njit(cache=True)
+def tcp_select_window(S, f, s):
+    """The window an ACK advertises (tcp_select_window / __tcp_select_window), simplified:
+    tcp_space = tcp_win_from_space(sk_rcvbuf - sk_rmem_alloc) with half the memory counted as
+    payload (tcp_adv_win_scale = 1 up to 6.6, TCP_DEFAULT_SCALING_RATIO from 6.7; the ratio 6.7+
+    measures from len/truesize, rcv_ssthresh and window scaling are left out); 0 when the free
+    space is below half the full space and below 1/16 of it or one rcv_mss; never shrinking what
+    was offered (rcv_wup + rcv_wnd stays)."""
+    full = S.ss[s, SS_RCVBUF] >> 1
+    free = (S.ss[s, SS_RCVBUF] - S.ss[s, SS_RMEM]) >> 1
+    if free < 0:
+        free = 0
+    if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
+        free = 0
+    cur = tcp_receive_window(S, f) if S.tf[f, TF_WND] >= 0 else 0
+    return free if free > cur else cur
 
 
 @njit(cache=True)
@@ -1242,6 +1275,7 @@ def tcp_rcv_ack(S, c, h, t):
         S.misc[M_TCPIN + 5] += 1
         S.tf[f, TF_UNACK] = 0
         S.tf[f, TF_DELACK] = -1
+        S.tf[f, TF_WND] = tcp_select_window(S, f, S.pk[h, F_SOCK])
         S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
     flags = S.pk[h, F_FLAGS]
     now = False
@@ -1257,7 +1291,8 @@ def tcp_rcv_ack(S, c, h, t):
             # tcp_data_queue's retransmit branch / tcp_send_dupack: tcp_enter_quickack_mode(sk,
             # TCP_MAX_QUICKACKS) and an ACK at once (the window taken as >= 32 rcv_mss, so
             # tcp_incr_quickack reaches the 16)
-            S.tf[f, TF_QUICK] = 16
+            if cls != TQ_INVSEQ:  # tcp_send_dupack re-enters quickack for old data only
+                S.tf[f, TF_QUICK] = 16
             now = True
         elif cls == TQ_OFO:
             # tcp_data_queue_ofo: inet_csk_schedule_ack; __tcp_ack_snd_check: at once in quickack
@@ -1760,10 +1795,11 @@ def sockq_push(S, s, h):
 
 
 @njit(cache=True)
-def tcp_ack_sent(S, f):
+def tcp_ack_sent(S, f, h):
     """An ACK that left for this segment (tcp_rcv_ack) advertised rcv_nxt: rcv_wup = rcv_nxt
     (tcp_select_window). Without the ACK model every segment is taken as ACKed."""
     if S.tf[f, TF_ACKNOW] != 0 or S.P[P_TCP_ACKS] == 0:
+        S.tf[f, TF_WND] = tcp_select_window(S, f, S.pk[h, F_SOCK])
         S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
     S.tf[f, TF_ACKNOW] = 0
 
@@ -1787,7 +1823,7 @@ def tcp_queued(S, s, h, t):
         k = nk
     S.tf[f, TF_OFO] = k
     S.tf[f, TF_NXT] = nxt
-    tcp_ack_sent(S, f)
+    tcp_ack_sent(S, f, h)
 
 
 @njit(cache=True)
@@ -1800,6 +1836,7 @@ def tcp_ctrl_seq(S, h):
         S.tf[f, TF_HAVE_NXT] = 1
         S.tf[f, TF_NXT] = (S.pk[h, F_SEQ] + 1) & 0xFFFFFFFF
         S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
+        S.tf[f, TF_WND] = tcp_select_window(S, f, S.pk[h, F_SOCK])
     elif (fl & TCP_FIN) != 0 and S.tf[f, TF_HAVE_NXT] != 0 and S.pk[h, F_SEQ] == S.tf[f, TF_NXT]:
         S.tf[f, TF_NXT] = (S.tf[f, TF_NXT] + 1) & 0xFFFFFFFF
     S.tf[f, TF_ACKNOW] = 0
@@ -1866,6 +1903,18 @@ def l4_done(S, c, h, t):
             S.tf[f, TF_NXT] = S.pk[h, F_SEQ]
             S.tf[f, TF_WUP] = S.pk[h, F_SEQ]
         cls = tcp_seq_class(S, f, h)
+        if cls >= TQ_ZW:
+            # out of the window: out_of_window in tcp_data_queue (tcp_enter_quickack_mode, an
+            # ACK at once) or tcp_validate_incoming's tcp_send_dupack for beyond it
+            if cls == TQ_ZW:
+                if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
+                    S.misc[M_TCPX + 4] += 1  # the old head's D-SACK comes first
+                S.misc[M_TCPX + 6] += 1  # TCPZeroWindowDrop
+            S.ss[s, SS_DROPS] += 1
+            drop(S, h, S_L4, R_TCP_ZEROWINDOW if cls == TQ_ZW else (
+                R_TCP_OVERWINDOW if cls == TQ_OVERWIN else R_TCP_INVALID_SEQ), t)
+            tcp_ack_sent(S, f, h)
+            return S.cbase[C_DROP], Y_DROP_L4
         if cls >= TQ_OLD:
             # all old: tcp_data_queue's retransmit branch (end_seq not after rcv_nxt) or, before
             # it, tcp_validate_incoming -> tcp_send_dupack (end_seq before rcv_wup); both count
@@ -1875,11 +1924,11 @@ def l4_done(S, c, h, t):
             S.misc[M_TCPX + 4] += 1
             S.ss[s, SS_DROPS] += 1
             drop(S, h, S_L4, R_TCP_OLD_DATA if cls == TQ_OLD else R_TCP_OLD_SEQ, t)
-            tcp_ack_sent(S, f)
+            tcp_ack_sent(S, f, h)
             return S.cbase[C_DROP], Y_DROP_L4
         if cls == TQ_OFO:
             r = tcp_data_queue_ofo(S, f, h, s, t)
-            tcp_ack_sent(S, f)
+            tcp_ack_sent(S, f, h)
             return r
         # tcp_can_ingest / tcp_try_rmem_schedule: rmem_alloc + len > sk_rcvbuf and nothing to
         # prune -> TCPRcvQDrop (KERNEL.md §1 row 10t)
@@ -1887,7 +1936,7 @@ def l4_done(S, c, h, t):
             drop(S, h, S_L4, R_PROTOMEM, t)
             S.misc[M_TCPIN + (2)] += 1
             S.ss[s, SS_DROPS] += 1
-            tcp_ack_sent(S, f)
+            tcp_ack_sent(S, f, h)
             return S.cbase[C_DROP], Y_DROP_L4
         if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
             S.misc[M_TCPX + 4] += 1  # partly old: tcp_dsack_set(seq, rcv_nxt), the rest queued

@@ -471,6 +471,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     tf[:, L.TF_QUICK] = -1
     tf[:, L.TF_DELACK] = -1
     tf[:, L.TF_OFO] = -1
+    tf[:, L.TF_WND] = -1
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
@@ -874,7 +875,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    "TCPOFOMerge": int(S.misc[L.M_TCPX + 2]),
                    "DelayedACKLost": int(S.misc[L.M_TCPX + 3]),
                    "TCPDSACKOldSent": int(S.misc[L.M_TCPX + 4]),
-                   "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5])},
+                   "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5]),
+                   "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6])},
     }
     snmp6 = {
         "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
