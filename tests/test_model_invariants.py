@@ -41,8 +41,11 @@ def traces(draw: Any) -> list[dict[str, Any]]:
             pay = 1448 if kind == "tcp" else 0
             s0 = seq.get(port, 1000)
             seq[port] = s0 + pay
+            # reordering and retransmission: a segment ahead of its turn (out of order until the
+            # next fills the gap) or one already sent (old data); the sequence wraps at 2^32
+            jump = draw(st.sampled_from([0, 0, 0, 0, 1448, -1448, -2896])) if pay else 0
             r.update(proto=6, sport=40000 + port, dport=5000, wire_len=66 + pay, cap_len=66 + pay,
-                     payload_len=pay, tcp_seq=s0, tcp_ack=1,
+                     payload_len=pay, tcp_seq=(s0 + jump) % 2**32, tcp_ack=1,
                      tcp_flags=0x10 | (0x08 if draw(st.booleans()) else 0), tcp_hlen=32,
                      tcp_opt_hash=draw(st.integers(0, 1)), ip_id=draw(st.integers(0, 3)))
         elif kind == "arp":

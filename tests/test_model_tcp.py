@@ -104,3 +104,26 @@ def test_zero_window_drops_in_order_data() -> None:
                                                 "TCP_ZEROWINDOW"]
     ext = r.counters["snmp"]["TcpExt"]
     assert (ext["TCPZeroWindowDrop"], ext["TCPRcvQDrop"], ext["TCPOFOQueue"]) == (2, 0, 0)
+
+
+def test_real_capture_with_a_segment_not_captured() -> None:
+    """zeek__gap-data-missing.pcapng, taken as the LDAP client's host: the server's data is 1..211
+    (frame 7), then 1553..1780 (frame 10: 211..1553 was not captured), 1780..1990 (frame 13) and
+    frame 13 again (14, a retransmission). Here the gap never fills: 10 and 13 wait in the
+    out-of-order queue until the trace ends (NOT_SPECIFIED when the socket goes), 14 finds all its
+    bytes queued (TCP_OFOMERGE, TCPOFOMerge, TCPDSACKOfoSent). ACKs: the SYN-ACK's, then quickack
+    for 7, 10, 13 and 14 (the handshake started it): 5."""
+    from tests.test_model_breadth import _real, _run_capture
+
+    r = _run_capture(_real("zeek__gap-data-missing.pcapng"),
+                     'host.addresses=["2a00:6020:ad0b:8381:fd70:e2f9:f031:9dc4"]',
+                     'app[0].match="tcp dport 49980"')
+    df = pk(r).filter(pl.col("outcome") != "ignored")
+    assert df["frame"].to_list() == [2, 6, 7, 10, 12, 13, 14, 18]
+    assert df["outcome"].to_list() == ["consumed", "consumed", "delivered", "dropped", "consumed",
+                                       "dropped", "dropped", "consumed"]
+    reasons = df["drop_reason"].to_list()
+    assert [reasons[i] for i in (3, 5, 6)] == ["NOT_SPECIFIED", "NOT_SPECIFIED", "TCP_OFOMERGE"]
+    ext = r.counters["snmp"]["TcpExt"]
+    assert (ext["TCPOFOQueue"], ext["TCPOFOMerge"], ext["TCPDSACKOfoSent"]) == (3, 1, 1)
+    assert r.counters["snmp"]["Tcp"]["OutSegs"] == 5
