@@ -21,7 +21,7 @@ PROFILE = load_profile("default")
 
 
 @st.composite
-def traces(draw: Any) -> list[dict[str, Any]]:
+def traces(draw: Any, reorder: bool = False) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 120))
     rows = []
     t = 0
@@ -41,8 +41,11 @@ def traces(draw: Any) -> list[dict[str, Any]]:
             pay = 1448 if kind == "tcp" else 0
             s0 = seq.get(port, 1000)
             seq[port] = s0 + pay
+            # reordering and retransmission: a segment ahead of its turn (out of order until the
+            # next fills the gap) or one already sent (old data); the sequence wraps at 2^32
+            jump = draw(st.sampled_from([0, 0, 0, 0, 1448, -1448, -2896])) if pay and reorder else 0
             r.update(proto=6, sport=40000 + port, dport=5000, wire_len=66 + pay, cap_len=66 + pay,
-                     payload_len=pay, tcp_seq=s0, tcp_ack=1,
+                     payload_len=pay, tcp_seq=(s0 + jump) % 2**32, tcp_ack=1,
                      tcp_flags=0x10 | (0x08 if draw(st.booleans()) else 0), tcp_hlen=32,
                      tcp_opt_hash=draw(st.integers(0, 1)), ip_id=draw(st.integers(0, 3)))
         elif kind == "arp":
@@ -99,7 +102,7 @@ def df(t: pa.Table) -> pl.DataFrame:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(traces(), configs)
+@given(traces(reorder=True), configs)
 def test_run_invariants(rows: list[dict[str, Any]], c: dict[str, Any]) -> None:
     r = run(rows, c)
     p = df(r.packets)

@@ -1196,6 +1196,169 @@ def consume(S, i, t):
 # ip_local_deliver (IPv4) / as the fragment header's protocol handler (IPv6): the `local` stage.
 
 
+# ------------------------------------------------------------- TCP sequence space (tcp_input.c)
+# Where tcp_rcv_established / tcp_data_queue take a data skb: in order (seq <= rcv_nxt < end_seq,
+# a partial overlap trimmed), out of order (seq after rcv_nxt: tcp_data_queue_ofo), old data
+# (end_seq <= rcv_nxt: tcp_data_queue's retransmit branch, TCP_OLD_DATA) or an old sequence
+# (end_seq before rcv_wup: tcp_validate_incoming's tcp_sequence, TCP_OLD_SEQUENCE)
+# The window adds: in-order data while the window is 0 (TCP_ZEROWINDOW), out-of-order data at
+# the window's right edge (TCP_OVERWINDOW) or beyond it (tcp_sequence: TCP_INVALID_SEQUENCE)
+TQ_IN, TQ_OFO, TQ_OLD, TQ_OLDSEQ, TQ_ZW, TQ_OVERWIN, TQ_INVSEQ = 0, 1, 2, 3, 4, 5, 6
+
+
+@njit(cache=True, inline="always")
+def seqd(a, b):
+    """a - b in sequence space: before(a, b) is seqd(a, b) < 0 (the signed 32-bit difference)."""
+    d = (a - b) & 0xFFFFFFFF
+    return d - 0x100000000 if d >= 0x80000000 else d
+
+
+@njit(cache=True, inline="always")
+def tcp_end_seq(S, h):
+    """TCP_SKB_CB(skb)->end_seq of data skb h (a GRO skb: its segments are contiguous, as
+    tcp_gro_receive flushes on a sequence gap). A FIN's extra 1 is left out."""
+    return (S.pk[h, F_SEQ] + S.po[h, O_SKBLEN]) & 0xFFFFFFFF
+
+
+@njit(cache=True)
+def tcp_seq_class(S, f, h):
+    """TQ_* of data skb h on flow f given the flow's rcv_nxt / rcv_wup (read only: the ACK
+    decision at cost time and l4_done's queueing agree, a flow's skbs being handled in order)."""
+    if S.tf[f, TF_HAVE_NXT] == 0:
+        return TQ_IN
+    end = tcp_end_seq(S, h)
+    if seqd(end, S.tf[f, TF_WUP]) < 0:
+        return TQ_OLDSEQ
+    if seqd(end, S.tf[f, TF_NXT]) <= 0:
+        return TQ_OLD
+    if S.tf[f, TF_WND] < 0:
+        return TQ_OFO if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) > 0 else TQ_IN
+    rwin = tcp_receive_window(S, f)
+    beyond = seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT] + rwin)
+    if beyond > 0:
+        return TQ_INVSEQ
+    if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) > 0:
+        return TQ_OVERWIN if beyond == 0 else TQ_OFO
+    return TQ_ZW if rwin == 0 else TQ_IN
+
+
+@njit(cache=True, inline="always")
+def tcp_receive_window(S, f):
+    """tcp_receive_window: rcv_wup + rcv_wnd - rcv_nxt, at least 0."""
+    w = S.tf[f, TF_WUP] + S.tf[f, TF_WND] - S.tf[f, TF_NXT]
+    return w if w > 0 else 0
+
+
+@njit(cache=True)
+def tcp_select_window(S, f, s):
+    """The window an ACK advertises (tcp_select_window / __tcp_select_window), simplified:
+    tcp_space = tcp_win_from_space(sk_rcvbuf - sk_rmem_alloc) with half the memory counted as
+    payload (tcp_adv_win_scale = 1 up to 6.6, TCP_DEFAULT_SCALING_RATIO from 6.7; the ratio 6.7+
+    measures from len/truesize, rcv_ssthresh and window scaling are left out); 0 when the free
+    space is below half the full space and below 1/16 of it or one rcv_mss; never shrinking what
+    was offered (rcv_wup + rcv_wnd stays)."""
+    full = S.ss[s, SS_RCVBUF] >> 1
+    free = (S.ss[s, SS_RCVBUF] - S.ss[s, SS_RMEM]) >> 1
+    if free < 0:
+        free = 0
+    if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
+        free = 0
+    cur = tcp_receive_window(S, f) if S.tf[f, TF_WND] >= 0 else 0
+    return free if free > cur else cur
+
+
+@njit(cache=True)
+def tcp_ofo_reach(S, f, nxt):
+    """tcp_ofo_queue's walk from rcv_nxt = nxt: (the rcv_nxt it reaches, the first packet left
+    in the out-of-order queue or -1)."""
+    k = S.tf[f, TF_OFO]
+    while k >= 0 and seqd(S.pk[k, F_SEQ], nxt) <= 0:
+        e = tcp_end_seq(S, k)
+        if seqd(e, nxt) > 0:
+            nxt = e
+        k = S.tofo[k]
+    return nxt, k
+
+
+@njit(cache=True)
+def tcp_ofo_free(S, s, k, t, reason):
+    """An out-of-order skb dropped: its memory back to the socket (tcp_drop_reason)."""
+    S.ss[s, SS_RMEM] -= S.po[k, O_SKBTRUE]
+    S.ss[s, SS_DROPS] += 1  # tcp_drop_reason -> sk_drops_add
+    drop(S, k, S_L4, reason, t)
+
+
+@njit(cache=True)
+def tcp_data_queue_ofo(S, f, h, s, t):
+    """tcp_data_queue_ofo: skb h (seq after rcv_nxt) into flow f's out-of-order queue, kept sorted
+    by seq. Returns l4_done's follow-up (cost, slot)."""
+    rmem = S.ss[s, SS_RMEM]
+    size = S.po[h, O_SKBTRUE]
+    if rmem + size > S.ss[s, SS_RCVBUF] and rmem > 0:
+        # tcp_try_rmem_schedule failed (tcp_prune_queue's collapsing and tcp_prune_ofo_queue are
+        # not modelled): TCPOFODrop, SKB_DROP_REASON_PROTO_MEM
+        S.misc[M_TCPX + 1] += 1
+        S.ss[s, SS_DROPS] += 1
+        drop(S, h, S_L4, R_PROTOMEM, t)
+        return S.cbase[C_DROP], Y_DROP_L4
+    S.misc[M_TCPX + 0] += 1  # TCPOFOQueue, counted before the insertion
+    seq = S.pk[h, F_SEQ]
+    end = tcp_end_seq(S, h)
+    prev = -1
+    k = S.tf[f, TF_OFO]
+    while k >= 0 and seqd(S.pk[k, F_SEQ], seq) <= 0:
+        prev = k
+        k = S.tofo[k]
+    if prev >= 0 and seqd(tcp_end_seq(S, prev), end) >= 0:
+        # every byte already queued: TCPOFOMerge, a D-SACK for it (tcp_dsack_set: seq after
+        # rcv_nxt -> TCPDSACKOfoSent), SKB_DROP_REASON_TCP_OFOMERGE
+        S.misc[M_TCPX + 2] += 1
+        S.misc[M_TCPX + 5] += 1
+        S.ss[s, SS_DROPS] += 1
+        drop(S, h, S_L4, R_TCP_OFOMERGE, t)
+        return S.cbase[C_DROP], Y_DROP_L4
+    S.ss[s, SS_RMEM] = rmem + size
+    if prev >= 0 and S.pk[prev, F_SEQ] == seq:
+        # same start, more bytes: rb_replace_node, the old skb dropped (TCPOFOMerge)
+        pp = -1
+        j = S.tf[f, TF_OFO]
+        while j != prev:
+            pp = j
+            j = S.tofo[j]
+        if pp >= 0:
+            S.tofo[pp] = S.tofo[prev]
+        else:
+            S.tf[f, TF_OFO] = S.tofo[prev]
+        S.misc[M_TCPX + 2] += 1
+        tcp_ofo_free(S, s, prev, t, R_TCP_OFOMERGE)
+        prev = pp
+    # the skbs after it that it covers entirely go (TCPOFOMerge, TCP_OFOMERGE)
+    while k >= 0 and seqd(tcp_end_seq(S, k), end) <= 0:
+        nk = S.tofo[k]
+        S.misc[M_TCPX + 2] += 1
+        tcp_ofo_free(S, s, k, t, R_TCP_OFOMERGE)
+        k = nk
+    S.tofo[h] = k
+    if prev >= 0:
+        S.tofo[prev] = h
+    else:
+        S.tf[f, TF_OFO] = h
+    return 0, -1
+
+
+@njit(cache=True)
+def tcp_ofo_flush(S):
+    """Out-of-order skbs still waiting for their gap when the trace ends: freed when the socket
+    goes (skb_rbtree_purge in tcp_disconnect / inet_csk_destroy_sock: kfree_skb, NOT_SPECIFIED),
+    stamped at the time they were queued."""
+    for f in range(S.tf.shape[0]):
+        k = S.tf[f, TF_OFO]
+        while k >= 0:
+            drop(S, k, S_L4, R_NOTSPEC, S.se[k, S_L4])
+            k = S.tofo[k]
+        S.tf[f, TF_OFO] = -1
+
+
 @njit(cache=True)
 def tcp_rcv_ack(S, c, h, t):
     """The ACKs the receive path sends for skb h of an established connection (net/ipv4/
@@ -1210,8 +1373,10 @@ def tcp_rcv_ack(S, c, h, t):
       did first (TcpExt DelayedACKs; the timer's CPU is not on the receive path and not charged);
     - a FIN is ACKed at once (ICSK_ACK_NOW); a received SYN-ACK gets the handshake's ACK, a SYN to
       a listener its SYN-ACK (tcp_v4_send_synack).
+    - old data gets an ACK at once (quickack re-entered), an out-of-order segment at once for
+      the first three per rcv_nxt (tcp_sack_compress), a segment that fills the gap at once.
     Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), ACKs sent
-    from tcp_recvmsg's tcp_cleanup_rbuf, out-of-order and duplicate segments."""
+    from tcp_recvmsg's tcp_cleanup_rbuf, the compressed-SACK timer's ACK."""
     if S.P[P_TCP_ACKS] == 0:
         return 0
     kd = S.pk[h, F_KIND]
@@ -1223,6 +1388,8 @@ def tcp_rcv_ack(S, c, h, t):
         S.misc[M_TCPIN + 5] += 1
         S.tf[f, TF_UNACK] = 0
         S.tf[f, TF_DELACK] = -1
+        S.tf[f, TF_WND] = tcp_select_window(S, f, S.pk[h, F_SOCK])
+        S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
     flags = S.pk[h, F_FLAGS]
     now = False
     if kd == K_TCP_CTRL:
@@ -1232,21 +1399,50 @@ def tcp_rcv_ack(S, c, h, t):
         elif (flags & TCP_FIN) != 0:
             now = True
     else:
-        mss = S.pk[h, F_PAYLEN]
-        if mss > S.tf[f, TF_MSS]:
-            S.tf[f, TF_MSS] = mss
-        if S.tf[f, TF_QUICK] == -2:
-            S.tf[f, TF_QUICK] = 16
-        elif S.tf[f, TF_QUICK] < 0:
-            S.tf[f, TF_QUICK] = 0
-        S.tf[f, TF_UNACK] += S.po[h, O_SKBLEN]
-        if S.tf[f, TF_UNACK] > S.tf[f, TF_MSS] or S.tf[f, TF_QUICK] > 0 or (flags & TCP_FIN) != 0:
+        cls = tcp_seq_class(S, f, h)
+        if cls >= TQ_OLD:
+            # tcp_data_queue's retransmit branch / tcp_send_dupack: tcp_enter_quickack_mode(sk,
+            # TCP_MAX_QUICKACKS) and an ACK at once (the window taken as >= 32 rcv_mss, so
+            # tcp_incr_quickack reaches the 16)
+            if cls != TQ_INVSEQ:  # tcp_send_dupack re-enters quickack for old data only
+                S.tf[f, TF_QUICK] = 16
             now = True
-        elif S.tf[f, TF_DELACK] < 0:
-            S.tf[f, TF_DELACK] = t + S.P[P_ATO]
+        elif cls == TQ_OFO:
+            # tcp_data_queue_ofo: inet_csk_schedule_ack; __tcp_ack_snd_check: at once in quickack
+            # mode or with > rcv_mss unacked, else (out-of-order queue not empty)
+            # tcp_sack_compress: the first TCP_FASTRETRANS_THRESH (3) for one rcv_nxt at once,
+            # later ones wait for the compressed-SACK hrtimer (not modelled: not counted)
+            if S.tf[f, TF_QUICK] > 0 or S.tf[f, TF_UNACK] > S.tf[f, TF_MSS]:
+                now = True
+            else:
+                if S.tf[f, TF_CNXT] != S.tf[f, TF_NXT] or S.tf[f, TF_DUPS] < 0:
+                    S.tf[f, TF_CNXT] = S.tf[f, TF_NXT]
+                    S.tf[f, TF_DUPS] = 0
+                if S.tf[f, TF_DUPS] < 3:
+                    S.tf[f, TF_DUPS] += 1
+                    now = True
+        else:
+            mss = S.pk[h, F_PAYLEN]
+            if mss > S.tf[f, TF_MSS]:
+                S.tf[f, TF_MSS] = mss
+            if S.tf[f, TF_QUICK] == -2:
+                S.tf[f, TF_QUICK] = 16
+            elif S.tf[f, TF_QUICK] < 0:
+                S.tf[f, TF_QUICK] = 0
+            S.tf[f, TF_UNACK] += S.po[h, O_SKBLEN]
+            if (S.tf[f, TF_UNACK] > S.tf[f, TF_MSS] or S.tf[f, TF_QUICK] > 0
+                    or (flags & TCP_FIN) != 0):
+                now = True
+            elif S.tf[f, TF_OFO] >= 0 and tcp_ofo_reach(S, f, tcp_end_seq(S, h))[1] < 0:
+                # tcp_data_queue: the gap filled and tcp_ofo_queue emptied the out-of-order
+                # queue: ICSK_ACK_NOW (RFC 5681 4.2)
+                now = True
+            elif S.tf[f, TF_DELACK] < 0:
+                S.tf[f, TF_DELACK] = t + S.P[P_ATO]
     if not now:
         return 0
     S.misc[M_TCPIN + 4] += 1
+    S.tf[f, TF_ACKNOW] = 1  # rcv_wup moves to rcv_nxt once the segment is queued (l4_done)
     S.tf[f, TF_UNACK] = 0
     S.tf[f, TF_DELACK] = -1
     if S.tf[f, TF_QUICK] > 0:
@@ -1698,6 +1894,67 @@ def l4_handler_cost(S, c, h, lv):
     return dl, d4
 
 
+@njit(cache=True, inline="always")
+def sockq_push(S, s, h):
+    """skb h at the tail of socket s's receive queue (its memory already charged)."""
+    off = S.ss[s, SS_QOFF]
+    cap = S.ss[s, SS_QCAP]
+    pos = (S.ss[s, SS_QHEAD] + S.ss[s, SS_QN]) % cap
+    S.sockq[off + pos] = h
+    S.ss[s, SS_QN] += 1
+    if S.ss[s, SS_QN] > S.ss[s, SS_MAXQ]:
+        S.ss[s, SS_MAXQ] = S.ss[s, SS_QN]
+    S.po[h, O_PAPP] = s
+
+
+@njit(cache=True)
+def tcp_ack_sent(S, f, h):
+    """An ACK that left for this segment (tcp_rcv_ack) advertised rcv_nxt: rcv_wup = rcv_nxt
+    (tcp_select_window). Without the ACK model every segment is taken as ACKed."""
+    if S.tf[f, TF_ACKNOW] != 0 or S.P[P_TCP_ACKS] == 0:
+        S.tf[f, TF_WND] = tcp_select_window(S, f, S.pk[h, F_SOCK])
+        S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
+    S.tf[f, TF_ACKNOW] = 0
+
+
+@njit(cache=True)
+def tcp_queued(S, s, h, t):
+    """In-order skb h joined the receive queue: rcv_nxt = its end_seq, then tcp_ofo_queue moves
+    the out-of-order skbs the gap held back (those it now covers entirely dropped:
+    TCP_OFO_DROP) to the receive queue; they are delivered when the reader copies them."""
+    f = S.pk[h, F_FLOWK]
+    nxt = tcp_end_seq(S, h)
+    k = S.tf[f, TF_OFO]
+    while k >= 0 and seqd(S.pk[k, F_SEQ], nxt) <= 0:
+        nk = S.tofo[k]
+        e = tcp_end_seq(S, k)
+        if seqd(e, nxt) <= 0:
+            tcp_ofo_free(S, s, k, t, R_TCP_OFO_DROP)
+        else:
+            sockq_push(S, s, k)  # its memory was charged when it entered the ofo queue
+            nxt = e
+        k = nk
+    S.tf[f, TF_OFO] = k
+    S.tf[f, TF_NXT] = nxt
+    tcp_ack_sent(S, f, h)
+
+
+@njit(cache=True)
+def tcp_ctrl_seq(S, h):
+    """rcv_nxt from a segment without data: a SYN (or SYN-ACK) sets it to ISN + 1
+    (tcp_rcv_synsent_state_process / tcp_conn_request), an in-order FIN adds 1 (tcp_fin)."""
+    f = S.pk[h, F_FLOWK]
+    fl = S.pk[h, F_FLAGS]
+    if (fl & TCP_SYN) != 0:
+        S.tf[f, TF_HAVE_NXT] = 1
+        S.tf[f, TF_NXT] = (S.pk[h, F_SEQ] + 1) & 0xFFFFFFFF
+        S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
+        S.tf[f, TF_WND] = tcp_select_window(S, f, S.pk[h, F_SOCK])
+    elif (fl & TCP_FIN) != 0 and S.tf[f, TF_HAVE_NXT] != 0 and S.pk[h, F_SEQ] == S.tf[f, TF_NXT]:
+        S.tf[f, TF_NXT] = (S.tf[f, TF_NXT] + 1) & 0xFFFFFFFF
+    S.tf[f, TF_ACKNOW] = 0
+
+
 @njit(cache=True)
 def l4_done(S, c, h, t):
     """End of local delivery + protocol handler for skb h: outcome and socket enqueue.
@@ -1732,6 +1989,7 @@ def l4_done(S, c, h, t):
             return S.cbase[C_DROP], Y_DROP_L4
         return S.cbase[C_ICMP], Y_ICMP_SEND  # TCP: a RST is sent
     if kd == K_TCP_CTRL:
+        tcp_ctrl_seq(S, h)
         consume(S, h, t)  # a pure ACK ends in tcp_ack(); nothing is queued
         return 0, -1
     rmem = S.ss[s, SS_RMEM]
@@ -1751,22 +2009,54 @@ def l4_done(S, c, h, t):
             S.ss[s, SS_DROPS] += 1
             return S.cbase[C_DROP], Y_DROP_L4
     else:
+        f = S.pk[h, F_FLOWK]
+        if S.tf[f, TF_HAVE_NXT] == 0:
+            # no handshake in the trace: the first data segment sets rcv_nxt
+            S.tf[f, TF_HAVE_NXT] = 1
+            S.tf[f, TF_NXT] = S.pk[h, F_SEQ]
+            S.tf[f, TF_WUP] = S.pk[h, F_SEQ]
+        cls = tcp_seq_class(S, f, h)
+        if cls >= TQ_ZW:
+            # out of the window: out_of_window in tcp_data_queue (tcp_enter_quickack_mode, an
+            # ACK at once) or tcp_validate_incoming's tcp_send_dupack for beyond it
+            if cls == TQ_ZW:
+                if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
+                    S.misc[M_TCPX + 4] += 1  # the old head's D-SACK comes first
+                S.misc[M_TCPX + 6] += 1  # TCPZeroWindowDrop
+            S.ss[s, SS_DROPS] += 1
+            drop(S, h, S_L4, R_TCP_ZEROWINDOW if cls == TQ_ZW else (
+                R_TCP_OVERWINDOW if cls == TQ_OVERWIN else R_TCP_INVALID_SEQ), t)
+            tcp_ack_sent(S, f, h)
+            return S.cbase[C_DROP], Y_DROP_L4
+        if cls >= TQ_OLD:
+            # all old: tcp_data_queue's retransmit branch (end_seq not after rcv_nxt) or, before
+            # it, tcp_validate_incoming -> tcp_send_dupack (end_seq before rcv_wup); both count
+            # DelayedACKLost and a D-SACK for the old block (tcp_dsack_set: seq before rcv_nxt ->
+            # TCPDSACKOldSent; SACK taken as negotiated, net.ipv4.tcp_dsack = 1)
+            S.misc[M_TCPX + 3] += 1
+            S.misc[M_TCPX + 4] += 1
+            S.ss[s, SS_DROPS] += 1
+            drop(S, h, S_L4, R_TCP_OLD_DATA if cls == TQ_OLD else R_TCP_OLD_SEQ, t)
+            tcp_ack_sent(S, f, h)
+            return S.cbase[C_DROP], Y_DROP_L4
+        if cls == TQ_OFO:
+            r = tcp_data_queue_ofo(S, f, h, s, t)
+            tcp_ack_sent(S, f, h)
+            return r
         # tcp_can_ingest / tcp_try_rmem_schedule: rmem_alloc + len > sk_rcvbuf and nothing to
         # prune -> TCPRcvQDrop (KERNEL.md §1 row 10t)
         if rmem + size > rcvbuf and rmem > 0:
             drop(S, h, S_L4, R_PROTOMEM, t)
             S.misc[M_TCPIN + (2)] += 1
             S.ss[s, SS_DROPS] += 1
+            tcp_ack_sent(S, f, h)
             return S.cbase[C_DROP], Y_DROP_L4
+        if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
+            S.misc[M_TCPX + 4] += 1  # partly old: tcp_dsack_set(seq, rcv_nxt), the rest queued
     S.ss[s, SS_RMEM] = rmem + size
-    off = S.ss[s, SS_QOFF]
-    cap = S.ss[s, SS_QCAP]
-    pos = (S.ss[s, SS_QHEAD] + S.ss[s, SS_QN]) % cap
-    S.sockq[off + pos] = h
-    S.ss[s, SS_QN] += 1
-    if S.ss[s, SS_QN] > S.ss[s, SS_MAXQ]:
-        S.ss[s, SS_MAXQ] = S.ss[s, SS_QN]
-    S.po[h, O_PAPP] = s
+    sockq_push(S, s, h)
+    if kd == K_TCP:
+        tcp_queued(S, s, h, t)
     if S.misc[M_NEV] < S.ev.shape[0] and t - S.ss[s, SS_SOCK_SAMPLE] >= S.P[P_SAMPLE_NS]:
         S.ss[s, SS_SOCK_SAMPLE] = t
         emit_event(S, t, -1, c, s, E_SOCK, S.ss[s, SS_RMEM], D_NONE)

@@ -40,10 +40,19 @@ DROP_REASONS = (
     "FRAG_TOO_FAR",  # ip_frag_reinit: more than ipfrag_max_dist fragments from the peer between two
     "DUP_FRAG",  # inet_frag_queue_insert: IPFRAG_DUP
     "UDP_CSUM",  # __udp6_lib_rcv: a zero UDP checksum over IPv6 (RFC 8200 §8.1)
+    "TCP_OLD_DATA",  # tcp_data_queue: end_seq <= rcv_nxt (a retransmission)
+    "TCP_OLD_SEQUENCE",  # tcp_validate_incoming/tcp_sequence: end_seq before rcv_wup
+    "TCP_OFO_DROP",  # tcp_ofo_queue: an out-of-order skb the filled gap already covers
+    "TCP_OFOMERGE",  # tcp_data_queue_ofo: every byte already in the out-of-order queue
+    "TCP_ZEROWINDOW",  # tcp_data_queue: in-order data while the advertised window is 0
+    "TCP_OVERWINDOW",  # tcp_data_queue: out-of-order data starting at the window's right edge
+    "TCP_INVALID_SEQUENCE",  # tcp_sequence: data starting beyond the window
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
-    R_UDP_CSUM = range(len(DROP_REASONS))
+    R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
+    R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
+    R_TCP_INVALID_SEQ = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -277,11 +286,19 @@ N_LST = 7
 M_NXT, M_NROWS, M_NEV = 0, 1, 2
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
 # M_TCPIN + 4: ACKs sent (Tcp OutSegs), + 5: of which by the delayed-ACK timer (TcpExt DelayedACKs)
-# + 6: TCPOFOQueue, + 7: dup/old data (TCP_OLD_DATA)
-# ---- per-flow TCP receive state tf[flow, *] (the receiving socket's view of one connection)
-(TF_MSS, TF_UNACK, TF_QUICK, TF_DELACK, TF_NXT, TF_HAVE_NXT) = range(6)
-N_TF = 6
-N_MISC = 32
+# M_TCPX + 0: TCPOFOQueue, + 1: TCPOFODrop, + 2: TCPOFOMerge, + 3: DelayedACKLost,
+# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop
+M_TCPX = 32
+# ---- per-flow TCP receive state tf[flow, *] (the receiving socket's view of one connection):
+# NXT rcv_nxt (HAVE_NXT: known), WUP rcv_wup (rcv_nxt when the last ACK left), OFO the first
+# packet of the out-of-order queue (-1: empty; each packet's successor in tofo[packet], sorted by
+# seq), ACKNOW an ACK leaves after this segment, CNXT/DUPS tcp_sack_compress's
+# compressed_ack_rcv_nxt and dup_ack_counter, WND rcv_wnd as the last ACK advertised it (-1:
+# no ACK seen yet)
+(TF_MSS, TF_UNACK, TF_QUICK, TF_DELACK, TF_NXT, TF_HAVE_NXT, TF_WUP, TF_OFO, TF_ACKNOW, TF_CNXT,
+ TF_DUPS, TF_WND) = range(12)
+N_TF = 12
+N_MISC = 48
 
 # ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)
 (FQ_LIVE, FQ_FLAGS, FQ_LEN, FQ_MEAT, FQ_TRUE, FQ_EXP, FQ_RID, FQ_HEAD, FQ_GEN, FQ_V6, FQ_SOCK,

@@ -486,6 +486,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
     tf[:, L.TF_QUICK] = -1
     tf[:, L.TF_DELACK] = -1
+    tf[:, L.TF_OFO] = -1
+    tf[:, L.TF_WND] = -1
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
@@ -509,7 +511,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
         rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
-        tf=tf,
+        tf=tf, tofo=np.full(max(n, 1), -1, np.int64),
     )
     del pk, po  # `arrays` owns them (released after the packets table)
     if n:
@@ -528,6 +530,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         set_buffers(st, rows, ev)
     engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
     engine.tcp_delack_flush(st)
+    engine.tcp_ofo_flush(st)
     engine.distribute(st)
     del st
     _misc = arrays["misc"][3:7].tolist()
@@ -884,7 +887,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                 "OutRsts": n_rst},
         "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
                    "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
-                   "TCPOFOQueue": 0, "TCPOFODrop": 0},
+                   "TCPOFOQueue": int(S.misc[L.M_TCPX + 0]),
+                   "TCPOFODrop": int(S.misc[L.M_TCPX + 1]),
+                   "TCPOFOMerge": int(S.misc[L.M_TCPX + 2]),
+                   "DelayedACKLost": int(S.misc[L.M_TCPX + 3]),
+                   "TCPDSACKOldSent": int(S.misc[L.M_TCPX + 4]),
+                   "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5]),
+                   "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6])},
     }
     snmp6 = {
         "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),

@@ -34,6 +34,7 @@ FIELDS: tuple[tuple[str, Any], ...] = (
     ("bq", I2), ("flh", I2), ("rmap", I2), ("rsock", I1), ("rflow", I3),
     ("fq", I2), ("fx", I1),  # IP reassembly queues and their globals (layout.FQ_*, FX_*)
     ("tf", I2),  # per-flow TCP receive state (layout.TF_*)
+    ("tofo", I1),  # per packet: the next packet in its flow's out-of-order queue (-1: none)
 )
 STATE_FIELDS = tuple(name for name, _ in FIELDS)
 
@@ -54,7 +55,7 @@ STATE_T = StateType(list(FIELDS))
 
 @njit(cache=True)
 def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, gbc, sockq, wq,
-         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow, fq, fx, tf):
+         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow, fq, fx, tf, tofo):
     S = structref.new(STATE_T)
     S.P = P
     S.cbase = cbase
@@ -91,6 +92,7 @@ def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, g
     S.fq = fq
     S.fx = fx
     S.tf = tf
+    S.tofo = tofo
     return S
 
 
