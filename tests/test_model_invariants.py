@@ -101,19 +101,17 @@ def df(t: pa.Table) -> pl.DataFrame:
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(traces(reorder=True), configs)
-def test_run_invariants(rows: list[dict[str, Any]], c: dict[str, Any]) -> None:
-    r = run(rows, c)
+def check_accounting(r: Any, n_frames: int) -> pl.DataFrame:
+    """What every run must satisfy: one outcome per frame (a drop with a stage and a reason,
+    nothing else with either), t_done - t_wire equal to the sum of the stages' waits and CPU,
+    and, per stage, the packets' cpu_S summing to that stage's CPU in cpu.parquet."""
     p = df(r.packets)
-    assert len(p) == len(rows)
-    # every frame has exactly one outcome; a drop has a stage and a reason, nothing else does
+    assert len(p) == n_frames
     assert p["outcome"].null_count() == 0
     dropped = p["outcome"] == "dropped"
     assert (p.filter(dropped)["drop_reason"].null_count()) == 0
     assert (p.filter(dropped)["drop_stage"].null_count()) == 0
     assert p.filter(~dropped)["drop_reason"].null_count() == int((~dropped).sum())
-    # the latency sum, for every packet that entered the model
     rx = p.filter(pl.col("outcome") != "ignored")
     parts = [pl.col(f"{k}_{s}").fill_null(0) for s in STAGE_IDS for k in ("wait", "cpu")]
     chk = rx.select((pl.col("t_done") - pl.col("t_wire")).alias("lat"),
@@ -121,13 +119,20 @@ def test_run_invariants(rows: list[dict[str, Any]], c: dict[str, Any]) -> None:
                     pl.min_horizontal([pl.col(f"wait_{s}") for s in STAGE_IDS]).alias("minw"))
     assert (chk["lat"] == chk["sum"]).all()
     assert (chk["minw"].fill_null(0) >= 0).all()
-    # CPU conservation: per stage, packets' cpu_S sums to the stage's CPU in cpu.parquet
     cpu = df(r.cpu)
     by_stage = {str(k): int(v) for k, v in
                 cpu.filter(pl.col("stage").is_not_null()).group_by("stage").agg(pl.col("ns").sum())
                 .iter_rows()}
     for s in STAGE_IDS:
         assert int(p[f"cpu_{s}"].fill_null(0).sum()) == by_stage.get(s, 0), s
+    return p
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces(reorder=True), configs)
+def test_run_invariants(rows: list[dict[str, Any]], c: dict[str, Any]) -> None:
+    r = run(rows, c)
+    p = check_accounting(r, len(rows))
     # delivered packets reached the application
     assert p.filter(pl.col("outcome") == "delivered")["cpu_app"].null_count() == 0
     # threaded NAPI (no RPS here): every poll ran in a napi/ kthread, none in NET_RX

@@ -61,8 +61,8 @@ def _less(ht, a, b):
     return ta < tb or (ta == tb and a < b)
 
 
-@njit(cache=True)
-def heap_fix(ht, hh, hp, e, t):
+@njit(cache=True, inline="always")
+def _heap_fix(ht, hh, hp, e, t):
     """Set entity e's time to t and restore the heap (an indexed binary heap)."""
     ht[e] = t
     i = hp[e]
@@ -100,43 +100,15 @@ def heap_fix(ht, hh, hp, e, t):
 
 
 @njit(cache=True)
+def heap_fix(ht, hh, hp, e, t):
+    _heap_fix(ht, hh, hp, e, t)
+
+
+@njit(cache=True)
 def heap_set(S, e, t):
     """heap_fix on the state's heap: one struct pointer per call instead of three arrays (each
-    passed as seven machine words)."""
-    ht = S.ht
-    hh = S.hh
-    hp = S.hp
-    ht[e] = t
-    i = hp[e]
-    n = hh.shape[0]
-    while i > 0:
-        p = (i - 1) >> 1
-        if _less(ht, hh[i], hh[p]):
-            a = hh[i]
-            hh[i] = hh[p]
-            hh[p] = a
-            hp[hh[i]] = i
-            hp[hh[p]] = p
-            i = p
-        else:
-            break
-    while True:
-        l_ = 2 * i + 1
-        if l_ >= n:
-            break
-        m = l_
-        r = l_ + 1
-        if r < n and _less(ht, hh[r], hh[l_]):
-            m = r
-        if _less(ht, hh[m], hh[i]):
-            a = hh[i]
-            hh[i] = hh[m]
-            hh[m] = a
-            hp[hh[i]] = i
-            hp[hh[m]] = m
-            i = m
-        else:
-            break
+    passed as seven machine words); the body is inlined here."""
+    _heap_fix(S.ht, S.hh, S.hp, e, t)
 
 
 # ------------------------------------------------------------------------------------- helpers
