@@ -938,7 +938,7 @@ def single_skb(S, i):
 @njit(cache=True)
 def gro_hold_new(S, q, i, t, b):
     """Hold packet i as a new flow of bucket b; a full bucket first completes its oldest
-    (gro.c: MAX_GRO_SKBS per bucket)."""
+    (gro.c:542-545, MAX_GRO_SKBS per bucket). Returns the flow's slot."""
     if S.gbc[q, b] >= 8:
         oldest = -1
         best = INF
@@ -967,7 +967,8 @@ def gro_hold_new(S, q, i, t, b):
             S.qs[q, QS_GRO_SEQ] += 1
             S.gbc[q, b] += 1
             S.qs[q, QS_GRO_N] += 1
-            return
+            return s
+    return -1
 
 
 @njit(cache=True)
@@ -1106,40 +1107,12 @@ def gro_receive(S, q, i, t):
         # new flow: mss = 1 here, so only an empty segment or the flags flush (pure ACKs go up)
         rx_add(S, q, i)
         return S.cbase[C_GRO], False
-    # hold as a new flow; a full bucket first flushes its oldest (gro.c:542-545)
-    if S.gbc[q, b] >= 8:
-        oldest = -1
-        best = INF
-        for s in range(b * 8, b * 8 + 8):
-            if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_ORDER] < best:
-                best = S.gh[q, s, GH_ORDER]
-                oldest = s
-        gro_complete(S, q, oldest)
-    for s in range(b * 8, b * 8 + 8):
-        if S.gh[q, s, GH_USED] == 0:
-            S.gh[q, s, GH_USED] = 1
-            S.gh[q, s, GH_HEAD] = i
-            S.gh[q, s, GH_LAST] = i
-            S.gh[q, s, GH_CNT] = 1
-            S.gh[q, s, GH_LEN] = ln
-            S.gh[q, s, GH_NEXTSEQ] = (S.pk[i, F_SEQ] + ln) & 0xFFFFFFFF
-            S.gh[q, s, GH_MSS] = ln
-            S.gh[q, s, GH_ACK] = S.pk[i, F_ACK]
-            S.gh[q, s, GH_FLAGS] = flags
-            S.gh[q, s, GH_OPT] = S.pk[i, F_OPTH]
-            S.gh[q, s, GH_TTL] = S.pk[i, F_TTL]
-            S.gh[q, s, GH_TOS] = S.pk[i, F_TOS]
-            S.gh[q, s, GH_DF] = S.pk[i, F_DF]
-            S.gh[q, s, GH_ID0] = S.pk[i, F_IPID]
-            S.gh[q, s, GH_FIXED] = 0
-            S.gh[q, s, GH_AGE] = jiffies(S, t)
-            S.gh[q, s, GH_FLOW] = S.pk[i, F_FLOWK]
-            S.gh[q, s, GH_ORDER] = S.qs[q, QS_GRO_SEQ]
-            S.gh[q, s, GH_HDR] = S.pk[i, F_HDRLEN]
-            S.qs[q, QS_GRO_SEQ] += 1
-            S.gbc[q, b] += 1
-            S.qs[q, QS_GRO_N] += 1
-            break
+    # hold as a new flow, with what the TCP rules compare next time
+    s = gro_hold_new(S, q, i, t, b)
+    S.gh[q, s, GH_NEXTSEQ] = (S.pk[i, F_SEQ] + ln) & 0xFFFFFFFF
+    S.gh[q, s, GH_ACK] = S.pk[i, F_ACK]
+    S.gh[q, s, GH_FLAGS] = flags
+    S.gh[q, s, GH_OPT] = S.pk[i, F_OPTH]
     return S.cbase[C_GRO], False
 
 
