@@ -935,6 +935,26 @@ def single_skb(S, i):
     S.po[i, O_SKBTRUE] = S.pk[i, F_TRUESIZE]
 
 
+@njit(cache=True, inline="always")
+def ip_gro_flush(S, q, s, i):
+    """The IP header's say in a merge of packet i into held flow s: TTL, TOS and DF must match,
+    and for IPv4 inet_gro_flush (gro.h:444-464) wants the IP ID fixed (DF) or incremented by
+    one per segment."""
+    flush = S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
+        or S.pk[i, F_DF] != S.gh[q, s, GH_DF]
+    if S.pk[i, F_V6] == 0:
+        cnt = S.gh[q, s, GH_CNT]
+        off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
+        if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
+            S.gh[q, s, GH_FIXED] = 1
+        if S.gh[q, s, GH_FIXED] != 0:
+            if off != 0:
+                flush = True
+        elif off != (cnt & 0xFFFF):
+            flush = True
+    return flush
+
+
 @njit(cache=True)
 def gro_hold_new(S, q, i, t, b):
     """Hold packet i as a new flow of bucket b; a full bucket first completes its oldest
@@ -989,19 +1009,8 @@ def udp_gro_receive(S, q, i, t):
         gro_hold_new(S, q, i, t, b)
         return S.cbase[C_GRO], False
     s = found
-    flush = S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
-        or S.pk[i, F_DF] != S.gh[q, s, GH_DF]
+    flush = ip_gro_flush(S, q, s, i)
     cnt = S.gh[q, s, GH_CNT]
-    if S.pk[i, F_V6] == 0:
-        # inet_gro_flush: the IP ID is fixed (DF) or increments by one per segment
-        off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
-        if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
-            S.gh[q, s, GH_FIXED] = 1
-        if S.gh[q, s, GH_FIXED] != 0:
-            if off != 0:
-                flush = True
-        elif off != (cnt & 0xFFFF):
-            flush = True
     mss = S.gh[q, s, GH_MSS]
     if ln > mss or flush or S.gh[q, s, GH_HDR] + S.gh[q, s, GH_LEN] + ln >= S.P[P_GRO_MAX]:
         # not merged: the held skb completes (pp = p); this one starts a new flow
@@ -1059,20 +1068,9 @@ def gro_receive(S, q, i, t):
             flush = True
         if S.pk[i, F_OPTH] != S.gh[q, s, GH_OPT]:
             flush = True  # any option byte differs, TSval included
-        if S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
-                or S.pk[i, F_DF] != S.gh[q, s, GH_DF]:
+        if ip_gro_flush(S, q, s, i):
             flush = True
         cnt = S.gh[q, s, GH_CNT]
-        if S.pk[i, F_V6] == 0:
-            # inet_gro_flush (gro.h:444-464): IP ID increments by one per segment, or is fixed
-            off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
-            if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
-                S.gh[q, s, GH_FIXED] = 1
-            if S.gh[q, s, GH_FIXED] != 0:
-                if off != 0:
-                    flush = True
-            elif off != (cnt & 0xFFFF):
-                flush = True
         mss = S.gh[q, s, GH_MSS]
         if ln - 1 >= mss or ln == 0:  # (len - 1) >= mss, unsigned: a zero-length segment flushes
             flush = True
