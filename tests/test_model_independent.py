@@ -245,8 +245,9 @@ def test_time_limit_and_softirq_time_in_jiffies(tmp_path: Path, hz: int) -> None
 # ---------------------------------------------------------------------------------------------
 # 3. Interrupt moderation for a paced stream: 20 frames of 60 B, one every 16 µs.
 #    Frame k (0-based) is on the wire until 16000 k + 67 ns (84 B at 10 Gb/s) and visible after
-#    DMA (1000 ns) at c_k = 16000 k + 1067 (16 µs against a 50 µs period: no ties). A poll of a few frames lasts a few µs, so each poll
-#    has ended (IRQ re-armed) long before the next frame is visible.
+#    DMA (1000 ns) at c_k = 16000 k + 1067 (16 µs against a 50 µs period: no ties). A poll of
+#    a few frames lasts a few µs, so each poll has ended (IRQ re-armed) long before the next
+#    frame is visible.
 # ---------------------------------------------------------------------------------------------
 
 PACED = [{"ts_ns": 16_000 * k} for k in range(20)]
@@ -306,8 +307,146 @@ def test_mlx5_period_modes(cqe: bool) -> None:
     r = run(PACED, 'nic.driver="mlx5"', "nic.combined=1", "nic.rx-usecs=50", "nic.rx-frames=128",
             f"nic.rx-cqe-moder={'true' if cqe else 'false'}", "nic.adaptive-rx=false", *APP1,
             "host.cpus=2")  # fmt: skip
-    if cqe:
-        expect = [1067 + 64_000 * g + 50_000 for g in range(5)]
-    else:
-        expect = [1067 + 50_000 * i for i in range(8)]
+    cqe_irqs = [1067 + 64_000 * g + 50_000 for g in range(5)]
+    eqe_irqs = [1067 + 50_000 * i for i in range(8)]
+    expect = cqe_irqs if cqe else eqe_irqs
     assert _irq_times(r) == expect
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. UDP socket memory (KERNEL.md §1 row 10u/12u, §3b; udp.c __udp_enqueue_schedule_skb,
+#    __skb_recv_udp, udp_rmem_release). ixgbe builds every skb around a half page:
+#    truesize = SKB_TRUESIZE(2048 - 320) = 1728 + 256 + 320 = 2304 (skb_condense keeps it:
+#    a linear skb's truesize is recomputed from skb_end_offset = 1728, the same).
+#    sk_rcvbuf = rmem_default = 212992; forward_threshold = sk_rcvbuf >> 2 = 53248.
+# ---------------------------------------------------------------------------------------------
+
+
+def rcvbuf_rows() -> list[dict[str, Any]]:
+    # frame 1 alone at t=0; burst A: 93 frames at 1 ms; burst B: 10 at 105 ms; burst C: 50 at
+    # 305 ms (frames 1, 2-94, 95-104, 105-154)
+    return ([{"ts_ns": 0}] + [{"ts_ns": 1_000_000}] * 93 + [{"ts_ns": 105_000_000}] * 10
+            + [{"ts_ns": 305_000_000}] * 50)  # fmt: skip
+
+
+@pytest.mark.parametrize("kernel", ["6.12", "6.18"])
+def test_rcvbuf_drops_with_batched_release(kernel: str) -> None:
+    # The reader (CPU 1) works 10 ms per message (work-ns), so it is "stalled" during each burst.
+    # Frame 1 is read at once, alone: the dequeue empties reader_queue -> udp_rmem_release
+    # returns everything -> rmem 0. Burst A at 1 ms (reader busy until ~10 ms):
+    #  - ≤6.17: drop only when rmem (before the add) > rcvbuf: rmem = 2304 k for the k-th
+    #    (0-based), 2304 x 92 = 211968 <= 212992 -> all 93 accepted, rmem 214272.
+    #  - 6.18: drop when rmem + truesize > rcvbuf unless rmem == 0: 2304 (k+1) <= 212992 ->
+    #    k <= 91: 92 accepted, the 93rd (frame 94) dropped, rmem 211968.
+    # Read j of the burst happens at ~j x 10 ms: the first splices the whole queue into
+    # reader_queue; each dequeue adds 2304 to forward_deficit and releases nothing while
+    # reader_queue is non-empty and the deficit < 53248: the 24th dequeue (~240 ms, deficit
+    # 55296) releases 55296.
+    # Burst B at 105 ms (10 reads done, nothing released): rmem 214272 (> rcvbuf) / 211968
+    # (+2304 > rcvbuf): all 10 dropped in both.
+    # Burst C at 305 ms (30 reads, one release): rmem 214272 - 55296 = 158976 (≤6.17):
+    # 158976 + 2304 k <= 212992 -> k <= 23: 24 accepted, 26 dropped; 6.18: 211968 - 55296 =
+    # 156672, 156672 + 2304 (k + 1) <= 212992 -> 24 accepted, 26 dropped.
+    # (A per-datagram release would have left 64 x 2304 = 147456 at 305 ms: 29 accepted.)
+    r = run(rcvbuf_rows(), "host.cpus=2", "nic.combined=1", f'host.kernel="{kernel}"',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", "app[0].work-ns=10000000")  # fmt: skip
+    df = pk(r)
+    dropped = df.filter(pl.col("outcome") == "dropped")
+    expect = list(range(95, 105)) + list(range(129, 155))
+    if kernel == "6.18":
+        expect = [94, *expect]
+    assert dropped["frame"].to_list() == expect
+    assert set(dropped["drop_reason"].to_list()) == {"SOCKET_RCVBUFF"}
+    udp = r.counters["snmp"]["Udp"]
+    assert udp["RcvbufErrors"] == len(expect)
+    assert udp["InErrors"] == len(expect)
+    # the reader drains the queue after the trace: InDatagrams counts every datagram read
+    assert udp["InDatagrams"] == 154 - len(expect)
+    assert (df["outcome"] == "delivered").sum() == 154 - len(expect)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. GRO (KERNEL.md §4; gro.c dev_gro_receive / skb_gro_receive, tcp_offload.c
+#    tcp_gro_receive, af_inet.c inet_gro_receive / gro.h inet_gro_flush). A 1 ms hard IRQ keeps
+#    the CPU busy while the whole stream lands in the ring, so GRO sees every segment in order
+#    in as few polls as the weight allows. MSS 1448, no TCP options: frames of 1502 B.
+# ---------------------------------------------------------------------------------------------
+
+TCPAPP = ['app[0].match="tcp dport 5000"', "app[0].cpu=1", "app[0].rcvbuf=100000000",
+          "app[0].work-ns=1000"]  # fmt: skip
+
+
+def stream(n: int, *, psh_every: int = 0, ttl: Any = None, ip_id: Any = None,
+           df: bool = True) -> list[dict[str, Any]]:  # fmt: skip
+    rows = []
+    for k in range(n):
+        psh = (psh_every and (k + 1) % psh_every == 0) or k == n - 1 and psh_every >= 0
+        rows.append({
+            "ts_ns": 0, "proto": 6, "sport": 443, "dport": 5000, "wire_len": 1502,
+            "cap_len": 1502, "payload_len": 1448, "tcp_seq": 1000 + 1448 * k, "tcp_ack": 77,
+            "tcp_flags": 0x10 | (0x08 if psh else 0), "tcp_hlen": 20, "tcp_opt_hash": 0,
+            "ip_id": (100 + k) if ip_id is None else ip_id(k), "ip_df": df,
+            "ttl": 64 if ttl is None else ttl(k),
+        })  # fmt: skip
+    return rows
+
+
+def skb_sizes(r: SimResult) -> list[int]:
+    df = pk(r).sort("frame")
+    sizes: list[int] = []
+    last = None
+    for s in df["skb"].to_list():
+        if s != last:
+            sizes.append(0)
+            last = s
+        sizes[-1] += 1
+    return sizes
+
+
+@pytest.mark.parametrize(
+    "name,rows,sizes,acks",
+    [
+        # PSH on every 4th segment completes the flow at each: 10 skbs of 4; each skb is more
+        # than one rcv_mss unacknowledged -> an ACK at once for each (__tcp_ack_snd_check)
+        ("psh4", stream(40, psh_every=4), [4] * 10, 10),
+        # TTL 64 -> 63 at segment 11: inet_gro_flush's TTL check fails, the held flow is
+        # completed and segment 11 starts a new one: [10, 10]
+        ("ttl", stream(20, ttl=lambda k: 64 if k < 10 else 63), [10, 10], 2),
+        # DF set, IP ID constant: decided "fixed id" at the 2nd segment -> merges: [10]
+        ("fixed-id-df", stream(10, ip_id=lambda k: 5), [10], 1),
+        # DF clear, IP ID constant: ipid_offset 0 ^ count -> flush at every segment: 10 skbs
+        # of 1; an ACK every second full segment (2 x 1448 > rcv_mss): 5 ACKs
+        ("fixed-id-nodf", stream(10, ip_id=lambda k: 5, df=False), [1] * 10, 5),
+        # IP ID jumping by 7: offset != count -> flush at every segment
+        ("id-jump", stream(10, ip_id=lambda k: 7 * k), [1] * 10, 5),
+    ],
+)
+def test_gro_merges_tcp_stream(tmp_path: Path, name: str, rows: list[dict[str, Any]],
+                               sizes: list[int], acks: int) -> None:  # fmt: skip
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(rows, "host.cpus=2", "nic.combined=1", *TCPAPP, profile=prof)
+    assert skb_sizes(r) == sizes
+    c = r.counters
+    assert c["softnet_stat"][0]["processed"] == len(sizes)  # once per skb after GRO
+    assert c["snmp"]["Tcp"]["InSegs"] == len(sizes)  # tcp_v4_rcv: once per skb
+    assert c["snmp"]["Tcp"]["OutSegs"] == acks
+    assert (pk(r)["outcome"] == "delivered").all()
+
+
+@pytest.mark.parametrize("hz,sizes", [(250, [45, 19, 36]), (1000, [45, 45, 10])])
+def test_gro_64k_limit_and_hz_flush_rule(tmp_path: Path, hz: int, sizes: list[int]) -> None:
+    # 100 segments, PSH only on the last. skb_gro_receive refuses when p->len + len >= 65536:
+    # p->len = 40 + 1448 k, len = 1448 -> the 46th segment does not fit (40 + 1448 x 46 =
+    # 66648); it completes the 45-segment skb and is held as a new flow.
+    # Poll 1 takes 64 frames (the weight) -> __napi_poll's gro_flush_normal(HZ >= 1000):
+    #   HZ=250: flush all -> segments 46-64 leave as one skb of 19; poll 2 takes 65-100 (36).
+    #   HZ=1000: only packets older than the current jiffy: segment 46 was held in the same
+    #   jiffy (all of this happens within ~30 µs after t = 1 ms) -> kept; poll 2 merges 65-90
+    #   into it (45), 91-100 make the last skb (10).
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(stream(100), "host.cpus=2", "nic.combined=1", f"host.hz={hz}", "host.tick-phase-ns=0",
+            f"net.core.netdev_budget_usecs={2_000_000 // hz}", *TCPAPP, profile=prof)  # fmt: skip
+    assert skb_sizes(r) == sizes
+    assert r.counters["napi"][0]["polls"] == 2
+    assert r.counters["softnet_stat"][0]["processed"] == 3
+    assert r.counters["snmp"]["Tcp"]["OutSegs"] == 3
