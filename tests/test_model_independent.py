@@ -511,3 +511,61 @@ def test_poisson_into_one_socket_is_md1(tmp_path: Path, rho: float, setup: bool)
     if setup:
         wq += (2 * u + lam * u * u) / (2 * (1 + lam * u))
     assert abs(wait.mean() / wq - 1) < 0.08, (wait.mean(), wq)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2b. ksoftirqd handoff with a busy application on the IRQ's CPU, before and after 6.5
+#     (KERNEL.md §3.4, §3b: 4cd13c21b207 "Let ksoftirqd do its job" in 4.9-6.4, reverted by
+#     d15121be7485 in 6.5)
+# ---------------------------------------------------------------------------------------------
+
+
+CFS_KSOFTIRQD = pytest.mark.xfail(
+    strict=True,
+    reason="model: a woken ksoftirqd never preempts the running task (CFS wakeup preemption "
+    "not applied to ksoftirqd) and an application step (work-ns) is never cut by preemption "
+    "or slice expiry: the rest of the burst waits for the end of the 5 ms work",
+)
+
+
+@pytest.mark.parametrize("kernel", [pytest.param("5.15", marks=CFS_KSOFTIRQD), "6.12"])
+def test_ksoftirqd_handoff_with_busy_app(kernel: str) -> None:
+    # CPU 0 takes both queues' IRQs and runs the reader. Frame 1 (queue 0, t=0) wakes the
+    # reader, which then works 5 ms on it (a running user task). A burst of 1000 frames on
+    # queue 0 at 100 µs: its IRQ interrupts the reader, softirqs run inline at irq_exit, 10
+    # rounds of 64 (MAX_SOFTIRQ_RESTART) = 640 frames, until ~0.65 ms; then wakeup_softirqd.
+    # One frame on queue 1 at 700 µs.
+    # - 6.12 (EEVDF): the woken ksoftirqd has no lag; RUN_TO_PARITY keeps the reader to its
+    #   slice (1.5 ms for 2 CPUs): no preemption. At 700 µs queue 1's IRQ exit runs softirqs
+    #   inline (6.5+ ignores ksoftirqd): the remaining 360 frames of queue 0 (6 rounds) and
+    #   queue 1's frame are polled in softirq context on top of the reader. 0 frames in
+    #   ksoftirqd.
+    # - 5.15 (CFS): ksoftirqd slept long, place_entity puts it sched_latency/2 = 6 ms behind
+    #   min_vruntime (GENTLE_FAIR_SLEEPERS); 6 ms > wakeup granularity (1 ms x (1 + ilog2(2)) =
+    #   2 ms) -> check_preempt_wakeup preempts the reader at the IRQ's return to user: ksoftirqd
+    #   polls the other 360 frames at once (done by ~1 ms) and queue 1's frame, which comes
+    #   while it runs: 361 frames in ksoftirqd.
+    q0, q1 = src_for_queue(0, 2), src_for_queue(1, 2)
+    rows = ([{"ts_ns": 0, "src": q0}] + [{"ts_ns": 100_000, "src": q0}] * 1000
+            + [{"ts_ns": 700_000, "src": q1}])  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=2", "irq.affinity=[0,0]", "nic.rx=1024",
+            "nic.rx-usecs=0", f'host.kernel="{kernel}"', 'app[0].match="udp dport 9000"',
+            "app[0].cpu=0", "app[0].work-ns=5000000", "app[0].rcvbuf=1000000000")  # fmt: skip
+    c = r.counters
+    assert c["model"]["ksoftirqd_wakeups"][0] == 1
+    # NET_RX: frame 1's run, 10 inline rounds, then 6 rounds for the rest (queue 1 in the
+    # first): 17 in both. 6.12: when ksoftirqd finally gets the CPU nothing is pending
+    # (ksoftirqd_should_run() false): it sleeps again without a handle_softirqs run.
+    assert c["softirqs"]["NET_RX"] == [17, 0]
+    assert c["napi"][0]["polls"] == 17 and c["napi"][1]["polls"] == 1
+    by_ctx = _ctx_packets(r, "ixgbe_clean_rx_irq")
+    assert by_ctx.get("ksoftirqd", 0) == (361 if kernel == "5.15" else 0)
+    df = pk(r).sort("frame")
+    l4_end = df["t_wire"]
+    for s in ("driver", "gro", "netif", "ip", "route", "local", "l4"):
+        l4_end = l4_end + df[f"wait_{s}"] + df[f"cpu_{s}"]
+    last_burst = int(l4_end[1000])
+    if kernel == "5.15":
+        assert last_burst < 1_100_000  # ksoftirqd ran at once
+    else:
+        assert 700_000 < last_burst < 1_100_000  # inline at queue 1's IRQ

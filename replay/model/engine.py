@@ -2484,6 +2484,12 @@ def cpu_complete(S, c, t):
             return
         if task >= S.P[P_NTHR]:
             S.cs[c, CS_HS_KS] = 1
+            if S.cs[c, CS_PENDING] == 0:
+                # an inline softirq (irq_exit, 6.5+) did the work while ksoftirqd waited for the
+                # CPU: smpboot_thread_fn sees ksoftirqd_should_run() false and sleeps again,
+                # without handle_softirqs (no NET_RX count, no net_rx_action)
+                ksoftirqd_after(S, c, t)
+                return
             softirq_begin(S, c, t, 1)
             return
         if S.ts[task, TS_KIND] == TK_SENDER:
