@@ -569,3 +569,56 @@ def test_ksoftirqd_handoff_with_busy_app(kernel: str) -> None:
         assert last_burst < 1_100_000  # ksoftirqd ran at once
     else:
         assert 700_000 < last_burst < 1_100_000  # inline at queue 1's IRQ
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end through `replay run`: a pcap written with dpkt, the config by --set, the counters
+# read back from run.json (the same rcvbuf scenario as above, kernel 6.12).
+# ---------------------------------------------------------------------------------------------
+
+
+def test_replay_run_cli_counts_rcvbuf_drops(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.capbuild import pcap, udp4
+
+    frame = udp4("10.0.0.2", "10.0.0.1", 4000, 9000, b"x" * 18)  # 60 bytes
+    assert len(frame) == 60
+    times = [0] + [1_000_000] * 93 + [105_000_000] * 10 + [305_000_000] * 50
+    cap = tmp_path / "burst.pcap"
+    cap.write_bytes(pcap([(t // 10**9, (t % 10**9) // 1000, frame) for t in times]))
+    out = tmp_path / "run"
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    cmd = [sys.executable, "-m", "replay", "run", str(cap), "-o", str(out), "--local", "10.0.0.1",
+           "-c", str(tmp_path / "cfg.toml")]  # fmt: skip
+    (tmp_path / "cfg.toml").write_text(
+        f'[host]\ncpus = 2\nkernel = "6.12"\n[nic]\ncombined = 1\n[costs]\nprofile = "{ROUND}"\n'
+        '[[app]]\nmatch = "udp dport 9000"\ncpu = 1\nwork-ns = 10000000\n'
+    )
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    assert p.returncode == 0, p.stderr
+    c = json.loads((out / "run.json").read_text())["counters"]
+    assert c["snmp"]["Udp"]["RcvbufErrors"] == 36
+    assert c["snmp"]["Udp"]["InErrors"] == 36
+    assert c["snmp"]["Udp"]["InDatagrams"] == 118
+    assert c["softnet_stat"][0]["processed"] == 154
+    assert c["ethtool"]["rx_packets"] == 154 and c["ethtool"]["rx_bytes"] == 154 * 60
+
+
+def test_mlx5_truesize_in_rcvbuf_drops() -> None:
+    # mlx5 without XDP builds a linear skb with headroom NET_IP_ALIGN (0 on x86) +
+    # MLX5_RX_HEADROOM (NET_SKB_PAD = 64): frag_sz = SKB_DATA_ALIGN(64 + 60) + 320 = 448,
+    # __build_skb_around: truesize = SKB_TRUESIZE(448 - 320) = 128 + 256 + 320 = 704.
+    # Frame 1 is read alone (rmem back to 0), then 400 frames arrive while the reader works
+    # 10 ms. ≤6.17: accepted while 704 k <= 212992 -> k <= 302: 303 accepted, 97 dropped.
+    rows = [{"ts_ns": 0}] + [{"ts_ns": 1_000_000}] * 400
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'nic.driver="mlx5"', "nic.rx=1024",
+            'host.kernel="6.12"', 'app[0].match="udp dport 9000"', "app[0].cpu=1",
+            "app[0].work-ns=10000000")  # fmt: skip
+    assert r.counters["snmp"]["Udp"]["RcvbufErrors"] == 97
+    dropped = pk(r).filter(pl.col("outcome") == "dropped")["frame"].to_list()
+    assert dropped == list(range(305, 402))

@@ -57,10 +57,13 @@ def _truesize(driver: Driver, wire_len: np.ndarray, small_head: int = 640) -> np
     """skb->truesize of a received frame as the driver builds it (KERNEL.md §7 modelling tip).
 
     ixgbe/i40e build_skb around a half page: SKB_TRUESIZE(2048 - 320) = 2304. mlx5 builds a
-    linear skb of MLX5_SKB_FRAG_SZ(headroom 256 + len): SKB_DATA_ALIGN(256 + len) + 256 + 320.
+    linear skb of MLX5_SKB_FRAG_SZ(headroom + len): SKB_DATA_ALIGN(headroom + len) + 256 + 320,
+    where the headroom without an XDP program is mlx5e_get_linear_rq_headroom's NET_IP_ALIGN
+    (0 on x86) + MLX5_RX_HEADROOM = NET_SKB_PAD = 64 (en/params.c, en.h); 256
+    (XDP_PACKET_HEADROOM) only applies with XDP. A 60-byte frame: 128 + 256 + 320 = 704.
     """
     if driver.name == "mlx5":
-        return ((256 + wire_len + 63) // 64 * 64 + 256 + 320).astype(np.int64)
+        return ((64 + wire_len + 63) // 64 * 64 + 256 + 320).astype(np.int64)
     if driver.name == "veth":
         return _veth_truesize(wire_len, small_head)
     return np.full(len(wire_len), 2304, dtype=np.int64)
