@@ -380,7 +380,7 @@ def stream(n: int, *, psh_every: int = 0, ttl: Any = None, ip_id: Any = None,
            df: bool = True) -> list[dict[str, Any]]:  # fmt: skip
     rows = []
     for k in range(n):
-        psh = (psh_every and (k + 1) % psh_every == 0) or k == n - 1 and psh_every >= 0
+        psh = (psh_every and (k + 1) % psh_every == 0) or k == n - 1
         rows.append({
             "ts_ns": 0, "proto": 6, "sport": 443, "dport": 5000, "wire_len": 1502,
             "cap_len": 1502, "payload_len": 1448, "tcp_seq": 1000 + 1448 * k, "tcp_ack": 77,
