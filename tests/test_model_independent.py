@@ -622,3 +622,67 @@ def test_mlx5_truesize_in_rcvbuf_drops() -> None:
     assert r.counters["snmp"]["Udp"]["RcvbufErrors"] == 97
     dropped = pk(r).filter(pl.col("outcome") == "dropped")["frame"].to_list()
     assert dropped == list(range(305, 402))
+
+
+V6_VECTORS = [
+    ("3ffe:2501:200:3::1", 1766, "3ffe:2501:200:1fff::7", 2794, 0x2CC18CD5, 0x40207D3D),
+    ("ff02::1", 4739, "3ffe:501:8::260:97ff:fe40:efab", 14230, 0x0F0C461C, 0xDDE51BBF),
+    ("fe80::200:f8ff:fe21:67cf", 38024, "3ffe:1900:4545:3:200:f8ff:fe21:67cf", 44251,
+     0x4B61E985, 0x02D1FEEF),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("flow_hash", ["driver", "l4", "l3"])
+def test_rss_ipv6_vectors_and_rx_flow_hash(flow_hash: str) -> None:
+    # IPv6 input: src ‖ dst (32 bytes) ‖ ports; ixgbe, 3 queues, 128 entries. UDP takes the
+    # 2-tuple by default on ixgbe (ixgbe_main.c: only `ethtool -N rx-flow-hash udp6 sdfn` adds
+    # the ports), the 4-tuple with rx-flow-hash l4; l3 takes the 2-tuple for TCP too.
+    rows: list[dict[str, Any]] = []
+    expect_q: list[int] = []
+    for dst, dport, src, sport, h2, h4 in V6_VECTORS:
+        assert toeplitz(MS_KEY, tuple_bytes(src, dst)) == h2
+        assert toeplitz(MS_KEY, tuple_bytes(src, dst, sport, dport)) == h4
+        for proto in (17, 6):
+            rows.append({"ts_ns": len(rows) * 100_000, "src": src, "dst": dst, "sport": sport,
+                         "dport": dport, "proto": proto, "ip_version": 6, "ethertype": 0x86DD,
+                         "wire_len": 80, "cap_len": 80})  # fmt: skip
+            l4 = flow_hash == "l4" or (flow_hash == "driver" and proto == 6)
+            expect_q.append(((h4 if l4 else h2) & 127) % 3)
+    addrs = ",".join(f'"{v[0]}"' for v in V6_VECTORS if not v[0].startswith("ff"))
+    r = run(rows, "nic.combined=3", f'nic.rx-flow-hash="{flow_hash}"', f"host.addresses=[{addrs}]")
+    assert pk(r)["queue"].to_list() == expect_q
+
+
+def test_time_squeeze_counts_even_when_all_work_is_done(tmp_path: Path) -> None:
+    # netdev_budget 100; queues 0 and 1 (both on CPU 0) hold 50 frames each when the softirq
+    # starts (a 1 ms hard IRQ lets them all land). net_rx_action: poll q0 -> 50 < 64,
+    # napi_complete_done, budget 50; poll q1 -> 50, complete, budget 0 -> `budget <= 0` ->
+    # time_squeeze++ and break, although nothing is left: one NET_RX run, one squeeze (budget),
+    # no re-raise.
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    q0, q1 = src_for_queue(0, 2), src_for_queue(1, 2)
+    rows = [{"ts_ns": 0, "src": s} for _ in range(50) for s in (q0, q1)]
+    r = run(rows, "host.cpus=2", "nic.combined=2", "irq.affinity=[0,0]",
+            "net.core.netdev_budget=100", *APP1, profile=prof)  # fmt: skip
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [1, 0]
+    assert c["softnet_stat"][0]["time_squeeze"] == 1
+    assert c["model"]["time_squeeze_budget"] == [1, 0]
+    assert [n["polls"] for n in c["napi"]] == [1, 1]
+    assert [n["budget_exhausted"] for n in c["napi"]] == [0, 0]
+    assert c["model"]["ksoftirqd_wakeups"][0] == 0
+
+
+def test_gro_flushes_on_tcp_option_change(tmp_path: Path) -> None:
+    # Any TCP option byte differing (the timestamp TSval moving on) flushes: segments in pairs
+    # with the same options -> 5 skbs of 2 (tcp_gro_receive compares the option bytes); each
+    # skb is 2 x 1448 > rcv_mss unacknowledged -> 5 ACKs.
+    rows = stream(10)
+    for k, row in enumerate(rows):
+        row["tcp_opt_hash"] = k // 2
+        row["tcp_hlen"] = 32
+        row["wire_len"] = row["cap_len"] = 1514
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(rows, "host.cpus=2", "nic.combined=1", *TCPAPP, profile=prof)
+    assert skb_sizes(r) == [2] * 5
+    assert r.counters["snmp"]["Tcp"]["OutSegs"] == 5
