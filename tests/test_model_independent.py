@@ -686,3 +686,29 @@ def test_gro_flushes_on_tcp_option_change(tmp_path: Path) -> None:
     r = run(rows, "host.cpus=2", "nic.combined=1", *TCPAPP, profile=prof)
     assert skb_sizes(r) == [2] * 5
     assert r.counters["snmp"]["Tcp"]["OutSegs"] == 5
+
+
+@pytest.mark.parametrize("timeout", [0, 20_000])
+def test_gro_flush_timeout_keeps_a_paced_stream_merging(timeout: int) -> None:
+    # 10 segments 5 µs apart, PSH on the last; no interrupt moderation (rx-usecs 0), so each
+    # segment gets its own IRQ and poll (a poll lasts ~2 µs).
+    # gro_flush_timeout 0: napi_complete_done flushes everything at each poll: 10 skbs of 1;
+    #   an ACK every second segment (2 x 1448 > rcv_mss): 5.
+    # gro_flush_timeout 20 µs, napi_defer_hard_irqs 0: napi_complete_done with work done and a
+    #   held packet sets timeout, gro_flush_normal(flush_old) keeps packets of the current
+    #   jiffy, the IRQ is re-enabled (defer 0) and the hrtimer is (re)started: the next IRQ
+    #   comes first, so the stream merges until the PSH segment: one skb of 10, one ACK. The
+    #   timer armed by poll 9 is not cancelled: 20 µs later napi_watchdog schedules one empty
+    #   poll (11 polls, 11 NET_RX runs, 10 IRQs).
+    rows = stream(10)
+    for k, row in enumerate(rows):
+        row["ts_ns"] = 5_000 * k
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0",
+            f"sysfs.gro_flush_timeout={timeout}", *TCPAPP)  # fmt: skip
+    c = r.counters
+    assert skb_sizes(r) == ([1] * 10 if timeout == 0 else [10])
+    assert c["snmp"]["Tcp"]["OutSegs"] == (5 if timeout == 0 else 1)
+    assert c["napi"][0]["irqs"] == 10
+    assert c["napi"][0]["polls"] == (10 if timeout == 0 else 11)
+    assert c["napi"][0]["timers"] == (0 if timeout == 0 else 1)
+    assert c["softirqs"]["NET_RX"][0] == c["napi"][0]["polls"]
