@@ -712,3 +712,30 @@ def test_gro_flush_timeout_keeps_a_paced_stream_merging(timeout: int) -> None:
     assert c["napi"][0]["polls"] == (10 if timeout == 0 else 11)
     assert c["napi"][0]["timers"] == (0 if timeout == 0 else 1)
     assert c["softirqs"]["NET_RX"][0] == c["napi"][0]["polls"]
+
+
+def test_ixgbe_refill_batch_shrinks_the_ring(tmp_path: Path) -> None:
+    # ixgbe, 64 descriptors: ixgbe_configure_rx_ring posts ixgbe_desc_unused = 63 buffers.
+    # ixgbe_clean_rx_irq refills only when cleaned_count >= IXGBE_RX_BUFFER_WRITE (16), at the
+    # top of its loop; there is no refill after the loop. Burst 1 (10 frames, t=0) is cleaned
+    # and its 10 descriptors stay unposted: 53 buffers. Burst 2 (100 frames at 10 ms) lands
+    # while the CPU sits in its 1 ms hard IRQ: 53 frames fit, 47 are rx_missed_errors.
+    # (Refilling after every frame would have kept 63: 37 missed.)
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    rows = [{"ts_ns": 0}] * 10 + [{"ts_ns": 10_000_000}] * 100
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx=64", *APP1, profile=prof)
+    df = pk(r)
+    missed = df.filter(pl.col("drop_reason") == "rx_missed_errors")["frame"].to_list()
+    assert missed == list(range(64, 111))
+    assert r.counters["ethtool"]["rx_missed_errors"] == 47
+
+
+def test_config_refuses_rx_frames_on_intel_itr() -> None:
+    # ixgbe/i40e do not list ETHTOOL_COALESCE_RX_MAX_FRAMES in supported_coalesce_params: the
+    # ethtool core refuses `ethtool -C rx-frames N`. The model used to accept it and ignore it.
+    from replay.errors import ReplayError
+
+    with pytest.raises(ReplayError, match=r"nic\.rx-frames: ixgbe has no frame-count moderation"):
+        resolve_config(None, ["nic.rx-frames=8"])
+    resolve_config(None, ["nic.rx-frames=1", "nic.rx-usecs=0"])  # the "no coalescing" pair
+    resolve_config(None, ['nic.driver="generic"', "nic.rx-frames=8"])

@@ -383,6 +383,15 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     n["rx"] = drv.round_ring(rx)
     _int(cfg, "nic", "rx-usecs", 0, drv.max_usecs, f"between 0 and {drv.max_usecs} for {drv.name}")
     _int(cfg, "nic", "rx-frames", 0, 65535, "between 0 and 65535")
+    if n["rx-frames"] > 1 and drv.name in ("ixgbe", "i40e"):
+        # their ethtool_ops.supported_coalesce_params has no ETHTOOL_COALESCE_RX_MAX_FRAMES, so
+        # the ethtool core refuses it (-EOPNOTSUPP): Intel's ITR is a minimum gap (rx-usecs).
+        # 0 and 1 (an interrupt per frame, the generic "no coalescing" pair with rx-usecs 0)
+        # change nothing and stay accepted; a count that would batch frames would be ignored.
+        raise ConfigError(
+            f"nic.rx-frames: {drv.name} has no frame-count moderation (ethtool -C rx-frames is "
+            f"refused as unsupported), got {n['rx-frames']}; set it 0 and use nic.rx-usecs"
+        )
     _bool(cfg, "nic", "adaptive-rx")
     if n["adaptive-rx"] and drv.name not in ("ixgbe", "mlx5"):
         raise ConfigError(
