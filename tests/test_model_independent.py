@@ -209,8 +209,10 @@ def _ctx_packets(r: SimResult, symbol_part: str) -> dict[str, int]:
     return dict(zip(out["context"].to_list(), out["frames"].to_list(), strict=True))
 
 
-@pytest.mark.parametrize("hz", [1000, 250])
-def test_time_limit_and_softirq_time_in_jiffies(tmp_path: Path, hz: int) -> None:
+@pytest.mark.parametrize(("hz", "phase", "squeezes", "in_ksoftirqd"),
+                         [(1000, 0, 1, 72), (250, 0, 0, 8), (1000, 700_000, 1, 136)])  # fmt: skip
+def test_time_limit_and_softirq_time_in_jiffies(tmp_path: Path, hz: int, phase: int, squeezes: int,
+                                                in_ksoftirqd: int) -> None:  # fmt: skip
     # The driver costs 21 µs per frame, so a poll of 64 lasts P ≈ 64 x 21.8 µs ≈ 1.4 ms.
     # 200 frames arrive back to back at t≈0 (all waiting); polls 64, 64, 64, 8. Tick phase 0.
     # HZ=1000 (budget_usecs 2000 = 2 jiffies, MAX_SOFTIRQ_TIME = msecs_to_jiffies(2) = 2):
@@ -224,22 +226,28 @@ def test_time_limit_and_softirq_time_in_jiffies(tmp_path: Path, hz: int) -> None
     #   runs 1-2 end at 1.4 and 2.8 ms (jiffy 0): restart; run 3 ends at 4.2 ms (jiffy 1): its
     #   time limit is jiffy 2 (8 ms): no squeeze; time_before(1, 0 + 1) false -> ksoftirqd, which
     #   polls the last 8. NET_RX 4, time_squeeze 0, 8 frames in ksoftirqd.
+    # HZ=1000 with tick phase 0.7 ms (replay time 0 is 0.7 ms into jiffy 0: ticks at 0.3, 1.3,
+    # 2.3, ... ms; P = 1.38 ms measured on the run):
+    #   run 1 [0, 1.38]: limit 2; ends in jiffy 2 -> time_squeeze; time_before(2, 2) false ->
+    #     ksoftirqd.
+    #   run 2 (ksoftirqd) [1.38, 2.77]: jiffy 2, limit 4, ends in jiffy 3: no squeeze;
+    #     time_before(3, 2 + 2) -> restart. run 3 [2.77, 4.15]: jiffy 3, limit 5, ends in
+    #     jiffy 4: no squeeze. run 4: the last 8. time_squeeze 1, 136 frames in ksoftirqd.
     prof = profile_with(tmp_path, "slowdrv", {"stage.driver": 21_000})
     usecs = 2 * 1_000_000 // hz
     rows = [{"ts_ns": 0} for _ in range(200)]
-    r = run(rows, "host.cpus=2", "nic.combined=1", f"host.hz={hz}", "host.tick-phase-ns=0",
+    r = run(rows, "host.cpus=2", "nic.combined=1", f"host.hz={hz}", f"host.tick-phase-ns={phase}",
             f"net.core.netdev_budget_usecs={usecs}", *APP1, profile=prof, opts=TOP)  # fmt: skip
     c = r.counters
     assert c["napi"][0]["polls"] == 4
     assert c["softirqs"]["NET_RX"] == [4, 0]  # ksoftirqd's runs included
-    squeezes = 1 if hz == 1000 else 0
     assert c["softnet_stat"][0]["time_squeeze"] == squeezes
     assert c["model"]["time_squeeze_time"][0] == squeezes
     assert c["model"]["time_squeeze_budget"][0] == 0
     assert c["model"]["ksoftirqd_wakeups"][0] == 1
     by_ctx = _ctx_packets(r, "ixgbe_clean_rx_irq")
-    assert by_ctx.get("ksoftirqd", 0) == (72 if hz == 1000 else 8)
-    assert by_ctx.get("softirq", 0) == (128 if hz == 1000 else 192)
+    assert by_ctx.get("ksoftirqd", 0) == in_ksoftirqd
+    assert by_ctx.get("softirq", 0) == 200 - in_ksoftirqd
 
 
 # ---------------------------------------------------------------------------------------------
