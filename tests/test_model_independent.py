@@ -747,3 +747,35 @@ def test_config_refuses_rx_frames_on_intel_itr() -> None:
         resolve_config(None, ["nic.rx-frames=8"])
     resolve_config(None, ["nic.rx-frames=1", "nic.rx-usecs=0"])  # the "no coalescing" pair
     resolve_config(None, ['nic.driver="generic"', "nic.rx-frames=8"])
+
+
+@pytest.mark.parametrize("kernel", ["5.15", "6.12"])
+def test_pending_net_rx_runs_at_the_readers_local_bh_enable(kernel: str) -> None:
+    # The reader shares CPU 0 with the IRQ. 200 frames arrive at once on an idle CPU 0.
+    # Round 1 (irq_exit, swapper): 64 frames; the first enqueue wakes the reader on this CPU
+    # (resched_curr of the idle task): need_resched -> handle_softirqs does not restart ->
+    # wakeup_softirqd. The idle task schedules: the reader (woken first) runs first.
+    # - 6.12: its first recvmsg ends __skb_recv_udp with spin_unlock_bh -> local_bh_enable ->
+    #   do_softirq: NET_RX pending -> rounds 2-4 (64 + 64 + 8) run there, in softirq context
+    #   with Command = the reader. ksoftirqd later finds nothing pending and sleeps: NET_RX 4,
+    #   0 frames in ksoftirqd.
+    # - 5.15: do_softirq skips while ksoftirqd is runnable (ksoftirqd_running): the reader
+    #   reads the 64 queued datagrams and blocks; ksoftirqd polls the other 136.
+    rows = [{"ts_ns": 0} for _ in range(200)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", f'host.kernel="{kernel}"',
+            'app[0].match="udp dport 9000"', "app[0].cpu=0", "app[0].work-ns=1000",
+            "app[0].rcvbuf=1000000000", opts=TOP)  # fmt: skip
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    d = cpu.filter(pl.col("symbol").cast(pl.Utf8) == "ixgbe_clean_rx_irq")
+    by = d.group_by(pl.col("context").cast(pl.Utf8), pl.col("comm").cast(pl.Utf8)).agg(
+        pl.col("frames").sum()
+    )
+    got = {(a, b): n for a, b, n in by.iter_rows()}
+    if kernel == "6.12":
+        assert got == {("softirq", "swapper/0"): 64, ("softirq", "app0"): 136}
+    else:
+        assert got == {("softirq", "swapper/0"): 64, ("ksoftirqd", "ksoftirqd/0"): 136}
+    assert r.counters["softirqs"]["NET_RX"] == [4, 0]
+    assert r.counters["model"]["ksoftirqd_wakeups"][0] == 1
+    assert (pk(r)["outcome"] == "delivered").all()

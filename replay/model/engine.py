@@ -2518,6 +2518,19 @@ def cpu_complete(S, c, t):
             S.po[h, O_TDONE] = t
             S.po[h, O_OUTC] = O_DELIVERED
             S.ts[k, TS_MSG_I] += 1
+        elif S.cs[c, CS_PENDING] != 0 and (
+            S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0
+        ):
+            # the system call's spin_unlock_bh (__skb_recv_udp's reader queue; lock_sock /
+            # release_sock for TCP) -> local_bh_enable -> do_softirq: NET_RX left pending (a
+            # restart limit, need_resched) runs here in the reader's context, Command = the
+            # reader; 4.9-6.4: not while ksoftirqd is runnable (do_softirq's ksoftirqd_running,
+            # 4cd13c21b207, reverted in 6.5). Then the reader goes on (a zero-length resume).
+            S.cs[c, CS_REM] = 0
+            S.cs[c, CS_RESUME_STEP] = ST_CTXSW
+            S.cs[c, CS_RESUME_ARG] = k
+            softirq_begin(S, c, t, 0)
+            return
         thread_advance(S, k, c, t)
         return
     # ---- softirq-context steps (inline softirq or ksoftirqd)
