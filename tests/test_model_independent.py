@@ -779,3 +779,36 @@ def test_pending_net_rx_runs_at_the_readers_local_bh_enable(kernel: str) -> None
     assert r.counters["softirqs"]["NET_RX"] == [4, 0]
     assert r.counters["model"]["ksoftirqd_wakeups"][0] == 1
     assert (pk(r)["outcome"] == "delivered").all()
+
+
+def _ports_in_bucket0(n: int) -> list[int]:
+    """TCP source ports whose 4-tuple hash (10.0.0.2:p -> 10.0.0.1:5000) has h & 7 == 0."""
+    out = []
+    for p in range(20_000, 40_000):
+        if toeplitz(MS_KEY, tuple_bytes("10.0.0.2", "10.0.0.1", p, 5000)) & 7 == 0:
+            out.append(p)
+            if len(out) == n:
+                return out
+    raise AssertionError
+
+
+@pytest.mark.parametrize(("nflows", "processed"), [(8, 8), (9, 18)])
+def test_gro_bucket_holds_eight_flows(tmp_path: Path, nflows: int, processed: int) -> None:
+    # All flows hash to GRO bucket 0 (skb->hash & 7, the NIC's Toeplitz hash). Each sends one
+    # segment, then each a second (contiguous), all waiting in the ring for one poll.
+    # 8 flows: the first segments are held (count 8 = MAX_GRO_SKBS), the second ones merge:
+    #   8 skbs of 2.
+    # 9 flows: the 9th flow's first segment finds the bucket full -> gro_flush_oldest completes
+    #   flow 1's segment (the list's tail); flow 1's second segment is then a new flow and
+    #   evicts flow 2's, and so on: nothing merges, 18 skbs.
+    ports = _ports_in_bucket0(nflows)
+    rows = []
+    for seg in range(2):
+        for p in ports:
+            rows.append({"ts_ns": 0, "proto": 6, "sport": p, "dport": 5000, "wire_len": 1502,
+                         "cap_len": 1502, "payload_len": 1448, "tcp_seq": 1000 + 1448 * seg,
+                         "tcp_ack": 77, "tcp_flags": 0x10, "tcp_hlen": 20, "ip_id": 100 + seg})  # fmt: skip
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(rows, "host.cpus=2", "nic.combined=1", *TCPAPP, profile=prof)
+    assert r.counters["softnet_stat"][0]["processed"] == processed
+    assert r.counters["napi"][0]["polls"] == 1
