@@ -834,3 +834,19 @@ def test_udp_618_defer_free_kicks_net_rx_on_the_irq_cpu() -> None:
             'app[0].match="udp dport 9000"', "app[0].cpu=1", "app[0].work-ns=100000",
             "app[0].rcvbuf=1000000000", opts=TOP)  # fmt: skip
     assert r.counters["softirqs"]["NET_RX"] == [7, 0]
+
+
+def test_no_socket_counters() -> None:
+    # 5 UDP datagrams to a port nobody listens on, 3 TCP ACK segments to a closed port.
+    # ip_protocol_deliver_rcu counts IpInDelivers after the handler returns, so all 8 count;
+    # __udp4_lib_rcv: Udp NoPorts (not InErrors), ICMP port unreachable, NO_SOCKET;
+    # tcp_v4_rcv: Tcp InSegs ("count it even if it's bad"), tcp_v4_send_reset: OutRsts and
+    # OutSegs (a RST answers anything but a RST).
+    rows = [{"ts_ns": k * 10_000, "dport": 9999} for k in range(5)]
+    rows += [{"ts_ns": 100_000 + k * 10_000, "proto": 6, "dport": 7777} for k in range(3)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", *APP1)
+    s = r.counters["snmp"]
+    assert (s["Ip"]["InReceives"], s["Ip"]["InDelivers"]) == (8, 8)
+    assert (s["Udp"]["NoPorts"], s["Udp"]["InErrors"], s["Udp"]["InDatagrams"]) == (5, 0, 0)
+    assert (s["Tcp"]["InSegs"], s["Tcp"]["OutRsts"], s["Tcp"]["OutSegs"]) == (3, 3, 3)
+    assert set(pk(r)["drop_reason"].to_list()) == {"NO_SOCKET"}
