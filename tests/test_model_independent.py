@@ -850,3 +850,21 @@ def test_no_socket_counters() -> None:
     assert (s["Udp"]["NoPorts"], s["Udp"]["InErrors"], s["Udp"]["InDatagrams"]) == (5, 0, 0)
     assert (s["Tcp"]["InSegs"], s["Tcp"]["OutRsts"], s["Tcp"]["OutSegs"]) == (3, 3, 3)
     assert set(pk(r)["drop_reason"].to_list()) == {"NO_SOCKET"}
+
+
+@pytest.mark.parametrize(("usecs", "squeezes"), [(8000, 3), (8001, 0)])
+def test_budget_usecs_rounds_up_to_jiffies(tmp_path: Path, usecs: int, squeezes: int) -> None:
+    # HZ=250: time_limit = jiffies + usecs_to_jiffies(netdev_budget_usecs), which rounds up:
+    # 8000 µs -> 2 jiffies, 8001 µs -> 3. The driver costs 130 µs per frame: one poll of 64 is
+    # P ≈ 8.4 ms, one poll per run (a single full-weight NAPI). Runs [0, 8.4], [8.4, 16.8],
+    # [16.8, 25.2] ms start in jiffies 0, 2, 4 and end in jiffies 2, 4, 6: with a 2-jiffy limit
+    # each ends exactly at it (time_after_eq) -> squeeze; with 3 none does. The 4th run (8
+    # frames) completes. (MAX_SOFTIRQ_TIME is 1 jiffy: ksoftirqd from run 2 on, either way.)
+    prof = profile_with(tmp_path, "slowdrv2", {"stage.driver": 130_000})
+    rows = [{"ts_ns": 0} for _ in range(200)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "host.hz=250", "host.tick-phase-ns=0",
+            f"net.core.netdev_budget_usecs={usecs}", *APP1, profile=prof, opts=TOP)  # fmt: skip
+    c = r.counters
+    assert c["napi"][0]["polls"] == 4
+    assert c["softnet_stat"][0]["time_squeeze"] == squeezes
+    assert c["model"]["time_squeeze_time"][0] == squeezes
