@@ -868,3 +868,26 @@ def test_budget_usecs_rounds_up_to_jiffies(tmp_path: Path, usecs: int, squeezes:
     assert c["napi"][0]["polls"] == 4
     assert c["softnet_stat"][0]["time_squeeze"] == squeezes
     assert c["model"]["time_squeeze_time"][0] == squeezes
+
+
+def test_defer_hard_irqs_keeps_the_irq_masked(tmp_path: Path) -> None:
+    # napi_defer_hard_irqs 2, gro_flush_timeout 20 µs, no moderation; 20 UDP frames 5 µs apart.
+    # napi_complete_done (dev.c): work done -> defer_hard_irqs_count = 2; count > 0 -> count--,
+    # timeout = gro_flush_timeout -> return false: the driver leaves the IRQ masked and the
+    # napi_watchdog hrtimer polls 20 µs later. While frames keep coming every poll does work and
+    # reloads the count (2, then 2 - 1 = 1 left): one IRQ for the whole stream. After it: an
+    # empty poll reloads nothing, count 1 -> 0, still masked, timer; the next empty poll sees
+    # count 0 and no work: timeout 0 -> return true -> the IRQ is re-armed. So: 1 IRQ, exactly
+    # 2 empty polls at the end, 1 re-arm, every poll but the first from the timer.
+    rows = [{"ts_ns": 5_000 * k} for k in range(20)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0",
+            "sysfs.napi_defer_hard_irqs=2", "sysfs.gro_flush_timeout=20000", *APP1)  # fmt: skip
+    n = r.counters["napi"][0]
+    assert n["irqs"] == 1
+    assert n["arms"] == 1
+    assert n["packets"] == 20
+    ev = pl.from_arrow(r.events)
+    assert isinstance(ev, pl.DataFrame)
+    polls = ev.filter(pl.col("kind").cast(pl.Utf8) == "poll").sort("t")["value"].to_list()
+    assert polls[-2:] == [0, 0] and 0 not in polls[:-2]
+    assert n["polls"] == len(polls) and n["timers"] == len(polls) - 1
