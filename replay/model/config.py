@@ -101,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
         "net.ipv6.ip6frag_low_thresh": 3145728,
         "net.ipv6.ip6frag_time": 60,  # IPV6_FRAG_TIMEOUT (60 * HZ)
         "net.core.flow_limit_table_len": 4096,  # netdev_flow_limit_table_len (dev.c:5271)
+        # sysctl_net_busy_read (net/core/sysctl_net_core.c): a new socket's sk_ll_usec
+        # (sock_init_data); 0 = no busy polling in recvmsg (KERNEL.md §2; 50 us recommended)
+        "net.core.busy_read": 0,
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -138,6 +141,9 @@ APP_DEFAULTS: dict[str, Any] = {
     # setsockopt(UDP_GRO): udp_gro_receive_segment aggregates the socket's datagrams in GRO and
     # recvmsg returns the whole train (work-ns is then per train)
     "udp-gro": False,
+    # setsockopt(SO_BUSY_POLL) in us: sk_ll_usec, the time recvmsg busy-polls the socket's NAPI
+    # before it sleeps; None: net.core.busy_read (include/net/busy_poll.h, net/core/sock.c)
+    "busy-poll": None,
 }
 
 # When a config has no [[app]], replay still needs a consumer for the traffic it carries:
@@ -455,6 +461,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.ipv4.ipfrag_max_dist", 0, 2**31 - 1, "non-negative (dist_min 0)")
     # flow_limit_table_len_sysctl accepts any positive int; the table takes ilog2 of it
     _int(cfg, "sysctl", "net.core.flow_limit_table_len", 1, 2**30, "between 1 and 2^30")
+    # proc_dointvec_minmax, extra1 = SYSCTL_ZERO
+    _int(cfg, "sysctl", "net.core.busy_read", 0, 2**31 - 1, "us between 0 and 2^31-1")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")
@@ -504,6 +512,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         _bool(tmp, "app", "reuseport")
         _bool(tmp, "app", "connected")
         _bool(tmp, "app", "udp-gro")
+        if full["busy-poll"] is None:
+            full["busy-poll"] = s["net.core.busy_read"]
+        # sk_setsockopt SO_BUSY_POLL: a negative value is -EINVAL; the value is an int
+        _int(tmp, "app", "busy-poll", 0, 2**31 - 1, "us between 0 and 2^31-1 (SO_BUSY_POLL)")
+        if full["busy-poll"] > 0 and drv.name == "veth":
+            raise ConfigError(
+                f"app[{i}].busy-poll: busy polling is modelled for a NIC queue's NAPI; with "
+                "nic.driver = \"veth\" set busy-poll = 0 and net.core.busy_read = 0")
         apps.append(full)
     cfg["app"] = apps
     tunnels = []

@@ -45,6 +45,10 @@ TP_COPY = 1
 TP_WORK = 2
 TP_BLOCK = 3
 TP_RETRY = 4
+TP_BUSY = 5  # busy polling: the top of __napi_busy_loop's loop (take the NAPI, poll or spin)
+TP_BUSY_CHK = 6  # busy polling: the end of an iteration (loop_end, need_resched)
+TP_BUSY_END = 7  # busy polling: the loop is over (busy_poll_stop done)
+TP_BUSY_RESUME = 8  # busy polling: back after cond_resched
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR = 1, 2, 4, 8, 16, 32, 64, 128
 SKB_STRUCT = 256  # SKB_DATA_ALIGN(sizeof(struct sk_buff)) on x86_64 (skbuff.h SKB_TRUESIZE)
@@ -499,6 +503,8 @@ def arrival(S, i, t):
     S.qs[q, QS_ACCEPTED] += 1
     S.qs[q, QS_BYTES] += S.pk[i, F_PLEN]
     moderation_arm(S, q, t)
+    if S.P[P_BUSY] != 0:
+        bp_kick_queue(S, q, t)
 
 
 # -------------------------------------------------------------------------- CPU: IRQ, softirq
@@ -584,8 +590,9 @@ def deliver_irq(S, c, q, t):
             heap_set(S, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
             return
         hardirq_begin(S, c, q, t, X_IDLE)
-    elif x == X_TASK and task < S.P[P_NTHR]:
-        # an application thread is interrupted at once; its step resumes later
+    elif x == X_TASK and task < S.P[P_NTHR] and S.cs[c, CS_HS_KS] != HS_BUSY:
+        # an application thread is interrupted at once; its step resumes later (not inside a
+        # busy poll's napi->poll: handled like the softirq it runs, at the step's end)
         S.cs[c, CS_REM] = S.cs[c, CS_NEXT] - t
         S.cs[c, CS_RESUME_STEP] = S.cs[c, CS_STEP]
         S.cs[c, CS_RESUME_ARG] = S.cs[c, CS_ARG]
@@ -657,6 +664,9 @@ def nra_exit(S, c, t, broke):
     """The tail of net_rx_action: remaining + newly scheduled + repoll go back (dev.c:7905-7920)."""
     if S.cs[c, CS_HS_KS] == HS_NAPI_THREAD:
         napi_thread_after(S, c, t, broke)
+        return
+    if S.cs[c, CS_HS_KS] == HS_BUSY:
+        bp_after_poll(S, c, t)
         return
     if broke:
         n = 0
@@ -1931,6 +1941,8 @@ def l4_done(S, c, h, t):
             S.misc[M_UDPIN + (1)] += 1  # NoPorts; an ICMP port unreachable is sent (rate-limited)
             return S.cbase[C_DROP], Y_DROP_L4
         return S.cbase[C_ICMP], Y_ICMP_SEND  # TCP: a RST is sent
+    if S.P[P_BUSY] != 0:
+        bp_mark_napi(S, s, h)
     if kd == K_TCP_CTRL:
         tcp_ctrl_seq(S, h)
         consume(S, h, t)  # a pure ACK ends in tcp_ack(); nothing is queued
@@ -2003,6 +2015,8 @@ def l4_done(S, c, h, t):
     if S.misc[M_NEV] < S.ev.shape[0] and t - S.ss[s, SS_SOCK_SAMPLE] >= S.P[P_SAMPLE_NS]:
         S.ss[s, SS_SOCK_SAMPLE] = t
         emit_event(S, t, -1, c, s, E_SOCK, S.ss[s, SS_RMEM], D_NONE)
+    if S.P[P_BUSY] != 0:
+        bp_kick_sock(S, s, t)  # a busy-polling reader's loop_end sees the queue
     # sk_data_ready -> sock_def_readable: wake a sleeping reader (KERNEL.md §1 row 11)
     if S.ss[s, SS_WAITER] > 0:
         # exclusive wait: one reader is woken (__skb_wait_for_more_packets)
@@ -2042,7 +2056,7 @@ def nra_advance(S, c, t):
                 if S.cs[c, CS_RL_N] == 0:
                     S.cs[c, CS_IN_NRA] = 0
                     if S.P[P_GOTO_START] != 0 and S.cs[c, CS_PL_N] > 0 and \
-                            S.cs[c, CS_HS_KS] != HS_NAPI_THREAD:
+                            S.cs[c, CS_HS_KS] < HS_NAPI_THREAD:
                         splice_poll_list(S, c)  # 6.4+: goto start (KERNEL.md §3.1)
                         continue
                     nra_exit_ipi(S, c, t, False)
@@ -2060,17 +2074,21 @@ def nra_advance(S, c, t):
             S.cs[c, CS_WORK] = 0
             S.cs[c, CS_POLL_T] = t
             S.qs[q, QS_POLLS] += 1
-            S.qs[q, QS_POLL_IRQ_T] = S.qs[q, QS_LAST_IRQ]
+            # a busy poll's packets came without an interrupt: no t_irq
+            S.qs[q, QS_POLL_IRQ_T] = S.qs[q, QS_LAST_IRQ] if S.cs[c, CS_HS_KS] != HS_BUSY else -1
             S.cs[c, CS_PHASE] = PH_LOOP
             d = S.cbase[C_POLL]
             charge(S, c, level_of(S, c), Y_POLL, d, 0)
             start_step(S, c, t, ST_POLL_START, q, d)
             return
         elif ph == PH_LOOP:
-            if S.cs[c, CS_WORK] >= S.P[P_WEIGHT]:
+            busy = S.cs[c, CS_HS_KS] == HS_BUSY
+            if S.cs[c, CS_WORK] >= (BUSY_POLL_BUDGET if busy else S.P[P_WEIGHT]):
                 # the poll used its whole weight: __napi_poll flushes GRO (all when HZ < 1000,
-                # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2)
-                gro_flush(S, q, t, S.P[P_HZ1000] != 0)
+                # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2); a
+                # busy poll calls napi->poll itself, without that flush (__napi_busy_loop)
+                if not busy:
+                    gro_flush(S, q, t, S.P[P_HZ1000] != 0)
                 S.cs[c, CS_FLUSH_RET] = PH_END_FULL
                 S.cs[c, CS_PHASE] = PH_FLUSH
                 S.cs[c, CS_LSTEP] = 0
@@ -2113,6 +2131,13 @@ def nra_advance(S, c, t):
             # no completed descriptor: the driver is done -> napi_complete_done (KERNEL.md §3.3):
             # with work done, a held GRO packet arms gro_flush_timeout and the defer count is
             # reloaded; while the count lasts the IRQ stays masked and the timer re-polls
+            if busy and S.cs[c, CS_BP_MODE] == BP_ITER:
+                # NAPIF_STATE_IN_BUSY_POLL: napi_complete_done returns false at once (no GRO
+                # flush, no re-arm); __napi_busy_loop then runs gro_normal_list
+                S.cs[c, CS_FLUSH_RET] = PH_END_PARTIAL
+                S.cs[c, CS_PHASE] = PH_FLUSH
+                S.cs[c, CS_LSTEP] = 0
+                continue
             tmo = 0
             if S.cs[c, CS_WORK] > 0:
                 if S.qs[q, QS_GRO_N] > 0:
@@ -2184,6 +2209,10 @@ def nra_advance(S, c, t):
             start_step(S, c, t, ST_L4, h, dl + d4)
             return
         elif ph == PH_END_PARTIAL:
+            if S.cs[c, CS_HS_KS] == HS_BUSY and S.cs[c, CS_BP_MODE] == BP_ITER:
+                S.qs[q, QS_BPRX] += S.cs[c, CS_WORK]  # the NAPI stays the busy poller's
+                poll_end(S, c, q, t, True)
+                continue
             # napi_complete_done (dev.c:6722-6788)
             S.qs[q, QS_SCHED] = 0
             if S.cs[c, CS_TMO] != 0:
@@ -2197,11 +2226,20 @@ def nra_advance(S, c, t):
                 elif S.P[P_AITR] != 0:
                     ixgbe_set_itr(S, q, t)
                 irq_rearm(S, q, t)
+            if S.P[P_BUSY] != 0 and S.qs[q, QS_SCHED] == 0:
+                bp_kick_napi(S, q, t)  # a busy poller waiting for the NAPI may take it now
             poll_end(S, c, q, t, True)
             continue
         elif ph == PH_END_FULL:
-            S.lst[c, L_RL, S.cs[c, CS_RL_N]] = q
-            S.cs[c, CS_RL_N] += 1
+            if S.cs[c, CS_HS_KS] != HS_BUSY:
+                S.lst[c, L_RL, S.cs[c, CS_RL_N]] = q
+                S.cs[c, CS_RL_N] += 1
+            elif S.cs[c, CS_BP_MODE] == BP_ITER:
+                S.qs[q, QS_BPRX] += S.cs[c, CS_WORK]
+            else:
+                # __busy_poll_stop: rc == budget: gro_normal_list (done) and __napi_schedule
+                # on this CPU; local_bh_enable runs it here
+                napi_list_add(S, c, q)
             poll_end(S, c, q, t, False)
             continue
         elif ph == PH_AFTER:
@@ -2288,14 +2326,22 @@ def thread_advance(S, k, c, t):
                     return
                 S.ts[k, TS_RESUME] = 0
                 continue
-            # nothing queued: block in __skb_wait_for_more_packets
+            # nothing queued: busy poll (sk_can_busy_loop: sk_ll_usec set), else block in
+            # __skb_wait_for_more_packets
+            nxt = TP_BUSY if S.ss[s, SS_LL_USEC] > 0 else TP_BLOCK
             if ph == TP_SYSCALL:
                 d = S.cbase[C_SYSCALL]
                 charge(S, c, 0, Y_RECV_IDLE, d, 0)
-                S.ts[k, TS_PHASE] = TP_BLOCK
+                S.ts[k, TS_PHASE] = nxt
+                S.ts[k, TS_BP_START] = -1
                 start_step(S, c, t, ST_SYSCALL, k, d)
                 return
-            S.ts[k, TS_PHASE] = TP_BLOCK
+            S.ts[k, TS_PHASE] = nxt
+            S.ts[k, TS_BP_START] = -1
+            continue
+        elif ph >= TP_BUSY:
+            if bp_step(S, k, c, t):
+                return
             continue
         elif ph == TP_BLOCK:
             if S.ss[s, SS_QN] > 0:  # data arrived during the syscall: no sleep
@@ -2459,8 +2505,8 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_X] = X_SOFTIRQ
             nra_advance(S, c, t)
             return
-        if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
-            S.cs[c, CS_X] = X_TASK  # ksoftirqd: BH disabled, it will see the pending work
+        if ret == X_TASK and (S.cs[c, CS_TASK] >= S.P[P_NTHR] or S.cs[c, CS_HS_KS] == HS_BUSY):
+            S.cs[c, CS_X] = X_TASK  # ksoftirqd, a busy poll: BH disabled, pending work waits
             nra_advance(S, c, t)
             return
         if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
@@ -2493,6 +2539,18 @@ def cpu_complete(S, c, t):
         return
     if step == ST_NAPI_NEXT:
         napi_thread_next(S, c, arg, t)
+        return
+    if step == ST_BUSY or step == ST_BP_NEXT:
+        k = S.cs[c, CS_TASK]
+        if step == ST_BUSY:
+            S.ts[k, TS_BP_SPIN] = 0
+            S.ts[k, TS_PHASE] = TP_BUSY_CHK
+        elif arg == BP_ITER:
+            bp_spin(S, c, k, t, S.cbase[C_BUSY], 0, 1)  # the rest of the iteration
+            return
+        else:
+            S.ts[k, TS_PHASE] = TP_BUSY_END
+        thread_advance(S, k, c, t)
         return
     if step >= ST_TX:
         sender_complete(S, c, step, arg, t)
@@ -2774,7 +2832,7 @@ def nra_exit_ipi(S, c, t, broke):
     """net_rx_action's tail: net_rps_action_and_irq_enable sends the pending IPIs (a step of
     fixed.ipi_send each), then the exit proper (dev.c:6569, KERNEL.md §3.1 step 4)."""
     n = S.cs[c, CS_IPI_N]
-    if n == 0:
+    if n == 0 or S.cs[c, CS_HS_KS] == HS_BUSY:
         nra_exit(S, c, t, broke)
         return
     d = n * S.cbase[C_IPI_SEND]
@@ -3069,3 +3127,238 @@ def veth_notify_rearm(S, q):
     __veth_xdp_flush schedules the NAPI again)."""
     S.qs[q, QS_IRQ_EN] = 1
     S.qs[q, QS_ARMS] += 1
+
+
+# ------------------------------------------------------------------------------ busy polling
+# A reader whose socket has sk_ll_usec (SO_BUSY_POLL, else net.core.busy_read at socket
+# creation) and an empty receive queue calls sk_busy_loop -> napi_busy_loop(sk_napi_id,
+# sk_busy_loop_end, ..., BUSY_POLL_BUDGET) before it sleeps (__skb_recv_udp; tcp_recvmsg).
+# __napi_busy_loop (net/core/dev.c), per turn of its for(;;):
+# - not yet owning the NAPI: if NAPIF_STATE_SCHED (an interrupt's softirq or another poller
+#   has it) or IN_BUSY_POLL is set, nothing is polled this turn; else it takes SCHED and
+#   IN_BUSY_POLL and keeps them across turns;
+# - owning: napi->poll(napi, 8) (the driver's poll in process context, on the reader's CPU and
+#   in its Command), then gro_normal_list; napi_complete_done returns false at once while
+#   IN_BUSY_POLL is set, so the interrupt stays masked and held GRO packets stay held;
+# - LINUX_MIB_BUSYPOLLRXPACKETS += the poll's work; local_bh_enable (pending softirqs run);
+# - loop_end: the socket's queue is not empty, or sk_busy_loop_timeout: busy_loop_current_time
+#   (local_clock() >> 10) after start + sk_ll_usec; need_resched: busy_poll_stop, cond_resched;
+# - busy_poll_stop: clear MISSED and IN_BUSY_POLL, napi->poll once more (now napi_complete_done
+#   may complete: GRO flush, IRQ re-armed); if it used the whole budget, __napi_schedule here.
+# An interrupt that comes while the poller owns the NAPI finds SCHED set: napi_schedule_prep
+# sets MISSED and the vector stays masked until busy_poll_stop's poll completes.
+# Turns that poll nothing are one step (a spin) that ends at the first turn boundary at or
+# after the event the loop would see (a descriptor for the owner, data in the queue, the NAPI
+# released): bp_kick. The spin's CPU is charged per turn: napi_busy_loop (fixed.busy_loop) and,
+# for the owner, the driver's poll (fixed.napi_poll). Not modelled: prefer_busy_poll,
+# SO_BUSY_POLL_BUDGET, poll()/select()/epoll busy polling (net.core.busy_poll).
+
+
+@njit(cache=True, inline="always")
+def bp_deadline(S, k, s):
+    """The first ns at which sk_busy_loop_timeout holds: time_after(now, start + sk_ll_usec) in
+    busy_loop_current_time() units (local_clock() >> 10, include/net/busy_poll.h)."""
+    return ((S.ts[k, TS_BP_START] >> 10) + S.ss[s, SS_LL_USEC] + 1) << 10
+
+
+@njit(cache=True, inline="always")
+def bp_mark_napi(S, s, h):
+    """sk_mark_napi_id (TCP, connected UDP: every skb) / sk_mark_napi_id_once (unconnected UDP:
+    the first skb only), __udp_queue_rcv_skb and tcp_v4_do_rcv; the skb's napi_id is the NIC
+    queue's NAPI that ran GRO on it."""
+    if S.ss[s, SS_PROTO] == 17 and S.ss[s, SS_CONN] == 0 and S.ss[s, SS_NAPI] != 0:
+        return
+    S.ss[s, SS_NAPI] = S.pk[h, F_QUE] + 1
+
+
+@njit(cache=True)
+def bp_spin(S, c, k, t, p, pollns, m):
+    """Turns of the busy loop that poll nothing, each p ns (pollns of it the driver's empty
+    poll): m of them, or (m = 0) until the loop would time out or yield."""
+    s = S.ts[k, TS_SOCK]
+    p = max(p, 1)
+    if m == 0:
+        lim = bp_deadline(S, k, s)
+        if S.cs[c, CS_RQ_N] > 0 and S.cs[c, CS_SLICE_END] < lim:
+            lim = S.cs[c, CS_SLICE_END]  # need_resched() is checked at each turn's end
+        m = max(1, (lim - t + p - 1) // p)
+    charge(S, c, 0, Y_BUSY, m * (p - pollns), 0)
+    if pollns > 0:
+        charge(S, c, 0, Y_POLL, m * pollns, 0)
+        S.qs[S.ts[k, TS_BP_OWN], QS_POLLS] += m
+    S.ts[k, TS_BP_P] = p
+    S.ts[k, TS_BP_POLLNS] = pollns
+    S.ts[k, TS_BP_SPIN] = 1
+    start_step(S, c, t, ST_BUSY, k, m * p)
+
+
+@njit(cache=True, inline="always")
+def bp_unspin(S, c, k, cut):
+    """Take back the charges of the spin's turns that will not run (cut ns of them)."""
+    p = S.ts[k, TS_BP_P]
+    r = cut // p
+    pn = S.ts[k, TS_BP_POLLNS]
+    S.acc[c, 0, Y_BUSY] -= r * (p - pn)
+    if pn > 0:
+        S.acc[c, 0, Y_POLL] -= r * pn
+        S.qs[S.ts[k, TS_BP_OWN], QS_POLLS] -= r
+    S.cs[c, CS_BUSY] -= cut
+
+
+@njit(cache=True)
+def bp_kick(S, k, t):
+    """Something reader k's busy loop tests changed at t: its spin ends at the first turn
+    boundary at or after t (the turn running at t sees it at its end or next start)."""
+    if S.ts[k, TS_BP_SPIN] == 0:
+        return
+    c = S.ts[k, TS_CPU]
+    if S.cs[c, CS_TASK] != k:
+        return
+    p = S.ts[k, TS_BP_P]
+    if S.cs[c, CS_X] == X_TASK and S.cs[c, CS_STEP] == ST_BUSY:
+        end = S.cs[c, CS_NEXT]
+        cut = ((end - t) // p) * p if end > t else 0
+        if cut > 0:
+            bp_unspin(S, c, k, cut)
+            S.cs[c, CS_NEXT] = end - cut
+            heap_set(S, S.P[P_ECPU0] + c, end - cut)
+    elif S.cs[c, CS_X] != X_TASK and S.cs[c, CS_RESUME_STEP] == ST_BUSY:
+        # interrupted mid-spin: the turn under way finishes after the interruption
+        rem = S.cs[c, CS_REM]
+        cut = (rem // p) * p
+        if cut > 0:
+            bp_unspin(S, c, k, cut)
+            S.cs[c, CS_REM] = rem - cut
+
+
+@njit(cache=True)
+def bp_kick_queue(S, q, t):
+    """A descriptor of queue q became visible: its busy-polling owner polls next turn."""
+    for k in range(S.P[P_NTHR]):
+        if S.ts[k, TS_BP_OWN] == q:
+            bp_kick(S, k, t)
+
+
+@njit(cache=True)
+def bp_kick_napi(S, q, t):
+    """Queue q's NAPI left NAPI_STATE_SCHED: a busy loop waiting for it may take it."""
+    for k in range(S.P[P_NTHR]):
+        if S.ts[k, TS_BP_START] >= 0 and S.ts[k, TS_BP_OWN] < 0 and S.ts[k, TS_BP_Q] == q:
+            bp_kick(S, k, t)
+
+
+@njit(cache=True)
+def bp_kick_sock(S, s, t):
+    """Socket s's receive queue got an skb: its busy-polling readers' loop_end holds."""
+    for k in range(S.P[P_NTHR]):
+        if S.ts[k, TS_SOCK] == s:
+            bp_kick(S, k, t)
+
+
+@njit(cache=True)
+def bp_poll(S, c, q, t, mode):
+    """napi->poll(napi, BUSY_POLL_BUDGET) in the reader's context: the poll machine with one
+    NAPI on its list, no netdev budget or time limit, mode BP_ITER (inside the loop) or BP_STOP
+    (busy_poll_stop's last poll)."""
+    S.cs[c, CS_HS_KS] = HS_BUSY
+    S.cs[c, CS_BP_MODE] = mode
+    S.cs[c, CS_NRA] = 1
+    S.cs[c, CS_NRA_T] = t
+    S.cs[c, CS_NRA_POLLS] = 0
+    S.cs[c, CS_BUDGET] = INF
+    S.cs[c, CS_TLIMIT] = INF
+    S.lst[c, L_LL, 0] = q
+    S.cs[c, CS_LL_N] = 1
+    S.cs[c, CS_RL_N] = 0
+    S.cs[c, CS_PHASE] = PH_NEXT
+    start_step(S, c, t, ST_NRA_ENTRY, 0, 0)  # its end runs nra_advance
+
+
+@njit(cache=True)
+def bp_after_poll(S, c, t):
+    """The busy poll's napi->poll returned (and gro_normal_list ran): local_bh_enable runs
+    pending softirqs in the reader's context (4.9-6.4: not while ksoftirqd is runnable), then
+    the loop goes on (ST_BP_NEXT)."""
+    mode = S.cs[c, CS_BP_MODE]
+    S.cs[c, CS_NRA] = 0
+    S.cs[c, CS_LL_N] = 0
+    S.cs[c, CS_RL_N] = 0
+    S.cs[c, CS_HS_KS] = 0
+    if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
+        S.cs[c, CS_REM] = 0
+        S.cs[c, CS_RESUME_STEP] = ST_BP_NEXT
+        S.cs[c, CS_RESUME_ARG] = mode
+        softirq_begin(S, c, t, 0)
+        return
+    start_step(S, c, t, ST_BP_NEXT, mode, 0)
+
+
+@njit(cache=True)
+def bp_iterate(S, c, k, t):
+    """The top of a turn: take the NAPI if free, then poll it (a descriptor waits) or spin."""
+    q = S.ts[k, TS_BP_Q]
+    if S.ts[k, TS_BP_OWN] < 0:
+        if S.qs[q, QS_SCHED] != 0:
+            bp_spin(S, c, k, t, S.cbase[C_BUSY], 0, 0)  # goto count: nothing polled
+            return True
+        S.qs[q, QS_SCHED] = 1  # cmpxchg: SCHED | IN_BUSY_POLL
+        S.ts[k, TS_BP_OWN] = q
+    if S.qs[q, QS_RING_N] > 0:
+        bp_poll(S, c, q, t, BP_ITER)
+        return True
+    bp_spin(S, c, k, t, S.cbase[C_POLL] + S.cbase[C_BUSY], S.cbase[C_POLL], 0)
+    return True
+
+
+@njit(cache=True)
+def bp_step(S, k, c, t):
+    """Reader k's busy-loop phases (TP_BUSY*). True if a step started or the reader left the
+    CPU; False when the loop is over and thread_advance goes on (TP_RETRY / TP_BLOCK)."""
+    s = S.ts[k, TS_SOCK]
+    ph = S.ts[k, TS_PHASE]
+    if ph == TP_BUSY:
+        if S.ts[k, TS_BP_START] < 0:
+            if S.ss[s, SS_QN] > 0:  # data came during the system call
+                S.ts[k, TS_PHASE] = TP_RETRY
+                return False
+            if S.ss[s, SS_NAPI] == 0:  # no skb marked a napi id yet: sk_busy_loop returns
+                S.ts[k, TS_PHASE] = TP_BLOCK
+                return False
+            S.ts[k, TS_BP_START] = t
+            S.ts[k, TS_BP_Q] = S.ss[s, SS_NAPI] - 1
+            S.ts[k, TS_BP_OWN] = -1
+        return bp_iterate(S, c, k, t)
+    if ph == TP_BUSY_CHK or ph == TP_BUSY_RESUME:
+        end = S.ss[s, SS_QN] > 0 or t >= bp_deadline(S, k, s)
+        if ph == TP_BUSY_RESUME:
+            S.ts[k, TS_BP_YIELD] = 0
+            if end:  # after cond_resched: "if (loop_end(...)) return"
+                S.ts[k, TS_BP_START] = -1
+                S.ts[k, TS_PHASE] = TP_BLOCK
+                return False
+            S.ts[k, TS_PHASE] = TP_BUSY
+            return bp_iterate(S, c, k, t)
+        yld = (not end) and S.cs[c, CS_RQ_N] > 0 and t >= S.cs[c, CS_SLICE_END]
+        if not end and not yld:
+            S.ts[k, TS_PHASE] = TP_BUSY
+            return bp_iterate(S, c, k, t)
+        S.ts[k, TS_BP_YIELD] = 1 if yld else 0
+        q = S.ts[k, TS_BP_OWN]
+        if q >= 0:
+            # busy_poll_stop: clear MISSED and IN_BUSY_POLL, one more napi->poll
+            S.qs[q, QS_MISSED] = 0
+            S.ts[k, TS_PHASE] = TP_BUSY_END
+            bp_poll(S, c, q, t, BP_STOP)
+            return True
+    # TP_BUSY_END: the loop is over
+    S.ts[k, TS_BP_OWN] = -1
+    if S.ts[k, TS_BP_YIELD] != 0:
+        flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+        S.ts[k, TS_STATE] = T_RUNNABLE
+        S.ts[k, TS_PHASE] = TP_BUSY_RESUME
+        rq_push(S, c, k)
+        schedule(S, c, t)
+        return True
+    S.ts[k, TS_BP_START] = -1
+    S.ts[k, TS_PHASE] = TP_BLOCK
+    return False

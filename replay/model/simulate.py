@@ -209,6 +209,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             a.setdefault("reuseport", False)
             a.setdefault("connected", False)
             a.setdefault("udp-gro", False)
+            a.setdefault("busy-poll", int(cfg["sysctl"]["net.core.busy_read"]))
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
@@ -363,11 +364,17 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         qcaps.append(max(cap, 2))
         ss[s, L.SS_RCVBUF] = int(a["rcvbuf"])
         ss[s, L.SS_PROTO] = 6 if str(a["match"]).strip().lower().startswith("tcp") else 17
+        ss[s, L.SS_LL_USEC] = int(a.get("busy-poll") or 0)
+        ss[s, L.SS_CONN] = 1 if a.get("connected") else 0
+    P[L.P_BUSY] = 1 if (ss[:nsock, L.SS_LL_USEC] > 0).any() else 0
     qoff = np.concatenate([[0], np.cumsum(qcaps)]).astype(np.int64) if qcaps else np.zeros(1, np.int64)
     for s in range(nsock):
         ss[s, L.SS_QOFF] = qoff[s]
         ss[s, L.SS_QCAP] = qcaps[s]
     tsa = np.zeros((max(nthr, 1), L.N_TS), dtype=np.int64)
+    tsa[:, L.TS_BP_START] = -1
+    tsa[:, L.TS_BP_OWN] = -1
+    tsa[:, L.TS_BP_Q] = -1
     maxbatch = 1
     for k in range(napp_thr):
         a = apps[thr_app[k]]
@@ -893,7 +900,9 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    "DelayedACKLost": int(S.misc[L.M_TCPX + 3]),
                    "TCPDSACKOldSent": int(S.misc[L.M_TCPX + 4]),
                    "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5]),
-                   "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6])},
+                   "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6]),
+                   # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
+                   "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
     snmp6 = {
         "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),

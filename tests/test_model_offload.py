@@ -1,0 +1,123 @@
+"""Hand-computed scenarios for busy polling (net.core.busy_read / SO_BUSY_POLL) and the NIC's
+own receive aggregation (LRO / RSC): every number follows from the kernel rule cited beside it
+and the round-number profile tests/data/round-costs.toml (napi poll 500 ns, napi_busy_loop
+turn 50 ns, hard IRQ 1000 ns, DMA 1000 ns)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+
+from replay.errors import ConfigError
+from replay.model.config import resolve_config
+from tests.test_model_breadth import pk, run
+
+
+def udp(ts: int) -> dict[str, Any]:
+    # 100 bytes on the wire: (100 + 24) * 8 bits at 10 Gb/s = 99 ns after ts
+    return {"ts_ns": ts, "wire_len": 100, "cap_len": 100, "payload_len": 58}
+
+
+# ------------------------------------------------------------------------------ busy polling
+
+BP = ["nic.driver=generic", "nic.rx-usecs=0"]  # the IRQ at the first completion, on CPU 0
+
+
+def cpu_by(r: Any) -> dict[tuple[str, str], int]:
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    return {(str(a), str(b)): int(n) for a, b, n in
+            cpu.group_by(["comm", "symbol"]).agg(pl.col("ns").sum()).iter_rows()}
+
+
+def test_busy_read_polls_the_napi_from_the_reader() -> None:
+    rows = [udp(0), udp(100_300), udp(400_000)]
+    base = pk(run(rows, *BP))
+    # without busy polling every packet takes the interrupt path: visible 99 + 1000 (DMA) =
+    # 1099, hard IRQ 1000 -> 2099, softirq 100 + net_rx_action 100 -> poll at 2299, poll 500,
+    # driver 100, GRO 50, netif/ip/route/local/udp 100 each -> 3449, wake-up 200 -> 3649; the
+    # reader on idle CPU 1: IPI 1000 + wake-up 1000 -> 5649, context switch 1000, copy 100 +
+    # consume 100, work 1000 -> 7849: 7750 ns after the wire
+    assert (base["t_done"] - base["t_wire"]).to_list() == [7750, 7750, 7750]
+
+    r = run(rows, *BP, "net.core.busy_read=200")
+    df = pk(r)
+    a, b, c = (df.row(i, named=True) for i in range(3))
+    # packet 1: the socket has no napi id yet (sk_mark_napi_id_once at its first skb), so
+    # recvmsg sleeps: the interrupt path, as above
+    assert a["t_done"] == 7849 and a["t_irq"] == 1099 and a["cpu"] == 0
+    # the next recvmsg at 7849: syscall 300 -> 8149, queue empty: napi_busy_loop on queue 0
+    # from 8149, taking the NAPI (not SCHED); each turn polls an empty ring: poll 500 +
+    # napi_busy_loop 50 = 550 ns. Packet 2 is on the wire at 100_399, visible at 101_399; the
+    # turn that sees it starts at 8149 + ceil(93_250 / 550) * 550 = 101_649 (170 empty turns)
+    assert b["t_poll"] == 101_649 and b["t_irq"] is None and b["cpu"] == 1
+    # poll 500 -> driver 100 (102_249), GRO 50, gro_normal_list: netif..udp 100 each
+    # (102_799, no wake-up: the reader is running); the rest of the turn 50 (102_849):
+    # loop_end (the queue has it) -> busy_poll_stop's napi->poll 500 (103_349); recvmsg copies
+    # 200 (103_549), work 1000 -> 104_549
+    assert b["wait_driver"] == 102_249 - 100 - 100_399 and b["cpu_l4"] == 100
+    assert b["wait_copy"] == 550 and b["t_done"] == 104_549
+    assert b["t_done"] - b["t_wire"] == 4150  # vs 7750: no IRQ, wake-up or switch on the path
+    # packet 3 comes after the loop gave up: recvmsg at 104_549 + 300 = 104_849 spins until
+    # busy_loop_current_time() (ns >> 10) passes 102 + 200, i.e. from 303 << 10 = 310_272: 374
+    # turns -> 310_549, busy_poll_stop's poll -> 311_049, then sleeps; packet 3 takes the
+    # interrupt path again
+    assert c["t_done"] - c["t_wire"] == 7750 and c["cpu"] == 0
+    # ... and after packet 3 the reader busy-polls again: recvmsg 407_849 + 300 = 408_149,
+    # (408_149 >> 10) + 200 + 1 = 599 -> until 613_376: 374 turns, busy_poll_stop's poll
+    # LINUX_MIB_BUSYPOLLRXPACKETS counts the work of the loop's polls (busy_poll_stop's not)
+    assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == 1
+    napi = r.counters["napi"][0]
+    # the interrupt of packet 2 still fires (the vector was armed) and finds NAPI_STATE_SCHED:
+    # MISSED, cleared by busy_poll_stop. polls: 2 by interrupts; busy ones 170 + 1 + 1, then
+    # 374 + 1 twice; re-arms: the 2 interrupt polls and 3 busy_poll_stop completions
+    assert (napi["irqs"], napi["polls"], napi["arms"]) == (3, 2 + 172 + 375 + 375, 5)
+    by = cpu_by(r)
+    # the spinning is the reader's CPU time, as perf shows it: the driver's poll and
+    # napi_busy_loop in the app's Command
+    assert by[("app0", "driver_poll")] == (172 + 375 + 375) * 500
+    assert by[("app0", "napi_busy_loop")] == (170 + 1 + 374 + 374) * 50
+    assert by[("app0", "driver_clean_rx")] == 100 and by[("swapper/0", "driver_clean_rx")] == 200
+    # more CPU: without busy polling CPU 1 works 3 x (switch 1000 + copy 200 + work 1000 +
+    # the next recvmsg 300) = 7500 ns; with it, packet 1 2500, loop 1 170 x 550 + 1200 (poll,
+    # driver, GRO, stack, turn) + 500, packet 2 1200 + 300, loops 2 and 3 374 x 550 + 500 each,
+    # packet 3 2500
+    assert run(rows, *BP).summary["cpu_busy_ns"][1] == 7500
+    assert r.summary["cpu_busy_ns"][1] == 2500 + 93_500 + 1700 + 1500 + 2 * 206_200 + 2500
+
+
+def test_busy_poll_spins_while_an_interrupt_owns_the_napi() -> None:
+    # packet 2 (visible at 7099) raises the IRQ on CPU 0 while the reader still works on packet
+    # 1; the hard IRQ's napi_schedule takes NAPI_STATE_SCHED at 8099, before the reader's next
+    # recvmsg (7849 + syscall 300) starts its busy loop at 8149
+    rows = [udp(0), udp(6000)]
+    r = run(rows, *BP, "net.core.busy_read=200")
+    df = pk(r)
+    b = df.row(1, named=True)
+    # softirq 100 +
+    # net_rx_action 100 -> poll at 8299, poll 500, driver 100, GRO 50, stack 500: the socket
+    # has it at 9449. The busy loop meanwhile turns without polling (50 ns each, goto count)
+    # from 8149: the turn ending at 8149 + 26 x 50 = 9449 sees the queue; not the owner, so no
+    # busy_poll_stop: copy 200, work 1000 -> 10_649
+    assert b["t_irq"] == 7099 and b["t_poll"] == 8299 and b["cpu"] == 0
+    assert b["t_done"] == 10_649 and b["wait_copy"] == 0
+    assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == 0
+    by = cpu_by(r)
+    # then the next recvmsg (10_949) owns the idle NAPI until 211 << 10 = 216_064: 373 turns
+    assert by[("app0", "napi_busy_loop")] == 26 * 50 + 373 * 50
+    assert by[("app0", "driver_poll")] == (373 + 1) * 500
+
+
+def test_so_busy_poll_overrides_busy_read_and_bad_values_are_refused() -> None:
+    rows = [udp(0), udp(100_300)]
+    r = run(rows, *BP, "net.core.busy_read=200", "app[0].busy-poll=0")
+    assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == 0
+    r = run(rows, *BP, "app[0].busy-poll=200")
+    assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == 1
+    with pytest.raises(ConfigError, match="busy_read"):
+        resolve_config(None, ["net.core.busy_read=-1"])
+    with pytest.raises(ConfigError, match="veth"):
+        resolve_config(None, ["nic.driver=veth", "net.core.busy_read=50",
+                              'app[0].match="udp dport 9"'])
