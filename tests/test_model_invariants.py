@@ -76,6 +76,7 @@ configs = st.fixed_dictionaries({
     "app_cpu": st.integers(0, 3),
     "sysfs.threaded": st.booleans(),  # threaded NAPI: the kthreads instead of NET_RX
     "adaptive": st.booleans(),  # ixgbe's dynamic ITR or mlx5's net_dim where the driver has one
+    "net.core.busy_read": st.sampled_from([0, 0, 50]),  # readers busy-poll their socket's NAPI
 })
 
 

@@ -121,3 +121,93 @@ def test_so_busy_poll_overrides_busy_read_and_bad_values_are_refused() -> None:
     with pytest.raises(ConfigError, match="veth"):
         resolve_config(None, ["nic.driver=veth", "net.core.busy_read=50",
                               'app[0].match="udp dport 9"'])
+
+
+# ---------------------------------------------------------------- hardware aggregation (LRO)
+
+TCP = ['app[0].match="tcp dport 9000"', "app[0].cpu=1"]
+
+
+def seg(ts: int, seq: int, *, flags: int = 0x10, ack: int = 1) -> dict[str, Any]:
+    # 1000 bytes of payload, 1054 on the wire: (1054 + 24) * 8 bits at 10 Gb/s = 862 ns
+    return {"ts_ns": ts, "proto": 6, "sport": 443, "dport": 9000, "tcp_flags": flags,
+            "tcp_seq": seq, "tcp_ack": ack, "payload_len": 1000, "wire_len": 1054,
+            "cap_len": 1054, "tcp_hlen": 20}
+
+
+def test_ixgbe_rsc_merges_a_flow_into_one_descriptor() -> None:
+    rows = [seg(k * 1000, 5000 + 1000 * k) for k in range(4)] + [
+        seg(4000, 9000, flags=0x18),  # PSH: appended, and it ends the RSC
+        seg(10_000, 10_000), seg(11_000, 11_000, ack=2)]  # a new ACK number does not match
+    r = run(rows, *TCP, "nic.large-receive-offload=true")
+    df = pk(r)
+    # one skb for the five segments; the sixth and seventh each alone
+    assert df["skb"].to_list() == [1, 1, 1, 1, 1, 6, 7]
+    assert df["outcome"].to_list() == ["delivered"] * 7
+    five = df.head(5)
+    # segment 1 is visible at 862 + 1000 = 1862 and opens an RSC; 2-4 append; 5 (PSH, visible
+    # at 5862) appends and closes it: the descriptor is written back at 5862, the first
+    # completion of an idle queue, so the ITR fires at once: hard IRQ 1000, softirq 100 +
+    # net_rx_action 100 -> poll at 7062, ixgbe_poll 500, one ixgbe_clean_rx_irq 100 -> 7662
+    assert set(five["t_irq"]) == {5862} and set(five["t_poll"]) == {7062}
+    # the descriptor's driver work (100) and GRO (50: the LRO skb passes dev_gro_receive) are
+    # shared by its five segments, like the stack's: netif 100, early demux 50, local 100,
+    # tcp_v4_rcv 200 + tcp_send_ack 300 (one skb of 5 MSS) + wake-up 200
+    assert five["cpu_driver"].to_list() == [20] * 5 and five["cpu_gro"].to_list() == [10] * 5
+    assert five["cpu_route"].to_list() == [10] * 5 and five["cpu_l4"].to_list() == [140] * 5
+    # waiting in the NIC counts in wait_driver: 7662 - t_wire - 20
+    assert five["wait_driver"].to_list() == [7662 - (862 + 1000 * k) - 20 for k in range(5)]
+    # the stack ends 7712 + 100 + 100 + 50 + 100 + 200 + 300 = 8562; the wake-up 200, IPI 1000
+    # and wake-up latency 1000 -> 10_762, switch 1000, copy 100 + free 100, work 1000
+    assert set(five["t_done"]) == {12_962}
+    six, seven = df.row(5, named=True), df.row(6, named=True)
+    # segment 6 (visible 11_862) opens an RSC that segment 7 (ACK 2, visible 12_862) closes:
+    # written back at 12_862, the IRQ waits for the ITR gap after the last one: 55_862
+    assert six["t_irq"] == 55_862
+    # segment 7's RSC closes at its timer, the ITR interval (50 us) after it opened: 62_862;
+    # the interrupt at 55_862 + 50_000
+    assert seven["t_irq"] == 105_862
+    eth = r.counters["ethtool"]
+    # ixgbe_update_rsc_stats: rsc_count += append_cnt (4), rsc_flush++ for the one RSC skb;
+    # rx_queue_0_packets counts skbs (descriptors)
+    assert (eth["hw_rsc_aggregated"], eth["hw_rsc_flushed"]) == (4, 1)
+    assert eth["rx_queue_0_packets"] == 3 and r.counters["napi"][0]["irqs"] == 3
+    assert r.counters["snmp"]["Tcp"]["InSegs"] == 3
+    # without it: seven descriptors and no RSC counters
+    off = run(rows, *TCP)
+    assert off.counters["ethtool"]["rx_queue_0_packets"] == 7
+    assert "hw_rsc_aggregated" not in off.counters["ethtool"]
+
+
+def test_ixgbe_turns_rsc_off_at_low_rx_usecs() -> None:
+    # ixgbe_update_rsc: rx-usecs <= IXGBE_MIN_RSC_ITR >> 2 = 6 (and not 1, the dynamic ITR)
+    rows = [seg(k * 1000, 5000 + 1000 * k) for k in range(3)]
+    r = run(rows, *TCP, "nic.large-receive-offload=true", "nic.rx-usecs=6")
+    assert r.counters["ethtool"]["rx_queue_0_packets"] == 3
+    assert any("disabling RSC" in n for n in r.notes)
+
+
+def test_mlx5_lro_closes_at_its_timer_and_counts_segments() -> None:
+    rows = [seg(k * 1000, 5000 + 1000 * k) for k in range(6)]
+    r = run(rows, *TCP, "nic.driver=mlx5", "nic.large-receive-offload=true")
+    df = pk(r)
+    assert df["skb"].to_list() == [1] * 6
+    # the session opened at 1862 closes at the LRO timeout (MLX5E_DEFAULT_LRO_TIMEOUT 32 us):
+    # 33_862; CQE moderation fires rx-usecs (50 us) after that completion
+    assert set(df["t_irq"]) == {83_862}
+    eth = r.counters["ethtool"]
+    # mlx5e_build_rx_skb: rx_packets counts the segments (stats->packets += lro_num_seg - 1),
+    # lro_packets the LRO skbs, lro_bytes cqe_bcnt: 54 bytes of headers + 6 x 1000
+    assert (eth["rx_packets"], eth["rx_lro_packets"], eth["rx_lro_bytes"]) == (6, 1, 6054)
+
+
+@pytest.mark.parametrize("sets, msg", [
+    (["nic.driver=generic", "nic.large-receive-offload=true"], "generic has no LRO"),
+    (["nic.driver=i40e", "nic.large-receive-offload=true"], "i40e has no LRO"),
+    (["nic.driver=veth", "nic.large-receive-offload=true"], "veth has no LRO"),
+    (["nic.rx-gro-hw=true"], "ixgbe: it has no NETIF_F_GRO_HW"),
+    (["nic.driver=mlx5", "nic.rx-gro-hw=true"], "SHAMPO"),
+])
+def test_offloads_the_driver_lacks_are_refused(sets: list[str], msg: str) -> None:
+    with pytest.raises(ConfigError, match=msg):
+        resolve_config(None, sets)

@@ -77,6 +77,12 @@ DEFAULTS: dict[str, Any] = {
         # unless the peer has rx-udp-gro-forwarding or rx-gro-list on (both off by default)
         "sender-tso": True,
         "rx-udp-gro-forwarding": False,
+        # ethtool -K lro: the NIC merges a TCP flow's segments before the ring (ixgbe RSC,
+        # mlx5 LRO); rx-gro-hw: NETIF_F_GRO_HW (bnxt TPA, mlx5 SHAMPO). Off here whatever the
+        # driver's own default (ixgbe_sw_init enables RSC on 82599 and later; mlx5 leaves LRO
+        # off): see docs/model.md "Hardware receive aggregation"
+        "large-receive-offload": False,
+        "rx-gro-hw": False,
     },
     "irq": {"affinity": "spread"},
     "sysctl": {
@@ -402,6 +408,17 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _bool(cfg, "nic", "rx-checksumming")
     _bool(cfg, "nic", "sender-tso")
     _bool(cfg, "nic", "rx-udp-gro-forwarding")
+    _bool(cfg, "nic", "large-receive-offload")
+    _bool(cfg, "nic", "rx-gro-hw")
+    if n["large-receive-offload"] and not drv.lro:
+        raise ConfigError(
+            f"nic.large-receive-offload: {drv.name} has no LRO (ethtool -k shows "
+            "large-receive-offload: off [fixed]); ixgbe (RSC) and mlx5 offer it")
+    if n["rx-gro-hw"]:
+        why = ("its hardware GRO (SHAMPO, ConnectX-7 and later) is not modelled"
+               if drv.name == "mlx5" else "it has no NETIF_F_GRO_HW (rx-gro-hw: off [fixed])")
+        raise ConfigError(
+            f"nic.rx-gro-hw: {drv.name}: {why}; use nic.large-receive-offload on ixgbe or mlx5")
     sc = n["sender-cpu"]
     if sc != "auto" and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 <= sc < ncpus):
         raise ConfigError(

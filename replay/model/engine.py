@@ -484,9 +484,12 @@ def arrival(S, i, t):
         sender_arrival(S, i, t)  # veth: no ring; the sending task takes it (KERNEL.md §3c)
         return
     q = S.pk[i, F_QUE]
+    if S.P[P_HWAGG] != 0 and hw_receive(S, q, i, t):
+        return  # merged into, or opened, a session of the NIC's receive aggregation
     # posted buffers = ring - 1 - in use - cleaned but not yet refilled (ixgbe_desc_unused keeps
     # one descriptor unused, ixgbe_main.c; refill in batches of IXGBE_RX_BUFFER_WRITE, ixgbe.h:143)
-    free = S.P[P_RING_USABLE] - S.qs[q, QS_RING_N] - S.qs[q, QS_UNUSED]
+    # - those the NIC's open aggregation sessions hold
+    free = S.P[P_RING_USABLE] - S.qs[q, QS_RING_N] - S.qs[q, QS_UNUSED] - S.qs[q, QS_HW_N]
     if free <= 0:
         # no buffer: the NIC drops it and counts rx_missed_errors (KERNEL.md §1 row 0); no skb exists
         S.po[i, O_OUTC] = O_DROPPED
@@ -1046,10 +1049,13 @@ def udp_gro_receive(S, q, i, t):
 def gro_receive(S, q, i, t):
     """dev_gro_receive for packet i; returns its GRO cost. Rules: KERNEL.md §4 (tcp_gro_receive,
     inet_gro_receive, gro.c). Completed skbs go to the rx_list; held ones wait."""
-    single_skb(S, i)
+    if S.po[i, O_SEGNEXT] < 0:
+        single_skb(S, i)  # (a hardware aggregate already is its skb)
     if S.P[P_GRO] == 0:
         rx_add(S, q, i)  # netif_elide_gro -> GRO_NORMAL, still batched
         return 0, False
+    if S.po[i, O_SKBCNT] > 1:
+        return hw_skb_gro(S, q, i)
     k = S.pk[i, F_KIND]
     if k == K_UDP and S.pk[i, F_GRO_OK] != 0:
         return udp_gro_receive(S, q, i, t)
@@ -2630,8 +2636,10 @@ def run_loop(S):
             thread_wake(S, e - S.P[P_ETHR0], t)
         elif e < S.P[P_EIPI0]:
             napi_timer(S, e - S.P[P_ETMR0], t)
-        else:
+        elif e < S.P[P_EHW0]:
             ipi_fire(S, e - S.P[P_EIPI0], t)
+        else:
+            hw_timer(S, e - S.P[P_EHW0], t)
     S.misc[0] = nxt
     return 0
 
@@ -2644,7 +2652,17 @@ def distribute(S):
         cnt = S.po[h, O_SKBCNT]
         if cnt <= 1 or S.po[h, O_SKBH] != h:
             continue
-        for st in range(S_NETIF, N_ST):
+        st0 = S_NETIF
+        nx = S.po[h, O_SEGNEXT]
+        if S.se[nx, S_DRIVER] < 0 and S.se[h, S_DRIVER] >= 0:
+            # the NIC merged them (LRO / RSC): one descriptor, one driver and GRO step, shared
+            st0 = S_DRIVER
+            s = nx
+            while s >= 0:
+                S.po[s, O_TIRQ] = S.po[h, O_TIRQ]
+                S.po[s, O_TPOLL] = S.po[h, O_TPOLL]
+                s = S.po[s, O_SEGNEXT]
+        for st in range(st0, N_ST):
             tot = S.sc[h, st]
             if S.se[h, st] < 0:
                 continue
@@ -3362,3 +3380,179 @@ def bp_step(S, k, c, t):
     S.ts[k, TS_BP_START] = -1
     S.ts[k, TS_PHASE] = TP_BLOCK
     return False
+
+
+# ------------------------------------------------------------- hardware receive aggregation
+# ethtool -K lro on (NETIF_F_LRO): the NIC merges in-order TCP segments of a flow into one
+# receive buffer before it writes the descriptor back, so the ring, the driver's per-packet
+# work and the stack see one skb of N segments. Modelled: ixgbe's RSC (82599 and later) and
+# mlx5's LRO. A session opens at a TCP segment with data and only ACK set (PSH, FIN, SYN, RST,
+# URG, CWR, or an empty segment: written back alone), takes one descriptor, and appends the
+# flow's next segments while they continue its sequence with the same ACK, TCP options and IP
+# TTL/TOS/DF and are no longer than the first (the merge rules tcp_gro_receive applies, taken
+# as the NIC's); it is written back (the descriptor completes, moderation counts it) when a
+# segment does not match (before that segment), at a PSH or short segment, at the size limit
+# (P_HW_MAXSEG segments, P_HW_MAXLEN payload bytes), at its timer (mlx5: the LRO timeout, 32 us
+# by default; ixgbe: the queue's ITR interval, at whose expiry 82599 closes its RSCs), or when
+# a new flow needs a session and all P_HW_NSESS are open (the oldest goes). The skb reaches
+# dev_gro_receive with gso_size set (ixgbe: ceil(len / append_cnt), mlx5: ceil(cqe_bcnt /
+# lro_num_seg)); tcp_gro_receive flushes it (gso_size != the held mss, or len != count *
+# gso_size at out_check_final), so software GRO completes a held skb of the same flow and
+# passes the aggregate on; segments the NIC did not merge take software GRO as before.
+# Not modelled: mlx5's hardware GRO (SHAMPO, rx-gro-hw) and bnxt's TPA.
+
+
+@njit(cache=True, inline="always")
+def hw_find(S, q, f):
+    for s in range(S.P[P_HW_NSESS]):
+        if S.hw[q, s, HW_USED] != 0 and S.hw[q, s, HW_FLOW] == f:
+            return s
+    return -1
+
+
+@njit(cache=True)
+def hw_arm(S, q):
+    """The session timer of queue q at its earliest deadline."""
+    best = INF
+    for s in range(S.P[P_HW_NSESS]):
+        if S.hw[q, s, HW_USED] != 0 and S.hw[q, s, HW_DEADLINE] < best:
+            best = S.hw[q, s, HW_DEADLINE]
+    if best != S.qs[q, QS_HW_TMR]:
+        S.qs[q, QS_HW_TMR] = best
+        heap_set(S, S.P[P_EHW0] + q, best)
+
+
+@njit(cache=True)
+def hw_close(S, q, s, t):
+    """Session s is written back at t: its descriptor completes with the whole aggregate."""
+    head = S.hw[q, s, HW_HEAD]
+    cnt = S.hw[q, s, HW_CNT]
+    S.hw[q, s, HW_USED] = 0
+    S.qs[q, QS_HW_N] -= 1
+    if cnt > 1:
+        S.qs[q, QS_HW_FLUSH] += 1  # ixgbe rsc_flush; mlx5 lro_packets
+        # the aggregate's frame: the first segment's headers and every segment's payload
+        S.qs[q, QS_HW_BYTES] += S.pk[head, F_PLEN] - S.pk[head, F_PAYLEN] + S.hw[q, s, HW_LEN]
+    S.pk[head, F_T_VIS] = t  # the descriptor is visible from now
+    R = S.ringbuf.shape[1]
+    S.ringbuf[q, S.qs[q, QS_TAIL]] = head
+    S.qs[q, QS_TAIL] = (S.qs[q, QS_TAIL] + 1) % R
+    S.qs[q, QS_RING_N] += 1
+    moderation_arm(S, q, t)
+    if S.P[P_BUSY] != 0:
+        bp_kick_queue(S, q, t)
+
+
+@njit(cache=True)
+def hw_receive(S, q, i, t):
+    """Packet i reaches the NIC's aggregation at t. True if it joined or opened a session;
+    False if it is written back alone (the caller's ring path)."""
+    k = S.pk[i, F_KIND]
+    if k != K_TCP and k != K_TCP_CTRL:
+        return False
+    f = S.pk[i, F_FLOWK]
+    s = hw_find(S, q, f)
+    ln = S.pk[i, F_PAYLEN]
+    fl = S.pk[i, F_FLAGS]
+    only_ack = (fl & ~(TCP_ACK | TCP_PSH)) == 0
+    elig = k == K_TCP and S.pk[i, F_GRO_OK] != 0 and ln > 0 and only_ack
+    if s >= 0:
+        cnt = S.hw[q, s, HW_CNT]
+        mss = S.hw[q, s, HW_MSS]
+        if elig and (S.pk[i, F_SEQ] & 0xFFFFFFFF) == S.hw[q, s, HW_NEXTSEQ] \
+                and S.pk[i, F_ACK] == S.hw[q, s, HW_ACK] and S.pk[i, F_OPTH] == S.hw[q, s, HW_OPT] \
+                and S.pk[i, F_TTL] == S.hw[q, s, HW_TTL] and S.pk[i, F_TOS] == S.hw[q, s, HW_TOS] \
+                and S.pk[i, F_DF] == S.hw[q, s, HW_DF] and ln <= mss \
+                and S.hw[q, s, HW_LEN] + ln <= S.P[P_HW_MAXLEN]:
+            head = S.hw[q, s, HW_HEAD]
+            S.po[S.hw[q, s, HW_LAST], O_SEGNEXT] = i
+            S.hw[q, s, HW_LAST] = i
+            S.hw[q, s, HW_CNT] = cnt + 1
+            S.hw[q, s, HW_LEN] += ln
+            S.hw[q, s, HW_NEXTSEQ] = (S.hw[q, s, HW_NEXTSEQ] + ln) & 0xFFFFFFFF
+            S.po[i, O_SKBH] = head
+            S.po[i, O_SKBCNT] = 0
+            S.po[head, O_SKBCNT] += 1
+            S.po[head, O_SKBLEN] += ln
+            S.po[head, O_SKBTRUE] += S.pk[i, F_TRUESIZE] - SKB_STRUCT
+            S.qs[q, QS_HW_AGG] += 1  # ixgbe append_cnt; mlx5 lro_num_seg - 1
+            S.qs[q, QS_BYTES] += ln
+            if S.P[P_HWAGG] == HWA_MLX5_LRO:
+                S.qs[q, QS_ACCEPTED] += 1  # mlx5 counts segments (stats->packets += n - 1)
+            if (fl & TCP_PSH) != 0 or ln < mss or cnt + 1 >= S.P[P_HW_MAXSEG] \
+                    or S.hw[q, s, HW_LEN] + mss > S.P[P_HW_MAXLEN]:
+                hw_close(S, q, s, t)
+                hw_arm(S, q)
+            return True
+        hw_close(S, q, s, t)  # written back before the segment that ends it
+        hw_arm(S, q)
+    if not elig or (fl & TCP_PSH) != 0:
+        return False
+    # a new session takes a descriptor (the caller drops the packet if none is posted)
+    if S.P[P_RING_USABLE] - S.qs[q, QS_RING_N] - S.qs[q, QS_UNUSED] - S.qs[q, QS_HW_N] <= 0:
+        return False
+    if S.qs[q, QS_HW_N] >= S.P[P_HW_NSESS]:
+        old = -1
+        best = INF
+        for x in range(S.P[P_HW_NSESS]):
+            if S.hw[q, x, HW_USED] != 0 and S.hw[q, x, HW_ORDER] < best:
+                best = S.hw[q, x, HW_ORDER]
+                old = x
+        hw_close(S, q, old, t)
+    s = 0
+    while S.hw[q, s, HW_USED] != 0:
+        s += 1
+    single_skb(S, i)
+    S.hw[q, s, HW_USED] = 1
+    S.hw[q, s, HW_HEAD] = i
+    S.hw[q, s, HW_LAST] = i
+    S.hw[q, s, HW_CNT] = 1
+    S.hw[q, s, HW_LEN] = ln
+    S.hw[q, s, HW_NEXTSEQ] = (S.pk[i, F_SEQ] + ln) & 0xFFFFFFFF
+    S.hw[q, s, HW_MSS] = ln
+    S.hw[q, s, HW_ACK] = S.pk[i, F_ACK]
+    S.hw[q, s, HW_OPT] = S.pk[i, F_OPTH]
+    S.hw[q, s, HW_FLOW] = f
+    S.hw[q, s, HW_TTL] = S.pk[i, F_TTL]
+    S.hw[q, s, HW_TOS] = S.pk[i, F_TOS]
+    S.hw[q, s, HW_DF] = S.pk[i, F_DF]
+    S.hw[q, s, HW_ORDER] = S.qs[q, QS_ACCEPTED]
+    tmo = S.P[P_HW_TMO] if S.P[P_HW_TMO] >= 0 else S.qs[q, QS_ITR]
+    S.hw[q, s, HW_DEADLINE] = t + tmo
+    S.qs[q, QS_HW_N] += 1
+    S.qs[q, QS_ACCEPTED] += 1
+    S.qs[q, QS_BYTES] += S.pk[i, F_PLEN]
+    hw_arm(S, q)
+    return True
+
+
+@njit(cache=True)
+def hw_timer(S, q, t):
+    """The aggregation timer of queue q: sessions whose deadline passed are written back,
+    oldest first."""
+    while True:
+        old = -1
+        best = INF
+        for s in range(S.P[P_HW_NSESS]):
+            if S.hw[q, s, HW_USED] != 0 and S.hw[q, s, HW_DEADLINE] <= t \
+                    and S.hw[q, s, HW_DEADLINE] < best:
+                best = S.hw[q, s, HW_DEADLINE]
+                old = s
+        if old < 0:
+            break
+        hw_close(S, q, old, t)
+    S.qs[q, QS_HW_TMR] = -1  # force the re-arm
+    hw_arm(S, q)
+
+
+@njit(cache=True)
+def hw_skb_gro(S, q, i):
+    """dev_gro_receive of an LRO skb (gso_size set, NAPI_GRO_CB count = gso_segs): a held skb
+    of the same flow is completed (same_flow, flush: pp = p) and the aggregate goes on."""
+    b = S.pk[i, F_BUCKET]
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.pk[i, F_FLOWK]:
+            gro_complete(S, q, s)
+            break
+    rx_add(S, q, i)
+    return S.cbase[C_GRO], False
