@@ -5,6 +5,11 @@ turn 50 ns, hard IRQ 1000 ns, DMA 1000 ns)."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -13,6 +18,8 @@ import pytest
 from replay.errors import ConfigError
 from replay.model.config import resolve_config
 from tests.test_model_breadth import pk, run
+
+ROOT = Path(__file__).parent.parent
 
 
 def udp(ts: int) -> dict[str, Any]:
@@ -211,3 +218,46 @@ def test_mlx5_lro_closes_at_its_timer_and_counts_segments() -> None:
 def test_offloads_the_driver_lacks_are_refused(sets: list[str], msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
         resolve_config(None, sets)
+
+
+# ------------------------------------------------------------------------- end to end (CLI)
+
+
+def _cli(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "replay", *args], check=True,
+                         capture_output=True, text=True, env=env)
+    return out.stdout
+
+
+def test_bundled_download_with_rsc_through_replay_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "lro"
+    _cli("run", str(ROOT / "traces" / "https-download.pcap"), "-o", str(run_dir),
+         "--set", "nic.large-receive-offload=true")
+    text = _cli("report", str(run_dir), "--stdio")
+    eth = dict(re.findall(r"^\s+(\w+): (\d+)$", text, re.M))
+    agg, flushed = int(eth["hw_rsc_aggregated"]), int(eth["hw_rsc_flushed"])
+    assert agg > flushed > 0
+    # every segment the NIC took is a descriptor or was appended to one
+    p = pl.read_parquet(run_dir / "packets.parquet").filter(pl.col("outcome") != "ignored")
+    desc = sum(int(v) for k, v in eth.items() if re.fullmatch(r"rx_queue_\d+_packets", k))
+    assert desc + agg == p.height
+    # each aggregate is one skb of its segments: skbs of 2+ packets = hw_rsc_flushed (software
+    # GRO merges nothing else here: an RSC skb is never held, and what the NIC wrote back alone
+    # came alone: a PSH segment, the client's ACKs)
+    sizes = p.group_by("skb").len()
+    assert sizes.filter(pl.col("len") > 1).height == flushed
+
+
+def test_bundled_game_server_with_busy_read_through_replay_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "bp"
+    _cli("run", str(ROOT / "traces" / "game-server.pcap"), "-o", str(run_dir),
+         "--set", "net.core.busy_read=50")
+    text = _cli("report", str(run_dir), "--stdio")
+    n = int(re.search(r"^TcpExtBusyPollRxPackets\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    assert n > 0
+    assert re.search(r"\[k\] napi_busy_loop", text)
+    # packets a busy poll took came without an interrupt (t_irq null); busy_poll_stop's last
+    # polls take some more the same way
+    p = pl.read_parquet(run_dir / "packets.parquet").filter(pl.col("outcome") != "ignored")
+    assert p.filter(pl.col("t_irq").is_null()).height >= n
