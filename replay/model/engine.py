@@ -2242,6 +2242,14 @@ def nra_advance(S, c, t):
                 S.cs[c, CS_RL_N] += 1
             elif S.cs[c, CS_BP_MODE] == BP_ITER:
                 S.qs[q, QS_BPRX] += S.cs[c, CS_WORK]
+            elif S.P[P_THREADED] != 0:
+                # __busy_poll_stop: rc == budget: __napi_schedule of a threaded NAPI wakes its
+                # kthread (on the IRQ's CPU) instead of raising NET_RX here
+                S.qs[q, QS_SCHED] = 0
+                qc = S.qs[q, QS_CPU]
+                napi_schedule(S, qc, q, t)
+                if S.cs[qc, CS_X] == X_IDLE:
+                    schedule(S, qc, t)
             else:
                 # __busy_poll_stop: rc == budget: gro_normal_list (done) and __napi_schedule
                 # on this CPU; local_bh_enable runs it here
