@@ -123,6 +123,19 @@ def test_so_busy_poll_overrides_busy_read_and_bad_values_are_refused() -> None:
     assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == 0
     r = run(rows, *BP, "app[0].busy-poll=200")
     assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == 1
+    # an epoll reader busy-polls for net.core.busy_poll (ep_busy_loop), whatever sk_ll_usec
+    # says; a recvmsg reader ignores net.core.busy_poll
+    ep = ['app[0].wait="epoll"']
+    first = pk(run(rows, *BP, "net.core.busy_read=200")).row(1, named=True)
+    r = run(rows, *BP, *ep, "net.core.busy_poll=200")
+    assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == 1
+    assert pk(r).row(1, named=True)["t_done"] == first["t_done"] == 104_549
+    assert run(rows, *BP, *ep, "net.core.busy_read=200").counters["snmp"]["TcpExt"][
+        "BusyPollRxPackets"] == 0
+    assert run(rows, *BP, "net.core.busy_poll=200").counters["snmp"]["TcpExt"][
+        "BusyPollRxPackets"] == 0
+    with pytest.raises(ConfigError, match="wait"):
+        resolve_config(None, ['app[0].match="udp dport 9"', 'app[0].wait="select"'])
     with pytest.raises(ConfigError, match="busy_read"):
         resolve_config(None, ["net.core.busy_read=-1"])
     with pytest.raises(ConfigError, match="veth"):

@@ -110,6 +110,9 @@ DEFAULTS: dict[str, Any] = {
         # sysctl_net_busy_read (net/core/sysctl_net_core.c): a new socket's sk_ll_usec
         # (sock_init_data); 0 = no busy polling in recvmsg (KERNEL.md §2; 50 us recommended)
         "net.core.busy_read": 0,
+        # sysctl_net_busy_poll: how long poll/select/epoll_wait busy-poll (ep_busy_loop's
+        # busy_loop_timeout); 0 = off. Applies to [[app]]s with wait = "epoll"
+        "net.core.busy_poll": 0,
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -150,6 +153,10 @@ APP_DEFAULTS: dict[str, Any] = {
     # setsockopt(SO_BUSY_POLL) in us: sk_ll_usec, the time recvmsg busy-polls the socket's NAPI
     # before it sleeps; None: net.core.busy_read (include/net/busy_poll.h, net/core/sock.c)
     "busy-poll": None,
+    # how the reader waits for data: "recvmsg" (a blocking recvmsg; busy polling per busy-poll /
+    # net.core.busy_read) or "epoll" (epoll_wait on the socket, then recvmsg; busy polling per
+    # net.core.busy_poll, ep_busy_loop)
+    "wait": "recvmsg",
 }
 
 # When a config has no [[app]], replay still needs a consumer for the traffic it carries:
@@ -480,6 +487,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.core.flow_limit_table_len", 1, 2**30, "between 1 and 2^30")
     # proc_dointvec_minmax, extra1 = SYSCTL_ZERO
     _int(cfg, "sysctl", "net.core.busy_read", 0, 2**31 - 1, "us between 0 and 2^31-1")
+    _int(cfg, "sysctl", "net.core.busy_poll", 0, 2**31 - 1, "us between 0 and 2^31-1")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")
@@ -533,10 +541,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
             full["busy-poll"] = s["net.core.busy_read"]
         # sk_setsockopt SO_BUSY_POLL: a negative value is -EINVAL; the value is an int
         _int(tmp, "app", "busy-poll", 0, 2**31 - 1, "us between 0 and 2^31-1 (SO_BUSY_POLL)")
-        if full["busy-poll"] > 0 and drv.name == "veth":
+        if full["wait"] not in ("recvmsg", "epoll"):
             raise ConfigError(
-                f"app[{i}].busy-poll: busy polling is modelled for a NIC queue's NAPI; with "
-                "nic.driver = \"veth\" set busy-poll = 0 and net.core.busy_read = 0")
+                f"app[{i}].wait must be \"recvmsg\" or \"epoll\", got {full['wait']!r}")
+        busy = full["busy-poll"] if full["wait"] == "recvmsg" else s["net.core.busy_poll"]
+        if busy > 0 and drv.name == "veth":
+            raise ConfigError(
+                f"app[{i}]: busy polling is modelled for a NIC queue's NAPI; with nic.driver = "
+                "\"veth\" set busy-poll, net.core.busy_read and net.core.busy_poll to 0")
         apps.append(full)
     cfg["app"] = apps
     tunnels = []

@@ -210,6 +210,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             a.setdefault("connected", False)
             a.setdefault("udp-gro", False)
             a.setdefault("busy-poll", int(cfg["sysctl"]["net.core.busy_read"]))
+            a.setdefault("wait", "recvmsg")
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
@@ -365,7 +366,10 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         qcaps.append(max(cap, 2))
         ss[s, L.SS_RCVBUF] = int(a["rcvbuf"])
         ss[s, L.SS_PROTO] = 6 if str(a["match"]).strip().lower().startswith("tcp") else 17
-        ss[s, L.SS_LL_USEC] = int(a.get("busy-poll") or 0)
+        # the busy loop's time: sk_ll_usec for a recvmsg reader; net.core.busy_poll for one in
+        # epoll_wait (ep_busy_loop needs net_busy_loop_on(), not sk_ll_usec)
+        ss[s, L.SS_LL_USEC] = int(a.get("busy-poll") or 0) if a.get("wait", "recvmsg") == \
+            "recvmsg" else int(cfg["sysctl"]["net.core.busy_poll"])
         ss[s, L.SS_CONN] = 1 if a.get("connected") else 0
     P[L.P_BUSY] = 1 if (ss[:nsock, L.SS_LL_USEC] > 0).any() else 0
     qoff = np.concatenate([[0], np.cumsum(qcaps)]).astype(np.int64) if qcaps else np.zeros(1, np.int64)
