@@ -221,12 +221,46 @@ def test_mlx5_lro_closes_at_its_timer_and_counts_segments() -> None:
     assert (eth["rx_packets"], eth["rx_lro_packets"], eth["rx_lro_bytes"]) == (6, 1, 6054)
 
 
+def test_mlx5_hardware_gro_builds_skbs_from_matching_cqes() -> None:
+    rows = [seg(k * 1000, 5000 + 1000 * k) for k in range(20)] + [
+        seg(20_000, 25_000, flags=0x18)]  # the 21st has PSH: the NIC closes the session
+    r = run(rows, *TCP, "nic.driver=mlx5", "nic.rx-usecs=30", "nic.rx-gro-hw=true")
+    df = pk(r)
+    # one CQE per segment, written at once: CQE moderation fires 30 us after the first
+    # (visible 1862): 31_862; hard IRQ 1000, softirq 100 + net_rx_action 100 -> poll at
+    # 33_062, mlx5e_napi_poll 500 -> 33_562; every CQE costs the driver 100 (mlx5e_poll_rx_cq)
+    assert set(df["t_irq"]) == {31_862} and set(df["t_poll"]) == {33_062}
+    assert df["cpu_driver"].to_list() == [100] * 21
+    # CQEs 1-16 match and are appended to the driver's skb; the 17th matches but would not fit
+    # (PAGE_SIZE x 16 frags + 1000 > GRO_LEGACY_MAX_SIZE): after its driver work (35_262) the
+    # 16-segment skb goes to dev_gro_receive (50): len 16000 = 16 x gso_size 1000, so GRO holds
+    # it -> 35_312. CQEs 17-21 make the next skb; the 21st's flush bit sends it after its
+    # driver work (35_712): same flow, same gso_size, in sequence: merged (30) -> 35_742, and
+    # PSH completes the held skb. One skb of 21 segments up the stack
+    assert df["skb"].to_list() == [1] * 21
+    gro = df["cpu_gro"].to_list()
+    assert gro == [50] + [0] * 15 + [30] + [0] * 4
+    w = df["wait_gro"].to_list()
+    # (the 21st waits while its skb's merge, charged to the skb's first segment, runs)
+    assert (w[0], w[16], w[20]) == (35_312 - 33_662 - 50, 35_742 - 35_262 - 30, 35_742 - 35_712)
+    # the stack's CPU shared by 21: netif 100 -> 5 for the first 16, 4 for the rest
+    assert df["cpu_netif"].to_list() == [5] * 16 + [4] * 5
+    eth = r.counters["ethtool"]
+    # mlx5e_shampo_flush_skb: two skbs of count > 1 (16 and 5 segments), 21 packets, their
+    # frames' bytes (skb->data_len + skb_headlen * count: 21 x 1054); rx_packets per CQE
+    assert (eth["rx_gro_skbs"], eth["rx_gro_packets"], eth["rx_gro_bytes"]) == (2, 21, 22_134)
+    assert eth["rx_packets"] == 21 and "rx_lro_packets" not in eth
+    assert r.counters["snmp"]["Tcp"]["InSegs"] == 1
+
+
 @pytest.mark.parametrize("sets, msg", [
     (["nic.driver=generic", "nic.large-receive-offload=true"], "generic has no LRO"),
     (["nic.driver=i40e", "nic.large-receive-offload=true"], "i40e has no LRO"),
     (["nic.driver=veth", "nic.large-receive-offload=true"], "veth has no LRO"),
     (["nic.rx-gro-hw=true"], "ixgbe: it has no NETIF_F_GRO_HW"),
-    (["nic.driver=mlx5", "nic.rx-gro-hw=true"], "SHAMPO"),
+    (["nic.driver=mlx5", "nic.rx-gro-hw=true", "nic.large-receive-offload=true"],
+     "packet_merge"),
+    (["nic.driver=mlx5", "nic.rx-gro-hw=true", "nic.gro=false"], "needs nic.gro"),
 ])
 def test_offloads_the_driver_lacks_are_refused(sets: list[str], msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):

@@ -422,10 +422,18 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
             f"nic.large-receive-offload: {drv.name} has no LRO (ethtool -k shows "
             "large-receive-offload: off [fixed]); ixgbe (RSC) and mlx5 offer it")
     if n["rx-gro-hw"]:
-        why = ("its hardware GRO (SHAMPO, ConnectX-7 and later) is not modelled"
-               if drv.name == "mlx5" else "it has no NETIF_F_GRO_HW (rx-gro-hw: off [fixed])")
-        raise ConfigError(
-            f"nic.rx-gro-hw: {drv.name}: {why}; use nic.large-receive-offload on ixgbe or mlx5")
+        if drv.name != "mlx5":
+            raise ConfigError(
+                f"nic.rx-gro-hw: {drv.name}: it has no NETIF_F_GRO_HW (rx-gro-hw: off [fixed]); "
+                "mlx5 offers it (SHAMPO), ixgbe and mlx5 offer nic.large-receive-offload")
+        if n["large-receive-offload"]:
+            raise ConfigError(
+                "nic.rx-gro-hw: mlx5 merges packets one way at a time (params->packet_merge.type "
+                "is LRO or SHAMPO); set nic.large-receive-offload = false")
+        if not n["gro"]:
+            raise ConfigError(
+                "nic.rx-gro-hw needs nic.gro = true (netdev_fix_features drops NETIF_F_GRO_HW "
+                "without NETIF_F_GRO)")
     sc = n["sender-cpu"]
     if sc != "auto" and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 <= sc < ncpus):
         raise ConfigError(

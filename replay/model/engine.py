@@ -484,7 +484,7 @@ def arrival(S, i, t):
         sender_arrival(S, i, t)  # veth: no ring; the sending task takes it (KERNEL.md §3c)
         return
     q = S.pk[i, F_QUE]
-    if S.P[P_HWAGG] != 0 and hw_receive(S, q, i, t):
+    if S.P[P_HWAGG] != 0 and S.P[P_HWAGG] < HWA_SHAMPO and hw_receive(S, q, i, t):
         return  # merged into, or opened, a session of the NIC's receive aggregation
     # posted buffers = ring - 1 - in use - cleaned but not yet refilled (ixgbe_desc_unused keeps
     # one descriptor unused, ixgbe_main.c; refill in batches of IXGBE_RX_BUFFER_WRITE, ixgbe.h:143)
@@ -505,6 +505,8 @@ def arrival(S, i, t):
     S.qs[q, QS_RING_N] += 1
     S.qs[q, QS_ACCEPTED] += 1
     S.qs[q, QS_BYTES] += S.pk[i, F_PLEN]
+    if S.P[P_HWAGG] == HWA_SHAMPO:
+        shampo_mark(S, q, i, t)  # the CQE's match / flush bits
     moderation_arm(S, q, t)
     if S.P[P_BUSY] != 0:
         bp_kick_queue(S, q, t)
@@ -2089,7 +2091,16 @@ def nra_advance(S, c, t):
             return
         elif ph == PH_LOOP:
             busy = S.cs[c, CS_HS_KS] == HS_BUSY
-            if S.cs[c, CS_WORK] >= (BUSY_POLL_BUDGET if busy else S.P[P_WEIGHT]):
+            wt = BUSY_POLL_BUDGET if busy else S.P[P_WEIGHT]
+            if S.P[P_HWAGG] == HWA_SHAMPO and S.qs[q, QS_SH_SKB] >= 0 and (
+                    S.cs[c, CS_WORK] >= wt or S.qs[q, QS_RING_N] == 0
+                    or S.pk[S.ringbuf[q, S.qs[q, QS_HEAD]], F_T_VIS] > t):
+                # mlx5e_poll_rx_cq's end: the skb built from matching CQEs goes to GRO
+                d = shampo_flush(S, c, q, t)
+                S.cs[c, CS_PHASE] = PH_PKT_DONE
+                start_step(S, c, t, ST_PKT, q, d)
+                return
+            if S.cs[c, CS_WORK] >= wt:
                 # the poll used its whole weight: __napi_poll flushes GRO (all when HZ < 1000,
                 # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2); a
                 # busy poll calls napi->poll itself, without that flush (__napi_busy_loop)
@@ -2122,15 +2133,20 @@ def nra_advance(S, c, t):
                         dd = 0  # veth_poll: the driver stage was veth_xmit's, in the sender
                     else:
                         charge(S, c, lv, Y_DRIVER, dd, 1)
-                    dg, merged = gro_receive(S, q, i, t + dd)
-                    charge(S, c, lv, (Y_UDP_GRO if S.pk[i, F_KIND] == K_UDP else Y_GRO_MERGE)
-                           if merged else Y_GRO, dg, 1)
-                    dg += gro_csum(S, c, lv, i)
+                    if S.P[P_HWAGG] == HWA_SHAMPO:
+                        # the driver appends the CQE to its hw_gro skb or starts one; GRO
+                        # times come when that skb goes to GRO (shampo_flush)
+                        dg = shampo_rx(S, c, q, i, t + dd)
+                    else:
+                        dg, merged = gro_receive(S, q, i, t + dd)
+                        charge(S, c, lv, (Y_UDP_GRO if S.pk[i, F_KIND] == K_UDP else Y_GRO_MERGE)
+                               if merged else Y_GRO, dg, 1)
+                        dg += gro_csum(S, c, lv, i)
+                        S.se[i, S_GRO] = t + dd + dg
+                        S.sc[i, S_GRO] = dg
                     if S.P[P_VETH] == 0:
                         S.se[i, S_DRIVER] = t + dd
                         S.sc[i, S_DRIVER] = dd
-                    S.se[i, S_GRO] = t + dd + dg
-                    S.sc[i, S_GRO] = dg
                     S.cs[c, CS_PHASE] = PH_PKT_DONE
                     start_step(S, c, t, ST_PKT, i, dd + dg)
                     return
@@ -3564,3 +3580,169 @@ def hw_skb_gro(S, q, i):
             break
     rx_add(S, q, i)
     return S.cbase[C_GRO], False
+
+
+# ---- mlx5 hardware GRO (nic.rx-gro-hw, SHAMPO; drivers/net/ethernet/mellanox/mlx5/core/en_rx.c)
+# The NIC writes a CQE per packet at once (each its own completion for the ring and the
+# interrupt moderation); a CQE carries `match` (the packet continues the session of the CQE
+# before it on this RQ) and `flush` (the NIC closed the session with it).
+# mlx5e_handle_rx_cqe_mpwrq_shampo keeps one skb (rq->hw_gro_data->skb): a CQE without match,
+# or whose data would not fit (mlx5e_hw_gro_skb_has_enough_space: PAGE_SIZE * nr_frags +
+# data_bcnt <= GRO_LEGACY_MAX_SIZE), sends the skb to napi_gro_receive first; a CQE starts an
+# skb or is appended (NAPI_GRO_CB count++); flush sends it; the poll's end sends what is left.
+# The skb has gso_size = the first segment's payload and count N, so tcp_gro_receive may merge
+# it into a held skb of its flow (same gso_size, in sequence) and holds it unless
+# len != N * gso_size or PSH/FIN/... (out_check_final). mlx5e_shampo_flush_skb counts skbs of
+# N > 1 in rx_gro_skbs, N in rx_gro_packets, their bytes in rx_gro_bytes.
+
+
+@njit(cache=True)
+def shampo_mark(S, q, i, t):
+    """The NIC's session for the CQE of packet i (one session per RQ: slot 0 of hw[q])."""
+    k = S.pk[i, F_KIND]
+    ln = S.pk[i, F_PAYLEN]
+    fl = S.pk[i, F_FLAGS]
+    elig = k == K_TCP and S.pk[i, F_GRO_OK] != 0 and ln > 0 \
+        and (fl & ~(TCP_ACK | TCP_PSH)) == 0
+    m = 0
+    if not elig:
+        S.hw[q, 0, HW_USED] = 0
+        S.po[i, O_HWM] = 0
+        return
+    if S.hw[q, 0, HW_USED] != 0 and S.hw[q, 0, HW_FLOW] == S.pk[i, F_FLOWK] \
+            and (S.pk[i, F_SEQ] & 0xFFFFFFFF) == S.hw[q, 0, HW_NEXTSEQ] \
+            and S.pk[i, F_ACK] == S.hw[q, 0, HW_ACK] and S.pk[i, F_OPTH] == S.hw[q, 0, HW_OPT] \
+            and S.pk[i, F_TTL] == S.hw[q, 0, HW_TTL] and S.pk[i, F_TOS] == S.hw[q, 0, HW_TOS] \
+            and S.pk[i, F_DF] == S.hw[q, 0, HW_DF] and ln <= S.hw[q, 0, HW_MSS] \
+            and t < S.hw[q, 0, HW_DEADLINE]:
+        m = HWM_MATCH
+        S.hw[q, 0, HW_CNT] += 1
+        S.hw[q, 0, HW_NEXTSEQ] = (S.hw[q, 0, HW_NEXTSEQ] + ln) & 0xFFFFFFFF
+    else:
+        S.hw[q, 0, HW_USED] = 1
+        S.hw[q, 0, HW_FLOW] = S.pk[i, F_FLOWK]
+        S.hw[q, 0, HW_NEXTSEQ] = (S.pk[i, F_SEQ] + ln) & 0xFFFFFFFF
+        S.hw[q, 0, HW_ACK] = S.pk[i, F_ACK]
+        S.hw[q, 0, HW_OPT] = S.pk[i, F_OPTH]
+        S.hw[q, 0, HW_TTL] = S.pk[i, F_TTL]
+        S.hw[q, 0, HW_TOS] = S.pk[i, F_TOS]
+        S.hw[q, 0, HW_DF] = S.pk[i, F_DF]
+        S.hw[q, 0, HW_MSS] = ln
+        S.hw[q, 0, HW_CNT] = 1
+        S.hw[q, 0, HW_DEADLINE] = t + S.P[P_HW_TMO]
+    if (fl & TCP_PSH) != 0 or ln < S.hw[q, 0, HW_MSS]:
+        m |= HWM_FLUSH
+        S.hw[q, 0, HW_USED] = 0
+    S.po[i, O_HWM] = m
+
+
+@njit(cache=True)
+def shampo_gro(S, q, h, tail, t):
+    """tcp_gro_receive for the driver's skb h of N > 1 segments (gso_size: its first's)."""
+    n = S.po[h, O_SKBCNT]
+    gso = S.pk[h, F_PAYLEN]
+    ln = S.po[h, O_SKBLEN]
+    fl = S.pk[h, F_FLAGS] | (S.pk[tail, F_FLAGS] & TCP_PSH)  # mlx5e_shampo_update_hdr
+    fin_psh_etc = fl & (TCP_URG | TCP_PSH | TCP_RST | TCP_SYN | TCP_FIN)
+    b = S.pk[h, F_BUCKET]
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.pk[h, F_FLOWK]:
+            flush = (fl & TCP_CWR) != 0 \
+                or (((fl ^ S.gh[q, s, GH_FLAGS]) & ~(TCP_CWR | TCP_FIN | TCP_PSH)) & 0xFF) != 0 \
+                or S.pk[h, F_ACK] != S.gh[q, s, GH_ACK] or S.pk[h, F_OPTH] != S.gh[q, s, GH_OPT] \
+                or ip_gro_flush(S, q, s, h) or S.gh[q, s, GH_MSS] != gso \
+                or (S.gh[q, s, GH_NEXTSEQ] & 0xFFFFFFFF) != (S.pk[h, F_SEQ] & 0xFFFFFFFF) \
+                or S.gh[q, s, GH_HDR] + S.gh[q, s, GH_LEN] + ln >= S.P[P_GRO_MAX]
+            if not flush:
+                head = S.gh[q, s, GH_HEAD]
+                S.po[S.gh[q, s, GH_LAST], O_SEGNEXT] = h
+                S.gh[q, s, GH_LAST] = tail
+                S.gh[q, s, GH_CNT] += n
+                S.gh[q, s, GH_LEN] += ln
+                S.gh[q, s, GH_NEXTSEQ] = (S.gh[q, s, GH_NEXTSEQ] + ln) & 0xFFFFFFFF
+                S.gh[q, s, GH_FLAGS] |= fl & (TCP_FIN | TCP_PSH)
+                x = h
+                for _ in range(n):
+                    S.po[x, O_SKBH] = head
+                    x = S.po[x, O_SEGNEXT]
+                S.po[head, O_SKBCNT] += n
+                S.po[head, O_SKBLEN] += ln
+                S.po[head, O_SKBTRUE] += S.po[h, O_SKBTRUE] - SKB_STRUCT
+                S.po[h, O_SKBCNT] = 0
+                if ln != n * gso or fin_psh_etc != 0:
+                    gro_complete(S, q, s)
+                return S.cbase[C_GRO_MERGE], True
+            gro_complete(S, q, s)
+            break
+    if ln != n * gso or fin_psh_etc != 0:
+        rx_add(S, q, h)  # out_check_final flushes it: up the stack as it is
+        return S.cbase[C_GRO], False
+    s = gro_hold_new(S, q, h, t, b)
+    S.gh[q, s, GH_LAST] = tail
+    S.gh[q, s, GH_CNT] = n
+    S.gh[q, s, GH_LEN] = ln
+    S.gh[q, s, GH_MSS] = gso
+    S.gh[q, s, GH_NEXTSEQ] = (S.pk[h, F_SEQ] + ln) & 0xFFFFFFFF
+    S.gh[q, s, GH_ACK] = S.pk[h, F_ACK]
+    S.gh[q, s, GH_FLAGS] = fl
+    S.gh[q, s, GH_OPT] = S.pk[h, F_OPTH]
+    # the driver's inet_gro_flush decision for its own skb (mlx5e_shampo_update_ipv4_tcp_hdr:
+    # second_ip_id): a fixed IP ID when the second segment's equals the first's under DF
+    x = S.po[h, O_SEGNEXT]
+    S.gh[q, s, GH_FIXED] = 1 if S.pk[h, F_DF] != 0 and S.pk[x, F_IPID] == S.pk[h, F_IPID] else 0
+    return S.cbase[C_GRO], False
+
+
+@njit(cache=True)
+def shampo_flush(S, c, q, t):
+    """mlx5e_shampo_flush_skb: the driver's skb to napi_gro_receive at t; returns GRO's cost.
+    Every segment of it ends the gro stage then; the skb's head carries the cost."""
+    h = S.qs[q, QS_SH_SKB]
+    tail = S.qs[q, QS_SH_TAIL]
+    S.qs[q, QS_SH_SKB] = -1
+    n = S.po[h, O_SKBCNT]
+    lv = level_of(S, c)
+    if n > 1:
+        S.qs[q, QS_HW_FLUSH] += 1  # rx_gro_skbs
+        S.qs[q, QS_HW_AGG] += n  # rx_gro_packets
+        # rx_gro_bytes: skb->data_len + skb_headlen(skb) * count: every segment's frame
+        S.qs[q, QS_HW_BYTES] += S.po[h, O_SKBLEN] + n * (S.pk[h, F_PLEN] - S.pk[h, F_PAYLEN])
+        dg, merged = shampo_gro(S, q, h, tail, t)
+    else:
+        dg, merged = gro_receive(S, q, h, t)
+    charge(S, c, lv, Y_GRO_MERGE if merged else Y_GRO, dg, n)
+    dg += gro_csum(S, c, lv, h)
+    x = h
+    for k in range(n):
+        S.se[x, S_GRO] = t + dg
+        S.sc[x, S_GRO] = dg if k == 0 else 0
+        x = S.po[x, O_SEGNEXT]
+    return dg
+
+
+@njit(cache=True)
+def shampo_rx(S, c, q, i, t):
+    """mlx5e_handle_rx_cqe_mpwrq_shampo for packet i's CQE at t (after its driver work):
+    returns the GRO cost of skbs it sent to napi_gro_receive."""
+    dg = 0
+    h = S.qs[q, QS_SH_SKB]
+    m = S.po[i, O_HWM]
+    ln = S.pk[i, F_PAYLEN]
+    # 4096: PAGE_SIZE; each segment's data is one frag; 65536: GRO_LEGACY_MAX_SIZE
+    if h >= 0 and ((m & HWM_MATCH) == 0 or 4096 * S.po[h, O_SKBCNT] + ln > 65536):
+        dg += shampo_flush(S, c, q, t)
+        h = -1
+    if h < 0:
+        single_skb(S, i)
+        S.qs[q, QS_SH_SKB] = i
+    else:
+        S.po[S.qs[q, QS_SH_TAIL], O_SEGNEXT] = i
+        S.po[i, O_SKBH] = h
+        S.po[i, O_SKBCNT] = 0
+        S.po[h, O_SKBCNT] += 1
+        S.po[h, O_SKBLEN] += ln
+        S.po[h, O_SKBTRUE] += S.pk[i, F_TRUESIZE] - SKB_STRUCT
+    S.qs[q, QS_SH_TAIL] = i
+    if (m & HWM_FLUSH) != 0:
+        dg += shampo_flush(S, c, q, t + dg)
+    return dg

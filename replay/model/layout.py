@@ -91,7 +91,7 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # queue's ITR interval), the segment and payload-byte limits, sessions per queue
  P_EHW0, P_HWAGG, P_HW_TMO, P_HW_MAXSEG, P_HW_MAXLEN, P_HW_NSESS) = range(69)
 N_P = 69
-HWA_NONE, HWA_RSC, HWA_MLX5_LRO = 0, 1, 2  # P_HWAGG: ixgbe RSC, mlx5 LRO
+HWA_NONE, HWA_RSC, HWA_MLX5_LRO, HWA_SHAMPO = 0, 1, 2, 3  # P_HWAGG: ixgbe RSC, mlx5 LRO/HW-GRO
 
 # ---- CPU contexts
 X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
@@ -130,8 +130,11 @@ BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop'
  # deadline armed, and the driver's counters: segments appended (ixgbe rsc_count, mlx5
  # lro_num_seg - 1 summed), aggregates of two or more (rsc_flush, lro_packets), their bytes
  QS_HW_N, QS_HW_TMR, QS_HW_AGG, QS_HW_FLUSH, QS_HW_BYTES,
- ) = range(56)
-N_QS = 56
+ # mlx5 hardware GRO (SHAMPO): the skb the driver builds from matching CQEs (rq->hw_gro_data
+ # ->skb; -1: none) and its last segment
+ QS_SH_SKB, QS_SH_TAIL,
+ ) = range(58)
+N_QS = 58
 NT_SLEEP, NT_RUNNABLE, NT_RUNNING = range(3)  # qs[q, QS_THR]
 # ixgbe dynamic ITR constants (ixgbe.h: IXGBE_ITR_ADAPTIVE_*)
 AITR_MIN_INC, AITR_MIN_USECS, AITR_MAX_USECS, AITR_LATENCY = 2, 10, 126, 0x80
@@ -302,10 +305,13 @@ CSUM_ZERO6 = 8
 
 # ---- per-packet outputs po[i, *]
 PO_FIELDS = ("outc", "dstage", "dreason", "tirq", "tpoll", "tdone", "pcpu", "papp", "skbh",
-             "segnext", "skbcnt", "skblen", "skbtrue", "fhead")
+             "segnext", "skbcnt", "skblen", "skbtrue", "fhead", "hwm")
 (O_OUTC, O_DSTAGE, O_DREASON, O_TIRQ, O_TPOLL, O_TDONE, O_PCPU, O_PAPP, O_SKBH, O_SEGNEXT,
- O_SKBCNT, O_SKBLEN, O_SKBTRUE, O_FHEAD) = range(14)
-N_PO = 14  # fhead: for a reassembled datagram, the packet that was its first fragment (offset 0)
+ O_SKBCNT, O_SKBLEN, O_SKBTRUE, O_FHEAD, O_HWM) = range(15)
+N_PO = 15  # fhead: for a reassembled datagram, the packet that was its first fragment (offset 0)
+# hwm: the CQE's SHAMPO bits (mlx5 hardware GRO): HWM_MATCH the packet continues the session of
+# the CQE before it, HWM_FLUSH the NIC closed the session with it
+HWM_MATCH, HWM_FLUSH = 1, 2
 
 # ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
 # hard IRQs waiting for the current step, scratch

@@ -469,6 +469,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_EIPI0] = e_thr0 + nthr + nq
     P[L.P_EHW0] = e_thr0 + nthr + nq + ncpu
     qs[:, L.QS_HW_TMR] = L.INF
+    qs[:, L.QS_SH_SKB] = -1
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
     pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
     # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
@@ -596,6 +597,14 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
 def _hw_aggregation(P: np.ndarray, cfg: dict[str, Any], drv: Driver, notes: list[str]) -> None:
     """The NIC's receive aggregation (nic.large-receive-offload): kind, timer and limits."""
     P[L.P_HW_NSESS] = 0
+    if cfg["nic"]["rx-gro-hw"]:
+        # mlx5 SHAMPO: one NIC session per RQ as the CQEs' match bit reports it; the RQ's
+        # reservation_timeout is MLX5E_DEFAULT_SHAMPO_TIMEOUT (1024 us, en/params.h) as
+        # mlx5e_choose_lro_timeout picks it from the device's periods
+        P[L.P_HWAGG] = L.HWA_SHAMPO
+        P[L.P_HW_TMO] = 1_024_000
+        P[L.P_HW_NSESS] = 1
+        return
     if not cfg["nic"]["large-receive-offload"]:
         return
     usecs = int(cfg["nic"]["rx-usecs"])
@@ -835,7 +844,12 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
         return {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_dropped": dropped}
     if drv.name == "mlx5":
         out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_out_of_buffer": missed}
-        if hwagg:
+        if hwagg == L.HWA_SHAMPO:
+            # mlx5e_shampo_flush_skb: skbs of count > 1, their count, data_len + headlen * count
+            out["rx_gro_packets"] = int(qs[:nq, L.QS_HW_AGG].sum())
+            out["rx_gro_bytes"] = int(qs[:nq, L.QS_HW_BYTES].sum())
+            out["rx_gro_skbs"] = int(qs[:nq, L.QS_HW_FLUSH].sum())
+        elif hwagg:
             # mlx5e_build_rx_skb: lro_num_seg > 1 -> lro_packets++, lro_bytes += cqe_bcnt
             out["rx_lro_packets"] = int(qs[:nq, L.QS_HW_FLUSH].sum())
             out["rx_lro_bytes"] = int(qs[:nq, L.QS_HW_BYTES].sum())
