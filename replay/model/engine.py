@@ -3423,7 +3423,7 @@ def bp_step(S, k, c, t):
 # lro_num_seg)); tcp_gro_receive flushes it (gso_size != the held mss, or len != count *
 # gso_size at out_check_final), so software GRO completes a held skb of the same flow and
 # passes the aggregate on; segments the NIC did not merge take software GRO as before.
-# Not modelled: mlx5's hardware GRO (SHAMPO, rx-gro-hw) and bnxt's TPA.
+# mlx5's hardware GRO (SHAMPO, rx-gro-hw) is below; bnxt's TPA is not modelled.
 
 
 @njit(cache=True, inline="always")
