@@ -308,3 +308,21 @@ def test_bundled_game_server_with_busy_read_through_replay_run(tmp_path: Path) -
     # polls take some more the same way
     p = pl.read_parquet(run_dir / "packets.parquet").filter(pl.col("outcome") != "ignored")
     assert p.filter(pl.col("t_irq").is_null()).height >= n
+
+
+def test_bundled_download_with_mlx5_hardware_gro_through_replay_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "hwgro"
+    _cli("run", str(ROOT / "traces" / "https-download.pcap"), "-o", str(run_dir),
+         "--set", "nic.driver=mlx5", "--set", "nic.rx-gro-hw=true")
+    text = _cli("report", str(run_dir), "--stdio")
+    eth = {k: int(v) for k, v in re.findall(r"^\s+(\w+): (\d+)$", text, re.M)}
+    p = pl.read_parquet(run_dir / "packets.parquet").filter(pl.col("outcome") != "ignored")
+    # one CQE per frame; the driver's skbs of 2+ segments hold rx_gro_packets of them
+    assert eth["rx_packets"] == p.height
+    assert eth["rx_gro_skbs"] > 0 and 2 * eth["rx_gro_skbs"] <= eth["rx_gro_packets"] <= p.height
+    # software GRO goes on merging them: no more skbs than without hardware GRO
+    off = tmp_path / "off"
+    _cli("run", str(ROOT / "traces" / "https-download.pcap"), "-o", str(off),
+         "--set", "nic.driver=mlx5")
+    q = pl.read_parquet(off / "packets.parquet").filter(pl.col("outcome") != "ignored")
+    assert p["skb"].n_unique() <= q["skb"].n_unique()
