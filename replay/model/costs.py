@@ -61,6 +61,7 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("stage", "csum"),
     ("fixed", "tunnel_decap"),
     ("stage", "ipv6_exthdr"),
+    ("fixed", "busy_loop"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)
