@@ -2326,10 +2326,8 @@ def tcp_listen_pending(S, h):
         return st != RQ_EST
     if st == RQ_NONE or st == RQ_EST:
         return False
-    if S.pk[h, F_KIND] == K_TCP and (st == RQ_SYNRECV or st == RQ_COOKIE) \
-            and S.ss[s, SS_ACCQ] <= S.ss[s, SS_MAXBL]:
-        return False
-    return True
+    makes_child = (st == RQ_SYNRECV or st == RQ_COOKIE) and S.ss[s, SS_ACCQ] <= S.ss[s, SS_MAXBL]
+    return not (S.pk[h, F_KIND] == K_TCP and makes_child)
 
 
 @njit(cache=True)

@@ -522,7 +522,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
         tf=tf, tofo=np.full(max(n, 1), -1, np.int64),
-        rqf=np.zeros(max(n, 1), np.int64),  # request FIFO: at most one request per SYN
+        rqf=np.zeros(3 * max(n, 1), np.int64),  # request FIFO (flow, t0, socket): one per SYN at most
     )
     del pk, po  # `arrays` owns them (released after the packets table)
     if n:
