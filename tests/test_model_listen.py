@@ -7,6 +7,8 @@ beside it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -268,3 +270,66 @@ def test_window_update_ack_after_a_read() -> None:
     # (d1: the woken reader's blocked call already paid its entry: 200)
     assert df["cpu_copy"].to_list()[1:] == [200, 500 + 300, 500, 500 + 300]
     assert cpu_by_symbol(r)["tcp_send_ack"] == 5 * 300 + 2 * 300
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+def _cli(*args: str) -> str:
+    from typer.testing import CliRunner
+
+    from replay.cli import app
+
+    r = CliRunner().invoke(app, list(args))
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def test_syn_flood_end_to_end_cookies_after_the_backlog(tmp_path: Path) -> None:
+    """`replay synth syn-flood` (spoofed SYNs, none completes) through `replay run` to a
+    listener with the default backlog (SOMAXCONN 4096) on 6.12: the first 4096 SYNs that reach
+    tcp_v4_rcv make request socks (the SYN queue is full at qlen >= 4096), every later one gets a
+    cookie; each gets a SYN-ACK, and every request's timer resends 5 after the trace."""
+    pcap = tmp_path / "syn.pcap"
+    _cli("synth", "syn-flood", "-o", str(pcap), "--duration", "0.01", "--rate", "1M")
+    run_dir = tmp_path / "run"
+    _cli("run", str(pcap), "-o", str(run_dir), "--set", 'app[0].match="tcp dport 80"',
+         "--set", "app[0].listen=true", "--set", "host.kernel=6.12")
+    meta = json.loads((run_dir / "run.json").read_text())
+    e = meta["counters"]["snmp"]["TcpExt"]
+    packets = pl.read_parquet(run_dir / "packets.parquet")
+    at_tcp = packets.filter(pl.col("cpu_l4").is_not_null()).height
+    assert at_tcp > 4096  # the flood outran the backlog
+    assert (e["SyncookiesSent"], e["TCPReqQFullDoCookies"]) == (at_tcp - 4096, at_tcp - 4096)
+    assert (e["ListenDrops"], e["ListenOverflows"], e["TCPSynRetrans"]) == (0, 0, 4096 * 5)
+    assert meta["counters"]["snmp"]["Tcp"]["OutSegs"] == at_tcp + 4096 * 5
+    # every SYN that reached TCP is consumed, none dropped there
+    assert packets.filter(pl.col("drop_stage") == "l4").height == 0
+    text = _cli("report", str(run_dir), "--stdio")
+    assert f"TcpExtSyncookiesSent{' ' * 12}{at_tcp - 4096}" in text
+
+
+def test_conn_flood_end_to_end_overflows_a_slow_acceptor(tmp_path: Path) -> None:
+    """`replay synth conn-flood` (clients completing handshakes at 20k/s) to a listener with
+    backlog 16 whose app spends 200 us per accepted connection (~5k/s): the accept queue fills.
+    Kernel accounting that must hold: every ListenOverflows is a ListenDrops (cookies are on, so
+    no SYN-queue drop); the overflows are the refused handshake ACKs (TCP_LISTEN_OVERFLOW on
+    6.15) plus the SYNs tcp_conn_request refused; children made = connections accepted."""
+    pcap = tmp_path / "conn.pcap"
+    _cli("synth", "conn-flood", "-o", str(pcap), "--duration", "0.02")
+    run_dir = tmp_path / "run"
+    _cli("run", str(pcap), "-o", str(run_dir), "--set", 'app[0].match="tcp dport 80"',
+         "--set", "app[0].listen=true", "--set", "app[0].backlog=16",
+         "--set", "app[0].accept-ns=200000", "--set", "host.kernel=6.15")
+    meta = json.loads((run_dir / "run.json").read_text())
+    e = meta["counters"]["snmp"]["TcpExt"]
+    packets = pl.read_parquet(run_dir / "packets.parquet")
+    refused_acks = packets.filter(pl.col("drop_reason") == "TCP_LISTEN_OVERFLOW").height
+    assert refused_acks > 0 and e["ListenOverflows"] > refused_acks
+    assert e["ListenDrops"] == e["ListenOverflows"]
+    cpu = pl.read_parquet(run_dir / "cpu.parquet")
+    children = cpu.filter(pl.col("symbol") == "tcp_v4_syn_recv_sock")["frames"].sum()
+    accepts = cpu.filter(pl.col("symbol") == "inet_csk_accept").height
+    assert children == accepts > 0
+    text = _cli("report", str(run_dir), "--stdio")
+    assert "TcpExtListenOverflows" in text and "TcpExtListenDrops" in text
