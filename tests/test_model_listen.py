@@ -332,4 +332,35 @@ def test_conn_flood_end_to_end_overflows_a_slow_acceptor(tmp_path: Path) -> None
     accepts = cpu.filter(pl.col("symbol") == "inet_csk_accept").height
     assert children == accepts > 0
     text = _cli("report", str(run_dir), "--stdio")
-    assert "TcpExtListenOverflows" in text and "TcpExtListenDrops" in text
+    line = f"TcpExtListenOverflows{' ' * 11}{e['ListenOverflows']}"
+    assert line in text and "TcpExtListenDrops" in text
+    html = tmp_path / "r.html"
+    _cli("report", str(run_dir), "-o", str(html))
+    assert line in html.read_text()
+
+
+def test_conn_flood_frames_are_handshakes_one_rtt_apart() -> None:
+    """Each connection: a SYN (ISN), then its ACK 200 us later (ISN + 1), from its own source
+    port; 54-byte frames padded to 60, checksums valid, Poisson SYN times at --rate."""
+    import dpkt
+
+    from replay.synth import build
+    from replay.synth.conn_flood import RTT_NS
+    from tests._synth_read import checksums_ok
+
+    cap = build("conn-flood", duration=0.05, rate="20k", clients=50, seed=4)
+    n = len(cap)
+    assert cap.frames.shape[1] == 60 and n % 2 == 0
+    assert abs(n // 2 - 1000) < 4 * 32  # Poisson: mean 1000 connections, sd ~32
+    assert (cap.ts_ns[1:] >= cap.ts_ns[:-1]).all()
+    conns: dict[tuple[bytes, int], list[tuple[int, int, int]]] = {}
+    for i in range(n):
+        ip = dpkt.ethernet.Ethernet(cap.frame(i)).data
+        conns.setdefault((ip.src, ip.data.sport), []).append(
+            (int(cap.ts_ns[i]), ip.data.flags, ip.data.seq))
+    assert len(conns) == n // 2  # one source port per connection
+    for (t0, f0, s0), (t1, f1, s1) in conns.values():
+        assert (f0, f1) == (dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK)
+        assert t1 - t0 == RTT_NS and s1 == (s0 + 1) % 2**32
+    assert len({src for src, _ in conns}) <= 50
+    assert all(checksums_ok(cap.frame(i)) for i in range(0, n, 7))
