@@ -2244,8 +2244,6 @@ def tcp_listen_rcv(S, c, h, s, t):
     st = S.tf[f, TF_REQ]
     if st == RQ_EST or (st == RQ_NONE and not syn):
         return 0, 0
-    S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
-    S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs
     mx = S.ss[s, SS_MAXBL]
     if st == RQ_SYNRECV:
         # tcp_check_req on the request sock (tcp_minisocks.c)
@@ -2340,9 +2338,17 @@ def tcp_cleanup_rbuf(S, c, k, h, t):
     if S.P[P_TCP_ACKS] == 0 or S.pk[h, F_KIND] != K_TCP:
         return 0
     f = S.pk[h, F_FLOWK]
+    s = S.pk[h, F_SOCK]
+    if S.tf[f, TF_DELACK] >= 0 and t >= S.tf[f, TF_DELACK]:
+        # the delayed-ACK timer fired before this read (as tcp_rcv_ack finds it)
+        S.misc[M_TCPIN + 4] += 1
+        S.misc[M_TCPIN + 5] += 1
+        S.tf[f, TF_UNACK] = 0
+        S.tf[f, TF_DELACK] = -1
+        S.tf[f, TF_WND] = tcp_select_window(S, f, s)
+        S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
     if S.tf[f, TF_WND] < 0:
         return 0
-    s = S.pk[h, F_SOCK]
     now = S.tf[f, TF_DELACK] >= 0 and seqd(S.tf[f, TF_NXT], S.tf[f, TF_WUP]) > S.tf[f, TF_MSS]
     rwn = tcp_receive_window(S, f)
     full = S.ss[s, SS_RCVBUF] >> 1
@@ -2386,6 +2392,8 @@ def l4_done(S, c, h, t):
         if s >= 0 and S.ss[s, SS_LISTEN] != 0:
             st, pre = tcp_listen_rcv(S, c, h, s, t)
             if st != 0:
+                S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
+                S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs
                 return pre, -2
     d, slot = l4_done_est(S, c, h, t)
     extra = pre + S.misc[M_XCOST]
