@@ -364,3 +364,26 @@ def test_conn_flood_frames_are_handshakes_one_rtt_apart() -> None:
         assert t1 - t0 == RTT_NS and s1 == (s0 + 1) % 2**32
     assert len({src for src, _ in conns}) <= 50
     assert all(checksums_ok(cap.frame(i)) for i in range(0, n, 7))
+
+
+def test_real_ssh_server_capture_through_the_listener() -> None:
+    """zeek__get-to-ssh-server.pcap taken at the SSH server 130.74.164.231 (its own segments are
+    not received): the client's SYN (frame 1) makes a request and a SYN-ACK, its ACK (3) the child
+    (tcp_v4_syn_recv_sock) that the server accept()s, the 605-byte banner (4) is the child's first
+    data (quickack from the handshake: an ACK at once) and is delivered, the last ACK (8) is
+    consumed by the child. Tcp OutSegs: the SYN-ACK and that ACK; no queue overflowed."""
+    from tests.test_model_breadth import _real, _run_capture
+
+    r = _run_capture(_real("zeek__get-to-ssh-server.pcap"), 'host.addresses=["130.74.164.231"]',
+                     'app[0].match="tcp dport 22"', "app[0].listen=true")
+    df = pk(r).filter(pl.col("outcome") != "ignored")
+    assert df["frame"].to_list() == [1, 3, 4, 8]
+    assert df["outcome"].to_list() == ["consumed", "consumed", "delivered", "consumed"]
+    tcp = r.counters["snmp"]["Tcp"]
+    assert (tcp["InSegs"], tcp["OutSegs"], tcp["RetransSegs"]) == (4, 2, 0)
+    assert not any(ext(r).values())
+    by = cpu_by_symbol(r)
+    # the default profile: fixed.tcp_conn_request 1400, fixed.tcp_child_sock 2000, the accept()
+    # the child woke (its system call already entered): fixed.accept 1500
+    assert (by["tcp_conn_request"], by["tcp_v4_syn_recv_sock"], by["inet_csk_accept"]) == (
+        1400, 2000, 1500)
