@@ -72,6 +72,20 @@ def test_syn_queue_full_sends_cookies() -> None:
     assert r.counters["snmp"]["Tcp"]["OutSegs"] == 5 + 15
 
 
+def test_request_timers_of_a_crowded_syn_queue_give_up_sooner() -> None:
+    """8 SYNs, backlog 8 on 6.13 (full only past 8): 8 requests, none ACKed; their timers run
+    after the trace by reqsk_timer_handler's rule (qlen 8: 8 * 2 > max(8, 8)). At 1 s each is
+    young: request j sees young = 8 - j, and 8 < 2 * young keeps 5 retries or one doubling more
+    keeps 4: all resend (8). At 3 s none is young: the retries fall to 2 and all resend (8). At
+    7 s (2 timeouts >= 2 retries) they expire until the queue is half full (qlen 4: 8 > 8 is
+    false), then the rule is off: the other 4 resend at 7, 15, 31 s (12) and expire at 63 s.
+    28 retransmissions, where a fixed 5 per request would give 40."""
+    rows = [syn(k * MS, 5000 + k) for k in range(8)]
+    r = run(rows, *LISTEN, "app[0].backlog=8", "host.kernel=6.13")
+    assert (ext(r)["TCPSynRetrans"], ext(r)["SyncookiesSent"]) == (28, 0)
+    assert r.counters["snmp"]["Tcp"]["OutSegs"] == 8 + 28
+
+
 def test_without_syncookies_a_full_syn_queue_drops() -> None:
     """tcp_syncookies = 0, backlog 2 (6.12): SYNs 3..6 meet a full queue: TCPReqQFullDrop and
     ListenDrops (tcp_listendrop), no SYN-ACK; the SYN is still consumed (tcp_rcv_state_process's
@@ -289,7 +303,12 @@ def test_syn_flood_end_to_end_cookies_after_the_backlog(tmp_path: Path) -> None:
     """`replay synth syn-flood` (spoofed SYNs, none completes) through `replay run` to a
     listener with the default backlog (SOMAXCONN 4096) on 6.12: the first 4096 SYNs that reach
     tcp_v4_rcv make request socks (the SYN queue is full at qlen >= 4096), every later one gets a
-    cookie; each gets a SYN-ACK, and every request's timer resends 5 after the trace."""
+    cookie; each gets a SYN-ACK. After the trace the 4096 request timers run by
+    reqsk_timer_handler's rule (the queue is over half full: qlen * 2 > max(8, 4096)): at 1 s
+    every request is still young enough to keep 5 retries (resend: 4096); at 3 s none is young,
+    so the retries drop to 2 and each resends (4096); at 7 s the first 2048 expire (2 timeouts
+    >= 2 retries) until the queue is half full, after which the rule is off and the other 2048
+    resend at 7, 15 and 31 s and expire at 63 s: 2 x 4096 + 3 x 2048 = 14336 retransmissions."""
     pcap = tmp_path / "syn.pcap"
     _cli("synth", "syn-flood", "-o", str(pcap), "--duration", "0.01", "--rate", "1M")
     run_dir = tmp_path / "run"
@@ -301,8 +320,8 @@ def test_syn_flood_end_to_end_cookies_after_the_backlog(tmp_path: Path) -> None:
     at_tcp = packets.filter(pl.col("cpu_l4").is_not_null()).height
     assert at_tcp > 4096  # the flood outran the backlog
     assert (e["SyncookiesSent"], e["TCPReqQFullDoCookies"]) == (at_tcp - 4096, at_tcp - 4096)
-    assert (e["ListenDrops"], e["ListenOverflows"], e["TCPSynRetrans"]) == (0, 0, 4096 * 5)
-    assert meta["counters"]["snmp"]["Tcp"]["OutSegs"] == at_tcp + 4096 * 5
+    assert (e["ListenDrops"], e["ListenOverflows"], e["TCPSynRetrans"]) == (0, 0, 14336)
+    assert meta["counters"]["snmp"]["Tcp"]["OutSegs"] == at_tcp + 14336
     # every SYN that reached TCP is consumed, none dropped there
     assert packets.filter(pl.col("drop_stage") == "l4").height == 0
     text = _cli("report", str(run_dir), "--stdio")

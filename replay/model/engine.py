@@ -2096,13 +2096,23 @@ SYNCOOKIE_VALID = 120 * SEC  # TCP_SYNCOOKIE_VALID: cookies are checked for 2 mi
 
 
 @njit(cache=True, inline="always")
+def tcp_req_fire(S, k):
+    """When a request's k-th timer runs, from its creation: TCP_TIMEOUT_INIT (1 s) doubling per
+    timeout, each capped at TCP_RTO_MAX (120 s) (reqsk_timeout)."""
+    t = 0
+    for i in range(k):
+        t += min(1 << i, 120) * SEC
+    return t
+
+
+@njit(cache=True, inline="always")
 def tcp_req_retrans(S, t0, te):
     """SYN-ACK retransmissions of a request made at t0, by te: reqsk_timer_handler runs at
     t0 + 1, 3, 7, ... s (TCP_TIMEOUT_INIT doubling) and resends while num_timeout is below
     tcp_synack_retries."""
     n = 0
     for k in range(1, S.P[P_SYNACK_RETRIES] + 1):
-        if t0 + ((1 << k) - 1) * SEC <= te:
+        if t0 + tcp_req_fire(S, k) <= te:
             n += 1
     return n
 
@@ -2113,7 +2123,7 @@ def tcp_req_expire(S, t):
     t0 + 2^(retries+1) - 1 s) leave the SYN queue (inet_csk_reqsk_queue_drop_and_put), in the
     order they were made: the FIFO rqf holds (flow, t0, socket); entries of requests that
     completed or were reset are skipped."""
-    life = ((1 << (S.P[P_SYNACK_RETRIES] + 1)) - 1) * SEC
+    life = tcp_req_fire(S, S.P[P_SYNACK_RETRIES] + 1)
     i = S.misc[M_RQH]
     while i < S.misc[M_RQT]:
         f = S.rqf[3 * i]
@@ -2305,9 +2315,90 @@ def tcp_listen_rcv(S, c, h, s, t):
 
 @njit(cache=True)
 def tcp_req_flush(S):
-    """Requests still in a SYN queue when the trace ends: their timers resend and expire after
-    it (as reassembly and delayed-ACK timers do)."""
-    tcp_req_expire(S, INF)
+    """Requests still in a SYN queue when the trace ends: their timers run after it, as
+    reassembly and delayed-ACK timers do, by reqsk_timer_handler's rule: while the queue is more
+    than half full (qlen * 2 > max(8, sk_max_ack_backlog)), each young request (one whose timer
+    has not run yet) missing from twice the queue length takes one retry off
+    tcp_synack_retries, down to 2 ("reserve half of room for young embrions"); a request whose
+    timeouts reached the retries expires, else its SYN-ACK is resent (TCPSynRetrans). Timers run
+    in time order (ties: in the order the requests were made). During the trace the requests'
+    timers are taken without that rule (exact for traces under 7 s, when the first request could
+    expire)."""
+    n = S.pk.shape[0]
+    t_end = S.pk[n - 1, F_T_VIS] if n > 0 else 0
+    tcp_req_expire(S, t_end)
+    R = S.P[P_SYNACK_RETRIES]
+    h0 = S.misc[M_RQH]
+    m = 0
+    for i in range(h0, S.misc[M_RQT]):
+        f = S.rqf[3 * i]
+        if S.tf[f, TF_REQ] == RQ_SYNRECV and S.tf[f, TF_REQ_T] == S.rqf[3 * i + 1]:
+            m += 1
+    if m == 0:
+        return
+    live = np.empty(m, np.int64)
+    fired = np.zeros(m, np.int64)
+    young = np.zeros(S.ss.shape[0], np.int64)
+    j = 0
+    for i in range(h0, S.misc[M_RQT]):
+        f = S.rqf[3 * i]
+        t0 = S.rqf[3 * i + 1]
+        if S.tf[f, TF_REQ] == RQ_SYNRECV and S.tf[f, TF_REQ_T] == t0:
+            live[j] = i
+            k = 0
+            while k < R and t0 + tcp_req_fire(S, k + 1) <= t_end:
+                k += 1
+            fired[j] = k
+            S.misc[M_TCPL + TL_SYNRETR] += k  # resent during the trace
+            if k == 0:
+                young[S.rqf[3 * i + 2]] += 1
+            j += 1
+    # the timer runs still to come: run k (k = timeouts so far) of request j at t0 + fire(k + 1)
+    ne = 0
+    for j in range(m):
+        ne += R + 1 - fired[j]
+    et = np.empty(ne, np.int64)
+    ej = np.empty(ne, np.int64)
+    ek = np.empty(ne, np.int64)
+    e = 0
+    for j in range(m):
+        t0 = S.rqf[3 * live[j] + 1]
+        for k in range(fired[j], R + 1):
+            et[e] = t0 + tcp_req_fire(S, k + 1)
+            ej[e] = j
+            ek[e] = k
+            e += 1
+    # by time; the events were made in creation order, so a stable sort keeps ties in it
+    order = np.argsort(et, kind="mergesort")
+    done = np.zeros(m, np.bool_)
+    for e in order:
+        j = ej[e]
+        if done[j]:
+            continue
+        k = ek[e]
+        i = live[j]
+        f = S.rqf[3 * i]
+        s = S.rqf[3 * i + 2]
+        q = S.ss[s, SS_SYNQ]
+        mr = R
+        if (q << 1) > max(8, S.ss[s, SS_MAXBL]):
+            y = young[s] << 1
+            while mr > 2:
+                if q < y:
+                    break
+                mr -= 1
+                y <<= 1
+        if k >= mr:
+            done[j] = True
+            S.ss[s, SS_SYNQ] = q - 1
+            S.tf[f, TF_REQ] = RQ_GONE
+            if k == 0:
+                young[s] -= 1
+        else:
+            S.misc[M_TCPL + TL_SYNRETR] += 1
+            if k == 0:
+                young[s] -= 1
+    S.misc[M_RQH] = S.misc[M_RQT]
 
 
 @njit(cache=True, inline="always")
