@@ -150,6 +150,12 @@ def test_accept_queue_overflow() -> None:
     assert by["inet_csk_accept"] == 600 + 2 * 900
     assert by["app_work"] == 3 * 1_000_000_000
     assert by["tcp_v4_syn_recv_sock"] == 3 * 500
+    # tcp_abort_on_overflow: E's ACK gets a RST and its request goes (EmbryonicRsts): no
+    # retransmissions after the trace
+    r2 = run(rows, *LISTEN, "app[0].backlog=1", "app[0].accept-ns=1000000000",
+             "host.kernel=6.15", "net.ipv4.tcp_abort_on_overflow=1")
+    tcp = r2.counters["snmp"]["Tcp"]
+    assert (tcp["OutSegs"], tcp["OutRsts"], ext(r2)["EmbryonicRsts"]) == (4 + 1, 1, 1)
     # before 6.15 the refused ACK is freed without a reason (NOT_SPECIFIED)
     r = run(rows, *LISTEN, "app[0].backlog=1", "app[0].accept-ns=1000000000", "host.kernel=6.12")
     assert pk(r)["drop_reason"].to_list()[8] == "NOT_SPECIFIED"
@@ -406,3 +412,22 @@ def test_real_ssh_server_capture_through_the_listener() -> None:
     # the child woke (its system call already entered): fixed.accept 1500
     assert (by["tcp_conn_request"], by["tcp_v4_syn_recv_sock"], by["inet_csk_accept"]) == (
         1400, 2000, 1500)
+
+
+def test_listen_config_is_checked() -> None:
+    import re
+
+    import pytest
+
+    from replay.errors import ConfigError
+    from replay.model.config import resolve_config
+
+    with pytest.raises(ConfigError, match=re.escape("app[0].listen needs a TCP socket")):
+        resolve_config(None, ['app[0].match="udp dport 53"', "app[0].listen=true"])
+    with pytest.raises(ConfigError, match=re.escape("net.ipv4.tcp_syncookies must be 0, 1 or 2")):
+        resolve_config(None, ["net.ipv4.tcp_syncookies=3"])
+    # somaxconn: SOMAXCONN 4096 since 5.4, 128 before; listen()'s backlog defaults to it
+    cfg = resolve_config(None, [*LISTEN, "host.kernel=5.4"])
+    assert cfg["sysctl"]["net.core.somaxconn"] == 4096 and cfg["app"][0]["backlog"] == 4096
+    cfg = resolve_config(None, [*LISTEN, "host.kernel=4.19"])
+    assert cfg["sysctl"]["net.core.somaxconn"] == 128 and cfg["app"][0]["backlog"] == 128

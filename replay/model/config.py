@@ -111,6 +111,9 @@ DEFAULTS: dict[str, Any] = {
         "net.ipv4.tcp_max_syn_backlog": 1024,
         "net.ipv4.tcp_syncookies": 1,  # sysctl_tcp_syncookies default (tcp_ipv4.c tcp_sk_init)
         "net.ipv4.tcp_synack_retries": 5,  # TCP_SYNACK_RETRIES (include/net/tcp.h)
+        # 1: a handshake's ACK that meets a full accept queue resets the connection instead of
+        # leaving the request for the ACK's retransmission (tcp_check_req)
+        "net.ipv4.tcp_abort_on_overflow": 0,
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -476,6 +479,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.ipv4.tcp_max_syn_backlog", 0, 2**31 - 1, "between 0 and INT_MAX")
     _int(cfg, "sysctl", "net.ipv4.tcp_syncookies", 0, 2, "0, 1 or 2 (proc_dou8vec_minmax 0..2)")
     _int(cfg, "sysctl", "net.ipv4.tcp_synack_retries", 0, 127, "between 0 and 127 (MAX_TCP_SYNCNT)")
+    _int(cfg, "sysctl", "net.ipv4.tcp_abort_on_overflow", 0, 1, "0 or 1")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")

@@ -2272,10 +2272,16 @@ def tcp_listen_rcv(S, c, h, s, t):
             return 1, tcp_listen_drop(S, c, h, t, R_NOTSPEC, False)
         if S.ss[s, SS_ACCQ] > mx:
             # tcp_v4_syn_recv_sock: sk_acceptq_is_full -> ListenOverflows, ListenDrops; the
-            # request stays (inet_rsk(req)->acked) for the ACK's retransmission
+            # request stays (inet_rsk(req)->acked) for the ACK's retransmission, or with
+            # tcp_abort_on_overflow goes to embryonic_reset: a RST, the request dropped
+            # (EmbryonicRsts)
             S.misc[M_TCPL + TL_OVF] += 1
             S.misc[M_TCPL + TL_DROPS] += 1
-            return 1, tcp_listen_drop(S, c, h, t, S.P[P_R_LOVF], False)
+            ab = S.P[P_ABORT_OVF] != 0
+            if ab:
+                tcp_req_done(S, f, s, t, RQ_GONE)
+                S.misc[M_TCPL + TL_EMBRST] += 1
+            return 1, tcp_listen_drop(S, c, h, t, S.P[P_R_LOVF], ab)
         tcp_req_done(S, f, s, t, RQ_EST)
         d = tcp_child(S, c, h, s, f, t)
         if S.pk[h, F_KIND] == K_TCP_CTRL:

@@ -96,8 +96,9 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # retransmission count (tcp_synack_retries), 1 when inet_csk_reqsk_queue_is_full compares with
  # > (6.13+) rather than >=, the drop reasons of a full accept queue at the handshake's ACK and
  # at a cookie's ACK; pruning: which tcp_can_ingest rule applies (RMEM_*)
- P_SYNCOOKIES, P_MAXSYN, P_SYNACK_RETRIES, P_REQQ_GT, P_R_LOVF, P_R_CKOVF, P_RMEM_RULE) = range(69)
-N_P = 69
+ P_SYNCOOKIES, P_MAXSYN, P_SYNACK_RETRIES, P_REQQ_GT, P_R_LOVF, P_R_CKOVF, P_RMEM_RULE,
+ P_ABORT_OVF) = range(70)
+N_P = 70
 # P_RMEM_RULE: tcp_try_rmem_schedule prunes when rmem > rcvbuf (up to 6.16 and again from 7.0),
 # rmem + truesize > rcvbuf (6.17), rmem + skb->len > rcvbuf (6.18, 6.19)
 RMEM_CLASSIC, RMEM_TRUESIZE, RMEM_LEN = range(3)

@@ -598,6 +598,7 @@ def _listen_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> N
     P[L.P_SYNCOOKIES] = sc["net.ipv4.tcp_syncookies"]
     P[L.P_MAXSYN] = sc["net.ipv4.tcp_max_syn_backlog"]
     P[L.P_SYNACK_RETRIES] = sc["net.ipv4.tcp_synack_retries"]
+    P[L.P_ABORT_OVF] = sc["net.ipv4.tcp_abort_on_overflow"]
     # 3479c7549fb1 "tcp/dccp: allow a connection when sk_max_ack_backlog is zero" (6.13; stable
     # 6.6 and 6.12 updates carry it too): inet_csk_reqsk_queue_is_full compares with > as
     # sk_acceptq_is_full does
