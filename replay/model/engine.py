@@ -2482,9 +2482,12 @@ def l4_done(S, c, h, t):
     Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot
     (-2: already charged). A TCP segment for a listener goes through tcp_listen_rcv first; the
     collapsing tcp_prune_queue did on the way is added to the follow-up."""
+    kd = S.pk[h, F_KIND]
+    if kd != K_TCP and kd != K_TCP_CTRL:
+        return l4_done_est(S, c, h, t)  # no listener, no pruning: the UDP flood's path
     S.misc[M_XCOST] = 0
     pre = 0
-    if S.po[h, O_OUTC] == -1 and (S.pk[h, F_KIND] == K_TCP or S.pk[h, F_KIND] == K_TCP_CTRL):
+    if S.po[h, O_OUTC] == -1:
         s = S.pk[h, F_SOCK]
         if s >= 0 and S.ss[s, SS_LISTEN] != 0:
             st, pre = tcp_listen_rcv(S, c, h, s, t)
@@ -2609,7 +2612,7 @@ def l4_done_est(S, c, h, t):
     return sock_wake(S, c, s, t)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sock_wake(S, c, s, t):
     """sk_data_ready -> sock_def_readable: wake a sleeping reader (KERNEL.md §1 row 11); a
     listener's when a child joins its accept queue. Returns (cost, slot)."""
