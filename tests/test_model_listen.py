@@ -431,3 +431,19 @@ def test_listen_config_is_checked() -> None:
     assert cfg["sysctl"]["net.core.somaxconn"] == 4096 and cfg["app"][0]["backlog"] == 4096
     cfg = resolve_config(None, [*LISTEN, "host.kernel=4.19"])
     assert cfg["sysctl"]["net.core.somaxconn"] == 128 and cfg["app"][0]["backlog"] == 128
+
+
+def test_inferred_app_listens_where_syns_arrive() -> None:
+    """Without [[app]]: a local TCP port receiving SYNs (no ACK) gets a listener; one that only
+    sees a SYN-ACK (the host was the client) does not."""
+    import numpy as np
+
+    from replay.model.classify import columns, infer_apps
+    from tests.framegen import frames
+
+    rows = [syn(0, 5001), syn(MS, 5002), seg(2 * MS, 1, flags=0x12, n=0, dport=9001)]
+    cols = columns(frames(rows))
+    apps, note = infer_apps(cols, np.ones(cols.n, bool), 2)
+    assert [(a["match"], a["listen"]) for a in apps] == [("tcp dport 9000", True),
+                                                         ("tcp dport 9001", False)]
+    assert "tcp dport 9000 (listening: SYNs seen)" in note

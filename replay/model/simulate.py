@@ -209,6 +209,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             a.setdefault("reuseport", False)
             a.setdefault("connected", False)
             a.setdefault("udp-gro", False)
+            a.setdefault("listen", False)
+            a.setdefault("backlog", cfg["sysctl"]["net.core.somaxconn"])  # listen(fd, SOMAXCONN)
+            a.setdefault("accept-ns", 0)
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
