@@ -1316,8 +1316,9 @@ def tcp_rcv_ack(S, c, h, t):
       a listener its SYN-ACK (tcp_v4_send_synack).
     - old data gets an ACK at once (quickack re-entered), an out-of-order segment at once for
       the first three per rcv_nxt (tcp_sack_compress), a segment that fills the gap at once.
-    Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), ACKs sent
-    from tcp_recvmsg's tcp_cleanup_rbuf, the compressed-SACK timer's ACK."""
+    Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), the
+    compressed-SACK timer's ACK. (tcp_recvmsg's window update: tcp_cleanup_rbuf; a listener's
+    SYN-ACKs and RSTs: tcp_listen_rcv.)"""
     if S.P[P_TCP_ACKS] == 0:
         return 0
     kd = S.pk[h, F_KIND]
