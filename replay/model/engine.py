@@ -1202,7 +1202,7 @@ def tcp_select_window(S, f, s):
     space is below half the full space and below 1/16 of it or one rcv_mss; never shrinking what
     was offered (rcv_wup + rcv_wnd stays)."""
     full = S.ss[s, SS_RCVBUF] >> 1
-    free = (S.ss[s, SS_RCVBUF] - S.ss[s, SS_RMEM]) >> 1
+    free = (S.ss[s, SS_RCVBUF] - S.tf[f, TF_RMEM]) >> 1
     if free < 0:
         free = 0
     if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
@@ -1228,6 +1228,7 @@ def tcp_ofo_reach(S, f, nxt):
 def tcp_ofo_free(S, s, k, t, reason):
     """An out-of-order skb dropped: its memory back to the socket (tcp_drop_reason)."""
     S.ss[s, SS_RMEM] -= S.po[k, O_SKBTRUE]
+    S.tf[S.pk[k, F_FLOWK], TF_RMEM] -= S.po[k, O_SKBTRUE]
     S.ss[s, SS_DROPS] += 1  # tcp_drop_reason -> sk_drops_add
     drop(S, k, S_L4, reason, t)
 
@@ -1259,6 +1260,7 @@ def tcp_data_queue_ofo(S, c, f, h, s, t):
         drop(S, h, S_L4, R_TCP_OFOMERGE, t)
         return S.cbase[C_DROP], Y_DROP_L4
     S.ss[s, SS_RMEM] += S.po[h, O_SKBTRUE]
+    S.tf[f, TF_RMEM] += S.po[h, O_SKBTRUE]
     if prev >= 0 and S.pk[prev, F_SEQ] == seq:
         # same start, more bytes: rb_replace_node, the old skb dropped (TCPOFOMerge)
         pp = -1
@@ -1849,6 +1851,8 @@ def sockq_push(S, s, h):
     if S.ss[s, SS_QN] > S.ss[s, SS_MAXQ]:
         S.ss[s, SS_MAXQ] = S.ss[s, SS_QN]
     S.po[h, O_PAPP] = s
+    if S.pk[h, F_KIND] == K_TCP:
+        S.tf[S.pk[h, F_FLOWK], TF_QN] += 1
 
 
 @njit(cache=True)
@@ -1901,17 +1905,19 @@ def tcp_ctrl_seq(S, h):
 
 # ------------------------------------------------ Pruning (tcp_try_rmem_schedule, tcp_prune_queue)
 # net/ipv4/tcp_input.c. No global TCP memory pressure is modelled (sk_rmem_schedule succeeds,
-# tcp_under_memory_pressure is false): pruning starts when tcp_can_ingest fails. The receive
-# queue is the socket's ([[app]]'s) for all its connections; collapsing walks the rows of the
-# segment's own connection in it. Window clamping (tcp_clamp_window) is not modelled: the window
+# tcp_under_memory_pressure is false): pruning starts when tcp_can_ingest fails. Each connection
+# counts its own memory (tf[f, TF_RMEM], the kernel's socket per connection) against the
+# [[app]]'s rcvbuf; its skbs sit in the app's one queue, and collapsing walks those of the
+# segment's connection. Window clamping (tcp_clamp_window) is not modelled: the window
 # follows the free space (tcp_select_window).
 SKB_MAX_ORDER0 = 4096 - 320  # SKB_MAX_ORDER(0, 0): a page less SKB_DATA_ALIGN(skb_shared_info)
 
 
 @njit(cache=True, inline="always")
 def tcp_can_ingest(S, s, h):
-    """Whether skb h fits socket s's receive memory under host.kernel's rule (P_RMEM_RULE)."""
-    rmem = S.ss[s, SS_RMEM]
+    """Whether skb h fits its connection's receive memory (sk_rcvbuf: the socket s's rcvbuf)
+    under host.kernel's rule (P_RMEM_RULE)."""
+    rmem = S.tf[S.pk[h, F_FLOWK], TF_RMEM]
     rcvbuf = S.ss[s, SS_RCVBUF]
     rule = S.P[P_RMEM_RULE]
     if rule == RMEM_TRUESIZE:
@@ -1972,6 +1978,7 @@ def collapse_rows(S, s, rows, n):
         given += share
         S.po[r, O_SKBTRUE] = share
     S.ss[s, SS_RMEM] += new - old
+    S.tf[S.pk[rows[j0], F_FLOWK], TF_RMEM] += new - old
     S.misc[M_TCPL + TL_COLLAPSED] += j1 - j0
     d = (j1 - j0) * S.cbase[C_COLLAPSE] + int(S.cpb[C_COLLAPSE] * nbytes)
     return d
@@ -2452,7 +2459,7 @@ def tcp_cleanup_rbuf(S, c, k, h, t):
     full = S.ss[s, SS_RCVBUF] >> 1
     nw = 0
     if not now and 2 * rwn <= full:
-        free = (S.ss[s, SS_RCVBUF] - S.ss[s, SS_RMEM]) >> 1
+        free = (S.ss[s, SS_RCVBUF] - S.tf[f, TF_RMEM]) >> 1
         if free < 0:
             free = 0
         if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
@@ -2595,7 +2602,7 @@ def l4_done_est(S, c, h, t):
         # tcp_data_queue: tcp_try_rmem_schedule (tcp_can_ingest, then tcp_prune_queue) failed:
         # PROTO_MEM and TCPRcvQDrop unless the receive queue is empty, which takes it anyway
         # (sk_forced_mem_schedule) (KERNEL.md §1 row 10t; the rule by version: P_RMEM_RULE)
-        if not tcp_try_rmem_schedule(S, c, f, s, h, t) and S.ss[s, SS_QN] > 0:
+        if not tcp_try_rmem_schedule(S, c, f, s, h, t) and S.tf[f, TF_QN] > 0:
             drop(S, h, S_L4, R_PROTOMEM, t)
             S.misc[M_TCPIN + (2)] += 1
             S.ss[s, SS_DROPS] += 1
@@ -2604,6 +2611,8 @@ def l4_done_est(S, c, h, t):
         if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
             S.misc[M_TCPX + 4] += 1  # partly old: tcp_dsack_set(seq, rcv_nxt), the rest queued
     S.ss[s, SS_RMEM] += size
+    if kd == K_TCP:
+        S.tf[S.pk[h, F_FLOWK], TF_RMEM] += size
     sockq_push(S, s, h)
     if kd == K_TCP:
         tcp_queued(S, s, h, t)
@@ -3145,6 +3154,11 @@ def cpu_complete(S, c, t):
             S.se[h, S_COPY] = t
             s = S.ts[k, TS_SOCK]
             rmem_release(S, s, S.po[h, O_SKBTRUE])
+            if S.pk[h, F_KIND] == K_TCP:
+                # sk_eat_skb: the skb leaves its connection's receive queue and memory
+                f = S.pk[h, F_FLOWK]
+                S.tf[f, TF_RMEM] -= S.po[h, O_SKBTRUE]
+                S.tf[f, TF_QN] -= 1
             if S.pk[h, F_KIND] == K_UDP:
                 S.misc[M_UDPIN + (0)] += 1  # Udp InDatagrams at read time (udp.c:2118-2119)
         elif step == ST_WORK:

@@ -331,8 +331,12 @@ M_TCPX = 32
 (TF_MSS, TF_UNACK, TF_QUICK, TF_DELACK, TF_NXT, TF_HAVE_NXT, TF_WUP, TF_OFO, TF_ACKNOW, TF_CNXT,
  TF_DUPS, TF_WND,
  # the handshake with a listener (RQ_* below) and when its request was made
- TF_REQ, TF_REQ_T) = range(14)
-N_TF = 14
+ TF_REQ, TF_REQ_T,
+ # the connection's own receive memory (sk_rmem_alloc: its skbs' truesize in the receive and
+ # out-of-order queues) and receive-queue length: each connection is its own socket in the
+ # kernel, with the [[app]]'s rcvbuf as its sk_rcvbuf
+ TF_RMEM, TF_QN) = range(16)
+N_TF = 16
 # tf[f, TF_REQ]: no handshake seen (a connection from before the trace), a request sock in the
 # SYN queue (NEW_SYN_RECV), a cookie SYN-ACK sent (no state kept), the child socket made
 # (ESTABLISHED), the SYN dropped (no SYN-ACK), the request gone (expired or reset)
