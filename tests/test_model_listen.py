@@ -447,3 +447,20 @@ def test_inferred_app_listens_where_syns_arrive() -> None:
     assert [(a["match"], a["listen"]) for a in apps] == [("tcp dport 9000", True),
                                                          ("tcp dport 9001", False)]
     assert "tcp dport 9000 (listening: SYNs seen)" in note
+
+
+def test_each_connection_has_its_own_receive_memory() -> None:
+    """Two connections to one app (rcvbuf 8000, 6.12, ACKs off), the reader busy for 1 s after
+    the first segment: three 100-byte segments of each queue (6912 of truesize per connection,
+    13824 for the app). Each is its own socket in the kernel, so neither reaches its sk_rcvbuf:
+    no pruning, no drop."""
+    rows = [seg(0, 5000, n=100)]
+    for k in range(3):
+        rows += [seg((k + 1) * MS, 5100 + 100 * k, n=100),
+                 seg((k + 1) * MS + 500 * US, 9000 + 100 * k, n=100, sport=444)]
+    r = run(rows, *TCP_APP, "host.tcp-acks=false", "app[0].work-ns=1000000000",
+            "app[0].rcvbuf=8000", "host.kernel=6.12")
+    assert pk(r)["outcome"].to_list() == ["delivered"] * 7
+    e = ext(r)
+    assert (e["PruneCalled"], e["TCPRcvQDrop"], e["TCPZeroWindowDrop"]) == (0, 0, 0)
+    assert r.counters["model"]["socket_max_queue"] == [6]
