@@ -82,6 +82,9 @@ configs = st.fixed_dictionaries({
     # the TCP app as a listener: its backlog, cookies, accept() work (model/engine.py "Listen
     # sockets"); None: no listener
     "listen": st.sampled_from([None, (0, 1, 0), (1, 0, 50_000), (4096, 1, 0)]),
+    "net.core.busy_read": st.sampled_from([0, 0, 50]),  # readers busy-poll their socket's NAPI
+    # the NIC's aggregation where the driver has it: ixgbe RSC / mlx5 LRO, mlx5 hardware GRO
+    "hwagg": st.sampled_from(["off", "lro", "gro-hw"]),
 })
 
 
@@ -90,6 +93,10 @@ def run(rows: list[dict[str, Any]], c: dict[str, Any]) -> Any:
     sets = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in c.items() if "." in k]
     if c.get("adaptive") and c["nic.driver"] in ("ixgbe", "mlx5"):
         sets.append("nic.adaptive-rx=true")
+    if c.get("hwagg") == "lro" and c["nic.driver"] in ("ixgbe", "mlx5"):
+        sets.append("nic.large-receive-offload=true")
+    if c.get("hwagg") == "gro-hw" and c["nic.driver"] == "mlx5" and c["nic.gro"]:
+        sets.append("nic.rx-gro-hw=true")
     if c["host.hz"] == 1000:
         sets.append("net.core.netdev_budget_usecs=2000")
     sets += ['app[0].match="udp dport 9000"', f"app[0].cpu={c['app_cpu'] % cpus}",

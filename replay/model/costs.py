@@ -66,6 +66,7 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("fixed", "tcp_child_sock"),
     ("fixed", "accept"),
     ("stage", "tcp_collapse"),
+    ("fixed", "busy_loop"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

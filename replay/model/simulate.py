@@ -212,6 +212,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             a.setdefault("listen", False)
             a.setdefault("backlog", cfg["sysctl"]["net.core.somaxconn"])  # listen(fd, SOMAXCONN)
             a.setdefault("accept-ns", 0)
+            a.setdefault("busy-poll", int(cfg["sysctl"]["net.core.busy_read"]))
+            a.setdefault("wait", "recvmsg")
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
@@ -333,6 +335,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_GRO_FT] = int(cfg["sysfs"]["gro_flush_timeout"])
     P[L.P_DEFER] = int(cfg["sysfs"]["napi_defer_hard_irqs"])
     P[L.P_THREADED] = 1 if cfg["sysfs"]["threaded"] else 0
+    _hw_aggregation(P, cfg, drv, notes)
     span = int(t_wire[-1]) if n else 0
     P[L.P_SAMPLE_NS] = max(10_000, span // 2000)
 
@@ -374,11 +377,20 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             ss[s, L.SS_LISTEN] = 1
             ss[s, L.SS_MAXBL] = som if (bl < 0 or bl > som) else bl
         ss[s, L.SS_OVF_T] = -1
+        # the busy loop's time: sk_ll_usec for a recvmsg reader; net.core.busy_poll for one in
+        # epoll_wait (ep_busy_loop needs net_busy_loop_on(), not sk_ll_usec)
+        ss[s, L.SS_LL_USEC] = int(a.get("busy-poll") or 0) if a.get("wait", "recvmsg") == \
+            "recvmsg" else int(cfg["sysctl"]["net.core.busy_poll"])
+        ss[s, L.SS_CONN] = 1 if a.get("connected") else 0
+    P[L.P_BUSY] = 1 if (ss[:nsock, L.SS_LL_USEC] > 0).any() else 0
     qoff = np.concatenate([[0], np.cumsum(qcaps)]).astype(np.int64) if qcaps else np.zeros(1, np.int64)
     for s in range(nsock):
         ss[s, L.SS_QOFF] = qoff[s]
         ss[s, L.SS_QCAP] = qcaps[s]
     tsa = np.zeros((max(nthr, 1), L.N_TS), dtype=np.int64)
+    tsa[:, L.TS_BP_START] = -1
+    tsa[:, L.TS_BP_OWN] = -1
+    tsa[:, L.TS_BP_Q] = -1
     maxbatch = 1
     for k in range(napp_thr):
         a = apps[thr_app[k]]
@@ -451,8 +463,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     cs[:, L.CS_NEXT] = L.INF
     cs[:, L.CS_POLLQ] = -1
 
-    # arrivals, IRQ timers, CPUs, readers (and the veth sender), NAPI hrtimers, RPS IPIs
-    n_ent = 1 + nq + ncpu + nthr + nq + ncpu
+    # arrivals, IRQ timers, CPUs, readers (and the veth sender), NAPI hrtimers, RPS IPIs, the
+    # NIC's aggregation timers
+    n_ent = 1 + nq + ncpu + nthr + nq + ncpu + nq
     e_irq0, e_cpu0, e_thr0 = 1, 1 + nq, 1 + nq + ncpu
     ht = np.full(n_ent, L.INF, dtype=np.int64)
     hh = np.arange(n_ent, dtype=np.int64)
@@ -466,6 +479,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_EIRQ0], P[L.P_ECPU0], P[L.P_ETHR0] = e_irq0, e_cpu0, e_thr0
     P[L.P_ETMR0] = e_thr0 + nthr
     P[L.P_EIPI0] = e_thr0 + nthr + nq
+    P[L.P_EHW0] = e_thr0 + nthr + nq + ncpu
+    qs[:, L.QS_HW_TMR] = L.INF
+    qs[:, L.QS_SH_SKB] = -1
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
     pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
     # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
@@ -526,6 +542,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
         tf=tf, tofo=np.full(max(n, 1), -1, np.int64),
         rqf=np.zeros(3 * max(n, 1), np.int64),  # request FIFO (flow, t0, socket): one per SYN at most
+        hw=np.zeros((nq, max(int(P[L.P_HW_NSESS]), 1), L.N_HW), np.int64),
     )
     del pk, po  # `arrays` owns them (released after the packets table)
     if n:
@@ -590,6 +607,40 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
     host = {"addresses": hv.addresses, "inferred": hv.inferred, "note": hv.note}
     return SimResult(packets, cpu, events, counters, summary, host, apps, notes)
+
+
+def _hw_aggregation(P: np.ndarray, cfg: dict[str, Any], drv: Driver, notes: list[str]) -> None:
+    """The NIC's receive aggregation (nic.large-receive-offload): kind, timer and limits."""
+    P[L.P_HW_NSESS] = 0
+    if cfg["nic"]["rx-gro-hw"]:
+        # mlx5 SHAMPO: one NIC session per RQ as the CQEs' match bit reports it; the RQ's
+        # reservation_timeout is MLX5E_DEFAULT_SHAMPO_TIMEOUT (1024 us, en/params.h) as
+        # mlx5e_choose_lro_timeout picks it from the device's periods
+        P[L.P_HWAGG] = L.HWA_SHAMPO
+        P[L.P_HW_TMO] = 1_024_000
+        P[L.P_HW_NSESS] = 1
+        return
+    if not cfg["nic"]["large-receive-offload"]:
+        return
+    usecs = int(cfg["nic"]["rx-usecs"])
+    if drv.name == "ixgbe":
+        if usecs != 1 and usecs <= 24 >> 2:
+            # ixgbe_update_rsc: rx-usecs at or below IXGBE_MIN_RSC_ITR >> 2 (6 us) turns RSC off
+            notes.append("nic.large-receive-offload: ixgbe turns RSC off at rx-usecs <= 6 "
+                         "(\"rx-usecs set too low, disabling RSC\"); replayed without it")
+            return
+        P[L.P_HWAGG] = L.HWA_RSC
+        P[L.P_HW_TMO] = -1  # the queue's ITR interval (82599: RSCs close at EITR expiry)
+        P[L.P_HW_MAXSEG] = 1 << 30
+        # ixgbe_configure_rscctl: IXGBE_RSCCTL_MAXDESC_16, 16 buffers of IXGBE_RXBUFFER_2K
+        P[L.P_HW_MAXLEN] = 16 * 2048
+    else:  # mlx5
+        P[L.P_HWAGG] = L.HWA_MLX5_LRO
+        P[L.P_HW_TMO] = 32_000  # MLX5E_DEFAULT_LRO_TIMEOUT (en/params.c), in us
+        P[L.P_HW_MAXSEG] = 255  # lro_num_seg: the CQE's 8-bit count (cqe->srqn >> 24)
+        # MLX5E_PARAMS_DEFAULT_LRO_WQE_SZ (64 KiB) less ROUGH_MAX_L2_L3_HDR_SZ (256)
+        P[L.P_HW_MAXLEN] = 65536 - 256
+    P[L.P_HW_NSESS] = 32  # [ASSUMED] concurrent sessions per queue (docs/model.md)
 
 
 # ------------------------------------------------------------------------------------- tables
@@ -819,8 +870,10 @@ def _events_table(S: Any) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)
 
 
-def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None) -> dict[str, int]:
-    """`ethtool -S` with the driver's own names (KERNEL.md §7)."""
+def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
+             hwagg: int = 0) -> dict[str, int]:
+    """`ethtool -S` with the driver's own names (KERNEL.md §7); the aggregation counters when
+    LRO is on (the drivers list them always; the model adds them with the feature)."""
     rx_packets = int(qs[:nq, L.QS_ACCEPTED].sum())
     rx_bytes = int(qs[:nq, L.QS_BYTES].sum())
     missed = int(qs[:nq, L.QS_MISSED_DROP].sum())
@@ -832,6 +885,15 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None)
         return {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_dropped": dropped}
     if drv.name == "mlx5":
         out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_out_of_buffer": missed}
+        if hwagg == L.HWA_SHAMPO:
+            # mlx5e_shampo_flush_skb: skbs of count > 1, their count, data_len + headlen * count
+            out["rx_gro_packets"] = int(qs[:nq, L.QS_HW_AGG].sum())
+            out["rx_gro_bytes"] = int(qs[:nq, L.QS_HW_BYTES].sum())
+            out["rx_gro_skbs"] = int(qs[:nq, L.QS_HW_FLUSH].sum())
+        elif hwagg:
+            # mlx5e_build_rx_skb: lro_num_seg > 1 -> lro_packets++, lro_bytes += cqe_bcnt
+            out["rx_lro_packets"] = int(qs[:nq, L.QS_HW_FLUSH].sum())
+            out["rx_lro_bytes"] = int(qs[:nq, L.QS_HW_BYTES].sum())
         for q in range(nq):
             out[f"rx{q}_packets"] = int(qs[q, L.QS_ACCEPTED])
             out[f"rx{q}_bytes"] = int(qs[q, L.QS_BYTES])
@@ -848,6 +910,11 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None)
         return out
     out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_missed_errors": missed,
            "rx_no_dma_resources": 0}
+    if hwagg:
+        # ixgbe_update_rsc_stats: rsc_count += append_cnt, rsc_flush++ per RSC skb; ethtool's
+        # hw_rsc_aggregated / hw_rsc_flushed (ixgbe_ethtool.c)
+        out["hw_rsc_aggregated"] = int(qs[:nq, L.QS_HW_AGG].sum())
+        out["hw_rsc_flushed"] = int(qs[:nq, L.QS_HW_FLUSH].sum())
     for q in range(nq):
         out[f"rx_queue_{q}_packets"] = int(qs[q, L.QS_ACCEPTED])
         out[f"rx_queue_{q}_bytes"] = int(qs[q, L.QS_BYTES])
@@ -950,7 +1017,9 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    # tcp_prune_queue, tcp_collapse, tcp_prune_ofo_queue
                    "PruneCalled": int(tl[L.TL_PRUNE]), "RcvPruned": int(tl[L.TL_RCVPRUNED]),
                    "OfoPruned": int(tl[L.TL_OFOPRUNED]),
-                   "TCPRcvCollapsed": int(tl[L.TL_COLLAPSED])},
+                   "TCPRcvCollapsed": int(tl[L.TL_COLLAPSED]),
+                   # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
+                   "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
     snmp6 = {
         "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
@@ -966,7 +1035,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         "softnet_stat": softnet,
         "softirqs": {"NET_RX": [int(cs[c, L.CS_NETRX]) for c in range(ncpu)]},
         "interrupts": interrupts,
-        "ethtool": _ethtool(drv, qs, nq, cs),
+        "ethtool": _ethtool(drv, qs, nq, cs, int(S.P[L.P_HWAGG])),
         "napi": napi,
         "snmp": snmp,
         "snmp6": snmp6,
