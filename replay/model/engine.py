@@ -45,10 +45,11 @@ TP_COPY = 1
 TP_WORK = 2
 TP_BLOCK = 3
 TP_RETRY = 4
-TP_BUSY = 5  # busy polling: the top of __napi_busy_loop's loop (take the NAPI, poll or spin)
-TP_BUSY_CHK = 6  # busy polling: the end of an iteration (loop_end, need_resched)
-TP_BUSY_END = 7  # busy polling: the loop is over (busy_poll_stop done)
-TP_BUSY_RESUME = 8  # busy polling: back after cond_resched
+TP_ACCEPTED = 5  # an accept() (and the app's work on the new connection) is done
+TP_BUSY = 6  # busy polling: the top of __napi_busy_loop's loop (take the NAPI, poll or spin)
+TP_BUSY_CHK = 7  # busy polling: the end of an iteration (loop_end, need_resched)
+TP_BUSY_END = 8  # busy polling: the loop is over (busy_poll_stop done)
+TP_BUSY_RESUME = 9  # busy polling: back after cond_resched
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR = 1, 2, 4, 8, 16, 32, 64, 128
 SKB_STRUCT = 256  # SKB_DATA_ALIGN(sizeof(struct sk_buff)) on x86_64 (skbuff.h SKB_TRUESIZE)
@@ -1219,7 +1220,7 @@ def tcp_select_window(S, f, s):
     space is below half the full space and below 1/16 of it or one rcv_mss; never shrinking what
     was offered (rcv_wup + rcv_wnd stays)."""
     full = S.ss[s, SS_RCVBUF] >> 1
-    free = (S.ss[s, SS_RCVBUF] - S.ss[s, SS_RMEM]) >> 1
+    free = (S.ss[s, SS_RCVBUF] - S.tf[f, TF_RMEM]) >> 1
     if free < 0:
         free = 0
     if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
@@ -1245,19 +1246,17 @@ def tcp_ofo_reach(S, f, nxt):
 def tcp_ofo_free(S, s, k, t, reason):
     """An out-of-order skb dropped: its memory back to the socket (tcp_drop_reason)."""
     S.ss[s, SS_RMEM] -= S.po[k, O_SKBTRUE]
+    S.tf[S.pk[k, F_FLOWK], TF_RMEM] -= S.po[k, O_SKBTRUE]
     S.ss[s, SS_DROPS] += 1  # tcp_drop_reason -> sk_drops_add
     drop(S, k, S_L4, reason, t)
 
 
 @njit(cache=True)
-def tcp_data_queue_ofo(S, f, h, s, t):
+def tcp_data_queue_ofo(S, c, f, h, s, t):
     """tcp_data_queue_ofo: skb h (seq after rcv_nxt) into flow f's out-of-order queue, kept sorted
     by seq. Returns l4_done's follow-up (cost, slot)."""
-    rmem = S.ss[s, SS_RMEM]
-    size = S.po[h, O_SKBTRUE]
-    if rmem + size > S.ss[s, SS_RCVBUF] and rmem > 0:
-        # tcp_try_rmem_schedule failed (tcp_prune_queue's collapsing and tcp_prune_ofo_queue are
-        # not modelled): TCPOFODrop, SKB_DROP_REASON_PROTO_MEM
+    if not tcp_try_rmem_schedule(S, c, f, s, h, t):
+        # tcp_try_rmem_schedule failed even after tcp_prune_queue: TCPOFODrop, PROTO_MEM
         S.misc[M_TCPX + 1] += 1
         S.ss[s, SS_DROPS] += 1
         drop(S, h, S_L4, R_PROTOMEM, t)
@@ -1278,7 +1277,8 @@ def tcp_data_queue_ofo(S, f, h, s, t):
         S.ss[s, SS_DROPS] += 1
         drop(S, h, S_L4, R_TCP_OFOMERGE, t)
         return S.cbase[C_DROP], Y_DROP_L4
-    S.ss[s, SS_RMEM] = rmem + size
+    S.ss[s, SS_RMEM] += S.po[h, O_SKBTRUE]
+    S.tf[f, TF_RMEM] += S.po[h, O_SKBTRUE]
     if prev >= 0 and S.pk[prev, F_SEQ] == seq:
         # same start, more bytes: rb_replace_node, the old skb dropped (TCPOFOMerge)
         pp = -1
@@ -1336,13 +1336,16 @@ def tcp_rcv_ack(S, c, h, t):
       a listener its SYN-ACK (tcp_v4_send_synack).
     - old data gets an ACK at once (quickack re-entered), an out-of-order segment at once for
       the first three per rcv_nxt (tcp_sack_compress), a segment that fills the gap at once.
-    Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), ACKs sent
-    from tcp_recvmsg's tcp_cleanup_rbuf, the compressed-SACK timer's ACK."""
+    Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), the
+    compressed-SACK timer's ACK. (tcp_recvmsg's window update: tcp_cleanup_rbuf; a listener's
+    SYN-ACKs and RSTs: tcp_listen_rcv.)"""
     if S.P[P_TCP_ACKS] == 0:
         return 0
     kd = S.pk[h, F_KIND]
     if (kd != K_TCP and kd != K_TCP_CTRL) or S.pk[h, F_SOCK] < 0:
         return 0
+    if tcp_listen_pending(S, h):
+        return 0  # a listener's handshake: tcp_listen_rcv sends the SYN-ACK or RST
     f = S.pk[h, F_FLOWK]
     if S.tf[f, TF_DELACK] >= 0 and t >= S.tf[f, TF_DELACK]:
         S.misc[M_TCPIN + 4] += 1  # the delayed ACK went out when its timer fired
@@ -1866,6 +1869,8 @@ def sockq_push(S, s, h):
     if S.ss[s, SS_QN] > S.ss[s, SS_MAXQ]:
         S.ss[s, SS_MAXQ] = S.ss[s, SS_QN]
     S.po[h, O_PAPP] = s
+    if S.pk[h, F_KIND] == K_TCP:
+        S.tf[S.pk[h, F_FLOWK], TF_QN] += 1
 
 
 @njit(cache=True)
@@ -1916,10 +1921,618 @@ def tcp_ctrl_seq(S, h):
     S.tf[f, TF_ACKNOW] = 0
 
 
+# ------------------------------------------------ Pruning (tcp_try_rmem_schedule, tcp_prune_queue)
+# net/ipv4/tcp_input.c. No global TCP memory pressure is modelled (sk_rmem_schedule succeeds,
+# tcp_under_memory_pressure is false): pruning starts when tcp_can_ingest fails. Each connection
+# counts its own memory (tf[f, TF_RMEM], the kernel's socket per connection) against the
+# [[app]]'s rcvbuf; its skbs sit in the app's one queue, and collapsing walks those of the
+# segment's connection. Window clamping (tcp_clamp_window) is not modelled: the window
+# follows the free space (tcp_select_window).
+SKB_MAX_ORDER0 = 4096 - 320  # SKB_MAX_ORDER(0, 0): a page less SKB_DATA_ALIGN(skb_shared_info)
+
+
+@njit(cache=True, inline="always")
+def tcp_can_ingest(S, s, h):
+    """Whether skb h fits its connection's receive memory (sk_rcvbuf: the socket s's rcvbuf)
+    under host.kernel's rule (P_RMEM_RULE)."""
+    rmem = S.tf[S.pk[h, F_FLOWK], TF_RMEM]
+    rcvbuf = S.ss[s, SS_RCVBUF]
+    rule = S.P[P_RMEM_RULE]
+    if rule == RMEM_TRUESIZE:
+        return rmem + S.po[h, O_SKBTRUE] <= rcvbuf
+    if rule == RMEM_LEN:
+        return rmem + S.po[h, O_SKBLEN] <= rcvbuf
+    return rmem <= rcvbuf
+
+
+@njit(cache=True, inline="always")
+def alloc_skb_truesize(n):
+    """skb->truesize of alloc_skb(n) (skbuff.c __alloc_skb): a head of SKB_DATA_ALIGN(n) + 320
+    (skb_shared_info) from the small-head cache (640) or kmalloc's size class, plus the 256 of
+    struct sk_buff (SKB_TRUESIZE)."""
+    head = (n + 63) // 64 * 64 + 320
+    if head <= 640:
+        return 640 + 256
+    size = 1024
+    while size < head:
+        size *= 2
+    return size + 256
+
+
+@njit(cache=True)
+def collapse_rows(S, s, rows, n):
+    """tcp_collapse over rows[0:n] (contiguous skbs of one connection, in sequence order): from
+    the first one that is bloated (tcp_win_from_space(truesize) = truesize / 2 > len) the bytes are
+    copied into new skbs of up to SKB_MAX_ORDER(0, 0) bytes and the old skbs freed
+    (TCPRcvCollapsed each); an skb with FIN or SYN ends the run. The model keeps each segment's row
+    (the reader still reads it) and shares the new skbs' truesize out over them by length.
+    Returns the CPU ns (stage.tcp_collapse: base per skb freed, per byte copied)."""
+    j0 = -1
+    for j in range(n):
+        r = rows[j]
+        if (S.pk[r, F_FLAGS] & (TCP_SYN | TCP_FIN)) != 0:
+            return 0
+        if (S.po[r, O_SKBTRUE] >> 1) > S.po[r, O_SKBLEN]:
+            j0 = j
+            break
+    if j0 < 0:
+        return 0
+    j1 = j0
+    nbytes = 0
+    old = 0
+    while j1 < n and (S.pk[rows[j1], F_FLAGS] & (TCP_SYN | TCP_FIN)) == 0:
+        nbytes += S.po[rows[j1], O_SKBLEN]
+        old += S.po[rows[j1], O_SKBTRUE]
+        j1 += 1
+    if nbytes == 0:
+        return 0
+    full = nbytes // SKB_MAX_ORDER0
+    rest = nbytes - full * SKB_MAX_ORDER0
+    new = full * alloc_skb_truesize(SKB_MAX_ORDER0) + (alloc_skb_truesize(rest) if rest > 0 else 0)
+    given = 0
+    for j in range(j0, j1):
+        r = rows[j]
+        share = new * S.po[r, O_SKBLEN] // nbytes if j < j1 - 1 else new - given
+        given += share
+        S.po[r, O_SKBTRUE] = share
+    S.ss[s, SS_RMEM] += new - old
+    S.tf[S.pk[rows[j0], F_FLOWK], TF_RMEM] += new - old
+    S.misc[M_TCPL + TL_COLLAPSED] += j1 - j0
+    d = (j1 - j0) * S.cbase[C_COLLAPSE] + int(S.cpb[C_COLLAPSE] * nbytes)
+    return d
+
+
+@njit(cache=True)
+def tcp_collapse_queues(S, f, s):
+    """tcp_collapse_ofo_queue (each run of contiguous out-of-order skbs of more than one skb or
+    of at least SKB_MAX_ORDER(0, 0) bytes; tiny runs are skipped until they add up to
+    sk_rcvbuf / 8), then tcp_collapse of the receive queue (copied_seq to rcv_nxt). Returns ns."""
+    d = 0
+    nofo = 0
+    k = S.tf[f, TF_OFO]
+    while k >= 0:
+        nofo += 1
+        k = S.tofo[k]
+    rows = np.empty(max(nofo, S.ss[s, SS_QN]) + 1, np.int64)
+    k = S.tf[f, TF_OFO]
+    tiny = 0
+    while k >= 0:
+        n = 0
+        end = tcp_end_seq(S, k)
+        rtrue = 0
+        while k >= 0 and (n == 0 or seqd(S.pk[k, F_SEQ], end) <= 0):
+            rows[n] = k
+            n += 1
+            rtrue += S.po[k, O_SKBTRUE]
+            e = tcp_end_seq(S, k)
+            if seqd(e, end) > 0:
+                end = e
+            k = S.tofo[k]
+        span = seqd(end, S.pk[rows[0], F_SEQ])
+        if n > 1 or span >= SKB_MAX_ORDER0:
+            d += collapse_rows(S, s, rows, n)
+        else:
+            tiny += rtrue
+            if tiny > (S.ss[s, SS_RCVBUF] >> 3):
+                break
+    n = 0
+    off = S.ss[s, SS_QOFF]
+    for i in range(S.ss[s, SS_QN]):
+        r = S.sockq[off + (S.ss[s, SS_QHEAD] + i) % S.ss[s, SS_QCAP]]
+        if S.pk[r, F_FLOWK] == f:
+            rows[n] = r
+            n += 1
+    if n > 0:
+        d += collapse_rows(S, s, rows, n)
+    return d
+
+
+@njit(cache=True)
+def tcp_prune_ofo_queue(S, f, s, h, t):
+    """tcp_prune_ofo_queue: free out-of-order skbs from the highest sequence down (not those
+    before the incoming skb's seq), at least sk_rcvbuf / 8 at a time, until skb h fits
+    (TCP_OFO_QUEUE_PRUNE; OfoPruned once). Returns whether any went."""
+    n = 0
+    k = S.tf[f, TF_OFO]
+    while k >= 0:
+        n += 1
+        k = S.tofo[k]
+    if n == 0:
+        return False
+    rows = np.empty(n, np.int64)
+    k = S.tf[f, TF_OFO]
+    for j in range(n):
+        rows[j] = k
+        k = S.tofo[k]
+    goal = S.ss[s, SS_RCVBUF] >> 3
+    pruned = False
+    for j in range(n - 1, -1, -1):
+        k = rows[j]
+        if seqd(S.pk[h, F_SEQ], S.pk[k, F_SEQ]) > 0:
+            break  # the incoming skb would land last: stop
+        pruned = True
+        if j > 0:
+            S.tofo[rows[j - 1]] = -1
+        else:
+            S.tf[f, TF_OFO] = -1
+        goal -= S.po[k, O_SKBTRUE]
+        tcp_ofo_free(S, s, k, t, R_TCP_OFO_PRUNE)
+        if j == 0 or goal <= 0:
+            if tcp_can_ingest(S, s, h):
+                break
+            goal = S.ss[s, SS_RCVBUF] >> 3
+    if pruned:
+        S.misc[M_TCPL + TL_OFOPRUNED] += 1
+    return pruned
+
+
+@njit(cache=True)
+def tcp_try_rmem_schedule(S, c, f, s, h, t):
+    """tcp_try_rmem_schedule for data skb h of flow f on socket s: True when it may be queued.
+    tcp_prune_queue (PruneCalled) collapses the queues, then prunes the out-of-order queue, and
+    gives up (RcvPruned) if the skb still does not fit. The collapsing's CPU is charged here (l4
+    stage) and added to the step by l4_done (misc[M_XCOST])."""
+    if tcp_can_ingest(S, s, h):
+        return True
+    S.misc[M_TCPL + TL_PRUNE] += 1
+    d = tcp_collapse_queues(S, f, s)
+    if d > 0:
+        charge(S, c, level_of(S, c), Y_COLLAPSE, d, 0)
+        S.misc[M_XCOST] += d
+    if tcp_can_ingest(S, s, h):
+        return True
+    tcp_prune_ofo_queue(S, f, s, h, t)
+    if tcp_can_ingest(S, s, h):
+        return True
+    S.misc[M_TCPL + TL_RCVPRUNED] += 1
+    return False
+
+
+# --------------------------------------------- Listen sockets (tcp_conn_request, tcp_check_req)
+# A [[app]] with listen = true is a listener: a SYN in the trace goes through tcp_conn_request
+# (a request sock in the SYN queue, or a cookie when the queue is full), the handshake's last
+# ACK through tcp_check_req / cookie_v4_check to a child socket on the accept queue, which the
+# app's accept() drains. A flow whose SYN is not in the trace is taken as an established
+# connection (its data goes to the app's socket as before). Not modelled: TIME_WAIT recycling
+# (tcp_tw_isn), the SYN-ACK rate limit for retransmitted SYNs (tcp_oow_rate_limited), the
+# halving of tcp_synack_retries for old requests in a half-full SYN queue (reqsk_timer_handler's
+# young/old rule), TCP_DEFER_ACCEPT, Fast Open; the child shares the listener's receive queue.
+SEC = 1_000_000_000
+SYNCOOKIE_VALID = 120 * SEC  # TCP_SYNCOOKIE_VALID: cookies are checked for 2 min after an overflow
+
+
+@njit(cache=True, inline="always")
+def tcp_req_fire(S, k):
+    """When a request's k-th timer runs, from its creation: TCP_TIMEOUT_INIT (1 s) doubling per
+    timeout, each capped at TCP_RTO_MAX (120 s) (reqsk_timeout)."""
+    t = 0
+    for i in range(k):
+        t += min(1 << i, 120) * SEC
+    return t
+
+
+@njit(cache=True, inline="always")
+def tcp_req_retrans(S, t0, te):
+    """SYN-ACK retransmissions of a request made at t0, by te: reqsk_timer_handler runs at
+    t0 + 1, 3, 7, ... s (TCP_TIMEOUT_INIT doubling) and resends while num_timeout is below
+    tcp_synack_retries."""
+    n = 0
+    for k in range(1, S.P[P_SYNACK_RETRIES] + 1):
+        if t0 + tcp_req_fire(S, k) <= te:
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def tcp_req_expire(S, t):
+    """Requests whose timer gave up by t (after tcp_synack_retries resends, at
+    t0 + 2^(retries+1) - 1 s) leave the SYN queue (inet_csk_reqsk_queue_drop_and_put), in the
+    order they were made: the FIFO rqf holds (flow, t0, socket); entries of requests that
+    completed or were reset are skipped."""
+    life = tcp_req_fire(S, S.P[P_SYNACK_RETRIES] + 1)
+    i = S.misc[M_RQH]
+    while i < S.misc[M_RQT]:
+        f = S.rqf[3 * i]
+        t0 = S.rqf[3 * i + 1]
+        if S.tf[f, TF_REQ] == RQ_SYNRECV and S.tf[f, TF_REQ_T] == t0:
+            if t0 + life > t:
+                break
+            s = S.rqf[3 * i + 2]
+            S.ss[s, SS_SYNQ] -= 1
+            S.tf[f, TF_REQ] = RQ_GONE
+            S.misc[M_TCPL + TL_SYNRETR] += S.P[P_SYNACK_RETRIES]
+        i += 1
+    S.misc[M_RQH] = i
+
+
+@njit(cache=True)
+def tcp_req_done(S, f, s, t, state):
+    """The request of flow f leaves the SYN queue at t (a child made, or reset), with the
+    SYN-ACK retransmissions its timer sent until then."""
+    S.ss[s, SS_SYNQ] -= 1
+    S.misc[M_TCPL + TL_SYNRETR] += tcp_req_retrans(S, S.tf[f, TF_REQ_T], t)
+    S.tf[f, TF_REQ] = state
+
+
+@njit(cache=True)
+def tcp_conn_request(S, c, h, s, f, t):
+    """tcp_conn_request for SYN h on listener s (tcp_input.c): cookies when the SYN queue is full
+    (inet_csk_reqsk_queue_is_full: qlen > sk_max_ack_backlog from 6.13, >= before) or with
+    tcp_syncookies = 2 (tcp_syn_flood_action: TCPReqQFullDoCookies; without cookies
+    TCPReqQFullDrop and a drop); a drop when the accept queue is full (sk_acceptq_is_full:
+    sk_ack_backlog > sk_max_ack_backlog: ListenOverflows); without cookies the last quarter of
+    tcp_max_syn_backlog is kept for proven peers (none is taken as proven); every drop counts
+    ListenDrops (tcp_listendrop). Otherwise a request sock joins the SYN queue, or a cookie is
+    made (SyncookiesSent, tcp_synq_overflow), and a SYN-ACK leaves (Tcp OutSegs, in
+    tcp_make_synack). The SYN itself is consumed either way (tcp_rcv_state_process's
+    consume_skb). Returns the CPU ns, charged here."""
+    sc = S.P[P_SYNCOOKIES]
+    q = S.ss[s, SS_SYNQ]
+    mx = S.ss[s, SS_MAXBL]
+    full = q > mx if S.P[P_REQQ_GT] != 0 else q >= mx
+    want = False
+    ok = True
+    if sc == 2 or full:
+        if sc != 0:
+            want = True
+            S.misc[M_TCPL + TL_QF_COOKIE] += 1
+        else:
+            S.misc[M_TCPL + TL_QF_DROP] += 1
+            ok = False
+    if ok and S.ss[s, SS_ACCQ] > mx:
+        S.misc[M_TCPL + TL_OVF] += 1
+        ok = False
+    ms = S.P[P_MAXSYN]
+    if ok and not want and sc == 0 and ms - q < (ms >> 2):
+        ok = False  # pr_drop_req: the last quarter of the backlog is for proven peers
+    consume(S, h, t)
+    if not ok:
+        S.misc[M_TCPL + TL_DROPS] += 1
+        S.tf[f, TF_REQ] = RQ_DROPPED
+        return 0
+    tcp_ctrl_seq(S, h)  # tcp_openreq_init: rcv_nxt = ISN + 1 (the child inherits it)
+    S.tf[f, TF_QUICK] = -2  # the child's first data starts quickack (tcp_rcv_ack)
+    S.tf[f, TF_REQ_T] = t
+    if want:
+        # cookie_init_sequence: tcp_synq_overflow, SyncookiesSent; no state is kept
+        S.misc[M_TCPL + TL_CK_SENT] += 1
+        S.ss[s, SS_OVF_T] = t
+        S.tf[f, TF_REQ] = RQ_COOKIE
+    else:
+        # inet_csk_reqsk_queue_hash_add: the request sock in the SYN queue, its timer armed
+        S.ss[s, SS_SYNQ] = q + 1
+        i = S.misc[M_RQT]
+        S.rqf[3 * i] = f
+        S.rqf[3 * i + 1] = t
+        S.rqf[3 * i + 2] = s
+        S.misc[M_RQT] = i + 1
+        S.tf[f, TF_REQ] = RQ_SYNRECV
+    S.misc[M_TCPL + TL_SYNACK] += 1
+    d = S.cbase[C_CONNREQ]
+    charge(S, c, level_of(S, c), Y_CONNREQ, d, 1)
+    return d
+
+
+@njit(cache=True)
+def tcp_child(S, c, h, s, f, t):
+    """A child socket for flow f's handshake (tcp_v4_syn_recv_sock, inet_csk_reqsk_queue_add:
+    sk_ack_backlog + 1), then tcp_child_process's sk_data_ready of the listener wakes an
+    accept()er. Returns the CPU ns, charged here."""
+    S.ss[s, SS_ACCQ] += 1
+    S.tf[f, TF_REQ] = RQ_EST
+    lv = level_of(S, c)
+    d = S.cbase[C_CHILD]
+    charge(S, c, lv, Y_CHILD, d, 1)
+    dw, yw = sock_wake(S, c, s, t + d)
+    if dw > 0:
+        charge(S, c, lv, yw, dw, 1)
+    return d + dw
+
+
+@njit(cache=True)
+def tcp_listen_drop(S, c, h, t, reason, rst):
+    """Segment h ends at a listener: dropped with `reason` (kfree_skb_reason), after a RST when
+    `rst` (tcp_v4_send_reset: Tcp OutRsts, OutSegs). Returns the CPU ns, charged here."""
+    lv = level_of(S, c)
+    d = S.cbase[C_DROP]
+    charge(S, c, lv, Y_DROP_L4, d, 1)
+    if rst:
+        S.misc[M_TCPL + TL_RST] += 1
+        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], 1)
+        d += S.cbase[C_ICMP]
+    S.ss[S.pk[h, F_SOCK], SS_DROPS] += 1
+    drop(S, h, S_L4, reason, t)
+    return d
+
+
+@njit(cache=True)
+def tcp_listen_rcv(S, c, h, s, t):
+    """A TCP segment for listener s (tcp_v4_rcv's TCP_NEW_SYN_RECV and TCP_LISTEN branches).
+    Returns (1, ns) when the segment ended here, (0, ns) when it goes on to the established
+    path (an established child, or data on the handshake's last ACK after the child was made);
+    ns is CPU already charged."""
+    f = S.pk[h, F_FLOWK]
+    fl = S.pk[h, F_FLAGS]
+    syn = (fl & TCP_SYN) != 0
+    ack = (fl & TCP_ACK) != 0
+    rst = (fl & TCP_RST) != 0
+    tcp_req_expire(S, t)
+    st = S.tf[f, TF_REQ]
+    if st == RQ_EST or (st == RQ_NONE and not syn):
+        return 0, 0
+    mx = S.ss[s, SS_MAXBL]
+    if st == RQ_SYNRECV:
+        # tcp_check_req on the request sock (tcp_minisocks.c)
+        if syn and not ack and not rst and S.pk[h, F_SEQ] == ((S.tf[f, TF_NXT] - 1) & 0xFFFFFFFF):
+            # the SYN again: inet_rtx_syn_ack (tcp_rtx_synack: RetransSegs, TCPSynRetrans,
+            # OutSegs), and the SYN freed (NOT_SPECIFIED)
+            S.misc[M_TCPL + TL_SYNRETR] += 1
+            charge(S, c, level_of(S, c), Y_TCP_ACK, S.cbase[C_TCPACK], 1)
+            return 1, S.cbase[C_TCPACK] + tcp_listen_drop(S, c, h, t, R_NOTSPEC, False)
+        if rst or syn:
+            # embryonic_reset: the request dropped (EmbryonicRsts), a RST for a SYN
+            tcp_req_done(S, f, s, t, RQ_GONE)
+            S.misc[M_TCPL + TL_EMBRST] += 1
+            return 1, tcp_listen_drop(S, c, h, t, R_NOTSPEC, not rst)
+        if not ack:
+            return 1, tcp_listen_drop(S, c, h, t, R_NOTSPEC, False)
+        if S.ss[s, SS_ACCQ] > mx:
+            # tcp_v4_syn_recv_sock: sk_acceptq_is_full -> ListenOverflows, ListenDrops; the
+            # request stays (inet_rsk(req)->acked) for the ACK's retransmission, or with
+            # tcp_abort_on_overflow goes to embryonic_reset: a RST, the request dropped
+            # (EmbryonicRsts)
+            S.misc[M_TCPL + TL_OVF] += 1
+            S.misc[M_TCPL + TL_DROPS] += 1
+            ab = S.P[P_ABORT_OVF] != 0
+            if ab:
+                tcp_req_done(S, f, s, t, RQ_GONE)
+                S.misc[M_TCPL + TL_EMBRST] += 1
+            return 1, tcp_listen_drop(S, c, h, t, S.P[P_R_LOVF], ab)
+        tcp_req_done(S, f, s, t, RQ_EST)
+        d = tcp_child(S, c, h, s, f, t)
+        if S.pk[h, F_KIND] == K_TCP_CTRL:
+            consume(S, h, t + d)  # tcp_child_process: the ACK completes the handshake
+            return 1, d
+        return 0, d
+    # the listener itself (tcp_v4_do_rcv, TCP_LISTEN)
+    if not syn:
+        if S.P[P_SYNCOOKIES] != 0 and ack and not rst and S.ss[s, SS_OVF_T] >= 0 \
+                and t - S.ss[s, SS_OVF_T] <= SYNCOOKIE_VALID:
+            # cookie_v4_check within TCP_SYNCOOKIE_VALID of an overflow (tcp_synq_no_recent_
+            # overflow false): the ACK of a cookie SYN-ACK validates, any other fails
+            if st != RQ_COOKIE:
+                S.misc[M_TCPL + TL_CK_FAIL] += 1
+            else:
+                S.misc[M_TCPL + TL_CK_RECV] += 1
+                if S.ss[s, SS_ACCQ] > mx:
+                    S.misc[M_TCPL + TL_OVF] += 1
+                    S.misc[M_TCPL + TL_DROPS] += 1
+                    S.tf[f, TF_REQ] = RQ_DROPPED
+                    return 1, tcp_listen_drop(S, c, h, t, S.P[P_R_CKOVF], False)
+                d = tcp_child(S, c, h, s, f, t)
+                if S.pk[h, F_KIND] == K_TCP_CTRL:
+                    consume(S, h, t + d)
+                    return 1, d
+                return 0, d
+        # tcp_rcv_state_process(TCP_LISTEN): an ACK gets a RST (TCP_FLAGS), a RST is dropped
+        if rst:
+            return 1, tcp_listen_drop(S, c, h, t, R_TCP_RESET, False)
+        return 1, tcp_listen_drop(S, c, h, t, R_TCP_FLAGS, ack)
+    if ack:
+        return 1, tcp_listen_drop(S, c, h, t, R_TCP_FLAGS, True)  # a SYN-ACK to a listener
+    if (fl & TCP_FIN) != 0 or rst:
+        return 1, tcp_listen_drop(S, c, h, t, R_TCP_FLAGS, False)
+    return 1, tcp_conn_request(S, c, h, s, f, t)
+
+
+@njit(cache=True)
+def tcp_req_flush(S):
+    """Requests still in a SYN queue when the trace ends: their timers run after it, as
+    reassembly and delayed-ACK timers do, by reqsk_timer_handler's rule: while the queue is more
+    than half full (qlen * 2 > max(8, sk_max_ack_backlog)), each young request (one whose timer
+    has not run yet) missing from twice the queue length takes one retry off
+    tcp_synack_retries, down to 2 ("reserve half of room for young embrions"); a request whose
+    timeouts reached the retries expires, else its SYN-ACK is resent (TCPSynRetrans). Timers run
+    in time order (ties: in the order the requests were made). During the trace the requests'
+    timers are taken without that rule (exact for traces under 7 s, when the first request could
+    expire)."""
+    n = S.pk.shape[0]
+    t_end = S.pk[n - 1, F_T_VIS] if n > 0 else 0
+    tcp_req_expire(S, t_end)
+    R = S.P[P_SYNACK_RETRIES]
+    h0 = S.misc[M_RQH]
+    m = 0
+    for i in range(h0, S.misc[M_RQT]):
+        f = S.rqf[3 * i]
+        if S.tf[f, TF_REQ] == RQ_SYNRECV and S.tf[f, TF_REQ_T] == S.rqf[3 * i + 1]:
+            m += 1
+    if m == 0:
+        return
+    live = np.empty(m, np.int64)
+    fired = np.zeros(m, np.int64)
+    young = np.zeros(S.ss.shape[0], np.int64)
+    j = 0
+    for i in range(h0, S.misc[M_RQT]):
+        f = S.rqf[3 * i]
+        t0 = S.rqf[3 * i + 1]
+        if S.tf[f, TF_REQ] == RQ_SYNRECV and S.tf[f, TF_REQ_T] == t0:
+            live[j] = i
+            k = 0
+            while k < R and t0 + tcp_req_fire(S, k + 1) <= t_end:
+                k += 1
+            fired[j] = k
+            S.misc[M_TCPL + TL_SYNRETR] += k  # resent during the trace
+            if k == 0:
+                young[S.rqf[3 * i + 2]] += 1
+            j += 1
+    # the timer runs still to come: run k (k = timeouts so far) of request j at t0 + fire(k + 1)
+    ne = 0
+    for j in range(m):
+        ne += R + 1 - fired[j]
+    et = np.empty(ne, np.int64)
+    ej = np.empty(ne, np.int64)
+    ek = np.empty(ne, np.int64)
+    e = 0
+    for j in range(m):
+        t0 = S.rqf[3 * live[j] + 1]
+        for k in range(fired[j], R + 1):
+            et[e] = t0 + tcp_req_fire(S, k + 1)
+            ej[e] = j
+            ek[e] = k
+            e += 1
+    # by time; the events were made in creation order, so a stable sort keeps ties in it
+    order = np.argsort(et, kind="mergesort")
+    done = np.zeros(m, np.bool_)
+    for e in order:
+        j = ej[e]
+        if done[j]:
+            continue
+        k = ek[e]
+        i = live[j]
+        f = S.rqf[3 * i]
+        s = S.rqf[3 * i + 2]
+        q = S.ss[s, SS_SYNQ]
+        mr = R
+        if (q << 1) > max(8, S.ss[s, SS_MAXBL]):
+            y = young[s] << 1
+            while mr > 2:
+                if q < y:
+                    break
+                mr -= 1
+                y <<= 1
+        if k >= mr:
+            done[j] = True
+            S.ss[s, SS_SYNQ] = q - 1
+            S.tf[f, TF_REQ] = RQ_GONE
+            if k == 0:
+                young[s] -= 1
+        else:
+            S.misc[M_TCPL + TL_SYNRETR] += 1
+            if k == 0:
+                young[s] -= 1
+    S.misc[M_RQH] = S.misc[M_RQT]
+
+
+@njit(cache=True, inline="always")
+def tcp_listen_pending(S, h):
+    """At cost time: does segment h of a listener's flow take tcp_listen_rcv's handshake path
+    instead of tcp_rcv_ack? (A SYN, or a segment while the handshake is not complete; data on
+    the handshake's last ACK that will make a child is ACKed as the child's first data.)"""
+    s = S.pk[h, F_SOCK]
+    if s < 0 or S.ss[s, SS_LISTEN] == 0:
+        return False
+    f = S.pk[h, F_FLOWK]
+    st = S.tf[f, TF_REQ]
+    if (S.pk[h, F_FLAGS] & TCP_SYN) != 0:
+        return st != RQ_EST
+    if st == RQ_NONE or st == RQ_EST:
+        return False
+    makes_child = (st == RQ_SYNRECV or st == RQ_COOKIE) and S.ss[s, SS_ACCQ] <= S.ss[s, SS_MAXBL]
+    return not (S.pk[h, F_KIND] == K_TCP and makes_child)
+
+
+@njit(cache=True)
+def tcp_cleanup_rbuf(S, c, k, h, t):
+    """tcp_recvmsg's tcp_cleanup_rbuf after reading (last skb h of flow f): an ACK now when the
+    window the read opened is at least twice the one advertised (__tcp_cleanup_rbuf: with
+    2 * rcv_window_now <= window_clamp, __tcp_select_window's new window >= 2 * rcv_window_now),
+    or when a delayed ACK is pending with more than one rcv_mss unacknowledged. window_clamp is
+    taken as the full space (sk_rcvbuf / 2, as tcp_select_window). Returns the ACK's ns (0: none)."""
+    if S.P[P_TCP_ACKS] == 0 or S.pk[h, F_KIND] != K_TCP:
+        return 0
+    f = S.pk[h, F_FLOWK]
+    s = S.pk[h, F_SOCK]
+    if S.tf[f, TF_DELACK] >= 0 and t >= S.tf[f, TF_DELACK]:
+        # the delayed-ACK timer fired before this read (as tcp_rcv_ack finds it)
+        S.misc[M_TCPIN + 4] += 1
+        S.misc[M_TCPIN + 5] += 1
+        S.tf[f, TF_UNACK] = 0
+        S.tf[f, TF_DELACK] = -1
+        S.tf[f, TF_WND] = tcp_select_window(S, f, s)
+        S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
+    if S.tf[f, TF_WND] < 0:
+        return 0
+    now = S.tf[f, TF_DELACK] >= 0 and seqd(S.tf[f, TF_NXT], S.tf[f, TF_WUP]) > S.tf[f, TF_MSS]
+    rwn = tcp_receive_window(S, f)
+    full = S.ss[s, SS_RCVBUF] >> 1
+    nw = 0
+    if not now and 2 * rwn <= full:
+        free = (S.ss[s, SS_RCVBUF] - S.tf[f, TF_RMEM]) >> 1
+        if free < 0:
+            free = 0
+        if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
+            free = 0
+        nw = free
+        if nw > 0 and nw >= 2 * rwn:
+            now = True
+    if not now:
+        return 0
+    # tcp_send_ack: Tcp OutSegs; the ACK advertises rcv_nxt and the new window; a pending
+    # delayed ACK is cancelled (inet_csk_clear_xmit_timer in tcp_event_ack_sent)
+    S.misc[M_TCPL + TL_RBUF_ACK] += 1
+    S.tf[f, TF_WND] = tcp_select_window(S, f, s)
+    S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
+    S.tf[f, TF_UNACK] = 0
+    S.tf[f, TF_DELACK] = -1
+    if S.tf[f, TF_QUICK] > 0:
+        S.tf[f, TF_QUICK] -= 1
+    d = S.cbase[C_TCPACK]
+    charge(S, c, 0, Y_RBUF_ACK, d, 1)
+    return d
+
+
+
 @njit(cache=True)
 def l4_done(S, c, h, t):
     """End of local delivery + protocol handler for skb h: outcome and socket enqueue.
-    Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot."""
+    Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot
+    (-2: already charged). A TCP segment for a listener goes through tcp_listen_rcv first; the
+    collapsing tcp_prune_queue did on the way is added to the follow-up."""
+    kd = S.pk[h, F_KIND]
+    if kd != K_TCP and kd != K_TCP_CTRL:
+        return l4_done_est(S, c, h, t)  # no listener, no pruning: the UDP flood's path
+    S.misc[M_XCOST] = 0
+    pre = 0
+    if S.po[h, O_OUTC] == -1:
+        s = S.pk[h, F_SOCK]
+        if s >= 0 and S.ss[s, SS_LISTEN] != 0:
+            st, pre = tcp_listen_rcv(S, c, h, s, t)
+            if st != 0:
+                S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
+                S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs
+                return pre, -2
+    d, slot = l4_done_est(S, c, h, t)
+    extra = pre + S.misc[M_XCOST]
+    if extra == 0:
+        return d, slot
+    if d > 0 and slot >= 0:
+        charge(S, c, level_of(S, c), slot, d, 1)
+    return extra + d, -2
+
+
+@njit(cache=True)
+def l4_done_est(S, c, h, t):
+    """l4_done for everything but a listener's handshake."""
     if S.po[h, O_OUTC] != -1:
         return 0, -1  # a fragment that ended in ip_defrag (held, duplicate, dropped)
     kd = S.pk[h, F_KIND]
@@ -2003,12 +2616,13 @@ def l4_done(S, c, h, t):
             tcp_ack_sent(S, f, h)
             return S.cbase[C_DROP], Y_DROP_L4
         if cls == TQ_OFO:
-            r = tcp_data_queue_ofo(S, f, h, s, t)
+            r = tcp_data_queue_ofo(S, c, f, h, s, t)
             tcp_ack_sent(S, f, h)
             return r
-        # tcp_can_ingest / tcp_try_rmem_schedule: rmem_alloc + len > sk_rcvbuf and nothing to
-        # prune -> TCPRcvQDrop (KERNEL.md §1 row 10t)
-        if rmem + size > rcvbuf and rmem > 0:
+        # tcp_data_queue: tcp_try_rmem_schedule (tcp_can_ingest, then tcp_prune_queue) failed:
+        # PROTO_MEM and TCPRcvQDrop unless the receive queue is empty, which takes it anyway
+        # (sk_forced_mem_schedule) (KERNEL.md §1 row 10t; the rule by version: P_RMEM_RULE)
+        if not tcp_try_rmem_schedule(S, c, f, s, h, t) and S.tf[f, TF_QN] > 0:
             drop(S, h, S_L4, R_PROTOMEM, t)
             S.misc[M_TCPIN + (2)] += 1
             S.ss[s, SS_DROPS] += 1
@@ -2016,7 +2630,9 @@ def l4_done(S, c, h, t):
             return S.cbase[C_DROP], Y_DROP_L4
         if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
             S.misc[M_TCPX + 4] += 1  # partly old: tcp_dsack_set(seq, rcv_nxt), the rest queued
-    S.ss[s, SS_RMEM] = rmem + size
+    S.ss[s, SS_RMEM] += size
+    if kd == K_TCP:
+        S.tf[S.pk[h, F_FLOWK], TF_RMEM] += size
     sockq_push(S, s, h)
     if kd == K_TCP:
         tcp_queued(S, s, h, t)
@@ -2025,9 +2641,15 @@ def l4_done(S, c, h, t):
         emit_event(S, t, -1, c, s, E_SOCK, S.ss[s, SS_RMEM], D_NONE)
     if S.P[P_BUSY] != 0:
         bp_kick_sock(S, s, t)  # a busy-polling reader's loop_end sees the queue
-    # sk_data_ready -> sock_def_readable: wake a sleeping reader (KERNEL.md §1 row 11)
+    return sock_wake(S, c, s, t)
+
+
+@njit(cache=True, inline="always")
+def sock_wake(S, c, s, t):
+    """sk_data_ready -> sock_def_readable: wake a sleeping reader (KERNEL.md §1 row 11); a
+    listener's when a child joins its accept queue. Returns (cost, slot)."""
     if S.ss[s, SS_WAITER] > 0:
-        # exclusive wait: one reader is woken (__skb_wait_for_more_packets)
+        # exclusive wait: one reader is woken (__skb_wait_for_more_packets, inet_csk_wait_for_connect)
         k = S.wq[s, 0]
         for j in range(1, S.ss[s, SS_WAITER]):
             S.wq[s, j - 1] = S.wq[s, j]
@@ -2346,6 +2968,19 @@ def thread_advance(S, k, c, t):
                 return
             S.ts[k, TS_MSG_N] = 0
             S.ts[k, TS_MSG_I] = 0
+            if S.ss[s, SS_LISTEN] != 0 and S.ss[s, SS_ACCQ] > 0:
+                # accept4(): inet_csk_accept takes the oldest child off the accept queue
+                # (sk_acceptq_removed), then the app's own work on the new connection; a
+                # blocked accept that was woken has paid its syscall entry already
+                S.ss[s, SS_ACCQ] -= 1
+                d = S.cbase[C_ACCEPT] + (S.cbase[C_SYSCALL] if ph == TP_SYSCALL else 0)
+                charge(S, c, 0, Y_ACCEPT, d, 0)
+                w = S.ts[k, TS_ACCEPT]
+                if w > 0:
+                    charge(S, c, 0, Y_APP_ACCEPT, w, 0)
+                S.ts[k, TS_PHASE] = TP_ACCEPTED
+                start_step(S, c, t, ST_SYSCALL, k, d + w)
+                return
             if S.ss[s, SS_QN] > 0:
                 S.ts[k, TS_PHASE] = TP_COPY
                 if ph == TP_SYSCALL:
@@ -2373,8 +3008,14 @@ def thread_advance(S, k, c, t):
             if bp_step(S, k, c, t):
                 return
             continue
+        elif ph == TP_ACCEPTED:
+            S.ts[k, TS_PHASE] = TP_SYSCALL
+            flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+            S.ts[k, TS_SPAN_T] = t
+            continue
         elif ph == TP_BLOCK:
-            if S.ss[s, SS_QN] > 0:  # data arrived during the syscall: no sleep
+            if S.ss[s, SS_QN] > 0 or (S.ss[s, SS_LISTEN] != 0 and S.ss[s, SS_ACCQ] > 0):
+                # data (or a connection) arrived during the syscall: no sleep
                 S.ts[k, TS_PHASE] = TP_RETRY
                 continue
             S.ts[k, TS_STATE] = T_SLEEP
@@ -2406,6 +3047,15 @@ def thread_advance(S, k, c, t):
                 return
             S.ts[k, TS_PHASE] = TP_WORK
             S.ts[k, TS_MSG_I] = 0
+            if n > 0 and S.ss[s, SS_PROTO] == 6:
+                h = S.tmsg[k, n - 1]
+                d = tcp_cleanup_rbuf(S, c, k, h, t)
+                if d > 0:
+                    # the window-update ACK ends the recvmsg: part of its last skb's copy stage
+                    S.sc[h, S_COPY] += d
+                    S.se[h, S_COPY] += d
+                    start_step(S, c, t, ST_SYSCALL, k, d)
+                    return
             continue
         elif ph == TP_WORK:
             i = S.ts[k, TS_MSG_I]
@@ -2598,6 +3248,11 @@ def cpu_complete(S, c, t):
             S.se[h, S_COPY] = t
             s = S.ts[k, TS_SOCK]
             rmem_release(S, s, S.po[h, O_SKBTRUE])
+            if S.pk[h, F_KIND] == K_TCP:
+                # sk_eat_skb: the skb leaves its connection's receive queue and memory
+                f = S.pk[h, F_FLOWK]
+                S.tf[f, TF_RMEM] -= S.po[h, O_SKBTRUE]
+                S.tf[f, TF_QN] -= 1
             if S.pk[h, F_KIND] == K_UDP:
                 S.misc[M_UDPIN + (0)] += 1  # Udp InDatagrams at read time (udp.c:2118-2119)
         elif step == ST_WORK:
@@ -2629,7 +3284,8 @@ def cpu_complete(S, c, t):
         h = arg
         d, slot = l4_done(S, c, h, t)
         if d > 0:
-            charge(S, c, level_of(S, c), slot, d, 1)
+            if slot >= 0:
+                charge(S, c, level_of(S, c), slot, d, 1)
             S.sc[h, S_L4] += d
             if S.po[h, O_OUTC] == O_DROPPED or S.po[h, O_OUTC] == O_CONSUMED:
                 S.po[h, O_TDONE] = t + d

@@ -212,6 +212,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             a.setdefault("reuseport", False)
             a.setdefault("connected", False)
             a.setdefault("udp-gro", False)
+            a.setdefault("listen", False)
+            a.setdefault("backlog", cfg["sysctl"]["net.core.somaxconn"])  # listen(fd, SOMAXCONN)
+            a.setdefault("accept-ns", 0)
             a.setdefault("busy-poll", int(cfg["sysctl"]["net.core.busy_read"]))
             a.setdefault("wait", "recvmsg")
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
@@ -369,6 +372,14 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         qcaps.append(max(cap, 2))
         ss[s, L.SS_RCVBUF] = int(a["rcvbuf"])
         ss[s, L.SS_PROTO] = 6 if str(a["match"]).strip().lower().startswith("tcp") else 17
+        if a.get("listen"):
+            # __sys_listen: backlog capped at somaxconn (a negative one, as unsigned, too);
+            # inet_csk_listen_start: sk_max_ack_backlog = backlog
+            bl = int(a.get("backlog", cfg["sysctl"]["net.core.somaxconn"]))
+            som = int(cfg["sysctl"]["net.core.somaxconn"])
+            ss[s, L.SS_LISTEN] = 1
+            ss[s, L.SS_MAXBL] = som if (bl < 0 or bl > som) else bl
+        ss[s, L.SS_OVF_T] = -1
         # the busy loop's time: sk_ll_usec for a recvmsg reader; net.core.busy_poll for one in
         # epoll_wait (ep_busy_loop needs net_busy_loop_on(), not sk_ll_usec)
         ss[s, L.SS_LL_USEC] = int(a.get("busy-poll") or 0) if a.get("wait", "recvmsg") == \
@@ -393,6 +404,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tsa[k, L.TS_WORK] = int(a.get("work-ns", 0))
         tsa[k, L.TS_PHASE] = engine.TP_RETRY
         tsa[k, L.TS_APP] = thr_app[k]
+        tsa[k, L.TS_ACCEPT] = int(a.get("accept-ns", 0))
         maxbatch = max(maxbatch, int(a.get("batch", 1)))
     if veth:
         k = nthr - 1
@@ -508,6 +520,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     tf[:, L.TF_OFO] = -1
     tf[:, L.TF_WND] = -1
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
+    _listen_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
@@ -531,6 +544,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
         tf=tf, tofo=np.full(max(n, 1), -1, np.int64),
+        rqf=np.zeros(3 * max(n, 1), np.int64),  # request FIFO (flow, t0, socket): one per SYN at most
         hw=np.zeros((nq, max(int(P[L.P_HW_NSESS]), 1), L.N_HW), np.int64),
     )
     del pk, po  # `arrays` owns them (released after the packets table)
@@ -550,6 +564,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         set_buffers(st, rows, ev)
     engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
     engine.tcp_delack_flush(st)
+    engine.tcp_req_flush(st)
     engine.tcp_ofo_flush(st)
     engine.distribute(st)
     del st
@@ -632,6 +647,32 @@ def _hw_aggregation(P: np.ndarray, cfg: dict[str, Any], drv: Driver, notes: list
 
 
 # ------------------------------------------------------------------------------------- tables
+
+
+def _listen_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> None:
+    """The listen-socket and pruning rules that follow the sysctls and host.kernel."""
+    sc = cfg["sysctl"]
+    P[L.P_SYNCOOKIES] = sc["net.ipv4.tcp_syncookies"]
+    P[L.P_MAXSYN] = sc["net.ipv4.tcp_max_syn_backlog"]
+    P[L.P_SYNACK_RETRIES] = sc["net.ipv4.tcp_synack_retries"]
+    P[L.P_ABORT_OVF] = sc["net.ipv4.tcp_abort_on_overflow"]
+    # 3479c7549fb1 "tcp/dccp: allow a connection when sk_max_ack_backlog is zero" (6.13; stable
+    # 6.6 and 6.12 updates carry it too): inet_csk_reqsk_queue_is_full compares with > as
+    # sk_acceptq_is_full does
+    P[L.P_REQQ_GT] = 1 if kv >= (6, 13) else 0
+    # "tcp: add four drop reasons to tcp_check_req()" (6.15) named TCP_LISTEN_OVERFLOW; before,
+    # tcp_v4_rcv's discard_and_relse freed the ACK as NOT_SPECIFIED. A cookie's ACK refused for
+    # a full accept queue: cookie_v4_check's out_drop with NO_SOCKET ([UNSURE: the release]
+    # taken as 6.8, when cookie_v4_check took drop reasons; NOT_SPECIFIED before)
+    P[L.P_R_LOVF] = L.R_TCP_LISTEN_OVERFLOW if kv >= (6, 15) else L.R_NOTSPEC
+    P[L.P_R_CKOVF] = L.R_NOSOCK if kv >= (6, 8) else L.R_NOTSPEC
+    # tcp_try_rmem_schedule's trigger: 1d2fbaad7cd8 "tcp: stronger sk_rcvbuf checks" (6.17:
+    # rmem + truesize), its fix to skb->len (6.18), and its revert 026dfef287c0 (7.0: back to
+    # rmem <= rcvbuf)
+    if kv >= (7, 0) or kv < (6, 17):
+        P[L.P_RMEM_RULE] = L.RMEM_CLASSIC
+    else:
+        P[L.P_RMEM_RULE] = L.RMEM_TRUESIZE if kv < (6, 18) else L.RMEM_LEN
 
 
 def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarray, hz: int
@@ -794,7 +835,7 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
         sym_of = np.where(recv, sym_names.index(tcp_syms[0]), sym_of)
         sym_of = np.where(tcp_comm & (slot == L.Y_CONSUME), sym_names.index(tcp_syms[1]), sym_of)
     dsos = ["[kernel.kallsyms]"] + [str(a["name"]) for a in apps]
-    is_app = slot == L.Y_APP
+    is_app = (slot == L.Y_APP) | (slot == L.Y_APP_ACCEPT)
     dso = np.where(is_app, r[4] - 2 * ncpu + 1, 0)
     stv = st_idx[slot] if len(slot) else np.zeros(0, np.int64)
     arrays = [
@@ -923,9 +964,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     # OutSegs); ACKs sent on the receive path come from the engine (all IPv4-counted: the snmp6
     # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp)
     flags0 = cols.tcp_flags[ridx]
-    rst = head & (reason == L.R_NOSOCK) & (cols.proto[ridx] == 6) & ((flags0 & 4) == 0)
-    n_rst = int(rst.sum())
-    outsegs = int(S.misc[L.M_TCPIN + 4])
+    rst = head & (reason == L.R_NOSOCK) & (cols.proto[ridx] == 6) & ((flags0 & 4) == 0) \
+        & (S.sock < 0)  # a listener's refused cookie ACK is NO_SOCKET without a RST
+    tl = S.misc[L.M_TCPL : L.M_TCPL + 16].tolist()
+    n_rst = int(rst.sum()) + int(tl[L.TL_RST])
+    # ACKs of the receive path, SYN-ACKs (first and retransmitted), window updates from recvmsg
+    outsegs = int(S.misc[L.M_TCPIN + 4]) + int(tl[L.TL_SYNACK]) + int(tl[L.TL_SYNRETR]) \
+        + int(tl[L.TL_RBUF_ACK])
     # a decapsulated packet passes ip_rcv and ip_local_deliver twice (outer, inner), and a UDP
     # tunnel's outer datagram counts Udp InDatagrams when encap_rcv takes it
     # (udp_queue_rcv_one_skb: "if (ret <= 0) ... UDP_MIB_INDATAGRAMS"); the inner IP version is
@@ -954,7 +999,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                 "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
         "Tcp": {"InSegs": int((deliv_l4 & tcp).sum()), "OutSegs": outsegs + n_rst, "InErrs": 0,
-                "OutRsts": n_rst},
+                "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
         "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
                    "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
                    "TCPOFOQueue": int(S.misc[L.M_TCPX + 0]),
@@ -964,6 +1009,18 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    "TCPDSACKOldSent": int(S.misc[L.M_TCPX + 4]),
                    "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5]),
                    "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6]),
+                   # listen sockets (tcp_conn_request, tcp_check_req, cookie_v4_check)
+                   "ListenOverflows": int(tl[L.TL_OVF]), "ListenDrops": int(tl[L.TL_DROPS]),
+                   "SyncookiesSent": int(tl[L.TL_CK_SENT]),
+                   "SyncookiesRecv": int(tl[L.TL_CK_RECV]),
+                   "SyncookiesFailed": int(tl[L.TL_CK_FAIL]),
+                   "TCPReqQFullDoCookies": int(tl[L.TL_QF_COOKIE]),
+                   "TCPReqQFullDrop": int(tl[L.TL_QF_DROP]),
+                   "TCPSynRetrans": int(tl[L.TL_SYNRETR]), "EmbryonicRsts": int(tl[L.TL_EMBRST]),
+                   # tcp_prune_queue, tcp_collapse, tcp_prune_ofo_queue
+                   "PruneCalled": int(tl[L.TL_PRUNE]), "RcvPruned": int(tl[L.TL_RCVPRUNED]),
+                   "OfoPruned": int(tl[L.TL_OFOPRUNED]),
+                   "TCPRcvCollapsed": int(tl[L.TL_COLLAPSED]),
                    # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
                    "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
