@@ -322,3 +322,17 @@ def test_rx_cqe_moder_is_mlx5_only() -> None:
 
     with pytest.raises(ConfigError, match="mlx5 private flag"):
         resolve_config(None, ["nic.rx-cqe-moder=false"])
+
+
+def test_switching_the_driver_says_where_its_own_defaults_differ() -> None:
+    from replay.model.simulate import _driver_defaults_note
+
+    assert _driver_defaults_note(resolve_config(None, [])) is None  # ixgbe: DESIGN.md's host
+    note = _driver_defaults_note(resolve_config(None, ['nic.driver="mlx5"']))
+    assert note == ("nic.driver mlx5: the driver's own defaults are rx 1024, adaptive-rx on; this run "
+                    "uses rx 512, rx-usecs 50, rx-frames 0, adaptive-rx off (set nic.* to model it "
+                    "as shipped)")
+    shipped = ['nic.driver="mlx5"', "nic.rx=1024", "nic.adaptive-rx=true"]
+    assert _driver_defaults_note(resolve_config(None, shipped)) is None
+    assert "adaptive ITR on (I40E_ITR_DYNAMIC)" in str(
+        _driver_defaults_note(resolve_config(None, ['nic.driver="i40e"'])))

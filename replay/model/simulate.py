@@ -197,6 +197,9 @@ RPS_NO_CPU = 0xFFFF  # include/net/rps.h
 def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
              opts: ReplayOptions) -> SimResult:
     notes: list[str] = []
+    note = _driver_defaults_note(cfg)
+    if note:
+        notes.append(note)
     cols = columns(frames)
     hv = host_view(cols, list(cfg["host"]["addresses"]))
     if hv.note:
@@ -610,6 +613,30 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
     host = {"addresses": hv.addresses, "inferred": hv.inferred, "note": hv.note}
     return SimResult(packets, cpu, events, counters, summary, host, apps, notes)
+
+
+def _driver_defaults_note(cfg: dict[str, Any]) -> str | None:
+    """The [nic] defaults are one host's (ixgbe's ring, a fixed 50 us ITR: DESIGN.md); a user who
+    only switches nic.driver is told where the chosen driver's own probe-time defaults differ
+    (KERNEL.md §2 driver table), so the run is not mistaken for an untuned host of that NIC."""
+    nic = cfg["nic"]
+    own = {
+        # en.h:128 MLX5E_PARAMS_DEFAULT_LOG_RQ_SIZE 10; DIM on where the HW supports it
+        # (en_main.c mlx5e_build_rq_params / MLX5E_PFLAG_RX_DIM)
+        "mlx5": {"rx": 1024, "adaptive-rx": True},
+        # i40e_txrx.h I40E_ITR_RX_DEF = I40E_ITR_20K | I40E_ITR_DYNAMIC (not modelled: refused)
+        "i40e": {"adaptive-rx": True},
+    }.get(str(nic["driver"]), {})
+    diff = [f"{k} {v}".replace("True", "on") for k, v in own.items() if nic.get(k) != v]
+    if not diff:
+        return None
+    if nic["driver"] == "i40e":
+        return (f"nic.driver i40e: the driver ships with adaptive ITR on (I40E_ITR_DYNAMIC), which "
+                f"the model does not implement; this run uses a fixed rx-usecs {nic['rx-usecs']}")
+    used = ", ".join(f"{k} {nic[k]}".replace("False", "off").replace("True", "on")
+                     for k in ("rx", "rx-usecs", "rx-frames", "adaptive-rx"))
+    return (f"nic.driver {nic['driver']}: the driver's own defaults are {', '.join(diff)}; this "
+            f"run uses {used} (set nic.* to model it as shipped)")
 
 
 def _hw_aggregation(P: np.ndarray, cfg: dict[str, Any], drv: Driver, notes: list[str]) -> None:
