@@ -277,12 +277,15 @@ class ParquetFileWriter:
         encodings = [_RLE]
         stats = None
         body_end = 0
-        out = self._buf(len(levels) + 17 * n + 64)
+        # The kernels do not check bounds, so the buffer holds the worst case: 16 bytes a value
+        # (plain 16-byte addresses; hybrid runs of 16-bit indices stay under 5) and, for
+        # DELTA_BINARY_PACKED, 32 deltas of 64 bits for each of a 128-value block's 4
+        # miniblocks (the padding of a short last block included) with its 14-byte header.
+        out = self._buf(len(levels) + 17 * n + 64 + (1038 * (n // 128 + 1) if col.kind == "i64" else 0))
         out[: len(levels)] = np.frombuffer(levels, np.uint8)
         pos = len(levels)
-        if m == 0:  # all null: levels only
-            encoding = _PLAIN
-        elif col.kind == "dict":
+        if col.kind == "dict":  # the dictionary page even when every value is null: readers
+            # then get the Arrow dictionary back as it was
             dictionary: pa.Array = arr.dictionary
             codes = np.frombuffer(bufs[1], np.int8)[:n]
             if nulls:
@@ -296,6 +299,8 @@ class ParquetFileWriter:
             pos = k.hybrid(codes, m, bw, out, pos + 1)
             encoding = _RLE_DICTIONARY
             encodings.append(_PLAIN)
+        elif m == 0:  # all null: levels only
+            encoding = _PLAIN
         elif col.kind == "bool":
             bits = np.frombuffer(bufs[1], np.uint8)
             nb = (m + 7) // 8
