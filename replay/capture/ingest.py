@@ -64,7 +64,7 @@ def ingest(
             while q.get() is not None:  # let the reader finish instead of blocking
                 pass
 
-    writer = threading.Thread(target=write, daemon=True)
+    writer = threading.Thread(target=write, name="frames-writer", daemon=True)
     writer.start()
     try:
         try:

@@ -148,7 +148,7 @@ class FileHash:
     def start(self) -> None:
         with self._lock:
             if self._thread is None and self._value is None:
-                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
                 self._thread.start()
 
     def _same(self, st: os.stat_result) -> bool:
@@ -368,7 +368,7 @@ class _Pipeline:
     def __init__(self, decomp: _Decompressor) -> None:
         self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(_QUEUE_DEPTH)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(decomp,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(decomp,), name="decompress", daemon=True)
         self._thread.start()
 
     def _put(self, item: bytes | BaseException | None) -> bool:
