@@ -50,7 +50,7 @@ class CaptureInput:
     path: str  # as given ('-' for stdin)
     format: str  # pcap, pcap-ns, pcap-modified, pcapng
     compression: str | None  # gzip | zstd | xz | bzip2 | None
-    _sha256: str | FileHash  # the `sha256` property: the digest, or what computes it
+    _digest: str | FileHash  # the stored bytes' hash (algorithm `hash`), or what computes it
     frames: int
     linktypes: list[int]
     warnings: list[str]
@@ -60,23 +60,34 @@ class CaptureInput:
     bytes_decompressed: int = 0
     bytes_stored: int = 0
     first_frame: int = 0  # global frame number of this input's first frame (0 if none)
+    hash: str = "sha256"  # sha256 | blake3: the algorithm of `digest`
+
+    @property
+    def digest(self) -> str:
+        """Hash (algorithm `hash`) of the file's bytes as stored ("" when reading was asked not
+        to hash). A regular file's is computed apart from the decode, on first use, and cached."""
+        if isinstance(self._digest, FileHash):
+            self._digest = self._digest.value()
+        return self._digest
+
+    @digest.setter
+    def digest(self, value: str | FileHash) -> None:
+        self._digest = value
 
     @property
     def sha256(self) -> str:
-        """sha256 of the file's bytes as stored ("" when reading was asked not to hash). A
-        regular file's is computed apart from the decode, on first use, and cached."""
-        if isinstance(self._sha256, FileHash):
-            self._sha256 = self._sha256.value()
-        return self._sha256
-
-    @sha256.setter
-    def sha256(self, value: str | FileHash) -> None:
-        self._sha256 = value
+        """sha256 of the file's bytes as stored ("" when not hashed, or hashed with another
+        algorithm)."""
+        return self.digest if self.hash == "sha256" else ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as plain JSON-able values, `sha256` under its public name."""
-        names = [f.name.lstrip("_") for f in fields(self)]
-        return {name: getattr(self, name) for name in names}
+        """Every field as plain JSON-able values; the digest under its algorithm's name
+        (`sha256` or `blake3`)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        del out["hash"]
+        out = {"path": out.pop("path"), "format": out.pop("format"),
+               "compression": out.pop("compression"), self.hash: self.digest, **out}  # fmt: skip
+        return out
 
 
 @dataclass
@@ -132,12 +143,14 @@ class FrameReader:
         chunk_bytes: int = CHUNK,
         keep_frame: int | None = None,
         sha256: bool | str = True,
+        hash: str = "sha256",
     ) -> None:
         self.paths = [os.fspath(p) for p in paths]
         # True: a regular file's sha256 is computed when first asked for (CaptureInput.sha256);
         # "background": on a thread of its own from the moment the file is opened; False: ""
         # (no hashing work at all).
         self.sha256 = sha256
+        self.hash = hash  # the algorithm: sha256 (run.json, pipeline keys) or blake3 (ingest)
         self.on_warning = on_warning
         self.batch_frames = batch_frames
         self.chunk_bytes = chunk_bytes
@@ -172,7 +185,7 @@ class FrameReader:
             self.on_warning(message)
 
     def _read_one(self, path: str) -> Iterator[Decoded]:
-        src = Source(path, sha256=self.sha256)
+        src = Source(path, sha256=self.sha256, hash=self.hash)
         try:
             yield from self._read_source(src)
         finally:
@@ -195,7 +208,7 @@ class FrameReader:
 
     def _read_source(self, src: Source) -> Iterator[Decoded]:
         path = src.path
-        info = CaptureInput(path, "", src.compression, "", 0, [], [])
+        info = CaptureInput(path, "", src.compression, "", 0, [], [], hash=self.hash)
         self.inputs.append(info)
         if src.mappable:
             buf = src.window(0, self.chunk_bytes)
@@ -286,7 +299,7 @@ class FrameReader:
         # Hash the whole stored file even when reading stopped early.
         with contextlib.suppress(OSError):
             src.drain()
-        info.sha256 = src.sha256()
+        info.digest = src.digest()
         info.bytes_decompressed = base + buf.shape[0]
         info.bytes_stored = src._hashing.stored_bytes
         if walk.fmt == "pcapng":
