@@ -40,6 +40,7 @@ _T_BOOL, _T_I8, _T_I16, _T_I32, _T_I64, _T_BIN, _T_LIST, _T_STRUCT = 1, 3, 4, 5,
 
 CREATED_BY = "stack-replay version 0.1.0"  # readers parse "<name> version <x.y.z>"
 _MAX_DICT = 1 << 16  # dictionary entries per column chunk before falling back to plain
+_HEAD = 64  # room for a data page header before its body in the scratch buffer
 
 Fields = list[tuple[int, int, Any]]
 
@@ -61,7 +62,10 @@ def _value(out: bytearray, kind: int, v: Any) -> None:
         _uvar(out, len(b))
         out += b
     elif kind == _T_STRUCT:
-        _struct(out, v)
+        if isinstance(v, bytes):  # encoded already (a column chunk, a row group)
+            out += v
+        else:
+            _struct(out, v)
     else:  # _T_LIST: (element kind, items)
         elem, items = v
         if len(items) < 15:
@@ -93,6 +97,13 @@ def _struct(out: bytearray, fields: Fields) -> None:
     out.append(0)
 
 
+def _zz(v: int) -> bytes:
+    """A zigzag varint (Thrift compact i16/i32/i64) as bytes."""
+    out = bytearray()
+    _uvar(out, (v << 1) ^ (v >> 63))
+    return bytes(out)
+
+
 def thrift(fields: Fields) -> bytes:
     out = bytearray()
     _struct(out, fields)
@@ -111,6 +122,7 @@ class _Column:
         self.logical: Fields | None = None
         self.converted: int | None = None
         self.table: np.ndarray | None = None  # dict_direct's lookup table
+        self.prefixes: dict[tuple[int, ...], bytes] = {}  # encoded constant metadata fields
         self.plain = plain
         if t in (pa.uint8(), pa.uint16(), pa.uint32()):
             width = t.bit_width
@@ -185,11 +197,12 @@ class ParquetFileWriter:
     ) -> None:
         self.schema = schema
         self.columns = [_Column(f, f.name in plain, f.name in stats) for f in schema]
-        self.f = open(path, "wb")  # noqa: SIM115 (closed by close())
+        # unbuffered: each page is one write from our buffer, with no copy into Python's
+        self.f = open(path, "wb", buffering=0)  # noqa: SIM115 (closed by close())
         self.f.write(b"PAR1")
         self.pos = 4
         self.rows = 0
-        self.row_groups: list[Fields] = []
+        self.row_groups: list[bytes] = []  # RowGroup structs, encoded
         self.kv: dict[str, str] = {"ARROW:schema": base64.b64encode(schema.serialize()).decode()}
         self.scratch = np.empty(0, np.uint8)
 
@@ -213,21 +226,19 @@ class ParquetFileWriter:
             return
         start = self.pos
         chunks = []
-        size = 0
         for col, arr in zip(self.columns, batch.columns, strict=True):
             if arr.offset:
                 arr = pa.concat_arrays([arr])  # buffers that start at the first value
-            meta = self._column(col, arr)
-            size += meta[5][2]
-            chunks.append([(2, _T_I64, 0), (3, _T_STRUCT, meta)])
-        self.row_groups.append([
+            chunks.append(self._column(col, arr))
+        size = self.pos - start  # uncompressed: the column chunks' sizes add up to it
+        self.row_groups.append(thrift([
             (1, _T_LIST, (_T_STRUCT, chunks)),
             (2, _T_I64, size),
             (3, _T_I64, n),
             (5, _T_I64, start),
-            (6, _T_I64, self.pos - start),
+            (6, _T_I64, size),
             (7, _T_I16, len(self.row_groups)),
-        ])  # fmt: skip
+        ]))  # fmt: skip
         self.rows += n
 
     def close(self) -> None:
@@ -256,16 +267,30 @@ class ParquetFileWriter:
             self.scratch = np.empty(max(size, 2 * self.scratch.shape[0]), np.uint8)
         return self.scratch
 
-    def _page(self, kind: int, body: memoryview | bytes, header: Fields) -> int:
-        """Write one page; returns its size with the header."""
+    def _page(self, kind: int, body: memoryview | bytes, header: Fields) -> None:
+        """Write one page (header, then body)."""
         size = len(body)
         head = thrift([(1, _T_I32, kind), (2, _T_I32, size), (3, _T_I32, size), *header])
-        self.f.write(head)
-        self.f.write(body)
+        self.f.write(head + body)
         self.pos += len(head) + size
-        return len(head) + size
 
-    def _column(self, col: _Column, arr: pa.Array) -> Fields:
+    def _data_page(self, out: np.ndarray, end: int, n: int, encoding: int) -> None:
+        """Write out[_HEAD:end] as a data page of n values: its header goes into the room left
+        before the body, so the page is one write with no copy. The header in Thrift's compact
+        protocol, spelled out (this runs once per column per batch): type, both sizes, then
+        DataPageHeader(num_values, encoding, RLE definition and repetition levels)."""
+        size = end - _HEAD
+        zs = _zz(size)
+        head = b"\x15\x00\x15" + zs + b"\x15" + zs + b"\x2c\x15" + _zz(n) + b"\x15" + _zz(encoding) + (
+            b"\x15\x06\x15\x06\x00\x00"
+        )
+        h0 = _HEAD - len(head)
+        out[h0:_HEAD] = np.frombuffer(head, np.uint8)
+        self.f.write(memoryview(out)[h0:end])
+        self.pos += end - h0
+
+    def _column(self, col: _Column, arr: pa.Array) -> bytes:
+        """Write one column chunk; returns its ColumnChunk metadata, encoded."""
         n = len(arr)
         nulls = arr.null_count
         bufs = arr.buffers()
@@ -276,14 +301,14 @@ class ParquetFileWriter:
         dict_off = None
         encodings = [_RLE]
         stats = None
-        body_end = 0
         # The kernels do not check bounds, so the buffer holds the worst case: 16 bytes a value
         # (plain 16-byte addresses; hybrid runs of 16-bit indices stay under 5) and, for
         # DELTA_BINARY_PACKED, 32 deltas of 64 bits for each of a 128-value block's 4
         # miniblocks (the padding of a short last block included) with its 14-byte header.
-        out = self._buf(len(levels) + 17 * n + 64 + (1038 * (n // 128 + 1) if col.kind == "i64" else 0))
-        out[: len(levels)] = np.frombuffer(levels, np.uint8)
-        pos = len(levels)
+        delta = 1038 * (n // 128 + 1) if col.kind == "i64" else 0
+        out = self._buf(_HEAD + len(levels) + 17 * n + 64 + delta)
+        out[_HEAD : _HEAD + len(levels)] = np.frombuffer(levels, np.uint8)
+        pos = _HEAD + len(levels)
         if col.kind == "dict":  # the dictionary page even when every value is null: readers
             # then get the Arrow dictionary back as it was
             dictionary: pa.Array = arr.dictionary
@@ -344,25 +369,34 @@ class ParquetFileWriter:
                     pos = k.hybrid(idx, m, bw, out, pos + 1)
                     encoding = _RLE_DICTIONARY
                     encodings.append(_PLAIN)
-        body_end = pos
         data_off = self.pos
-        self._page(_DATA_PAGE, memoryview(out)[:body_end], [
-            (5, _T_STRUCT, [(1, _T_I32, n), (2, _T_I32, encoding), (3, _T_I32, _RLE), (4, _T_I32, _RLE)]),
-        ])  # fmt: skip
+        self._data_page(out, pos, n, encoding)
         encodings.append(encoding)
         size = self.pos - start
-        return [
-            (1, _T_I32, col.physical),
-            (2, _T_LIST, (_T_I32, sorted(set(encodings)))),
-            (3, _T_LIST, (_T_BIN, [col.name])),
-            (4, _T_I32, _UNCOMPRESSED),
-            (5, _T_I64, n),
-            (6, _T_I64, size),
-            (7, _T_I64, size),
-            (9, _T_I64, data_off),
-            (11, _T_I64, dict_off),
-            (12, _T_STRUCT, stats),
-        ]
+        # The ColumnChunk, encoded here: its constant fields (type, encodings, path, codec)
+        # once per column and set of encodings; then the sizes and offsets (Thrift compact
+        # field headers: delta << 4 | type, i64 = 6, struct = 12).
+        key = tuple(sorted(set(encodings)))
+        prefix = col.prefixes.get(key)
+        if prefix is None:
+            prefix = col.prefixes[key] = thrift([
+                (1, _T_I32, col.physical),
+                (2, _T_LIST, (_T_I32, list(key))),
+                (3, _T_LIST, (_T_BIN, [col.name])),
+                (4, _T_I32, _UNCOMPRESSED),
+            ])[:-1]  # fmt: skip
+        meta = bytearray(b"\x26\x00\x1c")  # file_offset (2) = 0, meta_data (3):
+        meta += prefix
+        meta += b"\x16" + _zz(n) + b"\x16" + _zz(size) + b"\x16" + _zz(size) + b"\x26" + _zz(data_off)
+        last = 9
+        if dict_off is not None:
+            meta += b"\x26" + _zz(dict_off)
+            last = 11
+        if stats is not None:
+            meta.append((12 - last) << 4 | _T_STRUCT)
+            meta += thrift(stats)
+        meta += b"\x00\x00"  # end of ColumnMetaData, of ColumnChunk
+        return bytes(meta)
 
     def _dictionary_page(self, body: bytes, entries: int) -> None:
         self._page(_DICTIONARY_PAGE, body, [(7, _T_STRUCT, [(1, _T_I32, entries), (2, _T_I32, _PLAIN)])])
