@@ -128,7 +128,7 @@ def gunzip(path: Path, module=zlib) -> int:
 
 
 _CHILD = """
-import json, resource, sys, threading, time
+import json, sys, threading, time
 from replay.cli import main
 cpu = {}  # thread name -> CPU seconds of that thread (time.thread_time at its end)
 run = threading.Thread.run
@@ -144,14 +144,20 @@ try:
 except SystemExit:
     pass
 cpu['main'] = time.thread_time()
-print(json.dumps([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, cpu]), file=sys.stderr)
+# Peak RSS of this process's own memory: VmHWM. (ru_maxrss is not it: Linux carries it over
+# exec from the forked parent, so every child reported the benchmark's own 496 MiB.)
+hwm = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:'))
+print(json.dumps([hwm, cpu]), file=sys.stderr)
 """
 
 
-def _replay_child(command: str, args: list[str]) -> tuple[float, float, int, dict[str, float]]:
+def _replay_child(
+    command: str, args: list[str], repo: Path = REPO
+) -> tuple[float, float, int, dict[str, float]]:
     """Wall time, CPU time (all threads), peak RSS (KiB) and CPU seconds per thread (main,
-    frames-writer, sha256, decompress) of `python -m replay COMMAND ARGS` in a child process."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    frames-writer, blake3/sha256, decompress) of `python -m replay COMMAND ARGS` in a child
+    process, with the `replay` package of `repo`."""
+    env = dict(os.environ, PYTHONPATH=str(repo))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", _CHILD, command, *args], env=env,
@@ -175,6 +181,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes for CI: N=200k, no tshark")
     ap.add_argument("--only", choices=["scaling", "memory", "writers"], action="append", default=[],
                     help="run only these parts (repeatable), skipping the reader comparison")
+    ap.add_argument("--baseline", default=None,
+                    help="--scaling also for the replay package in this directory, interleaved")
     ap.add_argument("--writers", action="store_true",
                     help="the frames file's Parquet writer: ours (pqwrite) vs pyarrow's, same batches")
     a = ap.parse_args()
@@ -255,20 +263,30 @@ def readers(a: argparse.Namespace, n: int, pcap: Path, pcapng: Path, gz: Path) -
 
 def scaling(a: argparse.Namespace, d: Path, n: int, pcap: Path) -> None:
     """`replay ingest` on N and 4N frames in child processes, alternated; the marginal cost per
-    extra million frames, (T(4N) − T(N)) / 3N, by wall and by CPU time, beside the target."""
+    extra million frames, (T(4N) − T(N)) / 3N, by wall and by CPU time, beside the target.
+    With --baseline DIR the same for the `replay` package in DIR (e.g. an older commit's
+    `git archive` with its numba cache warm), interleaved with ours."""
     big = d / f"bench-{4 * n}.pcap"
     if not big.exists():
         generate(str(big), 4 * n)
-    out = str(d / "ingest.parquet")
-    r1, r4 = [], []
+    repos = [("this tree", REPO)] + ([("baseline", Path(a.baseline))] if a.baseline else [])
+    runs: dict[str, tuple[list, list]] = {name: ([], []) for name, _ in repos}
     for _ in range(a.repeat):
-        r1.append(_replay_child("ingest", [str(pcap), "-o", out]))
-        r4.append(_replay_child("ingest", [str(big), "-o", out]))
+        for name, repo in repos:
+            out = str(d / f"ingest-{name.replace(' ', '-')}.parquet")
+            runs[name][0].append(_replay_child("ingest", [str(pcap), "-o", out], repo))
+            runs[name][1].append(_replay_child("ingest", [str(big), "-o", out], repo))
+    for name, _ in repos:
+        print(f"\n[{name}]", end="")
+        _marginal(a, n, *runs[name])
+
+
+def _marginal(a: argparse.Namespace, n: int, r1: list, r4: list) -> None:
     t1, t4 = min(r[0] for r in r1), min(r[0] for r in r4)
     c1, c4 = min(r[1] for r in r1), min(r[1] for r in r4)
     per = 1e6 / (3 * n)  # per extra million frames
     mw, mc = (t4 - t1) * per, (c4 - c1) * per
-    print(f"\nreplay ingest (best of {a.repeat}): {n} frames {t1:.3f} s wall, {c1:.3f} CPU-s; "
+    print(f" replay ingest (best of {a.repeat}): {n} frames {t1:.3f} s wall, {c1:.3f} CPU-s; "
           f"{4 * n} frames {t4:.3f} s wall, {c4:.3f} CPU-s")  # fmt: skip
     print(f"{'marginal cost per extra million frames':<40} {'wall s':>8} {'CPU s':>8} {'target':>8}")
     print(f"{'(T(4N) - T(N)) / 3N':<40} {mw:>8.3f} {mc:>8.3f} {0.15:>8.3f}   "

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from replay import __version__
 from replay.capture import pqencode as k
 
 # parquet.thrift enums
@@ -38,7 +39,7 @@ _UTF8, _UINT_8, _UINT_16, _UINT_32, _UINT_64 = 0, 11, 12, 13, 14
 # Thrift compact protocol type ids
 _T_BOOL, _T_I8, _T_I16, _T_I32, _T_I64, _T_BIN, _T_LIST, _T_STRUCT = 1, 3, 4, 5, 6, 8, 9, 12
 
-CREATED_BY = "stack-replay version 0.1.0"  # readers parse "<name> version <x.y.z>"
+CREATED_BY = f"stack-replay version {__version__}"  # readers parse "<name> version <x.y.z>"
 _MAX_DICT = 1 << 16  # dictionary entries per column chunk before falling back to plain
 _HEAD = 64  # room for a data page header before its body in the scratch buffer
 
