@@ -160,7 +160,8 @@ def _replay_child(
     env = dict(os.environ, PYTHONPATH=str(repo))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", _CHILD, command, *args], env=env,
+    # cwd: `python -c` puts the working directory first on sys.path, before PYTHONPATH
+    p = subprocess.run([sys.executable, "-c", _CHILD, command, *args], env=env, cwd=repo,
                        capture_output=True, text=True, check=True)  # fmt: skip
     dt = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
