@@ -343,7 +343,7 @@ def writers(n: int, pcap: Path, repeat: int, d: Path) -> None:
     every option off (no dictionary, statistics or compression)."""
     import pyarrow.parquet as pq
 
-    from replay.capture.ingest import PLAIN_COLUMNS, STATS_COLUMNS
+    from replay.capture.ingest import PLAIN_COLUMNS, STATS_COLUMNS, ZSTD_COLUMNS
     from replay.capture.pqwrite import ParquetFileWriter
     from replay.capture.reader import FrameReader
     from replay.capture.schema import FRAMES_SCHEMA
@@ -352,7 +352,9 @@ def writers(n: int, pcap: Path, repeat: int, d: Path) -> None:
     out = d / "writer.parquet"
 
     def ours() -> None:
-        with ParquetFileWriter(out, FRAMES_SCHEMA, plain=PLAIN_COLUMNS, stats=STATS_COLUMNS) as w:
+        with ParquetFileWriter(
+            out, FRAMES_SCHEMA, plain=PLAIN_COLUMNS, stats=STATS_COLUMNS, zstd=ZSTD_COLUMNS
+        ) as w:
             for b in batches:
                 w.write_batch(b)
 

@@ -108,7 +108,8 @@ def test_round_trip(tmp_path: Path, seed: int, sizes: list[int], null_rate: floa
     # a sliced batch: buffers that do not start at the first value
     batches = [b.slice(min(offset, b.num_rows - 1)) if i == 0 else b for i, b in enumerate(batches)]
     out = tmp_path / "t.parquet"
-    with ParquetFileWriter(out, SCHEMA, plain=("u32_plain",), stats=("u64", "i64", "req")) as w:
+    zstd = ("u32_plain", "kind", "i64") if seed % 2 else ()  # plain, dictionary and delta pages
+    with ParquetFileWriter(out, SCHEMA, plain=("u32_plain",), stats=("u64", "i64", "req"), zstd=zstd) as w:
         for b in batches:
             w.write_batch(b)
         w.add_key_value_metadata({"k": "v"})

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import zstandard
 
 from replay import __version__
 from replay.capture import pqencode as k
@@ -33,7 +34,7 @@ _BOOLEAN, _INT32, _INT64, _BYTE_ARRAY, _FLBA = 0, 1, 2, 6, 7
 _REQUIRED, _OPTIONAL = 0, 1
 _PLAIN, _RLE, _DELTA_BINARY_PACKED, _RLE_DICTIONARY = 0, 3, 5, 8
 _DATA_PAGE, _DICTIONARY_PAGE = 0, 2
-_UNCOMPRESSED = 0
+_UNCOMPRESSED, _ZSTD = 0, 6
 _UTF8, _UINT_8, _UINT_16, _UINT_32, _UINT_64 = 0, 11, 12, 13, 14
 
 # Thrift compact protocol type ids
@@ -114,9 +115,10 @@ def thrift(fields: Fields) -> bytes:
 class _Column:
     """How one Arrow field is stored: physical type, annotations, value encoding."""
 
-    def __init__(self, field: pa.Field, plain: bool, stats: bool) -> None:
+    def __init__(self, field: pa.Field, plain: bool, stats: bool, zstd: bool = False) -> None:
         t = field.type
         self.name = field.name
+        self.zstd = zstd  # pages compressed with zstd level 1
         self.optional = field.nullable
         self.stats = stats
         self.type_length: int | None = None
@@ -195,15 +197,18 @@ class ParquetFileWriter:
         *,
         plain: tuple[str, ...] = (),
         stats: tuple[str, ...] = (),
+        zstd: tuple[str, ...] = (),
     ) -> None:
         self.schema = schema
-        self.columns = [_Column(f, f.name in plain, f.name in stats) for f in schema]
+        self.columns = [_Column(f, f.name in plain, f.name in stats, f.name in zstd) for f in schema]
+        self.zstd = zstandard.ZstdCompressor(level=1) if zstd else None  # releases the GIL
         # unbuffered: each page is one write from our buffer, with no copy into Python's
         self.f = open(path, "wb", buffering=0)  # noqa: SIM115 (closed by close())
         self.f.write(b"PAR1")
         self.pos = 4
         self.rows = 0
         self.row_groups: list[bytes] = []  # RowGroup structs, encoded
+        self.raw_size = 0
         self.kv: dict[str, str] = {"ARROW:schema": base64.b64encode(schema.serialize()).decode()}
         self.scratch = np.empty(0, np.uint8)
 
@@ -227,17 +232,17 @@ class ParquetFileWriter:
             return
         start = self.pos
         chunks = []
+        self.raw_size = 0  # the row group's size uncompressed, added up by _page/_data_page
         for col, arr in zip(self.columns, batch.columns, strict=True):
             if arr.offset:
                 arr = pa.concat_arrays([arr])  # buffers that start at the first value
             chunks.append(self._column(col, arr))
-        size = self.pos - start  # uncompressed: the column chunks' sizes add up to it
         self.row_groups.append(thrift([
             (1, _T_LIST, (_T_STRUCT, chunks)),
-            (2, _T_I64, size),
+            (2, _T_I64, self.raw_size),
             (3, _T_I64, n),
             (5, _T_I64, start),
-            (6, _T_I64, size),
+            (6, _T_I64, self.pos - start),
             (7, _T_I16, len(self.row_groups)),
         ]))  # fmt: skip
         self.rows += n
@@ -268,27 +273,37 @@ class ParquetFileWriter:
             self.scratch = np.empty(max(size, 2 * self.scratch.shape[0]), np.uint8)
         return self.scratch
 
-    def _page(self, kind: int, body: memoryview | bytes, header: Fields) -> None:
-        """Write one page (header, then body)."""
-        size = len(body)
-        head = thrift([(1, _T_I32, kind), (2, _T_I32, size), (3, _T_I32, size), *header])
+    def _page(self, col: _Column, kind: int, body: memoryview | bytes, header: Fields) -> None:
+        """Write one page (header, then body, compressed if the column says so)."""
+        raw = len(body)
+        if col.zstd and self.zstd is not None:
+            body = self.zstd.compress(body)
+        head = thrift([(1, _T_I32, kind), (2, _T_I32, raw), (3, _T_I32, len(body)), *header])
         self.f.write(head + body)
-        self.pos += len(head) + size
+        self.pos += len(head) + len(body)
+        self.raw_size += len(head) + raw
 
-    def _data_page(self, out: np.ndarray, end: int, n: int, encoding: int) -> None:
+    def _data_page(self, col: _Column, out: np.ndarray, end: int, n: int, encoding: int) -> None:
         """Write out[_HEAD:end] as a data page of n values: its header goes into the room left
         before the body, so the page is one write with no copy. The header in Thrift's compact
         protocol, spelled out (this runs once per column per batch): type, both sizes, then
         DataPageHeader(num_values, encoding, RLE definition and repetition levels)."""
-        size = end - _HEAD
-        zs = _zz(size)
-        head = b"\x15\x00\x15" + zs + b"\x15" + zs + b"\x2c\x15" + _zz(n) + b"\x15" + _zz(encoding) + (
-            b"\x15\x06\x15\x06\x00\x00"
-        )
+        tail = b"\x2c\x15" + _zz(n) + b"\x15" + _zz(encoding) + b"\x15\x06\x15\x06\x00\x00"
+        raw = end - _HEAD
+        if col.zstd and self.zstd is not None:
+            body = self.zstd.compress(memoryview(out)[_HEAD:end])
+            head = b"\x15\x00\x15" + _zz(raw) + b"\x15" + _zz(len(body)) + tail
+            self.f.write(head + body)
+            self.pos += len(head) + len(body)
+            self.raw_size += len(head) + raw
+            return
+        zs = _zz(raw)
+        head = b"\x15\x00\x15" + zs + b"\x15" + zs + tail
         h0 = _HEAD - len(head)
         out[h0:_HEAD] = np.frombuffer(head, np.uint8)
         self.f.write(memoryview(out)[h0:end])
         self.pos += end - h0
+        self.raw_size += end - h0
 
     def _column(self, col: _Column, arr: pa.Array) -> bytes:
         """Write one column chunk; returns its ColumnChunk metadata, encoded."""
@@ -298,7 +313,7 @@ class ParquetFileWriter:
         valid = np.frombuffer(bufs[0], np.uint8) if nulls else None
         m = n - nulls
         levels = _levels(n, nulls, valid) if col.optional else b""
-        start = self.pos
+        start, raw_start = self.pos, self.raw_size
         dict_off = None
         encodings = [_RLE]
         stats = None
@@ -319,7 +334,7 @@ class ParquetFileWriter:
                 k.compact(codes, valid, packed)
                 codes = packed[:m]
             dict_off = self.pos
-            self._dictionary_page(_plain_strings(dictionary), len(dictionary))
+            self._dictionary_page(col, _plain_strings(dictionary), len(dictionary))
             bw = _bw(len(dictionary))
             out[pos] = bw
             pos = k.hybrid(codes, m, bw, out, pos + 1)
@@ -364,16 +379,16 @@ class ParquetFileWriter:
                     encoding = _PLAIN
                 else:
                     dict_off = self.pos
-                    self._dictionary_page(_plain_values(col, entries), len(entries))
+                    self._dictionary_page(col, _plain_values(col, entries), len(entries))
                     bw = _bw(len(entries))
                     out[pos] = bw
                     pos = k.hybrid(idx, m, bw, out, pos + 1)
                     encoding = _RLE_DICTIONARY
                     encodings.append(_PLAIN)
         data_off = self.pos
-        self._data_page(out, pos, n, encoding)
+        self._data_page(col, out, pos, n, encoding)
         encodings.append(encoding)
-        size = self.pos - start
+        size, raw_size = self.pos - start, self.raw_size - raw_start
         # The ColumnChunk, encoded here: its constant fields (type, encodings, path, codec)
         # once per column and set of encodings; then the sizes and offsets (Thrift compact
         # field headers: delta << 4 | type, i64 = 6, struct = 12).
@@ -384,11 +399,11 @@ class ParquetFileWriter:
                 (1, _T_I32, col.physical),
                 (2, _T_LIST, (_T_I32, list(key))),
                 (3, _T_LIST, (_T_BIN, [col.name])),
-                (4, _T_I32, _UNCOMPRESSED),
+                (4, _T_I32, _ZSTD if col.zstd else _UNCOMPRESSED),
             ])[:-1]  # fmt: skip
         meta = bytearray(b"\x26\x00\x1c")  # file_offset (2) = 0, meta_data (3):
         meta += prefix
-        meta += b"\x16" + _zz(n) + b"\x16" + _zz(size) + b"\x16" + _zz(size) + b"\x26" + _zz(data_off)
+        meta += b"\x16" + _zz(n) + b"\x16" + _zz(raw_size) + b"\x16" + _zz(size) + b"\x26" + _zz(data_off)
         last = 9
         if dict_off is not None:
             meta += b"\x26" + _zz(dict_off)
@@ -399,8 +414,8 @@ class ParquetFileWriter:
         meta += b"\x00\x00"  # end of ColumnMetaData, of ColumnChunk
         return bytes(meta)
 
-    def _dictionary_page(self, body: bytes, entries: int) -> None:
-        self._page(_DICTIONARY_PAGE, body, [(7, _T_STRUCT, [(1, _T_I32, entries), (2, _T_I32, _PLAIN)])])
+    def _dictionary_page(self, col: _Column, body: bytes, entries: int) -> None:
+        self._page(col, _DICTIONARY_PAGE, body, [(7, _T_STRUCT, [(1, _T_I32, entries), (2, _T_I32, _PLAIN)])])
 
     def _dictionary(self, col: _Column, vals: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         """(dictionary entries, each value's entry number), or (None, _) to write plain."""
