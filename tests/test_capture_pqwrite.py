@@ -151,6 +151,18 @@ def test_bundled_traces_ingest_to_the_reader_table(tmp_path: Path) -> None:
     _ingest_matches_reader(traces, tmp_path)
 
 
+def test_a_capture_without_frames_gives_an_empty_table(tmp_path: Path) -> None:
+    from tests import capbuild as cb
+
+    src = tmp_path / "empty.pcap"
+    src.write_bytes(cb.pcap([]))
+    out = tmp_path / "frames.parquet"
+    ingest([src], out)
+    t = pq.read_table(out)
+    assert t.num_rows == 0 and t.schema.remove_metadata() == FRAMES_SCHEMA
+    assert pl.read_parquet(out).shape == (0, len(FRAMES_SCHEMA))
+
+
 @pytest.mark.corpus
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"real-capture corpus not found at {CORPUS}")
 def test_real_captures_ingest_to_the_reader_table(tmp_path: Path) -> None:
