@@ -276,6 +276,22 @@ def test_802_11_beacon_is_not_ip_and_not_an_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("oui", "is_ip"),
+    [("000000", True), ("0000f8", True), ("080007", True), ("00000c", False), ("090000", False)],
+)
+def test_llc_snap_carries_an_ethertype_only_under_the_encapsulation_ouis(
+        tmp_path: Path, oui: str, is_ip: bool) -> None:  # fmt: skip
+    # 802.3 length field, then LLC AA AA 03 + SNAP (OUI, PID 0x0800); tshark (dissect_snap) reads
+    # the PID as an ethertype only for RFC 1042, 802.1H and AppleTalk's OUI (a mutated OUI from
+    # `editcap -E` turned an IP packet into "Data" for tshark)
+    body = bytes.fromhex("aaaa03" + oui) + b"\x08\x00" + ipv4(udp())
+    r = decode(tmp_path, eth(body, etype=len(body)))
+    assert sub(r, "ip_version src error") == (
+        {"ip_version": 4, "src": "10.0.0.1", "error": None} if is_ip
+        else {"ip_version": 0, "src": None, "error": None})
+
+
+@pytest.mark.parametrize(
     ("frame", "error", "fields"),
     [
         (eth(b"")[:10], "truncated:ethernet", {"dst_mac": None}),
@@ -299,3 +315,50 @@ def test_broken_frames_are_rows_with_an_error(
     r = decode(tmp_path, frame)
     assert r["error"] == error
     assert sub(r, " ".join(fields)) == fields if fields else True
+
+
+def _ipv4_opts(opts: bytes, ncap: int, tot: int | None = None) -> bytes:
+    ihl = 5 + len(opts) // 4
+    hdr = struct.pack(">BBHHHBBH4s4s", 0x40 | ihl, 0, 4 * ihl + 8 if tot is None else tot, 1,
+                      0x4000, 64, 17, 0, bytes([1, 2, 3, 4]), bytes([5, 6, 7, 8]))  # fmt: skip
+    return eth((hdr + opts + udp(b""))[:ncap])
+
+
+LSRR = bytes([0x83, 11, 4, 9, 9, 9, 9, 10, 10, 10, 10, 0])  # two hops, then End of List
+
+
+@pytest.mark.parametrize(
+    ("opts", "ncap", "tot", "src", "dst"),
+    [
+        # what tshark 4.x shows for each (crafted, then read with `tshark -T fields -e ip.dst`)
+        (LSRR, 100, None, "1.2.3.4", "10.10.10.10"),  # the route's last hop is ip.dst
+        (bytes([1, 1]) + LSRR[:10], 100, None, "1.2.3.4", "5.6.7.8"),  # route past the header
+        (LSRR, 31, None, "1.2.3.4", None),  # the walk reaches byte 31, not captured
+        (LSRR, 22, None, "1.2.3.4", None),
+        (bytes([0x44, 0x44, 0, 0]), 21, None, "1.2.3.4", None),  # the option's length is cut
+        (bytes([0x44, 0x44, 0, 0]), 22, None, "1.2.3.4", "5.6.7.8"),  # length 68: past the end
+        (bytes([1, 1, 1, 1]), 23, None, "1.2.3.4", None),
+        (bytes([1, 1, 1, 1]), 24, None, "1.2.3.4", "5.6.7.8"),
+        (bytes([0, 1, 1, 1]), 21, None, "1.2.3.4", "5.6.7.8"),  # End of List stops the walk
+        (bytes([0x44, 1, 1, 1]), 22, None, "1.2.3.4", "5.6.7.8"),  # a length below 2 too
+        (bytes([0x44, 4, 0, 0, 1, 1, 1, 1]), 27, None, "1.2.3.4", None),
+        (bytes([1, 1, 1, 1]), 100, 20, None, None),  # total length below the header: bogus
+    ],
+)  # fmt: skip
+def test_ipv4_destination_as_tshark_finds_it(
+        tmp_path: Path, opts: bytes, ncap: int, tot: int | None, src: str | None,
+        dst: str | None) -> None:  # fmt: skip
+    r = decode(tmp_path, _ipv4_opts(opts, ncap, tot))
+    assert (r["ip_version"], r["src"], r["dst"]) == (4, src, dst)
+
+
+@pytest.mark.parametrize(("proto", "l4len", "ports"), [(17, 2, None), (17, 4, 1111), (6, 3, None),
+                                                       (6, 4, 80)])  # fmt: skip
+def test_transport_header_ends_where_the_ip_length_says(
+        tmp_path: Path, proto: int, l4len: int, ports: int | None) -> None:  # fmt: skip
+    # the rest of the frame is there (padding or a mutated length): tshark's transport tvb and
+    # the kernel's trimmed skb both end at the IP total length (an `editcap -E` frame: tshark
+    # showed no ports for IP length 22 over a full UDP header)
+    seg = udp() if proto == 17 else tcp()
+    r = decode(tmp_path, eth(ipv4(seg, proto=proto, total=20 + l4len)))
+    assert (r["sport"], r["error"]) == (ports, "truncated:udp" if proto == 17 else "truncated:tcp")

@@ -28,7 +28,8 @@ def traces(draw: Any, reorder: bool = False) -> list[dict[str, Any]]:
     seq: dict[int, int] = {}
     for _ in range(n):
         t += draw(st.sampled_from([0, 50, 700, 5_000, 80_000]))
-        kind = draw(st.sampled_from(["udp", "udp", "tcp", "tcp", "ack", "arp", "icmp", "other"]))
+        kind = draw(st.sampled_from(["udp", "udp", "tcp", "tcp", "ack", "syn", "arp", "icmp",
+                                     "other"]))
         src = f"10.0.1.{draw(st.integers(2, 6))}"
         dst = draw(st.sampled_from(["10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.9"]))
         r: dict[str, Any] = {"ts_ns": t, "src": src, "dst": dst}
@@ -36,8 +37,9 @@ def traces(draw: Any, reorder: bool = False) -> list[dict[str, Any]]:
             size = draw(st.sampled_from([60, 200, 1514]))
             r.update(proto=17, dport=draw(st.sampled_from([9000, 9001])), wire_len=size,
                      cap_len=size, payload_len=size - 42)
-        elif kind in ("tcp", "ack"):
-            port = draw(st.integers(1, 3))
+        elif kind in ("tcp", "ack", "syn"):
+            # a SYN opens (or reopens) a connection the listener of run()'s configs takes
+            port = draw(st.integers(1, 3 if kind != "syn" else 6))
             pay = 1448 if kind == "tcp" else 0
             s0 = seq.get(port, 1000)
             seq[port] = s0 + pay
@@ -45,8 +47,9 @@ def traces(draw: Any, reorder: bool = False) -> list[dict[str, Any]]:
             # next fills the gap) or one already sent (old data); the sequence wraps at 2^32
             jump = draw(st.sampled_from([0, 0, 0, 0, 1448, -1448, -2896])) if pay and reorder else 0
             r.update(proto=6, sport=40000 + port, dport=5000, wire_len=66 + pay, cap_len=66 + pay,
-                     payload_len=pay, tcp_seq=(s0 + jump) % 2**32, tcp_ack=1,
-                     tcp_flags=0x10 | (0x08 if draw(st.booleans()) else 0), tcp_hlen=32,
+                     payload_len=pay, tcp_seq=(s0 + jump - (kind == "syn")) % 2**32, tcp_ack=1,
+                     tcp_flags=0x02 if kind == "syn" else 0x10 | (0x08 if draw(st.booleans()) else 0),
+                     tcp_hlen=32,
                      tcp_opt_hash=draw(st.integers(0, 1)), ip_id=draw(st.integers(0, 3)))
         elif kind == "arp":
             r.update(ip_version=0, ethertype=0x0806, proto=None, sport=None, dport=None,
@@ -76,6 +79,12 @@ configs = st.fixed_dictionaries({
     "app_cpu": st.integers(0, 3),
     "sysfs.threaded": st.booleans(),  # threaded NAPI: the kthreads instead of NET_RX
     "adaptive": st.booleans(),  # ixgbe's dynamic ITR or mlx5's net_dim where the driver has one
+    # the TCP app as a listener: its backlog, cookies, accept() work (model/engine.py "Listen
+    # sockets"); None: no listener
+    "listen": st.sampled_from([None, (0, 1, 0), (1, 0, 50_000), (4096, 1, 0)]),
+    "net.core.busy_read": st.sampled_from([0, 0, 50]),  # readers busy-poll their socket's NAPI
+    # the NIC's aggregation where the driver has it: ixgbe RSC / mlx5 LRO, mlx5 hardware GRO
+    "hwagg": st.sampled_from(["off", "lro", "gro-hw"]),
 })
 
 
@@ -84,6 +93,10 @@ def run(rows: list[dict[str, Any]], c: dict[str, Any]) -> Any:
     sets = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in c.items() if "." in k]
     if c.get("adaptive") and c["nic.driver"] in ("ixgbe", "mlx5"):
         sets.append("nic.adaptive-rx=true")
+    if c.get("hwagg") == "lro" and c["nic.driver"] in ("ixgbe", "mlx5"):
+        sets.append("nic.large-receive-offload=true")
+    if c.get("hwagg") == "gro-hw" and c["nic.driver"] == "mlx5" and c["nic.gro"]:
+        sets.append("nic.rx-gro-hw=true")
     if c["host.hz"] == 1000:
         sets.append("net.core.netdev_budget_usecs=2000")
     sets += ['app[0].match="udp dport 9000"', f"app[0].cpu={c['app_cpu'] % cpus}",
@@ -91,6 +104,10 @@ def run(rows: list[dict[str, Any]], c: dict[str, Any]) -> Any:
              f"app[0].rcvbuf={c['rcvbuf']}",
              'app[1].match="tcp dport 5000"', f"app[1].cpu={(c['app_cpu'] + 1) % cpus}",
              "app[1].batch=16", 'host.addresses=["10.0.0.1", "02:00:00:00:00:01"]']
+    if c.get("listen") is not None:
+        backlog, cookies, accept_ns = c["listen"]
+        sets += ["app[1].listen=true", f"app[1].backlog={backlog}",
+                 f"net.ipv4.tcp_syncookies={cookies}", f"app[1].accept-ns={accept_ns}"]
     cfg = resolve_config(None, sets)
     return simulate(frames(rows), cfg, PROFILE, ReplayOptions())
 

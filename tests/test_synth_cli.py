@@ -25,7 +25,7 @@ def test_help_shows_an_example():
 def test_list_names_every_scenario_on_one_line(argv):
     r = runner.invoke(app, argv)
     lines = r.output.splitlines()
-    assert r.exit_code == 0 and len(lines) == len(SCENARIOS) == 10
+    assert r.exit_code == 0 and len(lines) == len(SCENARIOS) == 11
     assert [line.split()[0] for line in lines] == list(SCENARIOS)
     assert all("[defaults: --duration" in line for line in lines)
 

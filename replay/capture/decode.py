@@ -190,27 +190,64 @@ OK_NONE, OK_FIXED, OK_SRC, OK_ALL = 0, 1, 2, 3
 
 
 @njit(cache=True, inline="always")
+def _ipv4_dst_offset(b, p, hl, end):
+    """Where an IPv4 header with options has the destination tshark shows as ip.dst, or −1.
+
+    Wireshark's IP dissector walks the options for a source route first (measured against
+    tshark 4.x with crafted headers: tests/test_capture_decode.py): ip.dst is the last address
+    of the last loose/strict source route option (131/137, length ≥ 7, inside the header), else
+    the header's own; and where the walk (type, then length, of each option up to the header's
+    end, stopping at End of List or a length below 2) runs off the captured bytes, tshark shows
+    no destination at all."""
+    q = p + 20
+    hend = p + hl
+    dst = p + 16
+    while q < hend:
+        if q >= end:
+            return -1
+        t = b[q]
+        if t == 0:  # End of Option List
+            break
+        if t == 1:  # No Operation
+            q += 1
+            continue
+        if q + 1 >= end:
+            return -1
+        ln = np.int64(b[q + 1])
+        if ln < 2:
+            break
+        if (t == 0x83 or t == 0x89) and ln >= 7 and q + ln <= hend:
+            dst = q + ln - 4
+        q += ln
+    if dst + 4 > end:
+        return -1
+    return dst
+
+
+@njit(cache=True, inline="always")
 def _ip_any(b, p, end, v):
     """IPv4 or IPv6 → (err, hlen, proto, l4p, l4len, frag, id, has_id, ttl, tos, df, has_df,
     src offset, dst offset, what is readable: OK_NONE, OK_FIXED (version, proto, ttl, tos),
     OK_SRC (+ source), OK_ALL (+ destination)).
 
     As tshark shows them: an IPv6 header cut short still has its fixed fields and whichever
-    address is whole; an IPv4 header with a bad IHL has no addresses."""
+    address is whole; an IPv4 header with a bad IHL or total length has no addresses, one whose
+    options run past the capture may lack its destination (_ipv4_dst_offset)."""
     if v == 4:
         err, hl, proto, l4p, l4len, frag, ipid, ttl, tos, df = _ipv4(b, p, end)
         ok = OK_ALL
+        dp = p + 16
         if err == E_IPVER or (err == E_IPV4 and hl == 0 and (end - p < 16 or b[p] >> 4 != 4)):
             ok = OK_NONE
         elif err == E_IPV4 and hl == 0:
             ok = OK_SRC  # cut inside the header after the source address: tshark shows it
-        elif err == E_IHL:
-            ok = OK_FIXED
-        elif err == E_IPV4:
-            # the options run past the capture but the fixed 20 bytes are there: tshark still
-            # shows the addresses (a randpkt IPv4 frame with IHL 12 and 25 bytes captured)
-            ok = OK_SRC + 1
-        return err, hl, proto, l4p, l4len, frag, ipid, 1, ttl, tos, df, 1, p + 12, p + 16, ok
+        elif err == E_IHL or err == E_IPLEN:  # noqa: SIM109
+            ok = OK_FIXED  # tshark stops at a bad header or total length: no addresses
+        elif hl > 20:
+            # the fixed 20 bytes are there; the destination is wherever the options put it
+            dp = _ipv4_dst_offset(b, p, hl, end)
+            ok = OK_ALL if dp >= 0 else OK_SRC
+        return err, hl, proto, l4p, l4len, frag, ipid, 1, ttl, tos, df, 1, p + 12, dp, ok
     err, hl, proto, l4p, l4len, frag, ipid, has_id, hop, tc = _ipv6(b, p, end)
     ok = OK_ALL
     if err == E_IPVER or p + 8 > end:
@@ -359,13 +396,15 @@ def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
         if frag == 2:  # later fragment: no transport header in this frame
             r.payload_len = l4len
             continue
+        # the transport header ends where the IP length says, as for tshark's tvb and the
+        # kernel's pskb_trim_rcsum: Ethernet padding or a mutated length is not a header
         l4end = min(end, l4p + l4len)
         if proto == 6:
-            if l4p + 4 <= end:
+            if l4p + 4 <= l4end:
                 r.sport = u16be(buf, l4p)
                 r.dport = u16be(buf, l4p + 2)
                 r.valid |= V_PORTS
-            if l4p + 20 > end:
+            if l4p + 20 > l4end:
                 r.error = E_TCP
                 continue
             thl = (buf[l4p + 12] >> 4) * 4
@@ -380,14 +419,14 @@ def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
                 r.error = E_TCPOFF
                 continue
             # Options differ → GRO does not merge (net/ipv4/tcp_offload.c tcp_gro_receive).
-            r.tcp_opt_hash = _fnv1a(buf, l4p + 20, min(l4p + thl, end)) if thl > 20 else 0
+            r.tcp_opt_hash = _fnv1a(buf, l4p + 20, min(l4p + thl, l4end)) if thl > 20 else 0
             r.payload_len = max(l4len - thl, 0)
-            if l4p + thl > end:
+            if l4p + thl > l4end:
                 r.error = E_TCP
             continue
         if proto == 17 or proto == 136:
-            if l4p + 8 > end:
-                if l4p + 4 <= end:
+            if l4p + 8 > l4end:
+                if l4p + 4 <= l4end:
                     r.sport = u16be(buf, l4p)
                     r.dport = u16be(buf, l4p + 2)
                     r.valid |= V_PORTS
@@ -429,7 +468,7 @@ def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
                     r.error = _inner(buf, q2, l4end, 4 if pt == ET_IPV4 else 6, False, rec, isrc, idst, i)
             continue
         if proto == 132 or proto == 33:  # SCTP, DCCP: ports only
-            hp, s, d = _ports(buf, l4p, end, proto)
+            hp, s, d = _ports(buf, l4p, l4end, proto)
             if hp:
                 r.sport = s
                 r.dport = d

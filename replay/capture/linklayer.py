@@ -94,6 +94,18 @@ def follow_ethertype(b, p, end, et, rec, i, outer):
 
 
 @njit(cache=True, inline="always")
+def snap_ethertype(b, q):
+    """The SNAP protocol ID at q+3 as an ethertype, or −1 when the OUI at q makes it something
+    else. Only three OUIs carry ethertypes (Wireshark's dissect_snap, RFC 1042): 00-00-00
+    (encapsulated Ethernet), 00-00-F8 (Cisco's 802.1H bridge tunnel) and 08-00-07 (Apple's
+    AppleTalk); any other OUI's PIDs are that vendor's own numbering (Cisco's CDP 0x2000, ...)."""
+    o0, o1, o2 = b[q], b[q + 1], b[q + 2]
+    if (o0 == 0 and o1 == 0 and (o2 == 0 or o2 == 0xF8)) or (o0 == 8 and o1 == 0 and o2 == 7):
+        return u16be(b, q + 3)
+    return -1
+
+
+@njit(cache=True, inline="always")
 def _llc(b, p, end):
     """802.2 LLC → (err, p, ethertype): only SNAP (AA AA 03, OUI, type) leads anywhere."""
     if p + 3 > end:
@@ -101,7 +113,8 @@ def _llc(b, p, end):
     if b[p] == 0xAA and b[p + 1] == 0xAA and b[p + 2] == 0x03:
         if p + 8 > end:
             return E_LLC, p, -1
-        return E_OK, p + 8, u16be(b, p + 6)
+        et = snap_ethertype(b, p + 3)
+        return E_OK, (p + 8 if et >= 0 else p), et
     return E_OK, p, -1
 
 
@@ -289,6 +302,7 @@ def link_header(b, p, end, lt, rec, dmac, smac, i):
         if nlpid == 0x80:  # SNAP: OUI + PID (an ethertype)
             if q + 5 > end:
                 return E_FRELAY, p, -1, 0
-            return E_OK, q + 5, u16be(b, q + 3), 0
+            et = snap_ethertype(b, q)
+            return E_OK, (q + 5 if et >= 0 else q), et, 0
         return E_OK, q, -1, 0
     return E_LINKTYPE, p, -1, 0

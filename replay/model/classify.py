@@ -414,6 +414,9 @@ def infer_apps(cols: Columns, received: np.ndarray, ncpus: int) -> tuple[list[di
         return [], "no [[app]] configured and no TCP/UDP traffic: nothing is read by an application"
     key = cols.proto[l4] * 65536 + cols.dport[l4]
     u, c = np.unique(key, return_counts=True)
+    # a local TCP port that receives SYNs (no ACK) has a listener behind it
+    syn = l4 & (cols.proto == 6) & ((cols.tcp_flags & 0x12) == 0x02)
+    listening = set(np.unique(6 * 65536 + cols.dport[syn]).tolist())
     order = np.argsort(-c, kind="stable")
     apps = []
     for j in order[:8]:
@@ -426,8 +429,10 @@ def infer_apps(cols: Columns, received: np.ndarray, ncpus: int) -> tuple[list[di
             "match": f"{proto} dport {port}",
             "cpu": (ncpus - 1 - len(apps)) % ncpus,
             "batch": 64 if proto == "tcp" else 1,
+            "listen": int(u[j]) in listening,
         })
-    desc = ", ".join(f"{a['match']} on CPU {a['cpu']}" for a in apps)
+    desc = ", ".join(f"{a['match']}{' (listening: SYNs seen)' if a['listen'] else ''}"
+                     f" on CPU {a['cpu']}" for a in apps)
     return apps, (
         f"no [[app]] configured: inferred one reader per busy local port ({desc}); "
         "add [[app]] tables to model your application"

@@ -77,6 +77,12 @@ DEFAULTS: dict[str, Any] = {
         # unless the peer has rx-udp-gro-forwarding or rx-gro-list on (both off by default)
         "sender-tso": True,
         "rx-udp-gro-forwarding": False,
+        # ethtool -K lro: the NIC merges a TCP flow's segments before the ring (ixgbe RSC,
+        # mlx5 LRO); rx-gro-hw: NETIF_F_GRO_HW (bnxt TPA, mlx5 SHAMPO). Off here whatever the
+        # driver's own default (ixgbe_sw_init enables RSC on 82599 and later; mlx5 leaves LRO
+        # off): see docs/model.md "Hardware receive aggregation"
+        "large-receive-offload": False,
+        "rx-gro-hw": False,
     },
     "irq": {"affinity": "spread"},
     "sysctl": {
@@ -101,6 +107,25 @@ DEFAULTS: dict[str, Any] = {
         "net.ipv6.ip6frag_low_thresh": 3145728,
         "net.ipv6.ip6frag_time": 60,  # IPV6_FRAG_TIMEOUT (60 * HZ)
         "net.core.flow_limit_table_len": 4096,  # netdev_flow_limit_table_len (dev.c:5271)
+        # listen sockets: listen()'s backlog is capped at somaxconn (__sys_listen); SOMAXCONN is
+        # 4096 since 5.4 (19f92a030ca6 "net: increase SOMAXCONN to 4096"), 128 before; None
+        # resolves by host.kernel
+        "net.core.somaxconn": None,
+        # tcp_sk_init: max(128, established-hash buckets / 128): 1024 for the 131072-bucket hash
+        # of a 16 GiB host (dmesg "TCP established hash table entries"); only read with
+        # tcp_syncookies = 0 (tcp_conn_request keeps its last quarter for proven peers)
+        "net.ipv4.tcp_max_syn_backlog": 1024,
+        "net.ipv4.tcp_syncookies": 1,  # sysctl_tcp_syncookies default (tcp_ipv4.c tcp_sk_init)
+        "net.ipv4.tcp_synack_retries": 5,  # TCP_SYNACK_RETRIES (include/net/tcp.h)
+        # 1: a handshake's ACK that meets a full accept queue resets the connection instead of
+        # leaving the request for the ACK's retransmission (tcp_check_req)
+        "net.ipv4.tcp_abort_on_overflow": 0,
+        # sysctl_net_busy_read (net/core/sysctl_net_core.c): a new socket's sk_ll_usec
+        # (sock_init_data); 0 = no busy polling in recvmsg (KERNEL.md §2; 50 us recommended)
+        "net.core.busy_read": 0,
+        # sysctl_net_busy_poll: how long poll/select/epoll_wait busy-poll (ep_busy_loop's
+        # busy_loop_timeout); 0 = off. Applies to [[app]]s with wait = "epoll"
+        "net.core.busy_poll": 0,
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -138,6 +163,18 @@ APP_DEFAULTS: dict[str, Any] = {
     # setsockopt(UDP_GRO): udp_gro_receive_segment aggregates the socket's datagrams in GRO and
     # recvmsg returns the whole train (work-ns is then per train)
     "udp-gro": False,
+    # a TCP listener (listen()): connections whose SYN is in the trace go through its SYN queue
+    # and accept queue; the app accept()s each one before reading (accept-ns of its own work)
+    "listen": False,
+    "backlog": None,  # listen()'s backlog; None: SOMAXCONN (capped at net.core.somaxconn anyway)
+    "accept-ns": 0,
+    # setsockopt(SO_BUSY_POLL) in us: sk_ll_usec, the time recvmsg busy-polls the socket's NAPI
+    # before it sleeps; None: net.core.busy_read (include/net/busy_poll.h, net/core/sock.c)
+    "busy-poll": None,
+    # how the reader waits for data: "recvmsg" (a blocking recvmsg; busy polling per busy-poll /
+    # net.core.busy_read) or "epoll" (epoll_wait on the socket, then recvmsg; busy polling per
+    # net.core.busy_poll, ep_busy_loop)
+    "wait": "recvmsg",
 }
 
 # When a config has no [[app]], replay still needs a consumer for the traffic it carries:
@@ -396,6 +433,25 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _bool(cfg, "nic", "rx-checksumming")
     _bool(cfg, "nic", "sender-tso")
     _bool(cfg, "nic", "rx-udp-gro-forwarding")
+    _bool(cfg, "nic", "large-receive-offload")
+    _bool(cfg, "nic", "rx-gro-hw")
+    if n["large-receive-offload"] and not drv.lro:
+        raise ConfigError(
+            f"nic.large-receive-offload: {drv.name} has no LRO (ethtool -k shows "
+            "large-receive-offload: off [fixed]); ixgbe (RSC) and mlx5 offer it")
+    if n["rx-gro-hw"]:
+        if drv.name != "mlx5":
+            raise ConfigError(
+                f"nic.rx-gro-hw: {drv.name}: it has no NETIF_F_GRO_HW (rx-gro-hw: off [fixed]); "
+                "mlx5 offers it (SHAMPO), ixgbe and mlx5 offer nic.large-receive-offload")
+        if n["large-receive-offload"]:
+            raise ConfigError(
+                "nic.rx-gro-hw: mlx5 merges packets one way at a time (params->packet_merge.type "
+                "is LRO or SHAMPO); set nic.large-receive-offload = false")
+        if not n["gro"]:
+            raise ConfigError(
+                "nic.rx-gro-hw needs nic.gro = true (netdev_fix_features drops NETIF_F_GRO_HW "
+                "without NETIF_F_GRO)")
     sc = n["sender-cpu"]
     if sc != "auto" and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 <= sc < ncpus):
         raise ConfigError(
@@ -455,6 +511,16 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.ipv4.ipfrag_max_dist", 0, 2**31 - 1, "non-negative (dist_min 0)")
     # flow_limit_table_len_sysctl accepts any positive int; the table takes ilog2 of it
     _int(cfg, "sysctl", "net.core.flow_limit_table_len", 1, 2**30, "between 1 and 2^30")
+    if s["net.core.somaxconn"] is None:
+        s["net.core.somaxconn"] = 4096 if kernel_version(cfg) >= (5, 4) else 128
+    _int(cfg, "sysctl", "net.core.somaxconn", 0, 2**31 - 1, "between 0 and INT_MAX")
+    _int(cfg, "sysctl", "net.ipv4.tcp_max_syn_backlog", 0, 2**31 - 1, "between 0 and INT_MAX")
+    _int(cfg, "sysctl", "net.ipv4.tcp_syncookies", 0, 2, "0, 1 or 2 (proc_dou8vec_minmax 0..2)")
+    _int(cfg, "sysctl", "net.ipv4.tcp_synack_retries", 0, 127, "between 0 and 127 (MAX_TCP_SYNCNT)")
+    _int(cfg, "sysctl", "net.ipv4.tcp_abort_on_overflow", 0, 1, "0 or 1")
+    # proc_dointvec_minmax, extra1 = SYSCTL_ZERO
+    _int(cfg, "sysctl", "net.core.busy_read", 0, 2**31 - 1, "us between 0 and 2^31-1")
+    _int(cfg, "sysctl", "net.core.busy_poll", 0, 2**31 - 1, "us between 0 and 2^31-1")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")
@@ -504,6 +570,26 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         _bool(tmp, "app", "reuseport")
         _bool(tmp, "app", "connected")
         _bool(tmp, "app", "udp-gro")
+        _bool(tmp, "app", "listen")
+        _int(tmp, "app", "accept-ns", 0, 10**12, "non-negative ns")
+        if full["listen"] and not str(full["match"]).strip().lower().startswith("tcp"):
+            raise ConfigError(f"app[{i}].listen needs a TCP socket: its match must start with tcp, "
+                              f"got {full['match']!r}")
+        if full["backlog"] is None:
+            full["backlog"] = s["net.core.somaxconn"]
+        _int(tmp, "app", "backlog", -(2**31), 2**31 - 1, "an int as listen() takes it")
+        if full["busy-poll"] is None:
+            full["busy-poll"] = s["net.core.busy_read"]
+        # sk_setsockopt SO_BUSY_POLL: a negative value is -EINVAL; the value is an int
+        _int(tmp, "app", "busy-poll", 0, 2**31 - 1, "us between 0 and 2^31-1 (SO_BUSY_POLL)")
+        if full["wait"] not in ("recvmsg", "epoll"):
+            raise ConfigError(
+                f"app[{i}].wait must be \"recvmsg\" or \"epoll\", got {full['wait']!r}")
+        busy = full["busy-poll"] if full["wait"] == "recvmsg" else s["net.core.busy_poll"]
+        if busy > 0 and drv.name == "veth":
+            raise ConfigError(
+                f"app[{i}]: busy polling is modelled for a NIC queue's NAPI; with nic.driver = "
+                "\"veth\" set busy-poll, net.core.busy_read and net.core.busy_poll to 0")
         apps.append(full)
     cfg["app"] = apps
     tunnels = []

@@ -61,6 +61,12 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("stage", "csum"),
     ("fixed", "tunnel_decap"),
     ("stage", "ipv6_exthdr"),
+    # listen sockets and receive-queue collapsing (model/engine.py "Listen sockets", "Pruning")
+    ("fixed", "tcp_conn_request"),
+    ("fixed", "tcp_child_sock"),
+    ("fixed", "accept"),
+    ("stage", "tcp_collapse"),
+    ("fixed", "busy_loop"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

@@ -40,6 +40,9 @@ class Driver:
     # 1 CHECKSUM_UNNECESSARY (the NIC verified the L4 checksum; not for IP fragments, whose L4
     # checksum it cannot check), 2 CHECKSUM_COMPLETE (the NIC hands up the sum of the packet)
     rx_csum: int = 1
+    # NETIF_F_LRO in the driver's hw_features (ethtool -K lro): ixgbe's RSC on 82599 and later
+    # (ixgbe_probe: IXGBE_FLAG2_RSC_CAPABLE), mlx5's LRO (mlx5e_build_nic_netdev)
+    lro: bool = False
 
     def round_ring(self, n: int) -> int:
         if self.ring_multiple == 0:
@@ -61,7 +64,7 @@ DRIVERS: dict[str, Driver] = {
         # IXGBE_RX_BUFFER_WRITE 16 (ixgbe.h:143); names from ixgbe_ethtool.c
         Driver("ixgbe", "ixgbe_clean_rx_irq", "ixgbe_poll", "ixgbe_msix_clean_rings",
                "eth0-TxRx-{q}", 512, 64, 8192, 8, 64, 1022, 128, False, MOD_ITR, 16,
-               "rx_queue_{q}_packets"),
+               "rx_queue_{q}_packets", lro=True),
         # i40e.h:27-30 (512 default, 4096 max on X710); I40E_REQ_DESCRIPTOR_MULTIPLE 32;
         # HLUT 512 entries (i40e.h:218); I40E_RX_BUFFER_WRITE 32; ITR is a minimum gap too
         Driver("i40e", "i40e_clean_rx_irq", "i40e_napi_poll", "i40e_msix_clean_rings",
@@ -75,7 +78,7 @@ DRIVERS: dict[str, Driver] = {
                MOD_MLX5_CQE, 8, "rx{q}_packets",
                # mlx5e_handle_csum: CHECKSUM_COMPLETE (fragments included) unless the
                # no-csum-complete state is set; counted in rx_csum_complete (en_rx.c)
-               rx_csum=2),
+               rx_csum=2, lro=True),
         # veth (KERNEL.md §3c): no ring, IRQ or moderation; veth_xmit hands the skb to netif_rx
         # on the sending CPU, or (GRO/XDP on the peer) to a VETH_RING_SIZE = 256 ptr_ring per
         # queue polled by veth_poll. No RSS: the rx queue is the sender's tx queue. "ring" and

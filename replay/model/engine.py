@@ -45,6 +45,11 @@ TP_COPY = 1
 TP_WORK = 2
 TP_BLOCK = 3
 TP_RETRY = 4
+TP_ACCEPTED = 5  # an accept() (and the app's work on the new connection) is done
+TP_BUSY = 6  # busy polling: the top of __napi_busy_loop's loop (take the NAPI, poll or spin)
+TP_BUSY_CHK = 7  # busy polling: the end of an iteration (loop_end, need_resched)
+TP_BUSY_END = 8  # busy polling: the loop is over (busy_poll_stop done)
+TP_BUSY_RESUME = 9  # busy polling: back after cond_resched
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR = 1, 2, 4, 8, 16, 32, 64, 128
 SKB_STRUCT = 256  # SKB_DATA_ALIGN(sizeof(struct sk_buff)) on x86_64 (skbuff.h SKB_TRUESIZE)
@@ -480,9 +485,12 @@ def arrival(S, i, t):
         sender_arrival(S, i, t)  # veth: no ring; the sending task takes it (KERNEL.md §3c)
         return
     q = S.pk[i, F_QUE]
+    if S.P[P_HWAGG] != 0 and S.P[P_HWAGG] < HWA_SHAMPO and hw_receive(S, q, i, t):
+        return  # merged into, or opened, a session of the NIC's receive aggregation
     # posted buffers = ring - 1 - in use - cleaned but not yet refilled (ixgbe_desc_unused keeps
     # one descriptor unused, ixgbe_main.c; refill in batches of IXGBE_RX_BUFFER_WRITE, ixgbe.h:143)
-    free = S.P[P_RING_USABLE] - S.qs[q, QS_RING_N] - S.qs[q, QS_UNUSED]
+    # - those the NIC's open aggregation sessions hold
+    free = S.P[P_RING_USABLE] - S.qs[q, QS_RING_N] - S.qs[q, QS_UNUSED] - S.qs[q, QS_HW_N]
     if free <= 0:
         # no buffer: the NIC drops it and counts rx_missed_errors (KERNEL.md §1 row 0); no skb exists
         S.po[i, O_OUTC] = O_DROPPED
@@ -498,7 +506,11 @@ def arrival(S, i, t):
     S.qs[q, QS_RING_N] += 1
     S.qs[q, QS_ACCEPTED] += 1
     S.qs[q, QS_BYTES] += S.pk[i, F_PLEN]
+    if S.P[P_HWAGG] == HWA_SHAMPO:
+        shampo_mark(S, q, i, t)  # the CQE's match / flush bits
     moderation_arm(S, q, t)
+    if S.P[P_BUSY] != 0:
+        bp_kick_queue(S, q, t)
 
 
 # -------------------------------------------------------------------------- CPU: IRQ, softirq
@@ -584,8 +596,9 @@ def deliver_irq(S, c, q, t):
             heap_set(S, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
             return
         hardirq_begin(S, c, q, t, X_IDLE)
-    elif x == X_TASK and task < S.P[P_NTHR]:
-        # an application thread is interrupted at once; its step resumes later
+    elif x == X_TASK and task < S.P[P_NTHR] and S.cs[c, CS_HS_KS] != HS_BUSY:
+        # an application thread is interrupted at once; its step resumes later (not inside a
+        # busy poll's napi->poll: handled like the softirq it runs, at the step's end)
         S.cs[c, CS_REM] = S.cs[c, CS_NEXT] - t
         S.cs[c, CS_RESUME_STEP] = S.cs[c, CS_STEP]
         S.cs[c, CS_RESUME_ARG] = S.cs[c, CS_ARG]
@@ -657,6 +670,9 @@ def nra_exit(S, c, t, broke):
     """The tail of net_rx_action: remaining + newly scheduled + repoll go back (dev.c:7905-7920)."""
     if S.cs[c, CS_HS_KS] == HS_NAPI_THREAD:
         napi_thread_after(S, c, t, broke)
+        return
+    if S.cs[c, CS_HS_KS] == HS_BUSY:
+        bp_after_poll(S, c, t)
         return
     if broke:
         n = 0
@@ -1036,10 +1052,13 @@ def udp_gro_receive(S, q, i, t):
 def gro_receive(S, q, i, t):
     """dev_gro_receive for packet i; returns its GRO cost. Rules: KERNEL.md §4 (tcp_gro_receive,
     inet_gro_receive, gro.c). Completed skbs go to the rx_list; held ones wait."""
-    single_skb(S, i)
+    if S.po[i, O_SEGNEXT] < 0:
+        single_skb(S, i)  # (a hardware aggregate already is its skb)
     if S.P[P_GRO] == 0:
         rx_add(S, q, i)  # netif_elide_gro -> GRO_NORMAL, still batched
         return 0, False
+    if S.po[i, O_SKBCNT] > 1:
+        return hw_skb_gro(S, q, i)
     k = S.pk[i, F_KIND]
     if k == K_UDP and S.pk[i, F_GRO_OK] != 0:
         return udp_gro_receive(S, q, i, t)
@@ -1201,7 +1220,7 @@ def tcp_select_window(S, f, s):
     space is below half the full space and below 1/16 of it or one rcv_mss; never shrinking what
     was offered (rcv_wup + rcv_wnd stays)."""
     full = S.ss[s, SS_RCVBUF] >> 1
-    free = (S.ss[s, SS_RCVBUF] - S.ss[s, SS_RMEM]) >> 1
+    free = (S.ss[s, SS_RCVBUF] - S.tf[f, TF_RMEM]) >> 1
     if free < 0:
         free = 0
     if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
@@ -1227,19 +1246,17 @@ def tcp_ofo_reach(S, f, nxt):
 def tcp_ofo_free(S, s, k, t, reason):
     """An out-of-order skb dropped: its memory back to the socket (tcp_drop_reason)."""
     S.ss[s, SS_RMEM] -= S.po[k, O_SKBTRUE]
+    S.tf[S.pk[k, F_FLOWK], TF_RMEM] -= S.po[k, O_SKBTRUE]
     S.ss[s, SS_DROPS] += 1  # tcp_drop_reason -> sk_drops_add
     drop(S, k, S_L4, reason, t)
 
 
 @njit(cache=True)
-def tcp_data_queue_ofo(S, f, h, s, t):
+def tcp_data_queue_ofo(S, c, f, h, s, t):
     """tcp_data_queue_ofo: skb h (seq after rcv_nxt) into flow f's out-of-order queue, kept sorted
     by seq. Returns l4_done's follow-up (cost, slot)."""
-    rmem = S.ss[s, SS_RMEM]
-    size = S.po[h, O_SKBTRUE]
-    if rmem + size > S.ss[s, SS_RCVBUF] and rmem > 0:
-        # tcp_try_rmem_schedule failed (tcp_prune_queue's collapsing and tcp_prune_ofo_queue are
-        # not modelled): TCPOFODrop, SKB_DROP_REASON_PROTO_MEM
+    if not tcp_try_rmem_schedule(S, c, f, s, h, t):
+        # tcp_try_rmem_schedule failed even after tcp_prune_queue: TCPOFODrop, PROTO_MEM
         S.misc[M_TCPX + 1] += 1
         S.ss[s, SS_DROPS] += 1
         drop(S, h, S_L4, R_PROTOMEM, t)
@@ -1260,7 +1277,8 @@ def tcp_data_queue_ofo(S, f, h, s, t):
         S.ss[s, SS_DROPS] += 1
         drop(S, h, S_L4, R_TCP_OFOMERGE, t)
         return S.cbase[C_DROP], Y_DROP_L4
-    S.ss[s, SS_RMEM] = rmem + size
+    S.ss[s, SS_RMEM] += S.po[h, O_SKBTRUE]
+    S.tf[f, TF_RMEM] += S.po[h, O_SKBTRUE]
     if prev >= 0 and S.pk[prev, F_SEQ] == seq:
         # same start, more bytes: rb_replace_node, the old skb dropped (TCPOFOMerge)
         pp = -1
@@ -1318,13 +1336,16 @@ def tcp_rcv_ack(S, c, h, t):
       a listener its SYN-ACK (tcp_v4_send_synack).
     - old data gets an ACK at once (quickack re-entered), an out-of-order segment at once for
       the first three per rcv_nxt (tcp_sack_compress), a segment that fills the gap at once.
-    Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), ACKs sent
-    from tcp_recvmsg's tcp_cleanup_rbuf, the compressed-SACK timer's ACK."""
+    Not modelled: the receive-window condition of __tcp_ack_snd_check (taken as met), the
+    compressed-SACK timer's ACK. (tcp_recvmsg's window update: tcp_cleanup_rbuf; a listener's
+    SYN-ACKs and RSTs: tcp_listen_rcv.)"""
     if S.P[P_TCP_ACKS] == 0:
         return 0
     kd = S.pk[h, F_KIND]
     if (kd != K_TCP and kd != K_TCP_CTRL) or S.pk[h, F_SOCK] < 0:
         return 0
+    if tcp_listen_pending(S, h):
+        return 0  # a listener's handshake: tcp_listen_rcv sends the SYN-ACK or RST
     f = S.pk[h, F_FLOWK]
     if S.tf[f, TF_DELACK] >= 0 and t >= S.tf[f, TF_DELACK]:
         S.misc[M_TCPIN + 4] += 1  # the delayed ACK went out when its timer fired
@@ -1848,6 +1869,8 @@ def sockq_push(S, s, h):
     if S.ss[s, SS_QN] > S.ss[s, SS_MAXQ]:
         S.ss[s, SS_MAXQ] = S.ss[s, SS_QN]
     S.po[h, O_PAPP] = s
+    if S.pk[h, F_KIND] == K_TCP:
+        S.tf[S.pk[h, F_FLOWK], TF_QN] += 1
 
 
 @njit(cache=True)
@@ -1898,10 +1921,618 @@ def tcp_ctrl_seq(S, h):
     S.tf[f, TF_ACKNOW] = 0
 
 
+# ------------------------------------------------ Pruning (tcp_try_rmem_schedule, tcp_prune_queue)
+# net/ipv4/tcp_input.c. No global TCP memory pressure is modelled (sk_rmem_schedule succeeds,
+# tcp_under_memory_pressure is false): pruning starts when tcp_can_ingest fails. Each connection
+# counts its own memory (tf[f, TF_RMEM], the kernel's socket per connection) against the
+# [[app]]'s rcvbuf; its skbs sit in the app's one queue, and collapsing walks those of the
+# segment's connection. Window clamping (tcp_clamp_window) is not modelled: the window
+# follows the free space (tcp_select_window).
+SKB_MAX_ORDER0 = 4096 - 320  # SKB_MAX_ORDER(0, 0): a page less SKB_DATA_ALIGN(skb_shared_info)
+
+
+@njit(cache=True, inline="always")
+def tcp_can_ingest(S, s, h):
+    """Whether skb h fits its connection's receive memory (sk_rcvbuf: the socket s's rcvbuf)
+    under host.kernel's rule (P_RMEM_RULE)."""
+    rmem = S.tf[S.pk[h, F_FLOWK], TF_RMEM]
+    rcvbuf = S.ss[s, SS_RCVBUF]
+    rule = S.P[P_RMEM_RULE]
+    if rule == RMEM_TRUESIZE:
+        return rmem + S.po[h, O_SKBTRUE] <= rcvbuf
+    if rule == RMEM_LEN:
+        return rmem + S.po[h, O_SKBLEN] <= rcvbuf
+    return rmem <= rcvbuf
+
+
+@njit(cache=True, inline="always")
+def alloc_skb_truesize(n):
+    """skb->truesize of alloc_skb(n) (skbuff.c __alloc_skb): a head of SKB_DATA_ALIGN(n) + 320
+    (skb_shared_info) from the small-head cache (640) or kmalloc's size class, plus the 256 of
+    struct sk_buff (SKB_TRUESIZE)."""
+    head = (n + 63) // 64 * 64 + 320
+    if head <= 640:
+        return 640 + 256
+    size = 1024
+    while size < head:
+        size *= 2
+    return size + 256
+
+
+@njit(cache=True)
+def collapse_rows(S, s, rows, n):
+    """tcp_collapse over rows[0:n] (contiguous skbs of one connection, in sequence order): from
+    the first one that is bloated (tcp_win_from_space(truesize) = truesize / 2 > len) the bytes are
+    copied into new skbs of up to SKB_MAX_ORDER(0, 0) bytes and the old skbs freed
+    (TCPRcvCollapsed each); an skb with FIN or SYN ends the run. The model keeps each segment's row
+    (the reader still reads it) and shares the new skbs' truesize out over them by length.
+    Returns the CPU ns (stage.tcp_collapse: base per skb freed, per byte copied)."""
+    j0 = -1
+    for j in range(n):
+        r = rows[j]
+        if (S.pk[r, F_FLAGS] & (TCP_SYN | TCP_FIN)) != 0:
+            return 0
+        if (S.po[r, O_SKBTRUE] >> 1) > S.po[r, O_SKBLEN]:
+            j0 = j
+            break
+    if j0 < 0:
+        return 0
+    j1 = j0
+    nbytes = 0
+    old = 0
+    while j1 < n and (S.pk[rows[j1], F_FLAGS] & (TCP_SYN | TCP_FIN)) == 0:
+        nbytes += S.po[rows[j1], O_SKBLEN]
+        old += S.po[rows[j1], O_SKBTRUE]
+        j1 += 1
+    if nbytes == 0:
+        return 0
+    full = nbytes // SKB_MAX_ORDER0
+    rest = nbytes - full * SKB_MAX_ORDER0
+    new = full * alloc_skb_truesize(SKB_MAX_ORDER0) + (alloc_skb_truesize(rest) if rest > 0 else 0)
+    given = 0
+    for j in range(j0, j1):
+        r = rows[j]
+        share = new * S.po[r, O_SKBLEN] // nbytes if j < j1 - 1 else new - given
+        given += share
+        S.po[r, O_SKBTRUE] = share
+    S.ss[s, SS_RMEM] += new - old
+    S.tf[S.pk[rows[j0], F_FLOWK], TF_RMEM] += new - old
+    S.misc[M_TCPL + TL_COLLAPSED] += j1 - j0
+    d = (j1 - j0) * S.cbase[C_COLLAPSE] + int(S.cpb[C_COLLAPSE] * nbytes)
+    return d
+
+
+@njit(cache=True)
+def tcp_collapse_queues(S, f, s):
+    """tcp_collapse_ofo_queue (each run of contiguous out-of-order skbs of more than one skb or
+    of at least SKB_MAX_ORDER(0, 0) bytes; tiny runs are skipped until they add up to
+    sk_rcvbuf / 8), then tcp_collapse of the receive queue (copied_seq to rcv_nxt). Returns ns."""
+    d = 0
+    nofo = 0
+    k = S.tf[f, TF_OFO]
+    while k >= 0:
+        nofo += 1
+        k = S.tofo[k]
+    rows = np.empty(max(nofo, S.ss[s, SS_QN]) + 1, np.int64)
+    k = S.tf[f, TF_OFO]
+    tiny = 0
+    while k >= 0:
+        n = 0
+        end = tcp_end_seq(S, k)
+        rtrue = 0
+        while k >= 0 and (n == 0 or seqd(S.pk[k, F_SEQ], end) <= 0):
+            rows[n] = k
+            n += 1
+            rtrue += S.po[k, O_SKBTRUE]
+            e = tcp_end_seq(S, k)
+            if seqd(e, end) > 0:
+                end = e
+            k = S.tofo[k]
+        span = seqd(end, S.pk[rows[0], F_SEQ])
+        if n > 1 or span >= SKB_MAX_ORDER0:
+            d += collapse_rows(S, s, rows, n)
+        else:
+            tiny += rtrue
+            if tiny > (S.ss[s, SS_RCVBUF] >> 3):
+                break
+    n = 0
+    off = S.ss[s, SS_QOFF]
+    for i in range(S.ss[s, SS_QN]):
+        r = S.sockq[off + (S.ss[s, SS_QHEAD] + i) % S.ss[s, SS_QCAP]]
+        if S.pk[r, F_FLOWK] == f:
+            rows[n] = r
+            n += 1
+    if n > 0:
+        d += collapse_rows(S, s, rows, n)
+    return d
+
+
+@njit(cache=True)
+def tcp_prune_ofo_queue(S, f, s, h, t):
+    """tcp_prune_ofo_queue: free out-of-order skbs from the highest sequence down (not those
+    before the incoming skb's seq), at least sk_rcvbuf / 8 at a time, until skb h fits
+    (TCP_OFO_QUEUE_PRUNE; OfoPruned once). Returns whether any went."""
+    n = 0
+    k = S.tf[f, TF_OFO]
+    while k >= 0:
+        n += 1
+        k = S.tofo[k]
+    if n == 0:
+        return False
+    rows = np.empty(n, np.int64)
+    k = S.tf[f, TF_OFO]
+    for j in range(n):
+        rows[j] = k
+        k = S.tofo[k]
+    goal = S.ss[s, SS_RCVBUF] >> 3
+    pruned = False
+    for j in range(n - 1, -1, -1):
+        k = rows[j]
+        if seqd(S.pk[h, F_SEQ], S.pk[k, F_SEQ]) > 0:
+            break  # the incoming skb would land last: stop
+        pruned = True
+        if j > 0:
+            S.tofo[rows[j - 1]] = -1
+        else:
+            S.tf[f, TF_OFO] = -1
+        goal -= S.po[k, O_SKBTRUE]
+        tcp_ofo_free(S, s, k, t, R_TCP_OFO_PRUNE)
+        if j == 0 or goal <= 0:
+            if tcp_can_ingest(S, s, h):
+                break
+            goal = S.ss[s, SS_RCVBUF] >> 3
+    if pruned:
+        S.misc[M_TCPL + TL_OFOPRUNED] += 1
+    return pruned
+
+
+@njit(cache=True)
+def tcp_try_rmem_schedule(S, c, f, s, h, t):
+    """tcp_try_rmem_schedule for data skb h of flow f on socket s: True when it may be queued.
+    tcp_prune_queue (PruneCalled) collapses the queues, then prunes the out-of-order queue, and
+    gives up (RcvPruned) if the skb still does not fit. The collapsing's CPU is charged here (l4
+    stage) and added to the step by l4_done (misc[M_XCOST])."""
+    if tcp_can_ingest(S, s, h):
+        return True
+    S.misc[M_TCPL + TL_PRUNE] += 1
+    d = tcp_collapse_queues(S, f, s)
+    if d > 0:
+        charge(S, c, level_of(S, c), Y_COLLAPSE, d, 0)
+        S.misc[M_XCOST] += d
+    if tcp_can_ingest(S, s, h):
+        return True
+    tcp_prune_ofo_queue(S, f, s, h, t)
+    if tcp_can_ingest(S, s, h):
+        return True
+    S.misc[M_TCPL + TL_RCVPRUNED] += 1
+    return False
+
+
+# --------------------------------------------- Listen sockets (tcp_conn_request, tcp_check_req)
+# A [[app]] with listen = true is a listener: a SYN in the trace goes through tcp_conn_request
+# (a request sock in the SYN queue, or a cookie when the queue is full), the handshake's last
+# ACK through tcp_check_req / cookie_v4_check to a child socket on the accept queue, which the
+# app's accept() drains. A flow whose SYN is not in the trace is taken as an established
+# connection (its data goes to the app's socket as before). Not modelled: TIME_WAIT recycling
+# (tcp_tw_isn), the SYN-ACK rate limit for retransmitted SYNs (tcp_oow_rate_limited), the
+# halving of tcp_synack_retries for old requests in a half-full SYN queue (reqsk_timer_handler's
+# young/old rule), TCP_DEFER_ACCEPT, Fast Open; the child shares the listener's receive queue.
+SEC = 1_000_000_000
+SYNCOOKIE_VALID = 120 * SEC  # TCP_SYNCOOKIE_VALID: cookies are checked for 2 min after an overflow
+
+
+@njit(cache=True, inline="always")
+def tcp_req_fire(S, k):
+    """When a request's k-th timer runs, from its creation: TCP_TIMEOUT_INIT (1 s) doubling per
+    timeout, each capped at TCP_RTO_MAX (120 s) (reqsk_timeout)."""
+    t = 0
+    for i in range(k):
+        t += min(1 << i, 120) * SEC
+    return t
+
+
+@njit(cache=True, inline="always")
+def tcp_req_retrans(S, t0, te):
+    """SYN-ACK retransmissions of a request made at t0, by te: reqsk_timer_handler runs at
+    t0 + 1, 3, 7, ... s (TCP_TIMEOUT_INIT doubling) and resends while num_timeout is below
+    tcp_synack_retries."""
+    n = 0
+    for k in range(1, S.P[P_SYNACK_RETRIES] + 1):
+        if t0 + tcp_req_fire(S, k) <= te:
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def tcp_req_expire(S, t):
+    """Requests whose timer gave up by t (after tcp_synack_retries resends, at
+    t0 + 2^(retries+1) - 1 s) leave the SYN queue (inet_csk_reqsk_queue_drop_and_put), in the
+    order they were made: the FIFO rqf holds (flow, t0, socket); entries of requests that
+    completed or were reset are skipped."""
+    life = tcp_req_fire(S, S.P[P_SYNACK_RETRIES] + 1)
+    i = S.misc[M_RQH]
+    while i < S.misc[M_RQT]:
+        f = S.rqf[3 * i]
+        t0 = S.rqf[3 * i + 1]
+        if S.tf[f, TF_REQ] == RQ_SYNRECV and S.tf[f, TF_REQ_T] == t0:
+            if t0 + life > t:
+                break
+            s = S.rqf[3 * i + 2]
+            S.ss[s, SS_SYNQ] -= 1
+            S.tf[f, TF_REQ] = RQ_GONE
+            S.misc[M_TCPL + TL_SYNRETR] += S.P[P_SYNACK_RETRIES]
+        i += 1
+    S.misc[M_RQH] = i
+
+
+@njit(cache=True)
+def tcp_req_done(S, f, s, t, state):
+    """The request of flow f leaves the SYN queue at t (a child made, or reset), with the
+    SYN-ACK retransmissions its timer sent until then."""
+    S.ss[s, SS_SYNQ] -= 1
+    S.misc[M_TCPL + TL_SYNRETR] += tcp_req_retrans(S, S.tf[f, TF_REQ_T], t)
+    S.tf[f, TF_REQ] = state
+
+
+@njit(cache=True)
+def tcp_conn_request(S, c, h, s, f, t):
+    """tcp_conn_request for SYN h on listener s (tcp_input.c): cookies when the SYN queue is full
+    (inet_csk_reqsk_queue_is_full: qlen > sk_max_ack_backlog from 6.13, >= before) or with
+    tcp_syncookies = 2 (tcp_syn_flood_action: TCPReqQFullDoCookies; without cookies
+    TCPReqQFullDrop and a drop); a drop when the accept queue is full (sk_acceptq_is_full:
+    sk_ack_backlog > sk_max_ack_backlog: ListenOverflows); without cookies the last quarter of
+    tcp_max_syn_backlog is kept for proven peers (none is taken as proven); every drop counts
+    ListenDrops (tcp_listendrop). Otherwise a request sock joins the SYN queue, or a cookie is
+    made (SyncookiesSent, tcp_synq_overflow), and a SYN-ACK leaves (Tcp OutSegs, in
+    tcp_make_synack). The SYN itself is consumed either way (tcp_rcv_state_process's
+    consume_skb). Returns the CPU ns, charged here."""
+    sc = S.P[P_SYNCOOKIES]
+    q = S.ss[s, SS_SYNQ]
+    mx = S.ss[s, SS_MAXBL]
+    full = q > mx if S.P[P_REQQ_GT] != 0 else q >= mx
+    want = False
+    ok = True
+    if sc == 2 or full:
+        if sc != 0:
+            want = True
+            S.misc[M_TCPL + TL_QF_COOKIE] += 1
+        else:
+            S.misc[M_TCPL + TL_QF_DROP] += 1
+            ok = False
+    if ok and S.ss[s, SS_ACCQ] > mx:
+        S.misc[M_TCPL + TL_OVF] += 1
+        ok = False
+    ms = S.P[P_MAXSYN]
+    if ok and not want and sc == 0 and ms - q < (ms >> 2):
+        ok = False  # pr_drop_req: the last quarter of the backlog is for proven peers
+    consume(S, h, t)
+    if not ok:
+        S.misc[M_TCPL + TL_DROPS] += 1
+        S.tf[f, TF_REQ] = RQ_DROPPED
+        return 0
+    tcp_ctrl_seq(S, h)  # tcp_openreq_init: rcv_nxt = ISN + 1 (the child inherits it)
+    S.tf[f, TF_QUICK] = -2  # the child's first data starts quickack (tcp_rcv_ack)
+    S.tf[f, TF_REQ_T] = t
+    if want:
+        # cookie_init_sequence: tcp_synq_overflow, SyncookiesSent; no state is kept
+        S.misc[M_TCPL + TL_CK_SENT] += 1
+        S.ss[s, SS_OVF_T] = t
+        S.tf[f, TF_REQ] = RQ_COOKIE
+    else:
+        # inet_csk_reqsk_queue_hash_add: the request sock in the SYN queue, its timer armed
+        S.ss[s, SS_SYNQ] = q + 1
+        i = S.misc[M_RQT]
+        S.rqf[3 * i] = f
+        S.rqf[3 * i + 1] = t
+        S.rqf[3 * i + 2] = s
+        S.misc[M_RQT] = i + 1
+        S.tf[f, TF_REQ] = RQ_SYNRECV
+    S.misc[M_TCPL + TL_SYNACK] += 1
+    d = S.cbase[C_CONNREQ]
+    charge(S, c, level_of(S, c), Y_CONNREQ, d, 1)
+    return d
+
+
+@njit(cache=True)
+def tcp_child(S, c, h, s, f, t):
+    """A child socket for flow f's handshake (tcp_v4_syn_recv_sock, inet_csk_reqsk_queue_add:
+    sk_ack_backlog + 1), then tcp_child_process's sk_data_ready of the listener wakes an
+    accept()er. Returns the CPU ns, charged here."""
+    S.ss[s, SS_ACCQ] += 1
+    S.tf[f, TF_REQ] = RQ_EST
+    lv = level_of(S, c)
+    d = S.cbase[C_CHILD]
+    charge(S, c, lv, Y_CHILD, d, 1)
+    dw, yw = sock_wake(S, c, s, t + d)
+    if dw > 0:
+        charge(S, c, lv, yw, dw, 1)
+    return d + dw
+
+
+@njit(cache=True)
+def tcp_listen_drop(S, c, h, t, reason, rst):
+    """Segment h ends at a listener: dropped with `reason` (kfree_skb_reason), after a RST when
+    `rst` (tcp_v4_send_reset: Tcp OutRsts, OutSegs). Returns the CPU ns, charged here."""
+    lv = level_of(S, c)
+    d = S.cbase[C_DROP]
+    charge(S, c, lv, Y_DROP_L4, d, 1)
+    if rst:
+        S.misc[M_TCPL + TL_RST] += 1
+        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], 1)
+        d += S.cbase[C_ICMP]
+    S.ss[S.pk[h, F_SOCK], SS_DROPS] += 1
+    drop(S, h, S_L4, reason, t)
+    return d
+
+
+@njit(cache=True)
+def tcp_listen_rcv(S, c, h, s, t):
+    """A TCP segment for listener s (tcp_v4_rcv's TCP_NEW_SYN_RECV and TCP_LISTEN branches).
+    Returns (1, ns) when the segment ended here, (0, ns) when it goes on to the established
+    path (an established child, or data on the handshake's last ACK after the child was made);
+    ns is CPU already charged."""
+    f = S.pk[h, F_FLOWK]
+    fl = S.pk[h, F_FLAGS]
+    syn = (fl & TCP_SYN) != 0
+    ack = (fl & TCP_ACK) != 0
+    rst = (fl & TCP_RST) != 0
+    tcp_req_expire(S, t)
+    st = S.tf[f, TF_REQ]
+    if st == RQ_EST or (st == RQ_NONE and not syn):
+        return 0, 0
+    mx = S.ss[s, SS_MAXBL]
+    if st == RQ_SYNRECV:
+        # tcp_check_req on the request sock (tcp_minisocks.c)
+        if syn and not ack and not rst and S.pk[h, F_SEQ] == ((S.tf[f, TF_NXT] - 1) & 0xFFFFFFFF):
+            # the SYN again: inet_rtx_syn_ack (tcp_rtx_synack: RetransSegs, TCPSynRetrans,
+            # OutSegs), and the SYN freed (NOT_SPECIFIED)
+            S.misc[M_TCPL + TL_SYNRETR] += 1
+            charge(S, c, level_of(S, c), Y_TCP_ACK, S.cbase[C_TCPACK], 1)
+            return 1, S.cbase[C_TCPACK] + tcp_listen_drop(S, c, h, t, R_NOTSPEC, False)
+        if rst or syn:
+            # embryonic_reset: the request dropped (EmbryonicRsts), a RST for a SYN
+            tcp_req_done(S, f, s, t, RQ_GONE)
+            S.misc[M_TCPL + TL_EMBRST] += 1
+            return 1, tcp_listen_drop(S, c, h, t, R_NOTSPEC, not rst)
+        if not ack:
+            return 1, tcp_listen_drop(S, c, h, t, R_NOTSPEC, False)
+        if S.ss[s, SS_ACCQ] > mx:
+            # tcp_v4_syn_recv_sock: sk_acceptq_is_full -> ListenOverflows, ListenDrops; the
+            # request stays (inet_rsk(req)->acked) for the ACK's retransmission, or with
+            # tcp_abort_on_overflow goes to embryonic_reset: a RST, the request dropped
+            # (EmbryonicRsts)
+            S.misc[M_TCPL + TL_OVF] += 1
+            S.misc[M_TCPL + TL_DROPS] += 1
+            ab = S.P[P_ABORT_OVF] != 0
+            if ab:
+                tcp_req_done(S, f, s, t, RQ_GONE)
+                S.misc[M_TCPL + TL_EMBRST] += 1
+            return 1, tcp_listen_drop(S, c, h, t, S.P[P_R_LOVF], ab)
+        tcp_req_done(S, f, s, t, RQ_EST)
+        d = tcp_child(S, c, h, s, f, t)
+        if S.pk[h, F_KIND] == K_TCP_CTRL:
+            consume(S, h, t + d)  # tcp_child_process: the ACK completes the handshake
+            return 1, d
+        return 0, d
+    # the listener itself (tcp_v4_do_rcv, TCP_LISTEN)
+    if not syn:
+        if S.P[P_SYNCOOKIES] != 0 and ack and not rst and S.ss[s, SS_OVF_T] >= 0 \
+                and t - S.ss[s, SS_OVF_T] <= SYNCOOKIE_VALID:
+            # cookie_v4_check within TCP_SYNCOOKIE_VALID of an overflow (tcp_synq_no_recent_
+            # overflow false): the ACK of a cookie SYN-ACK validates, any other fails
+            if st != RQ_COOKIE:
+                S.misc[M_TCPL + TL_CK_FAIL] += 1
+            else:
+                S.misc[M_TCPL + TL_CK_RECV] += 1
+                if S.ss[s, SS_ACCQ] > mx:
+                    S.misc[M_TCPL + TL_OVF] += 1
+                    S.misc[M_TCPL + TL_DROPS] += 1
+                    S.tf[f, TF_REQ] = RQ_DROPPED
+                    return 1, tcp_listen_drop(S, c, h, t, S.P[P_R_CKOVF], False)
+                d = tcp_child(S, c, h, s, f, t)
+                if S.pk[h, F_KIND] == K_TCP_CTRL:
+                    consume(S, h, t + d)
+                    return 1, d
+                return 0, d
+        # tcp_rcv_state_process(TCP_LISTEN): an ACK gets a RST (TCP_FLAGS), a RST is dropped
+        if rst:
+            return 1, tcp_listen_drop(S, c, h, t, R_TCP_RESET, False)
+        return 1, tcp_listen_drop(S, c, h, t, R_TCP_FLAGS, ack)
+    if ack:
+        return 1, tcp_listen_drop(S, c, h, t, R_TCP_FLAGS, True)  # a SYN-ACK to a listener
+    if (fl & TCP_FIN) != 0 or rst:
+        return 1, tcp_listen_drop(S, c, h, t, R_TCP_FLAGS, False)
+    return 1, tcp_conn_request(S, c, h, s, f, t)
+
+
+@njit(cache=True)
+def tcp_req_flush(S):
+    """Requests still in a SYN queue when the trace ends: their timers run after it, as
+    reassembly and delayed-ACK timers do, by reqsk_timer_handler's rule: while the queue is more
+    than half full (qlen * 2 > max(8, sk_max_ack_backlog)), each young request (one whose timer
+    has not run yet) missing from twice the queue length takes one retry off
+    tcp_synack_retries, down to 2 ("reserve half of room for young embrions"); a request whose
+    timeouts reached the retries expires, else its SYN-ACK is resent (TCPSynRetrans). Timers run
+    in time order (ties: in the order the requests were made). During the trace the requests'
+    timers are taken without that rule (exact for traces under 7 s, when the first request could
+    expire)."""
+    n = S.pk.shape[0]
+    t_end = S.pk[n - 1, F_T_VIS] if n > 0 else 0
+    tcp_req_expire(S, t_end)
+    R = S.P[P_SYNACK_RETRIES]
+    h0 = S.misc[M_RQH]
+    m = 0
+    for i in range(h0, S.misc[M_RQT]):
+        f = S.rqf[3 * i]
+        if S.tf[f, TF_REQ] == RQ_SYNRECV and S.tf[f, TF_REQ_T] == S.rqf[3 * i + 1]:
+            m += 1
+    if m == 0:
+        return
+    live = np.empty(m, np.int64)
+    fired = np.zeros(m, np.int64)
+    young = np.zeros(S.ss.shape[0], np.int64)
+    j = 0
+    for i in range(h0, S.misc[M_RQT]):
+        f = S.rqf[3 * i]
+        t0 = S.rqf[3 * i + 1]
+        if S.tf[f, TF_REQ] == RQ_SYNRECV and S.tf[f, TF_REQ_T] == t0:
+            live[j] = i
+            k = 0
+            while k < R and t0 + tcp_req_fire(S, k + 1) <= t_end:
+                k += 1
+            fired[j] = k
+            S.misc[M_TCPL + TL_SYNRETR] += k  # resent during the trace
+            if k == 0:
+                young[S.rqf[3 * i + 2]] += 1
+            j += 1
+    # the timer runs still to come: run k (k = timeouts so far) of request j at t0 + fire(k + 1)
+    ne = 0
+    for j in range(m):
+        ne += R + 1 - fired[j]
+    et = np.empty(ne, np.int64)
+    ej = np.empty(ne, np.int64)
+    ek = np.empty(ne, np.int64)
+    e = 0
+    for j in range(m):
+        t0 = S.rqf[3 * live[j] + 1]
+        for k in range(fired[j], R + 1):
+            et[e] = t0 + tcp_req_fire(S, k + 1)
+            ej[e] = j
+            ek[e] = k
+            e += 1
+    # by time; the events were made in creation order, so a stable sort keeps ties in it
+    order = np.argsort(et, kind="mergesort")
+    done = np.zeros(m, np.bool_)
+    for e in order:
+        j = ej[e]
+        if done[j]:
+            continue
+        k = ek[e]
+        i = live[j]
+        f = S.rqf[3 * i]
+        s = S.rqf[3 * i + 2]
+        q = S.ss[s, SS_SYNQ]
+        mr = R
+        if (q << 1) > max(8, S.ss[s, SS_MAXBL]):
+            y = young[s] << 1
+            while mr > 2:
+                if q < y:
+                    break
+                mr -= 1
+                y <<= 1
+        if k >= mr:
+            done[j] = True
+            S.ss[s, SS_SYNQ] = q - 1
+            S.tf[f, TF_REQ] = RQ_GONE
+            if k == 0:
+                young[s] -= 1
+        else:
+            S.misc[M_TCPL + TL_SYNRETR] += 1
+            if k == 0:
+                young[s] -= 1
+    S.misc[M_RQH] = S.misc[M_RQT]
+
+
+@njit(cache=True, inline="always")
+def tcp_listen_pending(S, h):
+    """At cost time: does segment h of a listener's flow take tcp_listen_rcv's handshake path
+    instead of tcp_rcv_ack? (A SYN, or a segment while the handshake is not complete; data on
+    the handshake's last ACK that will make a child is ACKed as the child's first data.)"""
+    s = S.pk[h, F_SOCK]
+    if s < 0 or S.ss[s, SS_LISTEN] == 0:
+        return False
+    f = S.pk[h, F_FLOWK]
+    st = S.tf[f, TF_REQ]
+    if (S.pk[h, F_FLAGS] & TCP_SYN) != 0:
+        return st != RQ_EST
+    if st == RQ_NONE or st == RQ_EST:
+        return False
+    makes_child = (st == RQ_SYNRECV or st == RQ_COOKIE) and S.ss[s, SS_ACCQ] <= S.ss[s, SS_MAXBL]
+    return not (S.pk[h, F_KIND] == K_TCP and makes_child)
+
+
+@njit(cache=True)
+def tcp_cleanup_rbuf(S, c, k, h, t):
+    """tcp_recvmsg's tcp_cleanup_rbuf after reading (last skb h of flow f): an ACK now when the
+    window the read opened is at least twice the one advertised (__tcp_cleanup_rbuf: with
+    2 * rcv_window_now <= window_clamp, __tcp_select_window's new window >= 2 * rcv_window_now),
+    or when a delayed ACK is pending with more than one rcv_mss unacknowledged. window_clamp is
+    taken as the full space (sk_rcvbuf / 2, as tcp_select_window). Returns the ACK's ns (0: none)."""
+    if S.P[P_TCP_ACKS] == 0 or S.pk[h, F_KIND] != K_TCP:
+        return 0
+    f = S.pk[h, F_FLOWK]
+    s = S.pk[h, F_SOCK]
+    if S.tf[f, TF_DELACK] >= 0 and t >= S.tf[f, TF_DELACK]:
+        # the delayed-ACK timer fired before this read (as tcp_rcv_ack finds it)
+        S.misc[M_TCPIN + 4] += 1
+        S.misc[M_TCPIN + 5] += 1
+        S.tf[f, TF_UNACK] = 0
+        S.tf[f, TF_DELACK] = -1
+        S.tf[f, TF_WND] = tcp_select_window(S, f, s)
+        S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
+    if S.tf[f, TF_WND] < 0:
+        return 0
+    now = S.tf[f, TF_DELACK] >= 0 and seqd(S.tf[f, TF_NXT], S.tf[f, TF_WUP]) > S.tf[f, TF_MSS]
+    rwn = tcp_receive_window(S, f)
+    full = S.ss[s, SS_RCVBUF] >> 1
+    nw = 0
+    if not now and 2 * rwn <= full:
+        free = (S.ss[s, SS_RCVBUF] - S.tf[f, TF_RMEM]) >> 1
+        if free < 0:
+            free = 0
+        if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
+            free = 0
+        nw = free
+        if nw > 0 and nw >= 2 * rwn:
+            now = True
+    if not now:
+        return 0
+    # tcp_send_ack: Tcp OutSegs; the ACK advertises rcv_nxt and the new window; a pending
+    # delayed ACK is cancelled (inet_csk_clear_xmit_timer in tcp_event_ack_sent)
+    S.misc[M_TCPL + TL_RBUF_ACK] += 1
+    S.tf[f, TF_WND] = tcp_select_window(S, f, s)
+    S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
+    S.tf[f, TF_UNACK] = 0
+    S.tf[f, TF_DELACK] = -1
+    if S.tf[f, TF_QUICK] > 0:
+        S.tf[f, TF_QUICK] -= 1
+    d = S.cbase[C_TCPACK]
+    charge(S, c, 0, Y_RBUF_ACK, d, 1)
+    return d
+
+
+
 @njit(cache=True)
 def l4_done(S, c, h, t):
     """End of local delivery + protocol handler for skb h: outcome and socket enqueue.
-    Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot."""
+    Returns the cost of a follow-up (wake-up of the reader, or freeing a dropped skb) and its slot
+    (-2: already charged). A TCP segment for a listener goes through tcp_listen_rcv first; the
+    collapsing tcp_prune_queue did on the way is added to the follow-up."""
+    kd = S.pk[h, F_KIND]
+    if kd != K_TCP and kd != K_TCP_CTRL:
+        return l4_done_est(S, c, h, t)  # no listener, no pruning: the UDP flood's path
+    S.misc[M_XCOST] = 0
+    pre = 0
+    if S.po[h, O_OUTC] == -1:
+        s = S.pk[h, F_SOCK]
+        if s >= 0 and S.ss[s, SS_LISTEN] != 0:
+            st, pre = tcp_listen_rcv(S, c, h, s, t)
+            if st != 0:
+                S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
+                S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs
+                return pre, -2
+    d, slot = l4_done_est(S, c, h, t)
+    extra = pre + S.misc[M_XCOST]
+    if extra == 0:
+        return d, slot
+    if d > 0 and slot >= 0:
+        charge(S, c, level_of(S, c), slot, d, 1)
+    return extra + d, -2
+
+
+@njit(cache=True)
+def l4_done_est(S, c, h, t):
+    """l4_done for everything but a listener's handshake."""
     if S.po[h, O_OUTC] != -1:
         return 0, -1  # a fragment that ended in ip_defrag (held, duplicate, dropped)
     kd = S.pk[h, F_KIND]
@@ -1931,6 +2562,8 @@ def l4_done(S, c, h, t):
             S.misc[M_UDPIN + (1)] += 1  # NoPorts; an ICMP port unreachable is sent (rate-limited)
             return S.cbase[C_DROP], Y_DROP_L4
         return S.cbase[C_ICMP], Y_ICMP_SEND  # TCP: a RST is sent
+    if S.P[P_BUSY] != 0:
+        bp_mark_napi(S, s, h)
     if kd == K_TCP_CTRL:
         tcp_ctrl_seq(S, h)
         consume(S, h, t)  # a pure ACK ends in tcp_ack(); nothing is queued
@@ -1983,12 +2616,13 @@ def l4_done(S, c, h, t):
             tcp_ack_sent(S, f, h)
             return S.cbase[C_DROP], Y_DROP_L4
         if cls == TQ_OFO:
-            r = tcp_data_queue_ofo(S, f, h, s, t)
+            r = tcp_data_queue_ofo(S, c, f, h, s, t)
             tcp_ack_sent(S, f, h)
             return r
-        # tcp_can_ingest / tcp_try_rmem_schedule: rmem_alloc + len > sk_rcvbuf and nothing to
-        # prune -> TCPRcvQDrop (KERNEL.md §1 row 10t)
-        if rmem + size > rcvbuf and rmem > 0:
+        # tcp_data_queue: tcp_try_rmem_schedule (tcp_can_ingest, then tcp_prune_queue) failed:
+        # PROTO_MEM and TCPRcvQDrop unless the receive queue is empty, which takes it anyway
+        # (sk_forced_mem_schedule) (KERNEL.md §1 row 10t; the rule by version: P_RMEM_RULE)
+        if not tcp_try_rmem_schedule(S, c, f, s, h, t) and S.tf[f, TF_QN] > 0:
             drop(S, h, S_L4, R_PROTOMEM, t)
             S.misc[M_TCPIN + (2)] += 1
             S.ss[s, SS_DROPS] += 1
@@ -1996,16 +2630,26 @@ def l4_done(S, c, h, t):
             return S.cbase[C_DROP], Y_DROP_L4
         if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
             S.misc[M_TCPX + 4] += 1  # partly old: tcp_dsack_set(seq, rcv_nxt), the rest queued
-    S.ss[s, SS_RMEM] = rmem + size
+    S.ss[s, SS_RMEM] += size
+    if kd == K_TCP:
+        S.tf[S.pk[h, F_FLOWK], TF_RMEM] += size
     sockq_push(S, s, h)
     if kd == K_TCP:
         tcp_queued(S, s, h, t)
     if S.misc[M_NEV] < S.ev.shape[0] and t - S.ss[s, SS_SOCK_SAMPLE] >= S.P[P_SAMPLE_NS]:
         S.ss[s, SS_SOCK_SAMPLE] = t
         emit_event(S, t, -1, c, s, E_SOCK, S.ss[s, SS_RMEM], D_NONE)
-    # sk_data_ready -> sock_def_readable: wake a sleeping reader (KERNEL.md §1 row 11)
+    if S.P[P_BUSY] != 0:
+        bp_kick_sock(S, s, t)  # a busy-polling reader's loop_end sees the queue
+    return sock_wake(S, c, s, t)
+
+
+@njit(cache=True, inline="always")
+def sock_wake(S, c, s, t):
+    """sk_data_ready -> sock_def_readable: wake a sleeping reader (KERNEL.md §1 row 11); a
+    listener's when a child joins its accept queue. Returns (cost, slot)."""
     if S.ss[s, SS_WAITER] > 0:
-        # exclusive wait: one reader is woken (__skb_wait_for_more_packets)
+        # exclusive wait: one reader is woken (__skb_wait_for_more_packets, inet_csk_wait_for_connect)
         k = S.wq[s, 0]
         for j in range(1, S.ss[s, SS_WAITER]):
             S.wq[s, j - 1] = S.wq[s, j]
@@ -2042,7 +2686,7 @@ def nra_advance(S, c, t):
                 if S.cs[c, CS_RL_N] == 0:
                     S.cs[c, CS_IN_NRA] = 0
                     if S.P[P_GOTO_START] != 0 and S.cs[c, CS_PL_N] > 0 and \
-                            S.cs[c, CS_HS_KS] != HS_NAPI_THREAD:
+                            S.cs[c, CS_HS_KS] < HS_NAPI_THREAD:
                         splice_poll_list(S, c)  # 6.4+: goto start (KERNEL.md §3.1)
                         continue
                     nra_exit_ipi(S, c, t, False)
@@ -2060,17 +2704,30 @@ def nra_advance(S, c, t):
             S.cs[c, CS_WORK] = 0
             S.cs[c, CS_POLL_T] = t
             S.qs[q, QS_POLLS] += 1
-            S.qs[q, QS_POLL_IRQ_T] = S.qs[q, QS_LAST_IRQ]
+            # a busy poll's packets came without an interrupt: no t_irq
+            S.qs[q, QS_POLL_IRQ_T] = S.qs[q, QS_LAST_IRQ] if S.cs[c, CS_HS_KS] != HS_BUSY else -1
             S.cs[c, CS_PHASE] = PH_LOOP
             d = S.cbase[C_POLL]
             charge(S, c, level_of(S, c), Y_POLL, d, 0)
             start_step(S, c, t, ST_POLL_START, q, d)
             return
         elif ph == PH_LOOP:
-            if S.cs[c, CS_WORK] >= S.P[P_WEIGHT]:
+            busy = S.cs[c, CS_HS_KS] == HS_BUSY
+            wt = BUSY_POLL_BUDGET if busy else S.P[P_WEIGHT]
+            if S.P[P_HWAGG] == HWA_SHAMPO and S.qs[q, QS_SH_SKB] >= 0 and (
+                    S.cs[c, CS_WORK] >= wt or S.qs[q, QS_RING_N] == 0
+                    or S.pk[S.ringbuf[q, S.qs[q, QS_HEAD]], F_T_VIS] > t):
+                # mlx5e_poll_rx_cq's end: the skb built from matching CQEs goes to GRO
+                d = shampo_flush(S, c, q, t)
+                S.cs[c, CS_PHASE] = PH_PKT_DONE
+                start_step(S, c, t, ST_PKT, q, d)
+                return
+            if S.cs[c, CS_WORK] >= wt:
                 # the poll used its whole weight: __napi_poll flushes GRO (all when HZ < 1000,
-                # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2)
-                gro_flush(S, q, t, S.P[P_HZ1000] != 0)
+                # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2); a
+                # busy poll calls napi->poll itself, without that flush (__napi_busy_loop)
+                if not busy:
+                    gro_flush(S, q, t, S.P[P_HZ1000] != 0)
                 S.cs[c, CS_FLUSH_RET] = PH_END_FULL
                 S.cs[c, CS_PHASE] = PH_FLUSH
                 S.cs[c, CS_LSTEP] = 0
@@ -2098,21 +2755,33 @@ def nra_advance(S, c, t):
                         dd = 0  # veth_poll: the driver stage was veth_xmit's, in the sender
                     else:
                         charge(S, c, lv, Y_DRIVER, dd, 1)
-                    dg, merged = gro_receive(S, q, i, t + dd)
-                    charge(S, c, lv, (Y_UDP_GRO if S.pk[i, F_KIND] == K_UDP else Y_GRO_MERGE)
-                           if merged else Y_GRO, dg, 1)
-                    dg += gro_csum(S, c, lv, i)
+                    if S.P[P_HWAGG] == HWA_SHAMPO:
+                        # the driver appends the CQE to its hw_gro skb or starts one; GRO
+                        # times come when that skb goes to GRO (shampo_flush)
+                        dg = shampo_rx(S, c, q, i, t + dd)
+                    else:
+                        dg, merged = gro_receive(S, q, i, t + dd)
+                        charge(S, c, lv, (Y_UDP_GRO if S.pk[i, F_KIND] == K_UDP else Y_GRO_MERGE)
+                               if merged else Y_GRO, dg, 1)
+                        dg += gro_csum(S, c, lv, i)
+                        S.se[i, S_GRO] = t + dd + dg
+                        S.sc[i, S_GRO] = dg
                     if S.P[P_VETH] == 0:
                         S.se[i, S_DRIVER] = t + dd
                         S.sc[i, S_DRIVER] = dd
-                    S.se[i, S_GRO] = t + dd + dg
-                    S.sc[i, S_GRO] = dg
                     S.cs[c, CS_PHASE] = PH_PKT_DONE
                     start_step(S, c, t, ST_PKT, i, dd + dg)
                     return
             # no completed descriptor: the driver is done -> napi_complete_done (KERNEL.md §3.3):
             # with work done, a held GRO packet arms gro_flush_timeout and the defer count is
             # reloaded; while the count lasts the IRQ stays masked and the timer re-polls
+            if busy and S.cs[c, CS_BP_MODE] == BP_ITER:
+                # NAPIF_STATE_IN_BUSY_POLL: napi_complete_done returns false at once (no GRO
+                # flush, no re-arm); __napi_busy_loop then runs gro_normal_list
+                S.cs[c, CS_FLUSH_RET] = PH_END_PARTIAL
+                S.cs[c, CS_PHASE] = PH_FLUSH
+                S.cs[c, CS_LSTEP] = 0
+                continue
             tmo = 0
             if S.cs[c, CS_WORK] > 0:
                 if S.qs[q, QS_GRO_N] > 0:
@@ -2184,6 +2853,10 @@ def nra_advance(S, c, t):
             start_step(S, c, t, ST_L4, h, dl + d4)
             return
         elif ph == PH_END_PARTIAL:
+            if S.cs[c, CS_HS_KS] == HS_BUSY and S.cs[c, CS_BP_MODE] == BP_ITER:
+                S.qs[q, QS_BPRX] += S.cs[c, CS_WORK]  # the NAPI stays the busy poller's
+                poll_end(S, c, q, t, True)
+                continue
             # napi_complete_done (dev.c:6722-6788)
             S.qs[q, QS_SCHED] = 0
             if S.cs[c, CS_TMO] != 0:
@@ -2197,11 +2870,28 @@ def nra_advance(S, c, t):
                 elif S.P[P_AITR] != 0:
                     ixgbe_set_itr(S, q, t)
                 irq_rearm(S, q, t)
+            if S.P[P_BUSY] != 0 and S.qs[q, QS_SCHED] == 0:
+                bp_kick_napi(S, q, t)  # a busy poller waiting for the NAPI may take it now
             poll_end(S, c, q, t, True)
             continue
         elif ph == PH_END_FULL:
-            S.lst[c, L_RL, S.cs[c, CS_RL_N]] = q
-            S.cs[c, CS_RL_N] += 1
+            if S.cs[c, CS_HS_KS] != HS_BUSY:
+                S.lst[c, L_RL, S.cs[c, CS_RL_N]] = q
+                S.cs[c, CS_RL_N] += 1
+            elif S.cs[c, CS_BP_MODE] == BP_ITER:
+                S.qs[q, QS_BPRX] += S.cs[c, CS_WORK]
+            elif S.P[P_THREADED] != 0:
+                # __busy_poll_stop: rc == budget: __napi_schedule of a threaded NAPI wakes its
+                # kthread (on the IRQ's CPU) instead of raising NET_RX here
+                S.qs[q, QS_SCHED] = 0
+                qc = S.qs[q, QS_CPU]
+                napi_schedule(S, qc, q, t)
+                if S.cs[qc, CS_X] == X_IDLE:
+                    schedule(S, qc, t)
+            else:
+                # __busy_poll_stop: rc == budget: gro_normal_list (done) and __napi_schedule
+                # on this CPU; local_bh_enable runs it here
+                napi_list_add(S, c, q)
             poll_end(S, c, q, t, False)
             continue
         elif ph == PH_AFTER:
@@ -2278,6 +2968,19 @@ def thread_advance(S, k, c, t):
                 return
             S.ts[k, TS_MSG_N] = 0
             S.ts[k, TS_MSG_I] = 0
+            if S.ss[s, SS_LISTEN] != 0 and S.ss[s, SS_ACCQ] > 0:
+                # accept4(): inet_csk_accept takes the oldest child off the accept queue
+                # (sk_acceptq_removed), then the app's own work on the new connection; a
+                # blocked accept that was woken has paid its syscall entry already
+                S.ss[s, SS_ACCQ] -= 1
+                d = S.cbase[C_ACCEPT] + (S.cbase[C_SYSCALL] if ph == TP_SYSCALL else 0)
+                charge(S, c, 0, Y_ACCEPT, d, 0)
+                w = S.ts[k, TS_ACCEPT]
+                if w > 0:
+                    charge(S, c, 0, Y_APP_ACCEPT, w, 0)
+                S.ts[k, TS_PHASE] = TP_ACCEPTED
+                start_step(S, c, t, ST_SYSCALL, k, d + w)
+                return
             if S.ss[s, SS_QN] > 0:
                 S.ts[k, TS_PHASE] = TP_COPY
                 if ph == TP_SYSCALL:
@@ -2288,17 +2991,31 @@ def thread_advance(S, k, c, t):
                     return
                 S.ts[k, TS_RESUME] = 0
                 continue
-            # nothing queued: block in __skb_wait_for_more_packets
+            # nothing queued: busy poll (sk_can_busy_loop: sk_ll_usec set), else block in
+            # __skb_wait_for_more_packets
+            nxt = TP_BUSY if S.ss[s, SS_LL_USEC] > 0 else TP_BLOCK
             if ph == TP_SYSCALL:
                 d = S.cbase[C_SYSCALL]
                 charge(S, c, 0, Y_RECV_IDLE, d, 0)
-                S.ts[k, TS_PHASE] = TP_BLOCK
+                S.ts[k, TS_PHASE] = nxt
+                S.ts[k, TS_BP_START] = -1
                 start_step(S, c, t, ST_SYSCALL, k, d)
                 return
-            S.ts[k, TS_PHASE] = TP_BLOCK
+            S.ts[k, TS_PHASE] = nxt
+            S.ts[k, TS_BP_START] = -1
+            continue
+        elif ph >= TP_BUSY:
+            if bp_step(S, k, c, t):
+                return
+            continue
+        elif ph == TP_ACCEPTED:
+            S.ts[k, TS_PHASE] = TP_SYSCALL
+            flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+            S.ts[k, TS_SPAN_T] = t
             continue
         elif ph == TP_BLOCK:
-            if S.ss[s, SS_QN] > 0:  # data arrived during the syscall: no sleep
+            if S.ss[s, SS_QN] > 0 or (S.ss[s, SS_LISTEN] != 0 and S.ss[s, SS_ACCQ] > 0):
+                # data (or a connection) arrived during the syscall: no sleep
                 S.ts[k, TS_PHASE] = TP_RETRY
                 continue
             S.ts[k, TS_STATE] = T_SLEEP
@@ -2330,6 +3047,15 @@ def thread_advance(S, k, c, t):
                 return
             S.ts[k, TS_PHASE] = TP_WORK
             S.ts[k, TS_MSG_I] = 0
+            if n > 0 and S.ss[s, SS_PROTO] == 6:
+                h = S.tmsg[k, n - 1]
+                d = tcp_cleanup_rbuf(S, c, k, h, t)
+                if d > 0:
+                    # the window-update ACK ends the recvmsg: part of its last skb's copy stage
+                    S.sc[h, S_COPY] += d
+                    S.se[h, S_COPY] += d
+                    start_step(S, c, t, ST_SYSCALL, k, d)
+                    return
             continue
         elif ph == TP_WORK:
             i = S.ts[k, TS_MSG_I]
@@ -2459,8 +3185,8 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_X] = X_SOFTIRQ
             nra_advance(S, c, t)
             return
-        if ret == X_TASK and S.cs[c, CS_TASK] >= S.P[P_NTHR]:
-            S.cs[c, CS_X] = X_TASK  # ksoftirqd: BH disabled, it will see the pending work
+        if ret == X_TASK and (S.cs[c, CS_TASK] >= S.P[P_NTHR] or S.cs[c, CS_HS_KS] == HS_BUSY):
+            S.cs[c, CS_X] = X_TASK  # ksoftirqd, a busy poll: BH disabled, pending work waits
             nra_advance(S, c, t)
             return
         if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
@@ -2494,6 +3220,18 @@ def cpu_complete(S, c, t):
     if step == ST_NAPI_NEXT:
         napi_thread_next(S, c, arg, t)
         return
+    if step == ST_BUSY or step == ST_BP_NEXT:
+        k = S.cs[c, CS_TASK]
+        if step == ST_BUSY:
+            S.ts[k, TS_BP_SPIN] = 0
+            S.ts[k, TS_PHASE] = TP_BUSY_CHK
+        elif arg == BP_ITER:
+            bp_spin(S, c, k, t, S.cbase[C_BUSY], 0, 1)  # the rest of the iteration
+            return
+        else:
+            S.ts[k, TS_PHASE] = TP_BUSY_END
+        thread_advance(S, k, c, t)
+        return
     if step >= ST_TX:
         sender_complete(S, c, step, arg, t)
         return
@@ -2504,6 +3242,11 @@ def cpu_complete(S, c, t):
             S.se[h, S_COPY] = t
             s = S.ts[k, TS_SOCK]
             rmem_release(S, s, S.po[h, O_SKBTRUE])
+            if S.pk[h, F_KIND] == K_TCP:
+                # sk_eat_skb: the skb leaves its connection's receive queue and memory
+                f = S.pk[h, F_FLOWK]
+                S.tf[f, TF_RMEM] -= S.po[h, O_SKBTRUE]
+                S.tf[f, TF_QN] -= 1
             if S.pk[h, F_KIND] == K_UDP:
                 S.misc[M_UDPIN + (0)] += 1  # Udp InDatagrams at read time (udp.c:2118-2119)
         elif step == ST_WORK:
@@ -2522,7 +3265,8 @@ def cpu_complete(S, c, t):
         h = arg
         d, slot = l4_done(S, c, h, t)
         if d > 0:
-            charge(S, c, level_of(S, c), slot, d, 1)
+            if slot >= 0:
+                charge(S, c, level_of(S, c), slot, d, 1)
             S.sc[h, S_L4] += d
             if S.po[h, O_OUTC] == O_DROPPED or S.po[h, O_OUTC] == O_CONSUMED:
                 S.po[h, O_TDONE] = t + d
@@ -2572,8 +3316,10 @@ def run_loop(S):
             thread_wake(S, e - S.P[P_ETHR0], t)
         elif e < S.P[P_EIPI0]:
             napi_timer(S, e - S.P[P_ETMR0], t)
-        else:
+        elif e < S.P[P_EHW0]:
             ipi_fire(S, e - S.P[P_EIPI0], t)
+        else:
+            hw_timer(S, e - S.P[P_EHW0], t)
     S.misc[0] = nxt
     return 0
 
@@ -2586,7 +3332,17 @@ def distribute(S):
         cnt = S.po[h, O_SKBCNT]
         if cnt <= 1 or S.po[h, O_SKBH] != h:
             continue
-        for st in range(S_NETIF, N_ST):
+        st0 = S_NETIF
+        nx = S.po[h, O_SEGNEXT]
+        if S.se[nx, S_DRIVER] < 0 and S.se[h, S_DRIVER] >= 0:
+            # the NIC merged them (LRO / RSC): one descriptor, one driver and GRO step, shared
+            st0 = S_DRIVER
+            s = nx
+            while s >= 0:
+                S.po[s, O_TIRQ] = S.po[h, O_TIRQ]
+                S.po[s, O_TPOLL] = S.po[h, O_TPOLL]
+                s = S.po[s, O_SEGNEXT]
+        for st in range(st0, N_ST):
             tot = S.sc[h, st]
             if S.se[h, st] < 0:
                 continue
@@ -2774,7 +3530,7 @@ def nra_exit_ipi(S, c, t, broke):
     """net_rx_action's tail: net_rps_action_and_irq_enable sends the pending IPIs (a step of
     fixed.ipi_send each), then the exit proper (dev.c:6569, KERNEL.md §3.1 step 4)."""
     n = S.cs[c, CS_IPI_N]
-    if n == 0:
+    if n == 0 or S.cs[c, CS_HS_KS] == HS_BUSY:
         nra_exit(S, c, t, broke)
         return
     d = n * S.cbase[C_IPI_SEND]
@@ -3069,3 +3825,580 @@ def veth_notify_rearm(S, q):
     __veth_xdp_flush schedules the NAPI again)."""
     S.qs[q, QS_IRQ_EN] = 1
     S.qs[q, QS_ARMS] += 1
+
+
+# ------------------------------------------------------------------------------ busy polling
+# A reader whose socket has sk_ll_usec (SO_BUSY_POLL, else net.core.busy_read at socket
+# creation) and an empty receive queue calls sk_busy_loop -> napi_busy_loop(sk_napi_id,
+# sk_busy_loop_end, ..., BUSY_POLL_BUDGET) before it sleeps (__skb_recv_udp; tcp_recvmsg).
+# __napi_busy_loop (net/core/dev.c), per turn of its for(;;):
+# - not yet owning the NAPI: if NAPIF_STATE_SCHED (an interrupt's softirq or another poller
+#   has it) or IN_BUSY_POLL is set, nothing is polled this turn; else it takes SCHED and
+#   IN_BUSY_POLL and keeps them across turns;
+# - owning: napi->poll(napi, 8) (the driver's poll in process context, on the reader's CPU and
+#   in its Command), then gro_normal_list; napi_complete_done returns false at once while
+#   IN_BUSY_POLL is set, so the interrupt stays masked and held GRO packets stay held;
+# - LINUX_MIB_BUSYPOLLRXPACKETS += the poll's work; local_bh_enable (pending softirqs run);
+# - loop_end: the socket's queue is not empty, or sk_busy_loop_timeout: busy_loop_current_time
+#   (local_clock() >> 10) after start + sk_ll_usec; need_resched: busy_poll_stop, cond_resched;
+# - busy_poll_stop: clear MISSED and IN_BUSY_POLL, napi->poll once more (now napi_complete_done
+#   may complete: GRO flush, IRQ re-armed); if it used the whole budget, __napi_schedule here.
+# An interrupt that comes while the poller owns the NAPI finds SCHED set: napi_schedule_prep
+# sets MISSED and the vector stays masked until busy_poll_stop's poll completes.
+# Turns that poll nothing are one step (a spin) that ends at the first turn boundary at or
+# after the event the loop would see (a descriptor for the owner, data in the queue, the NAPI
+# released): bp_kick. The spin's CPU is charged per turn: napi_busy_loop (fixed.busy_loop) and,
+# for the owner, the driver's poll (fixed.napi_poll). Not modelled: prefer_busy_poll,
+# SO_BUSY_POLL_BUDGET, poll()/select()/epoll busy polling (net.core.busy_poll).
+
+
+@njit(cache=True, inline="always")
+def bp_deadline(S, k, s):
+    """The first ns at which sk_busy_loop_timeout holds: time_after(now, start + sk_ll_usec) in
+    busy_loop_current_time() units (local_clock() >> 10, include/net/busy_poll.h)."""
+    return ((S.ts[k, TS_BP_START] >> 10) + S.ss[s, SS_LL_USEC] + 1) << 10
+
+
+@njit(cache=True, inline="always")
+def bp_mark_napi(S, s, h):
+    """sk_mark_napi_id (TCP, connected UDP: every skb) / sk_mark_napi_id_once (unconnected UDP:
+    the first skb only), __udp_queue_rcv_skb and tcp_v4_do_rcv; the skb's napi_id is the NIC
+    queue's NAPI that ran GRO on it."""
+    if S.ss[s, SS_PROTO] == 17 and S.ss[s, SS_CONN] == 0 and S.ss[s, SS_NAPI] != 0:
+        return
+    S.ss[s, SS_NAPI] = S.pk[h, F_QUE] + 1
+
+
+@njit(cache=True)
+def bp_spin(S, c, k, t, p, pollns, m):
+    """Turns of the busy loop that poll nothing, each p ns (pollns of it the driver's empty
+    poll): m of them, or (m = 0) until the loop would time out or yield."""
+    s = S.ts[k, TS_SOCK]
+    p = max(p, 1)
+    if m == 0:
+        lim = bp_deadline(S, k, s)
+        if S.cs[c, CS_RQ_N] > 0 and S.cs[c, CS_SLICE_END] < lim:
+            lim = S.cs[c, CS_SLICE_END]  # need_resched() is checked at each turn's end
+        m = max(1, (lim - t + p - 1) // p)
+    charge(S, c, 0, Y_BUSY, m * (p - pollns), 0)
+    if pollns > 0:
+        charge(S, c, 0, Y_POLL, m * pollns, 0)
+        S.qs[S.ts[k, TS_BP_OWN], QS_POLLS] += m
+    S.ts[k, TS_BP_P] = p
+    S.ts[k, TS_BP_POLLNS] = pollns
+    S.ts[k, TS_BP_SPIN] = 1
+    start_step(S, c, t, ST_BUSY, k, m * p)
+
+
+@njit(cache=True, inline="always")
+def bp_unspin(S, c, k, cut):
+    """Take back the charges of the spin's turns that will not run (cut ns of them)."""
+    p = S.ts[k, TS_BP_P]
+    r = cut // p
+    pn = S.ts[k, TS_BP_POLLNS]
+    S.acc[c, 0, Y_BUSY] -= r * (p - pn)
+    if pn > 0:
+        S.acc[c, 0, Y_POLL] -= r * pn
+        S.qs[S.ts[k, TS_BP_OWN], QS_POLLS] -= r
+    S.cs[c, CS_BUSY] -= cut
+
+
+@njit(cache=True)
+def bp_kick(S, k, t):
+    """Something reader k's busy loop tests changed at t: its spin ends at the first turn
+    boundary at or after t (the turn running at t sees it at its end or next start)."""
+    if S.ts[k, TS_BP_SPIN] == 0:
+        return
+    c = S.ts[k, TS_CPU]
+    if S.cs[c, CS_TASK] != k:
+        return
+    p = S.ts[k, TS_BP_P]
+    if S.cs[c, CS_X] == X_TASK and S.cs[c, CS_STEP] == ST_BUSY:
+        end = S.cs[c, CS_NEXT]
+        cut = ((end - t) // p) * p if end > t else 0
+        if cut > 0:
+            bp_unspin(S, c, k, cut)
+            S.cs[c, CS_NEXT] = end - cut
+            heap_set(S, S.P[P_ECPU0] + c, end - cut)
+    elif S.cs[c, CS_X] != X_TASK and S.cs[c, CS_RESUME_STEP] == ST_BUSY:
+        # interrupted mid-spin: the turn under way finishes after the interruption
+        rem = S.cs[c, CS_REM]
+        cut = (rem // p) * p
+        if cut > 0:
+            bp_unspin(S, c, k, cut)
+            S.cs[c, CS_REM] = rem - cut
+
+
+@njit(cache=True)
+def bp_kick_queue(S, q, t):
+    """A descriptor of queue q became visible: its busy-polling owner polls next turn."""
+    for k in range(S.P[P_NTHR]):
+        if S.ts[k, TS_BP_OWN] == q:
+            bp_kick(S, k, t)
+
+
+@njit(cache=True)
+def bp_kick_napi(S, q, t):
+    """Queue q's NAPI left NAPI_STATE_SCHED: a busy loop waiting for it may take it."""
+    for k in range(S.P[P_NTHR]):
+        if S.ts[k, TS_BP_START] >= 0 and S.ts[k, TS_BP_OWN] < 0 and S.ts[k, TS_BP_Q] == q:
+            bp_kick(S, k, t)
+
+
+@njit(cache=True)
+def bp_kick_sock(S, s, t):
+    """Socket s's receive queue got an skb: its busy-polling readers' loop_end holds."""
+    for k in range(S.P[P_NTHR]):
+        if S.ts[k, TS_SOCK] == s:
+            bp_kick(S, k, t)
+
+
+@njit(cache=True)
+def bp_poll(S, c, q, t, mode):
+    """napi->poll(napi, BUSY_POLL_BUDGET) in the reader's context: the poll machine with one
+    NAPI on its list, no netdev budget or time limit, mode BP_ITER (inside the loop) or BP_STOP
+    (busy_poll_stop's last poll)."""
+    S.cs[c, CS_HS_KS] = HS_BUSY
+    S.cs[c, CS_BP_MODE] = mode
+    S.cs[c, CS_NRA] = 1
+    S.cs[c, CS_NRA_T] = t
+    S.cs[c, CS_NRA_POLLS] = 0
+    S.cs[c, CS_BUDGET] = INF
+    S.cs[c, CS_TLIMIT] = INF
+    S.lst[c, L_LL, 0] = q
+    S.cs[c, CS_LL_N] = 1
+    S.cs[c, CS_RL_N] = 0
+    S.cs[c, CS_PHASE] = PH_NEXT
+    start_step(S, c, t, ST_NRA_ENTRY, 0, 0)  # its end runs nra_advance
+
+
+@njit(cache=True)
+def bp_after_poll(S, c, t):
+    """The busy poll's napi->poll returned (and gro_normal_list ran): local_bh_enable runs
+    pending softirqs in the reader's context (4.9-6.4: not while ksoftirqd is runnable), then
+    the loop goes on (ST_BP_NEXT)."""
+    mode = S.cs[c, CS_BP_MODE]
+    S.cs[c, CS_NRA] = 0
+    S.cs[c, CS_LL_N] = 0
+    S.cs[c, CS_RL_N] = 0
+    S.cs[c, CS_HS_KS] = 0
+    if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
+        S.cs[c, CS_REM] = 0
+        S.cs[c, CS_RESUME_STEP] = ST_BP_NEXT
+        S.cs[c, CS_RESUME_ARG] = mode
+        softirq_begin(S, c, t, 0)
+        return
+    start_step(S, c, t, ST_BP_NEXT, mode, 0)
+
+
+@njit(cache=True)
+def bp_iterate(S, c, k, t):
+    """The top of a turn: take the NAPI if free, then poll it (a descriptor waits) or spin."""
+    q = S.ts[k, TS_BP_Q]
+    if S.ts[k, TS_BP_OWN] < 0:
+        if S.qs[q, QS_SCHED] != 0:
+            bp_spin(S, c, k, t, S.cbase[C_BUSY], 0, 0)  # goto count: nothing polled
+            return True
+        S.qs[q, QS_SCHED] = 1  # cmpxchg: SCHED | IN_BUSY_POLL
+        S.ts[k, TS_BP_OWN] = q
+    if S.qs[q, QS_RING_N] > 0:
+        bp_poll(S, c, q, t, BP_ITER)
+        return True
+    bp_spin(S, c, k, t, S.cbase[C_POLL] + S.cbase[C_BUSY], S.cbase[C_POLL], 0)
+    return True
+
+
+@njit(cache=True)
+def bp_step(S, k, c, t):
+    """Reader k's busy-loop phases (TP_BUSY*). True if a step started or the reader left the
+    CPU; False when the loop is over and thread_advance goes on (TP_RETRY / TP_BLOCK)."""
+    s = S.ts[k, TS_SOCK]
+    ph = S.ts[k, TS_PHASE]
+    if ph == TP_BUSY:
+        if S.ts[k, TS_BP_START] < 0:
+            if S.ss[s, SS_QN] > 0:  # data came during the system call
+                S.ts[k, TS_PHASE] = TP_RETRY
+                return False
+            if S.ss[s, SS_NAPI] == 0:  # no skb marked a napi id yet: sk_busy_loop returns
+                S.ts[k, TS_PHASE] = TP_BLOCK
+                return False
+            S.ts[k, TS_BP_START] = t
+            S.ts[k, TS_BP_Q] = S.ss[s, SS_NAPI] - 1
+            S.ts[k, TS_BP_OWN] = -1
+        return bp_iterate(S, c, k, t)
+    if ph == TP_BUSY_CHK or ph == TP_BUSY_RESUME:
+        end = S.ss[s, SS_QN] > 0 or t >= bp_deadline(S, k, s)
+        if ph == TP_BUSY_RESUME:
+            S.ts[k, TS_BP_YIELD] = 0
+            if end:  # after cond_resched: "if (loop_end(...)) return"
+                S.ts[k, TS_BP_START] = -1
+                S.ts[k, TS_PHASE] = TP_BLOCK
+                return False
+            S.ts[k, TS_PHASE] = TP_BUSY
+            return bp_iterate(S, c, k, t)
+        yld = (not end) and S.cs[c, CS_RQ_N] > 0 and t >= S.cs[c, CS_SLICE_END]
+        if not end and not yld:
+            S.ts[k, TS_PHASE] = TP_BUSY
+            return bp_iterate(S, c, k, t)
+        S.ts[k, TS_BP_YIELD] = 1 if yld else 0
+        q = S.ts[k, TS_BP_OWN]
+        if q >= 0:
+            # busy_poll_stop: clear MISSED and IN_BUSY_POLL, one more napi->poll
+            S.qs[q, QS_MISSED] = 0
+            S.ts[k, TS_PHASE] = TP_BUSY_END
+            bp_poll(S, c, q, t, BP_STOP)
+            return True
+    # TP_BUSY_END: the loop is over
+    S.ts[k, TS_BP_OWN] = -1
+    if S.ts[k, TS_BP_YIELD] != 0:
+        flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+        S.ts[k, TS_STATE] = T_RUNNABLE
+        S.ts[k, TS_PHASE] = TP_BUSY_RESUME
+        rq_push(S, c, k)
+        schedule(S, c, t)
+        return True
+    S.ts[k, TS_BP_START] = -1
+    S.ts[k, TS_PHASE] = TP_BLOCK
+    return False
+
+
+# ------------------------------------------------------------- hardware receive aggregation
+# ethtool -K lro on (NETIF_F_LRO): the NIC merges in-order TCP segments of a flow into one
+# receive buffer before it writes the descriptor back, so the ring, the driver's per-packet
+# work and the stack see one skb of N segments. Modelled: ixgbe's RSC (82599 and later) and
+# mlx5's LRO. A session opens at a TCP segment with data and only ACK set (PSH, FIN, SYN, RST,
+# URG, CWR, or an empty segment: written back alone), takes one descriptor, and appends the
+# flow's next segments while they continue its sequence with the same ACK, TCP options and IP
+# TTL/TOS/DF and are no longer than the first (the merge rules tcp_gro_receive applies, taken
+# as the NIC's); it is written back (the descriptor completes, moderation counts it) when a
+# segment does not match (before that segment), at a PSH or short segment, at the size limit
+# (P_HW_MAXSEG segments, P_HW_MAXLEN payload bytes), at its timer (mlx5: the LRO timeout, 32 us
+# by default; ixgbe: the queue's ITR interval, at whose expiry 82599 closes its RSCs), or when
+# a new flow needs a session and all P_HW_NSESS are open (the oldest goes). The skb reaches
+# dev_gro_receive with gso_size set (ixgbe: ceil(len / append_cnt), mlx5: ceil(cqe_bcnt /
+# lro_num_seg)); tcp_gro_receive flushes it (gso_size != the held mss, or len != count *
+# gso_size at out_check_final), so software GRO completes a held skb of the same flow and
+# passes the aggregate on; segments the NIC did not merge take software GRO as before.
+# mlx5's hardware GRO (SHAMPO, rx-gro-hw) is below; bnxt's TPA is not modelled.
+
+
+@njit(cache=True, inline="always")
+def hw_find(S, q, f):
+    for s in range(S.P[P_HW_NSESS]):
+        if S.hw[q, s, HW_USED] != 0 and S.hw[q, s, HW_FLOW] == f:
+            return s
+    return -1
+
+
+@njit(cache=True)
+def hw_arm(S, q):
+    """The session timer of queue q at its earliest deadline."""
+    best = INF
+    for s in range(S.P[P_HW_NSESS]):
+        if S.hw[q, s, HW_USED] != 0 and S.hw[q, s, HW_DEADLINE] < best:
+            best = S.hw[q, s, HW_DEADLINE]
+    if best != S.qs[q, QS_HW_TMR]:
+        S.qs[q, QS_HW_TMR] = best
+        heap_set(S, S.P[P_EHW0] + q, best)
+
+
+@njit(cache=True)
+def hw_close(S, q, s, t):
+    """Session s is written back at t: its descriptor completes with the whole aggregate."""
+    head = S.hw[q, s, HW_HEAD]
+    cnt = S.hw[q, s, HW_CNT]
+    S.hw[q, s, HW_USED] = 0
+    S.qs[q, QS_HW_N] -= 1
+    if cnt > 1:
+        S.qs[q, QS_HW_FLUSH] += 1  # ixgbe rsc_flush; mlx5 lro_packets
+        # the aggregate's frame: the first segment's headers and every segment's payload
+        S.qs[q, QS_HW_BYTES] += S.pk[head, F_PLEN] - S.pk[head, F_PAYLEN] + S.hw[q, s, HW_LEN]
+    S.pk[head, F_T_VIS] = t  # the descriptor is visible from now
+    R = S.ringbuf.shape[1]
+    S.ringbuf[q, S.qs[q, QS_TAIL]] = head
+    S.qs[q, QS_TAIL] = (S.qs[q, QS_TAIL] + 1) % R
+    S.qs[q, QS_RING_N] += 1
+    moderation_arm(S, q, t)
+    if S.P[P_BUSY] != 0:
+        bp_kick_queue(S, q, t)
+
+
+@njit(cache=True)
+def hw_receive(S, q, i, t):
+    """Packet i reaches the NIC's aggregation at t. True if it joined or opened a session;
+    False if it is written back alone (the caller's ring path)."""
+    k = S.pk[i, F_KIND]
+    if k != K_TCP and k != K_TCP_CTRL:
+        return False
+    f = S.pk[i, F_FLOWK]
+    s = hw_find(S, q, f)
+    ln = S.pk[i, F_PAYLEN]
+    fl = S.pk[i, F_FLAGS]
+    only_ack = (fl & ~(TCP_ACK | TCP_PSH)) == 0
+    elig = k == K_TCP and S.pk[i, F_GRO_OK] != 0 and ln > 0 and only_ack
+    if s >= 0:
+        cnt = S.hw[q, s, HW_CNT]
+        mss = S.hw[q, s, HW_MSS]
+        if elig and (S.pk[i, F_SEQ] & 0xFFFFFFFF) == S.hw[q, s, HW_NEXTSEQ] \
+                and S.pk[i, F_ACK] == S.hw[q, s, HW_ACK] and S.pk[i, F_OPTH] == S.hw[q, s, HW_OPT] \
+                and S.pk[i, F_TTL] == S.hw[q, s, HW_TTL] and S.pk[i, F_TOS] == S.hw[q, s, HW_TOS] \
+                and S.pk[i, F_DF] == S.hw[q, s, HW_DF] and ln <= mss \
+                and S.hw[q, s, HW_LEN] + ln <= S.P[P_HW_MAXLEN]:
+            head = S.hw[q, s, HW_HEAD]
+            S.po[S.hw[q, s, HW_LAST], O_SEGNEXT] = i
+            S.hw[q, s, HW_LAST] = i
+            S.hw[q, s, HW_CNT] = cnt + 1
+            S.hw[q, s, HW_LEN] += ln
+            S.hw[q, s, HW_NEXTSEQ] = (S.hw[q, s, HW_NEXTSEQ] + ln) & 0xFFFFFFFF
+            S.po[i, O_SKBH] = head
+            S.po[i, O_SKBCNT] = 0
+            S.po[head, O_SKBCNT] += 1
+            S.po[head, O_SKBLEN] += ln
+            S.po[head, O_SKBTRUE] += S.pk[i, F_TRUESIZE] - SKB_STRUCT
+            S.qs[q, QS_HW_AGG] += 1  # ixgbe append_cnt; mlx5 lro_num_seg - 1
+            S.qs[q, QS_BYTES] += ln
+            if S.P[P_HWAGG] == HWA_MLX5_LRO:
+                S.qs[q, QS_ACCEPTED] += 1  # mlx5 counts segments (stats->packets += n - 1)
+            if (fl & TCP_PSH) != 0 or ln < mss or cnt + 1 >= S.P[P_HW_MAXSEG] \
+                    or S.hw[q, s, HW_LEN] + mss > S.P[P_HW_MAXLEN]:
+                hw_close(S, q, s, t)
+                hw_arm(S, q)
+            return True
+        hw_close(S, q, s, t)  # written back before the segment that ends it
+        hw_arm(S, q)
+    if not elig or (fl & TCP_PSH) != 0:
+        return False
+    # a new session takes a descriptor (the caller drops the packet if none is posted)
+    if S.P[P_RING_USABLE] - S.qs[q, QS_RING_N] - S.qs[q, QS_UNUSED] - S.qs[q, QS_HW_N] <= 0:
+        return False
+    if S.qs[q, QS_HW_N] >= S.P[P_HW_NSESS]:
+        old = -1
+        best = INF
+        for x in range(S.P[P_HW_NSESS]):
+            if S.hw[q, x, HW_USED] != 0 and S.hw[q, x, HW_ORDER] < best:
+                best = S.hw[q, x, HW_ORDER]
+                old = x
+        hw_close(S, q, old, t)
+    s = 0
+    while S.hw[q, s, HW_USED] != 0:
+        s += 1
+    single_skb(S, i)
+    S.hw[q, s, HW_USED] = 1
+    S.hw[q, s, HW_HEAD] = i
+    S.hw[q, s, HW_LAST] = i
+    S.hw[q, s, HW_CNT] = 1
+    S.hw[q, s, HW_LEN] = ln
+    S.hw[q, s, HW_NEXTSEQ] = (S.pk[i, F_SEQ] + ln) & 0xFFFFFFFF
+    S.hw[q, s, HW_MSS] = ln
+    S.hw[q, s, HW_ACK] = S.pk[i, F_ACK]
+    S.hw[q, s, HW_OPT] = S.pk[i, F_OPTH]
+    S.hw[q, s, HW_FLOW] = f
+    S.hw[q, s, HW_TTL] = S.pk[i, F_TTL]
+    S.hw[q, s, HW_TOS] = S.pk[i, F_TOS]
+    S.hw[q, s, HW_DF] = S.pk[i, F_DF]
+    S.hw[q, s, HW_ORDER] = S.qs[q, QS_ACCEPTED]
+    tmo = S.P[P_HW_TMO] if S.P[P_HW_TMO] >= 0 else S.qs[q, QS_ITR]
+    S.hw[q, s, HW_DEADLINE] = t + tmo
+    S.qs[q, QS_HW_N] += 1
+    S.qs[q, QS_ACCEPTED] += 1
+    S.qs[q, QS_BYTES] += S.pk[i, F_PLEN]
+    hw_arm(S, q)
+    return True
+
+
+@njit(cache=True)
+def hw_timer(S, q, t):
+    """The aggregation timer of queue q: sessions whose deadline passed are written back,
+    oldest first."""
+    while True:
+        old = -1
+        best = INF
+        for s in range(S.P[P_HW_NSESS]):
+            if S.hw[q, s, HW_USED] != 0 and S.hw[q, s, HW_DEADLINE] <= t \
+                    and S.hw[q, s, HW_DEADLINE] < best:
+                best = S.hw[q, s, HW_DEADLINE]
+                old = s
+        if old < 0:
+            break
+        hw_close(S, q, old, t)
+    S.qs[q, QS_HW_TMR] = -1  # force the re-arm
+    hw_arm(S, q)
+
+
+@njit(cache=True)
+def hw_skb_gro(S, q, i):
+    """dev_gro_receive of an LRO skb (gso_size set, NAPI_GRO_CB count = gso_segs): a held skb
+    of the same flow is completed (same_flow, flush: pp = p) and the aggregate goes on."""
+    b = S.pk[i, F_BUCKET]
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.pk[i, F_FLOWK]:
+            gro_complete(S, q, s)
+            break
+    rx_add(S, q, i)
+    return S.cbase[C_GRO], False
+
+
+# ---- mlx5 hardware GRO (nic.rx-gro-hw, SHAMPO; drivers/net/ethernet/mellanox/mlx5/core/en_rx.c)
+# The NIC writes a CQE per packet at once (each its own completion for the ring and the
+# interrupt moderation); a CQE carries `match` (the packet continues the session of the CQE
+# before it on this RQ) and `flush` (the NIC closed the session with it).
+# mlx5e_handle_rx_cqe_mpwrq_shampo keeps one skb (rq->hw_gro_data->skb): a CQE without match,
+# or whose data would not fit (mlx5e_hw_gro_skb_has_enough_space: PAGE_SIZE * nr_frags +
+# data_bcnt <= GRO_LEGACY_MAX_SIZE), sends the skb to napi_gro_receive first; a CQE starts an
+# skb or is appended (NAPI_GRO_CB count++); flush sends it; the poll's end sends what is left.
+# The skb has gso_size = the first segment's payload and count N, so tcp_gro_receive may merge
+# it into a held skb of its flow (same gso_size, in sequence) and holds it unless
+# len != N * gso_size or PSH/FIN/... (out_check_final). mlx5e_shampo_flush_skb counts skbs of
+# N > 1 in rx_gro_skbs, N in rx_gro_packets, their bytes in rx_gro_bytes.
+
+
+@njit(cache=True)
+def shampo_mark(S, q, i, t):
+    """The NIC's session for the CQE of packet i (one session per RQ: slot 0 of hw[q])."""
+    k = S.pk[i, F_KIND]
+    ln = S.pk[i, F_PAYLEN]
+    fl = S.pk[i, F_FLAGS]
+    elig = k == K_TCP and S.pk[i, F_GRO_OK] != 0 and ln > 0 \
+        and (fl & ~(TCP_ACK | TCP_PSH)) == 0
+    m = 0
+    if not elig:
+        S.hw[q, 0, HW_USED] = 0
+        S.po[i, O_HWM] = 0
+        return
+    if S.hw[q, 0, HW_USED] != 0 and S.hw[q, 0, HW_FLOW] == S.pk[i, F_FLOWK] \
+            and (S.pk[i, F_SEQ] & 0xFFFFFFFF) == S.hw[q, 0, HW_NEXTSEQ] \
+            and S.pk[i, F_ACK] == S.hw[q, 0, HW_ACK] and S.pk[i, F_OPTH] == S.hw[q, 0, HW_OPT] \
+            and S.pk[i, F_TTL] == S.hw[q, 0, HW_TTL] and S.pk[i, F_TOS] == S.hw[q, 0, HW_TOS] \
+            and S.pk[i, F_DF] == S.hw[q, 0, HW_DF] and ln <= S.hw[q, 0, HW_MSS] \
+            and t < S.hw[q, 0, HW_DEADLINE]:
+        m = HWM_MATCH
+        S.hw[q, 0, HW_CNT] += 1
+        S.hw[q, 0, HW_NEXTSEQ] = (S.hw[q, 0, HW_NEXTSEQ] + ln) & 0xFFFFFFFF
+    else:
+        S.hw[q, 0, HW_USED] = 1
+        S.hw[q, 0, HW_FLOW] = S.pk[i, F_FLOWK]
+        S.hw[q, 0, HW_NEXTSEQ] = (S.pk[i, F_SEQ] + ln) & 0xFFFFFFFF
+        S.hw[q, 0, HW_ACK] = S.pk[i, F_ACK]
+        S.hw[q, 0, HW_OPT] = S.pk[i, F_OPTH]
+        S.hw[q, 0, HW_TTL] = S.pk[i, F_TTL]
+        S.hw[q, 0, HW_TOS] = S.pk[i, F_TOS]
+        S.hw[q, 0, HW_DF] = S.pk[i, F_DF]
+        S.hw[q, 0, HW_MSS] = ln
+        S.hw[q, 0, HW_CNT] = 1
+        S.hw[q, 0, HW_DEADLINE] = t + S.P[P_HW_TMO]
+    if (fl & TCP_PSH) != 0 or ln < S.hw[q, 0, HW_MSS]:
+        m |= HWM_FLUSH
+        S.hw[q, 0, HW_USED] = 0
+    S.po[i, O_HWM] = m
+
+
+@njit(cache=True)
+def shampo_gro(S, q, h, tail, t):
+    """tcp_gro_receive for the driver's skb h of N > 1 segments (gso_size: its first's)."""
+    n = S.po[h, O_SKBCNT]
+    gso = S.pk[h, F_PAYLEN]
+    ln = S.po[h, O_SKBLEN]
+    fl = S.pk[h, F_FLAGS] | (S.pk[tail, F_FLAGS] & TCP_PSH)  # mlx5e_shampo_update_hdr
+    fin_psh_etc = fl & (TCP_URG | TCP_PSH | TCP_RST | TCP_SYN | TCP_FIN)
+    b = S.pk[h, F_BUCKET]
+    for s in range(b * 8, b * 8 + 8):
+        if S.gh[q, s, GH_USED] != 0 and S.gh[q, s, GH_FLOW] == S.pk[h, F_FLOWK]:
+            flush = (fl & TCP_CWR) != 0 \
+                or (((fl ^ S.gh[q, s, GH_FLAGS]) & ~(TCP_CWR | TCP_FIN | TCP_PSH)) & 0xFF) != 0 \
+                or S.pk[h, F_ACK] != S.gh[q, s, GH_ACK] or S.pk[h, F_OPTH] != S.gh[q, s, GH_OPT] \
+                or ip_gro_flush(S, q, s, h) or S.gh[q, s, GH_MSS] != gso \
+                or (S.gh[q, s, GH_NEXTSEQ] & 0xFFFFFFFF) != (S.pk[h, F_SEQ] & 0xFFFFFFFF) \
+                or S.gh[q, s, GH_HDR] + S.gh[q, s, GH_LEN] + ln >= S.P[P_GRO_MAX]
+            if not flush:
+                head = S.gh[q, s, GH_HEAD]
+                S.po[S.gh[q, s, GH_LAST], O_SEGNEXT] = h
+                S.gh[q, s, GH_LAST] = tail
+                S.gh[q, s, GH_CNT] += n
+                S.gh[q, s, GH_LEN] += ln
+                S.gh[q, s, GH_NEXTSEQ] = (S.gh[q, s, GH_NEXTSEQ] + ln) & 0xFFFFFFFF
+                S.gh[q, s, GH_FLAGS] |= fl & (TCP_FIN | TCP_PSH)
+                x = h
+                for _ in range(n):
+                    S.po[x, O_SKBH] = head
+                    x = S.po[x, O_SEGNEXT]
+                S.po[head, O_SKBCNT] += n
+                S.po[head, O_SKBLEN] += ln
+                S.po[head, O_SKBTRUE] += S.po[h, O_SKBTRUE] - SKB_STRUCT
+                S.po[h, O_SKBCNT] = 0
+                if ln != n * gso or fin_psh_etc != 0:
+                    gro_complete(S, q, s)
+                return S.cbase[C_GRO_MERGE], True
+            gro_complete(S, q, s)
+            break
+    if ln != n * gso or fin_psh_etc != 0:
+        rx_add(S, q, h)  # out_check_final flushes it: up the stack as it is
+        return S.cbase[C_GRO], False
+    s = gro_hold_new(S, q, h, t, b)
+    S.gh[q, s, GH_LAST] = tail
+    S.gh[q, s, GH_CNT] = n
+    S.gh[q, s, GH_LEN] = ln
+    S.gh[q, s, GH_MSS] = gso
+    S.gh[q, s, GH_NEXTSEQ] = (S.pk[h, F_SEQ] + ln) & 0xFFFFFFFF
+    S.gh[q, s, GH_ACK] = S.pk[h, F_ACK]
+    S.gh[q, s, GH_FLAGS] = fl
+    S.gh[q, s, GH_OPT] = S.pk[h, F_OPTH]
+    # the driver's inet_gro_flush decision for its own skb (mlx5e_shampo_update_ipv4_tcp_hdr:
+    # second_ip_id): a fixed IP ID when the second segment's equals the first's under DF
+    x = S.po[h, O_SEGNEXT]
+    S.gh[q, s, GH_FIXED] = 1 if S.pk[h, F_DF] != 0 and S.pk[x, F_IPID] == S.pk[h, F_IPID] else 0
+    return S.cbase[C_GRO], False
+
+
+@njit(cache=True)
+def shampo_flush(S, c, q, t):
+    """mlx5e_shampo_flush_skb: the driver's skb to napi_gro_receive at t; returns GRO's cost.
+    Every segment of it ends the gro stage then; the skb's head carries the cost."""
+    h = S.qs[q, QS_SH_SKB]
+    tail = S.qs[q, QS_SH_TAIL]
+    S.qs[q, QS_SH_SKB] = -1
+    n = S.po[h, O_SKBCNT]
+    lv = level_of(S, c)
+    if n > 1:
+        S.qs[q, QS_HW_FLUSH] += 1  # rx_gro_skbs
+        S.qs[q, QS_HW_AGG] += n  # rx_gro_packets
+        # rx_gro_bytes: skb->data_len + skb_headlen(skb) * count: every segment's frame
+        S.qs[q, QS_HW_BYTES] += S.po[h, O_SKBLEN] + n * (S.pk[h, F_PLEN] - S.pk[h, F_PAYLEN])
+        dg, merged = shampo_gro(S, q, h, tail, t)
+    else:
+        dg, merged = gro_receive(S, q, h, t)
+    charge(S, c, lv, Y_GRO_MERGE if merged else Y_GRO, dg, n)
+    dg += gro_csum(S, c, lv, h)
+    x = h
+    for k in range(n):
+        S.se[x, S_GRO] = t + dg
+        S.sc[x, S_GRO] = dg if k == 0 else 0
+        x = S.po[x, O_SEGNEXT]
+    return dg
+
+
+@njit(cache=True)
+def shampo_rx(S, c, q, i, t):
+    """mlx5e_handle_rx_cqe_mpwrq_shampo for packet i's CQE at t (after its driver work):
+    returns the GRO cost of skbs it sent to napi_gro_receive."""
+    dg = 0
+    h = S.qs[q, QS_SH_SKB]
+    m = S.po[i, O_HWM]
+    ln = S.pk[i, F_PAYLEN]
+    # 4096: PAGE_SIZE; each segment's data is one frag; 65536: GRO_LEGACY_MAX_SIZE
+    if h >= 0 and ((m & HWM_MATCH) == 0 or 4096 * S.po[h, O_SKBCNT] + ln > 65536):
+        dg += shampo_flush(S, c, q, t)
+        h = -1
+    if h < 0:
+        single_skb(S, i)
+        S.qs[q, QS_SH_SKB] = i
+    else:
+        S.po[S.qs[q, QS_SH_TAIL], O_SEGNEXT] = i
+        S.po[i, O_SKBH] = h
+        S.po[i, O_SKBCNT] = 0
+        S.po[h, O_SKBCNT] += 1
+        S.po[h, O_SKBLEN] += ln
+        S.po[h, O_SKBTRUE] += S.pk[i, F_TRUESIZE] - SKB_STRUCT
+    S.qs[q, QS_SH_TAIL] = i
+    if (m & HWM_FLUSH) != 0:
+        dg += shampo_flush(S, c, q, t + dg)
+    return dg

@@ -47,12 +47,18 @@ DROP_REASONS = (
     "TCP_ZEROWINDOW",  # tcp_data_queue: in-order data while the advertised window is 0
     "TCP_OVERWINDOW",  # tcp_data_queue: out-of-order data starting at the window's right edge
     "TCP_INVALID_SEQUENCE",  # tcp_sequence: data starting beyond the window
+    # listen sockets (model/engine.py "Listen sockets"), pruning
+    "TCP_LISTEN_OVERFLOW",  # tcp_check_req: the accept queue is full (6.15+; NOT_SPECIFIED before)
+    "TCP_FLAGS",  # tcp_rcv_state_process(LISTEN): an ACK no request or cookie matches (a RST sent)
+    "TCP_RESET",  # tcp_rcv_state_process(LISTEN): a RST to a listener
+    "TCP_OFO_QUEUE_PRUNE",  # tcp_prune_ofo_queue: an out-of-order skb freed to make room
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
     R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
-    R_TCP_INVALID_SEQ = range(len(DROP_REASONS))
+    R_TCP_INVALID_SEQ, R_TCP_LISTEN_OVERFLOW, R_TCP_FLAGS, R_TCP_RESET, \
+    R_TCP_OFO_PRUNE = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -66,7 +72,10 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
 (C_DRIVER, C_GRO, C_GRO_MERGE, C_NETIF, C_IP, C_ROUTE, C_DEMUX, C_LOCAL, C_UDP, C_TCP, C_COPY,
  C_APP, C_HARDIRQ, C_SOFTIRQ, C_NRA, C_POLL, C_REFILL, C_DROP, C_NF_RULE, C_CONNTRACK, C_ICMP,
  C_SYSCALL, C_CONSUME, C_WAKEUP, C_CTXSW, C_TCPACK, L_DMA, L_WAKEUP, L_IPI, C_BACKLOG, C_BL_POLL,
- C_IPI_SEND, C_IPI_IRQ, C_TX, C_DEFRAG, C_REASM, C_CSUM, C_TUNNEL, C_EXTHDR) = range(39)
+ C_IPI_SEND, C_IPI_IRQ, C_TX, C_DEFRAG, C_REASM, C_CSUM, C_TUNNEL, C_EXTHDR,
+ # listen sockets, receive-queue collapsing (model/engine.py "Listen sockets", "Pruning")
+ C_CONNREQ, C_CHILD, C_ACCEPT, C_COLLAPSE,
+ C_BUSY) = range(44)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -83,8 +92,24 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # threaded NAPI: sysfs threaded, the comm-table index of napi/<dev>-<id> of queue 0
  P_THREADED, P_NAPI_COMM0,
  # CFS (< 6.6) sysctl_sched_wakeup_granularity in ns; -1 under EEVDF (engine.py ttwu_preempt)
- P_WGRAN) = range(62)
-N_P = 62
+ P_WGRAN,
+ # listen sockets (engine.py "Listen sockets"): tcp_syncookies, tcp_max_syn_backlog, the SYN-ACK
+ # retransmission count (tcp_synack_retries), 1 when inet_csk_reqsk_queue_is_full compares with
+ # > (6.13+) rather than >=, the drop reasons of a full accept queue at the handshake's ACK and
+ # at a cookie's ACK; pruning: which tcp_can_ingest rule applies (RMEM_*)
+ P_SYNCOOKIES, P_MAXSYN, P_SYNACK_RETRIES, P_REQQ_GT, P_R_LOVF, P_R_CKOVF, P_RMEM_RULE,
+ P_ABORT_OVF,
+ # busy polling (engine.py "Busy polling"): 1 if any socket busy-polls
+ P_BUSY,
+ # hardware receive aggregation (LRO / RSC / HW GRO, engine.py "Hardware aggregation"): the
+ # entity of queue 0's session timer, the kind (HWA_*), the session timeout in ns (-1: the
+ # queue's ITR interval), the segment and payload-byte limits, sessions per queue
+ P_EHW0, P_HWAGG, P_HW_TMO, P_HW_MAXSEG, P_HW_MAXLEN, P_HW_NSESS) = range(77)
+N_P = 77
+# P_RMEM_RULE: tcp_try_rmem_schedule prunes when rmem > rcvbuf (up to 6.16 and again from 7.0),
+# rmem + truesize > rcvbuf (6.17), rmem + skb->len > rcvbuf (6.18, 6.19)
+RMEM_CLASSIC, RMEM_TRUESIZE, RMEM_LEN = range(3)
+HWA_NONE, HWA_RSC, HWA_MLX5_LRO, HWA_SHAMPO = 0, 1, 2, 3  # P_HWAGG: ixgbe RSC, mlx5 LRO/HW-GRO
 
 # ---- CPU contexts
 X_IDLE, X_TASK, X_SOFTIRQ, X_HARDIRQ = range(4)
@@ -103,9 +128,11 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  # (head, process_queue length, input_pkt_queue length), input_queue_head/tail counters (RFS),
  # received_rps, flow-limit count and history head, pending RPS IPIs, net_rx_action exit kind
  CS_BQ_HEAD, CS_BQ_NPROC, CS_BQ_NIN, CS_IQ_HEAD, CS_IQ_TAIL, CS_RPS_RECV, CS_FL_COUNT,
- CS_FL_HEAD, CS_IPI_N, CS_IPI_BROKE, CS_RPS_TC, CS_RPS_RF, CS_RPS_KEEP
- ) = range(62)
-N_CS = 62
+ CS_FL_HEAD, CS_IPI_N, CS_IPI_BROKE, CS_RPS_TC, CS_RPS_RF, CS_RPS_KEEP,
+ CS_BP_MODE,  # busy polling: which napi->poll the poll machine runs (BP_ITER, BP_STOP)
+ ) = range(63)
+N_CS = 63
+BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
 (QS_CPU, QS_SCHED, QS_MISSED, QS_IRQ_EN, QS_IRQ_T, QS_LAST_IRQ, QS_RING_N, QS_UNUSED, QS_HEAD,
@@ -116,8 +143,16 @@ N_CS = 62
  QS_DIM_E0, QS_DIM_P0, QS_DIM_B0, QS_DIM_T0, QS_DIM_PPMS, QS_DIM_BPMS, QS_DIM_EPMS,
  QS_THR,  # threaded NAPI: its kthread's state (NT_* below)
  QS_THR_SLEEP_T,  # when the kthread last went to sleep (CFS wake-up preemption)
- ) = range(50)
-N_QS = 50
+ QS_BPRX,  # packets busy polling took (LINUX_MIB_BUSYPOLLRXPACKETS)
+ # hardware aggregation: open sessions (each holds one descriptor), the earliest session
+ # deadline armed, and the driver's counters: segments appended (ixgbe rsc_count, mlx5
+ # lro_num_seg - 1 summed), aggregates of two or more (rsc_flush, lro_packets), their bytes
+ QS_HW_N, QS_HW_TMR, QS_HW_AGG, QS_HW_FLUSH, QS_HW_BYTES,
+ # mlx5 hardware GRO (SHAMPO): the skb the driver builds from matching CQEs (rq->hw_gro_data
+ # ->skb; -1: none) and its last segment
+ QS_SH_SKB, QS_SH_TAIL,
+ ) = range(58)
+N_QS = 58
 NT_SLEEP, NT_RUNNABLE, NT_RUNNING = range(3)  # qs[q, QS_THR]
 # ixgbe dynamic ITR constants (ixgbe.h: IXGBE_ITR_ADAPTIVE_*)
 AITR_MIN_INC, AITR_MIN_USECS, AITR_MAX_USECS, AITR_LATENCY = 2, 10, 126, 0x80
@@ -137,19 +172,35 @@ DIM_RX_CQE_PKTS = (256, 128, 64, 64, 64)
 (GH_USED, GH_HEAD, GH_LAST, GH_CNT, GH_LEN, GH_NEXTSEQ, GH_MSS, GH_ACK, GH_FLAGS, GH_OPT, GH_TTL,
  GH_TOS, GH_DF, GH_ID0, GH_FIXED, GH_AGE, GH_FLOW, GH_ORDER, GH_HDR) = range(19)
 N_GH = 19
+# ---- hardware aggregation sessions hw[q, slot, *] (the NIC's RSC / LRO contexts of a queue)
+(HW_USED, HW_HEAD, HW_LAST, HW_CNT, HW_LEN, HW_NEXTSEQ, HW_MSS, HW_ACK, HW_OPT, HW_FLOW,
+ HW_DEADLINE, HW_TTL, HW_TOS, HW_DF, HW_ID0, HW_ORDER) = range(16)
+N_HW = 16
 
 # ---- per-socket state ss[s, *]
 (SS_RMEM, SS_DEFICIT, SS_RCVBUF, SS_QN, SS_QHEAD, SS_QOFF, SS_QCAP, SS_PROTO, SS_WAITER,
- SS_INDGRAMS, SS_RCVBUFERR, SS_DROPS, SS_NTHR, SS_RR, SS_MAXQ, SS_READERQ, SS_SOCK_SAMPLE
- ) = range(17)
-N_SS = 17
+ SS_INDGRAMS, SS_RCVBUFERR, SS_DROPS, SS_NTHR, SS_RR, SS_MAXQ, SS_READERQ, SS_SOCK_SAMPLE,
+ # a TCP listener (model/engine.py "Listen sockets"): listening, sk_max_ack_backlog, the accept
+ # queue (sk_ack_backlog), the SYN queue (inet_csk_reqsk_queue_len), when a SYN last met a full
+ # SYN queue (tcp_synq_overflow; -1: never)
+ SS_LISTEN, SS_MAXBL, SS_ACCQ, SS_SYNQ, SS_OVF_T,
+ SS_LL_USEC,  # sk_ll_usec: SO_BUSY_POLL, else net.core.busy_read (0: no busy polling)
+ SS_NAPI,  # sk_napi_id as the queue + 1 (0: none yet; sk_mark_napi_id / _once)
+ SS_CONN,  # a connect()ed UDP socket (its napi id follows every skb, not only the first)
+ ) = range(25)
+N_SS = 25
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
  TS_RESUME, TS_APP, TS_KIND,
  TS_SLEEP_T,  # when the reader last went to sleep (CFS wake-up preemption)
- ) = range(13)
-N_TS = 13
+ TS_ACCEPT,  # [[app]] accept-ns: user-space work per accepted connection
+ # busy polling: the loop's start (-1: not in one), the queue it owns (-1: none), a spin in
+ # progress, its iteration period and the part of it that is the driver's poll, yield wanted
+ TS_BP_START, TS_BP_OWN, TS_BP_SPIN, TS_BP_P, TS_BP_POLLNS, TS_BP_YIELD,
+ TS_BP_Q,  # busy polling: the queue whose NAPI the loop polls (sk_napi_id at its start)
+ ) = range(21)
+N_TS = 21
 TK_READER, TK_SENDER = 0, 1  # ts[k, TS_KIND]: an [[app]] reader, or the veth sender (tcpreplay)
 T_SLEEP, T_WAKING, T_RUNNABLE, T_RUNNING = range(4)
 
@@ -160,8 +211,12 @@ T_SLEEP, T_WAKING, T_RUNNABLE, T_RUNNING = range(4)
  # the veth sender's transmit up to the tap, veth_xmit, freeing a dropped skb, the resume point
  ST_RPS, ST_IPI, ST_TX, ST_XMIT, ST_TXFREE, ST_TXNEXT,
  # threaded NAPI: back from the softirqs local_bh_enable ran in the kthread (engine.py)
- ST_NAPI_NEXT) = range(22)
+ ST_NAPI_NEXT,
+ # busy polling: iterations of napi_busy_loop that find nothing; back from a busy poll
+ ST_BUSY, ST_BP_NEXT) = range(24)
 HS_NAPI_THREAD = 2  # cs[c, CS_HS_KS]: the poll runs in a napi/<dev>-<id> kthread
+HS_BUSY = 3  # cs[c, CS_HS_KS]: the poll runs in a reader's busy poll (process context)
+BUSY_POLL_BUDGET = 8  # include/net/busy_poll.h
 
 # ---- CPU accounting slots: (symbol, stage id or "", category). {driver...} filled per driver.
 SLOTS: tuple[tuple[str, str, str], ...] = (
@@ -228,6 +283,17 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("tcp_send_ack", "l4", "tcp/ip"),  # 56 an ACK (or SYN-ACK) the receive path sends
     ("ip6_protocol_deliver_rcu", "local", "tcp/ip"),  # 57 walking IPv6 extension headers
     ("kfree_skb_reason", "driver", "mm"),  # 58 veth: the skb a full ptr_ring refused
+    # listen sockets (model/engine.py "Listen sockets"): a SYN's request or cookie and its
+    # SYN-ACK; the child socket of a completed handshake; accept() and the app's work per
+    # connection (no packet is read: outside the stages); receive-queue collapsing; the
+    # window-update ACK tcp_cleanup_rbuf sends from recvmsg
+    ("tcp_conn_request", "l4", "tcp/ip"),  # 59
+    ("tcp_v4_syn_recv_sock", "l4", "tcp/ip"),  # 60
+    ("inet_csk_accept", "", "tcp/ip"),  # 61
+    ("app_work", "", "app"),  # 62 per accepted connection
+    ("tcp_collapse", "l4", "data_copy"),  # 63
+    ("tcp_send_ack", "copy", "tcp/ip"),  # 64 tcp_cleanup_rbuf's window update
+    ("napi_busy_loop", "", "netdev"),  # 65 a busy-polling reader's loop (process context)
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -236,7 +302,8 @@ N_SLOTS = len(SLOTS)
  Y_ICMP_RCV, Y_TMR, Y_RPS, Y_BL_CORE, Y_BL_POLL, Y_IPI_SEND, Y_IPI_IRQ, Y_TX,
  Y_DROP_BL, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
- Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV) = range(N_SLOTS)
+ Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
+ Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY) = range(N_SLOTS)
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
@@ -272,10 +339,13 @@ CSUM_ZERO6 = 8
 
 # ---- per-packet outputs po[i, *]
 PO_FIELDS = ("outc", "dstage", "dreason", "tirq", "tpoll", "tdone", "pcpu", "papp", "skbh",
-             "segnext", "skbcnt", "skblen", "skbtrue", "fhead")
+             "segnext", "skbcnt", "skblen", "skbtrue", "fhead", "hwm")
 (O_OUTC, O_DSTAGE, O_DREASON, O_TIRQ, O_TPOLL, O_TDONE, O_PCPU, O_PAPP, O_SKBH, O_SEGNEXT,
- O_SKBCNT, O_SKBLEN, O_SKBTRUE, O_FHEAD) = range(14)
-N_PO = 14  # fhead: for a reassembled datagram, the packet that was its first fragment (offset 0)
+ O_SKBCNT, O_SKBLEN, O_SKBTRUE, O_FHEAD, O_HWM) = range(15)
+N_PO = 15  # fhead: for a reassembled datagram, the packet that was its first fragment (offset 0)
+# hwm: the CQE's SHAMPO bits (mlx5 hardware GRO): HWM_MATCH the packet continues the session of
+# the CQE before it, HWM_FLUSH the NIC closed the session with it
+HWM_MATCH, HWM_FLUSH = 1, 2
 
 # ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
 # hard IRQs waiting for the current step, scratch
@@ -296,9 +366,29 @@ M_TCPX = 32
 # compressed_ack_rcv_nxt and dup_ack_counter, WND rcv_wnd as the last ACK advertised it (-1:
 # no ACK seen yet)
 (TF_MSS, TF_UNACK, TF_QUICK, TF_DELACK, TF_NXT, TF_HAVE_NXT, TF_WUP, TF_OFO, TF_ACKNOW, TF_CNXT,
- TF_DUPS, TF_WND) = range(12)
-N_TF = 12
-N_MISC = 48
+ TF_DUPS, TF_WND,
+ # the handshake with a listener (RQ_* below) and when its request was made
+ TF_REQ, TF_REQ_T,
+ # the connection's own receive memory (sk_rmem_alloc: its skbs' truesize in the receive and
+ # out-of-order queues) and receive-queue length: each connection is its own socket in the
+ # kernel, with the [[app]]'s rcvbuf as its sk_rcvbuf
+ TF_RMEM, TF_QN) = range(16)
+N_TF = 16
+# tf[f, TF_REQ]: no handshake seen (a connection from before the trace), a request sock in the
+# SYN queue (NEW_SYN_RECV), a cookie SYN-ACK sent (no state kept), the child socket made
+# (ESTABLISHED), the SYN dropped (no SYN-ACK), the request gone (expired or reset)
+RQ_NONE, RQ_SYNRECV, RQ_COOKIE, RQ_EST, RQ_DROPPED, RQ_GONE = range(6)
+# M_TCPL + k: ListenOverflows, ListenDrops, SyncookiesSent, SyncookiesRecv, SyncookiesFailed,
+# TCPReqQFullDoCookies, TCPReqQFullDrop, SYN-ACKs sent, RSTs sent by a listener, TCPSynRetrans,
+# EmbryonicRsts, PruneCalled, RcvPruned, OfoPruned, TCPRcvCollapsed, window-update ACKs from
+# recvmsg (tcp_cleanup_rbuf)
+M_TCPL = 48
+(TL_OVF, TL_DROPS, TL_CK_SENT, TL_CK_RECV, TL_CK_FAIL, TL_QF_COOKIE, TL_QF_DROP, TL_SYNACK,
+ TL_RST, TL_SYNRETR, TL_EMBRST, TL_PRUNE, TL_RCVPRUNED, TL_OFOPRUNED, TL_COLLAPSED,
+ TL_RBUF_ACK) = range(16)
+M_RQH, M_RQT = 64, 65  # head and tail of the request FIFO rqf (requests in the order made)
+M_XCOST = 66  # scratch: CPU ns tcp_prune_queue spent collapsing within the current l4_done
+N_MISC = 80
 
 # ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)
 (FQ_LIVE, FQ_FLAGS, FQ_LEN, FQ_MEAT, FQ_TRUE, FQ_EXP, FQ_RID, FQ_HEAD, FQ_GEN, FQ_V6, FQ_SOCK,

@@ -209,6 +209,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             a.setdefault("reuseport", False)
             a.setdefault("connected", False)
             a.setdefault("udp-gro", False)
+            a.setdefault("listen", False)
+            a.setdefault("backlog", cfg["sysctl"]["net.core.somaxconn"])  # listen(fd, SOMAXCONN)
+            a.setdefault("accept-ns", 0)
+            a.setdefault("busy-poll", int(cfg["sysctl"]["net.core.busy_read"]))
+            a.setdefault("wait", "recvmsg")
             a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("name", f"app{i}")
 
@@ -330,6 +335,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_GRO_FT] = int(cfg["sysfs"]["gro_flush_timeout"])
     P[L.P_DEFER] = int(cfg["sysfs"]["napi_defer_hard_irqs"])
     P[L.P_THREADED] = 1 if cfg["sysfs"]["threaded"] else 0
+    _hw_aggregation(P, cfg, drv, notes)
     span = int(t_wire[-1]) if n else 0
     P[L.P_SAMPLE_NS] = max(10_000, span // 2000)
 
@@ -363,11 +369,28 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         qcaps.append(max(cap, 2))
         ss[s, L.SS_RCVBUF] = int(a["rcvbuf"])
         ss[s, L.SS_PROTO] = 6 if str(a["match"]).strip().lower().startswith("tcp") else 17
+        if a.get("listen"):
+            # __sys_listen: backlog capped at somaxconn (a negative one, as unsigned, too);
+            # inet_csk_listen_start: sk_max_ack_backlog = backlog
+            bl = int(a.get("backlog", cfg["sysctl"]["net.core.somaxconn"]))
+            som = int(cfg["sysctl"]["net.core.somaxconn"])
+            ss[s, L.SS_LISTEN] = 1
+            ss[s, L.SS_MAXBL] = som if (bl < 0 or bl > som) else bl
+        ss[s, L.SS_OVF_T] = -1
+        # the busy loop's time: sk_ll_usec for a recvmsg reader; net.core.busy_poll for one in
+        # epoll_wait (ep_busy_loop needs net_busy_loop_on(), not sk_ll_usec)
+        ss[s, L.SS_LL_USEC] = int(a.get("busy-poll") or 0) if a.get("wait", "recvmsg") == \
+            "recvmsg" else int(cfg["sysctl"]["net.core.busy_poll"])
+        ss[s, L.SS_CONN] = 1 if a.get("connected") else 0
+    P[L.P_BUSY] = 1 if (ss[:nsock, L.SS_LL_USEC] > 0).any() else 0
     qoff = np.concatenate([[0], np.cumsum(qcaps)]).astype(np.int64) if qcaps else np.zeros(1, np.int64)
     for s in range(nsock):
         ss[s, L.SS_QOFF] = qoff[s]
         ss[s, L.SS_QCAP] = qcaps[s]
     tsa = np.zeros((max(nthr, 1), L.N_TS), dtype=np.int64)
+    tsa[:, L.TS_BP_START] = -1
+    tsa[:, L.TS_BP_OWN] = -1
+    tsa[:, L.TS_BP_Q] = -1
     maxbatch = 1
     for k in range(napp_thr):
         a = apps[thr_app[k]]
@@ -378,6 +401,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tsa[k, L.TS_WORK] = int(a.get("work-ns", 0))
         tsa[k, L.TS_PHASE] = engine.TP_RETRY
         tsa[k, L.TS_APP] = thr_app[k]
+        tsa[k, L.TS_ACCEPT] = int(a.get("accept-ns", 0))
         maxbatch = max(maxbatch, int(a.get("batch", 1)))
     if veth:
         k = nthr - 1
@@ -439,8 +463,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     cs[:, L.CS_NEXT] = L.INF
     cs[:, L.CS_POLLQ] = -1
 
-    # arrivals, IRQ timers, CPUs, readers (and the veth sender), NAPI hrtimers, RPS IPIs
-    n_ent = 1 + nq + ncpu + nthr + nq + ncpu
+    # arrivals, IRQ timers, CPUs, readers (and the veth sender), NAPI hrtimers, RPS IPIs, the
+    # NIC's aggregation timers
+    n_ent = 1 + nq + ncpu + nthr + nq + ncpu + nq
     e_irq0, e_cpu0, e_thr0 = 1, 1 + nq, 1 + nq + ncpu
     ht = np.full(n_ent, L.INF, dtype=np.int64)
     hh = np.arange(n_ent, dtype=np.int64)
@@ -454,6 +479,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_EIRQ0], P[L.P_ECPU0], P[L.P_ETHR0] = e_irq0, e_cpu0, e_thr0
     P[L.P_ETMR0] = e_thr0 + nthr
     P[L.P_EIPI0] = e_thr0 + nthr + nq
+    P[L.P_EHW0] = e_thr0 + nthr + nq + ncpu
+    qs[:, L.QS_HW_TMR] = L.INF
+    qs[:, L.QS_SH_SKB] = -1
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
     pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
     # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
@@ -489,6 +517,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     tf[:, L.TF_OFO] = -1
     tf[:, L.TF_WND] = -1
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
+    _listen_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
@@ -512,6 +541,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
         tf=tf, tofo=np.full(max(n, 1), -1, np.int64),
+        rqf=np.zeros(3 * max(n, 1), np.int64),  # request FIFO (flow, t0, socket): one per SYN at most
+        hw=np.zeros((nq, max(int(P[L.P_HW_NSESS]), 1), L.N_HW), np.int64),
     )
     del pk, po  # `arrays` owns them (released after the packets table)
     if n:
@@ -530,6 +561,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         set_buffers(st, rows, ev)
     engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
     engine.tcp_delack_flush(st)
+    engine.tcp_req_flush(st)
     engine.tcp_ofo_flush(st)
     engine.distribute(st)
     del st
@@ -577,7 +609,67 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     return SimResult(packets, cpu, events, counters, summary, host, apps, notes)
 
 
+def _hw_aggregation(P: np.ndarray, cfg: dict[str, Any], drv: Driver, notes: list[str]) -> None:
+    """The NIC's receive aggregation (nic.large-receive-offload): kind, timer and limits."""
+    P[L.P_HW_NSESS] = 0
+    if cfg["nic"]["rx-gro-hw"]:
+        # mlx5 SHAMPO: one NIC session per RQ as the CQEs' match bit reports it; the RQ's
+        # reservation_timeout is MLX5E_DEFAULT_SHAMPO_TIMEOUT (1024 us, en/params.h) as
+        # mlx5e_choose_lro_timeout picks it from the device's periods
+        P[L.P_HWAGG] = L.HWA_SHAMPO
+        P[L.P_HW_TMO] = 1_024_000
+        P[L.P_HW_NSESS] = 1
+        return
+    if not cfg["nic"]["large-receive-offload"]:
+        return
+    usecs = int(cfg["nic"]["rx-usecs"])
+    if drv.name == "ixgbe":
+        if usecs != 1 and usecs <= 24 >> 2:
+            # ixgbe_update_rsc: rx-usecs at or below IXGBE_MIN_RSC_ITR >> 2 (6 us) turns RSC off
+            notes.append("nic.large-receive-offload: ixgbe turns RSC off at rx-usecs <= 6 "
+                         "(\"rx-usecs set too low, disabling RSC\"); replayed without it")
+            return
+        P[L.P_HWAGG] = L.HWA_RSC
+        P[L.P_HW_TMO] = -1  # the queue's ITR interval (82599: RSCs close at EITR expiry)
+        P[L.P_HW_MAXSEG] = 1 << 30
+        # ixgbe_configure_rscctl: IXGBE_RSCCTL_MAXDESC_16, 16 buffers of IXGBE_RXBUFFER_2K
+        P[L.P_HW_MAXLEN] = 16 * 2048
+    else:  # mlx5
+        P[L.P_HWAGG] = L.HWA_MLX5_LRO
+        P[L.P_HW_TMO] = 32_000  # MLX5E_DEFAULT_LRO_TIMEOUT (en/params.c), in us
+        P[L.P_HW_MAXSEG] = 255  # lro_num_seg: the CQE's 8-bit count (cqe->srqn >> 24)
+        # MLX5E_PARAMS_DEFAULT_LRO_WQE_SZ (64 KiB) less ROUGH_MAX_L2_L3_HDR_SZ (256)
+        P[L.P_HW_MAXLEN] = 65536 - 256
+    P[L.P_HW_NSESS] = 32  # [ASSUMED] concurrent sessions per queue (docs/model.md)
+
+
 # ------------------------------------------------------------------------------------- tables
+
+
+def _listen_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> None:
+    """The listen-socket and pruning rules that follow the sysctls and host.kernel."""
+    sc = cfg["sysctl"]
+    P[L.P_SYNCOOKIES] = sc["net.ipv4.tcp_syncookies"]
+    P[L.P_MAXSYN] = sc["net.ipv4.tcp_max_syn_backlog"]
+    P[L.P_SYNACK_RETRIES] = sc["net.ipv4.tcp_synack_retries"]
+    P[L.P_ABORT_OVF] = sc["net.ipv4.tcp_abort_on_overflow"]
+    # 3479c7549fb1 "tcp/dccp: allow a connection when sk_max_ack_backlog is zero" (6.13; stable
+    # 6.6 and 6.12 updates carry it too): inet_csk_reqsk_queue_is_full compares with > as
+    # sk_acceptq_is_full does
+    P[L.P_REQQ_GT] = 1 if kv >= (6, 13) else 0
+    # "tcp: add four drop reasons to tcp_check_req()" (6.15) named TCP_LISTEN_OVERFLOW; before,
+    # tcp_v4_rcv's discard_and_relse freed the ACK as NOT_SPECIFIED. A cookie's ACK refused for
+    # a full accept queue: cookie_v4_check's out_drop with NO_SOCKET ([UNSURE: the release]
+    # taken as 6.8, when cookie_v4_check took drop reasons; NOT_SPECIFIED before)
+    P[L.P_R_LOVF] = L.R_TCP_LISTEN_OVERFLOW if kv >= (6, 15) else L.R_NOTSPEC
+    P[L.P_R_CKOVF] = L.R_NOSOCK if kv >= (6, 8) else L.R_NOTSPEC
+    # tcp_try_rmem_schedule's trigger: 1d2fbaad7cd8 "tcp: stronger sk_rcvbuf checks" (6.17:
+    # rmem + truesize), its fix to skb->len (6.18), and its revert 026dfef287c0 (7.0: back to
+    # rmem <= rcvbuf)
+    if kv >= (7, 0) or kv < (6, 17):
+        P[L.P_RMEM_RULE] = L.RMEM_CLASSIC
+    else:
+        P[L.P_RMEM_RULE] = L.RMEM_TRUESIZE if kv < (6, 18) else L.RMEM_LEN
 
 
 def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarray, hz: int
@@ -740,7 +832,7 @@ def _cpu_table(S: Any, names: dict[str, str], comms: list[str], apps: list[dict[
         sym_of = np.where(recv, sym_names.index(tcp_syms[0]), sym_of)
         sym_of = np.where(tcp_comm & (slot == L.Y_CONSUME), sym_names.index(tcp_syms[1]), sym_of)
     dsos = ["[kernel.kallsyms]"] + [str(a["name"]) for a in apps]
-    is_app = slot == L.Y_APP
+    is_app = (slot == L.Y_APP) | (slot == L.Y_APP_ACCEPT)
     dso = np.where(is_app, r[4] - 2 * ncpu + 1, 0)
     stv = st_idx[slot] if len(slot) else np.zeros(0, np.int64)
     arrays = [
@@ -778,8 +870,10 @@ def _events_table(S: Any) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)
 
 
-def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None) -> dict[str, int]:
-    """`ethtool -S` with the driver's own names (KERNEL.md §7)."""
+def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
+             hwagg: int = 0) -> dict[str, int]:
+    """`ethtool -S` with the driver's own names (KERNEL.md §7); the aggregation counters when
+    LRO is on (the drivers list them always; the model adds them with the feature)."""
     rx_packets = int(qs[:nq, L.QS_ACCEPTED].sum())
     rx_bytes = int(qs[:nq, L.QS_BYTES].sum())
     missed = int(qs[:nq, L.QS_MISSED_DROP].sum())
@@ -791,6 +885,15 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None)
         return {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_dropped": dropped}
     if drv.name == "mlx5":
         out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_out_of_buffer": missed}
+        if hwagg == L.HWA_SHAMPO:
+            # mlx5e_shampo_flush_skb: skbs of count > 1, their count, data_len + headlen * count
+            out["rx_gro_packets"] = int(qs[:nq, L.QS_HW_AGG].sum())
+            out["rx_gro_bytes"] = int(qs[:nq, L.QS_HW_BYTES].sum())
+            out["rx_gro_skbs"] = int(qs[:nq, L.QS_HW_FLUSH].sum())
+        elif hwagg:
+            # mlx5e_build_rx_skb: lro_num_seg > 1 -> lro_packets++, lro_bytes += cqe_bcnt
+            out["rx_lro_packets"] = int(qs[:nq, L.QS_HW_FLUSH].sum())
+            out["rx_lro_bytes"] = int(qs[:nq, L.QS_HW_BYTES].sum())
         for q in range(nq):
             out[f"rx{q}_packets"] = int(qs[q, L.QS_ACCEPTED])
             out[f"rx{q}_bytes"] = int(qs[q, L.QS_BYTES])
@@ -807,6 +910,11 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None)
         return out
     out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_missed_errors": missed,
            "rx_no_dma_resources": 0}
+    if hwagg:
+        # ixgbe_update_rsc_stats: rsc_count += append_cnt, rsc_flush++ per RSC skb; ethtool's
+        # hw_rsc_aggregated / hw_rsc_flushed (ixgbe_ethtool.c)
+        out["hw_rsc_aggregated"] = int(qs[:nq, L.QS_HW_AGG].sum())
+        out["hw_rsc_flushed"] = int(qs[:nq, L.QS_HW_FLUSH].sum())
     for q in range(nq):
         out[f"rx_queue_{q}_packets"] = int(qs[q, L.QS_ACCEPTED])
         out[f"rx_queue_{q}_bytes"] = int(qs[q, L.QS_BYTES])
@@ -853,9 +961,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
     # OutSegs); ACKs sent on the receive path come from the engine (all IPv4-counted: the snmp6
     # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp)
     flags0 = cols.tcp_flags[ridx]
-    rst = head & (reason == L.R_NOSOCK) & (cols.proto[ridx] == 6) & ((flags0 & 4) == 0)
-    n_rst = int(rst.sum())
-    outsegs = int(S.misc[L.M_TCPIN + 4])
+    rst = head & (reason == L.R_NOSOCK) & (cols.proto[ridx] == 6) & ((flags0 & 4) == 0) \
+        & (S.sock < 0)  # a listener's refused cookie ACK is NO_SOCKET without a RST
+    tl = S.misc[L.M_TCPL : L.M_TCPL + 16].tolist()
+    n_rst = int(rst.sum()) + int(tl[L.TL_RST])
+    # ACKs of the receive path, SYN-ACKs (first and retransmitted), window updates from recvmsg
+    outsegs = int(S.misc[L.M_TCPIN + 4]) + int(tl[L.TL_SYNACK]) + int(tl[L.TL_SYNRETR]) \
+        + int(tl[L.TL_RBUF_ACK])
     # a decapsulated packet passes ip_rcv and ip_local_deliver twice (outer, inner), and a UDP
     # tunnel's outer datagram counts Udp InDatagrams when encap_rcv takes it
     # (udp_queue_rcv_one_skb: "if (ret <= 0) ... UDP_MIB_INDATAGRAMS"); the inner IP version is
@@ -884,7 +996,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                 "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
         "Tcp": {"InSegs": int((deliv_l4 & tcp).sum()), "OutSegs": outsegs + n_rst, "InErrs": 0,
-                "OutRsts": n_rst},
+                "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
         "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
                    "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
                    "TCPOFOQueue": int(S.misc[L.M_TCPX + 0]),
@@ -893,7 +1005,21 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    "DelayedACKLost": int(S.misc[L.M_TCPX + 3]),
                    "TCPDSACKOldSent": int(S.misc[L.M_TCPX + 4]),
                    "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5]),
-                   "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6])},
+                   "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6]),
+                   # listen sockets (tcp_conn_request, tcp_check_req, cookie_v4_check)
+                   "ListenOverflows": int(tl[L.TL_OVF]), "ListenDrops": int(tl[L.TL_DROPS]),
+                   "SyncookiesSent": int(tl[L.TL_CK_SENT]),
+                   "SyncookiesRecv": int(tl[L.TL_CK_RECV]),
+                   "SyncookiesFailed": int(tl[L.TL_CK_FAIL]),
+                   "TCPReqQFullDoCookies": int(tl[L.TL_QF_COOKIE]),
+                   "TCPReqQFullDrop": int(tl[L.TL_QF_DROP]),
+                   "TCPSynRetrans": int(tl[L.TL_SYNRETR]), "EmbryonicRsts": int(tl[L.TL_EMBRST]),
+                   # tcp_prune_queue, tcp_collapse, tcp_prune_ofo_queue
+                   "PruneCalled": int(tl[L.TL_PRUNE]), "RcvPruned": int(tl[L.TL_RCVPRUNED]),
+                   "OfoPruned": int(tl[L.TL_OFOPRUNED]),
+                   "TCPRcvCollapsed": int(tl[L.TL_COLLAPSED]),
+                   # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
+                   "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
     snmp6 = {
         "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
@@ -909,7 +1035,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         "softnet_stat": softnet,
         "softirqs": {"NET_RX": [int(cs[c, L.CS_NETRX]) for c in range(ncpu)]},
         "interrupts": interrupts,
-        "ethtool": _ethtool(drv, qs, nq, cs),
+        "ethtool": _ethtool(drv, qs, nq, cs, int(S.P[L.P_HWAGG])),
         "napi": napi,
         "snmp": snmp,
         "snmp6": snmp6,

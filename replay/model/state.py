@@ -35,6 +35,8 @@ FIELDS: tuple[tuple[str, Any], ...] = (
     ("fq", I2), ("fx", I1),  # IP reassembly queues and their globals (layout.FQ_*, FX_*)
     ("tf", I2),  # per-flow TCP receive state (layout.TF_*)
     ("tofo", I1),  # per packet: the next packet in its flow's out-of-order queue (-1: none)
+    ("rqf", I1),  # listen sockets: the flows of request socks in the order they were made
+    ("hw", I3),  # the NIC's receive aggregation sessions per queue (layout.HW_*)
 )
 STATE_FIELDS = tuple(name for name, _ in FIELDS)
 
@@ -55,7 +57,8 @@ STATE_T = StateType(list(FIELDS))
 
 @njit(cache=True)
 def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, gbc, sockq, wq,
-         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow, fq, fx, tf, tofo):
+         tmsg, acc, accf, rows, ev, ht, hh, hp, misc, bq, flh, rmap, rsock, rflow, fq, fx, tf, tofo,
+         rqf, hw):
     S = structref.new(STATE_T)
     S.P = P
     S.cbase = cbase
@@ -93,6 +96,8 @@ def _new(P, cbase, cpb, pk, po, se, sc, cs, qs, ss, ts, lst, ringbuf, rxl, gh, g
     S.fx = fx
     S.tf = tf
     S.tofo = tofo
+    S.rqf = rqf
+    S.hw = hw
     return S
 
 

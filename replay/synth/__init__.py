@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from replay.synth import (
+    conn_flood,
     fragments,
     game_server,
     gigabit_flood,
@@ -49,6 +50,7 @@ SCENARIOS: dict[str, Scenario] = {
         vxlan.SCENARIO,
         reuseport.SCENARIO,
         syn_flood.SCENARIO,
+        conn_flood.SCENARIO,
         mixed.SCENARIO,
     )
 }
