@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import resource
 import shutil
@@ -126,24 +127,47 @@ def gunzip(path: Path, module=zlib) -> int:
     return n
 
 
-def _replay_child(command: str, args: list[str]) -> tuple[float, float, int]:
-    """Wall time, CPU time (all threads) and peak RSS (KiB) of `python -m replay COMMAND ARGS`
-    in a child process."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+_CHILD = """
+import json, sys, threading, time
+from replay.cli import main
+cpu = {}  # thread name -> CPU seconds of that thread (time.thread_time at its end)
+run = threading.Thread.run
+def timed(self):
+    try:
+        run(self)
+    finally:
+        cpu[self.name] = cpu.get(self.name, 0.0) + time.thread_time()
+threading.Thread.run = timed
+sys.argv = ['replay', sys.argv[1], *sys.argv[2:]]
+try:
+    main()
+except SystemExit:
+    pass
+cpu['main'] = time.thread_time()
+# Peak RSS of this process's own memory: VmHWM. (ru_maxrss is not it: Linux carries it over
+# exec from the forked parent, so every child reported the benchmark's own 496 MiB.)
+hwm = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:'))
+print(json.dumps([hwm, cpu]), file=sys.stderr)
+"""
+
+
+def _replay_child(
+    command: str, args: list[str], repo: Path = REPO
+) -> tuple[float, float, int, dict[str, float]]:
+    """Wall time, CPU time (all threads), peak RSS (KiB) and CPU seconds per thread (main,
+    frames-writer, blake3/sha256, decompress) of `python -m replay COMMAND ARGS` in a child
+    process, with the `replay` package of `repo`."""
+    env = dict(os.environ, PYTHONPATH=str(repo))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    code = (
-        "import resource, sys; from replay.cli import main;"
-        f"sys.argv=['replay',{command!r},*sys.argv[1:]];"
-        "\ntry:\n main()\nexcept SystemExit: pass\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
-    )
-    p = subprocess.run([sys.executable, "-c", code, *args], env=env,
+    # cwd: `python -c` puts the working directory first on sys.path, before PYTHONPATH
+    p = subprocess.run([sys.executable, "-c", _CHILD, command, *args], env=env, cwd=repo,
                        capture_output=True, text=True, check=True)  # fmt: skip
     dt = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return dt, cpu, int(p.stderr.strip().splitlines()[-1])
+    rss, threads = json.loads(p.stderr.strip().splitlines()[-1])
+    return dt, cpu, int(rss), threads
 
 
 def main() -> None:
@@ -156,6 +180,12 @@ def main() -> None:
     ap.add_argument("--scaling", action="store_true", help="replay ingest 1M vs 4M frames")
     ap.add_argument("--memory", action="store_true", help="peak RSS of ingest/inspect, N vs 10N frames")
     ap.add_argument("--quick", action="store_true", help="small sizes for CI: N=200k, no tshark")
+    ap.add_argument("--only", choices=["scaling", "memory", "writers"], action="append", default=[],
+                    help="run only these parts (repeatable), skipping the reader comparison")
+    ap.add_argument("--baseline", default=None,
+                    help="--scaling also for the replay package in this directory, interleaved")
+    ap.add_argument("--writers", action="store_true",
+                    help="the frames file's Parquet writer: ours (pqwrite) vs pyarrow's, same batches")
     a = ap.parse_args()
     if a.quick:
         a.frames, a.dpkt_frames, a.no_tshark, a.repeat = 200_000, 20_000, True, min(a.repeat, 2)
@@ -172,6 +202,18 @@ def main() -> None:
             shutil.copyfileobj(src, dst, 1 << 20)
     print(f"capture: {n} frames, {pcap.stat().st_size / n:.1f} bytes/frame on disk (pcap); "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    if not a.only:
+        readers(a, n, pcap, pcapng, gz)
+    if a.scaling or "scaling" in a.only:
+        scaling(a, d, n, pcap)
+    if a.memory or "memory" in a.only:
+        memory(d, n, pcap)
+    if a.writers or "writers" in a.only:
+        writers(n, pcap, a.repeat, d)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+def readers(a: argparse.Namespace, n: int, pcap: Path, pcapng: Path, gz: Path) -> None:
     ours(pcap)  # compile / load the numba cache outside the timing
     k = min(n, a.dpkt_frames or n)
     dpkt_name = f"dpkt 1.9.8 frame by frame{'' if k == n else f' ({k} frames)'}"
@@ -218,30 +260,120 @@ def main() -> None:
           f" time; pcapng/pcap time: {ng:.2f} (CPU {ngc:.2f})")  # fmt: skip
     print(f"pcap.gz / {floor.split(',')[0]}: {gzr:.2f} by wall time, {gzc:.2f} by CPU time; "
           f"pcap.gz / zlib gunzip alone: {gzz:.2f} by wall time")  # fmt: skip
-    if a.scaling:
-        big = d / f"bench-{4 * n}.pcap"
-        if not big.exists():
-            generate(str(big), 4 * n)
-        out = str(d / "ingest.parquet")
-        r1 = [_replay_child("ingest", [str(pcap), "-o", out]) for _ in range(a.repeat)]
-        r4 = [_replay_child("ingest", [str(big), "-o", out]) for _ in range(a.repeat)]
-        t1, t4 = min(r[0] for r in r1), min(r[0] for r in r4)
-        c1, c4 = min(r[1] for r in r1), min(r[1] for r in r4)
-        per = 1e6 / (3 * n)  # per extra million frames
-        print(f"\nreplay ingest: {n} frames {t1:.3f} s ({c1:.3f} CPU-s), {4 * n} frames {t4:.3f} s"
-              f" ({c4:.3f} CPU-s); marginal cost {(t4 - t1) * per:.3f} s ({(c4 - c1) * per:.3f} CPU-s)"
-              f" per extra million frames (target 0.15 s)")  # fmt: skip
-    if a.memory:
-        big = d / f"bench-{10 * n}.pcap"
-        if not big.exists():
-            generate(str(big), 10 * n)
-        out = str(d / "ingest.parquet")
-        for cmd, extra in (("ingest", ["-o", out]), ("inspect", [])):
-            r1 = _replay_child(cmd, [str(pcap), *extra])[2]
-            r10 = _replay_child(cmd, [str(big), *extra])[2]
-            print(f"replay {cmd} peak RSS: {n} frames {r1 / 1024:.0f} MiB, {10 * n} frames "
-                  f"{r10 / 1024:.0f} MiB (ratio {r10 / r1:.2f}, target ≤ 1.5)")  # fmt: skip
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+def scaling(a: argparse.Namespace, d: Path, n: int, pcap: Path) -> None:
+    """`replay ingest` on N and 4N frames in child processes, alternated; the marginal cost per
+    extra million frames, (T(4N) − T(N)) / 3N, by wall and by CPU time, beside the target.
+    With --baseline DIR the same for the `replay` package in DIR (e.g. an older commit's
+    `git archive` with its numba cache warm), interleaved with ours."""
+    big = d / f"bench-{4 * n}.pcap"
+    if not big.exists():
+        generate(str(big), 4 * n)
+    repos = [("this tree", REPO)] + ([("baseline", Path(a.baseline))] if a.baseline else [])
+    runs: dict[str, tuple[list, list]] = {name: ([], []) for name, _ in repos}
+    for _ in range(a.repeat):
+        for name, repo in repos:
+            out = str(d / f"ingest-{name.replace(' ', '-')}.parquet")
+            runs[name][0].append(_replay_child("ingest", [str(pcap), "-o", out], repo))
+            runs[name][1].append(_replay_child("ingest", [str(big), "-o", out], repo))
+    for name, _ in repos:
+        print(f"\n[{name}]", end="")
+        _marginal(a, n, *runs[name])
+
+
+def _marginal(a: argparse.Namespace, n: int, r1: list, r4: list) -> None:
+    t1, t4 = min(r[0] for r in r1), min(r[0] for r in r4)
+    c1, c4 = min(r[1] for r in r1), min(r[1] for r in r4)
+    per = 1e6 / (3 * n)  # per extra million frames
+    mw, mc = (t4 - t1) * per, (c4 - c1) * per
+    print(f" replay ingest (best of {a.repeat}): {n} frames {t1:.3f} s wall, {c1:.3f} CPU-s; "
+          f"{4 * n} frames {t4:.3f} s wall, {c4:.3f} CPU-s")  # fmt: skip
+    print(f"{'marginal cost per extra million frames':<40} {'wall s':>8} {'CPU s':>8} {'target':>8}")
+    print(f"{'(T(4N) - T(N)) / 3N':<40} {mw:>8.3f} {mc:>8.3f} {0.15:>8.3f}   "
+          f"met by wall: {'yes' if mw <= 0.15 else 'no'}, by CPU: {'yes' if mc <= 0.15 else 'no'}")
+    # Per thread: with a free core for each, the wall time cannot go below the busiest
+    # thread's CPU time, nor below the total CPU time over the cores.
+    names = sorted(set().union(*(r[3] for r in r1 + r4)), key=lambda x: x != "main")
+    per_thread = {
+        t: (min(r[3].get(t, 0.0) for r in r4) - min(r[3].get(t, 0.0) for r in r1)) * per for t in names
+    }
+    cores = os.cpu_count() or 1
+    floor = max(max(per_thread.values()), mc / cores)
+    print("marginal CPU-s per extra million frames by thread: "
+          + ", ".join(f"{t} {v:.3f}" for t, v in per_thread.items())
+          + f"; wall floor with {cores} free cores: {floor:.3f} s")  # fmt: skip
+
+
+def memory(d: Path, n: int, pcap: Path) -> None:
+    big = d / f"bench-{10 * n}.pcap"
+    if not big.exists():
+        generate(str(big), 10 * n)
+    out = str(d / "ingest.parquet")
+    for cmd, extra in (("ingest", ["-o", out]), ("inspect", [])):
+        r1 = _replay_child(cmd, [str(pcap), *extra])[2]
+        r10 = _replay_child(cmd, [str(big), *extra])[2]
+        print(f"replay {cmd} peak RSS: {n} frames {r1 / 1024:.0f} MiB, {10 * n} frames "
+              f"{r10 / 1024:.0f} MiB (ratio {r10 / r1:.2f}, target ≤ 1.5)")  # fmt: skip
+
+
+# pyarrow's ParquetWriter with the options that were the cheapest found for the frames table
+# (replay/capture/ingest.py before pqwrite): zstd-1 only where an encoding leaves entropy,
+# dictionaries where values repeat, statistics on three columns, delta-coded frame/ts_ns.
+_NO_DICT = ("frame", "ts_ns", "ip_id", "tcp_seq", "tcp_ack")
+_ZSTD = ("ts_ns", "ip_id", "tcp_seq", "tcp_ack")
+
+
+def _pyarrow_options() -> dict:
+    from replay.capture.schema import FRAMES_SCHEMA
+
+    return {
+        "compression": {c: ("zstd" if c in _ZSTD else "none") for c in FRAMES_SCHEMA.names},
+        "compression_level": dict.fromkeys(_ZSTD, 1),
+        "use_dictionary": [c for c in FRAMES_SCHEMA.names if c not in _NO_DICT],
+        "write_statistics": ["frame", "ts_ns", "flow"],
+        "column_encoding": {"frame": "DELTA_BINARY_PACKED", "ts_ns": "DELTA_BINARY_PACKED"},
+        "write_batch_size": 1 << 16,
+    }
+
+
+def writers(n: int, pcap: Path, repeat: int, d: Path) -> None:
+    """The frames file's writer alone, on the same batches in memory: CPU-s and MB per million
+    frames, ours (pqwrite) against pyarrow's ParquetWriter with the best options found and with
+    every option off (no dictionary, statistics or compression)."""
+    import pyarrow.parquet as pq
+
+    from replay.capture.ingest import PLAIN_COLUMNS, STATS_COLUMNS, ZSTD_COLUMNS
+    from replay.capture.pqwrite import ParquetFileWriter
+    from replay.capture.reader import FrameReader
+    from replay.capture.schema import FRAMES_SCHEMA
+
+    batches = list(FrameReader([pcap], sha256=False))
+    out = d / "writer.parquet"
+
+    def ours() -> None:
+        with ParquetFileWriter(
+            out, FRAMES_SCHEMA, plain=PLAIN_COLUMNS, stats=STATS_COLUMNS, zstd=ZSTD_COLUMNS
+        ) as w:
+            for b in batches:
+                w.write_batch(b)
+
+    def arrow(**opts) -> None:
+        with pq.ParquetWriter(out, FRAMES_SCHEMA, **opts) as w:
+            for b in batches:
+                w.write_batch(b)
+
+    plain = {"compression": "none", "use_dictionary": False, "write_statistics": False}
+    rows = []
+    for name, fn in (("ours (replay/capture/pqwrite.py)", ours),
+                     ("pyarrow, best options found", lambda: arrow(**_pyarrow_options())),
+                     ("pyarrow, no dictionary/statistics/compression", lambda: arrow(**plain))):  # fmt: skip
+        _best(fn, repeat, name)
+        rows.append((name, CPU[name], out.stat().st_size))
+    print(f"\n{'frames file writer (same batches)':<48} {'CPU-s/M':>8} {'MB/M':>6} {'vs ours':>8}")
+    for name, c, size in rows:
+        print(f"{name:<48} {c * 1e6 / n:>8.3f} {size / n:>6.1f} {c / rows[0][1]:>7.1f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -310,6 +310,33 @@ def test_regular_file_hash_apart_from_decode_is_the_stored_bytes_hash(
         assert info.to_dict()["sha256"] == info.sha256
 
 
+@pytest.mark.parametrize("mode", [True, "background"])
+def test_blake3_of_a_file_and_of_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       mode: bool | str) -> None:  # fmt: skip
+    """hash="blake3" (what `replay ingest` records): the digest `b3sum` prints, under the key
+    "blake3"; `sha256` is then empty rather than a digest of another algorithm."""
+    from blake3 import blake3
+
+    from replay.capture import FrameReader
+
+    data = gzip.compress(cb.pcap([(1, 0, F1), (2, 0, F2)]))
+    p = _write(tmp_path, "p.pcap.gz", data)
+
+    class _Stdin:
+        buffer = io.BytesIO(data)
+
+    monkeypatch.setattr(sys, "stdin", _Stdin)
+    for path in (p, "-"):
+        reader = FrameReader([path], sha256=mode, hash="blake3")
+        assert sum(b.num_rows for b in reader) == 2
+        info = reader.inputs[0]
+        assert info.digest == blake3(data).hexdigest()
+        assert info.sha256 == ""
+        d = info.to_dict()
+        assert d["blake3"] == info.digest and "sha256" not in d and "hash" not in d
+        assert list(d)[:4] == ["path", "format", "compression", "blake3"]
+
+
 def test_file_changed_between_reading_and_hashing_is_refused(tmp_path: Path) -> None:
     import os
 

