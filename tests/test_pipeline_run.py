@@ -301,3 +301,17 @@ def test_job_reports_can_be_turned_off(tmp_path: Path) -> None:
     assert row["status"] == "ok" and row["report"] is None
     assert not (tmp_path / "o" / row["run"] / "report.html").exists()
     assert f'href="{row["run"]}/">run</a>' in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_a_killed_runs_temporaries_are_cleaned_also_write_runs_own(tmp_path: Path) -> None:
+    from replay.pipeline.jobs import clean_partials
+
+    runs = tmp_path / "runs"
+    staging = runs / f"{PARTIAL_PREFIX}job-1-123-abcd"
+    inner = runs / f".{staging.name}.partial-123"  # write_run's temporary, killed before its rename
+    done = runs / "job-2"
+    for d in (staging, inner, done):
+        d.mkdir(parents=True)
+    (runs / f"{PARTIAL_PREFIX}old-job-3-ef01").write_text("x")  # a stray file of the old-swap
+    assert clean_partials(runs) == 3
+    assert [d.name for d in runs.iterdir()] == ["job-2"]

@@ -307,11 +307,13 @@ def _write_stages(run_dir: Path) -> None:
 
 
 def clean_partials(runs: Path) -> int:
-    """Remove temporary job folders left by a killed pipeline (call while holding the lock)."""
+    """Remove temporary job folders left by a killed pipeline (call while holding the lock):
+    the job's staging folder, and write_run's own temporary beside it (`.<staging>.partial-PID`,
+    which a kill between its mkdir and its rename leaves as `..partial-…`)."""
     n = 0
     if runs.is_dir():
         for d in runs.iterdir():
-            if d.name.startswith(PARTIAL_PREFIX):
+            if d.name.startswith((PARTIAL_PREFIX, "." + PARTIAL_PREFIX)):
                 if d.is_dir() and not d.is_symlink():
                     shutil.rmtree(d, ignore_errors=True)
                 else:
