@@ -814,11 +814,6 @@ def test_gro_bucket_holds_eight_flows(tmp_path: Path, nflows: int, processed: in
     assert r.counters["napi"][0]["polls"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not modelled: skb_attempt_defer_free (UDP from 6.18, TCP from 5.17) and its "
-    "half-capacity IPI that raises NET_RX on the allocating CPU (net.core.skb_defer_max)",
-)
 def test_udp_618_defer_free_kicks_net_rx_on_the_irq_cpu() -> None:
     # 6.18 (KERNEL.md §3b): udp_recvmsg frees a consumed skb with skb_attempt_defer_free: it
     # goes on the defer list of the CPU that allocated it (CPU 0, the IRQ's) and when the

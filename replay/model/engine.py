@@ -2682,6 +2682,11 @@ def nra_advance(S, c, t):
         ph = S.cs[c, CS_PHASE]
         q = S.cs[c, CS_POLLQ]
         if ph == PH_NEXT:
+            if S.cs[c, CS_DEFER_N] > 0 and S.cs[c, CS_HS_KS] != HS_BUSY:
+                # for (;;) { skb_defer_free_flush(sd); ... } (dev.c net_rx_action; the napi
+                # kthread's loop calls it too): a step, then this turn again with an empty list
+                skb_defer_free_flush(S, c, t)
+                return
             if S.cs[c, CS_LL_N] == 0:
                 if S.cs[c, CS_RL_N] == 0:
                     S.cs[c, CS_IN_NRA] = 0
@@ -2745,6 +2750,7 @@ def nra_advance(S, c, t):
                     S.qs[q, QS_RING_N] -= 1
                     S.qs[q, QS_UNUSED] += 1
                     S.cs[c, CS_WORK] += 1
+                    S.po[i, O_ACPU] = c  # napi_build_skb: skb->alloc_cpu = raw_smp_processor_id()
                     S.po[i, O_TIRQ] = S.qs[q, QS_POLL_IRQ_T]
                     S.po[i, O_TPOLL] = S.cs[c, CS_POLL_T]
                     S.qs[q, QS_AITR_PK] += 1  # q_vector->rx.total_packets / total_bytes
@@ -3037,7 +3043,10 @@ def thread_advance(S, k, c, t):
                 dcp = cost(S, C_COPY, S.po[h, O_SKBLEN])
                 dco = S.cbase[C_CONSUME]
                 charge(S, c, 0, Y_COPY, dcp, S.po[h, O_SKBCNT])
-                charge(S, c, 0, Y_CONSUME, dco, S.po[h, O_SKBCNT])
+                if S.P[P_DEFER_MAX] > 0 and (S.ss[s, SS_PROTO] == 6 or S.P[P_UDP618] != 0):
+                    dco = skb_attempt_defer_free(S, c, h, t)
+                else:
+                    charge(S, c, 0, Y_CONSUME, dco, S.po[h, O_SKBCNT])
                 dcp += copy_csum(S, c, h)
                 extra = S.ts[k, TS_RESUME] if n == 0 else 0
                 if extra > 0:
@@ -3166,7 +3175,9 @@ def cpu_complete(S, c, t):
         return
     if step == ST_HARDIRQ:
         q = arg if arg >= 0 else -arg - 1
-        if arg >= S.P[P_NQ]:
+        if arg >= S.P[P_NQ] + S.P[P_NCPU]:
+            charge(S, c, 2, Y_DEFER_IRQ, S.cbase[C_IPI_IRQ], 0)
+        elif arg >= S.P[P_NQ]:
             charge(S, c, 2, Y_IPI_IRQ, S.cbase[C_IPI_IRQ], 0)
         else:
             charge(S, c, 2, Y_IRQ if arg >= 0 else Y_TMR, S.cbase[C_HARDIRQ], 0)
@@ -3174,7 +3185,13 @@ def cpu_complete(S, c, t):
         comm = comm_of_task(S, c, S.cs[c, CS_TASK]) if ret != X_SOFTIRQ else S.cs[c, CS_COMM1]
         flush_span(S, c, 2, S.cs[c, CS_SPAN2], t, CTXR_HARDIRQ, comm)
         if arg >= S.P[P_NQ]:
-            rps_trigger_softirq(S, c, arg)
+            if arg < S.P[P_NQ] + S.P[P_NCPU]:
+                rps_trigger_softirq(S, c, arg)
+            if S.cs[c, CS_DEFER_CSD] != 0:
+                # trigger_rx_softirq: __raise_softirq_irqoff(NET_RX_SOFTIRQ), then
+                # smp_store_release(&sd->defer_ipi_scheduled, 0) (skbuff.c)
+                S.cs[c, CS_DEFER_CSD] = 0
+                S.cs[c, CS_PENDING] = 1
         else:
             napi_schedule(S, c, q, t)
         if take_deferred_irq(S, c, t, ret):
@@ -3523,6 +3540,7 @@ def rps_send_ipis(S, c, t):
     """net_rps_send_ipi: one IPI per CPU on this CPU's rps_ipi_list, arriving after latency.ipi."""
     for k in range(S.cs[c, CS_IPI_N]):
         tc = S.lst[c, L_RPSIPI, k]
+        S.cs[tc, CS_RPS_CSD] = 1
         e = S.P[P_EIPI0] + tc
         at = t + S.cbase[L_IPI]
         if at < S.ht[e]:
@@ -3532,9 +3550,13 @@ def rps_send_ipis(S, c, t):
 
 @njit(cache=True, inline="always")
 def ipi_fire(S, tc, t):
-    """The call-function IPI reaches CPU tc: a hard IRQ whose handler is rps_trigger_softirq."""
+    """The call-function IPI reaches CPU tc: a hard IRQ whose handler runs the queued csds:
+    rps_trigger_softirq (the IRQ's code P_NQ + tc), else only a defer-list kick's
+    trigger_rx_softirq (code P_NQ + P_NCPU + tc; the kick's csd also runs with an RPS IPI)."""
     heap_fix(S.ht, S.hh, S.hp, S.P[P_EIPI0] + tc, INF)
-    deliver_irq(S, tc, S.P[P_NQ] + tc, t)
+    rps = S.cs[tc, CS_RPS_CSD] != 0
+    S.cs[tc, CS_RPS_CSD] = 0
+    deliver_irq(S, tc, S.P[P_NQ] + tc if rps else S.P[P_NQ] + S.P[P_NCPU] + tc, t)
 
 
 @njit(cache=True, inline="always")
@@ -3542,6 +3564,61 @@ def rps_trigger_softirq(S, c, qb):
     """____napi_schedule(sd, &sd->backlog); received_rps++ (dev.c, KERNEL.md §1 row 5a)."""
     napi_list_add(S, c, qb)
     S.cs[c, CS_RPS_RECV] += 1
+
+
+# ------------------------------------------------------------------ Deferred skb freeing
+# skb_attempt_defer_free (net/core/skbuff.c, 5.19+; TCP's tcp_eat_recv_skb from 5.19, UDP's
+# skb_consume_udp from 6.18, KERNEL.md §3b): a consumed skb whose alloc_cpu is another CPU is
+# not freed by the reader but put on that CPU's sd->defer_list, unless defer_count has reached
+# skb_defer_max (then freed here). When defer_count before the add equals skb_defer_max >> 1
+# ("Send an IPI every time queue reaches half capacity") and no kick is in flight
+# (defer_ipi_scheduled), smp_call_function_single_async runs trigger_rx_softirq on the
+# allocating CPU: NET_RX is raised there and its net_rx_action frees the list
+# (skb_defer_free_flush at the top of every loop turn, which also resets defer_count).
+# Simplifications: the free costs fixed.skb_free on either CPU; PREEMPT_RT's backlog-NAPI kick
+# (use_backlog_threads) is not modelled.
+
+
+@njit(cache=True)
+def skb_attempt_defer_free(S, c, h, t):
+    """The reader on CPU c consumes skb h: its free, here or deferred. Returns the reader's ns."""
+    ac = S.po[h, O_ACPU]
+    n = S.po[h, O_SKBCNT]
+    dco = S.cbase[C_CONSUME]
+    if ac < 0 or ac == c or S.cs[ac, CS_DEFER_N] >= S.P[P_DEFER_MAX]:
+        charge(S, c, 0, Y_CONSUME, dco, n)  # nodefer: kfree_skb_napi_cache here
+        return dco
+    dfree = S.cbase[C_SKB_FREE]
+    d = max(dco - dfree, 0)
+    charge(S, c, 0, Y_CONSUME, d, n)
+    kick = S.cs[ac, CS_DEFER_N] == (S.P[P_DEFER_MAX] >> 1)
+    S.cs[ac, CS_DEFER_N] += 1
+    S.cs[ac, CS_DEFER_NS] += dfree
+    S.cs[ac, CS_DEFERRED] += 1
+    if kick and S.cs[ac, CS_DEFER_CSD] == 0:
+        # kick_defer_list_purge: cmpxchg(&sd->defer_ipi_scheduled, 0, 1), then
+        # smp_call_function_single_async(cpu, &sd->defer_csd); one IPI carries every queued csd
+        S.cs[ac, CS_DEFER_CSD] = 1
+        S.cs[ac, CS_DEFER_KICKS] += 1
+        ds = S.cbase[C_IPI_SEND]
+        charge(S, c, 0, Y_DEFER_KICK, ds, 0)
+        d += ds
+        e = S.P[P_EIPI0] + ac
+        at = t + d + S.cbase[L_IPI]
+        if at < S.ht[e]:
+            heap_fix(S.ht, S.hh, S.hp, e, at)
+    return d
+
+
+@njit(cache=True)
+def skb_defer_free_flush(S, c, t):
+    """skb_defer_free_flush(sd): take the whole defer list (defer_count = 0) and free each skb
+    (napi_consume_skb), a step of fixed.skb_free per skb in net_rx_action's context."""
+    d = S.cs[c, CS_DEFER_NS]
+    S.cs[c, CS_DEFER_N] = 0
+    S.cs[c, CS_DEFER_NS] = 0
+    charge(S, c, level_of(S, c), Y_DEFER_FREE, d, 0)
+    start_step(S, c, t, ST_NRA_ENTRY, 0, d)
 
 
 @njit(cache=True)
@@ -3781,6 +3858,7 @@ def sender_complete(S, c, step, i, t):
         single_skb(S, i)
         dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
         de = cost(S, C_BACKLOG, S.pk[i, F_PLEN]) if S.P[P_VETH] == 1 else 0
+        S.po[i, O_ACPU] = c  # __alloc_skb in the sender's stack: skb->alloc_cpu
         charge(S, c, 0, Y_DRIVER, dd, 1)
         charge(S, c, 0, Y_RPS, de, 1)
         S.se[i, S_DRIVER] = t + dd
