@@ -725,6 +725,17 @@ def wakeup_softirqd(S, c, t):
         S.cs[c, CS_KS_WAKES] += 1
         emit_event(S, t, -1, c, -1, E_KSWAKE, 0, D_NONE)
         if S.cs[c, CS_HS_KS] == 0:
+            cur = S.cs[c, CS_TASK]
+            # CFS (< 6.6): wake_up_process -> check_preempt_wakeup against the reader this
+            # softirq interrupted. place_entity puts the sleeper at max(its vruntime,
+            # min_vruntime - sched_latency/2) (GENTLE_FAIR_SLEEPERS), so the reader's lead is
+            # ksoftirqd's sleep, capped at sched_latency/2; over the wake-up granularity it
+            # preempts: resched_curr, honoured at the return from interrupt (preempt_reader).
+            # EEVDF (6.6+): the woken ksoftirqd has no lag, RUN_TO_PARITY keeps the reader
+            # (P_WGRAN < 0: no preemption, as in ttwu_preempt)
+            if cur >= 0 and cur < S.P[P_NTHR] and S.ts[cur, TS_KIND] == TK_READER and \
+                    S.P[P_WGRAN] >= 0 and t - S.cs[c, CS_KS_SLEEP_T] > S.P[P_WGRAN]:
+                S.cs[c, CS_WAKE_PREEMPT] = 1
             rq_push(S, c, S.P[P_NTHR] + c)
 
 
@@ -748,6 +759,9 @@ def softirq_leave(S, c, t):
     """Inline softirq done: back to the interrupted task, or schedule, or idle."""
     flush_span(S, c, 1, S.cs[c, CS_SPAN1], t, CTXR_SOFTIRQ, S.cs[c, CS_COMM1])
     task = S.cs[c, CS_TASK]
+    if task >= 0 and S.cs[c, CS_WAKE_PREEMPT] != 0 and S.cs[c, CS_RQ_N] > 0:
+        preempt_reader(S, c, task, t)
+        return
     if task >= 0:
         S.cs[c, CS_X] = X_TASK
         # resume the preempted application step
@@ -762,8 +776,26 @@ def softirq_leave(S, c, t):
 
 
 @njit(cache=True)
+def preempt_reader(S, c, k, t):
+    """The return from interrupt to reader k with a wake-up preemption due (exit_to_user_mode
+    -> schedule on TIF_NEED_RESCHED; a kernel step of a preemptible kernel likewise): its
+    interrupted step is cut where it stands, kept with the time it still needs, and resumed
+    when the reader runs again (ST_CTXSW). The step's CPU time was charged when it began; only
+    its end moves."""
+    S.cs[c, CS_WAKE_PREEMPT] = 0
+    S.ts[k, TS_PRE_STEP] = S.cs[c, CS_RESUME_STEP]
+    S.ts[k, TS_PRE_ARG] = S.cs[c, CS_RESUME_ARG]
+    S.ts[k, TS_PRE_REM] = S.cs[c, CS_REM]
+    flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+    S.ts[k, TS_STATE] = T_RUNNABLE
+    rq_push(S, c, k)
+    schedule(S, c, t)
+
+
+@njit(cache=True)
 def schedule(S, c, t):
     """The CPU is free: run the next runnable task (context switch first), or stay idle."""
+    S.cs[c, CS_WAKE_PREEMPT] = 0
     if S.cs[c, CS_RQ_N] == 0:
         S.cs[c, CS_TASK] = -1
         S.cs[c, CS_X] = X_IDLE
@@ -796,6 +828,7 @@ def ksoftirqd_after(S, c, t):
     # nothing pending: ksoftirqd sleeps
     flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_KSOFTIRQD, S.P[P_NCPU] + c)
     S.cs[c, CS_KS_STATE] = 0
+    S.cs[c, CS_KS_SLEEP_T] = t
     S.cs[c, CS_HS_KS] = 0
     schedule(S, c, t)
 
@@ -3237,6 +3270,14 @@ def cpu_complete(S, c, t):
             return
         if S.ts[task, TS_KIND] == TK_SENDER:
             sender_advance(S, task, c, t)
+            return
+        if S.ts[task, TS_PRE_STEP] != ST_NONE:
+            # back after a preemption: the cut step runs its remaining time
+            S.cs[c, CS_STEP] = S.ts[task, TS_PRE_STEP]
+            S.cs[c, CS_ARG] = S.ts[task, TS_PRE_ARG]
+            S.cs[c, CS_NEXT] = t + S.ts[task, TS_PRE_REM]
+            heap_set(S, S.P[P_ECPU0] + c, t + S.ts[task, TS_PRE_REM])
+            S.ts[task, TS_PRE_STEP] = ST_NONE
             return
         thread_advance(S, task, c, t)
         return

@@ -140,8 +140,11 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  # csd queued with the call-function IPI in flight, the kicks sent to this CPU, skbs deferred
  # to it in all
  CS_DEFER_N, CS_DEFER_NS, CS_DEFER_CSD, CS_RPS_CSD, CS_DEFER_KICKS, CS_DEFERRED,
- ) = range(69)
-N_CS = 69
+ # CFS (< 6.6) wake-up preemption by ksoftirqd (engine.py wakeup_softirqd): when ksoftirqd last
+ # went to sleep, and a preemption of the current reader due at the return from interrupt
+ CS_KS_SLEEP_T, CS_WAKE_PREEMPT,
+ ) = range(71)
+N_CS = 71
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
@@ -209,8 +212,11 @@ N_SS = 25
  # progress, its iteration period and the part of it that is the driver's poll, yield wanted
  TS_BP_START, TS_BP_OWN, TS_BP_SPIN, TS_BP_P, TS_BP_POLLNS, TS_BP_YIELD,
  TS_BP_Q,  # busy polling: the queue whose NAPI the loop polls (sk_napi_id at its start)
- ) = range(21)
-N_TS = 21
+ # a step cut by a wake-up preemption (engine.py preempt_reader): the step (ST_NONE: none), its
+ # argument and the ns it still has to run when the reader gets the CPU back
+ TS_PRE_STEP, TS_PRE_ARG, TS_PRE_REM,
+ ) = range(24)
+N_TS = 24
 TK_READER, TK_SENDER = 0, 1  # ts[k, TS_KIND]: an [[app]] reader, or the veth sender (tcpreplay)
 T_SLEEP, T_WAKING, T_RUNNABLE, T_RUNNING = range(4)
 

@@ -469,6 +469,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     cs[:, L.CS_TASK] = -1
     cs[:, L.CS_NEXT] = L.INF
     cs[:, L.CS_POLLQ] = -1
+    cs[:, L.CS_KS_SLEEP_T] = -(2**60)  # ksoftirqd has slept since long before the trace
 
     # arrivals, IRQ timers, CPUs, readers (and the veth sender), NAPI hrtimers, RPS IPIs, the
     # NIC's aggregation timers
