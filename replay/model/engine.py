@@ -3168,7 +3168,9 @@ def ttwu_preempt(S, c, sleep_t, t, at):
       sysctl_sched_wakeup_granularity (1 ms x (1 + ilog2(min(ncpus, 8))), the scaled default).
     A preemption (resched_curr; an IPI when c is another CPU, arriving at `at`) ends the current
     task's slice: it yields at its next scheduling check (a reader between system calls,
-    ksoftirqd and the napi kthreads between polls), not mid-step."""
+    ksoftirqd and the napi kthreads between polls); a reader interrupted by the softirq that
+    woke the task on its own CPU is cut mid-step at the return from interrupt (preempt_reader).
+    Simplification: a remote wake-up's reschedule IPI does not cut a reader's step."""
     if S.cs[c, CS_RQ_N] == 0 and S.cs[c, CS_SLICE_END] <= t:
         # the current task ran alone past its deadline: update_deadline gave it a new slice each
         # time (EEVDF: deadline = vruntime + slice; renewed here at whole slices, not at ticks)
@@ -3179,6 +3181,12 @@ def ttwu_preempt(S, c, sleep_t, t, at):
         return
     if at < S.cs[c, CS_SLICE_END]:
         S.cs[c, CS_SLICE_END] = at
+    cur = S.cs[c, CS_TASK]
+    if at == t and S.cs[c, CS_X] == X_SOFTIRQ and cur >= 0 and cur < S.P[P_NTHR] and \
+            S.ts[cur, TS_KIND] == TK_READER:
+        # a local wake-up from the softirq on top of a reader: resched_curr is honoured at the
+        # return from interrupt, mid-step (preempt_reader), not at the reader's next check
+        S.cs[c, CS_WAKE_PREEMPT] = 1
 
 
 @njit(cache=True, inline="always")
@@ -3192,6 +3200,16 @@ def thread_wake(S, k, t):
         S.cs[c, CS_NEED_RESCHED] = 1  # resched_curr of the idle task (a remote wake-up's IPI)
     if S.cs[c, CS_X] == X_IDLE:
         schedule(S, c, t)
+        return
+    st = S.cs[c, CS_STEP]
+    if S.cs[c, CS_WAKE_PREEMPT] != 0 and S.cs[c, CS_X] == X_TASK and \
+            (st == ST_SYSCALL or st == ST_COPY or st == ST_WORK):
+        # the softirq that woke k ended at this same instant, before k was on the run queue:
+        # the preemption it decided cuts the reader's resumed step now
+        S.cs[c, CS_REM] = S.cs[c, CS_NEXT] - t
+        S.cs[c, CS_RESUME_STEP] = st
+        S.cs[c, CS_RESUME_ARG] = S.cs[c, CS_ARG]
+        preempt_reader(S, c, S.cs[c, CS_TASK], t)
 
 
 # ---------------------------------------------------------------------------- step completion
