@@ -615,7 +615,9 @@ def test_download_acks_against_the_clients_own() -> None:
     assert r.counters["snmp"]["Tcp"]["InSegs"] == 809
     assert r.counters["snmp"]["Tcp"]["OutSegs"] == 413
     r = _run_capture(trace)
-    assert (r.counters["snmp"]["Tcp"]["InSegs"], r.counters["snmp"]["Tcp"]["OutSegs"]) == (266, 225)
+    # 224 since the reader's consumed skbs are freed on the IRQ's CPU (skb_attempt_defer_free,
+    # TCP 5.19+): the flushes shift the polls and one delayed ACK (225 before)
+    assert (r.counters["snmp"]["Tcp"]["InSegs"], r.counters["snmp"]["Tcp"]["OutSegs"]) == (266, 224)
     if shutil.which("tshark"):
         res = subprocess.run(["tshark", "-r", str(trace), "-Y", "ip.src==192.168.1.100 && tcp.len==0"
                               " && !(tcp.flags.syn==1)"], capture_output=True, text=True, check=True)

@@ -528,15 +528,7 @@ def test_poisson_into_one_socket_is_md1(tmp_path: Path, rho: float, setup: bool)
 # ---------------------------------------------------------------------------------------------
 
 
-CFS_KSOFTIRQD = pytest.mark.xfail(
-    strict=True,
-    reason="model: a woken ksoftirqd never preempts the running task (CFS wakeup preemption "
-    "not applied to ksoftirqd) and an application step (work-ns) is never cut by preemption "
-    "or slice expiry: the rest of the burst waits for the end of the 5 ms work",
-)
-
-
-@pytest.mark.parametrize("kernel", [pytest.param("5.15", marks=CFS_KSOFTIRQD), "6.12"])
+@pytest.mark.parametrize("kernel", ["5.15", "6.12"])
 def test_ksoftirqd_handoff_with_busy_app(kernel: str) -> None:
     # CPU 0 takes both queues' IRQs and runs the reader. Frame 1 (queue 0, t=0) wakes the
     # reader, which then works 5 ms on it (a running user task). A burst of 1000 frames on
@@ -814,11 +806,6 @@ def test_gro_bucket_holds_eight_flows(tmp_path: Path, nflows: int, processed: in
     assert r.counters["napi"][0]["polls"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not modelled: skb_attempt_defer_free (UDP from 6.18, TCP from 5.17) and its "
-    "half-capacity IPI that raises NET_RX on the allocating CPU (net.core.skb_defer_max)",
-)
 def test_udp_618_defer_free_kicks_net_rx_on_the_irq_cpu() -> None:
     # 6.18 (KERNEL.md §3b): udp_recvmsg frees a consumed skb with skb_attempt_defer_free: it
     # goes on the defer list of the CPU that allocated it (CPU 0, the IRQ's) and when the

@@ -93,6 +93,10 @@ DEFAULTS: dict[str, Any] = {
         "net.core.gro_normal_batch": 8,  # hotdata.c:12
         "net.core.rmem_default": 212992,  # SK_RMEM_DEFAULT on x86_64 (sock.c:289)
         "net.core.rmem_max": None,  # None: 4 MiB from 6.18, 212992 before (KERNEL.md §3b)
+        # per-CPU deferred-free list length (skb_attempt_defer_free, skbuff.c): None: 128 from
+        # 6.18, 64 before (hotdata.c; KERNEL.md §3b); the sysctl exists from 5.19 (the per-CPU
+        # lists came with it) and is ignored before
+        "net.core.skb_defer_max": None,
         "net.core.rps_sock_flow_entries": 0,
         "net.core.flow_limit_cpu_bitmap": "",
         # IP reassembly (net/ipv4/ip_fragment.c ipv4_frags_init_net, net/ipv6/reassembly.c):
@@ -497,6 +501,10 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         s["net.core.netdev_budget_usecs"] = 2 * 1_000_000 // hz  # hotdata.c:15-16
     if s["net.core.rmem_max"] is None:
         s["net.core.rmem_max"] = 4194304 if kernel_version(cfg) >= (6, 18) else 212992
+    if s["net.core.skb_defer_max"] is None:
+        s["net.core.skb_defer_max"] = 128 if kernel_version(cfg) >= (6, 18) else 64
+    # sysctl_net_core.c: proc_dointvec_minmax, extra1 = SYSCTL_ZERO (0 disables the deferral)
+    _int(cfg, "sysctl", "net.core.skb_defer_max", 0, 2**31 - 1, "non-negative (0 disables deferred freeing)")
     _int(cfg, "sysctl", "net.core.netdev_budget", 1, 2**31 - 1, "at least 1")
     # sysctl_net_core.c:38: min_netdev_budget_usecs = 2 * USEC_PER_SEC / HZ
     min_us = 2 * 1_000_000 // hz

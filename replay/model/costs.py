@@ -67,6 +67,7 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("fixed", "accept"),
     ("stage", "tcp_collapse"),
     ("fixed", "busy_loop"),
+    ("fixed", "skb_free"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

@@ -725,6 +725,17 @@ def wakeup_softirqd(S, c, t):
         S.cs[c, CS_KS_WAKES] += 1
         emit_event(S, t, -1, c, -1, E_KSWAKE, 0, D_NONE)
         if S.cs[c, CS_HS_KS] == 0:
+            cur = S.cs[c, CS_TASK]
+            # CFS (< 6.6): wake_up_process -> check_preempt_wakeup against the reader this
+            # softirq interrupted. place_entity puts the sleeper at max(its vruntime,
+            # min_vruntime - sched_latency/2) (GENTLE_FAIR_SLEEPERS), so the reader's lead is
+            # ksoftirqd's sleep, capped at sched_latency/2; over the wake-up granularity it
+            # preempts: resched_curr, honoured at the return from interrupt (preempt_reader).
+            # EEVDF (6.6+): the woken ksoftirqd has no lag, RUN_TO_PARITY keeps the reader
+            # (P_WGRAN < 0: no preemption, as in ttwu_preempt)
+            if cur >= 0 and cur < S.P[P_NTHR] and S.ts[cur, TS_KIND] == TK_READER and \
+                    S.P[P_WGRAN] >= 0 and t - S.cs[c, CS_KS_SLEEP_T] > S.P[P_WGRAN]:
+                S.cs[c, CS_WAKE_PREEMPT] = 1
             rq_push(S, c, S.P[P_NTHR] + c)
 
 
@@ -748,6 +759,9 @@ def softirq_leave(S, c, t):
     """Inline softirq done: back to the interrupted task, or schedule, or idle."""
     flush_span(S, c, 1, S.cs[c, CS_SPAN1], t, CTXR_SOFTIRQ, S.cs[c, CS_COMM1])
     task = S.cs[c, CS_TASK]
+    if task >= 0 and S.cs[c, CS_WAKE_PREEMPT] != 0 and S.cs[c, CS_RQ_N] > 0:
+        preempt_reader(S, c, task, t)
+        return
     if task >= 0:
         S.cs[c, CS_X] = X_TASK
         # resume the preempted application step
@@ -762,8 +776,26 @@ def softirq_leave(S, c, t):
 
 
 @njit(cache=True)
+def preempt_reader(S, c, k, t):
+    """The return from interrupt to reader k with a wake-up preemption due (exit_to_user_mode
+    -> schedule on TIF_NEED_RESCHED; a kernel step of a preemptible kernel likewise): its
+    interrupted step is cut where it stands, kept with the time it still needs, and resumed
+    when the reader runs again (ST_CTXSW). The step's CPU time was charged when it began; only
+    its end moves."""
+    S.cs[c, CS_WAKE_PREEMPT] = 0
+    S.ts[k, TS_PRE_STEP] = S.cs[c, CS_RESUME_STEP]
+    S.ts[k, TS_PRE_ARG] = S.cs[c, CS_RESUME_ARG]
+    S.ts[k, TS_PRE_REM] = S.cs[c, CS_REM]
+    flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+    S.ts[k, TS_STATE] = T_RUNNABLE
+    rq_push(S, c, k)
+    schedule(S, c, t)
+
+
+@njit(cache=True)
 def schedule(S, c, t):
     """The CPU is free: run the next runnable task (context switch first), or stay idle."""
+    S.cs[c, CS_WAKE_PREEMPT] = 0
     if S.cs[c, CS_RQ_N] == 0:
         S.cs[c, CS_TASK] = -1
         S.cs[c, CS_X] = X_IDLE
@@ -796,6 +828,7 @@ def ksoftirqd_after(S, c, t):
     # nothing pending: ksoftirqd sleeps
     flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_KSOFTIRQD, S.P[P_NCPU] + c)
     S.cs[c, CS_KS_STATE] = 0
+    S.cs[c, CS_KS_SLEEP_T] = t
     S.cs[c, CS_HS_KS] = 0
     schedule(S, c, t)
 
@@ -2682,6 +2715,11 @@ def nra_advance(S, c, t):
         ph = S.cs[c, CS_PHASE]
         q = S.cs[c, CS_POLLQ]
         if ph == PH_NEXT:
+            if S.cs[c, CS_DEFER_N] > 0 and S.cs[c, CS_HS_KS] != HS_BUSY:
+                # for (;;) { skb_defer_free_flush(sd); ... } (dev.c net_rx_action; the napi
+                # kthread's loop calls it too): a step, then this turn again with an empty list
+                skb_defer_free_flush(S, c, t)
+                return
             if S.cs[c, CS_LL_N] == 0:
                 if S.cs[c, CS_RL_N] == 0:
                     S.cs[c, CS_IN_NRA] = 0
@@ -2745,6 +2783,7 @@ def nra_advance(S, c, t):
                     S.qs[q, QS_RING_N] -= 1
                     S.qs[q, QS_UNUSED] += 1
                     S.cs[c, CS_WORK] += 1
+                    S.po[i, O_ACPU] = c  # napi_build_skb: skb->alloc_cpu = raw_smp_processor_id()
                     S.po[i, O_TIRQ] = S.qs[q, QS_POLL_IRQ_T]
                     S.po[i, O_TPOLL] = S.cs[c, CS_POLL_T]
                     S.qs[q, QS_AITR_PK] += 1  # q_vector->rx.total_packets / total_bytes
@@ -3037,7 +3076,10 @@ def thread_advance(S, k, c, t):
                 dcp = cost(S, C_COPY, S.po[h, O_SKBLEN])
                 dco = S.cbase[C_CONSUME]
                 charge(S, c, 0, Y_COPY, dcp, S.po[h, O_SKBCNT])
-                charge(S, c, 0, Y_CONSUME, dco, S.po[h, O_SKBCNT])
+                if S.P[P_DEFER_MAX] > 0 and (S.ss[s, SS_PROTO] == 6 or S.P[P_UDP618] != 0):
+                    dco = skb_attempt_defer_free(S, c, h, t)
+                else:
+                    charge(S, c, 0, Y_CONSUME, dco, S.po[h, O_SKBCNT])
                 dcp += copy_csum(S, c, h)
                 extra = S.ts[k, TS_RESUME] if n == 0 else 0
                 if extra > 0:
@@ -3126,7 +3168,9 @@ def ttwu_preempt(S, c, sleep_t, t, at):
       sysctl_sched_wakeup_granularity (1 ms x (1 + ilog2(min(ncpus, 8))), the scaled default).
     A preemption (resched_curr; an IPI when c is another CPU, arriving at `at`) ends the current
     task's slice: it yields at its next scheduling check (a reader between system calls,
-    ksoftirqd and the napi kthreads between polls), not mid-step."""
+    ksoftirqd and the napi kthreads between polls); a reader interrupted by the softirq that
+    woke the task on its own CPU is cut mid-step at the return from interrupt (preempt_reader).
+    Simplification: a remote wake-up's reschedule IPI does not cut a reader's step."""
     if S.cs[c, CS_RQ_N] == 0 and S.cs[c, CS_SLICE_END] <= t:
         # the current task ran alone past its deadline: update_deadline gave it a new slice each
         # time (EEVDF: deadline = vruntime + slice; renewed here at whole slices, not at ticks)
@@ -3137,6 +3181,12 @@ def ttwu_preempt(S, c, sleep_t, t, at):
         return
     if at < S.cs[c, CS_SLICE_END]:
         S.cs[c, CS_SLICE_END] = at
+    cur = S.cs[c, CS_TASK]
+    if at == t and S.cs[c, CS_X] == X_SOFTIRQ and cur >= 0 and cur < S.P[P_NTHR] and \
+            S.ts[cur, TS_KIND] == TK_READER:
+        # a local wake-up from the softirq on top of a reader: resched_curr is honoured at the
+        # return from interrupt, mid-step (preempt_reader), not at the reader's next check
+        S.cs[c, CS_WAKE_PREEMPT] = 1
 
 
 @njit(cache=True, inline="always")
@@ -3150,6 +3200,16 @@ def thread_wake(S, k, t):
         S.cs[c, CS_NEED_RESCHED] = 1  # resched_curr of the idle task (a remote wake-up's IPI)
     if S.cs[c, CS_X] == X_IDLE:
         schedule(S, c, t)
+        return
+    st = S.cs[c, CS_STEP]
+    if S.cs[c, CS_WAKE_PREEMPT] != 0 and S.cs[c, CS_X] == X_TASK and \
+            (st == ST_SYSCALL or st == ST_COPY or st == ST_WORK):
+        # the softirq that woke k ended at this same instant, before k was on the run queue:
+        # the preemption it decided cuts the reader's resumed step now
+        S.cs[c, CS_REM] = S.cs[c, CS_NEXT] - t
+        S.cs[c, CS_RESUME_STEP] = st
+        S.cs[c, CS_RESUME_ARG] = S.cs[c, CS_ARG]
+        preempt_reader(S, c, S.cs[c, CS_TASK], t)
 
 
 # ---------------------------------------------------------------------------- step completion
@@ -3166,7 +3226,9 @@ def cpu_complete(S, c, t):
         return
     if step == ST_HARDIRQ:
         q = arg if arg >= 0 else -arg - 1
-        if arg >= S.P[P_NQ]:
+        if arg >= S.P[P_NQ] + S.P[P_NCPU]:
+            charge(S, c, 2, Y_DEFER_IRQ, S.cbase[C_IPI_IRQ], 0)
+        elif arg >= S.P[P_NQ]:
             charge(S, c, 2, Y_IPI_IRQ, S.cbase[C_IPI_IRQ], 0)
         else:
             charge(S, c, 2, Y_IRQ if arg >= 0 else Y_TMR, S.cbase[C_HARDIRQ], 0)
@@ -3174,7 +3236,13 @@ def cpu_complete(S, c, t):
         comm = comm_of_task(S, c, S.cs[c, CS_TASK]) if ret != X_SOFTIRQ else S.cs[c, CS_COMM1]
         flush_span(S, c, 2, S.cs[c, CS_SPAN2], t, CTXR_HARDIRQ, comm)
         if arg >= S.P[P_NQ]:
-            rps_trigger_softirq(S, c, arg)
+            if arg < S.P[P_NQ] + S.P[P_NCPU]:
+                rps_trigger_softirq(S, c, arg)
+            if S.cs[c, CS_DEFER_CSD] != 0:
+                # trigger_rx_softirq: __raise_softirq_irqoff(NET_RX_SOFTIRQ), then
+                # smp_store_release(&sd->defer_ipi_scheduled, 0) (skbuff.c)
+                S.cs[c, CS_DEFER_CSD] = 0
+                S.cs[c, CS_PENDING] = 1
         else:
             napi_schedule(S, c, q, t)
         if take_deferred_irq(S, c, t, ret):
@@ -3220,6 +3288,14 @@ def cpu_complete(S, c, t):
             return
         if S.ts[task, TS_KIND] == TK_SENDER:
             sender_advance(S, task, c, t)
+            return
+        if S.ts[task, TS_PRE_STEP] != ST_NONE:
+            # back after a preemption: the cut step runs its remaining time
+            S.cs[c, CS_STEP] = S.ts[task, TS_PRE_STEP]
+            S.cs[c, CS_ARG] = S.ts[task, TS_PRE_ARG]
+            S.cs[c, CS_NEXT] = t + S.ts[task, TS_PRE_REM]
+            heap_set(S, S.P[P_ECPU0] + c, t + S.ts[task, TS_PRE_REM])
+            S.ts[task, TS_PRE_STEP] = ST_NONE
             return
         thread_advance(S, task, c, t)
         return
@@ -3523,6 +3599,7 @@ def rps_send_ipis(S, c, t):
     """net_rps_send_ipi: one IPI per CPU on this CPU's rps_ipi_list, arriving after latency.ipi."""
     for k in range(S.cs[c, CS_IPI_N]):
         tc = S.lst[c, L_RPSIPI, k]
+        S.cs[tc, CS_RPS_CSD] = 1
         e = S.P[P_EIPI0] + tc
         at = t + S.cbase[L_IPI]
         if at < S.ht[e]:
@@ -3532,9 +3609,13 @@ def rps_send_ipis(S, c, t):
 
 @njit(cache=True, inline="always")
 def ipi_fire(S, tc, t):
-    """The call-function IPI reaches CPU tc: a hard IRQ whose handler is rps_trigger_softirq."""
+    """The call-function IPI reaches CPU tc: a hard IRQ whose handler runs the queued csds:
+    rps_trigger_softirq (the IRQ's code P_NQ + tc), else only a defer-list kick's
+    trigger_rx_softirq (code P_NQ + P_NCPU + tc; the kick's csd also runs with an RPS IPI)."""
     heap_fix(S.ht, S.hh, S.hp, S.P[P_EIPI0] + tc, INF)
-    deliver_irq(S, tc, S.P[P_NQ] + tc, t)
+    rps = S.cs[tc, CS_RPS_CSD] != 0
+    S.cs[tc, CS_RPS_CSD] = 0
+    deliver_irq(S, tc, S.P[P_NQ] + tc if rps else S.P[P_NQ] + S.P[P_NCPU] + tc, t)
 
 
 @njit(cache=True, inline="always")
@@ -3542,6 +3623,61 @@ def rps_trigger_softirq(S, c, qb):
     """____napi_schedule(sd, &sd->backlog); received_rps++ (dev.c, KERNEL.md §1 row 5a)."""
     napi_list_add(S, c, qb)
     S.cs[c, CS_RPS_RECV] += 1
+
+
+# ------------------------------------------------------------------ Deferred skb freeing
+# skb_attempt_defer_free (net/core/skbuff.c, 5.19+; TCP's tcp_eat_recv_skb from 5.19, UDP's
+# skb_consume_udp from 6.18, KERNEL.md §3b): a consumed skb whose alloc_cpu is another CPU is
+# not freed by the reader but put on that CPU's sd->defer_list, unless defer_count has reached
+# skb_defer_max (then freed here). When defer_count before the add equals skb_defer_max >> 1
+# ("Send an IPI every time queue reaches half capacity") and no kick is in flight
+# (defer_ipi_scheduled), smp_call_function_single_async runs trigger_rx_softirq on the
+# allocating CPU: NET_RX is raised there and its net_rx_action frees the list
+# (skb_defer_free_flush at the top of every loop turn, which also resets defer_count).
+# Simplifications: the free costs fixed.skb_free on either CPU; PREEMPT_RT's backlog-NAPI kick
+# (use_backlog_threads) is not modelled.
+
+
+@njit(cache=True)
+def skb_attempt_defer_free(S, c, h, t):
+    """The reader on CPU c consumes skb h: its free, here or deferred. Returns the reader's ns."""
+    ac = S.po[h, O_ACPU]
+    n = S.po[h, O_SKBCNT]
+    dco = S.cbase[C_CONSUME]
+    if ac < 0 or ac == c or S.cs[ac, CS_DEFER_N] >= S.P[P_DEFER_MAX]:
+        charge(S, c, 0, Y_CONSUME, dco, n)  # nodefer: kfree_skb_napi_cache here
+        return dco
+    dfree = S.cbase[C_SKB_FREE]
+    d = max(dco - dfree, 0)
+    charge(S, c, 0, Y_CONSUME, d, n)
+    kick = S.cs[ac, CS_DEFER_N] == (S.P[P_DEFER_MAX] >> 1)
+    S.cs[ac, CS_DEFER_N] += 1
+    S.cs[ac, CS_DEFER_NS] += dfree
+    S.cs[ac, CS_DEFERRED] += 1
+    if kick and S.cs[ac, CS_DEFER_CSD] == 0:
+        # kick_defer_list_purge: cmpxchg(&sd->defer_ipi_scheduled, 0, 1), then
+        # smp_call_function_single_async(cpu, &sd->defer_csd); one IPI carries every queued csd
+        S.cs[ac, CS_DEFER_CSD] = 1
+        S.cs[ac, CS_DEFER_KICKS] += 1
+        ds = S.cbase[C_IPI_SEND]
+        charge(S, c, 0, Y_DEFER_KICK, ds, 0)
+        d += ds
+        e = S.P[P_EIPI0] + ac
+        at = t + d + S.cbase[L_IPI]
+        if at < S.ht[e]:
+            heap_fix(S.ht, S.hh, S.hp, e, at)
+    return d
+
+
+@njit(cache=True)
+def skb_defer_free_flush(S, c, t):
+    """skb_defer_free_flush(sd): take the whole defer list (defer_count = 0) and free each skb
+    (napi_consume_skb), a step of fixed.skb_free per skb in net_rx_action's context."""
+    d = S.cs[c, CS_DEFER_NS]
+    S.cs[c, CS_DEFER_N] = 0
+    S.cs[c, CS_DEFER_NS] = 0
+    charge(S, c, level_of(S, c), Y_DEFER_FREE, d, 0)
+    start_step(S, c, t, ST_NRA_ENTRY, 0, d)
 
 
 @njit(cache=True)
@@ -3781,6 +3917,7 @@ def sender_complete(S, c, step, i, t):
         single_skb(S, i)
         dd = cost(S, C_DRIVER, S.pk[i, F_PLEN])
         de = cost(S, C_BACKLOG, S.pk[i, F_PLEN]) if S.P[P_VETH] == 1 else 0
+        S.po[i, O_ACPU] = c  # __alloc_skb in the sender's stack: skb->alloc_cpu
         charge(S, c, 0, Y_DRIVER, dd, 1)
         charge(S, c, 0, Y_RPS, de, 1)
         S.se[i, S_DRIVER] = t + dd

@@ -75,7 +75,10 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  C_IPI_SEND, C_IPI_IRQ, C_TX, C_DEFRAG, C_REASM, C_CSUM, C_TUNNEL, C_EXTHDR,
  # listen sockets, receive-queue collapsing (model/engine.py "Listen sockets", "Pruning")
  C_CONNREQ, C_CHILD, C_ACCEPT, C_COLLAPSE,
- C_BUSY) = range(44)
+ C_BUSY,
+ # skb_attempt_defer_free: the free of a consumed skb (part of fixed.consume) that moves to the
+ # allocating CPU's net_rx_action when deferred (model/engine.py "Deferred skb freeing")
+ C_SKB_FREE) = range(45)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -104,8 +107,10 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # hardware receive aggregation (LRO / RSC / HW GRO, engine.py "Hardware aggregation"): the
  # entity of queue 0's session timer, the kind (HWA_*), the session timeout in ns (-1: the
  # queue's ITR interval), the segment and payload-byte limits, sessions per queue
- P_EHW0, P_HWAGG, P_HW_TMO, P_HW_MAXSEG, P_HW_MAXLEN, P_HW_NSESS) = range(77)
-N_P = 77
+ P_EHW0, P_HWAGG, P_HW_TMO, P_HW_MAXSEG, P_HW_MAXLEN, P_HW_NSESS,
+ # net.core.skb_defer_max; 0 before 5.19 (no per-CPU defer lists) or when the sysctl is 0
+ P_DEFER_MAX) = range(78)
+N_P = 78
 # P_RMEM_RULE: tcp_try_rmem_schedule prunes when rmem > rcvbuf (up to 6.16 and again from 7.0),
 # rmem + truesize > rcvbuf (6.17), rmem + skb->len > rcvbuf (6.18, 6.19)
 RMEM_CLASSIC, RMEM_TRUESIZE, RMEM_LEN = range(3)
@@ -130,8 +135,16 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  CS_BQ_HEAD, CS_BQ_NPROC, CS_BQ_NIN, CS_IQ_HEAD, CS_IQ_TAIL, CS_RPS_RECV, CS_FL_COUNT,
  CS_FL_HEAD, CS_IPI_N, CS_IPI_BROKE, CS_RPS_TC, CS_RPS_RF, CS_RPS_KEEP,
  CS_BP_MODE,  # busy polling: which napi->poll the poll machine runs (BP_ITER, BP_STOP)
- ) = range(63)
-N_CS = 63
+ # deferred skb freeing (engine.py "Deferred skb freeing"): sd->defer_count, skbs waiting on
+ # sd->defer_list and their free cost in ns, sd->defer_ipi_scheduled (the csd queued), an RPS
+ # csd queued with the call-function IPI in flight, the kicks sent to this CPU, skbs deferred
+ # to it in all
+ CS_DEFER_N, CS_DEFER_NS, CS_DEFER_CSD, CS_RPS_CSD, CS_DEFER_KICKS, CS_DEFERRED,
+ # CFS (< 6.6) wake-up preemption by ksoftirqd (engine.py wakeup_softirqd): when ksoftirqd last
+ # went to sleep, and a preemption of the current reader due at the return from interrupt
+ CS_KS_SLEEP_T, CS_WAKE_PREEMPT,
+ ) = range(71)
+N_CS = 71
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
@@ -199,8 +212,11 @@ N_SS = 25
  # progress, its iteration period and the part of it that is the driver's poll, yield wanted
  TS_BP_START, TS_BP_OWN, TS_BP_SPIN, TS_BP_P, TS_BP_POLLNS, TS_BP_YIELD,
  TS_BP_Q,  # busy polling: the queue whose NAPI the loop polls (sk_napi_id at its start)
- ) = range(21)
-N_TS = 21
+ # a step cut by a wake-up preemption (engine.py preempt_reader): the step (ST_NONE: none), its
+ # argument and the ns it still has to run when the reader gets the CPU back
+ TS_PRE_STEP, TS_PRE_ARG, TS_PRE_REM,
+ ) = range(24)
+N_TS = 24
 TK_READER, TK_SENDER = 0, 1  # ts[k, TS_KIND]: an [[app]] reader, or the veth sender (tcpreplay)
 T_SLEEP, T_WAKING, T_RUNNABLE, T_RUNNING = range(4)
 
@@ -294,6 +310,12 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("tcp_collapse", "l4", "data_copy"),  # 63
     ("tcp_send_ack", "copy", "tcp/ip"),  # 64 tcp_cleanup_rbuf's window update
     ("napi_busy_loop", "", "netdev"),  # 65 a busy-polling reader's loop (process context)
+    # deferred skb freeing (engine.py "Deferred skb freeing"): the allocating CPU frees the
+    # list in net_rx_action; the reader's kick (smp_call_function_single_async); the IPI's
+    # handler on the allocating CPU (trigger_rx_softirq raises NET_RX)
+    ("skb_defer_free_flush", "", "mm"),  # 66
+    ("kick_defer_list_purge", "copy", "etc"),  # 67
+    ("trigger_rx_softirq", "", "netdev"),  # 68
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -303,7 +325,8 @@ N_SLOTS = len(SLOTS)
  Y_DROP_BL, Y_DEFRAG, Y_REASM, Y_CSUM_GRO, Y_CSUM_L4, Y_CSUM_COPY,
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
- Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY) = range(N_SLOTS)
+ Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
+ Y_DEFER_IRQ) = range(N_SLOTS)
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
@@ -339,10 +362,11 @@ CSUM_ZERO6 = 8
 
 # ---- per-packet outputs po[i, *]
 PO_FIELDS = ("outc", "dstage", "dreason", "tirq", "tpoll", "tdone", "pcpu", "papp", "skbh",
-             "segnext", "skbcnt", "skblen", "skbtrue", "fhead", "hwm")
+             "segnext", "skbcnt", "skblen", "skbtrue", "fhead", "hwm", "acpu")
 (O_OUTC, O_DSTAGE, O_DREASON, O_TIRQ, O_TPOLL, O_TDONE, O_PCPU, O_PAPP, O_SKBH, O_SEGNEXT,
- O_SKBCNT, O_SKBLEN, O_SKBTRUE, O_FHEAD, O_HWM) = range(15)
-N_PO = 15  # fhead: for a reassembled datagram, the packet that was its first fragment (offset 0)
+ O_SKBCNT, O_SKBLEN, O_SKBTRUE, O_FHEAD, O_HWM, O_ACPU) = range(16)
+N_PO = 16  # fhead: for a reassembled datagram, the packet that was its first fragment (offset 0)
+# acpu: skb->alloc_cpu, the CPU whose driver (or the veth sender) built the skb (-1: none)
 # hwm: the CQE's SHAMPO bits (mlx5 hardware GRO): HWM_MATCH the packet continues the session of
 # the CQE before it, HWM_FLUSH the NIC closed the session with it
 HWM_MATCH, HWM_FLUSH = 1, 2

@@ -325,6 +325,10 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
+    # skb_attempt_defer_free's per-CPU lists and net.core.skb_defer_max came in 5.19 ("net:
+    # generalize skb freeing deferral to per-cpu lists"; the 5.17 TCP deferral kept a per-socket
+    # list freed by release_sock on the reader's CPU): 0 disables the deferral in the engine
+    P[L.P_DEFER_MAX] = int(cfg["sysctl"]["net.core.skb_defer_max"]) if kv >= (5, 19) else 0
     P[L.P_SOFTIRQ_J] = _msecs_to_jiffies(2, hz)  # MAX_SOFTIRQ_TIME (softirq.c:543)
     P[L.P_HZ1000] = 1 if hz >= 1000 else 0
     P[L.P_GRO_MAX] = 65536  # GRO_LEGACY_MAX_SIZE
@@ -468,6 +472,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     cs[:, L.CS_TASK] = -1
     cs[:, L.CS_NEXT] = L.INF
     cs[:, L.CS_POLLQ] = -1
+    cs[:, L.CS_KS_SLEEP_T] = -(2**60)  # ksoftirqd has slept since long before the trace
 
     # arrivals, IRQ timers, CPUs, readers (and the veth sender), NAPI hrtimers, RPS IPIs, the
     # NIC's aggregation timers
@@ -1073,6 +1078,9 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
             "time_squeeze_budget": [int(cs[c, L.CS_SQ_BUDGET]) for c in range(ncpu)],
             "time_squeeze_time": [int(cs[c, L.CS_SQ_TIME]) for c in range(ncpu)],
             "ksoftirqd_wakeups": [int(cs[c, L.CS_KS_WAKES]) for c in range(ncpu)],
+            # skb_attempt_defer_free: skbs put on each CPU's defer list, IPIs that kicked it
+            "skb_deferred": [int(cs[c, L.CS_DEFERRED]) for c in range(ncpu)],
+            "skb_defer_kicks": [int(cs[c, L.CS_DEFER_KICKS]) for c in range(ncpu)],
             "gro_skbs": int(head.sum()),
             "gro_segments": len(ridx),
             "socket_max_queue": [int(x) for x in S.ss[:, L.SS_MAXQ]],
