@@ -465,3 +465,26 @@ def test_each_connection_has_its_own_receive_memory() -> None:
     e = ext(r)
     assert (e["PruneCalled"], e["TCPRcvQDrop"], e["TCPZeroWindowDrop"]) == (0, 0, 0)
     assert r.counters["model"]["socket_max_queue"] == [6]
+
+
+def test_small_mss_download_prunes_end_to_end(tmp_path: Path) -> None:
+    """`replay synth https-download --size 536` (RFC 879's default MSS: 524-byte segments, each
+    in its own 2304 + 256-byte ixgbe skb without GRO, over four times its payload in truesize)
+    through `replay run` to a reader that spends 200 us per read of a 64 KiB buffer: the queue's
+    truesize passes sk_rcvbuf long before the advertised window closes, so tcp_prune_queue runs
+    (PruneCalled) and collapses the bloated skbs (TCPRcvCollapsed, tcp_collapse in the report).
+    Every frame still gets one outcome (a queue once sized by the frames' truesize overflowed
+    here: collapsing shrinks a queued segment's share below any frame's)."""
+    pcap = tmp_path / "dl.pcap"
+    _cli("synth", "https-download", "-o", str(pcap), "--size", "536", "--duration", "0.01",
+         "--rate", "1G")
+    run_dir = tmp_path / "run"
+    _cli("run", str(pcap), "-o", str(run_dir), "--set", 'app[0].match="tcp sport 443"',
+         "--set", "app[0].rcvbuf=65536", "--set", "app[0].work-ns=200000", "--set", "nic.gro=false")
+    meta = json.loads((run_dir / "run.json").read_text())
+    e = meta["counters"]["snmp"]["TcpExt"]
+    assert (e["PruneCalled"], e["TCPRcvCollapsed"]) == (7, 93)
+    packets = pl.read_parquet(run_dir / "packets.parquet")
+    assert packets["outcome"].null_count() == 0 and packets.height == 3031
+    text = _cli("report", str(run_dir), "--stdio")
+    assert "TcpExtPruneCalled" in text and "tcp_collapse" in text

@@ -376,6 +376,11 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         mine = psock == s
         mts = int(ts[ridx][mine].min()) if mine.any() else 2304
         cap = int(min(mine.sum() + 2, int(a["rcvbuf"]) // max(256, mts) + 8))
+        if str(a["match"]).strip().lower().startswith("tcp"):
+            # TCP's queue is not bounded by the frames' truesize: tcp_collapse shrinks queued
+            # skbs' truesize below any frame's (a 524-byte segment's share of a collapsed skb
+            # is 631 B), and an skb is taken over sk_rcvbuf when the queue is empty
+            cap = int(mine.sum() + 2)
         qcaps.append(max(cap, 2))
         ss[s, L.SS_RCVBUF] = int(a["rcvbuf"])
         ss[s, L.SS_PROTO] = 6 if str(a["match"]).strip().lower().startswith("tcp") else 17
