@@ -867,6 +867,15 @@ def napi_thread_run(S, c, q, t):
     S.qs[q, QS_THR] = NT_RUNNING
     S.cs[c, CS_X] = X_TASK
     S.cs[c, CS_HS_KS] = HS_NAPI_THREAD
+    poll_one_napi(S, c, q, t)
+
+
+@njit(cache=True, inline="always")
+def poll_one_napi(S, c, q, t):
+    """CPU c runs net_rx_action's poll machine on NAPI q alone, with a budget and time limit that
+    never end it (napi_threaded_poll_loop, __napi_busy_loop): a zero-length step whose end runs
+    nra_advance (calling it here would make the compiled functions recursive: nra_advance ->
+    nra_exit -> napi_thread_after -> napi_thread_run)."""
     S.cs[c, CS_NRA] = 1
     S.cs[c, CS_NRA_T] = t
     S.cs[c, CS_NRA_POLLS] = 0
@@ -875,25 +884,32 @@ def napi_thread_run(S, c, q, t):
     S.lst[c, L_LL, 0] = q
     S.cs[c, CS_LL_N] = 1
     S.cs[c, CS_PHASE] = PH_NEXT
-    # a zero-length step: its end runs nra_advance (calling it here would make the compiled
-    # functions recursive: nra_advance -> nra_exit -> napi_thread_after -> here)
     start_step(S, c, t, ST_NRA_ENTRY, 0, 0)
 
 
-@njit(cache=True)
-def napi_thread_after(S, c, t, repoll):
-    """__napi_poll returned (repoll: the poll used its whole weight): net_rps_action_and_irq_enable
-    already sent RPS IPIs; local_bh_enable runs pending softirqs inline in the kthread's context
-    (4.9-6.4: not while ksoftirqd is runnable, KERNEL.md §3.4), then napi_thread_next."""
+@njit(cache=True, inline="always")
+def bh_enable_after_poll(S, c, t, resume_step, resume_arg):
+    """The poll of poll_one_napi returned: local_bh_enable runs pending softirqs inline in the
+    task's context (4.9-6.4: not while ksoftirqd is runnable, KERNEL.md §3.4), and the task
+    resumes at resume_step after them. True if the softirqs started (the caller is done)."""
     S.cs[c, CS_NRA] = 0
     S.cs[c, CS_RL_N] = 0
     S.cs[c, CS_LL_N] = 0
     S.cs[c, CS_HS_KS] = 0
     if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
         S.cs[c, CS_REM] = 0
-        S.cs[c, CS_RESUME_STEP] = ST_NAPI_NEXT
-        S.cs[c, CS_RESUME_ARG] = 1 if repoll else 0
+        S.cs[c, CS_RESUME_STEP] = resume_step
+        S.cs[c, CS_RESUME_ARG] = resume_arg
         softirq_begin(S, c, t, 0)
+        return True
+    return False
+
+
+@njit(cache=True)
+def napi_thread_after(S, c, t, repoll):
+    """__napi_poll returned (repoll: the poll used its whole weight): net_rps_action_and_irq_enable
+    already sent RPS IPIs; local_bh_enable (bh_enable_after_poll), then napi_thread_next."""
+    if bh_enable_after_poll(S, c, t, ST_NAPI_NEXT, 1 if repoll else 0):
         return
     napi_thread_next(S, c, 1 if repoll else 0, t)
 
@@ -4116,16 +4132,8 @@ def bp_poll(S, c, q, t, mode):
     (busy_poll_stop's last poll)."""
     S.cs[c, CS_HS_KS] = HS_BUSY
     S.cs[c, CS_BP_MODE] = mode
-    S.cs[c, CS_NRA] = 1
-    S.cs[c, CS_NRA_T] = t
-    S.cs[c, CS_NRA_POLLS] = 0
-    S.cs[c, CS_BUDGET] = INF
-    S.cs[c, CS_TLIMIT] = INF
-    S.lst[c, L_LL, 0] = q
-    S.cs[c, CS_LL_N] = 1
     S.cs[c, CS_RL_N] = 0
-    S.cs[c, CS_PHASE] = PH_NEXT
-    start_step(S, c, t, ST_NRA_ENTRY, 0, 0)  # its end runs nra_advance
+    poll_one_napi(S, c, q, t)
 
 
 @njit(cache=True)
@@ -4134,15 +4142,7 @@ def bp_after_poll(S, c, t):
     pending softirqs in the reader's context (4.9-6.4: not while ksoftirqd is runnable), then
     the loop goes on (ST_BP_NEXT)."""
     mode = S.cs[c, CS_BP_MODE]
-    S.cs[c, CS_NRA] = 0
-    S.cs[c, CS_LL_N] = 0
-    S.cs[c, CS_RL_N] = 0
-    S.cs[c, CS_HS_KS] = 0
-    if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
-        S.cs[c, CS_REM] = 0
-        S.cs[c, CS_RESUME_STEP] = ST_BP_NEXT
-        S.cs[c, CS_RESUME_ARG] = mode
-        softirq_begin(S, c, t, 0)
+    if bh_enable_after_poll(S, c, t, ST_BP_NEXT, mode):
         return
     start_step(S, c, t, ST_BP_NEXT, mode, 0)
 
