@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from replay.model.costs import load_profile
-from replay.real.calibrate import _toml, fit, run_figures
+from replay.real.calibrate import _toml, fit, run_figures, woken_latencies
 
 
 def test_fit_recovers_base_and_per_byte_exactly() -> None:
@@ -91,3 +91,11 @@ def test_run_figures_cycle_is_the_mean_read_to_read_time_of_queued_messages(
         tmp_path / "messages.parquet")
     f = run_figures(tmp_path)
     assert f["cycle"] == (5_000 + 4_200) / 2
+
+
+def test_woken_latencies_are_those_of_messages_that_found_the_reader_idle() -> None:
+    msgs = pl.DataFrame({"t_kernel": [0, 500, 9_000, 20_000], "t_read": [100, 5_100, 9_200, 30_000],
+                         "t_done": [600, 5_600, 9_700, 30_500]})
+    # message 2 was queued while message 1 was read; 3 and 4 arrived to an idle reader
+    assert woken_latencies(msgs).tolist() == [200.0, 10_000.0]
+    assert len(woken_latencies(msgs.head(1))) == 0

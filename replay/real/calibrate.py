@@ -59,6 +59,17 @@ def write_flood(path: Path, n: int, payload: int) -> Path:
     return path
 
 
+def woken_latencies(msgs: pl.DataFrame) -> np.ndarray:
+    """Kernel stamp (netif_rx) -> recvmsg returned, ns, of the messages that found the reader
+    idle (its previous message done before this one arrived): the sleeping reader's wake-up
+    path."""
+    if not {"t_kernel", "t_done"} <= set(msgs.columns) or msgs.height < 2:
+        return np.zeros(0)
+    m = msgs.sort("t_read")
+    idle = m["t_kernel"].to_numpy()[1:] > m["t_done"].to_numpy()[:-1]
+    return (m["t_read"] - m["t_kernel"]).to_numpy()[1:][idle].astype(float)
+
+
 def run_figures(run_dir: Path) -> dict[str, float]:
     """Per-packet / per-run / per-message CPU ns of one real run, from its run directory."""
     meta = json.loads((run_dir / "run.json").read_text())
@@ -70,13 +81,8 @@ def run_figures(run_dir: Path) -> dict[str, float]:
     n_msg = msgs.height or 1
     # kernel stamp (netif_rx) -> recvmsg returned, for messages that found the reader idle (its
     # previous message done before this one arrived): the sleeping reader's wake-up path
-    woke = float("nan")
-    if {"t_kernel", "t_done"} <= set(msgs.columns) and msgs.height > 1:
-        m = msgs.sort("t_read")
-        idle = m["t_kernel"].to_numpy()[1:] > m["t_done"].to_numpy()[:-1]
-        lat = (m["t_read"] - m["t_kernel"]).to_numpy()[1:][idle]
-        if len(lat):
-            woke = float(np.median(lat))
+    lat = woken_latencies(msgs)
+    woke = float(np.median(lat)) if len(lat) else float("nan")
     # the reader's mean read-to-read time over the messages that were already queued when it
     # finished the one before (it never slept between them): its whole per-message cycle, as
     # the receiver's own clock saw it, perf's sampling attribution aside
@@ -186,6 +192,7 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
     app_cpu = cpus - 1
     rows: list[dict[str, Any]] = []
     run_dirs: list[Path] = []
+    run_plan: list[tuple[int, int]] = []
     plan = [(s, 1) for s in SIZES] + [(512, 8), (FLOOD, 1)]
     for size, batch in plan:
         trace = work / f"udp{size}.pcap"
@@ -203,6 +210,7 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
                          command="replay calibrate")
             rows.append({"size": size, "batch": batch, "repeat": r, **run_figures(rd)})
             run_dirs.append(rd)
+            run_plan.append((size, batch))
     df = pl.DataFrame(rows)
     med = df.group_by(["size", "batch"]).median().sort(["batch", "size"])
     fl = med.filter(pl.col("size") == FLOOD)
@@ -283,12 +291,21 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
         ctx = float(load_profile(DEFAULT_PROFILE)["fixed"]["ctx_switch"]["base"])
         cpu_path = (b1["netif"] + b1["ip"] + b1["route"] + b1["local"] + b1["udp"]
                     + b1["wakeup"] + b1["copy"]).to_numpy().astype(float) + ctx
-        lat = float(np.nanmedian(woke - cpu_path))
+        # pooled over every woken message of the paced runs, each less its size's CPU path:
+        # one run's median swung from 15 to 46 us between repeats of the same trace (the VM
+        # host's wake-up of a halted vCPU), and a median of per-size medians of per-run medians
+        # weighed a run of 600 woken messages as much as one of 8000
+        path = dict(zip(b1["size"].to_list(), cpu_path.tolist(), strict=True))
+        pooled = [woken_latencies(pl.read_parquet(rd / "messages.parquet")) - path[size]
+                  for rd, (size, batch) in zip(run_dirs, run_plan, strict=True)
+                  if batch == 1 and size in path and (rd / "messages.parquet").exists()]
+        allv = np.concatenate(pooled) if pooled else np.zeros(0)
+        lat = float(np.median(allv)) if len(allv) else float(np.nanmedian(woke - cpu_path))
         entries["latency.wakeup"] = {
             "base": round(max(lat, 0.0), 1),
-            "source": f"{what}; median (kernel stamp -> recvmsg return) of messages that found "
-                      f"the reader asleep, less the stages' CPU on that path and "
-                      f"fixed.ctx_switch {ctx:.0f} ns"}
+            "source": f"{what}; median over the {len(allv)} messages of the paced runs that "
+                      f"found the reader asleep of (kernel stamp -> recvmsg return) less the "
+                      f"stages' CPU on that path and fixed.ctx_switch {ctx:.0f} ns"}
     for stage, shares in category_splits(run_dirs).items():
         entries[f"categories.{stage}"] = shares
     hz, _src = hostinfo.config_hz()
