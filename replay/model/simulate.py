@@ -1035,60 +1035,48 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
         for q in range(0 if veth and S.P[L.P_VETH] != 2 else nq)  # veth: its NAPI only with GRO
     ]
     # SNMP from the per-skb outcomes, split by IP version as /proc/net/snmp and snmp6 are
-    v6 = pre.v6
-    head = S.skbh == np.arange(pre.n)
-    se = S.se
-    kind = S.kind
-    reason = S.dreason
-    at_ip = head & (se[:, L.S_IP] >= 0) & (S.kind0 != L.K_ARP)
-    deliv_l4 = head & (se[:, L.S_L4] >= 0)
-    udp = kind == L.K_UDP
-    tcp = (kind == L.K_TCP) | (kind == L.K_TCP_CTRL)
-    read = head & (se[:, L.S_COPY] >= 0)
-    rcvbuf = head & (reason == L.R_RCVBUF)
-    noports = head & (reason == L.R_NOSOCK) & udp
-    csumerr = head & (reason == L.R_UDP_CSUM)
+    # (one compiled pass over the packets: model/snmpcount.py)
+    from replay.model import snmpcount as T  # noqa: N812
+
+    cnt = T.tally(S.pk, S.po, S.se, S.kind0, pre.v6, pre.tcp_rst_ok)
+
+    def c4(k: int) -> int:
+        return int(cnt[0, k])
+
+    def c6(k: int) -> int:
+        return int(cnt[1, k])
+
+    def both(k: int) -> int:
+        return int(cnt[0, k] + cnt[1, k])
+
     # tcp_v4_send_reset for a segment no socket takes, unless it is a RST itself (OutRsts and
     # OutSegs); ACKs sent on the receive path come from the engine (all IPv4-counted: the snmp6
-    # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp)
-    rst = head & (reason == L.R_NOSOCK) & pre.tcp_rst_ok \
-        & (S.sock < 0)  # a listener's refused cookie ACK is NO_SOCKET without a RST
+    # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp);
+    # a listener's refused cookie ACK is NO_SOCKET without a RST
     tl = S.misc[L.M_TCPL : L.M_TCPL + 16].tolist()
-    n_rst = int(rst.sum()) + int(tl[L.TL_RST])
+    n_rst = both(T.RST) + int(tl[L.TL_RST])
     # ACKs of the receive path, SYN-ACKs (first and retransmitted), window updates from recvmsg
     outsegs = int(S.misc[L.M_TCPIN + 4]) + int(tl[L.TL_SYNACK]) + int(tl[L.TL_SYNRETR]) \
         + int(tl[L.TL_RBUF_ACK])
     # a decapsulated packet passes ip_rcv and ip_local_deliver twice (outer, inner), and a UDP
     # tunnel's outer datagram counts Udp InDatagrams when encap_rcv takes it
     # (udp_queue_rcv_one_skb: "if (ret <= 0) ... UDP_MIB_INDATAGRAMS"); the inner IP version is
-    # taken as the outer's (the frames table does not carry it)
-    decap_all = head & (S.tun != L.TUN_NONE) & (se[:, L.S_L4] >= 0)
-    udp_tun = decap_all & (S.tun != L.TUN_GRE)
-    decap = decap_all & (S.ikind != L.K_ARP)  # an inner ARP never reaches ip_rcv
-
-    def c4(mask: np.ndarray) -> int:
-        return int((mask & ~v6).sum())
-
-    def c6(mask: np.ndarray) -> int:
-        return int((mask & v6).sum())
-
-    inhdr = head & (reason == L.R_INHDR)
-    trunc = head & (reason == L.R_TOOSMALL)
-    noproto = head & (reason == L.R_NOPROTO)
+    # taken as the outer's (the frames table does not carry it); an inner ARP never reaches
+    # ip_rcv
     snmp = {
-        "Ip": {"InReceives": c4(at_ip) + c4(decap), "InHdrErrors": c4(inhdr),
-               "InUnknownProtos": c4(noproto), "InDelivers": c4(deliv_l4) + c4(decap),
+        "Ip": {"InReceives": c4(T.AT_IP) + c4(T.DECAP), "InHdrErrors": c4(T.INHDR),
+               "InUnknownProtos": c4(T.NOPROTO), "InDelivers": c4(T.DELIV_L4) + c4(T.DECAP),
                "ReasmTimeout": int(fx[L.FX_TMO4]),
                "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
                "ReasmFails": int(fx[L.FX_FAIL4])},
-        "IpExt": {"InTruncatedPkts": c4(trunc), "ReasmOverlaps": int(fx[L.FX_OVL4])},
-        "Udp": {"InDatagrams": c4(read & udp) + c4(udp_tun), "NoPorts": c4(noports),
-                "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
+        "IpExt": {"InTruncatedPkts": c4(T.TRUNC), "ReasmOverlaps": int(fx[L.FX_OVL4])},
+        "Udp": {"InDatagrams": c4(T.READ_UDP) + c4(T.UDP_TUN), "NoPorts": c4(T.NOPORTS),
+                "InErrors": c4(T.RCVBUF_UDP), "RcvbufErrors": c4(T.RCVBUF_UDP), "MemErrors": 0},
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
-        "Tcp": {"InSegs": int((deliv_l4 & tcp).sum()), "OutSegs": outsegs + n_rst, "InErrs": 0,
+        "Tcp": {"InSegs": both(T.TCP_IN), "OutSegs": outsegs + n_rst, "InErrs": 0,
                 "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
         "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
-                   "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
+                   "TCPRcvQDrop": both(T.PROTOMEM),
                    "TCPOFOQueue": int(S.misc[L.M_TCPX + 0]),
                    "TCPOFODrop": int(S.misc[L.M_TCPX + 1]),
                    "TCPOFOMerge": int(S.misc[L.M_TCPX + 2]),
@@ -1112,14 +1100,15 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                    "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
     snmp6 = {
-        "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
-        "Ip6InHdrErrors": c6(inhdr), "Ip6InUnknownProtos": c6(noproto),
-        "Ip6InTruncatedPkts": c6(trunc),
+        "Ip6InReceives": c6(T.AT_IP) + c6(T.DECAP),
+        "Ip6InDelivers": c6(T.DELIV_L4) + c6(T.DECAP),
+        "Ip6InHdrErrors": c6(T.INHDR), "Ip6InUnknownProtos": c6(T.NOPROTO),
+        "Ip6InTruncatedPkts": c6(T.TRUNC),
         "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
         "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
-        "Udp6InDatagrams": c6(read & udp) + c6(udp_tun), "Udp6NoPorts": c6(noports),
-        "Udp6InErrors": c6((rcvbuf | csumerr) & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
-        "Udp6InCsumErrors": c6(csumerr & udp), "Udp6MemErrors": 0,
+        "Udp6InDatagrams": c6(T.READ_UDP) + c6(T.UDP_TUN), "Udp6NoPorts": c6(T.NOPORTS),
+        "Udp6InErrors": c6(T.RCVBUF_CSUM_UDP), "Udp6RcvbufErrors": c6(T.RCVBUF_UDP),
+        "Udp6InCsumErrors": c6(T.CSUMERR_UDP), "Udp6MemErrors": 0,
     }
     return {
         "softnet_stat": softnet,
@@ -1136,7 +1125,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
             # skb_attempt_defer_free: skbs put on each CPU's defer list, IPIs that kicked it
             "skb_deferred": [int(cs[c, L.CS_DEFERRED]) for c in range(ncpu)],
             "skb_defer_kicks": [int(cs[c, L.CS_DEFER_KICKS]) for c in range(ncpu)],
-            "gro_skbs": int(head.sum()),
+            "gro_skbs": both(T.HEADS),
             "gro_segments": pre.n,
             "socket_max_queue": [int(x) for x in S.ss[:, L.SS_MAXQ]],
             # the backlog NAPI of each CPU (process_backlog): polls and packets
