@@ -303,11 +303,15 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
             "rx_csum_unnecessary": int((kinds0 == L.CSUM_UNNECESSARY).sum()),
             "rx_csum_none": int((kinds0 == L.CSUM_NONE).sum()),
         })
-    packets = _packets_table(S, pre.flow, fidx, loop, t_wire_all, rxmask, ridx)
-    # the per-packet engine arrays (~430 B per packet) are in the packets table now: let the cpu
-    # table, the summary and the Parquet writer reuse their memory (first-touched memory is what
-    # a large run pays for most: benchmarks/bench_run.py)
-    _release_packet_arrays(S, arrays)
+    # the packet matrix (272 B per packet) is not needed past the counters but for each
+    # packet's rx queue: freed, the packets table's columns reuse its memory
+    que = S.que.astype(np.uint16)
+    _release_packet_arrays(S, arrays, ("pk", *L.PK_FIELDS))
+    packets = _packets_table(S, que, pre.flow, fidx, loop, t_wire_all, rxmask, ridx)
+    # the other per-packet engine arrays (~330 B per packet) are in the packets table now: let
+    # the cpu table, the summary and the Parquet writer reuse their memory (first-touched memory
+    # is what a large run pays for most: benchmarks/bench_run.py)
+    _release_packet_arrays(S, arrays, ("po", "se", "sc", "tofo", "rqf", *L.PO_FIELDS))
     cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
     events = _events_table(S)
     summary = _summary(S, packets, pre.nframes, ncpu)
@@ -801,17 +805,17 @@ def _views(arrays: dict[str, np.ndarray]) -> Any:
     return v
 
 
-def _release_packet_arrays(S: Any, arrays: dict[str, Any]) -> None:
-    for name in ("pk", "po", "se", "sc", *L.PK_FIELDS, *L.PO_FIELDS):
+def _release_packet_arrays(S: Any, arrays: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
         if hasattr(S, name):
             delattr(S, name)
         arrays.pop(name, None)
 
 
-def _packets_table(S: Any, flow: np.ndarray, fidx: np.ndarray, loop: np.ndarray, t_wire_all: np.ndarray,
-                   rxmask: np.ndarray, ridx: np.ndarray) -> pa.Table:
+def _packets_table(S: Any, que: np.ndarray, flow: np.ndarray, fidx: np.ndarray, loop: np.ndarray,
+                   t_wire_all: np.ndarray, rxmask: np.ndarray, ridx: np.ndarray) -> pa.Table:
     m = len(fidx)
-    o = packet_columns(S, rxmask, t_wire_all, ridx)
+    o = packet_columns(S, que, rxmask, t_wire_all, ridx)
     small, codes, sok, t3, t3ok = o["small"], o["codes"], o["small_ok"], o["t3"], o["t3_ok"]
     rx = rxmask.astype(np.bool_, copy=False)
     cols_out: dict[str, pa.Array] = {
