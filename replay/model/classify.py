@@ -75,6 +75,7 @@ class Columns:
     has_inner: np.ndarray
     flow: np.ndarray
     error: list[str | None]
+    error_at: np.ndarray  # indices of the frames with an error (kinds() looks at those only)
 
 
 def _np(col: pa.ChunkedArray | pa.Array, fill: Any, dtype: Any) -> np.ndarray:
@@ -106,6 +107,8 @@ def columns(table: pa.Table) -> Columns:
     has_ports = np.asarray(sport.combine_chunks().is_valid()) if n else np.zeros(0, bool)
     err = table["error"].combine_chunks()
     errors = err.cast(pa.string()).to_pylist() if err.null_count < n else [None] * n
+    error_at = np.flatnonzero(np.asarray(err.is_valid())) if err.null_count < n else \
+        np.zeros(0, np.int64)
     return Columns(
         n=n,
         ts_ns=_np(table["ts_ns"], 0, np.int64),
@@ -153,6 +156,7 @@ def columns(table: pa.Table) -> Columns:
         if "inner_proto" in table.column_names and n else np.zeros(n, bool),
         flow=_np(table["flow"], 0, np.int64),
         error=errors,
+        error_at=error_at,
     )
 
 
@@ -297,7 +301,8 @@ def kinds(cols: Columns) -> np.ndarray:
     k[tcp & (cols.payload_len > 0)] = K_TCP
     k[tcp & (cols.payload_len == 0)] = K_TCP_CTRL
     k[icmp] = K_ICMP
-    for i, e in enumerate(cols.error):
+    for i in cols.error_at.tolist():  # a Python loop over every frame cost 0.1 s per million
+        e = cols.error[i]
         if e is None or not ip[i]:
             continue
         if e.startswith("truncated"):
