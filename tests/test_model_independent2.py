@@ -724,3 +724,104 @@ def test_rps_conservation(bursts: list[tuple[int, int]], masks: list[set[int]],
         if col.startswith(("wait_", "cpu_")) and col != "cpu":
             total = total + lat[col].fill_null(0)
     assert (lat["t_done"] - lat["t_wire"] == total).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. More net_rx_action and GRO arithmetic
+# ---------------------------------------------------------------------------------------------
+
+
+def _events(r: SimResult, kind: str) -> pl.DataFrame:
+    ev = pl.from_arrow(r.events)
+    assert isinstance(ev, pl.DataFrame)
+    ev = ev.with_columns(pl.col("kind").cast(pl.Utf8), pl.col("detail").cast(pl.Utf8))
+    return ev.filter(pl.col("kind") == kind).sort("t")
+
+
+def test_repoll_goes_to_the_tail(tmp_path: Path) -> None:
+    # netdev_budget 100, three NAPIs A, B, C (queues 0, 1, 2, IRQs all on CPU 0) with 100 frames
+    # each, all on poll_list when net_rx_action starts (see test_five_napis_share_one_budget).
+    # Run 1: A 64 (budget 36), B 64 (-28) -> squeeze, break. The unpolled list [C] goes first,
+    #   then repoll [A, B] at the tail (list_splice_tail(&repoll, &list)): [C, A, B].
+    # Run 2: C 64 (36), A 36 -> completes, budget 0 -> squeeze, break: [B] + repoll [C].
+    # Run 3: B 36, C 36: both complete, budget 28 > 0, lists empty -> end.
+    # Poll order A B C A B C; with repoll at the head it would be A B A B C C.
+    prof = profile_with(tmp_path, "irq100", {"fixed.hardirq": 100_000})
+    srcs = [src_for_queue(q, 3) for q in range(3)]
+    rows = [{"ts_ns": 0, "src": srcs[k % 3]} for k in range(300)]
+    r = run(rows, "host.cpus=2", "nic.combined=3", "irq.affinity=[0,0,0]",
+            "net.core.netdev_budget=100", 'app[0].match="udp dport 9000"', "app[0].cpu=1",
+            "app[0].rcvbuf=1000000000", profile=prof)  # fmt: skip
+    polls = _events(r, "poll")
+    assert polls["queue"].to_list() == [0, 1, 2, 0, 1, 2]
+    assert polls["value"].to_list() == [64, 64, 64, 36, 36, 36]
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [3, 0]
+    assert c["model"]["time_squeeze_budget"] == [2, 0]
+
+
+@pytest.mark.parametrize(("phase", "sizes"), [(0, [45, 45, 10]), (717_000, [45, 19, 36])])
+def test_gro_exhausted_poll_flushes_packets_of_an_older_jiffy(tmp_path: Path, phase: int,
+                                                              sizes: list[int]) -> None:  # fmt: skip
+    # HZ 1000. 100 segments of 1448 B (PSH on the last) land during a 1 ms hard IRQ; the driver
+    # costs 5 us per frame. Poll 1 starts at ~1.003 ms (frame 1 visible at 1220.8 + 1000 ns
+    # DMA, hard IRQ 1 ms, softirq + net_rx_action + napi_poll 700 ns) and cleans 64 frames
+    # (~5.03 us each) until ~1.325 ms. Segment 46 does not fit the 64 KB skb: it completes the
+    # 45-segment one and is held as a new flow at ~1.234 ms (age = that jiffy); 47-64 merge
+    # into it. The poll used its weight: gro_flush_normal(gro, HZ >= 1000) flushes only held
+    # skbs whose age != jiffies.
+    # - tick phase 0: ticks at whole ms, none in [1.234, 1.325]: segment 46's skb is kept,
+    #   poll 2 merges 65-90 into it (45) and 91-100 make the last skb: [45, 45, 10].
+    # - tick phase 0.717 ms: time 0 is 0.717 ms into jiffy 0, ticks at 0.283, 1.283, ... ms:
+    #   one tick between the hold (1.234) and the poll's end (1.325): the held skb is a jiffy
+    #   old and leaves with 19 segments; poll 2's 36 make one skb: [45, 19, 36].
+    prof = profile_with(tmp_path, "slowirq5", {"fixed.hardirq": 1_000_000, "stage.driver": 5_000})
+    r = run(stream(100), "host.cpus=2", "nic.combined=1", "host.hz=1000",
+            f"host.tick-phase-ns={phase}", "net.core.netdev_budget_usecs=2000",
+            'app[0].match="tcp dport 5000"', "app[0].cpu=1", "app[0].rcvbuf=100000000",
+            profile=prof)  # fmt: skip
+    assert skb_sizes(r) == sizes
+    assert r.counters["napi"][0]["polls"] == 2
+
+
+def test_mlx5_channel_counters() -> None:
+    # mlx5e_napi_poll counts ch_stats->poll at every poll and ch_stats->arm when
+    # napi_complete_done lets it re-arm the CQs; mlx5e_completion_event counts ch_stats->events
+    # per interrupt (en_stats.c: ch%d_events, ch%d_poll, ch%d_arm). rx_packets / rx_bytes count
+    # CQEs and cqe_bcnt (the frame without FCS). 20 frames 100 us apart, cq_period 0 (no
+    # moderation): 20 events, 20 polls, 20 arms; 20 x 60 B.
+    rows = [{"ts_ns": 100_000 * k} for k in range(20)]
+    r = run(rows, 'nic.driver="mlx5"', "nic.combined=1", "nic.rx-usecs=0", "nic.rx-frames=1",
+            "nic.adaptive-rx=false", "nic.rx=1024", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1", "host.cpus=2")  # fmt: skip
+    e = r.counters["ethtool"]
+    assert (e["ch0_events"], e["ch0_poll"], e["ch0_arm"]) == (20, 20, 20)
+    assert (e["rx_packets"], e["rx_bytes"]) == (20, 1200)
+
+
+NOT_ETHER = ("model: a frame captured without its Ethernet header is sized as captured. On the"
+             " wire it is an Ethernet frame: IP length + 14, padded to 60, + FCS/preamble/IFG;"
+             " and ixgbe's rx_bytes adds skb->len before eth_type_trans (ixgbe_clean_rx_irq),"
+             " the 60-byte frame. Raw IP (101): rx_bytes 46 per frame instead of 60; Linux"
+             " cooked (113, 16-byte SLL header): 62 B per frame on the wire (688 ns at 1 Gb/s"
+             " instead of 672) and rx_bytes 62")
+
+
+@pytest.mark.parametrize(("linktype", "hdr"), [
+    pytest.param(101, 0, marks=pytest.mark.xfail(strict=True, reason=NOT_ETHER)),
+    pytest.param(113, 16, marks=pytest.mark.xfail(strict=True, reason=NOT_ETHER)),
+    (1, 14),
+])  # fmt: skip
+def test_serialization_of_captures_without_ethernet_headers(linktype: int, hdr: int) -> None:
+    # A raw-IP capture (LINKTYPE_RAW 101) or `tcpdump -i any` (Linux cooked, 113: a 16-byte
+    # SLL header instead of the 14-byte Ethernet one) still came over Ethernet: a 46-byte IP
+    # packet is a 60-byte frame, 84 bytes with FCS, preamble and IFG: 672 ns apart at 1 Gb/s;
+    # the NIC counts 60 bytes per frame in rx_bytes.
+    rows = [{"ts_ns": 0, "linktype": linktype, "wire_len": 46 + hdr, "cap_len": 46 + hdr,
+             "dst_mac": None if hdr != 14 else bytes.fromhex("020000000001")}
+            for _ in range(10)]  # fmt: skip
+    r = run(rows, 'nic.speed="1G"', "host.cpus=2", "nic.combined=1",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", 'host.addresses=["10.0.0.1"]')  # fmt: skip
+    t = pk(r).sort("frame")["t_wire"].to_list()
+    assert [b - a for a, b in itertools.pairwise(t)] == [672] * 9
+    assert r.counters["ethtool"]["rx_bytes"] == 600
