@@ -825,3 +825,128 @@ def test_serialization_of_captures_without_ethernet_headers(linktype: int, hdr: 
     t = pk(r).sort("frame")["t_wire"].to_list()
     assert [b - a for a, b in itertools.pairwise(t)] == [672] * 9
     assert r.counters["ethtool"]["rx_bytes"] == 600
+
+
+def test_local_rps_backlog_shares_the_budget(tmp_path: Path) -> None:
+    # rps_cpus "0": the IRQ's own CPU. 200 frames land during a 1 ms hard IRQ (6.12).
+    # Run 1: the device NAPI polls 64 (full -> repoll); its enqueues schedule the backlog NAPI
+    #   on poll_list without a raise (in_net_rx_action); the loop breaks because repoll is not
+    #   empty (goto start only when both lists are empty): poll_list [backlog] + repoll [dev].
+    # Run 2: backlog splices and processes 64 (its quota: full -> repoll), the device 64 more.
+    # Run 3: the same. Run 4: backlog 64 (repoll), device 8 (completes). Run 5: backlog 8.
+    # Budget per run at most 128 < 300: no squeeze. NET_RX 5; 4 device polls, 4 backlog polls.
+    prof = rps_profile(tmp_path, fixed__hardirq=1_000_000)
+    rows = [{"ts_ns": 0} for _ in range(200)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'sysfs.rps_cpus=["0"]',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", "app[0].rcvbuf=1000000000",
+            profile=prof)  # fmt: skip
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [5, 0]
+    assert c["napi"][0]["polls"] == 4
+    assert c["model"]["backlog_polls"] == [4, 0]
+    assert c["model"]["backlog_packets"] == [200, 0]
+    assert c["softnet_stat"][0]["time_squeeze"] == 0
+    assert c["softnet_stat"][0]["received_rps"] == 0
+    polls = _events(r, "poll")
+    assert polls["value"].to_list() == [64, 64, 64, 64, 64, 64, 8, 8]
+
+
+VLAN = ("model: a VLAN-tagged frame counts softnet processed once. dev.c"
+        " __netif_receive_skb_core increments processed at `another_round:` and"
+        " vlan_do_receive() (the VLAN device exists) jumps back there: twice per frame. (Without"
+        " a VLAN device the kernel marks a non-zero VID PACKET_OTHERHOST and ip_rcv drops it;"
+        " the model delivers it and counts once, matching neither)")
+
+
+@pytest.mark.xfail(strict=True, reason=VLAN)
+def test_vlan_frames_take_another_round(tmp_path: Path) -> None:
+    # A VLAN-tagged frame for the host (which has the VLAN device, or it could not receive on
+    # that VLAN's address): __netif_receive_skb_core counts softnet processed at
+    # `another_round:`, then vlan_do_receive() moves the skb to the VLAN device and jumps back
+    # to another_round: processed counts twice per frame (KERNEL.md §1 row 6).
+    rows = [{"ts_ns": 10_000 * k, "vlan": 100, "wire_len": 64, "cap_len": 64} for k in range(5)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1")  # fmt: skip
+    assert (pk(r)["outcome"] == "delivered").all()
+    assert r.counters["softnet_stat"][0]["processed"] == 10
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.9])
+def test_recvmmsg_bulk_service_recursion(tmp_path: Path, rho: float) -> None:
+    # recvmmsg(vlen 4, MSG_WAITFORONE) under Poisson arrivals, a reader with no cost but its
+    # work (D = 20 us per message, after the call returns). Bulk service: when the reader is
+    # free at f and the queue holds q datagrams it takes k = min(4, q) at once and is busy
+    # k x D; with an empty queue it sleeps and takes the next arrival (and any arriving at the
+    # same instant). Each datagram's time in the socket queue (wait_copy) follows from that.
+    zero = {"fixed.syscall": 0, "fixed.consume": 0, "stage.copy": 0, "stage.app": 0,
+            "fixed.wakeup": 0, "fixed.ctx_switch": 0, "latency.wakeup": 0, "latency.ipi": 0}  # fmt: skip
+    prof = profile_with(tmp_path, "bulk", zero)
+    d = 20_000
+    n = 8000
+    rng = np.random.default_rng(int(rho * 10))
+    ts = np.cumsum(rng.exponential(d / rho, n)).astype(np.int64)
+    r = run([{"ts_ns": int(t)} for t in ts], "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", f"app[0].work-ns={d}",
+            "app[0].batch=4", "app[0].rcvbuf=1000000000", profile=prof)  # fmt: skip
+    df = pk(r).sort("frame")
+    assert (df["outcome"] == "delivered").all()
+    a = l4_end(df).to_numpy()
+    got = df["wait_copy"].to_numpy() + df["cpu_copy"].to_numpy()
+    expect = np.empty(n, dtype=np.int64)
+    i, free = 0, -(10**18)
+    while i < n:
+        t = max(free, int(a[i]))
+        j = i
+        while j < n and j - i < 4 and a[j] <= t:
+            j += 1
+        expect[i:j] = t - a[i:j]
+        free = t + (j - i) * d
+        i = j
+    np.testing.assert_array_equal(got, expect)
+
+
+ROUTE_HINT = ("model: every skb of a list-RX batch pays a full route lookup"
+              " (ip_route_input_noref). ip_input.c ip_list_rcv_finish keeps the previous skb as a"
+              " route hint (ip_extract_route_hint, 02b24941619f, 5.7) and ip_rcv_finish_core takes"
+              " ip_route_use_hint when daddr and tos match (ip_can_use_hint): one FIB lookup per"
+              " batch to one local address, KERNEL.md §1 row 8")
+
+
+@pytest.mark.parametrize(("kernel", "full"), [
+    pytest.param("6.12", 3, marks=pytest.mark.xfail(strict=True, reason=ROUTE_HINT)),
+    ("5.4", 24),  # before the hint: a lookup per skb
+])  # fmt: skip
+def test_route_hint_in_list_receive(tmp_path: Path, kernel: str, full: int) -> None:
+    # 24 UDP datagrams to one address (an unconnected socket: no early-demux dst) in one poll,
+    # three GRO-normal batches of 8: the first skb of each batch takes the FIB lookup, the
+    # other 7 reuse its route through the hint.
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    rows = [{"ts_ns": 0} for _ in range(24)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", f'host.kernel="{kernel}"',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", profile=prof)  # fmt: skip
+    route = cpu_df(r).filter(pl.col("stage").cast(pl.Utf8) == "route")
+    lookups = route.filter(pl.col("symbol") != "ip_route_use_hint")["frames"].sum()
+    assert lookups == full
+    assert route["frames"].sum() == 24
+
+
+BATCH_54 = ("model: GRO_NORMAL skbs are batched by gro_normal_batch on every kernel; the"
+            " batching (napi->rx_list, net.core.gro_normal_batch) came with 323ebb61e32b in 5.4."
+            " Before it napi_skb_finish passes a GRO_NORMAL skb to netif_receive_skb_internal at"
+            " once, so the stack runs per skb (host.kernel 4.19 should give 650 ns steps)")
+
+
+@pytest.mark.xfail(strict=True, reason=BATCH_54)
+def test_no_gro_normal_batching_before_5_4(tmp_path: Path) -> None:
+    # gro_normal_batch and the listified GRO_NORMAL path came with 323ebb61e32b (5.4). Before
+    # it napi_skb_finish hands a GRO_NORMAL skb to netif_receive_skb_internal at once: each of
+    # the 24 datagrams goes through the whole stack before the driver cleans the next, so the
+    # socket enqueues are driver + GRO + netif + ip + route + local + udp = 650 ns apart.
+    prof = profile_with(tmp_path, "slowirq-nowake", {"fixed.hardirq": 1_000_000,
+                                                     "fixed.wakeup": 0})  # fmt: skip
+    rows = [{"ts_ns": 0} for _ in range(24)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'host.kernel="4.19"',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", "app[0].rcvbuf=1000000000",
+            profile=prof)  # fmt: skip
+    t = l4_end(pk(r).sort("frame")).to_list()
+    assert [b - a for a, b in itertools.pairwise(t)] == [650] * 23
