@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -967,3 +968,42 @@ def test_tcp_socket_starts_at_tcp_rmem_default(kernel: str, rcvbuf: int) -> None
     assert cfg["app"][0]["rcvbuf"] == rcvbuf
     udp = resolve_config(None, [f'host.kernel="{kernel}"', 'app[0].match="udp dport 5000"'])
     assert udp["app"][0]["rcvbuf"] == 212992  # UDP keeps rmem_default
+
+
+def _flags_at(n: int, k: int, flag: int, *, ack_from: int | None = None) -> list[dict[str, Any]]:
+    rows = stream(n)
+    for i, row in enumerate(rows):
+        if i == k:
+            row["tcp_flags"] |= flag
+        if ack_from is not None and i >= ack_from:
+            row["tcp_ack"] = 99
+    return rows
+
+
+@pytest.mark.parametrize(("name", "rows", "sizes"), [
+    # tcp_gro_receive (tcp_offload.c): `flush |= flags & TCP_FLAG_CWR` stops the CWR segment
+    # merging into the held skb; at out_check_final flush is recomputed (len < mss with mss = 1,
+    # or URG/PSH/RST/SYN/FIN): 0, so the held skb is completed (the new skb is not same_flow)
+    # and the CWR segment itself is held as a new flow, and later ones (flags differ only in
+    # CWR, which the mismatch mask excludes) merge into it: [3, 7].
+    ("cwr", _flags_at(10, 3, 0x80), [3, 7]),
+    # CWR on the very first segment: nothing to merge into; held; the rest merge: [10].
+    ("cwr-first", _flags_at(10, 0, 0x80), [10]),
+    # FIN is excluded from the mismatch mask: it merges, then out_check_final completes: [3, 7]
+    ("fin", _flags_at(10, 2, 0x01), [3, 7]),
+    # URG differs -> flush; out_check_final: flags & URG -> the held skb is completed and the
+    # URG segment gets NAPI_GRO_CB(skb)->flush -> GRO_NORMAL, alone: [2, 1, 7]
+    ("urg", _flags_at(10, 2, 0x20), [2, 1, 7]),
+    # ECE differs -> flush, recomputed 0 -> completes the held skb, the ECE segment is held;
+    # the next one differs from it in ECE again -> it leaves alone: [4, 1, 5]
+    ("ece", _flags_at(10, 4, 0x40), [4, 1, 5]),
+    # ack_seq changes at segment 6: `flush |= th->ack_seq ^ th2->ack_seq`: [5, 5]
+    ("ack", _flags_at(10, -1, 0, ack_from=5), [5, 5]),
+])  # fmt: skip
+def test_gro_tcp_flag_rules(tmp_path: Path, name: str, rows: list[dict[str, Any]],
+                            sizes: list[int]) -> None:  # fmt: skip
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof)  # fmt: skip
+    assert skb_sizes(r) == sizes
+    assert r.counters["softnet_stat"][0]["processed"] == len(sizes)
