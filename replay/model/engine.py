@@ -3085,8 +3085,11 @@ def thread_advance(S, k, c, t):
             n = S.ts[k, TS_MSG_N]
             if n < S.ts[k, TS_BATCH] and S.ss[s, SS_QN] > 0:
                 h = sock_dequeue(S, s)
-                if S.ss[s, SS_PROTO] == 6:
-                    rfs_record(S, c, h)  # inet_recvmsg -> sock_rps_record_flow (TCP_ESTABLISHED)
+                if S.ss[s, SS_PROTO] == 6 or S.ss[s, SS_CONN] != 0:
+                    # inet_recvmsg -> sock_rps_record_flow: sk_state == TCP_ESTABLISHED, which a
+                    # connect()ed UDP socket is too (__ip4_datagram_connect), and UDP saves
+                    # sk_rxhash when inet_daddr is set (__udp_queue_rcv_skb)
+                    rfs_record(S, c, h)
                 S.tmsg[k, n] = h
                 S.ts[k, TS_MSG_N] = n + 1
                 dcp = cost(S, C_COPY, S.po[h, O_SKBLEN])

@@ -306,7 +306,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_WEIGHT] = 64  # NAPI_POLL_WEIGHT (netdevice.h:2802)
     P[L.P_BUDGET] = cfg["sysctl"]["net.core.netdev_budget"]
     P[L.P_BUDGET_J] = _usecs_to_jiffies(cfg["sysctl"]["net.core.netdev_budget_usecs"], hz)
-    P[L.P_BATCH] = cfg["sysctl"]["net.core.gro_normal_batch"]
+    # gro_normal_batch and the listified GRO_NORMAL path (napi->rx_list) came with 323ebb61e32b
+    # (5.4); before it napi_skb_finish hands each skb to netif_receive_skb_internal at once
+    P[L.P_BATCH] = cfg["sysctl"]["net.core.gro_normal_batch"] if kv >= (5, 4) else 1
     P[L.P_GRO] = 1 if cfg["nic"]["gro"] else 0
     P[L.P_TICK] = 1_000_000_000 // hz
     P[L.P_PHASE] = cfg["host"]["tick-phase-ns"]
