@@ -629,14 +629,6 @@ def test_fragments_in_and_out_of_order() -> None:
 #    the reader's own context)
 # ---------------------------------------------------------------------------------------------
 
-TCP_BACKLOG = ("model: no socket backlog for TCP. tcp_recvmsg holds lock_sock over the copy"
-               " (tcp_recvmsg_locked -> skb_copy_datagram_msg), so tcp_v4_rcv of a segment that"
-               " arrives meanwhile takes tcp_add_backlog (tcp_ipv4.c) and its tcp_v4_do_rcv runs"
-               " at release_sock in the reader's context after the copy; the model queues it to"
-               " the socket from the softirq at once")
-
-
-@pytest.mark.xfail(strict=True, reason=TCP_BACKLOG)
 def test_segment_during_copy_goes_to_the_socket_backlog(tmp_path: Path) -> None:
     # The copy costs 100 ns per byte: 144.8 us for a 1448-byte segment. Segment 1 at t=0 is
     # being copied on CPU 1 from ~8 us to ~153 us; segment 2 at 50 us is taken by the softirq

@@ -534,6 +534,13 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     tf[:, L.TF_DELACK] = -1
     tf[:, L.TF_OFO] = -1
     tf[:, L.TF_WND] = -1
+    tf[:, L.TF_BLH] = -1
+    tf[:, L.TF_BLT] = -1
+    # tcp_add_backlog's limit (engine.py "socket backlog"): c9c3321257e1 (4.10) added the 64 KiB
+    # headroom, the signed-overflow fix (6.1) halved sndbuf's share, ec00ed472bdb (6.10) doubled
+    # rcvbuf's
+    P[L.P_TCP_BL_RULE] = (L.TCPBL_SUM if kv < (4, 10) else L.TCPBL_64K if kv < (6, 1)
+                          else L.TCPBL_HALF_SND if kv < (6, 10) else L.TCPBL_TWICE_RCV)
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
     _listen_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
@@ -1039,7 +1046,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
         "Tcp": {"InSegs": int((deliv_l4 & tcp).sum()), "OutSegs": outsegs + n_rst, "InErrs": 0,
                 "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
-        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
+        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]),
                    "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
                    "TCPOFOQueue": int(S.misc[L.M_TCPX + 0]),
                    "TCPOFODrop": int(S.misc[L.M_TCPX + 1]),
@@ -1048,6 +1055,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    "TCPDSACKOldSent": int(S.misc[L.M_TCPX + 4]),
                    "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5]),
                    "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6]),
+                   "TCPBacklogDrop": int(S.misc[L.M_TCPX + 7]),
                    # listen sockets (tcp_conn_request, tcp_check_req, cookie_v4_check)
                    "ListenOverflows": int(tl[L.TL_OVF]), "ListenDrops": int(tl[L.TL_DROPS]),
                    "SyncookiesSent": int(tl[L.TL_CK_SENT]),
