@@ -430,7 +430,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     P[L.P_WEIGHT] = 64  # NAPI_POLL_WEIGHT (netdevice.h:2802)
     P[L.P_BUDGET] = cfg["sysctl"]["net.core.netdev_budget"]
     P[L.P_BUDGET_J] = _usecs_to_jiffies(cfg["sysctl"]["net.core.netdev_budget_usecs"], hz)
-    P[L.P_BATCH] = cfg["sysctl"]["net.core.gro_normal_batch"]
+    # gro_normal_batch and the listified GRO_NORMAL path (napi->rx_list) came with 323ebb61e32b
+    # (5.4); before it napi_skb_finish hands each skb to netif_receive_skb_internal at once
+    P[L.P_BATCH] = cfg["sysctl"]["net.core.gro_normal_batch"] if kv >= (5, 4) else 1
     P[L.P_GRO] = 1 if cfg["nic"]["gro"] else 0
     P[L.P_TICK] = 1_000_000_000 // hz
     P[L.P_PHASE] = cfg["host"]["tick-phase-ns"]
@@ -651,6 +653,13 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     tf[:, L.TF_DELACK] = -1
     tf[:, L.TF_OFO] = -1
     tf[:, L.TF_WND] = -1
+    tf[:, L.TF_BLH] = -1
+    tf[:, L.TF_BLT] = -1
+    # tcp_add_backlog's limit (engine.py "socket backlog"): c9c3321257e1 (4.10) added the 64 KiB
+    # headroom, the signed-overflow fix (6.1) halved sndbuf's share, ec00ed472bdb (6.10) doubled
+    # rcvbuf's
+    P[L.P_TCP_BL_RULE] = (L.TCPBL_SUM if kv < (4, 10) else L.TCPBL_64K if kv < (6, 1)
+                          else L.TCPBL_HALF_SND if kv < (6, 10) else L.TCPBL_TWICE_RCV)
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
     _listen_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
@@ -1079,7 +1088,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
         "Tcp": {"InSegs": both(T.TCP_IN), "OutSegs": outsegs + n_rst, "InErrs": 0,
                 "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
-        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
+        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]),
                    "TCPRcvQDrop": both(T.PROTOMEM),
                    "TCPOFOQueue": int(S.misc[L.M_TCPX + 0]),
                    "TCPOFODrop": int(S.misc[L.M_TCPX + 1]),
@@ -1088,6 +1097,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                    "TCPDSACKOldSent": int(S.misc[L.M_TCPX + 4]),
                    "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5]),
                    "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6]),
+                   "TCPBacklogDrop": int(S.misc[L.M_TCPX + 7]),
                    # listen sockets (tcp_conn_request, tcp_check_req, cookie_v4_check)
                    "ListenOverflows": int(tl[L.TL_OVF]), "ListenDrops": int(tl[L.TL_DROPS]),
                    "SyncookiesSent": int(tl[L.TL_CK_SENT]),
