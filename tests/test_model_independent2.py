@@ -1007,3 +1007,86 @@ def test_gro_tcp_flag_rules(tmp_path: Path, name: str, rows: list[dict[str, Any]
             "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof)  # fmt: skip
     assert skb_sizes(r) == sizes
     assert r.counters["softnet_stat"][0]["processed"] == len(sizes)
+
+
+def test_gro_skips_ipv4_with_options(tmp_path: Path) -> None:
+    # inet_gro_receive: `if (*(u8 *)iph != 0x45) goto out_unlock;` -- a header with options
+    # (ihl 6) is never aggregated: 10 segments, 10 skbs.
+    rows = stream(10)
+    for row in rows:
+        row["ip_hlen"] = 24
+        row["wire_len"] = row["cap_len"] = 1506
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof)  # fmt: skip
+    assert skb_sizes(r) == [1] * 10
+
+
+def test_gro_ipv6_hop_limit_change(tmp_path: Path) -> None:
+    # ipv6_gro_receive: `flush |= iph->hop_limit ^ iph2->hop_limit` (and the traffic class):
+    # the held skb completes at segment 6 and segment 6 starts a new one: [5, 5].
+    rows = stream(10, ttl=lambda k: 64 if k < 5 else 63)
+    for row in rows:
+        row.update(ip_version=6, ethertype=0x86DD, src="2001:db8::2", dst="2001:db8::1",
+                   ip_hlen=40, wire_len=1522, cap_len=1522)  # fmt: skip
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'host.addresses=["2001:db8::1"]',
+            'app[0].match="tcp dport 5000"', "app[0].cpu=1", "app[0].rcvbuf=100000000",
+            profile=prof)  # fmt: skip
+    assert skb_sizes(r) == [5, 5]
+
+
+def test_pure_acks_are_consumed(tmp_path: Path) -> None:
+    # Segments without payload to an established socket: tcp_v4_rcv counts InSegs, tcp_ack
+    # processes them and the skb is freed with __kfree_skb / consumed (tcp_rcv_established:
+    # "Bulk data transfer: sender" path, no data to queue): consumed in l4, nothing to read.
+    rows = [{"ts_ns": 10_000 * k, "proto": 6, "sport": 443, "dport": 5000, "tcp_flags": 0x10,
+             "tcp_seq": 1000, "tcp_ack": 77 + 100 * k, "payload_len": 0} for k in range(5)]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1")  # fmt: skip
+    df = pk(r)
+    assert df["outcome"].to_list() == ["consumed"] * 5
+    assert set(df["drop_stage"].drop_nulls().to_list()) == set()
+    assert r.counters["snmp"]["Tcp"]["InSegs"] == 5
+    assert r.counters["softnet_stat"][0]["processed"] == 5
+
+
+def test_udp_finite_buffer_is_dd1k(tmp_path: Path) -> None:
+    # sk_rcvbuf 9216, kernel 6.12: forward_threshold = 9216 >> 2 = 2304 = one skb's truesize,
+    # so udp_rmem_release gives every datagram back at its read. Enqueue accepts while rmem
+    # (before the add) <= 9216: up to 5 queued skbs (2304 x 4 = 9216 still passes). Arrivals
+    # every 10 us, a reader that only works 23.3 us per message: a D/D/1/K queue. Which
+    # datagrams are dropped follows from replaying that rule over the socket arrival times.
+    zero = {"fixed.syscall": 0, "fixed.consume": 0, "stage.copy": 0, "stage.app": 0,
+            "fixed.wakeup": 0, "fixed.ctx_switch": 0, "latency.wakeup": 0, "latency.ipi": 0}  # fmt: skip
+    prof = profile_with(tmp_path, "dd1k", zero)
+    d, n = 23_333, 300
+    rows = [{"ts_ns": 10_000 * k} for k in range(n)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0", 'host.kernel="6.12"',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", f"app[0].work-ns={d}",
+            "app[0].rcvbuf=9216", profile=prof)  # fmt: skip
+    df = pk(r).sort("frame")
+    a = l4_end(df).to_numpy()
+    # the little simulation: events in time order; a read frees its truesize at once
+    queue: list[int] = []
+    rmem, free, dropped = 0, 0, []
+    reads: list[int] = []
+    for i in range(n):
+        while queue and free <= a[i]:  # reads that happen before this arrival
+            t = max(free, int(a[queue[0]]))
+            if t > a[i]:
+                break
+            assert t != a[i]  # no ties in this setup
+            queue.pop(0)
+            rmem -= 2304
+            reads.append(t)
+            free = t + d
+        if rmem <= 9216:
+            queue.append(i)
+            rmem += 2304
+        else:
+            dropped.append(i + 1)
+    got = df.filter(pl.col("outcome") == "dropped")["frame"].to_list()
+    assert got == dropped
+    assert r.counters["snmp"]["Udp"]["RcvbufErrors"] == len(dropped)
+    assert 150 < len(dropped) < 180  # about 1 - 10/23.3 of 300, less the start-up
