@@ -1139,3 +1139,22 @@ def test_rps_lost_packet_reproducer() -> None:
             'app[0].match="udp dport 9000"', "app[0].cpu=3", "app[0].rcvbuf=1000000000")  # fmt: skip
     assert (pk(r)["outcome"] == "delivered").all()
     assert sum(s["processed"] for s in r.counters["softnet_stat"]) == 141
+
+
+@pytest.mark.parametrize(("kernel", "net_rx0"), [("6.12", 0), ("6.1", 5)])
+def test_threaded_napi_sends_rps_ipis(tmp_path: Path, kernel: str, net_rx0: int) -> None:
+    # Threaded NAPI on CPU 0, RPS to CPU 1; 5 frames 100 us apart, one kthread poll each.
+    # 6.5+ (87eff2ec57b6 "net: optimize napi_threaded_poll() vs RPS/RFS"): napi_schedule_rps
+    #   does not raise NET_RX while in_napi_threaded_poll, and napi_threaded_poll_loop sends the
+    #   pending IPIs itself (net_rps_action_and_irq_enable): no NET_RX run on CPU 0.
+    # Before (6.1): the enqueue raises NET_RX on CPU 0; the kthread's local_bh_enable runs
+    #   net_rx_action there, which finds nothing to poll and sends the IPI: one NET_RX per poll.
+    # Either way CPU 1 takes one IPI (received_rps) and one NET_RX run per frame.
+    prof = rps_profile(tmp_path)
+    rows = [{"ts_ns": 100_000 * k} for k in range(5)]
+    r = run(rows, "host.cpus=4", "nic.combined=1", "sysfs.threaded=true",
+            'sysfs.rps_cpus=["1"]', f'host.kernel="{kernel}"', *APP2, profile=prof)  # fmt: skip
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [net_rx0, 5, 0, 0]
+    assert [s["received_rps"] for s in c["softnet_stat"]] == [0, 5, 0, 0]
+    assert [s["processed"] for s in c["softnet_stat"]] == [0, 5, 0, 0]
