@@ -1158,3 +1158,31 @@ def test_threaded_napi_sends_rps_ipis(tmp_path: Path, kernel: str, net_rx0: int)
     assert c["softirqs"]["NET_RX"] == [net_rx0, 5, 0, 0]
     assert [s["received_rps"] for s in c["softnet_stat"]] == [0, 5, 0, 0]
     assert [s["processed"] for s in c["softnet_stat"]] == [0, 5, 0, 0]
+
+
+def test_tcp_out_of_order_segment_and_acks() -> None:
+    # Segments 1, 3, 2, 4, 5 (PSH on each: one skb each), 10 us apart, on a connection that was
+    # running before the trace (no quickack). tcp_data_queue / __tcp_ack_snd_check:
+    #  - seg 1 in order, one rcv_mss unacknowledged: delayed ACK armed;
+    #  - seg 3 out of order: tcp_data_queue_ofo (TCPOFOQueue 1); with the OFO queue non-empty
+    #    the first TCP_FASTRETRANS_THRESH dup-ACKs go at once: ACK 1 (it clears the delack timer);
+    #  - seg 2 fills the gap: tcp_ofo_queue moves seg 3, the OFO queue empties ->
+    #    ICSK_ACK_NOW (RFC 5681 4.2): ACK 2;
+    #  - seg 4: one MSS unacknowledged: delayed; seg 5: two: at once: ACK 3.
+    # Tcp InSegs 5, OutSegs 3, DelayedACKs 0; all five read, seg 3 after seg 2.
+    order = [0, 2, 1, 3, 4]
+    base = stream(5)
+    rows = []
+    for i, k in enumerate(order):
+        rows.append({**base[k], "ts_ns": 10_000 * i, "tcp_flags": 0x18})
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1")  # fmt: skip
+    c = r.counters
+    assert c["snmp"]["TcpExt"]["TCPOFOQueue"] == 1
+    assert c["snmp"]["Tcp"]["InSegs"] == 5
+    assert c["snmp"]["Tcp"]["OutSegs"] == 3
+    assert c["snmp"]["TcpExt"]["DelayedACKs"] == 0
+    df = pk(r).sort("frame")
+    assert (df["outcome"] == "delivered").all()
+    done = df["t_done"].to_list()
+    assert done[1] > done[2]  # frame 2 (seg 3) is read after frame 3 (seg 2)
