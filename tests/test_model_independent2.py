@@ -1186,3 +1186,16 @@ def test_tcp_out_of_order_segment_and_acks() -> None:
     assert (df["outcome"] == "delivered").all()
     done = df["t_done"].to_list()
     assert done[1] > done[2]  # frame 2 (seg 3) is read after frame 3 (seg 2)
+
+
+def test_cstate_exit_on_every_idle_cpu_on_the_path(tmp_path: Path) -> None:
+    # With RPS the path crosses three idle CPUs: the IRQ on CPU 0, the RPS IPI on CPU 1
+    # (rps_trigger_softirq runs only once CPU 1 is out of its idle state) and the reader's
+    # wake-up IPI on CPU 2. Frames 1 ms apart: each pays the 30 us exit three times.
+    prof = rps_profile(tmp_path)
+    rows = [{"ts_ns": 1_000_000 * k} for k in range(4)]
+    base = ["host.cpus=4", "nic.combined=1", 'sysfs.rps_cpus=["1"]', *APP2]
+    a = pk(run(rows, *base, profile=prof)).sort("frame")
+    b = pk(run(rows, *base, "host.cstate-exit-ns=30000", profile=prof)).sort("frame")
+    lat = (b["t_done"] - b["t_wire"]) - (a["t_done"] - a["t_wire"])
+    assert lat.to_list() == [90_000] * 4
