@@ -1199,3 +1199,43 @@ def test_cstate_exit_on_every_idle_cpu_on_the_path(tmp_path: Path) -> None:
     b = pk(run(rows, *base, "host.cstate-exit-ns=30000", profile=prof)).sort("frame")
     lat = (b["t_done"] - b["t_wire"]) - (a["t_done"] - a["t_wire"])
     assert lat.to_list() == [90_000] * 4
+
+
+def test_reuseport_pair_is_two_md1_queues(tmp_path: Path) -> None:
+    # Two SO_REUSEPORT sockets (readers on CPUs 1 and 2, D = 20 us of work each, nothing else
+    # costs). Every datagram comes from a new source port, so reuseport_select_sock's hash
+    # splits the Poisson stream (total rho 1.2) independently per datagram: each socket sees a
+    # Poisson stream of about half the rate, an M/D/1 queue of rho ~0.6. Each datagram's wait
+    # follows Lindley's recursion within its own socket, and each mean is Pollaczek-Khinchine's
+    # with that socket's rate.
+    zero = {"fixed.syscall": 0, "fixed.consume": 0, "stage.copy": 0, "stage.app": 0,
+            "fixed.wakeup": 0, "fixed.ctx_switch": 0, "latency.wakeup": 0, "latency.ipi": 0}  # fmt: skip
+    prof = profile_with(tmp_path, "rp", zero)
+    d, n = 20_000, 16_000
+    rng = np.random.default_rng(5)
+    ts = np.cumsum(rng.exponential(d / 1.2, n)).astype(np.int64)
+    rows = [{"ts_ns": int(t), "sport": 1024 + i % 60000} for i, t in enumerate(ts)]
+    apps = []
+    for i, cpu in enumerate((1, 2)):
+        apps += [f'app[{i}].match="udp dport 9000"', f"app[{i}].cpu={cpu}",
+                 f"app[{i}].work-ns={d}", f"app[{i}].reuseport=true",
+                 f"app[{i}].rcvbuf=1000000000"]  # fmt: skip
+    r = run(rows, "host.cpus=3", "nic.combined=1", "nic.rx-usecs=0", *apps, profile=prof)
+    df = pk(r).sort("frame")
+    assert (df["outcome"] == "delivered").all()
+    for j in (0, 1):
+        s = df.filter(pl.col("app") == j)
+        assert 0.4 < s.height / n < 0.6
+        a = l4_end(s).to_numpy()
+        wait = (s["wait_copy"] + s["cpu_copy"]).to_numpy()
+        free = -(10**18)
+        expect = np.empty(len(a), dtype=np.int64)
+        for i in range(len(a)):
+            start = max(int(a[i]), free)
+            expect[i] = start - a[i]
+            free = start + d
+        np.testing.assert_array_equal(wait, expect)
+        lam = (len(a) - 1) / (a[-1] - a[0])
+        rho = lam * d
+        wq = lam * d * d / (2 * (1 - rho))
+        assert abs(wait.mean() / wq - 1) < 0.12, (j, wait.mean(), wq)
