@@ -1253,3 +1253,47 @@ def test_ixgbe_ring_size_is_a_multiple_of_8(tmp_path: Path) -> None:
     r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx=100", 'app[0].match="udp dport 9000"',
             "app[0].cpu=1", "app[0].rcvbuf=1000000000", profile=prof)  # fmt: skip
     assert r.counters["ethtool"]["rx_missed_errors"] == 97
+
+
+def _sized(sizes: list[int]) -> list[dict[str, Any]]:
+    rows, seq = [], 1000
+    for k, size in enumerate(sizes):
+        rows.append({"ts_ns": 0, "proto": 6, "sport": 443, "dport": 5000, "payload_len": size,
+                     "wire_len": 54 + size, "cap_len": 54 + size, "tcp_seq": seq, "tcp_ack": 77,
+                     "tcp_flags": 0x10 | (0x08 if k == len(sizes) - 1 else 0), "tcp_hlen": 20,
+                     "tcp_opt_hash": 0, "ip_id": 100 + k})  # fmt: skip
+        seq += size
+    return rows
+
+
+@pytest.mark.parametrize(("sizes", "skbs"), [
+    # a shorter segment merges and completes the skb (out_check_final: len < mss): [3, 2]
+    ([1448, 1448, 1000, 1448, 1448], [3, 2]),
+    # the held skb's gso_size is its first segment's length (1000); a longer segment
+    # (`flush |= (len - 1) >= mss`) completes it and starts a new one: [1, 4]
+    ([1000, 1448, 1448, 1448, 1448], [1, 4]),
+])  # fmt: skip
+def test_gro_segment_size_rules(tmp_path: Path, sizes: list[int], skbs: list[int]) -> None:
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(_sized(sizes), "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof)  # fmt: skip
+    assert skb_sizes(r) == skbs
+
+
+def test_tcpreplay_timing_options() -> None:
+    # tcpreplay -x 2 halves every capture gap; -p 1000 spaces packets 1 ms apart whatever the
+    # capture says; -l 3 replays the capture three times (one row per replayed packet).
+    from replay.runner import ReplayOptions
+
+    rows = [{"ts_ns": t} for t in (0, 100_000, 300_000)]
+    base = ["host.cpus=2", "nic.combined=1", 'app[0].match="udp dport 9000"', "app[0].cpu=1"]
+
+    def gaps(opts: ReplayOptions) -> list[int]:
+        t = pk(run(rows, *base, opts=opts)).sort("pkt")["t_wire"].to_list()
+        return [b - a for a, b in itertools.pairwise(t)]
+
+    assert gaps(ReplayOptions(multiplier=2.0)) == [50_000, 100_000]
+    assert gaps(ReplayOptions(pps=1000)) == [1_000_000, 1_000_000]
+    looped = pk(run(rows, *base, opts=ReplayOptions(loop=3)))
+    assert looped.height == 9
+    assert (looped["outcome"] == "delivered").all()
