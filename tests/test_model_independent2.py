@@ -1297,3 +1297,21 @@ def test_tcpreplay_timing_options() -> None:
     looped = pk(run(rows, *base, opts=ReplayOptions(loop=3)))
     assert looped.height == 9
     assert (looped["outcome"] == "delivered").all()
+
+
+@pytest.mark.xfail(strict=True, reason=LOST, raises=Exception)
+def test_rps_lost_packet_reproducer_tcp() -> None:
+    # The same bug from a TCP fuzz (shrunk to 11 segments): kernel 6.18, GRO off, RPS over
+    # CPUs 0, 2, 3 with the reader on CPU 2, dev_weight 4, no interrupt moderation.
+    times = [0, 100, 200, 200, 200, 85228, 86728, 86728, 88228, 89728, 99239]
+    rows = []
+    for k, t in enumerate(times):
+        rows.append({"ts_ns": t, "proto": 6, "sport": 443, "dport": 5000, "wire_len": 1502,
+                     "cap_len": 1502, "payload_len": 1448, "tcp_seq": 122632 + 1448 * k,
+                     "tcp_ack": 77, "tcp_flags": 0x10, "tcp_hlen": 20, "tcp_opt_hash": 0,
+                     "ip_id": 100 + k})  # fmt: skip
+    r = run(rows, "host.cpus=4", "nic.combined=1", 'host.kernel="6.18"', "host.hz=1000",
+            "nic.rx-usecs=0", "nic.gro=false", 'sysfs.rps_cpus=["0,2,3"]',
+            "net.core.dev_weight=4", 'app[0].match="tcp dport 5000"', "app[0].cpu=2",
+            "app[0].work-ns=1000", "app[0].rcvbuf=100000000")  # fmt: skip
+    assert (pk(r)["outcome"] == "delivered").all()
