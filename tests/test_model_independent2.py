@@ -1315,3 +1315,21 @@ def test_rps_lost_packet_reproducer_tcp() -> None:
             "net.core.dev_weight=4", 'app[0].match="tcp dport 5000"', "app[0].cpu=2",
             "app[0].work-ns=1000", "app[0].rcvbuf=100000000")  # fmt: skip
     assert (pk(r)["outcome"] == "delivered").all()
+
+
+def test_veth_runs_net_rx_in_the_senders_context() -> None:
+    # veth without GRO on the peer: veth_xmit -> __netif_rx -> enqueue_to_backlog on the
+    # sending CPU; __dev_queue_xmit holds rcu_read_lock_bh, so the NET_RX it raised runs at
+    # its rcu_read_unlock_bh (local_bh_enable -> do_softirq) in the sender's task context:
+    # one NET_RX run and one process_backlog per packet, on the sender's CPU, Command = the
+    # sender (KERNEL.md §3c). No IRQ, no NIC ring.
+    rows = [{"ts_ns": 100_000 * k} for k in range(10)]
+    r = run(rows, 'nic.driver="veth"', "host.cpus=2", "nic.combined=1", "nic.sender-cpu=0",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [10, 0]
+    assert c["softnet_stat"][0]["processed"] == 10
+    assert c["model"]["backlog_polls"] == [10, 0]
+    assert sum(sum(v) for v in c["interrupts"].values()) == 0
+    core = cpu_df(r).filter(pl.col("symbol") == "__netif_receive_skb_core")
+    assert set(core["comm"].to_list()) == {"tcpreplay"}
