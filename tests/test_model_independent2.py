@@ -1333,3 +1333,27 @@ def test_veth_runs_net_rx_in_the_senders_context() -> None:
     assert sum(sum(v) for v in c["interrupts"].values()) == 0
     core = cpu_df(r).filter(pl.col("symbol") == "__netif_receive_skb_core")
     assert set(core["comm"].to_list()) == {"tcpreplay"}
+
+
+def test_ipv6_fragments_and_no_port_counters() -> None:
+    from tests.test_model_breadth import frag
+
+    # IPv6: three fragments of one datagram (ipv6_frag_rcv: Ip6ReasmReqds per fragment, one
+    # Ip6ReasmOKs, the datagram delivered once: Ip6InDelivers 1, Udp6InDatagrams 1), then two
+    # datagrams to a port nobody listens on (__udp6_lib_rcv: Udp6NoPorts, NO_SOCKET;
+    # ip6_input_finish still counts Ip6InDelivers for them). Ip6InReceives counts all 5.
+    v6 = {"v6": True, "src": "2001:db8::2", "dst": "2001:db8::1"}
+    rows = [frag(0, 0, True, **v6), frag(10_000, 1480, True, **v6),
+            frag(20_000, 2960, False, **v6)]  # fmt: skip
+    rows += [{"ts_ns": 30_000 + 10_000 * k, "ip_version": 6, "ethertype": 0x86DD,
+              "src": "2001:db8::2", "dst": "2001:db8::1", "ip_hlen": 40, "dport": 9999,
+              "wire_len": 80, "cap_len": 80} for k in range(2)]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'host.addresses=["2001:db8::1"]',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
+    s6 = r.counters["snmp6"]
+    assert (s6["Ip6InReceives"], s6["Ip6ReasmReqds"], s6["Ip6ReasmOKs"]) == (5, 3, 1)
+    assert s6["Ip6InDelivers"] == 3
+    assert (s6["Udp6InDatagrams"], s6["Udp6NoPorts"]) == (1, 2)
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["consumed", "consumed", "delivered", "dropped", "dropped"]
+    assert df["drop_reason"].to_list()[3:] == ["NO_SOCKET", "NO_SOCKET"]
