@@ -1357,3 +1357,27 @@ def test_ipv6_fragments_and_no_port_counters() -> None:
     df = pk(r).sort("frame")
     assert df["outcome"].to_list() == ["consumed", "consumed", "delivered", "dropped", "dropped"]
     assert df["drop_reason"].to_list()[3:] == ["NO_SOCKET", "NO_SOCKET"]
+
+
+MLX5_RQT = ("model: mlx5's RSS indirection table is always 256 entries. en/rqt.c"
+            " mlx5e_rqt_size = max(MLX5E_INDIR_MIN_RQT_SIZE 256, roundup_pow_of_two(nch x"
+            " MLX5E_UNIFORM_SPREAD_RQT_FACTOR 2)) (KERNEL.md §2, the 6.19 tree): 512 entries for"
+            " 160 channels, so queue = (hash & 511) % 160")
+
+
+@pytest.mark.xfail(strict=True, reason=MLX5_RQT)
+def test_mlx5_rss_table_grows_with_channels() -> None:
+    # mlx5e RQT size: max(256, roundup_pow_of_two(2 x nch)) (en/rqt.c): 512 entries for 160
+    # channels; queue = indir[hash & 511] with indir[i] = i % 160. TCP: the 4-tuple.
+    from tests.test_model_independent import VECTORS
+
+    rows, expect = [], []
+    for dst, dport, src, sport, _, h4 in VECTORS:
+        rows.append({"ts_ns": len(rows) * 100_000, "src": src, "dst": dst, "sport": sport,
+                     "dport": dport, "proto": 6})  # fmt: skip
+        expect.append((h4 & 511) % 160)
+    assert expect != [(h4 & 255) % 160 for *_, h4 in VECTORS]  # the table size shows
+    addrs = ",".join(f'"{v[0]}"' for v in VECTORS)
+    r = run(rows, 'nic.driver="mlx5"', "host.cpus=160", "nic.combined=160", "nic.rx=1024",
+            'host.kernel="6.19"', 'nic.hkey="microsoft"', f"host.addresses=[{addrs}]")  # fmt: skip
+    assert pk(r)["queue"].to_list() == expect
