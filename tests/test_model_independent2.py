@@ -1381,3 +1381,20 @@ def test_mlx5_rss_table_grows_with_channels() -> None:
     r = run(rows, 'nic.driver="mlx5"', "host.cpus=160", "nic.combined=160", "nic.rx=1024",
             'host.kernel="6.19"', 'nic.hkey="microsoft"', f"host.addresses=[{addrs}]")  # fmt: skip
     assert pk(r)["queue"].to_list() == expect
+
+
+def test_i40e_rss_lut_is_512_entries() -> None:
+    # i40e: the PF's hash LUT has 512 entries (i40e.h I40E_HLUT_ARRAY_SIZE (127 + 1) x 4),
+    # filled i % rss_size (i40e_fill_rss_lut); queue = lut[hash & 511]. TCP, 4-tuple, 3 queues.
+    from tests.test_model_independent import VECTORS
+
+    rows, expect = [], []
+    for dst, dport, src, sport, _, h4 in VECTORS:
+        rows.append({"ts_ns": len(rows) * 100_000, "src": src, "dst": dst, "sport": sport,
+                     "dport": dport, "proto": 6})  # fmt: skip
+        expect.append((h4 & 511) % 3)
+    assert expect != [(h4 & 127) % 3 for *_, h4 in VECTORS]
+    addrs = ",".join(f'"{v[0]}"' for v in VECTORS)
+    r = run(rows, 'nic.driver="i40e"', "nic.combined=3", 'nic.hkey="microsoft"',
+            f"host.addresses=[{addrs}]")  # fmt: skip
+    assert pk(r)["queue"].to_list() == expect
