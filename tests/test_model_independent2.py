@@ -1398,3 +1398,4 @@ def test_i40e_rss_lut_is_512_entries() -> None:
     r = run(rows, 'nic.driver="i40e"', "nic.combined=3", 'nic.hkey="microsoft"',
             f"host.addresses=[{addrs}]")  # fmt: skip
     assert pk(r)["queue"].to_list() == expect
+
