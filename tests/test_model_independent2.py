@@ -1399,3 +1399,38 @@ def test_i40e_rss_lut_is_512_entries() -> None:
             f"host.addresses=[{addrs}]")  # fmt: skip
     assert pk(r)["queue"].to_list() == expect
 
+
+
+def test_rfs_keeps_a_flow_on_its_cpu_until_the_queue_drains(tmp_path: Path) -> None:
+    # get_rps_cpu's switch rule (dev.c, KERNEL.md §3.5): when the desired CPU (sock flow table)
+    # differs from rflow->cpu, switch only if rflow->cpu is unset/offline or its backlog head
+    # has passed rflow->last_qtail (what this rflow last enqueued there).
+    # rps_flow_cnt 1: one rflow shared by every flow of the queue. Flows A (sport 1001, reader
+    # on CPU 2) and B (sport 1002, reader on CPU 3); rps_cpus 0-1; sock flow table 32768.
+    # Phase 1: A0 (t=0), B0 (t=100 us): nothing recorded yet -> RPS map [0, 1][hash >> 31];
+    #   each reader's next recvmsg records its flow -> CPU 2 / CPU 3.
+    # Phase 2 (10 ms): A1, B1, B2, B3 in one poll (1 ms hard IRQ): A1 -> rflow unset -> CPU 2
+    #   (last_qtail = A1's tail there). B1: desired 3, rflow->cpu 2, CPU 2's head has not
+    #   passed A1 (its IPI leaves at the end of this net_rx_action) -> stays on CPU 2; B2, B3
+    #   likewise. Phase 3: B4 at 20 ms: CPU 2 drained -> switch to CPU 3.
+    # processed: A0, B0 on their RPS CPUs; 4 on CPU 2; 1 on CPU 3.
+    prof = rps_profile(tmp_path, fixed__hardirq=1_000_000)
+
+    def seg(t: int, sport: int, k: int) -> dict[str, Any]:
+        return {"ts_ns": t, "proto": 6, "sport": sport, "dport": 5000, "wire_len": 1502,
+                "cap_len": 1502, "payload_len": 1448, "tcp_seq": 1000 + 1448 * k, "tcp_ack": 77,
+                "tcp_flags": 0x18, "tcp_hlen": 20, "tcp_opt_hash": 0, "ip_id": 100 + k}  # fmt: skip
+
+    rows = [seg(0, 1001, 0), seg(100_000, 1002, 0), seg(10_000_000, 1001, 1),
+            seg(10_000_000, 1002, 1), seg(10_000_000, 1002, 2), seg(10_000_000, 1002, 3),
+            seg(20_000_000, 1002, 4)]  # fmt: skip
+    r = run(rows, "host.cpus=4", "nic.combined=1", 'sysfs.rps_cpus=["0-1"]',
+            "net.core.rps_sock_flow_entries=32768", "sysfs.rps_flow_cnt=1",
+            'app[0].match="tcp sport 1001"', "app[0].cpu=2",
+            'app[1].match="tcp sport 1002"', "app[1].cpu=3", profile=prof)  # fmt: skip
+    expect = [0, 0, 4, 1]
+    for sport in (1001, 1002):
+        h = toeplitz(MS_KEY, tuple_bytes("10.0.0.2", "10.0.0.1", sport, 5000))
+        expect[h >> 31] += 1
+    assert [s["processed"] for s in r.counters["softnet_stat"]] == expect
+    assert (pk(r)["outcome"] == "delivered").all()
