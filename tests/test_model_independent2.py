@@ -1434,3 +1434,20 @@ def test_rfs_keeps_a_flow_on_its_cpu_until_the_queue_drains(tmp_path: Path) -> N
         expect[h >> 31] += 1
     assert [s["processed"] for s in r.counters["softnet_stat"]] == expect
     assert (pk(r)["outcome"] == "delivered").all()
+
+
+@pytest.mark.parametrize(("defer", "timeout"), [(2, 0), (0, 20_000)])
+def test_irq_deferral_needs_a_timeout_and_held_gro(defer: int, timeout: int) -> None:
+    # napi_complete_done (dev.c): `if (work_done) { if (n->gro.bitmask) timeout =
+    # gro_flush_timeout; n->defer_hard_irqs_count = napi_defer_hard_irqs; } if
+    # (n->defer_hard_irqs_count > 0) { n->defer_hard_irqs_count--; timeout = gro_flush_timeout;
+    # if (timeout) ret = false; }`.
+    # - napi_defer_hard_irqs 2 with gro_flush_timeout 0: timeout stays 0, the IRQ is re-armed.
+    # - gro_flush_timeout 20 us, no deferral, UDP (GRO holds nothing): no timer either.
+    # Either way every frame (50 us apart, no moderation) gets its own IRQ and poll.
+    rows = [{"ts_ns": 50_000 * k} for k in range(10)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0",
+            f"sysfs.napi_defer_hard_irqs={defer}", f"sysfs.gro_flush_timeout={timeout}",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
+    n = r.counters["napi"][0]
+    assert (n["irqs"], n["polls"], n["arms"], n["timers"]) == (10, 10, 10, 0)
