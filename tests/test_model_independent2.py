@@ -1451,3 +1451,21 @@ def test_irq_deferral_needs_a_timeout_and_held_gro(defer: int, timeout: int) -> 
             'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
     n = r.counters["napi"][0]
     assert (n["irqs"], n["polls"], n["arms"], n["timers"]) == (10, 10, 10, 0)
+
+
+def test_malformed_ipv4_headers_are_inhdr_errors() -> None:
+    # ip_rcv_core: IPSTATS_MIB_IN (InReceives) first, then `if (iph->ihl < 5 || iph->version
+    # != 4) goto inhdr_error;` -> InHdrErrors, SKB_DROP_REASON_IP_INHDR, in the ip stage.
+    # softnet processed counts them (they passed __netif_receive_skb_core).
+    rows = [{"ts_ns": 0, "error": "bad-ihl", "ip_hlen": 16, "sport": None, "dport": None},
+            {"ts_ns": 10_000, "error": "bad-ip-version", "sport": None, "dport": None},
+            {"ts_ns": 20_000}]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1", 'host.addresses=["10.0.0.1"]')  # fmt: skip
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["dropped", "dropped", "delivered"]
+    assert df["drop_reason"].to_list()[:2] == ["IP_INHDR", "IP_INHDR"]
+    assert df["drop_stage"].to_list()[:2] == ["ip", "ip"]
+    ip = r.counters["snmp"]["Ip"]
+    assert (ip["InReceives"], ip["InHdrErrors"], ip["InDelivers"]) == (3, 2, 1)
+    assert r.counters["softnet_stat"][0]["processed"] == 3
