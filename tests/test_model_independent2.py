@@ -1469,3 +1469,40 @@ def test_malformed_ipv4_headers_are_inhdr_errors() -> None:
     ip = r.counters["snmp"]["Ip"]
     assert (ip["InReceives"], ip["InHdrErrors"], ip["InDelivers"]) == (3, 2, 1)
     assert r.counters["softnet_stat"][0]["processed"] == 3
+
+
+def test_flow_limit_spares_the_light_flow(tmp_path: Path) -> None:
+    # As test_flow_limit_is_the_enqueuing_cpus (CPU 1 stuck 10 ms in ip_rcv on frame 1; the
+    # burst queues on its input_pkt_queue), but the 700-frame burst mixes a heavy flow (9 in
+    # 10 frames, 10.0.0.2) and a light one (every 10th, 10.0.0.3). skb_flow_limit, replayed
+    # here exactly: from qlen >= 500 each call overwrites history[head] (128 entries, zeroed
+    # at allocation), decrements the old entry's bucket if non-zero, increments
+    # buckets[hash_32(hash, 12)] and drops when that exceeds 64. Only the heavy flow reaches it.
+    prof = rps_profile(tmp_path, stage__ip=10_000_000)
+    srcs = ["10.0.0.3" if k % 10 == 9 else "10.0.0.2" for k in range(700)]
+    rows = [{"ts_ns": 0}] + [{"ts_ns": 100_000, "src": s} for s in srcs]
+    r = run(rows, "host.cpus=4", "nic.combined=1", "nic.rx=1024", 'sysfs.rps_cpus=["1"]',
+            'net.core.flow_limit_cpu_bitmap="0-0"', *APP2,
+            'host.addresses=["10.0.0.1"]', profile=prof)  # fmt: skip
+    history, buckets, head, qlen, dropped = [0] * 128, [0] * 4096, 0, 0, []
+    for k, src in enumerate(srcs):
+        if qlen > 1000:
+            dropped.append(k + 2)
+            continue
+        if qlen >= 500:
+            new = _hash_32(toeplitz(MS_KEY, tuple_bytes(src, "10.0.0.1")), 12)
+            old, history[head] = history[head], new
+            head = (head + 1) & 127
+            if buckets[old]:
+                buckets[old] -= 1
+            buckets[new] += 1
+            if buckets[new] > 64:
+                dropped.append(k + 2)
+                continue
+        qlen += 1
+    df = pk(r).sort("frame")
+    got = df.filter(pl.col("outcome") == "dropped")["frame"].to_list()
+    assert got == dropped
+    light = {k + 2 for k, s in enumerate(srcs) if s == "10.0.0.3"}
+    assert not light & set(dropped) and len(dropped) > 100
+    assert r.counters["softnet_stat"][0]["flow_limit_count"] == len(dropped)
