@@ -1506,3 +1506,14 @@ def test_flow_limit_spares_the_light_flow(tmp_path: Path) -> None:
     light = {k + 2 for k, s in enumerate(srcs) if s == "10.0.0.3"}
     assert not light & set(dropped) and len(dropped) > 100
     assert r.counters["softnet_stat"][0]["flow_limit_count"] == len(dropped)
+
+
+def test_i40e_itr_is_a_minimum_gap_too() -> None:
+    # i40e's ITR (static, rx-usecs 50, adaptive off) is the same minimum inter-interrupt gap as
+    # ixgbe's: 20 frames every 16 us (visible at 16000 k + 1067): IRQs every 50 us from 1067,
+    # 8 of them (see test_model_independent.py::test_ixgbe_itr_is_a_minimum_gap).
+    rows = [{"ts_ns": 16_000 * k} for k in range(20)]
+    r = run(rows, 'nic.driver="i40e"', "nic.combined=1", "nic.rx-usecs=50",
+            "nic.adaptive-rx=false", 'app[0].match="udp dport 9000"', "app[0].cpu=1",
+            "host.cpus=2")  # fmt: skip
+    assert _irq_times(r) == [1067 + 50_000 * i for i in range(8)]
