@@ -1548,3 +1548,26 @@ def test_md1_with_cstate_setup_time(tmp_path: Path) -> None:
         free = start[i] + d
     np.testing.assert_array_equal(wait, start - a)
     assert (wait == u).sum() > n // 4  # many busy periods start with the full set-up
+
+
+CT_DEFRAG = ("model: with conntrack the fragments are still reassembled in ip_local_deliver."
+             " nf_defrag_ipv4 (ipv4_conntrack_defrag at NF_INET_PRE_ROUTING, priority -400)"
+             " gathers them with ip_defrag(IP_DEFRAG_CONNTRACK_IN) inside ip_rcv's PREROUTING"
+             " hook: a fragment that does not complete the datagram is stolen there, before"
+             " routing and ip_local_deliver (docs/model.md lists this as not modelled)")
+
+
+@pytest.mark.xfail(strict=True, reason=CT_DEFRAG)
+def test_conntrack_reassembles_in_prerouting() -> None:
+    from tests.test_model_breadth import frag
+
+    rows = [frag(0, 0, True), frag(10_000, 1480, True), frag(20_000, 2960, False)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "netfilter.conntrack=true",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["consumed", "consumed", "delivered"]
+    ip = r.counters["snmp"]["Ip"]
+    assert (ip["ReasmReqds"], ip["ReasmOKs"], ip["InDelivers"]) == (3, 1, 1)
+    # the two fragments end in the ip stage: no routing, no local delivery of their own
+    assert df["cpu_route"].to_list()[:2] == [None, None]
+    assert df["cpu_local"].to_list()[:2] == [None, None]
