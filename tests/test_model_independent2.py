@@ -1571,3 +1571,27 @@ def test_conntrack_reassembles_in_prerouting() -> None:
     # the two fragments end in the ip stage: no routing, no local delivery of their own
     assert df["cpu_route"].to_list()[:2] == [None, None]
     assert df["cpu_local"].to_list()[:2] == [None, None]
+
+
+@pytest.mark.parametrize(("hz", "in_ksoftirqd", "wakeups"), [(100, 0, 0), (300, 8, 1)])
+def test_restart_limit_at_hz_100_and_300(tmp_path: Path, hz: int, in_ksoftirqd: int,
+                                         wakeups: int) -> None:  # fmt: skip
+    # CONFIG_HZ 100 and 300 exist too. MAX_SOFTIRQ_TIME = msecs_to_jiffies(2), rounded up: 1
+    # jiffy at both (10 ms, 3.33 ms); netdev_budget_usecs defaults to 2 jiffies (20000, 6666 us,
+    # usecs_to_jiffies rounds up to 2). The driver costs 21 us per frame: 200 frames at t=0 are
+    # polled 64, 64, 64, 8 in runs of ~1.4 ms (tick phase 0).
+    # HZ 100: every run ends in jiffy 0: restarts, 4 NET_RX runs in softirq, no ksoftirqd.
+    # HZ 300: runs end at ~1.4, ~2.8 (jiffy 0: restart) and ~4.2 ms (jiffy 1:
+    #   time_before(1, 0 + 1) false -> wakeup_softirqd); ksoftirqd polls the last 8. Run 3
+    #   started in jiffy 0 with a limit of jiffy 2: no squeeze.
+    prof = profile_with(tmp_path, "slowdrv", {"stage.driver": 21_000})
+    rows = [{"ts_ns": 0} for _ in range(200)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", f"host.hz={hz}", "host.tick-phase-ns=0",
+            f"net.core.netdev_budget_usecs={2 * 1_000_000 // hz}", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof, opts=TOP)  # fmt: skip
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [4, 0]
+    assert c["softnet_stat"][0]["time_squeeze"] == 0
+    assert c["model"]["ksoftirqd_wakeups"][0] == wakeups
+    cpu = cpu_df(r).filter(pl.col("symbol") == "ixgbe_clean_rx_irq")
+    assert cpu.filter(pl.col("context") == "ksoftirqd")["frames"].sum() == in_ksoftirqd
