@@ -1595,3 +1595,21 @@ def test_restart_limit_at_hz_100_and_300(tmp_path: Path, hz: int, in_ksoftirqd: 
     assert c["model"]["ksoftirqd_wakeups"][0] == wakeups
     cpu = cpu_df(r).filter(pl.col("symbol") == "ixgbe_clean_rx_irq")
     assert cpu.filter(pl.col("context") == "ksoftirqd")["frames"].sum() == in_ksoftirqd
+
+
+def test_rps_map_uses_reciprocal_scale(tmp_path: Path) -> None:
+    # get_rps_cpu: tcpu = map->cpus[reciprocal_scale(hash, map->len)] = cpus[(hash x len) >> 32],
+    # map->cpus in ascending CPU order (store_rps_map: for_each_cpu_and). rps_cpus "1-3": 3
+    # CPUs. 30 sources 10.0.1.x (UDP: ixgbe's 2-tuple hash), 200 us apart.
+    prof = rps_profile(tmp_path)
+    srcs = [f"10.0.1.{k}" for k in range(2, 32)]
+    rows = [{"ts_ns": 200_000 * k, "src": s} for k, s in enumerate(srcs)]
+    r = run(rows, "host.cpus=4", "nic.combined=1", 'sysfs.rps_cpus=["1-3"]',
+            'app[0].match="udp dport 9000"', "app[0].cpu=0", "app[0].rcvbuf=100000000",
+            'host.addresses=["10.0.0.1"]', profile=prof)  # fmt: skip
+    expect = [0, 0, 0, 0]
+    for s in srcs:
+        h = toeplitz(MS_KEY, tuple_bytes(s, "10.0.0.1"))
+        expect[[1, 2, 3][(h * 3) >> 32]] += 1
+    assert [s["processed"] for s in r.counters["softnet_stat"]] == expect
+    assert len([e for e in expect if e]) == 3
