@@ -1613,3 +1613,24 @@ def test_rps_map_uses_reciprocal_scale(tmp_path: Path) -> None:
         expect[[1, 2, 3][(h * 3) >> 32]] += 1
     assert [s["processed"] for s in r.counters["softnet_stat"]] == expect
     assert len([e for e in expect if e]) == 3
+
+
+BCAST = ("model: a broadcast UDP datagram to a port without a socket is treated as unicast"
+         " (NO_SOCKET, Udp NoPorts). udp.c __udp4_lib_rcv hands RTCF_BROADCAST/MULTICAST routes"
+         " to __udp4_lib_mcast_deliver, which with no matching socket does kfree_skb"
+         " (NOT_SPECIFIED) and counts Udp IgnoredMulti: no NoPorts, no ICMP port unreachable")
+
+
+@pytest.mark.xfail(strict=True, reason=BCAST)
+def test_broadcast_without_a_socket_is_ignored_multi() -> None:
+    rows = [{"ts_ns": 0, "dst": "255.255.255.255", "dst_mac": bytes.fromhex("ffffffffffff"),
+             "dport": 7777},  # DHCP-, discovery-style broadcast nobody here listens to
+            {"ts_ns": 10_000, "dst": "255.255.255.255",
+             "dst_mac": bytes.fromhex("ffffffffffff")}]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1", 'host.addresses=["10.0.0.1"]')  # fmt: skip
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["dropped", "delivered"]  # port 9000 has a socket
+    assert df["drop_reason"].to_list()[0] == "NOT_SPECIFIED"
+    udp = r.counters["snmp"]["Udp"]
+    assert udp["NoPorts"] == 0 and udp.get("IgnoredMulti") == 1
