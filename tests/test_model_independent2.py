@@ -1634,3 +1634,45 @@ def test_broadcast_without_a_socket_is_ignored_multi() -> None:
     assert df["drop_reason"].to_list()[0] == "NOT_SPECIFIED"
     udp = r.counters["snmp"]["Udp"]
     assert udp["NoPorts"] == 0 and udp.get("IgnoredMulti") == 1
+
+
+@pytest.mark.parametrize("mask", [
+    pytest.param("2", marks=pytest.mark.xfail(strict=True, reason=HEXMASK)),
+    pytest.param("00000002", marks=pytest.mark.xfail(strict=True, reason=HEXMASK)),
+    "1-1",  # the same CPU as a range, which both readings agree on (the control)
+])  # fmt: skip
+def test_replay_run_cli_rps_backlog_drops(tmp_path: Path, mask: str) -> None:
+    # End to end: a pcap written by hand, a TOML config as a user writes it, `replay run`, the
+    # counters read back from run.json. The config pastes rps_cpus as `cat rps_cpus` shows CPU
+    # 1 on a 4-CPU host ("2"; a wider host pads it to "00000002"). netdev_max_backlog 10, 40
+    # frames in one poll (1 ms hard IRQ): 11 enqueued, 29 CPU_BACKLOG drops counted in CPU 1's
+    # softnet "dropped" (test_netdev_max_backlog_drops_on_the_target). The config reads "2" as
+    # a CPU list (CPU 2), so the drops land on CPU 2 there.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.capbuild import pcap, udp4
+
+    frame = udp4("10.0.0.2", "10.0.0.1", 4000, 9000, b"x" * 18)
+    cap = tmp_path / "burst.pcap"
+    cap.write_bytes(pcap([(0, 0, frame)] * 40))
+    prof = rps_profile(tmp_path, fixed__hardirq=1_000_000)
+    (tmp_path / "cfg.toml").write_text(
+        '[host]\ncpus = 4\nkernel = "6.12"\n[nic]\ncombined = 1\n'
+        f'[sysctl]\n"net.core.netdev_max_backlog" = 10\n[sysfs]\nrps_cpus = ["{mask}"]\n'
+        f'[costs]\nprofile = "{prof}"\n'
+        '[[app]]\nmatch = "udp dport 9000"\ncpu = 3\nrcvbuf = 100000000\n'
+    )
+    out = tmp_path / "run"
+    repo = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, "-m", "replay", "run", str(cap), "-o", str(out),
+                        "--local", "10.0.0.1", "-c", str(tmp_path / "cfg.toml")],
+                       env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True,
+                       text=True, check=False)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    c = json.loads((out / "run.json").read_text())["counters"]
+    assert [s["dropped"] for s in c["softnet_stat"]] == [0, 29, 0, 0]
+    assert [s["processed"] for s in c["softnet_stat"]] == [0, 11, 0, 0]
+    assert c["snmp"]["Udp"]["InDatagrams"] == 11
