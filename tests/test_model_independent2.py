@@ -655,7 +655,10 @@ def test_segment_during_copy_goes_to_the_socket_backlog(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: a fixed set of examples, so the suite stays deterministic; the one failure this
+# property found is pinned below as test_rps_lost_packet_reproducer
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 @given(
     bursts=st.lists(st.tuples(st.integers(0, 400), st.integers(1, 150)), min_size=1, max_size=3),
     masks=st.lists(st.sets(st.integers(0, 3), min_size=1), min_size=2, max_size=2),
@@ -966,3 +969,669 @@ def test_gro_tcp_flag_rules(tmp_path: Path, name: str, rows: list[dict[str, Any]
             "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof)  # fmt: skip
     assert skb_sizes(r) == sizes
     assert r.counters["softnet_stat"][0]["processed"] == len(sizes)
+
+
+def test_gro_skips_ipv4_with_options(tmp_path: Path) -> None:
+    # inet_gro_receive: `if (*(u8 *)iph != 0x45) goto out_unlock;` -- a header with options
+    # (ihl 6) is never aggregated: 10 segments, 10 skbs.
+    rows = stream(10)
+    for row in rows:
+        row["ip_hlen"] = 24
+        row["wire_len"] = row["cap_len"] = 1506
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof)  # fmt: skip
+    assert skb_sizes(r) == [1] * 10
+
+
+def test_gro_ipv6_hop_limit_change(tmp_path: Path) -> None:
+    # ipv6_gro_receive: `flush |= iph->hop_limit ^ iph2->hop_limit` (and the traffic class):
+    # the held skb completes at segment 6 and segment 6 starts a new one: [5, 5].
+    rows = stream(10, ttl=lambda k: 64 if k < 5 else 63)
+    for row in rows:
+        row.update(ip_version=6, ethertype=0x86DD, src="2001:db8::2", dst="2001:db8::1",
+                   ip_hlen=40, wire_len=1522, cap_len=1522)  # fmt: skip
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'host.addresses=["2001:db8::1"]',
+            'app[0].match="tcp dport 5000"', "app[0].cpu=1", "app[0].rcvbuf=100000000",
+            profile=prof)  # fmt: skip
+    assert skb_sizes(r) == [5, 5]
+
+
+def test_pure_acks_are_consumed(tmp_path: Path) -> None:
+    # Segments without payload to an established socket: tcp_v4_rcv counts InSegs, tcp_ack
+    # processes them and the skb is freed with __kfree_skb / consumed (tcp_rcv_established:
+    # "Bulk data transfer: sender" path, no data to queue): consumed in l4, nothing to read.
+    rows = [{"ts_ns": 10_000 * k, "proto": 6, "sport": 443, "dport": 5000, "tcp_flags": 0x10,
+             "tcp_seq": 1000, "tcp_ack": 77 + 100 * k, "payload_len": 0} for k in range(5)]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1")  # fmt: skip
+    df = pk(r)
+    assert df["outcome"].to_list() == ["consumed"] * 5
+    assert set(df["drop_stage"].drop_nulls().to_list()) == set()
+    assert r.counters["snmp"]["Tcp"]["InSegs"] == 5
+    assert r.counters["softnet_stat"][0]["processed"] == 5
+
+
+def test_udp_finite_buffer_is_dd1k(tmp_path: Path) -> None:
+    # sk_rcvbuf 9216, kernel 6.12: forward_threshold = 9216 >> 2 = 2304 = one skb's truesize,
+    # so udp_rmem_release gives every datagram back at its read. Enqueue accepts while rmem
+    # (before the add) <= 9216: up to 5 queued skbs (2304 x 4 = 9216 still passes). Arrivals
+    # every 10 us, a reader that only works 23.3 us per message: a D/D/1/K queue. Which
+    # datagrams are dropped follows from replaying that rule over the socket arrival times.
+    zero = {"fixed.syscall": 0, "fixed.consume": 0, "stage.copy": 0, "stage.app": 0,
+            "fixed.wakeup": 0, "fixed.ctx_switch": 0, "latency.wakeup": 0, "latency.ipi": 0}  # fmt: skip
+    prof = profile_with(tmp_path, "dd1k", zero)
+    d, n = 23_333, 300
+    rows = [{"ts_ns": 10_000 * k} for k in range(n)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0", 'host.kernel="6.12"',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", f"app[0].work-ns={d}",
+            "app[0].rcvbuf=9216", profile=prof)  # fmt: skip
+    df = pk(r).sort("frame")
+    a = l4_end(df).to_numpy()
+    # the little simulation: events in time order; a read frees its truesize at once
+    queue: list[int] = []
+    rmem, free, dropped = 0, 0, []
+    reads: list[int] = []
+    for i in range(n):
+        while queue and free <= a[i]:  # reads that happen before this arrival
+            t = max(free, int(a[queue[0]]))
+            if t > a[i]:
+                break
+            assert t != a[i]  # no ties in this setup
+            queue.pop(0)
+            rmem -= 2304
+            reads.append(t)
+            free = t + d
+        if rmem <= 9216:
+            queue.append(i)
+            rmem += 2304
+        else:
+            dropped.append(i + 1)
+    got = df.filter(pl.col("outcome") == "dropped")["frame"].to_list()
+    assert got == dropped
+    assert r.counters["snmp"]["Udp"]["RcvbufErrors"] == len(dropped)
+    assert 150 < len(dropped) < 180  # about 1 - 10/23.3 of 300, less the start-up
+
+
+TICK_SLICE = ("model: a running task's step is never cut by the scheduler tick, so a runnable"
+              " ksoftirqd waits for the end of the reader's 20 ms work-ns. kernel/sched/fair.c"
+              " (EEVDF, 6.6+): the tick's update_curr -> update_deadline finds the reader past"
+              " its slice (sysctl_sched_base_slice 0.75 ms x (1 + ilog2(2)) = 1.5 ms) and"
+              " resched_curr()s; pick_eevdf picks the eligible ksoftirqd at that tick (4 ms at"
+              " HZ 250); docs/model.md lists this under Honest limits")
+
+
+@pytest.mark.xfail(strict=True, reason=TICK_SLICE)
+def test_ksoftirqd_gets_the_cpu_at_the_tick_after_the_readers_slice() -> None:
+    # 6.12, HZ 250, tick phase 0; the reader shares CPU 0 with the IRQ. Frame 1 (t=0) wakes it
+    # and it works 20 ms on it. A burst of 1000 frames at 1 ms: the IRQ interrupts the reader,
+    # irq_exit runs NET_RX inline: 10 rounds of 64 (MAX_SOFTIRQ_RESTART) by ~1.5 ms, then
+    # wakeup_softirqd. The NAPI stays scheduled (IRQ masked), so only ksoftirqd can poll the
+    # other 360 frames. The reader is past its 1.5 ms slice at the 4 ms tick at the latest
+    # (earlier if the wake-up itself finds it past its deadline): ksoftirqd runs by then and is
+    # done well before 5 ms.
+    rows = [{"ts_ns": 0}] + [{"ts_ns": 1_000_000}] * 1000
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx=1024", "nic.rx-usecs=0",
+            'host.kernel="6.12"', "host.hz=250", "host.tick-phase-ns=0",
+            'app[0].match="udp dport 9000"', "app[0].cpu=0", "app[0].work-ns=20000000",
+            "app[0].rcvbuf=1000000000")  # fmt: skip
+    df = pk(r).sort("frame")
+    assert r.counters["model"]["ksoftirqd_wakeups"][0] >= 1
+    last = int(l4_end(df)[1000])
+    assert 1_000_000 < last < 5_000_000, last
+
+
+LOST = ("model bug found by test_rps_conservation: `replay` raises RunError 'internal: packet of"
+        " frame 65 has no outcome after the replay (a model bug)' on this input (6.12,"
+        " dev_weight 4, two queues whose RPS targets are CPU 1 and the reader's CPU 3); the"
+        " kernel would deliver every frame (huge rcvbuf, ring and max_backlog not reached)."
+        " The same input fails with dev_weight 3 or 4 on 6.5, 6.6 and 6.12, passes on 6.4 and"
+        " 6.18 and with weights 1, 2, 5-16; a random fuzz found a second case (dev_weight 4,"
+        " netdev_max_backlog 5, gro_flush_timeout + napi_defer_hard_irqs, frame 121)")
+
+
+@pytest.mark.xfail(strict=True, reason=LOST, raises=Exception)
+def test_rps_lost_packet_reproducer() -> None:
+    q0, q1 = src_for_queue(0, 2), src_for_queue(1, 2)
+    rows = [{"ts_ns": 0, "src": q0 if k % 2 else q1} for k in range(63)]
+    rows += [{"ts_ns": 9_000, "src": q1 if k % 2 else q0} for k in range(78)]
+    r = run(rows, "host.cpus=4", "nic.combined=2", "nic.rx=1024", 'sysfs.rps_cpus=["1","3"]',
+            "net.core.netdev_max_backlog=1000", "net.core.dev_weight=4", 'host.kernel="6.12"',
+            'app[0].match="udp dport 9000"', "app[0].cpu=3", "app[0].rcvbuf=1000000000")  # fmt: skip
+    assert (pk(r)["outcome"] == "delivered").all()
+    assert sum(s["processed"] for s in r.counters["softnet_stat"]) == 141
+
+
+@pytest.mark.parametrize(("kernel", "net_rx0"), [("6.12", 0), ("6.1", 5)])
+def test_threaded_napi_sends_rps_ipis(tmp_path: Path, kernel: str, net_rx0: int) -> None:
+    # Threaded NAPI on CPU 0, RPS to CPU 1; 5 frames 100 us apart, one kthread poll each.
+    # 6.5+ (87eff2ec57b6 "net: optimize napi_threaded_poll() vs RPS/RFS"): napi_schedule_rps
+    #   does not raise NET_RX while in_napi_threaded_poll, and napi_threaded_poll_loop sends the
+    #   pending IPIs itself (net_rps_action_and_irq_enable): no NET_RX run on CPU 0.
+    # Before (6.1): the enqueue raises NET_RX on CPU 0; the kthread's local_bh_enable runs
+    #   net_rx_action there, which finds nothing to poll and sends the IPI: one NET_RX per poll.
+    # Either way CPU 1 takes one IPI (received_rps) and one NET_RX run per frame.
+    prof = rps_profile(tmp_path)
+    rows = [{"ts_ns": 100_000 * k} for k in range(5)]
+    r = run(rows, "host.cpus=4", "nic.combined=1", "sysfs.threaded=true",
+            'sysfs.rps_cpus=["1"]', f'host.kernel="{kernel}"', *APP2, profile=prof)  # fmt: skip
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [net_rx0, 5, 0, 0]
+    assert [s["received_rps"] for s in c["softnet_stat"]] == [0, 5, 0, 0]
+    assert [s["processed"] for s in c["softnet_stat"]] == [0, 5, 0, 0]
+
+
+def test_tcp_out_of_order_segment_and_acks() -> None:
+    # Segments 1, 3, 2, 4, 5 (PSH on each: one skb each), 10 us apart, on a connection that was
+    # running before the trace (no quickack). tcp_data_queue / __tcp_ack_snd_check:
+    #  - seg 1 in order, one rcv_mss unacknowledged: delayed ACK armed;
+    #  - seg 3 out of order: tcp_data_queue_ofo (TCPOFOQueue 1); with the OFO queue non-empty
+    #    the first TCP_FASTRETRANS_THRESH dup-ACKs go at once: ACK 1 (it clears the delack timer);
+    #  - seg 2 fills the gap: tcp_ofo_queue moves seg 3, the OFO queue empties ->
+    #    ICSK_ACK_NOW (RFC 5681 4.2): ACK 2;
+    #  - seg 4: one MSS unacknowledged: delayed; seg 5: two: at once: ACK 3.
+    # Tcp InSegs 5, OutSegs 3, DelayedACKs 0; all five read, seg 3 after seg 2.
+    order = [0, 2, 1, 3, 4]
+    base = stream(5)
+    rows = []
+    for i, k in enumerate(order):
+        rows.append({**base[k], "ts_ns": 10_000 * i, "tcp_flags": 0x18})
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1")  # fmt: skip
+    c = r.counters
+    assert c["snmp"]["TcpExt"]["TCPOFOQueue"] == 1
+    assert c["snmp"]["Tcp"]["InSegs"] == 5
+    assert c["snmp"]["Tcp"]["OutSegs"] == 3
+    assert c["snmp"]["TcpExt"]["DelayedACKs"] == 0
+    df = pk(r).sort("frame")
+    assert (df["outcome"] == "delivered").all()
+    done = df["t_done"].to_list()
+    assert done[1] > done[2]  # frame 2 (seg 3) is read after frame 3 (seg 2)
+
+
+def test_cstate_exit_on_every_idle_cpu_on_the_path(tmp_path: Path) -> None:
+    # With RPS the path crosses three idle CPUs: the IRQ on CPU 0, the RPS IPI on CPU 1
+    # (rps_trigger_softirq runs only once CPU 1 is out of its idle state) and the reader's
+    # wake-up IPI on CPU 2. Frames 1 ms apart: each pays the 30 us exit three times.
+    prof = rps_profile(tmp_path)
+    rows = [{"ts_ns": 1_000_000 * k} for k in range(4)]
+    base = ["host.cpus=4", "nic.combined=1", 'sysfs.rps_cpus=["1"]', *APP2]
+    a = pk(run(rows, *base, profile=prof)).sort("frame")
+    b = pk(run(rows, *base, "host.cstate-exit-ns=30000", profile=prof)).sort("frame")
+    lat = (b["t_done"] - b["t_wire"]) - (a["t_done"] - a["t_wire"])
+    assert lat.to_list() == [90_000] * 4
+
+
+def test_reuseport_pair_is_two_md1_queues(tmp_path: Path) -> None:
+    # Two SO_REUSEPORT sockets (readers on CPUs 1 and 2, D = 20 us of work each, nothing else
+    # costs). Every datagram comes from a new source port, so reuseport_select_sock's hash
+    # splits the Poisson stream (total rho 1.2) independently per datagram: each socket sees a
+    # Poisson stream of about half the rate, an M/D/1 queue of rho ~0.6. Each datagram's wait
+    # follows Lindley's recursion within its own socket, and each mean is Pollaczek-Khinchine's
+    # with that socket's rate.
+    zero = {"fixed.syscall": 0, "fixed.consume": 0, "stage.copy": 0, "stage.app": 0,
+            "fixed.wakeup": 0, "fixed.ctx_switch": 0, "latency.wakeup": 0, "latency.ipi": 0}  # fmt: skip
+    prof = profile_with(tmp_path, "rp", zero)
+    d, n = 20_000, 16_000
+    rng = np.random.default_rng(5)
+    ts = np.cumsum(rng.exponential(d / 1.2, n)).astype(np.int64)
+    rows = [{"ts_ns": int(t), "sport": 1024 + i % 60000} for i, t in enumerate(ts)]
+    apps = []
+    for i, cpu in enumerate((1, 2)):
+        apps += [f'app[{i}].match="udp dport 9000"', f"app[{i}].cpu={cpu}",
+                 f"app[{i}].work-ns={d}", f"app[{i}].reuseport=true",
+                 f"app[{i}].rcvbuf=1000000000"]  # fmt: skip
+    r = run(rows, "host.cpus=3", "nic.combined=1", "nic.rx-usecs=0", *apps, profile=prof)
+    df = pk(r).sort("frame")
+    assert (df["outcome"] == "delivered").all()
+    for j in (0, 1):
+        s = df.filter(pl.col("app") == j)
+        assert 0.4 < s.height / n < 0.6
+        a = l4_end(s).to_numpy()
+        wait = (s["wait_copy"] + s["cpu_copy"]).to_numpy()
+        free = -(10**18)
+        expect = np.empty(len(a), dtype=np.int64)
+        for i in range(len(a)):
+            start = max(int(a[i]), free)
+            expect[i] = start - a[i]
+            free = start + d
+        np.testing.assert_array_equal(wait, expect)
+        lam = (len(a) - 1) / (a[-1] - a[0])
+        rho = lam * d
+        wq = lam * d * d / (2 * (1 - rho))
+        assert abs(wait.mean() / wq - 1) < 0.12, (j, wait.mean(), wq)
+
+
+def test_ixgbe_ring_size_is_a_multiple_of_8(tmp_path: Path) -> None:
+    # ixgbe_set_ringparam: new_rx_count = ALIGN(clamp(rx_pending, 64, max), 8): `ethtool -G rx
+    # 100` gives a 104-descriptor ring, 103 posted. 200 frames landing during a 1 ms hard IRQ:
+    # 103 stored, 97 rx_missed_errors.
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    rows = [{"ts_ns": 0}] * 200
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx=100", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1", "app[0].rcvbuf=1000000000", profile=prof)  # fmt: skip
+    assert r.counters["ethtool"]["rx_missed_errors"] == 97
+
+
+def _sized(sizes: list[int]) -> list[dict[str, Any]]:
+    rows, seq = [], 1000
+    for k, size in enumerate(sizes):
+        rows.append({"ts_ns": 0, "proto": 6, "sport": 443, "dport": 5000, "payload_len": size,
+                     "wire_len": 54 + size, "cap_len": 54 + size, "tcp_seq": seq, "tcp_ack": 77,
+                     "tcp_flags": 0x10 | (0x08 if k == len(sizes) - 1 else 0), "tcp_hlen": 20,
+                     "tcp_opt_hash": 0, "ip_id": 100 + k})  # fmt: skip
+        seq += size
+    return rows
+
+
+@pytest.mark.parametrize(("sizes", "skbs"), [
+    # a shorter segment merges and completes the skb (out_check_final: len < mss): [3, 2]
+    ([1448, 1448, 1000, 1448, 1448], [3, 2]),
+    # the held skb's gso_size is its first segment's length (1000); a longer segment
+    # (`flush |= (len - 1) >= mss`) completes it and starts a new one: [1, 4]
+    ([1000, 1448, 1448, 1448, 1448], [1, 4]),
+])  # fmt: skip
+def test_gro_segment_size_rules(tmp_path: Path, sizes: list[int], skbs: list[int]) -> None:
+    prof = profile_with(tmp_path, "slowirq", {"fixed.hardirq": 1_000_000})
+    r = run(_sized(sizes), "host.cpus=2", "nic.combined=1", 'app[0].match="tcp dport 5000"',
+            "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof)  # fmt: skip
+    assert skb_sizes(r) == skbs
+
+
+def test_tcpreplay_timing_options() -> None:
+    # tcpreplay -x 2 halves every capture gap; -p 1000 spaces packets 1 ms apart whatever the
+    # capture says; -l 3 replays the capture three times (one row per replayed packet).
+    from replay.runner import ReplayOptions
+
+    rows = [{"ts_ns": t} for t in (0, 100_000, 300_000)]
+    base = ["host.cpus=2", "nic.combined=1", 'app[0].match="udp dport 9000"', "app[0].cpu=1"]
+
+    def gaps(opts: ReplayOptions) -> list[int]:
+        t = pk(run(rows, *base, opts=opts)).sort("pkt")["t_wire"].to_list()
+        return [b - a for a, b in itertools.pairwise(t)]
+
+    assert gaps(ReplayOptions(multiplier=2.0)) == [50_000, 100_000]
+    assert gaps(ReplayOptions(pps=1000)) == [1_000_000, 1_000_000]
+    looped = pk(run(rows, *base, opts=ReplayOptions(loop=3)))
+    assert looped.height == 9
+    assert (looped["outcome"] == "delivered").all()
+
+
+@pytest.mark.xfail(strict=True, reason=LOST, raises=Exception)
+def test_rps_lost_packet_reproducer_tcp() -> None:
+    # The same bug from a TCP fuzz (shrunk to 11 segments): kernel 6.18, GRO off, RPS over
+    # CPUs 0, 2, 3 with the reader on CPU 2, dev_weight 4, no interrupt moderation.
+    times = [0, 100, 200, 200, 200, 85228, 86728, 86728, 88228, 89728, 99239]
+    rows = []
+    for k, t in enumerate(times):
+        rows.append({"ts_ns": t, "proto": 6, "sport": 443, "dport": 5000, "wire_len": 1502,
+                     "cap_len": 1502, "payload_len": 1448, "tcp_seq": 122632 + 1448 * k,
+                     "tcp_ack": 77, "tcp_flags": 0x10, "tcp_hlen": 20, "tcp_opt_hash": 0,
+                     "ip_id": 100 + k})  # fmt: skip
+    r = run(rows, "host.cpus=4", "nic.combined=1", 'host.kernel="6.18"', "host.hz=1000",
+            "nic.rx-usecs=0", "nic.gro=false", 'sysfs.rps_cpus=["0,2,3"]',
+            "net.core.dev_weight=4", 'app[0].match="tcp dport 5000"', "app[0].cpu=2",
+            "app[0].work-ns=1000", "app[0].rcvbuf=100000000")  # fmt: skip
+    assert (pk(r)["outcome"] == "delivered").all()
+
+
+def test_veth_runs_net_rx_in_the_senders_context() -> None:
+    # veth without GRO on the peer: veth_xmit -> __netif_rx -> enqueue_to_backlog on the
+    # sending CPU; __dev_queue_xmit holds rcu_read_lock_bh, so the NET_RX it raised runs at
+    # its rcu_read_unlock_bh (local_bh_enable -> do_softirq) in the sender's task context:
+    # one NET_RX run and one process_backlog per packet, on the sender's CPU, Command = the
+    # sender (KERNEL.md §3c). No IRQ, no NIC ring.
+    rows = [{"ts_ns": 100_000 * k} for k in range(10)]
+    r = run(rows, 'nic.driver="veth"', "host.cpus=2", "nic.combined=1", "nic.sender-cpu=0",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [10, 0]
+    assert c["softnet_stat"][0]["processed"] == 10
+    assert c["model"]["backlog_polls"] == [10, 0]
+    assert sum(sum(v) for v in c["interrupts"].values()) == 0
+    core = cpu_df(r).filter(pl.col("symbol") == "__netif_receive_skb_core")
+    assert set(core["comm"].to_list()) == {"tcpreplay"}
+
+
+def test_ipv6_fragments_and_no_port_counters() -> None:
+    from tests.test_model_breadth import frag
+
+    # IPv6: three fragments of one datagram (ipv6_frag_rcv: Ip6ReasmReqds per fragment, one
+    # Ip6ReasmOKs, the datagram delivered once: Ip6InDelivers 1, Udp6InDatagrams 1), then two
+    # datagrams to a port nobody listens on (__udp6_lib_rcv: Udp6NoPorts, NO_SOCKET;
+    # ip6_input_finish still counts Ip6InDelivers for them). Ip6InReceives counts all 5.
+    v6 = {"v6": True, "src": "2001:db8::2", "dst": "2001:db8::1"}
+    rows = [frag(0, 0, True, **v6), frag(10_000, 1480, True, **v6),
+            frag(20_000, 2960, False, **v6)]  # fmt: skip
+    rows += [{"ts_ns": 30_000 + 10_000 * k, "ip_version": 6, "ethertype": 0x86DD,
+              "src": "2001:db8::2", "dst": "2001:db8::1", "ip_hlen": 40, "dport": 9999,
+              "wire_len": 80, "cap_len": 80} for k in range(2)]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'host.addresses=["2001:db8::1"]',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
+    s6 = r.counters["snmp6"]
+    assert (s6["Ip6InReceives"], s6["Ip6ReasmReqds"], s6["Ip6ReasmOKs"]) == (5, 3, 1)
+    assert s6["Ip6InDelivers"] == 3
+    assert (s6["Udp6InDatagrams"], s6["Udp6NoPorts"]) == (1, 2)
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["consumed", "consumed", "delivered", "dropped", "dropped"]
+    assert df["drop_reason"].to_list()[3:] == ["NO_SOCKET", "NO_SOCKET"]
+
+
+MLX5_RQT = ("model: mlx5's RSS indirection table is always 256 entries. en/rqt.c"
+            " mlx5e_rqt_size = max(MLX5E_INDIR_MIN_RQT_SIZE 256, roundup_pow_of_two(nch x"
+            " MLX5E_UNIFORM_SPREAD_RQT_FACTOR 2)) (KERNEL.md §2, the 6.19 tree): 512 entries for"
+            " 160 channels, so queue = (hash & 511) % 160")
+
+
+@pytest.mark.xfail(strict=True, reason=MLX5_RQT)
+def test_mlx5_rss_table_grows_with_channels() -> None:
+    # mlx5e RQT size: max(256, roundup_pow_of_two(2 x nch)) (en/rqt.c): 512 entries for 160
+    # channels; queue = indir[hash & 511] with indir[i] = i % 160. TCP: the 4-tuple.
+    from tests.test_model_independent import VECTORS
+
+    rows, expect = [], []
+    for dst, dport, src, sport, _, h4 in VECTORS:
+        rows.append({"ts_ns": len(rows) * 100_000, "src": src, "dst": dst, "sport": sport,
+                     "dport": dport, "proto": 6})  # fmt: skip
+        expect.append((h4 & 511) % 160)
+    assert expect != [(h4 & 255) % 160 for *_, h4 in VECTORS]  # the table size shows
+    addrs = ",".join(f'"{v[0]}"' for v in VECTORS)
+    r = run(rows, 'nic.driver="mlx5"', "host.cpus=160", "nic.combined=160", "nic.rx=1024",
+            'host.kernel="6.19"', 'nic.hkey="microsoft"', f"host.addresses=[{addrs}]")  # fmt: skip
+    assert pk(r)["queue"].to_list() == expect
+
+
+def test_i40e_rss_lut_is_512_entries() -> None:
+    # i40e: the PF's hash LUT has 512 entries (i40e.h I40E_HLUT_ARRAY_SIZE (127 + 1) x 4),
+    # filled i % rss_size (i40e_fill_rss_lut); queue = lut[hash & 511]. TCP, 4-tuple, 3 queues.
+    from tests.test_model_independent import VECTORS
+
+    rows, expect = [], []
+    for dst, dport, src, sport, _, h4 in VECTORS:
+        rows.append({"ts_ns": len(rows) * 100_000, "src": src, "dst": dst, "sport": sport,
+                     "dport": dport, "proto": 6})  # fmt: skip
+        expect.append((h4 & 511) % 3)
+    assert expect != [(h4 & 127) % 3 for *_, h4 in VECTORS]
+    addrs = ",".join(f'"{v[0]}"' for v in VECTORS)
+    r = run(rows, 'nic.driver="i40e"', "nic.combined=3", 'nic.hkey="microsoft"',
+            f"host.addresses=[{addrs}]")  # fmt: skip
+    assert pk(r)["queue"].to_list() == expect
+
+
+
+def test_rfs_keeps_a_flow_on_its_cpu_until_the_queue_drains(tmp_path: Path) -> None:
+    # get_rps_cpu's switch rule (dev.c, KERNEL.md §3.5): when the desired CPU (sock flow table)
+    # differs from rflow->cpu, switch only if rflow->cpu is unset/offline or its backlog head
+    # has passed rflow->last_qtail (what this rflow last enqueued there).
+    # rps_flow_cnt 1: one rflow shared by every flow of the queue. Flows A (sport 1001, reader
+    # on CPU 2) and B (sport 1002, reader on CPU 3); rps_cpus 0-1; sock flow table 32768.
+    # Phase 1: A0 (t=0), B0 (t=100 us): nothing recorded yet -> RPS map [0, 1][hash >> 31];
+    #   each reader's next recvmsg records its flow -> CPU 2 / CPU 3.
+    # Phase 2 (10 ms): A1, B1, B2, B3 in one poll (1 ms hard IRQ): A1 -> rflow unset -> CPU 2
+    #   (last_qtail = A1's tail there). B1: desired 3, rflow->cpu 2, CPU 2's head has not
+    #   passed A1 (its IPI leaves at the end of this net_rx_action) -> stays on CPU 2; B2, B3
+    #   likewise. Phase 3: B4 at 20 ms: CPU 2 drained -> switch to CPU 3.
+    # processed: A0, B0 on their RPS CPUs; 4 on CPU 2; 1 on CPU 3.
+    prof = rps_profile(tmp_path, fixed__hardirq=1_000_000)
+
+    def seg(t: int, sport: int, k: int) -> dict[str, Any]:
+        return {"ts_ns": t, "proto": 6, "sport": sport, "dport": 5000, "wire_len": 1502,
+                "cap_len": 1502, "payload_len": 1448, "tcp_seq": 1000 + 1448 * k, "tcp_ack": 77,
+                "tcp_flags": 0x18, "tcp_hlen": 20, "tcp_opt_hash": 0, "ip_id": 100 + k}  # fmt: skip
+
+    rows = [seg(0, 1001, 0), seg(100_000, 1002, 0), seg(10_000_000, 1001, 1),
+            seg(10_000_000, 1002, 1), seg(10_000_000, 1002, 2), seg(10_000_000, 1002, 3),
+            seg(20_000_000, 1002, 4)]  # fmt: skip
+    r = run(rows, "host.cpus=4", "nic.combined=1", 'sysfs.rps_cpus=["0-1"]',
+            "net.core.rps_sock_flow_entries=32768", "sysfs.rps_flow_cnt=1",
+            'app[0].match="tcp sport 1001"', "app[0].cpu=2",
+            'app[1].match="tcp sport 1002"', "app[1].cpu=3", profile=prof)  # fmt: skip
+    expect = [0, 0, 4, 1]
+    for sport in (1001, 1002):
+        h = toeplitz(MS_KEY, tuple_bytes("10.0.0.2", "10.0.0.1", sport, 5000))
+        expect[h >> 31] += 1
+    assert [s["processed"] for s in r.counters["softnet_stat"]] == expect
+    assert (pk(r)["outcome"] == "delivered").all()
+
+
+@pytest.mark.parametrize(("defer", "timeout"), [(2, 0), (0, 20_000)])
+def test_irq_deferral_needs_a_timeout_and_held_gro(defer: int, timeout: int) -> None:
+    # napi_complete_done (dev.c): `if (work_done) { if (n->gro.bitmask) timeout =
+    # gro_flush_timeout; n->defer_hard_irqs_count = napi_defer_hard_irqs; } if
+    # (n->defer_hard_irqs_count > 0) { n->defer_hard_irqs_count--; timeout = gro_flush_timeout;
+    # if (timeout) ret = false; }`.
+    # - napi_defer_hard_irqs 2 with gro_flush_timeout 0: timeout stays 0, the IRQ is re-armed.
+    # - gro_flush_timeout 20 us, no deferral, UDP (GRO holds nothing): no timer either.
+    # Either way every frame (50 us apart, no moderation) gets its own IRQ and poll.
+    rows = [{"ts_ns": 50_000 * k} for k in range(10)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0",
+            f"sysfs.napi_defer_hard_irqs={defer}", f"sysfs.gro_flush_timeout={timeout}",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
+    n = r.counters["napi"][0]
+    assert (n["irqs"], n["polls"], n["arms"], n["timers"]) == (10, 10, 10, 0)
+
+
+def test_malformed_ipv4_headers_are_inhdr_errors() -> None:
+    # ip_rcv_core: IPSTATS_MIB_IN (InReceives) first, then `if (iph->ihl < 5 || iph->version
+    # != 4) goto inhdr_error;` -> InHdrErrors, SKB_DROP_REASON_IP_INHDR, in the ip stage.
+    # softnet processed counts them (they passed __netif_receive_skb_core).
+    rows = [{"ts_ns": 0, "error": "bad-ihl", "ip_hlen": 16, "sport": None, "dport": None},
+            {"ts_ns": 10_000, "error": "bad-ip-version", "sport": None, "dport": None},
+            {"ts_ns": 20_000}]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1", 'host.addresses=["10.0.0.1"]')  # fmt: skip
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["dropped", "dropped", "delivered"]
+    assert df["drop_reason"].to_list()[:2] == ["IP_INHDR", "IP_INHDR"]
+    assert df["drop_stage"].to_list()[:2] == ["ip", "ip"]
+    ip = r.counters["snmp"]["Ip"]
+    assert (ip["InReceives"], ip["InHdrErrors"], ip["InDelivers"]) == (3, 2, 1)
+    assert r.counters["softnet_stat"][0]["processed"] == 3
+
+
+def test_flow_limit_spares_the_light_flow(tmp_path: Path) -> None:
+    # As test_flow_limit_is_the_enqueuing_cpus (CPU 1 stuck 10 ms in ip_rcv on frame 1; the
+    # burst queues on its input_pkt_queue), but the 700-frame burst mixes a heavy flow (9 in
+    # 10 frames, 10.0.0.2) and a light one (every 10th, 10.0.0.3). skb_flow_limit, replayed
+    # here exactly: from qlen >= 500 each call overwrites history[head] (128 entries, zeroed
+    # at allocation), decrements the old entry's bucket if non-zero, increments
+    # buckets[hash_32(hash, 12)] and drops when that exceeds 64. Only the heavy flow reaches it.
+    prof = rps_profile(tmp_path, stage__ip=10_000_000)
+    srcs = ["10.0.0.3" if k % 10 == 9 else "10.0.0.2" for k in range(700)]
+    rows = [{"ts_ns": 0}] + [{"ts_ns": 100_000, "src": s} for s in srcs]
+    r = run(rows, "host.cpus=4", "nic.combined=1", "nic.rx=1024", 'sysfs.rps_cpus=["1"]',
+            'net.core.flow_limit_cpu_bitmap="0-0"', *APP2,
+            'host.addresses=["10.0.0.1"]', profile=prof)  # fmt: skip
+    history, buckets, head, qlen, dropped = [0] * 128, [0] * 4096, 0, 0, []
+    for k, src in enumerate(srcs):
+        if qlen > 1000:
+            dropped.append(k + 2)
+            continue
+        if qlen >= 500:
+            new = _hash_32(toeplitz(MS_KEY, tuple_bytes(src, "10.0.0.1")), 12)
+            old, history[head] = history[head], new
+            head = (head + 1) & 127
+            if buckets[old]:
+                buckets[old] -= 1
+            buckets[new] += 1
+            if buckets[new] > 64:
+                dropped.append(k + 2)
+                continue
+        qlen += 1
+    df = pk(r).sort("frame")
+    got = df.filter(pl.col("outcome") == "dropped")["frame"].to_list()
+    assert got == dropped
+    light = {k + 2 for k, s in enumerate(srcs) if s == "10.0.0.3"}
+    assert not light & set(dropped) and len(dropped) > 100
+    assert r.counters["softnet_stat"][0]["flow_limit_count"] == len(dropped)
+
+
+def test_i40e_itr_is_a_minimum_gap_too() -> None:
+    # i40e's ITR (static, rx-usecs 50, adaptive off) is the same minimum inter-interrupt gap as
+    # ixgbe's: 20 frames every 16 us (visible at 16000 k + 1067): IRQs every 50 us from 1067,
+    # 8 of them (see test_model_independent.py::test_ixgbe_itr_is_a_minimum_gap).
+    rows = [{"ts_ns": 16_000 * k} for k in range(20)]
+    r = run(rows, 'nic.driver="i40e"', "nic.combined=1", "nic.rx-usecs=50",
+            "nic.adaptive-rx=false", 'app[0].match="udp dport 9000"', "app[0].cpu=1",
+            "host.cpus=2")  # fmt: skip
+    assert _irq_times(r) == [1067 + 50_000 * i for i in range(8)]
+
+
+def test_md1_with_cstate_setup_time(tmp_path: Path) -> None:
+    # M/D/1 with exceptional first service (Welch 1964): a reader that sleeps when the queue
+    # empties pays a set-up U before each busy period: the wake-up IPI (1 us), CPU 1's
+    # idle-state exit (host.cstate-exit-ns 20 us), the scheduler (1 us) and the context switch
+    # (1 us): U = 23 us, against D = 20 us of work, rho = 0.5.
+    # Lindley with set-up: S_n = A_n + U if the reader was asleep (A_n >= S_{n-1} + D), else
+    # S_{n-1} + D, exactly, for every datagram. (Welch's mean, lambda D^2 / (2 (1 - rho)) +
+    # (2 U + lambda U^2) / (2 (1 + lambda U)), does not apply here: CPU 0 pays the same 20 us
+    # exit before its IRQs, which bunches the arrivals at the socket; test_model_independent
+    # checks Welch's mean with a set-up that leaves the arrivals Poisson.)
+    zero = {"fixed.syscall": 0, "fixed.consume": 0, "stage.copy": 0, "stage.app": 0,
+            "fixed.wakeup": 0}  # fmt: skip
+    prof = profile_with(tmp_path, "md1c", zero)
+    d, n, u = 20_000, 20_000, 23_000
+    rng = np.random.default_rng(17)
+    ts = np.cumsum(rng.exponential(d / 0.5, n)).astype(np.int64)
+    r = run([{"ts_ns": int(t)} for t in ts], "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0",
+            "host.cstate-exit-ns=20000", 'app[0].match="udp dport 9000"', "app[0].cpu=1",
+            f"app[0].work-ns={d}", "app[0].rcvbuf=1000000000", profile=prof)  # fmt: skip
+    df = pk(r).sort("frame")
+    a = l4_end(df).to_numpy()
+    wait = (df["wait_copy"] + df["cpu_copy"]).to_numpy()
+    start = np.empty(n, dtype=np.int64)
+    free = -(10**18)
+    for i in range(n):
+        start[i] = a[i] + u if a[i] >= free else free
+        free = start[i] + d
+    np.testing.assert_array_equal(wait, start - a)
+    assert (wait == u).sum() > n // 4  # many busy periods start with the full set-up
+
+
+CT_DEFRAG = ("model: with conntrack the fragments are still reassembled in ip_local_deliver."
+             " nf_defrag_ipv4 (ipv4_conntrack_defrag at NF_INET_PRE_ROUTING, priority -400)"
+             " gathers them with ip_defrag(IP_DEFRAG_CONNTRACK_IN) inside ip_rcv's PREROUTING"
+             " hook: a fragment that does not complete the datagram is stolen there, before"
+             " routing and ip_local_deliver (docs/model.md lists this as not modelled)")
+
+
+@pytest.mark.xfail(strict=True, reason=CT_DEFRAG)
+def test_conntrack_reassembles_in_prerouting() -> None:
+    from tests.test_model_breadth import frag
+
+    rows = [frag(0, 0, True), frag(10_000, 1480, True), frag(20_000, 2960, False)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "netfilter.conntrack=true",
+            'app[0].match="udp dport 9000"', "app[0].cpu=1")  # fmt: skip
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["consumed", "consumed", "delivered"]
+    ip = r.counters["snmp"]["Ip"]
+    assert (ip["ReasmReqds"], ip["ReasmOKs"], ip["InDelivers"]) == (3, 1, 1)
+    # the two fragments end in the ip stage: no routing, no local delivery of their own
+    assert df["cpu_route"].to_list()[:2] == [None, None]
+    assert df["cpu_local"].to_list()[:2] == [None, None]
+
+
+@pytest.mark.parametrize(("hz", "in_ksoftirqd", "wakeups"), [(100, 0, 0), (300, 8, 1)])
+def test_restart_limit_at_hz_100_and_300(tmp_path: Path, hz: int, in_ksoftirqd: int,
+                                         wakeups: int) -> None:  # fmt: skip
+    # CONFIG_HZ 100 and 300 exist too. MAX_SOFTIRQ_TIME = msecs_to_jiffies(2), rounded up: 1
+    # jiffy at both (10 ms, 3.33 ms); netdev_budget_usecs defaults to 2 jiffies (20000, 6666 us,
+    # usecs_to_jiffies rounds up to 2). The driver costs 21 us per frame: 200 frames at t=0 are
+    # polled 64, 64, 64, 8 in runs of ~1.4 ms (tick phase 0).
+    # HZ 100: every run ends in jiffy 0: restarts, 4 NET_RX runs in softirq, no ksoftirqd.
+    # HZ 300: runs end at ~1.4, ~2.8 (jiffy 0: restart) and ~4.2 ms (jiffy 1:
+    #   time_before(1, 0 + 1) false -> wakeup_softirqd); ksoftirqd polls the last 8. Run 3
+    #   started in jiffy 0 with a limit of jiffy 2: no squeeze.
+    prof = profile_with(tmp_path, "slowdrv", {"stage.driver": 21_000})
+    rows = [{"ts_ns": 0} for _ in range(200)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", f"host.hz={hz}", "host.tick-phase-ns=0",
+            f"net.core.netdev_budget_usecs={2 * 1_000_000 // hz}", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1", "app[0].rcvbuf=100000000", profile=prof, opts=TOP)  # fmt: skip
+    c = r.counters
+    assert c["softirqs"]["NET_RX"] == [4, 0]
+    assert c["softnet_stat"][0]["time_squeeze"] == 0
+    assert c["model"]["ksoftirqd_wakeups"][0] == wakeups
+    cpu = cpu_df(r).filter(pl.col("symbol") == "ixgbe_clean_rx_irq")
+    assert cpu.filter(pl.col("context") == "ksoftirqd")["frames"].sum() == in_ksoftirqd
+
+
+def test_rps_map_uses_reciprocal_scale(tmp_path: Path) -> None:
+    # get_rps_cpu: tcpu = map->cpus[reciprocal_scale(hash, map->len)] = cpus[(hash x len) >> 32],
+    # map->cpus in ascending CPU order (store_rps_map: for_each_cpu_and). rps_cpus "1-3": 3
+    # CPUs. 30 sources 10.0.1.x (UDP: ixgbe's 2-tuple hash), 200 us apart.
+    prof = rps_profile(tmp_path)
+    srcs = [f"10.0.1.{k}" for k in range(2, 32)]
+    rows = [{"ts_ns": 200_000 * k, "src": s} for k, s in enumerate(srcs)]
+    r = run(rows, "host.cpus=4", "nic.combined=1", 'sysfs.rps_cpus=["1-3"]',
+            'app[0].match="udp dport 9000"', "app[0].cpu=0", "app[0].rcvbuf=100000000",
+            'host.addresses=["10.0.0.1"]', profile=prof)  # fmt: skip
+    expect = [0, 0, 0, 0]
+    for s in srcs:
+        h = toeplitz(MS_KEY, tuple_bytes(s, "10.0.0.1"))
+        expect[[1, 2, 3][(h * 3) >> 32]] += 1
+    assert [s["processed"] for s in r.counters["softnet_stat"]] == expect
+    assert len([e for e in expect if e]) == 3
+
+
+BCAST = ("model: a broadcast UDP datagram to a port without a socket is treated as unicast"
+         " (NO_SOCKET, Udp NoPorts). udp.c __udp4_lib_rcv hands RTCF_BROADCAST/MULTICAST routes"
+         " to __udp4_lib_mcast_deliver, which with no matching socket does kfree_skb"
+         " (NOT_SPECIFIED) and counts Udp IgnoredMulti: no NoPorts, no ICMP port unreachable")
+
+
+@pytest.mark.xfail(strict=True, reason=BCAST)
+def test_broadcast_without_a_socket_is_ignored_multi() -> None:
+    rows = [{"ts_ns": 0, "dst": "255.255.255.255", "dst_mac": bytes.fromhex("ffffffffffff"),
+             "dport": 7777},  # DHCP-, discovery-style broadcast nobody here listens to
+            {"ts_ns": 10_000, "dst": "255.255.255.255",
+             "dst_mac": bytes.fromhex("ffffffffffff")}]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'app[0].match="udp dport 9000"',
+            "app[0].cpu=1", 'host.addresses=["10.0.0.1"]')  # fmt: skip
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["dropped", "delivered"]  # port 9000 has a socket
+    assert df["drop_reason"].to_list()[0] == "NOT_SPECIFIED"
+    udp = r.counters["snmp"]["Udp"]
+    assert udp["NoPorts"] == 0 and udp.get("IgnoredMulti") == 1
+
+
+@pytest.mark.parametrize("mask", [
+    pytest.param("2", marks=pytest.mark.xfail(strict=True, reason=HEXMASK)),
+    pytest.param("00000002", marks=pytest.mark.xfail(strict=True, reason=HEXMASK)),
+    "1-1",  # the same CPU as a range, which both readings agree on (the control)
+])  # fmt: skip
+def test_replay_run_cli_rps_backlog_drops(tmp_path: Path, mask: str) -> None:
+    # End to end: a pcap written by hand, a TOML config as a user writes it, `replay run`, the
+    # counters read back from run.json. The config pastes rps_cpus as `cat rps_cpus` shows CPU
+    # 1 on a 4-CPU host ("2"; a wider host pads it to "00000002"). netdev_max_backlog 10, 40
+    # frames in one poll (1 ms hard IRQ): 11 enqueued, 29 CPU_BACKLOG drops counted in CPU 1's
+    # softnet "dropped" (test_netdev_max_backlog_drops_on_the_target). The config reads "2" as
+    # a CPU list (CPU 2), so the drops land on CPU 2 there.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.capbuild import pcap, udp4
+
+    frame = udp4("10.0.0.2", "10.0.0.1", 4000, 9000, b"x" * 18)
+    cap = tmp_path / "burst.pcap"
+    cap.write_bytes(pcap([(0, 0, frame)] * 40))
+    prof = rps_profile(tmp_path, fixed__hardirq=1_000_000)
+    (tmp_path / "cfg.toml").write_text(
+        '[host]\ncpus = 4\nkernel = "6.12"\n[nic]\ncombined = 1\n'
+        f'[sysctl]\n"net.core.netdev_max_backlog" = 10\n[sysfs]\nrps_cpus = ["{mask}"]\n'
+        f'[costs]\nprofile = "{prof}"\n'
+        '[[app]]\nmatch = "udp dport 9000"\ncpu = 3\nrcvbuf = 100000000\n'
+    )
+    out = tmp_path / "run"
+    repo = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, "-m", "replay", "run", str(cap), "-o", str(out),
+                        "--local", "10.0.0.1", "-c", str(tmp_path / "cfg.toml")],
+                       env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True,
+                       text=True, check=False)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    c = json.loads((out / "run.json").read_text())["counters"]
+    assert [s["dropped"] for s in c["softnet_stat"]] == [0, 29, 0, 0]
+    assert [s["processed"] for s in c["softnet_stat"]] == [0, 11, 0, 0]
+    assert c["snmp"]["Udp"]["InDatagrams"] == 11
