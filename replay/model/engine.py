@@ -1892,11 +1892,7 @@ def l4_handler_cost(S, c, h, lv):
             dc = cost(S, C_CSUM, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_CSUM_L4, dc, S.po[h, O_SKBCNT])
             d4 += dc
-    elif kd == K_ICMP_ECHO:
-        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN]) + S.cbase[C_ICMP]
-        charge(S, c, lv, Y_ICMP_RCV, cost(S, C_UDP, S.po[h, O_SKBLEN]), S.po[h, O_SKBCNT])
-        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], S.po[h, O_SKBCNT])
-    elif kd == K_ICMP:
+    elif kd == K_ICMP or kd == K_ICMP_ECHO:  # the echo's reply is sent in l4_done (its limits)
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_ICMP_RCV, d4, S.po[h, O_SKBCNT])
     else:  # K_NOPROTO: dropped in ip_local_deliver
@@ -2595,6 +2591,8 @@ def l4_done_est(S, c, h, t):
     S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
     if kd == K_ICMP_ECHO or kd == K_ICMP:
         consume(S, h, t)
+        if kd == K_ICMP_ECHO:
+            return icmp_echo_reply(S, c, h, t), -2
         return 0, -1
     if kd == K_TCP or kd == K_TCP_CTRL:
         S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs, per skb (tcp_v4_rcv)
@@ -2608,8 +2606,8 @@ def l4_done_est(S, c, h, t):
     if s < 0:
         drop(S, h, S_L4, R_NOSOCK, t)
         if kd == K_UDP:
-            S.misc[M_UDPIN + (1)] += 1  # NoPorts; an ICMP port unreachable is sent (rate-limited)
-            return S.cbase[C_DROP], Y_DROP_L4
+            S.misc[M_UDPIN + (1)] += 1  # NoPorts, then icmp_send (rate-limited)
+            return icmp_port_unreach(S, c, h, t), -2
         return S.cbase[C_ICMP], Y_ICMP_SEND  # TCP: a RST is sent
     if S.P[P_BUSY] != 0:
         bp_mark_napi(S, s, h)
@@ -4558,3 +4556,160 @@ def shampo_rx(S, c, q, i, t):
     if (m & HWM_FLUSH) != 0:
         dg += shampo_flush(S, c, q, t + dg)
     return dg
+
+
+# ---------------------------------------------------------------------------- ICMP replies
+# The ICMP messages the receive path sends: a port unreachable for a UDP datagram no socket
+# takes (__udp4_lib_rcv / __udp6_lib_rcv -> icmp_send / icmpv6_send, ICMP_DEST_UNREACH /
+# ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH / ICMPV6_PORT_UNREACH) and an echo reply (icmp_echo ->
+# icmp_reply; icmpv6_echo_reply). Both go through the two rate limits of net/ipv4/icmp.c:
+# icmpv4_global_allow (icmp_global_allow: one token bucket for the host, IPv4 and IPv6 alike,
+# net.ipv4.icmp_msgs_per_sec / icmp_msgs_burst) and icmpv4_xrlim_allow / icmpv6_xrlim_allow
+# (inet_peer_xrlim_allow on the destination's inet_peer: net.ipv4.icmp_ratelimit,
+# net.ipv6.icmp.ratelimit), each only for types in the ratemask (icmpv4_mask_allow: 0x1818 =
+# dest unreachable, source quench, time exceeded, parameter problem; IPv6: every error type but
+# packet too big, no informational type), so echo replies are not limited by default.
+
+ICMP_SENT, ICMP_RL_GLOBAL, ICMP_RL_HOST = 0, 1, 2
+XRLIM_BURST_FACTOR = 6  # net/ipv4/inetpeer.c
+
+
+@njit(cache=True, inline="always")
+def icmp_rand3(S):
+    """get_random_u32_below(3) (prandom_u32_max(3) before 6.2): the 0-2 credits a message takes
+    from the global bucket. The kernel's draw is random; ours is a splitmix64 stream seeded by
+    host.random-seed, so a run repeats. (x * 3) >> 32 is the kernel's multiply-shift form."""
+    z = np.uint64(S.misc[M_ICMP + IC_RNG]) + np.uint64(0x9E3779B97F4A7C15)
+    S.misc[M_ICMP + IC_RNG] = np.int64(z)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.int64(((z >> np.uint64(32)) * np.uint64(3)) >> np.uint64(32))
+
+
+@njit(cache=True)
+def icmp_global_allow(S, j, hz):
+    """icmp_global_allow at jiffy j; True when the global bucket lets the message through (the
+    5.10-6.10 form also takes its credits here)."""
+    m = M_ICMP
+    order = S.P[P_ICMP_ORDER]
+    credit = S.misc[m + IC_CREDIT]
+    if order == ICMP_RL_HOSTFIRST:
+        # 6.11+: a positive credit lets it through untouched; else refill from the stamp
+        if credit > 0:
+            return True
+        delta = min(j - S.misc[m + IC_STAMP], hz)
+        if delta < hz // 50:
+            return False
+        incr = S.P[P_ICMP_PPS] * delta // hz
+        if incr == 0:
+            return False
+        S.misc[m + IC_STAMP] = j
+        S.misc[m + IC_CREDIT] = min(credit + incr, S.P[P_ICMP_BURST])
+        return True  # even when the credit stays <= 0 (icmp_global_consume drove it negative)
+    # up to 6.10: refill (the stamp moves only when something was added), then take credits
+    delta = min(j - S.misc[m + IC_STAMP], hz)
+    incr = 0
+    if delta >= hz // 50:
+        incr = S.P[P_ICMP_PPS] * delta // hz
+        if incr != 0:
+            S.misc[m + IC_STAMP] = j
+    credit = min(credit + incr, S.P[P_ICMP_BURST])
+    ok = credit > 0
+    if ok:
+        take = icmp_rand3(S) if order == ICMP_RL_RAND else 1
+        credit = max(credit - take, 0)
+    S.misc[m + IC_CREDIT] = credit
+    return ok
+
+
+@njit(cache=True)
+def inet_peer_xrlim_allow(S, p, j, timeout):
+    """net/ipv4/inetpeer.c inet_peer_xrlim_allow on peer p (fx slots from P_ICMP_PEER0: made,
+    rate_tokens, rate_last). A new peer (inet_getpeer) starts with no tokens and rate_last 60 s
+    back, "enough high so that the first calls ... will be allowed to go through": up to
+    XRLIM_BURST_FACTOR messages at once, then one per `timeout` jiffies."""
+    b = S.P[P_ICMP_PEER0] + 3 * p
+    if S.fx[b] == 0:
+        S.fx[b] = 1
+        S.fx[b + 1] = 0
+        S.fx[b + 2] = j - 60 * (1_000_000_000 // S.P[P_TICK])
+    token = S.fx[b + 1]
+    delta = j - S.fx[b + 2]
+    if delta != 0:
+        S.fx[b + 2] = j
+        token += delta
+        if token > XRLIM_BURST_FACTOR * timeout:
+            token = XRLIM_BURST_FACTOR * timeout
+    ok = token >= timeout
+    if ok:
+        token -= timeout
+    S.fx[b + 1] = token
+    return ok
+
+
+@njit(cache=True)
+def icmp_xmit_allow(S, h, t, limited):
+    """The rate limits an ICMP message answering skb h meets at time t (__icmp_send /
+    icmp_reply / icmp6_send / icmpv6_echo_reply): ICMP_SENT, ICMP_RL_GLOBAL or ICMP_RL_HOST,
+    counted as the kernel does (OutRateLimitGlobal, OutRateLimitHost, Icmp6OutRateLimitHost).
+    `limited`: the type is in the ratemask (icmpv4_mask_allow / icmpv6_mask_allow false)."""
+    if not limited:
+        return ICMP_SENT
+    hz = 1_000_000_000 // S.P[P_TICK]
+    j = jiffies(S, t)
+    if not icmp_global_allow(S, j, hz):
+        S.misc[M_ICMP + IC_RL_GLOBAL] += 1
+        return ICMP_RL_GLOBAL
+    v6 = S.pk[h, F_V6] != 0
+    timeout = S.P[P_ICMP6_TMO] if v6 else S.P[P_ICMP_RL]
+    if not inet_peer_xrlim_allow(S, S.pk[h, F_IPEER], j, timeout):
+        S.misc[M_ICMP + (IC_RL_HOST6 if v6 else IC_RL_HOST4)] += 1
+        return ICMP_RL_HOST
+    if S.P[P_ICMP_ORDER] == ICMP_RL_HOSTFIRST:
+        S.misc[M_ICMP + IC_CREDIT] -= icmp_rand3(S)  # icmp_global_consume (may go negative)
+    return ICMP_SENT
+
+
+@njit(cache=True)
+def icmp_port_unreach(S, c, h, t):
+    """__udp4_lib_rcv's no-socket path after NoPorts: icmp_send(ICMP_DEST_UNREACH,
+    ICMP_PORT_UNREACH) (IPv6: icmpv6_send(ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH)), then the
+    drop. Returns the CPU ns of both, charged here: the message (fixed.icmp_reply, symbol
+    icmp_send) when it leaves; a host-limited one pays icmp_route_lookup before the per-host
+    test, taken as one routing lookup (stage.route's base, the input FIB lookup's cost); a
+    globally limited one stops before any work of note."""
+    lv = level_of(S, c)
+    d = S.cbase[C_DROP]
+    charge(S, c, lv, Y_DROP_L4, d, 1)
+    if S.pk[h, F_IPEER] < 0:
+        return d  # multicast/broadcast destination or a source that cannot be answered
+    v6 = S.pk[h, F_V6] != 0
+    # type 3 (IPv4) is in icmp_ratemask unless the sysctl says otherwise; ICMPv6's default
+    # ratemask ("0-1,3-127") limits type 1
+    limited = True if v6 else (S.P[P_ICMP_MASK] >> 3) & 1 != 0
+    r = icmp_xmit_allow(S, h, t, limited)
+    if r == ICMP_SENT:
+        S.misc[M_ICMP + (IC_UNREACH6 if v6 else IC_UNREACH4)] += 1
+        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], 1)
+        d += S.cbase[C_ICMP]
+    elif r == ICMP_RL_HOST:
+        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ROUTE], 1)
+        d += S.cbase[C_ROUTE]
+    return d
+
+
+@njit(cache=True)
+def icmp_echo_reply(S, c, h, t):
+    """icmp_echo -> icmp_reply (IPv6: icmpv6_echo_reply) for echo request h: the reply leaves
+    unless a ratemask that includes echo reply (type 0; ICMPv6 129 is never limited by the
+    default mask) stops it. Returns the CPU ns charged here."""
+    if S.pk[h, F_IPEER] < 0:
+        return 0  # icmp_echo_ignore_broadcasts (default 1) / a multicast echo
+    v6 = S.pk[h, F_V6] != 0
+    limited = False if v6 else (S.P[P_ICMP_MASK] & 1) != 0
+    if icmp_xmit_allow(S, h, t, limited) != ICMP_SENT:
+        return 0
+    S.misc[M_ICMP + (IC_ECHOREP6 if v6 else IC_ECHOREP4)] += 1
+    charge(S, c, level_of(S, c), Y_ICMP_SEND, S.cbase[C_ICMP], 1)
+    return S.cbase[C_ICMP]

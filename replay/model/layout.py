@@ -109,8 +109,18 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # queue's ITR interval), the segment and payload-byte limits, sessions per queue
  P_EHW0, P_HWAGG, P_HW_TMO, P_HW_MAXSEG, P_HW_MAXLEN, P_HW_NSESS,
  # net.core.skb_defer_max; 0 before 5.19 (no per-CPU defer lists) or when the sysctl is 0
- P_DEFER_MAX) = range(78)
-N_P = 78
+ P_DEFER_MAX,
+ # ICMP output rate limits (engine.py "ICMP replies"): icmp_ratelimit in jiffies, icmp_ratemask,
+ # icmp_msgs_per_sec, icmp_msgs_burst, the ICMPv6 per-host interval in jiffies after the route's
+ # prefix scaling, the limiter's version (ICMP_RL_*), where the inet_peer token slots start in fx
+ P_ICMP_RL, P_ICMP_MASK, P_ICMP_PPS, P_ICMP_BURST, P_ICMP6_TMO, P_ICMP_ORDER, P_ICMP_PEER0,
+ ) = range(85)
+N_P = 85
+# P_ICMP_ORDER: icmp_global_allow takes one credit per message (up to 5.9); takes 0-2 at random
+# (5.10+, b38e7819cae9 "icmp: randomize the global rate limiter"), both before the per-host
+# check; 6.11+ (8c2bd38b95f7 "icmp: change the order of rate limits") only tests the credit and
+# icmp_global_consume takes 0-2 after the per-host check passed
+ICMP_RL_ONE, ICMP_RL_RAND, ICMP_RL_HOSTFIRST = 0, 1, 2
 # P_RMEM_RULE: tcp_try_rmem_schedule prunes when rmem > rcvbuf (up to 6.16 and again from 7.0),
 # rmem + truesize > rcvbuf (6.17), rmem + skb->len > rcvbuf (6.18, 6.19)
 RMEM_CLASSIC, RMEM_TRUESIZE, RMEM_LEN = range(3)
@@ -339,12 +349,16 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
              "truesize", "v6", "hash", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux",
-             "tun", "ikind", "isock", "ilen", "ext")
+             "tun", "ikind", "isock", "ilen", "ext", "ipeer")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6,
  F_HASH, F_FRAGQ, F_FOFF, F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN,
- F_EXT) = range(34)
-N_PK = 34
+ F_EXT, F_IPEER) = range(35)
+N_PK = 35
+# ipeer: dense id of the source address (its inet_peer, IPv4 and IPv6 apart) that an ICMP error or
+# echo reply to this frame would go to; -1 when none may be sent (a multicast or broadcast
+# destination: __icmp_send's PACKET_HOST and RTCF_BROADCAST|MULTICAST tests, icmp6_send's
+# multicast test; an unspecified or multicast IPv6 source, RFC 4443 2.4)
 # F_HASH: skb->hash (RPS, RFS, flow limit)
 # ext: bytes of IPv6 extension headers before the transport header (the fragment header aside)
 # demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
@@ -412,6 +426,13 @@ M_TCPL = 48
  TL_RBUF_ACK) = range(16)
 M_RQH, M_RQT = 64, 65  # head and tail of the request FIFO rqf (requests in the order made)
 M_XCOST = 66  # scratch: CPU ns tcp_prune_queue spent collapsing within the current l4_done
+# M_ICMP + k: ICMP output (engine.py "ICMP replies"): the global token bucket's credit and stamp
+# (jiffies), the get_random_u32 stream, then counters: OutDestUnreachs (IPv4, IPv6),
+# OutRateLimitGlobal (one counter for both: icmpv6_global_allow counts ICMP_MIB_RATELIMITGLOBAL),
+# OutRateLimitHost (IPv4), Icmp6OutRateLimitHost, OutEchoReps (IPv4, IPv6)
+M_ICMP = 68
+(IC_CREDIT, IC_STAMP, IC_RNG, IC_UNREACH4, IC_UNREACH6, IC_RL_GLOBAL, IC_RL_HOST4, IC_RL_HOST6,
+ IC_ECHOREP4, IC_ECHOREP6) = range(10)
 N_MISC = 80
 
 # ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)

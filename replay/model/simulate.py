@@ -32,6 +32,7 @@ from replay.model.classify import (
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed
+from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
 from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
@@ -499,6 +500,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     qs[:, L.QS_HW_TMR] = L.INF
     qs[:, L.QS_SH_SKB] = -1
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
+    ipeer, n_ipeer = icmp_peers(cols, fkind, ftun)  # ICMP replies' destinations (model/icmp.py)
     pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
     # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
     # pass (no n-row temporary per field: 140 B per packet of memory to fault in and free);
@@ -511,7 +513,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         "v6": v6, "hash": skb_hash,
         "fragq": frg.key, "foff": frg.off, "fend": frg.end, "fmf": cols.frag_mf,
         "peer": frg.peer, "csum": fcsum, "demux": demux, "tun": ftun, "ikind": fikind,
-        "isock": fisock, "ilen": filen, "ext": ext,
+        "isock": fisock, "ilen": filen, "ext": ext, "ipeer": ipeer,
     }
     by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
     for j, name in enumerate(L.PK_FIELDS):
@@ -527,6 +529,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     po[:, L.O_SKBLEN] = 0
     po[:, L.O_SKBTRUE] = 0
     fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    misc = np.zeros(L.N_MISC, np.int64)
+    fx = icmp_state(P, cfg, hz, kv, n_ipeer, fx, misc)
     tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
     tf[:, L.TF_QUICK] = -1
     tf[:, L.TF_DELACK] = -1
@@ -555,7 +559,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
         rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
-        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
+        ht=ht, hh=hh, hp=hp, misc=misc, **bl, fq=fq, fx=fx,
         tf=tf, tofo=np.full(max(n, 1), -1, np.int64),
         rqf=np.zeros(3 * max(n, 1), np.int64),  # request FIFO (flow, t0, socket): one per SYN at most
         hw=np.zeros((nq, max(int(P[L.P_HW_NSESS]), 1), L.N_HW), np.int64),
@@ -1061,6 +1065,15 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
                    "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
+    # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, then per type); the
+    # replies and errors sent come from the engine's ICMP output (model/icmp.py)
+    icmp_in = deliv_l4 & ((kind == L.K_ICMP) | (kind == L.K_ICMP_ECHO))
+    echo_in = deliv_l4 & (kind == L.K_ICMP_ECHO)
+    icmp4, icmpmsg, icmp6 = icmp_counters(S.misc, kernel_version(cfg), c4(icmp_in), c6(icmp_in),
+                                          c4(echo_in), c6(echo_in))
+    snmp["Icmp"] = icmp4
+    if icmpmsg:
+        snmp["IcmpMsg"] = icmpmsg
     snmp6 = {
         "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
         "Ip6InHdrErrors": c6(inhdr), "Ip6InUnknownProtos": c6(noproto),
@@ -1070,6 +1083,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         "Udp6InDatagrams": c6(read & udp) + c6(udp_tun), "Udp6NoPorts": c6(noports),
         "Udp6InErrors": c6((rcvbuf | csumerr) & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
         "Udp6InCsumErrors": c6(csumerr & udp), "Udp6MemErrors": 0,
+        **icmp6,
     }
     return {
         "softnet_stat": softnet,
