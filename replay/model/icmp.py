@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from replay.model import layout as L
+from replay.model import layout as L  # noqa: N812 (the engine's slot table, read as L.X)
 
 
 def _is_multicast(addr: np.ndarray, v4: np.ndarray) -> np.ndarray:
