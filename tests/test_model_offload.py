@@ -327,3 +327,29 @@ def test_bundled_download_with_mlx5_hardware_gro_through_replay_run(tmp_path: Pa
          "--set", "nic.driver=mlx5")
     q = pl.read_parquet(off / "packets.parquet").filter(pl.col("outcome") != "ignored")
     assert p["skb"].n_unique() <= q["skb"].n_unique()
+
+
+@pytest.mark.parametrize(("budget", "taken"), [(0, 8), (4, 4), (8, 8), (16, 16), (64, 30)])
+def test_so_busy_poll_budget_sizes_each_busy_poll(budget: int, taken: int) -> None:
+    # SO_BUSY_POLL_BUDGET (sk_busy_poll_budget; 0 -> BUSY_POLL_BUDGET = 8): sk_busy_loop hands it
+    # to napi_busy_loop, whose napi->poll(napi, budget) takes at most that many. Packet 1 marks
+    # the napi id; the reader then owns the idle NAPI from 8149, a turn every 550 ns. 30 frames
+    # at 100 Gb/s (~10 ns apart) become visible from 101_399; the turn at 101_649 polls: its
+    # 500 ns of poll work lets all 30 become visible, so it takes min(budget, 30); loop_end
+    # then holds (the queue has data) and busy_poll_stop's poll takes the rest (not counted).
+    rows = [udp(0)] + [udp(100_300)] * 30
+    r = run(rows, *BP, "nic.speed=100G", "net.core.busy_read=200",
+            f"app[0].busy-poll-budget={budget}")
+    assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == taken
+    assert (pk(r)["outcome"] == "delivered").all()
+
+
+def test_busy_poll_budget_needs_its_kernel() -> None:
+    with pytest.raises(ConfigError, match="5.11"):
+        resolve_config(None, ['host.kernel="5.10"', 'app[0].match="udp"',
+                              "app[0].busy-poll-budget=16"])
+    with pytest.raises(ConfigError, match="U16_MAX"):
+        resolve_config(None, ['app[0].match="udp"', "app[0].busy-poll-budget=65536"])
+    with pytest.raises(ConfigError, match="6.9"):
+        resolve_config(None, ['host.kernel="6.6"', 'app[0].match="udp"', 'app[0].wait="epoll"',
+                              "app[0].busy-poll-budget=16"])

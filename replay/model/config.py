@@ -194,6 +194,10 @@ APP_DEFAULTS: dict[str, Any] = {
     # setsockopt(SO_BUSY_POLL) in us: sk_ll_usec, the time recvmsg busy-polls the socket's NAPI
     # before it sleeps; None: net.core.busy_read (include/net/busy_poll.h, net/core/sock.c)
     "busy-poll": None,
+    # setsockopt(SO_BUSY_POLL_BUDGET, 5.11+): packets per napi->poll of the busy loop
+    # (sk_busy_poll_budget; 0: BUSY_POLL_BUDGET = 8). With wait = "epoll" it is the epoll
+    # instance's busy_poll_budget (ioctl EPIOCSPARAMS, 6.9+)
+    "busy-poll-budget": 0,
     # how the reader waits for data: "recvmsg" (a blocking recvmsg; busy polling per busy-poll /
     # net.core.busy_read) or "epoll" (epoll_wait on the socket, then recvmsg; busy polling per
     # net.core.busy_poll, ep_busy_loop)
@@ -634,6 +638,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
             full["busy-poll"] = s["net.core.busy_read"]
         # sk_setsockopt SO_BUSY_POLL: a negative value is -EINVAL; the value is an int
         _int(tmp, "app", "busy-poll", 0, 2**31 - 1, "us between 0 and 2^31-1 (SO_BUSY_POLL)")
+        # sk_setsockopt SO_BUSY_POLL_BUDGET: val < 0 || val > U16_MAX -> -EINVAL (raising it
+        # needs CAP_NET_ADMIN, taken as held); EPIOCSPARAMS: above NAPI_POLL_WEIGHT needs it too
+        _int(tmp, "app", "busy-poll-budget", 0, 65535, "packets between 0 and 65535 (U16_MAX)")
+        if full["busy-poll-budget"] and kernel_version(cfg) < ((6, 9) if full["wait"] == "epoll"
+                                                               else (5, 11)):
+            raise ConfigError(
+                f"app[{i}].busy-poll-budget needs kernel 5.11+ (SO_BUSY_POLL_BUDGET; 6.9+ for "
+                f"wait = \"epoll\", EPIOCSPARAMS), host.kernel is {cfg['host']['kernel']}")
         if full["wait"] not in ("recvmsg", "epoll"):
             raise ConfigError(
                 f"app[{i}].wait must be \"recvmsg\" or \"epoll\", got {full['wait']!r}")

@@ -2765,7 +2765,7 @@ def nra_advance(S, c, t):
             return
         elif ph == PH_LOOP:
             busy = S.cs[c, CS_HS_KS] == HS_BUSY
-            wt = BUSY_POLL_BUDGET if busy else S.P[P_WEIGHT]
+            wt = S.cs[c, CS_BP_BUDGET] if busy else S.P[P_WEIGHT]
             if S.P[P_HWAGG] == HWA_SHAMPO and S.qs[q, QS_SH_SKB] >= 0 and (
                     S.cs[c, CS_WORK] >= wt or S.qs[q, QS_RING_N] == 0
                     or S.pk[S.ringbuf[q, S.qs[q, QS_HEAD]], F_T_VIS] > t):
@@ -4018,8 +4018,9 @@ def veth_notify_rearm(S, q):
 # Turns that poll nothing are one step (a spin) that ends at the first turn boundary at or
 # after the event the loop would see (a descriptor for the owner, data in the queue, the NAPI
 # released): bp_kick. The spin's CPU is charged per turn: napi_busy_loop (fixed.busy_loop) and,
-# for the owner, the driver's poll (fixed.napi_poll). Not modelled: prefer_busy_poll,
-# SO_BUSY_POLL_BUDGET, poll()/select()/epoll busy polling (net.core.busy_poll).
+# for the owner, the driver's poll (fixed.napi_poll). The budget of each napi->poll is the
+# socket's sk_busy_poll_budget ([[app]] busy-poll-budget, SO_BUSY_POLL_BUDGET) or 8. Not
+# modelled: prefer_busy_poll, poll()/select() busy polling.
 
 
 @njit(cache=True, inline="always")
@@ -4156,6 +4157,9 @@ def bp_iterate(S, c, k, t):
         S.qs[q, QS_SCHED] = 1  # cmpxchg: SCHED | IN_BUSY_POLL
         S.ts[k, TS_BP_OWN] = q
     if S.qs[q, QS_RING_N] > 0:
+        # napi_busy_loop's budget: READ_ONCE(sk->sk_busy_poll_budget) ?: BUSY_POLL_BUDGET
+        # (sk_busy_loop, include/net/busy_poll.h; SO_BUSY_POLL_BUDGET, 5.11+)
+        S.cs[c, CS_BP_BUDGET] = S.ss[S.ts[k, TS_SOCK], SS_BP_BUDGET]
         bp_poll(S, c, q, t, BP_ITER)
         return True
     bp_spin(S, c, k, t, S.cbase[C_POLL] + S.cbase[C_BUSY], S.cbase[C_POLL], 0)
@@ -4200,6 +4204,8 @@ def bp_step(S, k, c, t):
             # busy_poll_stop: clear MISSED and IN_BUSY_POLL, one more napi->poll
             S.qs[q, QS_MISSED] = 0
             S.ts[k, TS_PHASE] = TP_BUSY_END
+            # busy_poll_stop's napi->poll(napi, budget) takes the loop's budget too (5.11+)
+            S.cs[c, CS_BP_BUDGET] = S.ss[s, SS_BP_BUDGET]
             bp_poll(S, c, q, t, BP_STOP)
             return True
     # TP_BUSY_END: the loop is over

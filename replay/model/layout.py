@@ -153,8 +153,9 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  # CFS (< 6.6) wake-up preemption by ksoftirqd (engine.py wakeup_softirqd): when ksoftirqd last
  # went to sleep, and a preemption of the current reader due at the return from interrupt
  CS_KS_SLEEP_T, CS_WAKE_PREEMPT,
- ) = range(71)
-N_CS = 71
+ CS_BP_BUDGET,  # busy polling: the budget of the napi->poll the poll machine runs
+ ) = range(72)
+N_CS = 72
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
@@ -210,8 +211,9 @@ N_HW = 16
  SS_LL_USEC,  # sk_ll_usec: SO_BUSY_POLL, else net.core.busy_read (0: no busy polling)
  SS_NAPI,  # sk_napi_id as the queue + 1 (0: none yet; sk_mark_napi_id / _once)
  SS_CONN,  # a connect()ed UDP socket (its napi id follows every skb, not only the first)
- ) = range(25)
-N_SS = 25
+ SS_BP_BUDGET,  # sk_busy_poll_budget (SO_BUSY_POLL_BUDGET) or BUSY_POLL_BUDGET when it is 0
+ ) = range(26)
+N_SS = 26
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
