@@ -188,3 +188,66 @@ def test_icmp_sysctls_follow_the_kernel() -> None:
         == (10000, 10000)
     with pytest.raises(ConfigError, match="icmp_ratelimit"):
         resolve_config(None, ["net.ipv4.icmp_ratelimit=-1"])
+
+
+def _echo_table(rows: list[dict[str, Any]], types: list[int]) -> Any:
+    """A frames table with the optional icmp_type column (the decoder does not write it yet)."""
+    import pyarrow as pa
+
+    from tests.framegen import frames
+
+    return frames(rows).append_column("icmp_type", pa.array(types, pa.uint8()))
+
+
+def _run_table(table: Any, *sets: str, profile: str) -> Any:
+    from replay.model.costs import load_profile
+    from replay.model.simulate import simulate
+    from replay.runner import ReplayOptions
+
+    cfg = resolve_config(None, [f'costs.profile="{profile}"', *sets])
+    return simulate(table, cfg, load_profile(profile), ReplayOptions())
+
+
+ICMP_ROW = {"proto": 1, "sport": None, "dport": None, "payload_len": 56, "wire_len": 98,
+            "cap_len": 98}
+
+
+def test_echo_requests_get_replies_unlimited(tmp_path: Path) -> None:
+    # icmp_rcv: InMsgs, InType8; icmp_echo -> icmp_reply: echo reply (type 0) is not in the
+    # default ratemask 0x1818, so icmpv4_global_allow and icmpv4_xrlim_allow let all through:
+    # OutMsgs, OutEchoReps, OutType0. The l4 stage: icmp_rcv 100 (stage.udp's cost) + the reply
+    # 1000; the request is consumed.
+    rows = [{"ts_ns": k * 100_000_000, **ICMP_ROW} for k in range(10)]
+    r = _run_table(_echo_table(rows, [8] * 10), *BASE, profile=_prof(tmp_path))
+    ic = _icmp(r)
+    assert (ic["InMsgs"], ic["InEchos"], ic["OutMsgs"], ic["OutEchoReps"]) == (10, 10, 10, 10)
+    assert ic["OutRateLimitHost"] == 0
+    assert r.counters["snmp"]["IcmpMsg"] == {"InType8": 10, "OutType0": 10}
+    df = pk(r)
+    assert set(df["outcome"].to_list()) == {"consumed"}
+    assert df["cpu_l4"].to_list() == [1100] * 10
+    # an echo reply (type 0) received is taken by icmp_rcv and answered by nothing
+    r = _run_table(_echo_table(rows, [0] * 10), *BASE, profile=_prof(tmp_path))
+    assert (_icmp(r)["InMsgs"], _icmp(r)["InEchos"], _icmp(r)["OutMsgs"]) == (10, 0, 0)
+
+
+def test_echo_replies_limited_when_the_ratemask_says_so(tmp_path: Path) -> None:
+    # icmp_ratemask 0x1819 adds echo reply: the per-host bucket as for port unreachables
+    # (6 at once, then one per 250 jiffies = 1 s): requests every 100 ms for 1 s -> 6 replies
+    rows = [{"ts_ns": k * 100_000_000, **ICMP_ROW} for k in range(10)]
+    r = _run_table(_echo_table(rows, [8] * 10), *BASE, "net.ipv4.icmp_ratemask=6169",
+                   profile=_prof(tmp_path))
+    ic = _icmp(r)
+    assert (ic["InEchos"], ic["OutEchoReps"], ic["OutRateLimitHost"]) == (10, 6, 4)
+    assert pk(r)["cpu_l4"].to_list() == [1100] * 6 + [100] * 4
+
+
+def test_icmpv6_echo_requests_get_replies(tmp_path: Path) -> None:
+    v6 = {**ICMP_ROW, "proto": 58, "ip_version": 6, "ethertype": 0x86DD, "src": "2001:db8::2",
+          "dst": "2001:db8::1"}
+    rows = [{"ts_ns": k * 1_000_000, **v6} for k in range(3)]
+    r = _run_table(_echo_table(rows, [128] * 3), *BASE, profile=_prof(tmp_path))
+    s6 = r.counters["snmp6"]
+    assert (s6["Icmp6InMsgs"], s6["Icmp6InEchos"], s6["Icmp6OutEchoReplies"]) == (3, 3, 3)
+    assert (s6["Icmp6InType128"], s6["Icmp6OutType129"], s6["Icmp6OutMsgs"]) == (3, 3, 3)
+    assert _icmp(r)["InMsgs"] == 0
