@@ -345,11 +345,11 @@ def test_so_busy_poll_budget_sizes_each_busy_poll(budget: int, taken: int) -> No
 
 
 def test_busy_poll_budget_needs_its_kernel() -> None:
-    with pytest.raises(ConfigError, match="5.11"):
+    with pytest.raises(ConfigError, match=r"5\.11"):
         resolve_config(None, ['host.kernel="5.10"', 'app[0].match="udp"',
                               "app[0].busy-poll-budget=16"])
     with pytest.raises(ConfigError, match="U16_MAX"):
         resolve_config(None, ['app[0].match="udp"', "app[0].busy-poll-budget=65536"])
-    with pytest.raises(ConfigError, match="6.9"):
+    with pytest.raises(ConfigError, match=r"6\.9"):
         resolve_config(None, ['host.kernel="6.6"', 'app[0].match="udp"', 'app[0].wait="epoll"',
                               "app[0].busy-poll-budget=16"])
