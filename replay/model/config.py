@@ -198,6 +198,11 @@ APP_DEFAULTS: dict[str, Any] = {
     # (sk_busy_poll_budget; 0: BUSY_POLL_BUDGET = 8). With wait = "epoll" it is the epoll
     # instance's busy_poll_budget (ioctl EPIOCSPARAMS, 6.9+)
     "busy-poll-budget": 0,
+    # setsockopt(SO_PREFER_BUSY_POLL, 5.11+; CAP_NET_ADMIN): with sysfs napi_defer_hard_irqs and
+    # gro_flush_timeout set, the softirq leaves a busy-polled NAPI to the poller and the IRQ
+    # stays masked after the loop (net/core/dev.c, "net: Introduce preferred busy-polling").
+    # With wait = "epoll" it is the epoll instance's prefer_busy_poll (EPIOCSPARAMS, 6.9+)
+    "prefer-busy-poll": False,
     # how the reader waits for data: "recvmsg" (a blocking recvmsg; busy polling per busy-poll /
     # net.core.busy_read) or "epoll" (epoll_wait on the socket, then recvmsg; busy polling per
     # net.core.busy_poll, ep_busy_loop)
@@ -645,6 +650,12 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
                                                                else (5, 11)):
             raise ConfigError(
                 f"app[{i}].busy-poll-budget needs kernel 5.11+ (SO_BUSY_POLL_BUDGET; 6.9+ for "
+                f"wait = \"epoll\", EPIOCSPARAMS), host.kernel is {cfg['host']['kernel']}")
+        _bool(tmp, "app", "prefer-busy-poll")
+        if full["prefer-busy-poll"] and kernel_version(cfg) < ((6, 9) if full["wait"] == "epoll"
+                                                               else (5, 11)):
+            raise ConfigError(
+                f"app[{i}].prefer-busy-poll needs kernel 5.11+ (SO_PREFER_BUSY_POLL; 6.9+ for "
                 f"wait = \"epoll\", EPIOCSPARAMS), host.kernel is {cfg['host']['kernel']}")
         if full["wait"] not in ("recvmsg", "epoll"):
             raise ConfigError(

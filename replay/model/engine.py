@@ -575,6 +575,7 @@ def napi_timer(S, q, t):
     heap_set(S, S.P[P_ETMR0] + q, INF)
     if S.qs[q, QS_SCHED] != 0:
         return
+    S.qs[q, QS_PREFER] = 0  # test_and_set_bit(SCHED) won: clear_bit(PREFER_BUSY_POLL)
     S.qs[q, QS_TIMERS] += 1
     deliver_irq(S, S.qs[q, QS_CPU], -(q + 1), t)
 
@@ -2774,6 +2775,10 @@ def nra_advance(S, c, t):
                 S.cs[c, CS_PHASE] = PH_PKT_DONE
                 start_step(S, c, t, ST_PKT, q, d)
                 return
+            if S.cs[c, CS_WORK] >= wt and not busy and S.qs[q, QS_PREFER] != 0 and \
+                    S.P[P_THREADED] == 0:
+                prefer_exit_early(S, c, q, t)
+                continue
             if S.cs[c, CS_WORK] >= wt:
                 # the poll used its whole weight: __napi_poll flushes GRO (all when HZ < 1000,
                 # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2); a
@@ -2910,8 +2915,9 @@ def nra_advance(S, c, t):
                 S.qs[q, QS_BPRX] += S.cs[c, CS_WORK]  # the NAPI stays the busy poller's
                 poll_end(S, c, q, t, True)
                 continue
-            # napi_complete_done (dev.c:6722-6788)
+            # napi_complete_done (dev.c:6722-6788); its cmpxchg clears PREFER_BUSY_POLL too
             S.qs[q, QS_SCHED] = 0
+            S.qs[q, QS_PREFER] = 0
             if S.cs[c, CS_TMO] != 0:
                 heap_set(S, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
             if S.qs[q, QS_MISSED] != 0:
@@ -2927,6 +2933,9 @@ def nra_advance(S, c, t):
                 bp_kick_napi(S, q, t)  # a busy poller waiting for the NAPI may take it now
             poll_end(S, c, q, t, True)
             continue
+        elif ph == PH_END_PREFER:
+            prefer_complete(S, c, q, t)
+            continue
         elif ph == PH_END_FULL:
             if S.cs[c, CS_HS_KS] != HS_BUSY:
                 S.lst[c, L_RL, S.cs[c, CS_RL_N]] = q
@@ -2941,6 +2950,12 @@ def nra_advance(S, c, t):
                 napi_schedule(S, qc, q, t)
                 if S.cs[qc, CS_X] == X_IDLE:
                     schedule(S, qc, t)
+            elif S.cs[c, CS_BP_SKIP] != 0:
+                # __busy_poll_stop(skip_schedule): flush old GRO packets, clear SCHED; the IRQ
+                # stays masked and the watchdog armed by busy_poll_stop polls it later
+                gro_flush(S, q, t, S.P[P_HZ1000] != 0)
+                S.qs[q, QS_SCHED] = 0
+                bp_kick_napi(S, q, t)
             else:
                 # __busy_poll_stop: rc == budget: gro_normal_list (done) and __napi_schedule
                 # on this CPU; local_bh_enable runs it here
@@ -4019,8 +4034,9 @@ def veth_notify_rearm(S, q):
 # after the event the loop would see (a descriptor for the owner, data in the queue, the NAPI
 # released): bp_kick. The spin's CPU is charged per turn: napi_busy_loop (fixed.busy_loop) and,
 # for the owner, the driver's poll (fixed.napi_poll). The budget of each napi->poll is the
-# socket's sk_busy_poll_budget ([[app]] busy-poll-budget, SO_BUSY_POLL_BUDGET) or 8. Not
-# modelled: prefer_busy_poll, poll()/select() busy polling.
+# socket's sk_busy_poll_budget ([[app]] busy-poll-budget, SO_BUSY_POLL_BUDGET) or 8;
+# SO_PREFER_BUSY_POLL: "preferred busy polling" below. Not modelled: poll()/select() busy
+# polling.
 
 
 @njit(cache=True, inline="always")
@@ -4152,6 +4168,8 @@ def bp_iterate(S, c, k, t):
     q = S.ts[k, TS_BP_Q]
     if S.ts[k, TS_BP_OWN] < 0:
         if S.qs[q, QS_SCHED] != 0:
+            if S.ss[S.ts[k, TS_SOCK], SS_PREFER] != 0:
+                S.qs[q, QS_PREFER] = 1  # set_bit(NAPI_STATE_PREFER_BUSY_POLL) before goto count
             bp_spin(S, c, k, t, S.cbase[C_BUSY], 0, 0)  # goto count: nothing polled
             return True
         S.qs[q, QS_SCHED] = 1  # cmpxchg: SCHED | IN_BUSY_POLL
@@ -4206,6 +4224,9 @@ def bp_step(S, k, c, t):
             S.ts[k, TS_PHASE] = TP_BUSY_END
             # busy_poll_stop's napi->poll(napi, budget) takes the loop's budget too (5.11+)
             S.cs[c, CS_BP_BUDGET] = S.ss[s, SS_BP_BUDGET]
+            S.cs[c, CS_BP_SKIP] = 0
+            if S.ss[s, SS_PREFER] != 0:
+                bp_stop_prefer(S, c, q, t)
             bp_poll(S, c, q, t, BP_STOP)
             return True
     # TP_BUSY_END: the loop is over
@@ -4719,3 +4740,72 @@ def icmp_echo_reply(S, c, h, t):
     S.misc[M_ICMP + (IC_ECHOREP6 if v6 else IC_ECHOREP4)] += 1
     charge(S, c, level_of(S, c), Y_ICMP_SEND, S.cbase[C_ICMP], 1)
     return S.cbase[C_ICMP]
+
+
+# ------------------------------------------------------------------- preferred busy polling
+# SO_PREFER_BUSY_POLL (net/core/dev.c, 7fd3253a7de6 "net: Introduce preferred busy-polling",
+# 5.11): a poller with sk_prefer_busy_poll that finds the NAPI scheduled (an interrupt's softirq
+# owns it) sets NAPI_STATE_PREFER_BUSY_POLL; __napi_poll, when the driver used the whole
+# weight, then exits early instead of repolling: napi_complete_done(n, work) — with
+# napi_defer_hard_irqs and gro_flush_timeout that keeps the IRQ masked, arms napi_watchdog and
+# clears SCHED, so the poller takes the NAPI at its next turn; otherwise (it returned true)
+# napi_schedule(n) polls it again from the softirq. napi_complete_done and napi_watchdog clear
+# the bit. busy_poll_stop of such a poller reloads defer_hard_irqs_count and, when both knobs
+# are set, arms the watchdog before its last napi->poll: a completed poll then keeps the IRQ
+# masked (the count it set), a full one skips __napi_schedule (skip_schedule). The IRQ thus
+# stays off while the application keeps busy polling within gro_flush_timeout.
+
+PH_END_PREFER = 20  # cs[c, CS_PHASE]: __napi_poll's early exit for PREFER_BUSY_POLL
+
+
+@njit(cache=True)
+def prefer_exit_early(S, c, q, t):
+    """__napi_poll, work == weight and napi_prefer_busy_poll(n): napi_complete_done(n, work)
+    (its deferral rules, as at the end of a partial poll), then PH_END_PREFER."""
+    tmo = 0
+    if S.cs[c, CS_WORK] > 0:
+        if S.qs[q, QS_GRO_N] > 0:
+            tmo = S.P[P_GRO_FT]
+        S.qs[q, QS_DEFER] = S.P[P_DEFER]
+    keep = 0
+    if S.qs[q, QS_DEFER] > 0:
+        S.qs[q, QS_DEFER] -= 1
+        tmo = S.P[P_GRO_FT]
+        if tmo != 0:
+            keep = 1
+    S.cs[c, CS_TMO] = tmo
+    S.cs[c, CS_KEEP_MASKED] = keep
+    gro_flush(S, q, t, tmo != 0)
+    S.cs[c, CS_FLUSH_RET] = PH_END_PREFER
+    S.cs[c, CS_PHASE] = PH_FLUSH
+    S.cs[c, CS_LSTEP] = 0
+
+
+@njit(cache=True)
+def prefer_complete(S, c, q, t):
+    """The rest of the early exit: the NAPI completes (SCHED and PREFER cleared, the watchdog
+    armed with a timeout). napi_complete_done's true return (no deferral) -> napi_schedule(n):
+    polled again from this softirq, the IRQ still masked (the driver, having used its weight,
+    did not re-arm it). MISSED: napi_complete_done reschedules it itself (returns false)."""
+    S.qs[q, QS_SCHED] = 0
+    S.qs[q, QS_PREFER] = 0
+    if S.cs[c, CS_TMO] != 0:
+        heap_set(S, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
+    if S.qs[q, QS_MISSED] != 0:
+        S.qs[q, QS_MISSED] = 0
+        napi_schedule(S, c, q, t)
+    elif S.cs[c, CS_KEEP_MASKED] == 0:
+        napi_schedule(S, c, q, t)
+    if S.qs[q, QS_SCHED] == 0:
+        bp_kick_napi(S, q, t)  # the poller that asked may take it now
+    poll_end(S, c, q, t, False)
+
+
+@njit(cache=True)
+def bp_stop_prefer(S, c, q, t):
+    """busy_poll_stop with NAPI_F_PREFER_BUSY_POLL: defer_hard_irqs_count reloaded; with a
+    gro_flush_timeout too, napi_watchdog armed and skip_schedule set."""
+    S.qs[q, QS_DEFER] = S.P[P_DEFER]
+    if S.P[P_DEFER] != 0 and S.P[P_GRO_FT] != 0:
+        heap_set(S, S.P[P_ETMR0] + q, t + S.P[P_GRO_FT])
+        S.cs[c, CS_BP_SKIP] = 1

@@ -154,8 +154,9 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  # went to sleep, and a preemption of the current reader due at the return from interrupt
  CS_KS_SLEEP_T, CS_WAKE_PREEMPT,
  CS_BP_BUDGET,  # busy polling: the budget of the napi->poll the poll machine runs
- ) = range(72)
-N_CS = 72
+ CS_BP_SKIP,  # busy_poll_stop with prefer_busy_poll and the deferral armed: skip_schedule
+ ) = range(73)
+N_CS = 73
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
@@ -175,8 +176,9 @@ BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop'
  # mlx5 hardware GRO (SHAMPO): the skb the driver builds from matching CQEs (rq->hw_gro_data
  # ->skb; -1: none) and its last segment
  QS_SH_SKB, QS_SH_TAIL,
- ) = range(58)
-N_QS = 58
+ QS_PREFER,  # NAPI_STATE_PREFER_BUSY_POLL (engine.py "Busy polling": prefer_busy_poll)
+ ) = range(59)
+N_QS = 59
 NT_SLEEP, NT_RUNNABLE, NT_RUNNING = range(3)  # qs[q, QS_THR]
 # ixgbe dynamic ITR constants (ixgbe.h: IXGBE_ITR_ADAPTIVE_*)
 AITR_MIN_INC, AITR_MIN_USECS, AITR_MAX_USECS, AITR_LATENCY = 2, 10, 126, 0x80
@@ -212,8 +214,9 @@ N_HW = 16
  SS_NAPI,  # sk_napi_id as the queue + 1 (0: none yet; sk_mark_napi_id / _once)
  SS_CONN,  # a connect()ed UDP socket (its napi id follows every skb, not only the first)
  SS_BP_BUDGET,  # sk_busy_poll_budget (SO_BUSY_POLL_BUDGET) or BUSY_POLL_BUDGET when it is 0
- ) = range(26)
-N_SS = 26
+ SS_PREFER,  # sk_prefer_busy_poll (SO_PREFER_BUSY_POLL)
+ ) = range(27)
+N_SS = 27
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,

@@ -400,6 +400,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         ss[s, L.SS_CONN] = 1 if a.get("connected") else 0
         # sk_busy_loop: READ_ONCE(sk->sk_busy_poll_budget) ?: BUSY_POLL_BUDGET
         ss[s, L.SS_BP_BUDGET] = int(a.get("busy-poll-budget") or 0) or L.BUSY_POLL_BUDGET
+        ss[s, L.SS_PREFER] = 1 if a.get("prefer-busy-poll") else 0  # sk_prefer_busy_poll
     P[L.P_BUSY] = 1 if (ss[:nsock, L.SS_LL_USEC] > 0).any() else 0
     qoff = np.concatenate([[0], np.cumsum(qcaps)]).astype(np.int64) if qcaps else np.zeros(1, np.int64)
     for s in range(nsock):
