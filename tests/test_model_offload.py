@@ -327,3 +327,106 @@ def test_bundled_download_with_mlx5_hardware_gro_through_replay_run(tmp_path: Pa
          "--set", "nic.driver=mlx5")
     q = pl.read_parquet(off / "packets.parquet").filter(pl.col("outcome") != "ignored")
     assert p["skb"].n_unique() <= q["skb"].n_unique()
+
+
+@pytest.mark.parametrize(("budget", "taken"), [(0, 8), (4, 4), (8, 8), (16, 16), (64, 30)])
+def test_so_busy_poll_budget_sizes_each_busy_poll(budget: int, taken: int) -> None:
+    # SO_BUSY_POLL_BUDGET (sk_busy_poll_budget; 0 -> BUSY_POLL_BUDGET = 8): sk_busy_loop hands it
+    # to napi_busy_loop, whose napi->poll(napi, budget) takes at most that many. Packet 1 marks
+    # the napi id; the reader then owns the idle NAPI from 8149, a turn every 550 ns. 30 frames
+    # at 100 Gb/s (~10 ns apart) become visible from 101_399; the turn at 101_649 polls: its
+    # 500 ns of poll work lets all 30 become visible, so it takes min(budget, 30); loop_end
+    # then holds (the queue has data) and busy_poll_stop's poll takes the rest (not counted).
+    rows = [udp(0)] + [udp(100_300)] * 30
+    r = run(rows, *BP, "nic.speed=100G", "net.core.busy_read=200",
+            f"app[0].busy-poll-budget={budget}")
+    assert r.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == taken
+    assert (pk(r)["outcome"] == "delivered").all()
+
+
+def test_busy_poll_budget_needs_its_kernel() -> None:
+    with pytest.raises(ConfigError, match=r"5\.11"):
+        resolve_config(None, ['host.kernel="5.10"', 'app[0].match="udp"',
+                              "app[0].busy-poll-budget=16"])
+    with pytest.raises(ConfigError, match="U16_MAX"):
+        resolve_config(None, ['app[0].match="udp"', "app[0].busy-poll-budget=65536"])
+    with pytest.raises(ConfigError, match=r"6\.9"):
+        resolve_config(None, ['host.kernel="6.6"', 'app[0].match="udp"', 'app[0].wait="epoll"',
+                              "app[0].busy-poll-budget=16"])
+
+
+DEFER_1MS = ["sysfs.napi_defer_hard_irqs=1", "sysfs.gro_flush_timeout=1000000"]
+
+
+def test_prefer_busy_poll_keeps_the_interrupt_masked() -> None:
+    # napi_defer_hard_irqs 1, gro_flush_timeout 1 ms; a packet every 100 us after the first,
+    # each found by the reader's busy loop (busy_read 200 us). Packet 1 takes the interrupt and
+    # its completion keeps the vector masked (defer count 1) with the watchdog 1 ms out.
+    # Without prefer_busy_poll each busy_poll_stop's poll completes with work 0: no reload, the
+    # count is spent, the vector is re-armed -> the next packet raises a hard IRQ that finds
+    # the poller's SCHED (MISSED): packets 3..11 = 9 IRQs + packet 1's = 10; arms: 10 stops
+    # after packets 2..11, the last loop's timeout stop, the watchdog's poll = 12.
+    # With it, busy_poll_stop reloads the count (1) and arms the watchdog: the completion
+    # spends the count and keeps the vector masked, so no packet after the first raises an
+    # IRQ; the watchdog fires once, 1 ms after the last stop, polls nothing and re-arms (1).
+    rows = [udp(0)] + [udp(100_300 + k * 100_000) for k in range(10)]
+    base = run(rows, *BP, "net.core.busy_read=200", *DEFER_1MS)
+    r = run(rows, *BP, "net.core.busy_read=200", *DEFER_1MS, "app[0].prefer-busy-poll=true")
+    for x, irqs, arms in ((base, 10, 12), (r, 1, 1)):
+        napi = x.counters["napi"][0]
+        assert (napi["irqs"], napi["arms"], napi["timers"]) == (irqs, arms, 1)
+        assert x.counters["interrupts"]["eth0-rx-0"] == [irqs, 0]
+        assert x.counters["snmp"]["TcpExt"]["BusyPollRxPackets"] == 10
+        assert (pk(x)["t_done"] - pk(x)["t_wire"]).to_list() == [7750] + [4150] * 10
+
+
+BURST_APPS = ['app[0].match="udp dport 9000"', "app[0].cpu=1", "app[0].work-ns=20000",
+              "app[0].busy-poll=200", 'app[1].match="udp dport 9001"', "app[1].cpu=2",
+              "host.cpus=3"]
+
+
+def _poll_events(r: Any) -> list[tuple[int, int, int, str]]:
+    ev = pl.from_arrow(r.events)
+    assert isinstance(ev, pl.DataFrame)
+    ev = ev.filter(pl.col("kind").cast(pl.Utf8) == "poll").sort("t")
+    return [(int(t), int(c), int(v), str(d)) for t, c, v, d in
+            ev.select(["t", "cpu", "value", pl.col("detail").cast(pl.Utf8)]).rows()]
+
+
+@pytest.mark.parametrize("prefer", [False, True])
+def test_prefer_busy_poll_takes_the_napi_from_a_busy_softirq(prefer: bool) -> None:
+    # Packet 1 (port 9000) marks the reader's napi id; its completion defers the IRQ (count 1,
+    # gro_flush_timeout 5 us): the watchdog polls nothing at 9849 and re-arms. 300 datagrams
+    # for another socket (port 9001) from 10 us: the IRQ, then the softirq on CPU 0 polls 64
+    # per poll (12_299-54_999). The reader (work 20 us after packet 1) starts its busy loop
+    # while that softirq owns the NAPI. Without prefer it spins until the softirq has drained
+    # the ring (5 polls: 64 x 4 + 44) and polls nothing. With prefer it sets
+    # PREFER_BUSY_POLL: the softirq's full poll exits early (napi_complete_done: count 1
+    # reloaded and spent, the IRQ stays masked, the NAPI released) and the reader takes the
+    # NAPI at once, polling the other 236 by 8 (BusyPollRxPackets; the socket 9000 stays empty,
+    # so the loop runs to its timeout and busy_poll_stop's poll finds nothing).
+    sets = [*BP, *BURST_APPS, "sysfs.napi_defer_hard_irqs=1", "sysfs.gro_flush_timeout=5000"]
+    if prefer:
+        sets.append("app[0].prefer-busy-poll=true")
+    rows = [udp(0)] + [{**udp(10_000), "dport": 9001} for _ in range(300)]
+    r = run(rows, *sets)
+    c = r.counters
+    polls = _poll_events(r)
+    assert polls[:4] == [(2299, 0, 1, "complete"), (9849, 0, 0, "complete"),
+                         (12_299, 0, 64, "weight"),
+                         (54_999, 1, 8, "weight") if prefer else (55_099, 0, 64, "weight")]
+    assert r.summary["outcomes"]["delivered"] == 301
+    if prefer:
+        assert c["snmp"]["TcpExt"]["BusyPollRxPackets"] == 236
+        assert c["softnet_stat"][0]["processed"] == 65
+        assert sum(v for _, cpu, v, _ in polls if cpu == 1) == 236
+    else:
+        assert c["snmp"]["TcpExt"]["BusyPollRxPackets"] == 0
+        assert c["softnet_stat"][0]["processed"] == 301
+        assert [v for _, cpu, v, _ in polls if cpu == 0][2:] == [64, 64, 64, 64, 44]
+
+
+def test_prefer_busy_poll_needs_its_kernel() -> None:
+    with pytest.raises(ConfigError, match=r"5\.11"):
+        resolve_config(None, ['host.kernel="5.10"', 'app[0].match="udp"',
+                              "app[0].prefer-busy-poll=true"])

@@ -20,6 +20,7 @@ from replay.model.layout import (
     K_ARP,
     K_BADIP,
     K_ICMP,
+    K_ICMP_ECHO,
     K_NONIP,
     K_NOPROTO,
     K_TCP,
@@ -76,6 +77,9 @@ class Columns:
     flow: np.ndarray
     error: list[str | None]
     error_at: np.ndarray  # indices of the frames with an error (kinds() looks at those only)
+    # the ICMP/ICMPv6 type of a frame that has an ICMP header (-1: none or not read), when the
+    # frames table carries an `icmp_type` column (the capture decoder does not write one yet)
+    icmp_type: np.ndarray | None = None
 
 
 def _np(col: pa.ChunkedArray | pa.Array, fill: Any, dtype: Any) -> np.ndarray:
@@ -179,6 +183,8 @@ def columns(table: pa.Table) -> Columns:
         flow=_np(table["flow"], 0, np.int64),
         error=errors,
         error_at=error_at,
+        icmp_type=_np(table["icmp_type"], -1, np.int64) if "icmp_type" in table.column_names
+        else None,
     )
 
 
@@ -323,6 +329,13 @@ def kinds(cols: Columns) -> np.ndarray:
     k[tcp & (cols.payload_len > 0)] = K_TCP
     k[tcp & (cols.payload_len == 0)] = K_TCP_CTRL
     k[icmp] = K_ICMP
+    if cols.icmp_type is not None:
+        # icmp_rcv -> icmp_echo for ICMP_ECHO (8); icmpv6_rcv -> icmpv6_echo_reply for
+        # ICMPV6_ECHO_REQUEST (128); a later fragment carries no type (its datagram takes the
+        # first fragment's kind)
+        echo = icmp & (cols.frag != 2) & (
+            ((cols.proto == 1) & (cols.icmp_type == 8)) | ((cols.proto == 58) & (cols.icmp_type == 128)))
+        k[echo] = K_ICMP_ECHO
     for i in cols.error_at.tolist():  # a Python loop over every frame cost 0.1 s per million
         e = cols.error[i]
         if e is None or not ip[i]:

@@ -49,6 +49,14 @@ DEFAULTS: dict[str, Any] = {
         # MAX_TCP_HEADER, hence LL_MAX_HEADER: 640 with CONFIG_WLAN/HYPERV_NET and tunnels (a
         # distribution kernel), 576 on minimal configs. Sets the truesize of a sender's skb (veth)
         "skb-small-head": 640,
+        # the kernel's get_random_u32 stream where a rule draws from it (icmp_global_consume's
+        # 0-2 credits per ICMP message, 5.10+): a run repeats with the same seed; change it to
+        # see another draw (0..2^63-1)
+        "random-seed": 0,
+        # prefix length of the IPv6 route back to the senders: icmpv6_xrlim_allow gives wider
+        # prefixes more ICMPv6 errors (net.ipv6.icmp.ratelimit >> ((128 - plen) >> 5)); 64: the
+        # senders on the host's own /64, 0: reached by the default route
+        "icmp6-route-prefix": 64,
     },
     "nic": {
         "driver": "ixgbe",
@@ -130,6 +138,17 @@ DEFAULTS: dict[str, Any] = {
         # sysctl_net_busy_poll: how long poll/select/epoll_wait busy-poll (ep_busy_loop's
         # busy_loop_timeout); 0 = off. Applies to [[app]]s with wait = "epoll"
         "net.core.busy_poll": 0,
+        # ICMP output limits (net/ipv4/icmp.c icmp_sk_init, net/ipv6/icmp.c icmpv6_sysctl_init):
+        # ms between ICMP messages to one destination (1 * HZ; 0: no per-destination limit),
+        # the ICMP types limited (0x1818: dest unreachable, source quench, time exceeded,
+        # parameter problem; echo reply, bit 0, is not), the host-wide token bucket (None: 1000
+        # per second with a burst of 50 up to 6.19; 10000 and 10000 in the tree after it, taken
+        # as 7.0 [UNSURE: the release of that change]) and the ICMPv6 per-destination ms
+        "net.ipv4.icmp_ratelimit": 1000,
+        "net.ipv4.icmp_ratemask": 6168,
+        "net.ipv4.icmp_msgs_per_sec": None,
+        "net.ipv4.icmp_msgs_burst": None,
+        "net.ipv6.icmp.ratelimit": 1000,
     },
     "sysfs": {
         "gro_flush_timeout": 0,
@@ -175,6 +194,15 @@ APP_DEFAULTS: dict[str, Any] = {
     # setsockopt(SO_BUSY_POLL) in us: sk_ll_usec, the time recvmsg busy-polls the socket's NAPI
     # before it sleeps; None: net.core.busy_read (include/net/busy_poll.h, net/core/sock.c)
     "busy-poll": None,
+    # setsockopt(SO_BUSY_POLL_BUDGET, 5.11+): packets per napi->poll of the busy loop
+    # (sk_busy_poll_budget; 0: BUSY_POLL_BUDGET = 8). With wait = "epoll" it is the epoll
+    # instance's busy_poll_budget (ioctl EPIOCSPARAMS, 6.9+)
+    "busy-poll-budget": 0,
+    # setsockopt(SO_PREFER_BUSY_POLL, 5.11+; CAP_NET_ADMIN): with sysfs napi_defer_hard_irqs and
+    # gro_flush_timeout set, the softirq leaves a busy-polled NAPI to the poller and the IRQ
+    # stays masked after the loop (net/core/dev.c, "net: Introduce preferred busy-polling").
+    # With wait = "epoll" it is the epoll instance's prefer_busy_poll (EPIOCSPARAMS, 6.9+)
+    "prefer-busy-poll": False,
     # how the reader waits for data: "recvmsg" (a blocking recvmsg; busy polling per busy-poll /
     # net.core.busy_read) or "epoll" (epoll_wait on the socket, then recvmsg; busy polling per
     # net.core.busy_poll, ep_busy_loop)
@@ -424,6 +452,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "host", "ehash-secret", 0, 2**32 - 1, "a u32 between 0 and 4294967295")
     _bool(cfg, "host", "tcp-acks")
     _int(cfg, "host", "skb-small-head", 384, 4096, "bytes between 384 and 4096")
+    _int(cfg, "host", "random-seed", 0, 2**63 - 1, "an integer between 0 and 2^63-1")
+    _int(cfg, "host", "icmp6-route-prefix", 0, 128, "a prefix length between 0 and 128")
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
     h["addresses"] = [_check_address(a) for a in h["addresses"]]
@@ -556,6 +586,20 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     # proc_dointvec_minmax, extra1 = SYSCTL_ZERO
     _int(cfg, "sysctl", "net.core.busy_read", 0, 2**31 - 1, "us between 0 and 2^31-1")
     _int(cfg, "sysctl", "net.core.busy_poll", 0, 2**31 - 1, "us between 0 and 2^31-1")
+    new_icmp = kernel_version(cfg) >= (7, 0)
+    if s["net.ipv4.icmp_msgs_per_sec"] is None:
+        s["net.ipv4.icmp_msgs_per_sec"] = 10000 if new_icmp else 1000
+    if s["net.ipv4.icmp_msgs_burst"] is None:
+        s["net.ipv4.icmp_msgs_burst"] = 10000 if new_icmp else 50
+    # sysctl_net_ipv4.c: icmp_ratelimit / icmpv6 ratelimit are proc_dointvec_ms_jiffies (any
+    # int, negative taken as 0 here as it disables the limit); icmp_msgs_per_sec and _burst
+    # proc_dointvec_minmax with extra1 = SYSCTL_ZERO
+    _int(cfg, "sysctl", "net.ipv4.icmp_ratelimit", 0, 2**31 - 1, "ms, non-negative (0: no limit)")
+    _int(cfg, "sysctl", "net.ipv6.icmp.ratelimit", 0, 2**31 - 1, "ms, non-negative (0: no limit)")
+    _int(cfg, "sysctl", "net.ipv4.icmp_ratemask", 0, 2**31 - 1,
+         "a non-negative bit mask of ICMP types (6168 = 0x1818)")
+    _int(cfg, "sysctl", "net.ipv4.icmp_msgs_per_sec", 0, 2**31 - 1, "non-negative")
+    _int(cfg, "sysctl", "net.ipv4.icmp_msgs_burst", 0, 2**31 - 1, "non-negative")
 
     f = cfg["sysfs"]
     _int(cfg, "sysfs", "gro_flush_timeout", 0, 2**32 - 1, "ns between 0 and 2^32-1")
@@ -617,6 +661,20 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
             full["busy-poll"] = s["net.core.busy_read"]
         # sk_setsockopt SO_BUSY_POLL: a negative value is -EINVAL; the value is an int
         _int(tmp, "app", "busy-poll", 0, 2**31 - 1, "us between 0 and 2^31-1 (SO_BUSY_POLL)")
+        # sk_setsockopt SO_BUSY_POLL_BUDGET: val < 0 || val > U16_MAX -> -EINVAL (raising it
+        # needs CAP_NET_ADMIN, taken as held); EPIOCSPARAMS: above NAPI_POLL_WEIGHT needs it too
+        _int(tmp, "app", "busy-poll-budget", 0, 65535, "packets between 0 and 65535 (U16_MAX)")
+        if full["busy-poll-budget"] and kernel_version(cfg) < ((6, 9) if full["wait"] == "epoll"
+                                                               else (5, 11)):
+            raise ConfigError(
+                f"app[{i}].busy-poll-budget needs kernel 5.11+ (SO_BUSY_POLL_BUDGET; 6.9+ for "
+                f"wait = \"epoll\", EPIOCSPARAMS), host.kernel is {cfg['host']['kernel']}")
+        _bool(tmp, "app", "prefer-busy-poll")
+        if full["prefer-busy-poll"] and kernel_version(cfg) < ((6, 9) if full["wait"] == "epoll"
+                                                               else (5, 11)):
+            raise ConfigError(
+                f"app[{i}].prefer-busy-poll needs kernel 5.11+ (SO_PREFER_BUSY_POLL; 6.9+ for "
+                f"wait = \"epoll\", EPIOCSPARAMS), host.kernel is {cfg['host']['kernel']}")
         if full["wait"] not in ("recvmsg", "epoll"):
             raise ConfigError(
                 f"app[{i}].wait must be \"recvmsg\" or \"epoll\", got {full['wait']!r}")

@@ -575,6 +575,7 @@ def napi_timer(S, q, t):
     heap_set(S, S.P[P_ETMR0] + q, INF)
     if S.qs[q, QS_SCHED] != 0:
         return
+    S.qs[q, QS_PREFER] = 0  # test_and_set_bit(SCHED) won: clear_bit(PREFER_BUSY_POLL)
     S.qs[q, QS_TIMERS] += 1
     deliver_irq(S, S.qs[q, QS_CPU], -(q + 1), t)
 
@@ -1896,11 +1897,7 @@ def l4_handler_cost(S, c, h, lv):
             dc = cost(S, C_CSUM, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_CSUM_L4, dc, S.po[h, O_SKBCNT])
             d4 += dc
-    elif kd == K_ICMP_ECHO:
-        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN]) + S.cbase[C_ICMP]
-        charge(S, c, lv, Y_ICMP_RCV, cost(S, C_UDP, S.po[h, O_SKBLEN]), S.po[h, O_SKBCNT])
-        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], S.po[h, O_SKBCNT])
-    elif kd == K_ICMP:
+    elif kd == K_ICMP or kd == K_ICMP_ECHO:  # the echo's reply is sent in l4_done (its limits)
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_ICMP_RCV, d4, S.po[h, O_SKBCNT])
     else:  # K_NOPROTO: dropped in ip_local_deliver
@@ -2599,6 +2596,8 @@ def l4_done_est(S, c, h, t):
     S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
     if kd == K_ICMP_ECHO or kd == K_ICMP:
         consume(S, h, t)
+        if kd == K_ICMP_ECHO:
+            return icmp_echo_reply(S, c, h, t), -2
         return 0, -1
     if kd == K_TCP or kd == K_TCP_CTRL:
         S.misc[M_TCPIN + (0)] += 1  # Tcp InSegs, per skb (tcp_v4_rcv)
@@ -2612,8 +2611,8 @@ def l4_done_est(S, c, h, t):
     if s < 0:
         drop(S, h, S_L4, R_NOSOCK, t)
         if kd == K_UDP:
-            S.misc[M_UDPIN + (1)] += 1  # NoPorts; an ICMP port unreachable is sent (rate-limited)
-            return S.cbase[C_DROP], Y_DROP_L4
+            S.misc[M_UDPIN + (1)] += 1  # NoPorts, then icmp_send (rate-limited)
+            return icmp_port_unreach(S, c, h, t), -2
         return S.cbase[C_ICMP], Y_ICMP_SEND  # TCP: a RST is sent
     if S.P[P_BUSY] != 0:
         bp_mark_napi(S, s, h)
@@ -2876,7 +2875,7 @@ def nra_advance(S, c, t):
             return
         elif ph == PH_LOOP:
             busy = S.cs[c, CS_HS_KS] == HS_BUSY
-            wt = BUSY_POLL_BUDGET if busy else S.P[P_WEIGHT]
+            wt = S.cs[c, CS_BP_BUDGET] if busy else S.P[P_WEIGHT]
             if S.P[P_HWAGG] == HWA_SHAMPO and S.qs[q, QS_SH_SKB] >= 0 and (
                     S.cs[c, CS_WORK] >= wt or S.qs[q, QS_RING_N] == 0
                     or S.pk[S.ringbuf[q, S.qs[q, QS_HEAD]], F_T_VIS] > t):
@@ -2885,6 +2884,10 @@ def nra_advance(S, c, t):
                 S.cs[c, CS_PHASE] = PH_PKT_DONE
                 start_step(S, c, t, ST_PKT, q, d)
                 return
+            if S.cs[c, CS_WORK] >= wt and not busy and S.qs[q, QS_PREFER] != 0 and \
+                    S.P[P_THREADED] == 0:
+                prefer_exit_early(S, c, q, t)
+                continue
             if S.cs[c, CS_WORK] >= wt:
                 # the poll used its whole weight: __napi_poll flushes GRO (all when HZ < 1000,
                 # only older than this jiffy when HZ >= 1000) and repolls (KERNEL.md §3.2); a
@@ -3026,8 +3029,9 @@ def nra_advance(S, c, t):
                 S.qs[q, QS_BPRX] += S.cs[c, CS_WORK]  # the NAPI stays the busy poller's
                 poll_end(S, c, q, t, True)
                 continue
-            # napi_complete_done (dev.c:6722-6788)
+            # napi_complete_done (dev.c:6722-6788); its cmpxchg clears PREFER_BUSY_POLL too
             S.qs[q, QS_SCHED] = 0
+            S.qs[q, QS_PREFER] = 0
             if S.cs[c, CS_TMO] != 0:
                 heap_set(S, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
             if S.qs[q, QS_MISSED] != 0:
@@ -3043,6 +3047,9 @@ def nra_advance(S, c, t):
                 bp_kick_napi(S, q, t)  # a busy poller waiting for the NAPI may take it now
             poll_end(S, c, q, t, True)
             continue
+        elif ph == PH_END_PREFER:
+            prefer_complete(S, c, q, t)
+            continue
         elif ph == PH_END_FULL:
             if S.cs[c, CS_HS_KS] != HS_BUSY:
                 S.lst[c, L_RL, S.cs[c, CS_RL_N]] = q
@@ -3057,6 +3064,12 @@ def nra_advance(S, c, t):
                 napi_schedule(S, qc, q, t)
                 if S.cs[qc, CS_X] == X_IDLE:
                     schedule(S, qc, t)
+            elif S.cs[c, CS_BP_SKIP] != 0:
+                # __busy_poll_stop(skip_schedule): flush old GRO packets, clear SCHED; the IRQ
+                # stays masked and the watchdog armed by busy_poll_stop polls it later
+                gro_flush(S, q, t, S.P[P_HZ1000] != 0)
+                S.qs[q, QS_SCHED] = 0
+                bp_kick_napi(S, q, t)
             else:
                 # __busy_poll_stop: rc == budget: gro_normal_list (done) and __napi_schedule
                 # on this CPU; local_bh_enable runs it here
@@ -4142,8 +4155,10 @@ def veth_notify_rearm(S, q):
 # Turns that poll nothing are one step (a spin) that ends at the first turn boundary at or
 # after the event the loop would see (a descriptor for the owner, data in the queue, the NAPI
 # released): bp_kick. The spin's CPU is charged per turn: napi_busy_loop (fixed.busy_loop) and,
-# for the owner, the driver's poll (fixed.napi_poll). Not modelled: prefer_busy_poll,
-# SO_BUSY_POLL_BUDGET, poll()/select()/epoll busy polling (net.core.busy_poll).
+# for the owner, the driver's poll (fixed.napi_poll). The budget of each napi->poll is the
+# socket's sk_busy_poll_budget ([[app]] busy-poll-budget, SO_BUSY_POLL_BUDGET) or 8;
+# SO_PREFER_BUSY_POLL: "preferred busy polling" below. Not modelled: poll()/select() busy
+# polling.
 
 
 @njit(cache=True, inline="always")
@@ -4275,11 +4290,16 @@ def bp_iterate(S, c, k, t):
     q = S.ts[k, TS_BP_Q]
     if S.ts[k, TS_BP_OWN] < 0:
         if S.qs[q, QS_SCHED] != 0:
+            if S.ss[S.ts[k, TS_SOCK], SS_PREFER] != 0:
+                S.qs[q, QS_PREFER] = 1  # set_bit(NAPI_STATE_PREFER_BUSY_POLL) before goto count
             bp_spin(S, c, k, t, S.cbase[C_BUSY], 0, 0)  # goto count: nothing polled
             return True
         S.qs[q, QS_SCHED] = 1  # cmpxchg: SCHED | IN_BUSY_POLL
         S.ts[k, TS_BP_OWN] = q
     if S.qs[q, QS_RING_N] > 0:
+        # napi_busy_loop's budget: READ_ONCE(sk->sk_busy_poll_budget) ?: BUSY_POLL_BUDGET
+        # (sk_busy_loop, include/net/busy_poll.h; SO_BUSY_POLL_BUDGET, 5.11+)
+        S.cs[c, CS_BP_BUDGET] = S.ss[S.ts[k, TS_SOCK], SS_BP_BUDGET]
         bp_poll(S, c, q, t, BP_ITER)
         return True
     bp_spin(S, c, k, t, S.cbase[C_POLL] + S.cbase[C_BUSY], S.cbase[C_POLL], 0)
@@ -4324,6 +4344,11 @@ def bp_step(S, k, c, t):
             # busy_poll_stop: clear MISSED and IN_BUSY_POLL, one more napi->poll
             S.qs[q, QS_MISSED] = 0
             S.ts[k, TS_PHASE] = TP_BUSY_END
+            # busy_poll_stop's napi->poll(napi, budget) takes the loop's budget too (5.11+)
+            S.cs[c, CS_BP_BUDGET] = S.ss[s, SS_BP_BUDGET]
+            S.cs[c, CS_BP_SKIP] = 0
+            if S.ss[s, SS_PREFER] != 0:
+                bp_stop_prefer(S, c, q, t)
             bp_poll(S, c, q, t, BP_STOP)
             return True
     # TP_BUSY_END: the loop is over
@@ -4680,3 +4705,229 @@ def shampo_rx(S, c, q, i, t):
     if (m & HWM_FLUSH) != 0:
         dg += shampo_flush(S, c, q, t + dg)
     return dg
+
+
+# ---------------------------------------------------------------------------- ICMP replies
+# The ICMP messages the receive path sends: a port unreachable for a UDP datagram no socket
+# takes (__udp4_lib_rcv / __udp6_lib_rcv -> icmp_send / icmpv6_send, ICMP_DEST_UNREACH /
+# ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH / ICMPV6_PORT_UNREACH) and an echo reply (icmp_echo ->
+# icmp_reply; icmpv6_echo_reply). Both go through the two rate limits of net/ipv4/icmp.c:
+# icmpv4_global_allow (icmp_global_allow: one token bucket for the host, IPv4 and IPv6 alike,
+# net.ipv4.icmp_msgs_per_sec / icmp_msgs_burst) and icmpv4_xrlim_allow / icmpv6_xrlim_allow
+# (inet_peer_xrlim_allow on the destination's inet_peer: net.ipv4.icmp_ratelimit,
+# net.ipv6.icmp.ratelimit), each only for types in the ratemask (icmpv4_mask_allow: 0x1818 =
+# dest unreachable, source quench, time exceeded, parameter problem; IPv6: every error type but
+# packet too big, no informational type), so echo replies are not limited by default.
+
+ICMP_SENT, ICMP_RL_GLOBAL, ICMP_RL_HOST = 0, 1, 2
+XRLIM_BURST_FACTOR = 6  # net/ipv4/inetpeer.c
+
+
+@njit(cache=True, inline="always")
+def icmp_rand3(S):
+    """get_random_u32_below(3) (prandom_u32_max(3) before 6.2): the 0-2 credits a message takes
+    from the global bucket. The kernel's draw is random; ours is a splitmix64 stream seeded by
+    host.random-seed, so a run repeats. (x * 3) >> 32 is the kernel's multiply-shift form."""
+    z = np.uint64(S.misc[M_ICMP + IC_RNG]) + np.uint64(0x9E3779B97F4A7C15)
+    S.misc[M_ICMP + IC_RNG] = np.int64(z)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.int64(((z >> np.uint64(32)) * np.uint64(3)) >> np.uint64(32))
+
+
+@njit(cache=True)
+def icmp_global_allow(S, j, hz):
+    """icmp_global_allow at jiffy j; True when the global bucket lets the message through (the
+    5.10-6.10 form also takes its credits here)."""
+    m = M_ICMP
+    order = S.P[P_ICMP_ORDER]
+    credit = S.misc[m + IC_CREDIT]
+    if order == ICMP_RL_HOSTFIRST:
+        # 6.11+: a positive credit lets it through untouched; else refill from the stamp
+        if credit > 0:
+            return True
+        delta = min(j - S.misc[m + IC_STAMP], hz)
+        if delta < hz // 50:
+            return False
+        incr = S.P[P_ICMP_PPS] * delta // hz
+        if incr == 0:
+            return False
+        S.misc[m + IC_STAMP] = j
+        S.misc[m + IC_CREDIT] = min(credit + incr, S.P[P_ICMP_BURST])
+        return True  # even when the credit stays <= 0 (icmp_global_consume drove it negative)
+    # up to 6.10: refill (the stamp moves only when something was added), then take credits
+    delta = min(j - S.misc[m + IC_STAMP], hz)
+    incr = 0
+    if delta >= hz // 50:
+        incr = S.P[P_ICMP_PPS] * delta // hz
+        if incr != 0:
+            S.misc[m + IC_STAMP] = j
+    credit = min(credit + incr, S.P[P_ICMP_BURST])
+    ok = credit > 0
+    if ok:
+        take = icmp_rand3(S) if order == ICMP_RL_RAND else 1
+        credit = max(credit - take, 0)
+    S.misc[m + IC_CREDIT] = credit
+    return ok
+
+
+@njit(cache=True)
+def inet_peer_xrlim_allow(S, p, j, timeout):
+    """net/ipv4/inetpeer.c inet_peer_xrlim_allow on peer p (fx slots from P_ICMP_PEER0: made,
+    rate_tokens, rate_last). A new peer (inet_getpeer) starts with no tokens and rate_last 60 s
+    back, "enough high so that the first calls ... will be allowed to go through": up to
+    XRLIM_BURST_FACTOR messages at once, then one per `timeout` jiffies."""
+    b = S.P[P_ICMP_PEER0] + 3 * p
+    if S.fx[b] == 0:
+        S.fx[b] = 1
+        S.fx[b + 1] = 0
+        S.fx[b + 2] = j - 60 * (1_000_000_000 // S.P[P_TICK])
+    token = S.fx[b + 1]
+    delta = j - S.fx[b + 2]
+    if delta != 0:
+        S.fx[b + 2] = j
+        token += delta
+        if token > XRLIM_BURST_FACTOR * timeout:
+            token = XRLIM_BURST_FACTOR * timeout
+    ok = token >= timeout
+    if ok:
+        token -= timeout
+    S.fx[b + 1] = token
+    return ok
+
+
+@njit(cache=True)
+def icmp_xmit_allow(S, h, t, limited):
+    """The rate limits an ICMP message answering skb h meets at time t (__icmp_send /
+    icmp_reply / icmp6_send / icmpv6_echo_reply): ICMP_SENT, ICMP_RL_GLOBAL or ICMP_RL_HOST,
+    counted as the kernel does (OutRateLimitGlobal, OutRateLimitHost, Icmp6OutRateLimitHost).
+    `limited`: the type is in the ratemask (icmpv4_mask_allow / icmpv6_mask_allow false)."""
+    if not limited:
+        return ICMP_SENT
+    hz = 1_000_000_000 // S.P[P_TICK]
+    j = jiffies(S, t)
+    if not icmp_global_allow(S, j, hz):
+        S.misc[M_ICMP + IC_RL_GLOBAL] += 1
+        return ICMP_RL_GLOBAL
+    v6 = S.pk[h, F_V6] != 0
+    timeout = S.P[P_ICMP6_TMO] if v6 else S.P[P_ICMP_RL]
+    if not inet_peer_xrlim_allow(S, S.pk[h, F_IPEER], j, timeout):
+        S.misc[M_ICMP + (IC_RL_HOST6 if v6 else IC_RL_HOST4)] += 1
+        return ICMP_RL_HOST
+    if S.P[P_ICMP_ORDER] == ICMP_RL_HOSTFIRST:
+        S.misc[M_ICMP + IC_CREDIT] -= icmp_rand3(S)  # icmp_global_consume (may go negative)
+    return ICMP_SENT
+
+
+@njit(cache=True)
+def icmp_port_unreach(S, c, h, t):
+    """__udp4_lib_rcv's no-socket path after NoPorts: icmp_send(ICMP_DEST_UNREACH,
+    ICMP_PORT_UNREACH) (IPv6: icmpv6_send(ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH)), then the
+    drop. Returns the CPU ns of both, charged here: the message (fixed.icmp_reply, symbol
+    icmp_send) when it leaves; a host-limited one pays icmp_route_lookup before the per-host
+    test, taken as one routing lookup (stage.route's base, the input FIB lookup's cost); a
+    globally limited one stops before any work of note."""
+    lv = level_of(S, c)
+    d = S.cbase[C_DROP]
+    charge(S, c, lv, Y_DROP_L4, d, 1)
+    if S.pk[h, F_IPEER] < 0:
+        return d  # multicast/broadcast destination or a source that cannot be answered
+    v6 = S.pk[h, F_V6] != 0
+    # type 3 (IPv4) is in icmp_ratemask unless the sysctl says otherwise; ICMPv6's default
+    # ratemask ("0-1,3-127") limits type 1
+    limited = True if v6 else (S.P[P_ICMP_MASK] >> 3) & 1 != 0
+    r = icmp_xmit_allow(S, h, t, limited)
+    if r == ICMP_SENT:
+        S.misc[M_ICMP + (IC_UNREACH6 if v6 else IC_UNREACH4)] += 1
+        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], 1)
+        d += S.cbase[C_ICMP]
+    elif r == ICMP_RL_HOST:
+        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ROUTE], 1)
+        d += S.cbase[C_ROUTE]
+    return d
+
+
+@njit(cache=True)
+def icmp_echo_reply(S, c, h, t):
+    """icmp_echo -> icmp_reply (IPv6: icmpv6_echo_reply) for echo request h: the reply leaves
+    unless a ratemask that includes echo reply (type 0; ICMPv6 129 is never limited by the
+    default mask) stops it. Returns the CPU ns charged here."""
+    if S.pk[h, F_IPEER] < 0:
+        return 0  # icmp_echo_ignore_broadcasts (default 1) / a multicast echo
+    v6 = S.pk[h, F_V6] != 0
+    limited = False if v6 else (S.P[P_ICMP_MASK] & 1) != 0
+    if icmp_xmit_allow(S, h, t, limited) != ICMP_SENT:
+        return 0
+    S.misc[M_ICMP + (IC_ECHOREP6 if v6 else IC_ECHOREP4)] += 1
+    charge(S, c, level_of(S, c), Y_ICMP_SEND, S.cbase[C_ICMP], 1)
+    return S.cbase[C_ICMP]
+
+
+# ------------------------------------------------------------------- preferred busy polling
+# SO_PREFER_BUSY_POLL (net/core/dev.c, 7fd3253a7de6 "net: Introduce preferred busy-polling",
+# 5.11): a poller with sk_prefer_busy_poll that finds the NAPI scheduled (an interrupt's softirq
+# owns it) sets NAPI_STATE_PREFER_BUSY_POLL; __napi_poll, when the driver used the whole
+# weight, then exits early instead of repolling: napi_complete_done(n, work) — with
+# napi_defer_hard_irqs and gro_flush_timeout that keeps the IRQ masked, arms napi_watchdog and
+# clears SCHED, so the poller takes the NAPI at its next turn; otherwise (it returned true)
+# napi_schedule(n) polls it again from the softirq. napi_complete_done and napi_watchdog clear
+# the bit. busy_poll_stop of such a poller reloads defer_hard_irqs_count and, when both knobs
+# are set, arms the watchdog before its last napi->poll: a completed poll then keeps the IRQ
+# masked (the count it set), a full one skips __napi_schedule (skip_schedule). The IRQ thus
+# stays off while the application keeps busy polling within gro_flush_timeout.
+
+PH_END_PREFER = 20  # cs[c, CS_PHASE]: __napi_poll's early exit for PREFER_BUSY_POLL
+
+
+@njit(cache=True)
+def prefer_exit_early(S, c, q, t):
+    """__napi_poll, work == weight and napi_prefer_busy_poll(n): napi_complete_done(n, work)
+    (its deferral rules, as at the end of a partial poll), then PH_END_PREFER."""
+    tmo = 0
+    if S.cs[c, CS_WORK] > 0:
+        if S.qs[q, QS_GRO_N] > 0:
+            tmo = S.P[P_GRO_FT]
+        S.qs[q, QS_DEFER] = S.P[P_DEFER]
+    keep = 0
+    if S.qs[q, QS_DEFER] > 0:
+        S.qs[q, QS_DEFER] -= 1
+        tmo = S.P[P_GRO_FT]
+        if tmo != 0:
+            keep = 1
+    S.cs[c, CS_TMO] = tmo
+    S.cs[c, CS_KEEP_MASKED] = keep
+    gro_flush(S, q, t, tmo != 0)
+    S.cs[c, CS_FLUSH_RET] = PH_END_PREFER
+    S.cs[c, CS_PHASE] = PH_FLUSH
+    S.cs[c, CS_LSTEP] = 0
+
+
+@njit(cache=True)
+def prefer_complete(S, c, q, t):
+    """The rest of the early exit: the NAPI completes (SCHED and PREFER cleared, the watchdog
+    armed with a timeout). napi_complete_done's true return (no deferral) -> napi_schedule(n):
+    polled again from this softirq, the IRQ still masked (the driver, having used its weight,
+    did not re-arm it). MISSED: napi_complete_done reschedules it itself (returns false)."""
+    S.qs[q, QS_SCHED] = 0
+    S.qs[q, QS_PREFER] = 0
+    if S.cs[c, CS_TMO] != 0:
+        heap_set(S, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
+    if S.qs[q, QS_MISSED] != 0:
+        S.qs[q, QS_MISSED] = 0
+        napi_schedule(S, c, q, t)
+    elif S.cs[c, CS_KEEP_MASKED] == 0:
+        napi_schedule(S, c, q, t)
+    if S.qs[q, QS_SCHED] == 0:
+        bp_kick_napi(S, q, t)  # the poller that asked may take it now
+    poll_end(S, c, q, t, False)
+
+
+@njit(cache=True)
+def bp_stop_prefer(S, c, q, t):
+    """busy_poll_stop with NAPI_F_PREFER_BUSY_POLL: defer_hard_irqs_count reloaded; with a
+    gro_flush_timeout too, napi_watchdog armed and skip_schedule set."""
+    S.qs[q, QS_DEFER] = S.P[P_DEFER]
+    if S.P[P_DEFER] != 0 and S.P[P_GRO_FT] != 0:
+        heap_set(S, S.P[P_ETMR0] + q, t + S.P[P_GRO_FT])
+        S.cs[c, CS_BP_SKIP] = 1

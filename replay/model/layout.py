@@ -114,12 +114,22 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # net.core.skb_defer_max; 0 before 5.19 (no per-CPU defer lists) or when the sysctl is 0
  P_DEFER_MAX,
  # tcp_add_backlog's limit by kernel (TCPBL_*, engine.py "Socket backlog")
- P_TCP_BL_RULE) = range(79)
-N_P = 79
+ P_TCP_BL_RULE,
+ # ICMP output rate limits (engine.py "ICMP replies"): icmp_ratelimit in jiffies, icmp_ratemask,
+ # icmp_msgs_per_sec, icmp_msgs_burst, the ICMPv6 per-host interval in jiffies after the route's
+ # prefix scaling, the limiter's version (ICMP_RL_*), where the inet_peer token slots start in fx
+ P_ICMP_RL, P_ICMP_MASK, P_ICMP_PPS, P_ICMP_BURST, P_ICMP6_TMO, P_ICMP_ORDER, P_ICMP_PEER0,
+ ) = range(86)
+N_P = 86
 # P_TCP_BL_RULE: sk_add_backlog's limit for a TCP segment: rcvbuf + sndbuf (< 4.10),
 # + 64 KiB headroom (4.10, c9c3321257e1 tcp_add_backlog), rcvbuf + sndbuf / 2 + 64 KiB (6.1, the
 # signed-overflow fix), 2 * rcvbuf + sndbuf / 2 + 64 KiB capped at UINT_MAX (6.10, ec00ed472bdb)
 TCPBL_SUM, TCPBL_64K, TCPBL_HALF_SND, TCPBL_TWICE_RCV = range(4)
+# P_ICMP_ORDER: icmp_global_allow takes one credit per message (up to 5.9); takes 0-2 at random
+# (5.10+, b38e7819cae9 "icmp: randomize the global rate limiter"), both before the per-host
+# check; 6.11+ (8c2bd38b95f7 "icmp: change the order of rate limits") only tests the credit and
+# icmp_global_consume takes 0-2 after the per-host check passed
+ICMP_RL_ONE, ICMP_RL_RAND, ICMP_RL_HOSTFIRST = 0, 1, 2
 # P_RMEM_RULE: tcp_try_rmem_schedule prunes when rmem > rcvbuf (up to 6.16 and again from 7.0),
 # rmem + truesize > rcvbuf (6.17), rmem + skb->len > rcvbuf (6.18, 6.19)
 RMEM_CLASSIC, RMEM_TRUESIZE, RMEM_LEN = range(3)
@@ -152,8 +162,10 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  # CFS (< 6.6) wake-up preemption by ksoftirqd (engine.py wakeup_softirqd): when ksoftirqd last
  # went to sleep, and a preemption of the current reader due at the return from interrupt
  CS_KS_SLEEP_T, CS_WAKE_PREEMPT,
- ) = range(71)
-N_CS = 71
+ CS_BP_BUDGET,  # busy polling: the budget of the napi->poll the poll machine runs
+ CS_BP_SKIP,  # busy_poll_stop with prefer_busy_poll and the deferral armed: skip_schedule
+ ) = range(73)
+N_CS = 73
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
@@ -173,8 +185,9 @@ BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop'
  # mlx5 hardware GRO (SHAMPO): the skb the driver builds from matching CQEs (rq->hw_gro_data
  # ->skb; -1: none) and its last segment
  QS_SH_SKB, QS_SH_TAIL,
- ) = range(58)
-N_QS = 58
+ QS_PREFER,  # NAPI_STATE_PREFER_BUSY_POLL (engine.py "Busy polling": prefer_busy_poll)
+ ) = range(59)
+N_QS = 59
 NT_SLEEP, NT_RUNNABLE, NT_RUNNING = range(3)  # qs[q, QS_THR]
 # ixgbe dynamic ITR constants (ixgbe.h: IXGBE_ITR_ADAPTIVE_*)
 AITR_MIN_INC, AITR_MIN_USECS, AITR_MAX_USECS, AITR_LATENCY = 2, 10, 126, 0x80
@@ -209,8 +222,10 @@ N_HW = 16
  SS_LL_USEC,  # sk_ll_usec: SO_BUSY_POLL, else net.core.busy_read (0: no busy polling)
  SS_NAPI,  # sk_napi_id as the queue + 1 (0: none yet; sk_mark_napi_id / _once)
  SS_CONN,  # a connect()ed UDP socket (its napi id follows every skb, not only the first)
- ) = range(25)
-N_SS = 25
+ SS_BP_BUDGET,  # sk_busy_poll_budget (SO_BUSY_POLL_BUDGET) or BUSY_POLL_BUDGET when it is 0
+ SS_PREFER,  # sk_prefer_busy_poll (SO_PREFER_BUSY_POLL)
+ ) = range(27)
+N_SS = 27
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
@@ -353,12 +368,16 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
              "truesize", "v6", "hash", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux",
-             "tun", "ikind", "isock", "ilen", "ext")
+             "tun", "ikind", "isock", "ilen", "ext", "ipeer")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6,
  F_HASH, F_FRAGQ, F_FOFF, F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN,
- F_EXT) = range(34)
-N_PK = 34
+ F_EXT, F_IPEER) = range(35)
+N_PK = 35
+# ipeer: dense id of the source address (its inet_peer, IPv4 and IPv6 apart) that an ICMP error or
+# echo reply to this frame would go to; -1 when none may be sent (a multicast or broadcast
+# destination: __icmp_send's PACKET_HOST and RTCF_BROADCAST|MULTICAST tests, icmp6_send's
+# multicast test; an unspecified or multicast IPv6 source, RFC 4443 2.4)
 # F_HASH: skb->hash (RPS, RFS, flow limit)
 # ext: bytes of IPv6 extension headers before the transport header (the fragment header aside)
 # demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
@@ -433,6 +452,13 @@ M_TCPL = 48
  TL_RBUF_ACK) = range(16)
 M_RQH, M_RQT = 64, 65  # head and tail of the request FIFO rqf (requests in the order made)
 M_XCOST = 66  # scratch: CPU ns tcp_prune_queue spent collapsing within the current l4_done
+# M_ICMP + k: ICMP output (engine.py "ICMP replies"): the global token bucket's credit and stamp
+# (jiffies), the get_random_u32 stream, then counters: OutDestUnreachs (IPv4, IPv6),
+# OutRateLimitGlobal (one counter for both: icmpv6_global_allow counts ICMP_MIB_RATELIMITGLOBAL),
+# OutRateLimitHost (IPv4), Icmp6OutRateLimitHost, OutEchoReps (IPv4, IPv6)
+M_ICMP = 68
+(IC_CREDIT, IC_STAMP, IC_RNG, IC_UNREACH4, IC_UNREACH6, IC_RL_GLOBAL, IC_RL_HOST4, IC_RL_HOST6,
+ IC_ECHOREP4, IC_ECHOREP6) = range(10)
 N_MISC = 80
 
 # ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)

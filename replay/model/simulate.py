@@ -32,6 +32,7 @@ from replay.model.classify import (
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed
+from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
 from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
@@ -523,6 +524,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         ss[s, L.SS_LL_USEC] = int(a.get("busy-poll") or 0) if a.get("wait", "recvmsg") == \
             "recvmsg" else int(cfg["sysctl"]["net.core.busy_poll"])
         ss[s, L.SS_CONN] = 1 if a.get("connected") else 0
+        # sk_busy_loop: READ_ONCE(sk->sk_busy_poll_budget) ?: BUSY_POLL_BUDGET
+        ss[s, L.SS_BP_BUDGET] = int(a.get("busy-poll-budget") or 0) or L.BUSY_POLL_BUDGET
+        ss[s, L.SS_PREFER] = 1 if a.get("prefer-busy-poll") else 0  # sk_prefer_busy_poll
     P[L.P_BUSY] = 1 if (ss[:nsock, L.SS_LL_USEC] > 0).any() else 0
     qoff = np.concatenate([[0], np.cumsum(qcaps)]).astype(np.int64) if qcaps else np.zeros(1, np.int64)
     for s in range(nsock):
@@ -625,6 +629,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     qs[:, L.QS_HW_TMR] = L.INF
     qs[:, L.QS_SH_SKB] = -1
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
+    ipeer, n_ipeer = icmp_peers(cols, fkind, ftun)  # ICMP replies' destinations (model/icmp.py)
     pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
     # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
     # pass (no n-row temporary per field: 140 B per packet of memory to fault in and free);
@@ -637,7 +642,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         "v6": v6, "hash": skb_hash,
         "fragq": frg.key, "foff": frg.off, "fend": frg.end, "fmf": cols.frag_mf,
         "peer": frg.peer, "csum": fcsum, "demux": demux, "tun": ftun, "ikind": fikind,
-        "isock": fisock, "ilen": filen, "ext": ext,
+        "isock": fisock, "ilen": filen, "ext": ext, "ipeer": ipeer,
     }
     by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
     for j, name in enumerate(L.PK_FIELDS):
@@ -648,6 +653,8 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
                 np.array(fj, dtype=np.int64), ridx)
     del by_frame, by_packet
     fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    misc = np.zeros(L.N_MISC, np.int64)
+    fx = icmp_state(P, cfg, hz, kv, n_ipeer, fx, misc)
     tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
     tf[:, L.TF_QUICK] = -1
     tf[:, L.TF_DELACK] = -1
@@ -676,7 +683,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         sockq=np.zeros(int(qoff[-1]) + 1, np.int64), wq=wq,
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
-        ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
+        ht=ht, hh=hh, hp=hp, misc=misc, **bl, fq=fq, fx=fx,
         tf=tf,
         hw=np.zeros((nq, max(int(P[L.P_HW_NSESS]), 1), L.N_HW), np.int64),
     )
@@ -1113,6 +1120,13 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                    # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
                    "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
+    # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, then per type); the
+    # replies and errors sent come from the engine's ICMP output (model/icmp.py)
+    icmp4, icmpmsg, icmp6 = icmp_counters(S.misc, kernel_version(cfg), c4(T.ICMP_IN),
+                                          c6(T.ICMP_IN), c4(T.ECHO_IN), c6(T.ECHO_IN))
+    snmp["Icmp"] = icmp4
+    if icmpmsg:
+        snmp["IcmpMsg"] = icmpmsg
     snmp6 = {
         "Ip6InReceives": c6(T.AT_IP) + c6(T.DECAP),
         "Ip6InDelivers": c6(T.DELIV_L4) + c6(T.DECAP),
@@ -1123,6 +1137,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
         "Udp6InDatagrams": c6(T.READ_UDP) + c6(T.UDP_TUN), "Udp6NoPorts": c6(T.NOPORTS),
         "Udp6InErrors": c6(T.RCVBUF_CSUM_UDP), "Udp6RcvbufErrors": c6(T.RCVBUF_UDP),
         "Udp6InCsumErrors": c6(T.CSUMERR_UDP), "Udp6MemErrors": 0,
+        **icmp6,
     }
     return {
         "softnet_stat": softnet,

@@ -16,8 +16,8 @@ from replay.model import layout as L  # noqa: N812
 
 # tallies, each kept per IP version (row 0: IPv4, row 1: IPv6)
 (AT_IP, DELIV_L4, READ_UDP, RCVBUF_UDP, NOPORTS, CSUMERR_UDP, RCVBUF_CSUM_UDP, RST, DECAP,
- UDP_TUN, INHDR, TRUNC, NOPROTO, TCP_IN, PROTOMEM, HEADS) = range(16)
-N_TALLY = 16
+ UDP_TUN, INHDR, TRUNC, NOPROTO, TCP_IN, PROTOMEM, HEADS, ICMP_IN, ECHO_IN) = range(18)
+N_TALLY = 18
 
 
 @njit(cache=True)
@@ -39,6 +39,11 @@ def _tally(pk, po, se, kind0, v6, tcp_rst_ok, out):  # pragma: no cover - numba
             out[r, DELIV_L4] += 1
             if tcp:
                 out[r, TCP_IN] += 1
+            # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, per type)
+            if kind == L.K_ICMP or kind == L.K_ICMP_ECHO:
+                out[r, ICMP_IN] += 1
+            if kind == L.K_ICMP_ECHO:
+                out[r, ECHO_IN] += 1
         if udp and se[i, L.S_COPY] >= 0:
             out[r, READ_UDP] += 1
         if udp and reason == L.R_RCVBUF:

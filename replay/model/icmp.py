@@ -1,0 +1,119 @@
+"""Frames and config → the inputs of the engine's ICMP output limits (inet_peer ids, sysctls).
+
+The engine (engine.py "ICMP replies") sends a port unreachable for a UDP datagram no socket takes
+and a reply to an echo request, through net/ipv4/icmp.c's two limits: a host-wide token bucket
+and a per-destination one kept in the destination's `inet_peer`. This module gives each frame
+the dense id of that destination (its source address; IPv4 and IPv6 peers live in separate
+trees, `net->ipv4.peers` / `net->ipv6.peers`) and fills the limits' parameters and state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from replay.model import layout as L  # noqa: N812 (the engine's slot table, read as L.X)
+
+
+def _is_multicast(addr: np.ndarray, v4: np.ndarray) -> np.ndarray:
+    # 224.0.0.0/4 and 255.255.255.255 (RTCF_MULTICAST / RTCF_BROADCAST), ff00::/8
+    a4 = addr[:, 12]
+    m4 = v4 & (((a4 >= 224) & (a4 <= 239)) | (addr[:, 12:] == 255).all(axis=1))
+    m6 = ~v4 & (addr[:, 0] == 0xFF)
+    return m4 | m6
+
+
+def icmp_peers(cols: Any, fkind: np.ndarray, ftun: np.ndarray) -> tuple[np.ndarray, int]:
+    """(per frame: the inet_peer id an ICMP message answering it goes to, or -1; peers).
+
+    Only UDP datagrams and ICMP echo candidates get one (the frames the engine may answer).
+    -1: a multicast or broadcast destination (__icmp_send: `pkt_type != PACKET_HOST` and
+    `rt_flags & (RTCF_BROADCAST | RTCF_MULTICAST)`; icmp6_send: a multicast destination; the
+    echo of a broadcast is ignored by icmp_echo_ignore_broadcasts), an IPv6 source that is
+    unspecified or multicast (icmp6_send, RFC 4443 2.4 (e)), and a decapsulated frame, whose
+    inner source the frames table does not carry."""
+    n = cols.n
+    peer = np.full(n, -1, np.int64)
+    v4 = cols.ip_version == 4
+    cand = ((fkind == L.K_UDP) | (fkind == L.K_ICMP_ECHO)) & (cols.ip_version > 0) \
+        & (ftun == L.TUN_NONE)
+    cand &= ~_is_multicast(cols.dst, v4)
+    cand &= v4 | ~(_is_multicast(cols.src, v4) | (cols.src == 0).all(axis=1))
+    if not cand.any():
+        return peer, 0
+    rec = np.zeros((int(cand.sum()), 17), np.uint8)
+    rec[:, :16] = cols.src[cand]
+    rec[:, 16] = v4[cand]
+    kv = np.ascontiguousarray(rec).view(np.dtype((np.void, 17))).ravel()
+    uk, inv = np.unique(kv, return_inverse=True)
+    peer[cand] = inv.ravel()
+    return peer, len(uk)
+
+
+def _ms_to_jiffies(ms: int, hz: int) -> int:
+    # msecs_to_jiffies rounds up (proc_dointvec_ms_jiffies stores msecs_to_jiffies(value))
+    return -(-ms * hz // 1000)
+
+
+def icmp_state(P: np.ndarray, cfg: dict[str, Any], hz: int, kv: tuple[int, int],
+               npeers: int, fx: np.ndarray, misc: np.ndarray) -> np.ndarray:
+    """Fill P's ICMP parameters and the global bucket in misc; return fx with 3 slots per peer
+    (made, rate_tokens, rate_last) appended."""
+    sc = cfg["sysctl"]
+    P[L.P_ICMP_RL] = _ms_to_jiffies(int(sc["net.ipv4.icmp_ratelimit"]), hz)
+    P[L.P_ICMP_MASK] = int(sc["net.ipv4.icmp_ratemask"])
+    P[L.P_ICMP_PPS] = int(sc["net.ipv4.icmp_msgs_per_sec"])
+    P[L.P_ICMP_BURST] = int(sc["net.ipv4.icmp_msgs_burst"])
+    # icmpv6_xrlim_allow: "Give more bandwidth to wider prefixes":
+    # tmo >>= (128 - plen) >> 5 when the route's plen < 128
+    tmo6 = _ms_to_jiffies(int(sc["net.ipv6.icmp.ratelimit"]), hz)
+    plen = int(cfg["host"]["icmp6-route-prefix"])
+    if plen < 128:
+        tmo6 >>= (128 - plen) >> 5
+    P[L.P_ICMP6_TMO] = tmo6
+    P[L.P_ICMP_ORDER] = (L.ICMP_RL_HOSTFIRST if kv >= (6, 11)
+                         else L.ICMP_RL_RAND if kv >= (5, 10) else L.ICMP_RL_ONE)
+    P[L.P_ICMP_PEER0] = len(fx)
+    # the host has been up long before the trace: the global bucket's stamp is over a second
+    # old, so its first use refills it to the burst (icmp_global_allow's delta capped at HZ)
+    misc[L.M_ICMP + L.IC_CREDIT] = 0
+    misc[L.M_ICMP + L.IC_STAMP] = -10 * hz
+    misc[L.M_ICMP + L.IC_RNG] = int(cfg["host"]["random-seed"])
+    return np.concatenate([fx, np.zeros(3 * npeers, np.int64)])
+
+
+def icmp_counters(misc: np.ndarray, kv: tuple[int, int], in4: int, in6: int, echo4: int,
+                  echo6: int) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """The Icmp and IcmpMsg groups of /proc/net/snmp and the Icmp6 lines of snmp6.
+
+    in4/in6: ICMP messages icmp_rcv / icmpv6_rcv took (InMsgs); echo4/echo6: echo requests among
+    them. Checksum errors are not modelled (the frames table does not say whether a checksum is
+    right): InErrors and InCsumErrors stay 0. OutRateLimitGlobal / OutRateLimitHost exist from
+    6.2 (d0941130c935 "icmp: Add counters for rate limits"; 6.1.y has them as a backport)."""
+    m = L.M_ICMP
+    un4, un6 = int(misc[m + L.IC_UNREACH4]), int(misc[m + L.IC_UNREACH6])
+    rep4, rep6 = int(misc[m + L.IC_ECHOREP4]), int(misc[m + L.IC_ECHOREP6])
+    icmp = {"InMsgs": in4, "InErrors": 0, "InCsumErrors": 0, "InEchos": echo4,
+            "OutMsgs": un4 + rep4, "OutErrors": 0}
+    if kv >= (6, 2):
+        icmp["OutRateLimitGlobal"] = int(misc[m + L.IC_RL_GLOBAL])
+        icmp["OutRateLimitHost"] = int(misc[m + L.IC_RL_HOST4])
+    icmp |= {"OutDestUnreachs": un4, "OutEchoReps": rep4}
+    # IcmpMsg: per-type counts, printed by the kernel only for types seen (icmpmsg_put)
+    msg = {k: v for k, v in (("InType8", echo4), ("OutType0", rep4), ("OutType3", un4)) if v}
+    icmp6 = {"Icmp6InMsgs": in6, "Icmp6InErrors": 0, "Icmp6InCsumErrors": 0,
+             "Icmp6OutMsgs": un6 + rep6, "Icmp6OutErrors": 0}
+    if kv >= (6, 2):
+        icmp6["Icmp6OutRateLimitHost"] = int(misc[m + L.IC_RL_HOST6])
+    icmp6 |= {"Icmp6InEchos": echo6, "Icmp6OutDestUnreachs": un6, "Icmp6OutEchoReplies": rep6}
+    if echo6:
+        icmp6["Icmp6InType128"] = echo6
+    if rep6:
+        icmp6["Icmp6OutType129"] = rep6
+    if un6:
+        icmp6["Icmp6OutType1"] = un6
+    return icmp, msg, icmp6
+
+
+__all__ = ["icmp_counters", "icmp_peers", "icmp_state"]
