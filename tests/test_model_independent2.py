@@ -1574,13 +1574,6 @@ def test_rps_map_uses_reciprocal_scale(tmp_path: Path) -> None:
     assert len([e for e in expect if e]) == 3
 
 
-BCAST = ("model: a broadcast UDP datagram to a port without a socket is treated as unicast"
-         " (NO_SOCKET, Udp NoPorts). udp.c __udp4_lib_rcv hands RTCF_BROADCAST/MULTICAST routes"
-         " to __udp4_lib_mcast_deliver, which with no matching socket does kfree_skb"
-         " (NOT_SPECIFIED) and counts Udp IgnoredMulti: no NoPorts, no ICMP port unreachable")
-
-
-@pytest.mark.xfail(strict=True, reason=BCAST)
 def test_broadcast_without_a_socket_is_ignored_multi() -> None:
     rows = [{"ts_ns": 0, "dst": "255.255.255.255", "dst_mac": bytes.fromhex("ffffffffffff"),
              "dport": 7777},  # DHCP-, discovery-style broadcast nobody here listens to

@@ -1841,7 +1841,7 @@ def list_core(S, c, q, t):
         if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0 and S.pk[h, F_FRAGQ] < 0:
             d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_DEMUX, d, S.po[h, O_SKBCNT])
-        elif S.pk[h, F_DEMUX] != 0:
+        elif (S.pk[h, F_DEMUX] & 1) != 0:
             # udp_v4_early_demux: only a connected socket matches (__udp4_lib_demux_lookup wants
             # the full 4-tuple); its sk_rx_dst spares the FIB lookup
             d = cost(S, C_DEMUX, S.po[h, O_SKBLEN])
@@ -2608,6 +2608,11 @@ def l4_done_est(S, c, h, t):
         drop(S, h, S_L4, R_UDP_CSUM, t)
         return S.cbase[C_DROP], Y_DROP_L4
     s = S.pk[h, F_SOCK]
+    if s < 0 and kd == K_UDP and (S.pk[h, F_DEMUX] & DEMUX_MCAST) != 0:
+        # __udp4_lib_mcast_deliver (__udp6_lib_mcast_deliver) with no socket for the port:
+        # kfree_skb (NOT_SPECIFIED) and Udp IgnoredMulti; no NoPorts, no ICMP
+        drop(S, h, S_L4, R_NOTSPEC, t)
+        return S.cbase[C_DROP], Y_DROP_L4
     if s < 0:
         drop(S, h, S_L4, R_NOSOCK, t)
         if kd == K_UDP:

@@ -380,7 +380,9 @@ N_PK = 35
 # multicast test; an unspecified or multicast IPv6 source, RFC 4443 2.4)
 # F_HASH: skb->hash (RPS, RFS, flow limit)
 # ext: bytes of IPv6 extension headers before the transport header (the fragment header aside)
-# demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
+# demux: bit 0 for UDP to a connect()ed socket (udp_v4_early_demux finds it), DEMUX_MCAST for
+# UDP to a broadcast or multicast address (__udp4_lib_mcast_deliver)
+DEMUX_MCAST = 2
 # tun: TUN_* of a packet this host decapsulates; ikind/isock/ilen: its inner packet
 # csum: skb->ip_summed as the driver sets it (CSUM_*), + CSUM_GRO_V if GRO validates it
 # (inet_gro_receive reaches tcp4/udp4_gro_receive: not a fragment, no IPv4 options),

@@ -382,6 +382,12 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
     conn = np.array([bool(a.get("connected")) for a in apps] + [False], dtype=bool)
     demux = (fkind == L.K_UDP) & (cols.frag == 0) & conn[fsock]  # fsock -1 -> the False pad
+    # bit 1 (L.DEMUX_MCAST): UDP to a broadcast or multicast address, which __udp4_lib_rcv hands
+    # to __udp4_lib_mcast_deliver (RTCF_BROADCAST | RTCF_MULTICAST; __udp6_lib_rcv likewise)
+    from replay.model.classify import _is_multicast
+
+    demux = demux.astype(np.int64) | np.where(
+        (fkind == L.K_UDP) & _is_multicast(cols.dst, cols.ip_version == 4), L.DEMUX_MCAST, 0)
     # IPv6 extension-header bytes (ip_hlen counts them and the fragment header, 8 bytes)
     ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
     # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
@@ -1091,7 +1097,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                "ReasmFails": int(fx[L.FX_FAIL4])},
         "IpExt": {"InTruncatedPkts": c4(T.TRUNC), "ReasmOverlaps": int(fx[L.FX_OVL4])},
         "Udp": {"InDatagrams": c4(T.READ_UDP) + c4(T.UDP_TUN), "NoPorts": c4(T.NOPORTS),
-                "InErrors": c4(T.RCVBUF_UDP), "RcvbufErrors": c4(T.RCVBUF_UDP), "MemErrors": 0},
+                "InErrors": c4(T.RCVBUF_UDP), "RcvbufErrors": c4(T.RCVBUF_UDP), "MemErrors": 0,
+                "IgnoredMulti": c4(T.IGNORED_MULTI)},
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
         "Tcp": {"InSegs": both(T.TCP_IN), "OutSegs": outsegs + n_rst, "InErrs": 0,
                 "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
@@ -1137,6 +1144,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
         "Udp6InDatagrams": c6(T.READ_UDP) + c6(T.UDP_TUN), "Udp6NoPorts": c6(T.NOPORTS),
         "Udp6InErrors": c6(T.RCVBUF_CSUM_UDP), "Udp6RcvbufErrors": c6(T.RCVBUF_UDP),
         "Udp6InCsumErrors": c6(T.CSUMERR_UDP), "Udp6MemErrors": 0,
+        "Udp6IgnoredMulti": c6(T.IGNORED_MULTI),
         **icmp6,
     }
     return {

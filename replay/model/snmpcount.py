@@ -16,8 +16,9 @@ from replay.model import layout as L  # noqa: N812
 
 # tallies, each kept per IP version (row 0: IPv4, row 1: IPv6)
 (AT_IP, DELIV_L4, READ_UDP, RCVBUF_UDP, NOPORTS, CSUMERR_UDP, RCVBUF_CSUM_UDP, RST, DECAP,
- UDP_TUN, INHDR, TRUNC, NOPROTO, TCP_IN, PROTOMEM, HEADS, ICMP_IN, ECHO_IN) = range(18)
-N_TALLY = 18
+ UDP_TUN, INHDR, TRUNC, NOPROTO, TCP_IN, PROTOMEM, HEADS, ICMP_IN, ECHO_IN,
+ IGNORED_MULTI) = range(19)
+N_TALLY = 19
 
 
 @njit(cache=True)
@@ -50,6 +51,8 @@ def _tally(pk, po, se, kind0, v6, tcp_rst_ok, out):  # pragma: no cover - numba
             out[r, RCVBUF_UDP] += 1
         if udp and reason == L.R_NOSOCK:
             out[r, NOPORTS] += 1
+        if udp and reason == L.R_NOTSPEC and po[i, L.O_DSTAGE] == L.S_L4:
+            out[r, IGNORED_MULTI] += 1  # __udp4_lib_mcast_deliver found no socket
         if udp and reason == L.R_UDP_CSUM:
             out[r, CSUMERR_UDP] += 1
         if udp and (reason == L.R_RCVBUF or reason == L.R_UDP_CSUM):
