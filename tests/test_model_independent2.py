@@ -1054,15 +1054,6 @@ def test_udp_finite_buffer_is_dd1k(tmp_path: Path) -> None:
     assert 150 < len(dropped) < 180  # about 1 - 10/23.3 of 300, less the start-up
 
 
-TICK_SLICE = ("model: a running task's step is never cut by the scheduler tick, so a runnable"
-              " ksoftirqd waits for the end of the reader's 20 ms work-ns. kernel/sched/fair.c"
-              " (EEVDF, 6.6+): the tick's update_curr -> update_deadline finds the reader past"
-              " its slice (sysctl_sched_base_slice 0.75 ms x (1 + ilog2(2)) = 1.5 ms) and"
-              " resched_curr()s; pick_eevdf picks the eligible ksoftirqd at that tick (4 ms at"
-              " HZ 250); docs/model.md lists this under Honest limits")
-
-
-@pytest.mark.xfail(strict=True, reason=TICK_SLICE)
 def test_ksoftirqd_gets_the_cpu_at_the_tick_after_the_readers_slice() -> None:
     # 6.12, HZ 250, tick phase 0; the reader shares CPU 0 with the IRQ. Frame 1 (t=0) wakes it
     # and it works 20 ms on it. A burst of 1000 frames at 1 ms: the IRQ interrupts the reader,

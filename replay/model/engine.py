@@ -766,14 +766,69 @@ def softirq_leave(S, c, t):
     if task >= 0:
         S.cs[c, CS_X] = X_TASK
         # resume the preempted application step
-        S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
-        S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
-        S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-        heap_set(S, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+        resume_task_step(S, c, t, S.cs[c, CS_RESUME_STEP], S.cs[c, CS_RESUME_ARG],
+                         S.cs[c, CS_REM])
         return
     S.cs[c, CS_X] = X_IDLE
     cpu_stop(S, c)
     schedule(S, c, t)
+
+
+@njit(cache=True)
+def tick_cut(S, c, t, end, renew):
+    """A reader's user-space step on CPU c runs from t to `end`. With another task runnable, the
+    scheduler tick that finds the reader past its slice preempts it: EEVDF's update_curr ->
+    update_deadline resched_curr()s when more than one entity is queued (6.6+; CFS:
+    check_preempt_tick once the slice is used), and the return from that timer interrupt to
+    user mode schedules (exit_to_user_mode_loop, TIF_NEED_RESCHED or the 6.13+ lazy flag alike).
+    Returns the step's end: `end`, or that tick with the rest added to CS_TICK_REM. renew: the
+    other task became runnable just now, so a slice the reader used up alone was renewed in
+    whole slices meanwhile (update_deadline at every tick). Kernel steps (the system call, the
+    copy) are not cut here: without full preemption they yield at the system call's end."""
+    if S.cs[c, CS_RQ_N] == 0:
+        return end
+    sl = S.P[P_SLICE]
+    se = S.cs[c, CS_SLICE_END]
+    if renew and se <= t:
+        se += ((t - se) // sl + 1) * sl
+        S.cs[c, CS_SLICE_END] = se
+    x = max(t, se)
+    tk = S.P[P_TICK]
+    r = (x + S.P[P_PHASE]) % tk  # jiffies(t) = (t + phase) // tick: ticks where r == 0
+    cut = x if r == 0 else x + tk - r
+    if cut >= end:
+        return end
+    S.cs[c, CS_TICK_REM] += end - cut
+    return cut
+
+
+@njit(cache=True)
+def resume_task_step(S, c, t, step, arg, rem):
+    """Back to the task's interrupted step with `rem` ns of it left (a reader's user-space step
+    is cut again at a tick when another task is runnable now)."""
+    end = t + rem
+    if step == ST_WORK:
+        end += S.cs[c, CS_TICK_REM]
+        S.cs[c, CS_TICK_REM] = 0
+        end = tick_cut(S, c, t, end, True)
+    S.cs[c, CS_STEP] = step
+    S.cs[c, CS_ARG] = arg
+    S.cs[c, CS_NEXT] = end
+    heap_set(S, S.P[P_ECPU0] + c, end)
+
+
+@njit(cache=True)
+def tick_recheck(S, c, t):
+    """A task was queued on CPU c while its reader runs a user-space step (a remote wake-up):
+    the tick may now cut that step."""
+    if S.cs[c, CS_X] != X_TASK or S.cs[c, CS_STEP] != ST_WORK:
+        return
+    end = S.cs[c, CS_NEXT] + S.cs[c, CS_TICK_REM]
+    S.cs[c, CS_TICK_REM] = 0
+    new = tick_cut(S, c, t, end, True)
+    if new != S.cs[c, CS_NEXT]:
+        S.cs[c, CS_NEXT] = new
+        heap_set(S, S.P[P_ECPU0] + c, new)
 
 
 @njit(cache=True)
@@ -786,7 +841,8 @@ def preempt_reader(S, c, k, t):
     S.cs[c, CS_WAKE_PREEMPT] = 0
     S.ts[k, TS_PRE_STEP] = S.cs[c, CS_RESUME_STEP]
     S.ts[k, TS_PRE_ARG] = S.cs[c, CS_RESUME_ARG]
-    S.ts[k, TS_PRE_REM] = S.cs[c, CS_REM]
+    S.ts[k, TS_PRE_REM] = S.cs[c, CS_REM] + S.cs[c, CS_TICK_REM]
+    S.cs[c, CS_TICK_REM] = 0
     flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
     S.ts[k, TS_STATE] = T_RUNNABLE
     rq_push(S, c, k)
@@ -3264,7 +3320,8 @@ def thread_advance(S, k, c, t):
                 d = S.ts[k, TS_WORK] + cost(S, C_APP, S.po[h, O_SKBLEN])
                 charge(S, c, 0, Y_APP, d, S.po[h, O_SKBCNT])
                 S.sc[h, S_APP] = d
-                start_step(S, c, t, ST_WORK, h, d)
+                S.cs[c, CS_TICK_REM] = 0
+                start_step(S, c, t, ST_WORK, h, tick_cut(S, c, t, t + d, False) - t)
                 return
             S.ts[k, TS_PHASE] = TP_SYSCALL
             flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
@@ -3357,6 +3414,7 @@ def thread_wake(S, k, t):
     if S.cs[c, CS_X] == X_IDLE:
         schedule(S, c, t)
         return
+    tick_recheck(S, c, t)
     st = S.cs[c, CS_STEP]
     if S.cs[c, CS_WAKE_PREEMPT] != 0 and S.cs[c, CS_X] == X_TASK and \
             (st == ST_SYSCALL or st == ST_COPY or st == ST_WORK):
@@ -3418,10 +3476,8 @@ def cpu_complete(S, c, t):
             return
         if ret == X_TASK:
             S.cs[c, CS_X] = X_TASK
-            S.cs[c, CS_STEP] = S.cs[c, CS_RESUME_STEP]
-            S.cs[c, CS_ARG] = S.cs[c, CS_RESUME_ARG]
-            S.cs[c, CS_NEXT] = t + S.cs[c, CS_REM]
-            heap_set(S, S.P[P_ECPU0] + c, t + S.cs[c, CS_REM])
+            resume_task_step(S, c, t, S.cs[c, CS_RESUME_STEP], S.cs[c, CS_RESUME_ARG],
+                             S.cs[c, CS_REM])
             return
         S.cs[c, CS_X] = X_IDLE
         cpu_stop(S, c)
@@ -3447,11 +3503,8 @@ def cpu_complete(S, c, t):
             return
         if S.ts[task, TS_PRE_STEP] != ST_NONE:
             # back after a preemption: the cut step runs its remaining time
-            S.cs[c, CS_STEP] = S.ts[task, TS_PRE_STEP]
-            S.cs[c, CS_ARG] = S.ts[task, TS_PRE_ARG]
-            S.cs[c, CS_NEXT] = t + S.ts[task, TS_PRE_REM]
-            heap_set(S, S.P[P_ECPU0] + c, t + S.ts[task, TS_PRE_REM])
-            S.ts[task, TS_PRE_STEP] = ST_NONE
+            S.ts[task, TS_PRE_STEP], st = ST_NONE, S.ts[task, TS_PRE_STEP]
+            resume_task_step(S, c, t, st, S.ts[task, TS_PRE_ARG], S.ts[task, TS_PRE_REM])
             return
         thread_advance(S, task, c, t)
         return
@@ -3472,6 +3525,19 @@ def cpu_complete(S, c, t):
         return
     if step >= ST_TX:
         sender_complete(S, c, step, arg, t)
+        return
+    if step == ST_WORK and S.cs[c, CS_TICK_REM] > 0:
+        # the tick found the reader past its slice with another task runnable (tick_cut): its
+        # user-space step stops here and resumes with the rest when it runs again
+        k = S.cs[c, CS_TASK]
+        S.ts[k, TS_PRE_STEP] = ST_WORK
+        S.ts[k, TS_PRE_ARG] = arg
+        S.ts[k, TS_PRE_REM] = S.cs[c, CS_TICK_REM]
+        S.cs[c, CS_TICK_REM] = 0
+        flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
+        S.ts[k, TS_STATE] = T_RUNNABLE
+        rq_push(S, c, k)
+        schedule(S, c, t)
         return
     if step == ST_SYSCALL or step == ST_COPY or step == ST_WORK:
         k = S.cs[c, CS_TASK]

@@ -164,8 +164,9 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  CS_KS_SLEEP_T, CS_WAKE_PREEMPT,
  CS_BP_BUDGET,  # busy polling: the budget of the napi->poll the poll machine runs
  CS_BP_SKIP,  # busy_poll_stop with prefer_busy_poll and the deferral armed: skip_schedule
- ) = range(73)
-N_CS = 73
+ CS_TICK_REM,  # a reader's user-space step cut at a scheduler tick: the ns it still needs
+ ) = range(74)
+N_CS = 74
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
