@@ -2682,7 +2682,19 @@ def l4_done_est(S, c, h, t):
         consume(S, h, t)  # a pure ACK ends in tcp_ack(); nothing is queued
         return 0, -1
     if backlogged(S, h):
-        return tcp_add_backlog(S, h, s, t)
+        if S.tf[S.pk[h, F_FLOWK], TF_OWNER] != 0:
+            return tcp_add_backlog(S, h, s, t)
+        # the reader released the socket while this skb was on its way (the step began with
+        # the socket owned): tcp_v4_do_rcv runs here after all, in this context
+        S.po[h, O_HWM] &= ~HWM_BACKLOG
+        lv = level_of(S, c)
+        d4 = cost(S, C_TCP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_TCP, d4, S.po[h, O_SKBCNT])
+        d4 += tcp_rcv_ack(S, c, h, t + d4)
+        dd, slot = l4_sock_rcv(S, c, h, s, t + d4)
+        if dd > 0 and slot >= 0:
+            charge(S, c, lv, slot, dd, 1)
+        return d4 + max(dd, 0), -2
     return l4_sock_rcv(S, c, h, s, t)
 
 
