@@ -143,8 +143,11 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  # CFS (< 6.6) wake-up preemption by ksoftirqd (engine.py wakeup_softirqd): when ksoftirqd last
  # went to sleep, and a preemption of the current reader due at the return from interrupt
  CS_KS_SLEEP_T, CS_WAKE_PREEMPT,
- ) = range(71)
-N_CS = 71
+ # which accumulator slots a span used, per level (hardirq/softirq/task) two 64-bit words of
+ # slot bits: flush_span visits those slots instead of all N_SLOTS (engine.py charge)
+ CS_ACCM,
+ ) = range(72)
+N_CS = 72 + 5  # CS_ACCM .. CS_ACCM + 5
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
@@ -327,6 +330,7 @@ N_SLOTS = len(SLOTS)
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
  Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
  Y_DEFER_IRQ) = range(N_SLOTS)
+assert N_SLOTS <= 128, "flush_span's slot masks (CS_ACCM) hold 2 x 64 slots per level"
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
