@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from replay.model.layout import *
-from replay.model.state import ctz, prefetch
+from replay.model.state import ctz, prefetch, state_view
 
 # poll/NRA phases (cs[c, CS_PHASE])
 PH_NEXT = 0  # pick the next NAPI of net_rx_action's list
@@ -3416,10 +3416,9 @@ PF_AHEAD = 8  # prefetch distance in packets (~40 events, a few microseconds of 
 
 
 @njit(cache=True)
-def run_loop(S):
-    # the arrays read on every event are bound once: each `S.field` read is a reference count
-    # increment and decrement (NRT_incref/NRT_decref, atomic, not inlined) that numba's pruning
-    # does not remove across this loop's branches; perf put 18 % of the loop in them
+def run_loop(state):
+    # every function below gets the state as a StateView (model/state.py): no reference counts
+    S = state_view(state)
     pk = S.pk
     hh = S.hh
     ht = S.ht
