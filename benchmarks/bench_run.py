@@ -10,7 +10,8 @@ child process (read + model + all four Parquet files + run.json); its start-up (
 cache load) is the same for both sizes, so (T(4M) − T(1M)) / 3 is what a million more frames cost.
 Reported in child CPU seconds (user + sys: what the work costs on a shared machine; user alone
 beside it, since the system part is mostly page faults whose cost depends on the VM's memory
-state) and in wall seconds; with --repeat the minimum of each is taken.
+state), in wall seconds, and as the child's peak RSS (the steadiest of the four: the same run's
+system time varied 2x from one run to the next here); with --repeat the minimum of each is taken.
 The issue's target: ≤ 0.5 s per million.
 
 --sections runs the 1M trace in this process and prints wall and CPU time of each part: reading,
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -45,21 +45,23 @@ def synth(out: Path, duration: float) -> None:
     subprocess.run(cmd, check=True, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL)
 
 
-def replay_run(trace: Path, out: Path) -> tuple[float, float, float]:
-    """(child CPU seconds, wall seconds, child user seconds) of one `replay run` process."""
+def replay_run(trace: Path, out: Path) -> tuple[float, float, float, float]:
+    """(CPU seconds, wall seconds, user seconds, peak RSS in MB) of one `replay run` process."""
     if out.exists():
         shutil.rmtree(out)
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "replay", "run", str(trace), "-o", str(out)],
-                       cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       text=True)
+    p = subprocess.Popen([sys.executable, "-m", "replay", "run", str(trace), "-o", str(out)],
+                         cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    assert p.stderr is not None
+    err = p.stderr.read()
+    # wait4: this child's own rusage (RUSAGE_CHILDREN's ru_maxrss is the largest of all children)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - w0
     if p.returncode != 0:
-        raise SystemExit(f"replay run {trace} failed:\n{p.stderr}")
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    user = r1.ru_utime - r0.ru_utime
-    return user + (r1.ru_stime - r0.ru_stime), wall, user
+        raise SystemExit(f"replay run {trace} failed:\n{err}")
+    return ru.ru_utime + ru.ru_stime, wall, ru.ru_utime, ru.ru_maxrss / 1024
 
 
 def sections(trace: Path, out: Path) -> None:
@@ -143,14 +145,15 @@ def main() -> None:
         replay_run(t1, tmp / "run-warm")  # numba cache, page cache
         r1 = [replay_run(t1, tmp / "run1m") for _ in range(a.repeat)]
         r4 = [replay_run(t4, tmp / "run4m") for _ in range(a.repeat)]
-        c1, w1, u1 = (min(r[i] for r in r1) for i in range(3))
-        c4, w4, u4 = (min(r[i] for r in r4) for i in range(3))
-        print(f"{'replay run (udp-flood 64 B)':30}{'CPU s':>9}{'user s':>9}{'wall s':>9}")
-        print(f"{'1M frames':30}{c1:9.2f}{u1:9.2f}{w1:9.2f}")
-        print(f"{'4M frames':30}{c4:9.2f}{u4:9.2f}{w4:9.2f}")
+        c1, w1, u1, m1 = (min(r[i] for r in r1) for i in range(4))
+        c4, w4, u4, m4 = (min(r[i] for r in r4) for i in range(4))
+        print(f"{'replay run (udp-flood 64 B)':30}{'CPU s':>9}{'user s':>9}{'wall s':>9}{'peak MB':>9}")
+        print(f"{'1M frames':30}{c1:9.2f}{u1:9.2f}{w1:9.2f}{m1:9.0f}")
+        print(f"{'4M frames':30}{c4:9.2f}{u4:9.2f}{w4:9.2f}{m4:9.0f}")
         print(f"per million beyond start-up: {(c4 - c1) / 3:.2f} s CPU ({(u4 - u1) / 3:.2f} user), "
-              f"{(w4 - w1) / 3:.2f} s wall   (target <= 0.5 s; load average {load0:.1f} -> "
-              f"{os.getloadavg()[0]:.1f}; system time is mostly first-touched memory)")
+              f"{(w4 - w1) / 3:.2f} s wall, {(m4 - m1) / 3:.0f} MB of peak RSS   (target <= 0.5 s; "
+              f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f}; system time is mostly "
+              "first-touched memory)")
     finally:
         if a.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -465,6 +465,10 @@ def calibrate(
         Optional[Path],  # noqa: UP045
         typer.Option("--keep", help="Keep the calibration runs in this folder."),
     ] = None,
+    reuse: Annotated[
+        bool,
+        typer.Option("--reuse", help="Fit again from the runs already complete in --keep."),
+    ] = False,
 ) -> None:
     """Fit a cost profile to this machine from real runs (root): replay calibrate -o me.toml
 
@@ -472,7 +476,9 @@ def calibrate(
     """
     from replay.real.calibrate import calibrate as run_calibration
 
-    res = run_calibration(output, repeat=repeat, keep=keep)
+    if reuse and keep is None:
+        raise ReplayError("calibrate --reuse needs --keep DIR (the folder of the kept runs); add --keep")
+    res = run_calibration(output, repeat=repeat, keep=keep, reuse=reuse)
     fits = ", ".join(f"{k} {100 * v:.1f}%" for k, v in res["residuals"].items())
     typer.echo(f"{output}: {res['runs']} runs; fit residuals {fits}")
 

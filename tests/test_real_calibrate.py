@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from replay.model.costs import load_profile
-from replay.real.calibrate import _toml, fit, run_figures
+from replay.real.calibrate import _toml, fit, run_figures, woken_latencies
 
 
 def test_fit_recovers_base_and_per_byte_exactly() -> None:
@@ -72,3 +72,30 @@ def test_the_written_profile_loads_and_inherits_the_rest(tmp_path: Path) -> None
     assert prof["fixed"]["syscall"]["base"] == 250.5
     assert prof["stage"]["ip"]["source"]  # inherited from e5-1650v4
     assert prof["profile"]["ghz"] == 2.6
+
+
+def test_run_figures_cycle_is_the_mean_read_to_read_time_of_queued_messages(
+        tmp_path: Path) -> None:
+    meta = {
+        "counters": {"snmp": {"Ip": {"InReceives": 4}}, "softirqs": {"NET_RX": [4]}},
+        "real": {"sender": {"cpu": 0, "comm": "tcpreplay"}, "perf": {}},
+    }
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    pl.DataFrame({"cpu": [0], "context": ["task"], "comm": ["app0"], "dso": ["python3"],
+                  "symbol": ["x"], "stage": ["app"], "ns": [1]}).write_parquet(
+        tmp_path / "cpu.parquet")
+    # messages 2 and 4 were queued when the one before was done (t_kernel <= previous t_done);
+    # message 3 arrived after the reader finished message 2: it slept, its gap is not a cycle
+    pl.DataFrame({"t_kernel": [0, 500, 9_000, 9_100], "t_read": [100, 5_100, 9_200, 13_400],
+                  "t_done": [600, 5_600, 9_700, 13_900]}).write_parquet(
+        tmp_path / "messages.parquet")
+    f = run_figures(tmp_path)
+    assert f["cycle"] == (5_000 + 4_200) / 2
+
+
+def test_woken_latencies_are_those_of_messages_that_found_the_reader_idle() -> None:
+    msgs = pl.DataFrame({"t_kernel": [0, 500, 9_000, 20_000], "t_read": [100, 5_100, 9_200, 30_000],
+                         "t_done": [600, 5_600, 9_700, 30_500]})
+    # message 2 was queued while message 1 was read; 3 and 4 arrived to an idle reader
+    assert woken_latencies(msgs).tolist() == [200.0, 10_000.0]
+    assert len(woken_latencies(msgs.head(1))) == 0

@@ -150,8 +150,11 @@ class _Column:
             w = t.byte_width
             self.word = next(d for d, s in ((np.uint64, 8), (np.uint32, 4), (np.uint16, 2), (np.uint8, 1))
                              if w % s == 0)  # fmt: skip
-        elif pa.types.is_dictionary(t) and t.index_type == pa.int8() and t.value_type == pa.string():
+        elif pa.types.is_dictionary(t) and t.index_type in (pa.int8(), pa.int16()) \
+                and t.value_type == pa.string():
+            # int8 indices: the frames table; int16: the run directory's tables (store/schema.py)
             self.physical, self.kind = _BYTE_ARRAY, "dict"
+            self.np = np.int8 if t.index_type == pa.int8() else np.int16
             self.logical = [(1, _T_STRUCT, [])]
             self.converted = _UTF8
         else:
@@ -187,7 +190,7 @@ def _bw(entries: int) -> int:
 
 class ParquetFileWriter:
     """Writes batches of `schema` (flat: uint8/16/32/64, int64, bool, fixed-size binary,
-    dictionary<int8, string>) to `path`, one row group per batch.
+    dictionary<int8 or int16, string>) to `path`, one row group per batch.
 
     plain: columns whose values are (nearly) all distinct, written plain rather than trying a
     dictionary; stats: columns given min/max statistics; zstd: columns whose pages are
@@ -331,9 +334,9 @@ class ParquetFileWriter:
         if col.kind == "dict":  # the dictionary page even when every value is null: readers
             # then get the Arrow dictionary back as it was
             dictionary: pa.Array = arr.dictionary
-            codes = np.frombuffer(bufs[1], np.int8)[:n]
+            codes = np.frombuffer(bufs[1], col.np)[:n]
             if nulls:
-                packed = np.empty(n, np.int8)
+                packed = np.empty(n, col.np)
                 k.compact(codes, valid, packed)
                 codes = packed[:m]
             dict_off = self.pos

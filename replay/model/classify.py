@@ -75,6 +75,7 @@ class Columns:
     has_inner: np.ndarray
     flow: np.ndarray
     error: list[str | None]
+    error_at: np.ndarray  # indices of the frames with an error (kinds() looks at those only)
 
 
 def _np(col: pa.ChunkedArray | pa.Array, fill: Any, dtype: Any) -> np.ndarray:
@@ -97,6 +98,26 @@ def _fixed(col: pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]:
     return out, valid
 
 
+# Link types whose captures carry no Ethernet header, and the bytes of the header they carry
+# instead: raw IP (12, 14, 101), IPv4/IPv6 (228, 229), BSD NULL/LOOP (0, 108: 4-byte family),
+# Linux cooked SLL (113: 16 bytes) and SLL2 (276: 20 bytes). The host's NIC still received an
+# Ethernet frame: the packet behind a 14-byte header, padded to ETH_ZLEN (60) — what the wire
+# serialises (plus FCS, preamble and gap) and what the driver counts in rx_bytes (ixgbe adds
+# skb->len before eth_type_trans pulls the header).
+NOT_ETHERNET_HDR = {0: 4, 108: 4, 12: 0, 14: 0, 101: 0, 228: 0, 229: 0, 113: 16, 276: 20}
+ETH_HLEN, ETH_ZLEN = 14, 60
+
+
+def ethernet_len(wire_len: np.ndarray, linktype: np.ndarray) -> np.ndarray:
+    """The length of the Ethernet frame the NIC received for each captured frame."""
+    out = wire_len.copy()
+    for lt, hdr in NOT_ETHERNET_HDR.items():
+        m = linktype == lt
+        if m.any():
+            out[m] = np.maximum(wire_len[m] - hdr + ETH_HLEN, ETH_ZLEN)
+    return out
+
+
 def columns(table: pa.Table) -> Columns:
     n = table.num_rows
     src, _ = _fixed(table["src"], 16)
@@ -106,10 +127,14 @@ def columns(table: pa.Table) -> Columns:
     has_ports = np.asarray(sport.combine_chunks().is_valid()) if n else np.zeros(0, bool)
     err = table["error"].combine_chunks()
     errors = err.cast(pa.string()).to_pylist() if err.null_count < n else [None] * n
+    error_at = np.flatnonzero(np.asarray(err.is_valid())) if err.null_count < n else \
+        np.zeros(0, np.int64)
     return Columns(
         n=n,
         ts_ns=_np(table["ts_ns"], 0, np.int64),
-        wire_len=_np(table["wire_len"], 0, np.int64),
+        wire_len=ethernet_len(_np(table["wire_len"], 0, np.int64),
+                              _np(table["linktype"], 1, np.int64))
+        if "linktype" in table.column_names else _np(table["wire_len"], 0, np.int64),
         cap_len=_np(table["cap_len"], 0, np.int64),
         ip_version=_np(table["ip_version"], 0, np.int64),
         src=src,
@@ -153,6 +178,7 @@ def columns(table: pa.Table) -> Columns:
         if "inner_proto" in table.column_names and n else np.zeros(n, bool),
         flow=_np(table["flow"], 0, np.int64),
         error=errors,
+        error_at=error_at,
     )
 
 
@@ -297,7 +323,8 @@ def kinds(cols: Columns) -> np.ndarray:
     k[tcp & (cols.payload_len > 0)] = K_TCP
     k[tcp & (cols.payload_len == 0)] = K_TCP_CTRL
     k[icmp] = K_ICMP
-    for i, e in enumerate(cols.error):
+    for i in cols.error_at.tolist():  # a Python loop over every frame cost 0.1 s per million
+        e = cols.error[i]
         if e is None or not ip[i]:
             continue
         if e.startswith("truncated"):

@@ -346,14 +346,32 @@ def _bool(cfg: dict[str, Any], section: str, key: str) -> bool:
     return v
 
 
+def _is_hex_mask(text: str) -> bool:
+    """Whether a CPU set is written as the kernel's hex mask rather than a cpulist.
+
+    rps_cpus and flow_limit_cpu_bitmap are masks to the kernel (bitmap_parse, cpumask_parse)
+    and `cat`/`sysctl` print them with "%*pb": zero-padded hex, comma-separated 32-bit groups on
+    hosts of more than 32 CPUs ("00000000,0000000f"). The config's documented form is a cpulist
+    ("0-3,6"), so a bare decimal number ("1", "2") stays a cpulist; a "0x" prefix, a hex letter,
+    a leading zero ("02", "00000002") or 8-digit comma groups mark a mask."""
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
+        return True
+    if re.fullmatch(r"[0-9a-fA-F]{8}(,[0-9a-fA-F]{8})+", text):
+        return True
+    if not re.fullmatch(r"[0-9a-fA-F]+", text):
+        return False
+    return not re.fullmatch(r"\d+", text) or (len(text) > 1 and text[0] == "0")
+
+
 def parse_cpu_list(text: str, ncpus: int, key: str) -> list[int]:
-    """A cpulist as sysfs writes it ("0-3,6"); a hex mask ("f") is accepted as rps_cpus takes it."""
+    """A cpulist as sysfs writes it ("0-3,6"), or a hex mask as rps_cpus prints it ("f",
+    "00000002"; see _is_hex_mask)."""
     text = str(text).strip()
     cpus: set[int] = set()
     if not text:
         return []
-    if re.fullmatch(r"(0x)?[0-9a-fA-F]+", text) and not re.fullmatch(r"\d+", text):
-        mask = int(text, 16)
+    if _is_hex_mask(text):
+        mask = int(text.replace(",", ""), 16)
         cpus = {i for i in range(mask.bit_length()) if mask >> i & 1}
     else:
         for part in text.split(","):

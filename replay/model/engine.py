@@ -1905,8 +1905,12 @@ def l4_handler_cost(S, c, h, lv):
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_UDP, d4, S.po[h, O_SKBCNT])
     elif kd == K_TCP or kd == K_TCP_CTRL:
-        d4 = cost(S, C_TCP, S.po[h, O_SKBLEN])
-        charge(S, c, lv, Y_TCP, d4, S.po[h, O_SKBCNT])
+        if backlogged(S, h):
+            d4 = S.cbase[C_TCP_BL]  # tcp_v4_rcv up to tcp_add_backlog
+            charge(S, c, lv, Y_TCP_BL, d4, S.po[h, O_SKBCNT])
+        else:
+            d4 = cost(S, C_TCP, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_TCP, d4, S.po[h, O_SKBCNT])
         if (S.pk[h, F_CSUM] & CSUM_KIND) == CSUM_NONE:
             # tcp_v4_rcv / tcp_rcv_established: tcp_checksum_complete over the segment when
             # neither the NIC nor GRO verified it (skb_csum_unnecessary false)
@@ -2638,6 +2642,16 @@ def l4_done_est(S, c, h, t):
         tcp_ctrl_seq(S, h)
         consume(S, h, t)  # a pure ACK ends in tcp_ack(); nothing is queued
         return 0, -1
+    if backlogged(S, h):
+        return tcp_add_backlog(S, h, s, t)
+    return l4_sock_rcv(S, c, h, s, t)
+
+
+@njit(cache=True)
+def l4_sock_rcv(S, c, h, s, t):
+    """The socket's part of l4_done for skb h: the receive-buffer checks (UDP) or
+    tcp_rcv_established's data path (TCP), the enqueue and the wake-up. (cost, slot)."""
+    kd = S.pk[h, F_KIND]
     rmem = S.ss[s, SS_RMEM]
     rcvbuf = S.ss[s, SS_RCVBUF]
     size = S.po[h, O_SKBTRUE]
@@ -2712,6 +2726,101 @@ def l4_done_est(S, c, h, t):
     if S.P[P_BUSY] != 0:
         bp_kick_sock(S, s, t)  # a busy-polling reader's loop_end sees the queue
     return sock_wake(S, c, s, t)
+
+
+# ---- the socket backlog (KERNEL.md §1 row 10t). tcp_recvmsg holds lock_sock over its copies
+# (sock_owned_by_user): a segment tcp_v4_rcv takes meanwhile goes to the socket's backlog
+# (tcp_add_backlog, after its checksum), bounded by sk_backlog.len + sk_rmem_alloc against a
+# limit that changed with the kernel (P_TCP_BL_RULE), else dropped with SOCKET_BACKLOG and
+# TcpExt TCPBacklogDrop. release_sock -> __release_sock runs each queued skb's tcp_v4_do_rcv
+# (tcp_rcv_established, its ACK) in the reader's context, Command = the reader. Here the owner
+# is the reader thread copying one of the connection's skbs, from the copy of its first skb in a
+# recvmsg to the end of that recvmsg's copies; a sleeping reader has released it
+# (sk_wait_data). Not modelled: the coalescing of a segment into the backlog's tail
+# (TCPBacklogCoalesce), backlogged pure ACKs (consumed at once), listeners' children.
+TCP_SNDBUF = 16384  # sk_sndbuf of a TCP socket: net.ipv4.tcp_wmem[1] (tcp_init_sock)
+
+
+@njit(cache=True, inline="always")
+def backlogged(S, h):
+    """Skb h went to its socket's backlog (po[h, O_HWM] is -1 until something sets it)."""
+    m = S.po[h, O_HWM]
+    return m > 0 and (m & HWM_BACKLOG) != 0
+
+
+@njit(cache=True, inline="always")
+def tcp_owned(S, h):
+    """sock_owned_by_user for TCP data skb h's connection."""
+    s = S.pk[h, F_SOCK]
+    return (s >= 0 and S.ss[s, SS_LISTEN] == 0 and S.po[h, O_OUTC] == -1
+            and S.tf[S.pk[h, F_FLOWK], TF_OWNER] != 0)
+
+
+@njit(cache=True)
+def tcp_add_backlog(S, h, s, t):
+    """tcp_add_backlog -> sk_add_backlog(sk, skb, limit): (cost, slot) as l4_done returns."""
+    f = S.pk[h, F_FLOWK]
+    rcvbuf = S.ss[s, SS_RCVBUF]
+    rule = S.P[P_TCP_BL_RULE]
+    if rule == TCPBL_SUM:
+        limit = rcvbuf + TCP_SNDBUF
+    elif rule == TCPBL_64K:
+        limit = rcvbuf + TCP_SNDBUF + 65536
+    elif rule == TCPBL_HALF_SND:
+        limit = rcvbuf + (TCP_SNDBUF >> 1) + 65536
+    else:
+        limit = min((rcvbuf << 1) + (TCP_SNDBUF >> 1) + 65536, 4294967295)
+    # sk_rcvqueues_full: sk_backlog.len + sk_rmem_alloc > limit (this skb's truesize left out)
+    if S.tf[f, TF_BLLEN] + S.tf[f, TF_RMEM] > limit:
+        drop(S, h, S_L4, R_SOCKBACKLOG, t)
+        S.misc[M_TCPX + 7] += 1  # TCPBacklogDrop
+        S.ss[s, SS_DROPS] += 1
+        return S.cbase[C_DROP], Y_DROP_L4
+    S.tofo[h] = -1
+    if S.tf[f, TF_BLT] >= 0:
+        S.tofo[S.tf[f, TF_BLT]] = h
+    else:
+        S.tf[f, TF_BLH] = h
+    S.tf[f, TF_BLT] = h
+    S.tf[f, TF_BLLEN] += S.po[h, O_SKBTRUE]
+    return 0, -1
+
+
+@njit(cache=True)
+def tcp_release_sock(S, c, k, n, t0):
+    """release_sock at the end of reader k's copies of its n messages: for each connection it
+    owns, __release_sock runs the backlogged skbs' tcp_v4_do_rcv in order, in the reader's
+    context; each skb's l4 stage ends when its own turn does. Returns the CPU ns."""
+    tot = 0
+    for i in range(n):
+        h = S.tmsg[k, i]
+        if S.pk[h, F_KIND] != K_TCP:
+            continue
+        f = S.pk[h, F_FLOWK]
+        if S.tf[f, TF_OWNER] != k + 1:
+            continue
+        S.tf[f, TF_OWNER] = 0
+        b = S.tf[f, TF_BLH]
+        S.tf[f, TF_BLH] = -1
+        S.tf[f, TF_BLT] = -1
+        S.tf[f, TF_BLLEN] = 0
+        while b >= 0:
+            nb = S.tofo[b]
+            S.tofo[b] = -1
+            d4 = cost(S, C_TCP, S.po[b, O_SKBLEN])  # tcp_v4_do_rcv -> tcp_rcv_established
+            charge(S, c, 0, Y_TCP_DORCV, d4, S.po[b, O_SKBCNT])
+            d4 += tcp_rcv_ack(S, c, b, t0 + tot + d4)
+            dd, slot = l4_sock_rcv(S, c, b, S.pk[b, F_SOCK], t0 + tot + d4)
+            if dd > 0 and slot >= 0:
+                charge(S, c, 0, slot, dd, 1)
+            d4 += max(dd, 0)
+            tot += d4
+            S.sc[b, S_L4] += d4
+            S.se[b, S_L4] = t0 + tot
+            if S.po[b, O_OUTC] == O_DROPPED or S.po[b, O_OUTC] == O_CONSUMED:
+                S.po[b, O_TDONE] = t0 + tot
+            b = nb
+    return tot
 
 
 @njit(cache=True, inline="always")
@@ -2918,6 +3027,11 @@ def nra_advance(S, c, t):
                 dl, d4 = ip_defrag(S, c, h, t)
             elif S.pk[h, F_TUN] != TUN_NONE:
                 dl, d4 = tunnel_rcv(S, c, h)
+            elif S.pk[h, F_KIND] == K_TCP and tcp_owned(S, h):
+                # tcp_v4_rcv finds the socket owned by the reader: tcp_add_backlog; the rest
+                # (and its ACK) comes at release_sock
+                S.po[h, O_HWM] = max(S.po[h, O_HWM], 0) | HWM_BACKLOG  # (-1: never set)
+                dl, d4 = l4_cost(S, c, h)
             else:
                 dl, d4 = l4_cost(S, c, h)
                 d4 += tcp_rcv_ack(S, c, h, t + dl + d4)
@@ -3106,8 +3220,13 @@ def thread_advance(S, k, c, t):
             n = S.ts[k, TS_MSG_N]
             if n < S.ts[k, TS_BATCH] and S.ss[s, SS_QN] > 0:
                 h = sock_dequeue(S, s)
-                if S.ss[s, SS_PROTO] == 6:
-                    rfs_record(S, c, h)  # inet_recvmsg -> sock_rps_record_flow (TCP_ESTABLISHED)
+                if S.pk[h, F_KIND] == K_TCP and S.tf[S.pk[h, F_FLOWK], TF_OWNER] == 0:
+                    S.tf[S.pk[h, F_FLOWK], TF_OWNER] = k + 1  # lock_sock (tcp_recvmsg)
+                if S.ss[s, SS_PROTO] == 6 or S.ss[s, SS_CONN] != 0:
+                    # inet_recvmsg -> sock_rps_record_flow: sk_state == TCP_ESTABLISHED, which a
+                    # connect()ed UDP socket is too (__ip4_datagram_connect), and UDP saves
+                    # sk_rxhash when inet_daddr is set (__udp_queue_rcv_skb)
+                    rfs_record(S, c, h)
                 S.tmsg[k, n] = h
                 S.ts[k, TS_MSG_N] = n + 1
                 dcp = cost(S, C_COPY, S.po[h, O_SKBLEN])
@@ -3134,6 +3253,9 @@ def thread_advance(S, k, c, t):
                     # the window-update ACK ends the recvmsg: part of its last skb's copy stage
                     S.sc[h, S_COPY] += d
                     S.se[h, S_COPY] += d
+                # release_sock: the socket backlog gathered while the reader copied
+                d += tcp_release_sock(S, c, k, n, t + d)
+                if d > 0:
                     start_step(S, c, t, ST_SYSCALL, k, d)
                     return
             continue

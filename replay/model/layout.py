@@ -78,7 +78,10 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  C_BUSY,
  # skb_attempt_defer_free: the free of a consumed skb (part of fixed.consume) that moves to the
  # allocating CPU's net_rx_action when deferred (model/engine.py "Deferred skb freeing")
- C_SKB_FREE) = range(45)
+ C_SKB_FREE,
+ # tcp_v4_rcv of a segment whose socket the reader owns: tcp_add_backlog (engine.py "Socket
+ # backlog")
+ C_TCP_BL) = range(46)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -109,8 +112,14 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # queue's ITR interval), the segment and payload-byte limits, sessions per queue
  P_EHW0, P_HWAGG, P_HW_TMO, P_HW_MAXSEG, P_HW_MAXLEN, P_HW_NSESS,
  # net.core.skb_defer_max; 0 before 5.19 (no per-CPU defer lists) or when the sysctl is 0
- P_DEFER_MAX) = range(78)
-N_P = 78
+ P_DEFER_MAX,
+ # tcp_add_backlog's limit by kernel (TCPBL_*, engine.py "Socket backlog")
+ P_TCP_BL_RULE) = range(79)
+N_P = 79
+# P_TCP_BL_RULE: sk_add_backlog's limit for a TCP segment: rcvbuf + sndbuf (< 4.10),
+# + 64 KiB headroom (4.10, c9c3321257e1 tcp_add_backlog), rcvbuf + sndbuf / 2 + 64 KiB (6.1, the
+# signed-overflow fix), 2 * rcvbuf + sndbuf / 2 + 64 KiB capped at UINT_MAX (6.10, ec00ed472bdb)
+TCPBL_SUM, TCPBL_64K, TCPBL_HALF_SND, TCPBL_TWICE_RCV = range(4)
 # P_RMEM_RULE: tcp_try_rmem_schedule prunes when rmem > rcvbuf (up to 6.16 and again from 7.0),
 # rmem + truesize > rcvbuf (6.17), rmem + skb->len > rcvbuf (6.18, 6.19)
 RMEM_CLASSIC, RMEM_TRUESIZE, RMEM_LEN = range(3)
@@ -319,6 +328,11 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("skb_defer_free_flush", "", "mm"),  # 66
     ("kick_defer_list_purge", "copy", "etc"),  # 67
     ("trigger_rx_softirq", "", "netdev"),  # 68
+    # the socket backlog (engine.py "Socket backlog"): a segment whose connection the reader
+    # owns is queued by tcp_add_backlog in the softirq; release_sock -> __release_sock runs its
+    # tcp_v4_do_rcv (tcp_rcv_established) in the reader's context
+    ("tcp_add_backlog", "l4", "tcp/ip"),  # 69
+    ("tcp_v4_do_rcv", "l4", "tcp/ip"),  # 70
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -329,7 +343,7 @@ N_SLOTS = len(SLOTS)
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
  Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
- Y_DEFER_IRQ) = range(N_SLOTS)
+ Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV) = range(N_SLOTS)
 assert N_SLOTS <= 128, "flush_span's slot masks (CS_ACCM) hold 2 x 64 slots per level"
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
@@ -374,6 +388,9 @@ N_PO = 16  # fhead: for a reassembled datagram, the packet that was its first fr
 # hwm: the CQE's SHAMPO bits (mlx5 hardware GRO): HWM_MATCH the packet continues the session of
 # the CQE before it, HWM_FLUSH the NIC closed the session with it
 HWM_MATCH, HWM_FLUSH = 1, 2
+# HWM_BACKLOG: tcp_v4_rcv found the segment's socket owned by the reader (lock_sock in
+# tcp_recvmsg): it went to the socket backlog, its tcp_v4_do_rcv runs at release_sock
+HWM_BACKLOG = 4
 
 # ---- per-CPU lists lst[c, *, :]: poll list, net_rx_action's local list, repoll, run queue,
 # hard IRQs waiting for the current step, scratch
@@ -385,7 +402,7 @@ M_NXT, M_NROWS, M_NEV = 0, 1, 2
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
 # M_TCPIN + 4: ACKs sent (Tcp OutSegs), + 5: of which by the delayed-ACK timer (TcpExt DelayedACKs)
 # M_TCPX + 0: TCPOFOQueue, + 1: TCPOFODrop, + 2: TCPOFOMerge, + 3: DelayedACKLost,
-# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop
+# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop, + 7: TCPBacklogDrop
 M_TCPX = 32
 # ---- per-flow TCP receive state tf[flow, *] (the receiving socket's view of one connection):
 # NXT rcv_nxt (HAVE_NXT: known), WUP rcv_wup (rcv_nxt when the last ACK left), OFO the first
@@ -400,8 +417,12 @@ M_TCPX = 32
  # the connection's own receive memory (sk_rmem_alloc: its skbs' truesize in the receive and
  # out-of-order queues) and receive-queue length: each connection is its own socket in the
  # kernel, with the [[app]]'s rcvbuf as its sk_rcvbuf
- TF_RMEM, TF_QN) = range(16)
-N_TF = 16
+ TF_RMEM, TF_QN,
+ # the socket backlog (engine.py "Socket backlog"): the reader thread + 1 that owns the
+ # connection (lock_sock held over its copies), 0 if none; the backlog's first and last packet
+ # (-1: empty; each packet's successor in tofo[packet]) and sk_backlog.len (truesize bytes)
+ TF_OWNER, TF_BLH, TF_BLT, TF_BLLEN) = range(20)
+N_TF = 20
 # tf[f, TF_REQ]: no handshake seen (a connection from before the trace), a request sock in the
 # SYN queue (NEW_SYN_RECV), a cookie SYN-ACK sent (no state kept), the child socket made
 # (ESTABLISHED), the SYN dropped (no SYN-ACK), the request gone (expired or reset)

@@ -20,7 +20,7 @@ from replay.model import layout as L  # noqa: N812
 
 
 @njit(cache=True)
-def _fill(se, sc, po, pk, rxmask, t_wire_all, ridx, wait, cpu, on, t_done, small, codes, small_ok,
+def _fill(se, sc, po, que, rxmask, t_wire_all, ridx, wait, cpu, on, t_done, small, codes, small_ok,
           t3, t3_ok, skb):
     """One pass over the replayed packets (rows of rxmask; received ones in arrival order).
 
@@ -37,7 +37,7 @@ def _fill(se, sc, po, pk, rxmask, t_wire_all, ridx, wait, cpu, on, t_done, small
         if not rxmask[j]:
             codes[0, j] = L.O_IGNORED
             continue
-        prev = pk[i, L.F_T_WIRE]
+        prev = t_wire_all[j]  # the packet's t_wire (pk's F_T_WIRE)
         for st in range(nst):
             e = se[i, st]
             if e >= 0:
@@ -47,7 +47,7 @@ def _fill(se, sc, po, pk, rxmask, t_wire_all, ridx, wait, cpu, on, t_done, small
                 on[st, j] = True
                 prev = e
         t_done[j] = prev
-        small[0, j] = pk[i, L.F_QUE]
+        small[0, j] = que[i]
         small_ok[0, j] = True
         c = po[i, L.O_PCPU]
         if c >= 0:
@@ -105,9 +105,11 @@ def dict_array(codes: np.ndarray, names: list[str] | tuple[str, ...],
     return pa.DictionaryArray.from_arrays(idx, pa.array(list(names), pa.string()))
 
 
-def packet_columns(S: Any, rxmask: np.ndarray, t_wire_all: np.ndarray, ridx: np.ndarray
-                   ) -> dict[str, Any]:
-    """The per-packet columns the engine decides, for every replayed packet (ignored ones null):
+def packet_columns(S: Any, que: np.ndarray, rxmask: np.ndarray, t_wire_all: np.ndarray,
+                   ridx: np.ndarray) -> dict[str, Any]:
+    """The per-packet columns the engine decides, for every replayed packet (ignored ones null),
+    from the engine's se/sc/po and each received packet's rx queue `que` (pk is not read: the
+    caller frees it first, so that these columns reuse its memory):
     {"wait": (N_ST, m), "cpu": (N_ST, m), "on": (N_ST, m) bool, "t_done": (m,), "small": (3, m)
     uint16, "codes": (3, m) int16, "small_ok": (6, m) bool, "t3": (3, m), "t3_ok": (3, m) bool,
     "skb": (m,) uint64}."""
@@ -121,7 +123,7 @@ def packet_columns(S: Any, rxmask: np.ndarray, t_wire_all: np.ndarray, ridx: np.
         "t3": np.zeros((3, m), np.int64), "t3_ok": np.zeros((3, m), np.bool_),
         "skb": np.zeros(m, np.uint64),
     }
-    _fill(S.se, S.sc, S.po, S.pk, rxmask, t_wire_all.astype(np.int64, copy=False),
+    _fill(S.se, S.sc, S.po, que, rxmask, t_wire_all.astype(np.int64, copy=False),
           ridx.astype(np.int64, copy=False), out["wait"], out["cpu"], out["on"], out["t_done"],
           out["small"], out["codes"], out["small_ok"], out["t3"], out["t3_ok"], out["skb"])
     return out

@@ -194,12 +194,136 @@ def _backlog_arrays(cfg: dict[str, Any], P: np.ndarray, nq: int, ncpu: int, n: i
 RPS_NO_CPU = 0xFFFF  # include/net/rps.h
 
 
+@dataclass
+class _Prepared:
+    """What the replay keeps of the preparation: the engine's arrays and the per-packet columns
+    the tables and counters read. The frame columns and the preparation's temporaries (~400 B per
+    frame) are gone once `_prepare` returns, so the engine's per-packet arrays allocated after it
+    reuse their memory (first-touched memory is what a large run pays for most)."""
+
+    arrays: dict[str, Any]
+    n: int  # received packets
+    t_first: int  # when the first received packet is visible to the NIC
+    ridx: np.ndarray  # frame index of each received packet, in arrival order
+    fidx: np.ndarray  # frame index of each replayed packet
+    loop: np.ndarray
+    t_wire_all: np.ndarray  # -1 for packets the host does not receive
+    rxmask: np.ndarray
+    kind0: np.ndarray  # per received packet: its kind before decapsulation (int8)
+    v6: np.ndarray  # per received packet: IPv6
+    tcp_rst_ok: np.ndarray  # per received packet: TCP without RST (a NO_SOCKET one is reset)
+    flow: np.ndarray  # per frame: flow id (uint32)
+    csum: np.ndarray | None  # per received packet: ip_summed kind (mlx5's counters)
+    nframes: int
+    drv: Driver
+    ncpu: int
+    nq: int
+    veth: bool
+    apps: list[dict[str, Any]]
+    hv: Any
+
+
 def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
              opts: ReplayOptions) -> SimResult:
     notes: list[str] = []
     note = _driver_defaults_note(cfg)
     if note:
         notes.append(note)
+    pre = _prepare(frames, cfg, profile, opts, notes)
+    n, arrays, drv, ncpu, nq, veth, apps = pre.n, pre.arrays, pre.drv, pre.ncpu, pre.nq, \
+        pre.veth, pre.apps
+    ridx, fidx, loop, t_wire_all, rxmask = pre.ridx, pre.fidx, pre.loop, pre.t_wire_all, pre.rxmask
+    # the per-packet arrays the engine fills, allocated now that the frame columns are freed
+    po = np.full((n, L.N_PO), -1, dtype=np.int64)
+    po[:, L.O_SKBH] = np.arange(n)
+    po[:, L.O_SKBCNT] = 1
+    po[:, L.O_SKBLEN] = 0
+    po[:, L.O_SKBTRUE] = 0
+    # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
+    # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer. They are
+    # not zeroed (np.empty), so the part never written costs no memory: room for 4 rows per
+    # packet saves the flood a copy and a second buffer to fault in
+    cap_rows = 4096 + 4 * n
+    cap_ev = 4096 + n // 8
+    arrays.update(
+        po=po, se=np.full((n, L.N_ST), -1, dtype=np.int64),
+        sc=np.zeros((n, L.N_ST), dtype=np.int64),
+        rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
+        tofo=np.full(max(n, 1), -1, np.int64),
+        rqf=np.zeros(3 * max(n, 1), np.int64),  # request FIFO (flow, t0, socket): one per SYN at most
+    )
+    del po
+    if n:
+        engine.heap_fix(arrays["ht"], arrays["hh"], arrays["hp"], 0, pre.t_first)
+    # the compiled engine sees the arrays through one struct (model/state.py); it writes into them
+    st = new_state(arrays)
+    while engine.run_loop(st) == 1:
+        # the engine writes rows/events below its fill counters only: no need to zero them
+        old_rows, old_ev = arrays["rows"], arrays["ev"]
+        nr, ne = int(arrays["misc"][L.M_NROWS]), int(arrays["misc"][L.M_NEV])
+        rows = np.empty((8, old_rows.shape[1] * 2), np.int64)
+        rows[:, :nr] = old_rows[:, :nr]
+        ev = np.empty((old_ev.shape[0] * 2, 7), np.int64)
+        ev[:ne] = old_ev[:ne]
+        arrays["rows"], arrays["ev"] = rows, ev
+        set_buffers(st, rows, ev)
+    engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
+    engine.tcp_delack_flush(st)
+    engine.tcp_req_flush(st)
+    engine.tcp_ofo_flush(st)
+    engine.distribute(st)
+    del st
+    _misc = arrays["misc"][3:7].tolist()
+    S = _views(arrays)
+    S.kind0 = pre.kind0
+    if n and (S.outc < 0).any():
+        bad = int(np.flatnonzero(S.outc < 0)[0])
+        raise RunError(
+            f"internal: packet of frame {int(ridx[bad]) + 1} has no outcome after the replay "
+            "(a model bug: please report it with the trace)"
+        )
+
+    names = {
+        "irq_symbol": drv.irq_symbol, "poll_symbol": drv.poll_symbol,
+        "refill_symbol": f"{drv.name}_alloc_rx_buffers" if drv.name != "mlx5" else "mlx5e_post_rx_wqes",
+        "clean_symbol": drv.clean_symbol,
+        "tx_symbol": "packet_sendmsg",  # tcpreplay sends through an AF_PACKET socket
+    }
+    comms = [f"swapper/{c}" for c in range(ncpu)] + [f"ksoftirqd/{c}" for c in range(ncpu)] + [
+        str(a["name"]) for a in apps
+    ] + ([str(cfg["nic"]["sender"])] if veth else [])
+    comms += napi_thread_names(drv.name, nq)  # comm index P_NAPI_COMM0 + q
+    counters = _counters(S, cfg, drv, pre, nq, ncpu)
+    if drv.name == "mlx5":
+        # mlx5e_handle_csum's counters, per packet the driver built (ring drops never reach it)
+        built = ~((S.dreason == L.R_RING) & (S.dstage == L.S_DRIVER))
+        kinds0 = pre.csum[built] & L.CSUM_KIND
+        counters["ethtool"].update({
+            "rx_csum_complete": int((kinds0 == L.CSUM_COMPLETE).sum()),
+            "rx_csum_unnecessary": int((kinds0 == L.CSUM_UNNECESSARY).sum()),
+            "rx_csum_none": int((kinds0 == L.CSUM_NONE).sum()),
+        })
+    # the packet matrix (272 B per packet) is not needed past the counters but for each
+    # packet's rx queue: freed, the packets table's columns reuse its memory
+    que = S.que.astype(np.uint16)
+    _release_packet_arrays(S, arrays, ("pk", *L.PK_FIELDS))
+    packets = _packets_table(S, que, pre.flow, fidx, loop, t_wire_all, rxmask, ridx)
+    # the other per-packet engine arrays (~330 B per packet) are in the packets table now: let
+    # the cpu table, the summary and the Parquet writer reuse their memory (first-touched memory
+    # is what a large run pays for most: benchmarks/bench_run.py)
+    _release_packet_arrays(S, arrays, ("po", "se", "sc", "tofo", "rqf", *L.PO_FIELDS))
+    cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
+    events = _events_table(S)
+    summary = _summary(S, packets, pre.nframes, ncpu)
+    kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
+    counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
+    host = {"addresses": pre.hv.addresses, "inferred": pre.hv.inferred, "note": pre.hv.note}
+    return SimResult(packets, cpu, events, counters, summary, host, apps, notes)
+
+
+def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opts: ReplayOptions,
+             notes: list[str]) -> _Prepared:
+    """Frame columns → the engine's parameters, tables and packet matrix (pk)."""
     cols = columns(frames)
     hv = host_view(cols, list(cfg["host"]["addresses"]))
     if hv.note:
@@ -306,7 +430,9 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     P[L.P_WEIGHT] = 64  # NAPI_POLL_WEIGHT (netdevice.h:2802)
     P[L.P_BUDGET] = cfg["sysctl"]["net.core.netdev_budget"]
     P[L.P_BUDGET_J] = _usecs_to_jiffies(cfg["sysctl"]["net.core.netdev_budget_usecs"], hz)
-    P[L.P_BATCH] = cfg["sysctl"]["net.core.gro_normal_batch"]
+    # gro_normal_batch and the listified GRO_NORMAL path (napi->rx_list) came with 323ebb61e32b
+    # (5.4); before it napi_skb_finish hands each skb to netif_receive_skb_internal at once
+    P[L.P_BATCH] = cfg["sysctl"]["net.core.gro_normal_batch"] if kv >= (5, 4) else 1
     P[L.P_GRO] = 1 if cfg["nic"]["gro"] else 0
     P[L.P_TICK] = 1_000_000_000 // hz
     P[L.P_PHASE] = cfg["host"]["tick-phase-ns"]
@@ -521,108 +647,46 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     gather_rows(pk, tuple(np.ascontiguousarray(by_frame[L.PK_FIELDS[j]]) for j in fj),
                 np.array(fj, dtype=np.int64), ridx)
     del by_frame, by_packet
-    po = np.full((n, L.N_PO), -1, dtype=np.int64)
-    po[:, L.O_SKBH] = np.arange(n)
-    po[:, L.O_SKBCNT] = 1
-    po[:, L.O_SKBLEN] = 0
-    po[:, L.O_SKBTRUE] = 0
     fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
     tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
     tf[:, L.TF_QUICK] = -1
     tf[:, L.TF_DELACK] = -1
     tf[:, L.TF_OFO] = -1
     tf[:, L.TF_WND] = -1
+    tf[:, L.TF_BLH] = -1
+    tf[:, L.TF_BLT] = -1
+    # tcp_add_backlog's limit (engine.py "socket backlog"): c9c3321257e1 (4.10) added the 64 KiB
+    # headroom, the signed-overflow fix (6.1) halved sndbuf's share, ec00ed472bdb (6.10) doubled
+    # rcvbuf's
+    P[L.P_TCP_BL_RULE] = (L.TCPBL_SUM if kv < (4, 10) else L.TCPBL_64K if kv < (6, 1)
+                          else L.TCPBL_HALF_SND if kv < (6, 10) else L.TCPBL_TWICE_RCV)
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
     _listen_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
-    kind0 = pk[:, L.F_KIND].copy()  # the engine rewrites a decapsulated packet's kind to the inner
+    # the engine rewrites a decapsulated packet's kind to the inner
+    kind0 = pk[:, L.F_KIND].astype(np.int8)
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * (nq + 1) + 3, nthr + ncpu + 1 + nq)  # run queues: readers, ksoftirqd, napi/*
-    # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
-    # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer. They are
-    # not zeroed (np.empty), so the part never written costs no memory: room for 4 rows per
-    # packet saves the flood a copy and a second buffer to fault in
-    cap_rows = 4096 + 4 * n
-    cap_ev = 4096 + n // 8
     arrays = dict(
-        P=P, cbase=cbase, cpb=cpb, pk=pk, po=po,
-        se=np.full((n, L.N_ST), -1, dtype=np.int64), sc=np.zeros((n, L.N_ST), dtype=np.int64),
-        cs=cs, qs=qs, ss=ss, ts=tsa, lst=np.zeros((ncpu, L.N_LST, width), np.int64),
+        P=P, cbase=cbase, cpb=cpb, pk=pk, cs=cs, qs=qs, ss=ss, ts=tsa,
+        lst=np.zeros((ncpu, L.N_LST, width), np.int64),
         ringbuf=np.zeros((nq, max(ring, 257) if veth else ring), np.int64),
         rxl=np.zeros((nq + ncpu, 2 * 64 + 64 + int(P[L.P_BATCH])), np.int64),
         gh=np.zeros((nq, 64, L.N_GH), np.int64), gbc=np.zeros((nq, 8), np.int64),
         sockq=np.zeros(int(qoff[-1]) + 1, np.int64), wq=wq,
         tmsg=np.zeros((max(nthr, 1), maxbatch), np.int64),
         acc=np.zeros((ncpu, 3, L.N_SLOTS), np.int64), accf=np.zeros((ncpu, 3, L.N_SLOTS), np.int64),
-        rows=np.empty((8, cap_rows), np.int64), ev=np.empty((cap_ev, 7), np.int64),
         ht=ht, hh=hh, hp=hp, misc=np.zeros(L.N_MISC, np.int64), **bl, fq=fq, fx=fx,
-        tf=tf, tofo=np.full(max(n, 1), -1, np.int64),
-        rqf=np.zeros(3 * max(n, 1), np.int64),  # request FIFO (flow, t0, socket): one per SYN at most
+        tf=tf,
         hw=np.zeros((nq, max(int(P[L.P_HW_NSESS]), 1), L.N_HW), np.int64),
     )
-    del pk, po  # `arrays` owns them (released after the packets table)
-    if n:
-        engine.heap_fix(ht, hh, hp, 0, int(t_vis[0]))
-    # the compiled engine sees the arrays through one struct (model/state.py); it writes into them
-    st = new_state(arrays)
-    while engine.run_loop(st) == 1:
-        # the engine writes rows/events below its fill counters only: no need to zero them
-        old_rows, old_ev = arrays["rows"], arrays["ev"]
-        nr, ne = int(arrays["misc"][L.M_NROWS]), int(arrays["misc"][L.M_NEV])
-        rows = np.empty((8, old_rows.shape[1] * 2), np.int64)
-        rows[:, :nr] = old_rows[:, :nr]
-        ev = np.empty((old_ev.shape[0] * 2, 7), np.int64)
-        ev[:ne] = old_ev[:ne]
-        arrays["rows"], arrays["ev"] = rows, ev
-        set_buffers(st, rows, ev)
-    engine.frag_expire(st, L.INF)  # reassembly timers still pending fire after the trace
-    engine.tcp_delack_flush(st)
-    engine.tcp_req_flush(st)
-    engine.tcp_ofo_flush(st)
-    engine.distribute(st)
-    del st
-    _misc = arrays["misc"][3:7].tolist()
-    S = _views(arrays)
-    S.kind0 = kind0
-    if n and (S.outc < 0).any():
-        bad = int(np.flatnonzero(S.outc < 0)[0])
-        raise RunError(
-            f"internal: packet of frame {int(ridx[bad]) + 1} has no outcome after the replay "
-            "(a model bug: please report it with the trace)"
-        )
-
-    names = {
-        "irq_symbol": drv.irq_symbol, "poll_symbol": drv.poll_symbol,
-        "refill_symbol": f"{drv.name}_alloc_rx_buffers" if drv.name != "mlx5" else "mlx5e_post_rx_wqes",
-        "clean_symbol": drv.clean_symbol,
-        "tx_symbol": "packet_sendmsg",  # tcpreplay sends through an AF_PACKET socket
-    }
-    comms = [f"swapper/{c}" for c in range(ncpu)] + [f"ksoftirqd/{c}" for c in range(ncpu)] + [
-        str(a["name"]) for a in apps
-    ] + ([str(cfg["nic"]["sender"])] if veth else [])
-    comms += napi_thread_names(drv.name, nq)  # comm index P_NAPI_COMM0 + q
-    counters = _counters(S, cfg, drv, cols, ridx, nq, ncpu)
-    if drv.name == "mlx5":
-        # mlx5e_handle_csum's counters, per packet the driver built (ring drops never reach it)
-        built = ~((S.dreason == L.R_RING) & (S.dstage == L.S_DRIVER))
-        kinds0 = fcsum[ridx][built] & L.CSUM_KIND
-        counters["ethtool"].update({
-            "rx_csum_complete": int((kinds0 == L.CSUM_COMPLETE).sum()),
-            "rx_csum_unnecessary": int((kinds0 == L.CSUM_UNNECESSARY).sum()),
-            "rx_csum_none": int((kinds0 == L.CSUM_NONE).sum()),
-        })
-    packets = _packets_table(S, cols, fidx, loop, t_wire_all, rxmask, ridx)
-    # the per-packet engine arrays (~430 B per packet) are in the packets table now: let the cpu
-    # table, the summary and the Parquet writer reuse their memory (first-touched memory is what
-    # a large run pays for most: benchmarks/bench_run.py)
-    _release_packet_arrays(S, arrays)
-    cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
-    events = _events_table(S)
-    summary = _summary(S, packets, cols.n, ncpu)
-    kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
-    counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
-    host = {"addresses": hv.addresses, "inferred": hv.inferred, "note": hv.note}
-    return SimResult(packets, cpu, events, counters, summary, host, apps, notes)
+    return _Prepared(
+        arrays=arrays, n=n, t_first=int(t_vis[0]) if n else 0, ridx=ridx, fidx=fidx, loop=loop,
+        t_wire_all=t_wire_all, rxmask=rxmask, kind0=kind0, v6=v6[ridx],
+        tcp_rst_ok=(cols.proto[ridx] == 6) & ((cols.tcp_flags[ridx] & 4) == 0),
+        flow=cols.flow.astype(np.uint32), csum=fcsum[ridx] if drv.name == "mlx5" else None,
+        nframes=cols.n, drv=drv, ncpu=ncpu, nq=nq, veth=veth, apps=apps, hv=hv,
+    )
 
 
 def _driver_defaults_note(cfg: dict[str, Any]) -> str | None:
@@ -750,22 +814,22 @@ def _views(arrays: dict[str, np.ndarray]) -> Any:
     return v
 
 
-def _release_packet_arrays(S: Any, arrays: dict[str, Any]) -> None:
-    for name in ("pk", "po", "se", "sc", *L.PK_FIELDS, *L.PO_FIELDS):
+def _release_packet_arrays(S: Any, arrays: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
         if hasattr(S, name):
             delattr(S, name)
         arrays.pop(name, None)
 
 
-def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire_all: np.ndarray,
-                   rxmask: np.ndarray, ridx: np.ndarray) -> pa.Table:
+def _packets_table(S: Any, que: np.ndarray, flow: np.ndarray, fidx: np.ndarray, loop: np.ndarray,
+                   t_wire_all: np.ndarray, rxmask: np.ndarray, ridx: np.ndarray) -> pa.Table:
     m = len(fidx)
-    o = packet_columns(S, rxmask, t_wire_all, ridx)
+    o = packet_columns(S, que, rxmask, t_wire_all, ridx)
     small, codes, sok, t3, t3ok = o["small"], o["codes"], o["small_ok"], o["t3"], o["t3_ok"]
     rx = rxmask.astype(np.bool_, copy=False)
     cols_out: dict[str, pa.Array] = {
         "frame": arrow((fidx + 1).astype(np.uint64)),
-        "flow": arrow(_flows(S, cols, fidx, rxmask, ridx)),
+        "flow": arrow(_flows(S, flow, fidx, rxmask, ridx)),
         "queue": arrow(small[0], sok[0]),
         "cpu": arrow(small[1], sok[1]),
         "loop": arrow(loop.astype(np.uint32)),
@@ -786,16 +850,16 @@ def _packets_table(S: Any, cols: Any, fidx: np.ndarray, loop: np.ndarray, t_wire
     return pa.Table.from_arrays([cols_out[f.name] for f in PACKETS_SCHEMA], schema=PACKETS_SCHEMA)
 
 
-def _flows(S: Any, cols: Any, fidx: np.ndarray, rxmask: np.ndarray, ridx: np.ndarray
+def _flows(S: Any, flows: np.ndarray, fidx: np.ndarray, rxmask: np.ndarray, ridx: np.ndarray
            ) -> np.ndarray:
     """Each packet's flow; a reassembled datagram's is its first fragment's (later ones have no
     ports)."""
-    flow = cols.flow[fidx].astype(np.uint32)
+    flow = flows[fidx]
     fh = S.fhead
     sel = fh >= 0
     if sel.any():
         frx = flow[rxmask]
-        frx[sel] = cols.flow[ridx[fh[sel]]]
+        frx[sel] = flows[ridx[fh[sel]]]
         flow[rxmask] = frx
     return flow
 
@@ -961,8 +1025,8 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
     return out
 
 
-def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndarray, nq: int,
-              ncpu: int) -> dict[str, Any]:
+def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int, ncpu: int
+              ) -> dict[str, Any]:
     cs, qs, fx = S.cs, S.qs, S.fx
     softnet = [
         {"cpu": c, "processed": int(cs[c, L.CS_PROCESSED]), "dropped": int(cs[c, L.CS_DROPPED]),
@@ -984,61 +1048,48 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
         for q in range(0 if veth and S.P[L.P_VETH] != 2 else nq)  # veth: its NAPI only with GRO
     ]
     # SNMP from the per-skb outcomes, split by IP version as /proc/net/snmp and snmp6 are
-    v6 = (cols.ip_version[ridx] == 6)
-    head = S.skbh == np.arange(len(ridx))
-    se = S.se
-    kind = S.kind
-    reason = S.dreason
-    at_ip = head & (se[:, L.S_IP] >= 0) & (S.kind0 != L.K_ARP)
-    deliv_l4 = head & (se[:, L.S_L4] >= 0)
-    udp = kind == L.K_UDP
-    tcp = (kind == L.K_TCP) | (kind == L.K_TCP_CTRL)
-    read = head & (se[:, L.S_COPY] >= 0)
-    rcvbuf = head & (reason == L.R_RCVBUF)
-    noports = head & (reason == L.R_NOSOCK) & udp
-    csumerr = head & (reason == L.R_UDP_CSUM)
+    # (one compiled pass over the packets: model/snmpcount.py)
+    from replay.model import snmpcount as T  # noqa: N812
+
+    cnt = T.tally(S.pk, S.po, S.se, S.kind0, pre.v6, pre.tcp_rst_ok)
+
+    def c4(k: int) -> int:
+        return int(cnt[0, k])
+
+    def c6(k: int) -> int:
+        return int(cnt[1, k])
+
+    def both(k: int) -> int:
+        return int(cnt[0, k] + cnt[1, k])
+
     # tcp_v4_send_reset for a segment no socket takes, unless it is a RST itself (OutRsts and
     # OutSegs); ACKs sent on the receive path come from the engine (all IPv4-counted: the snmp6
-    # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp)
-    flags0 = cols.tcp_flags[ridx]
-    rst = head & (reason == L.R_NOSOCK) & (cols.proto[ridx] == 6) & ((flags0 & 4) == 0) \
-        & (S.sock < 0)  # a listener's refused cookie ACK is NO_SOCKET without a RST
+    # file has no Tcp6 block, TCP counters are shared between v4 and v6 in /proc/net/snmp);
+    # a listener's refused cookie ACK is NO_SOCKET without a RST
     tl = S.misc[L.M_TCPL : L.M_TCPL + 16].tolist()
-    n_rst = int(rst.sum()) + int(tl[L.TL_RST])
+    n_rst = both(T.RST) + int(tl[L.TL_RST])
     # ACKs of the receive path, SYN-ACKs (first and retransmitted), window updates from recvmsg
     outsegs = int(S.misc[L.M_TCPIN + 4]) + int(tl[L.TL_SYNACK]) + int(tl[L.TL_SYNRETR]) \
         + int(tl[L.TL_RBUF_ACK])
     # a decapsulated packet passes ip_rcv and ip_local_deliver twice (outer, inner), and a UDP
     # tunnel's outer datagram counts Udp InDatagrams when encap_rcv takes it
     # (udp_queue_rcv_one_skb: "if (ret <= 0) ... UDP_MIB_INDATAGRAMS"); the inner IP version is
-    # taken as the outer's (the frames table does not carry it)
-    decap_all = head & (S.tun != L.TUN_NONE) & (se[:, L.S_L4] >= 0)
-    udp_tun = decap_all & (S.tun != L.TUN_GRE)
-    decap = decap_all & (S.ikind != L.K_ARP)  # an inner ARP never reaches ip_rcv
-
-    def c4(mask: np.ndarray) -> int:
-        return int((mask & ~v6).sum())
-
-    def c6(mask: np.ndarray) -> int:
-        return int((mask & v6).sum())
-
-    inhdr = head & (reason == L.R_INHDR)
-    trunc = head & (reason == L.R_TOOSMALL)
-    noproto = head & (reason == L.R_NOPROTO)
+    # taken as the outer's (the frames table does not carry it); an inner ARP never reaches
+    # ip_rcv
     snmp = {
-        "Ip": {"InReceives": c4(at_ip) + c4(decap), "InHdrErrors": c4(inhdr),
-               "InUnknownProtos": c4(noproto), "InDelivers": c4(deliv_l4) + c4(decap),
+        "Ip": {"InReceives": c4(T.AT_IP) + c4(T.DECAP), "InHdrErrors": c4(T.INHDR),
+               "InUnknownProtos": c4(T.NOPROTO), "InDelivers": c4(T.DELIV_L4) + c4(T.DECAP),
                "ReasmTimeout": int(fx[L.FX_TMO4]),
                "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
                "ReasmFails": int(fx[L.FX_FAIL4])},
-        "IpExt": {"InTruncatedPkts": c4(trunc), "ReasmOverlaps": int(fx[L.FX_OVL4])},
-        "Udp": {"InDatagrams": c4(read & udp) + c4(udp_tun), "NoPorts": c4(noports),
-                "InErrors": c4(rcvbuf & udp), "RcvbufErrors": c4(rcvbuf & udp), "MemErrors": 0},
+        "IpExt": {"InTruncatedPkts": c4(T.TRUNC), "ReasmOverlaps": int(fx[L.FX_OVL4])},
+        "Udp": {"InDatagrams": c4(T.READ_UDP) + c4(T.UDP_TUN), "NoPorts": c4(T.NOPORTS),
+                "InErrors": c4(T.RCVBUF_UDP), "RcvbufErrors": c4(T.RCVBUF_UDP), "MemErrors": 0},
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
-        "Tcp": {"InSegs": int((deliv_l4 & tcp).sum()), "OutSegs": outsegs + n_rst, "InErrs": 0,
+        "Tcp": {"InSegs": both(T.TCP_IN), "OutSegs": outsegs + n_rst, "InErrs": 0,
                 "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
-        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]), "TCPBacklogDrop": 0,
-                   "TCPRcvQDrop": int((head & (reason == L.R_PROTOMEM)).sum()),
+        "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]),
+                   "TCPRcvQDrop": both(T.PROTOMEM),
                    "TCPOFOQueue": int(S.misc[L.M_TCPX + 0]),
                    "TCPOFODrop": int(S.misc[L.M_TCPX + 1]),
                    "TCPOFOMerge": int(S.misc[L.M_TCPX + 2]),
@@ -1046,6 +1097,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    "TCPDSACKOldSent": int(S.misc[L.M_TCPX + 4]),
                    "TCPDSACKOfoSent": int(S.misc[L.M_TCPX + 5]),
                    "TCPZeroWindowDrop": int(S.misc[L.M_TCPX + 6]),
+                   "TCPBacklogDrop": int(S.misc[L.M_TCPX + 7]),
                    # listen sockets (tcp_conn_request, tcp_check_req, cookie_v4_check)
                    "ListenOverflows": int(tl[L.TL_OVF]), "ListenDrops": int(tl[L.TL_DROPS]),
                    "SyncookiesSent": int(tl[L.TL_CK_SENT]),
@@ -1062,14 +1114,15 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
                    "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
     snmp6 = {
-        "Ip6InReceives": c6(at_ip) + c6(decap), "Ip6InDelivers": c6(deliv_l4) + c6(decap),
-        "Ip6InHdrErrors": c6(inhdr), "Ip6InUnknownProtos": c6(noproto),
-        "Ip6InTruncatedPkts": c6(trunc),
+        "Ip6InReceives": c6(T.AT_IP) + c6(T.DECAP),
+        "Ip6InDelivers": c6(T.DELIV_L4) + c6(T.DECAP),
+        "Ip6InHdrErrors": c6(T.INHDR), "Ip6InUnknownProtos": c6(T.NOPROTO),
+        "Ip6InTruncatedPkts": c6(T.TRUNC),
         "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
         "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
-        "Udp6InDatagrams": c6(read & udp) + c6(udp_tun), "Udp6NoPorts": c6(noports),
-        "Udp6InErrors": c6((rcvbuf | csumerr) & udp), "Udp6RcvbufErrors": c6(rcvbuf & udp),
-        "Udp6InCsumErrors": c6(csumerr & udp), "Udp6MemErrors": 0,
+        "Udp6InDatagrams": c6(T.READ_UDP) + c6(T.UDP_TUN), "Udp6NoPorts": c6(T.NOPORTS),
+        "Udp6InErrors": c6(T.RCVBUF_CSUM_UDP), "Udp6RcvbufErrors": c6(T.RCVBUF_UDP),
+        "Udp6InCsumErrors": c6(T.CSUMERR_UDP), "Udp6MemErrors": 0,
     }
     return {
         "softnet_stat": softnet,
@@ -1086,8 +1139,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, cols: Any, ridx: np.ndar
             # skb_attempt_defer_free: skbs put on each CPU's defer list, IPIs that kicked it
             "skb_deferred": [int(cs[c, L.CS_DEFERRED]) for c in range(ncpu)],
             "skb_defer_kicks": [int(cs[c, L.CS_DEFER_KICKS]) for c in range(ncpu)],
-            "gro_skbs": int(head.sum()),
-            "gro_segments": len(ridx),
+            "gro_skbs": both(T.HEADS),
+            "gro_segments": pre.n,
             "socket_max_queue": [int(x) for x in S.ss[:, L.SS_MAXQ]],
             # the backlog NAPI of each CPU (process_backlog): polls and packets
             "backlog_polls": [int(qs[nq + c, L.QS_POLLS]) for c in range(ncpu)],
