@@ -165,8 +165,12 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  CS_BP_BUDGET,  # busy polling: the budget of the napi->poll the poll machine runs
  CS_BP_SKIP,  # busy_poll_stop with prefer_busy_poll and the deferral armed: skip_schedule
  CS_TICK_REM,  # a reader's user-space step cut at a scheduler tick: the ns it still needs
- ) = range(74)
-N_CS = 74
+ # which accumulator slots a span used, per level (hardirq/softirq/task) two 64-bit words of
+ # slot bits: flush_span visits those slots instead of all N_SLOTS (engine.py charge); new
+ # columns go before it
+ CS_ACCM,
+ ) = range(75)
+N_CS = 75 + 5  # CS_ACCM .. CS_ACCM + 5
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
@@ -357,6 +361,7 @@ N_SLOTS = len(SLOTS)
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
  Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
  Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV) = range(N_SLOTS)
+assert N_SLOTS <= 128, "flush_span's slot masks (CS_ACCM) hold 2 x 64 slots per level"
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
