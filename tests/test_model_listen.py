@@ -483,10 +483,9 @@ def test_small_mss_download_prunes_end_to_end(tmp_path: Path) -> None:
          "--set", "app[0].rcvbuf=65536", "--set", "app[0].work-ns=200000", "--set", "nic.gro=false")
     meta = json.loads((run_dir / "run.json").read_text())
     e = meta["counters"]["snmp"]["TcpExt"]
-    # (7, 93) before the socket backlog: segments that arrive during the reader's copies now
-    # wait in the backlog and reach tcp_try_rmem_schedule at release_sock, after the reads
-    # freed their memory
-    assert (e["PruneCalled"], e["TCPRcvCollapsed"], e["TCPBacklogDrop"]) == (3, 65, 0)
+    # the reader copies a few hundred ns per read here, between 200 us of work: segments
+    # rarely find the socket owned, and none is refused by the backlog's limit
+    assert (e["PruneCalled"], e["TCPRcvCollapsed"], e["TCPBacklogDrop"]) == (7, 93, 0)
     packets = pl.read_parquet(run_dir / "packets.parquet")
     assert packets["outcome"].null_count() == 0 and packets.height == 3031
     text = _cli("report", str(run_dir), "--stdio")

@@ -9,8 +9,11 @@ at 3 ms, while A works. The IRQ interrupts A; its softirq wakes B on the same CP
   frame 1 took on an idle CPU (IRQ, softirq, wake-up, switch, copy, work): 14 750 ns from the
   wire. A resumes its cut work after B's switch in 1000 + copy and consume 200 + work 10 000 +
   the empty recvmsg 300 + the switch back 1000 = 12 500 ns later than without B.
-- 6.12 (EEVDF): no wake-up preemption (RUN_TO_PARITY); B waits for A's next scheduling check,
-  the end of its work (the slice's tick preemption within a step is not modelled).
+- 6.12 (EEVDF): no wake-up preemption (RUN_TO_PARITY); A ran alone since ~0.1 ms, its slice
+  (0.75 ms x (1 + ilog2(2)) = 1.5 ms) renewed at each tick meanwhile, so its deadline when B
+  queues is ~3.1 ms: the next scheduler tick (4 ms at HZ 250, tick phase 0) preempts A
+  (update_deadline -> resched_curr), B runs its frame, and A resumes 12 500 ns later than
+  without B, as in the CFS case.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ def test_local_wakeup_preempts_a_working_reader_on_cfs(kernel: str) -> None:
     t_wire, t_done = df["t_wire"].to_list(), df["t_done"].to_list()
     assert df["cpu_app"].to_list() == [10_000, 10_000_000, 10_000]  # the cut work is all done
     first = t_done[0] - t_wire[0]
-    a_alone = 10_107_367  # A's end on 6.12, where nothing cuts its work
+    a_alone = 10_107_367  # A's end if nothing cut its work
+    assert t_done[1] == a_alone + 12_500
     if kernel == "5.15":
         assert t_done[2] - t_wire[2] == first
-        assert t_done[1] == a_alone + 12_500
     else:
-        assert t_done[1] == a_alone
-        assert t_done[2] > a_alone
+        # B: switch 1000, copy and consume 200, work 10 000 after the 4 ms tick
+        assert t_done[2] == 4_000_000 + 1000 + 200 + 10_000

@@ -758,6 +758,11 @@ def wakeup_softirqd(S, c, t):
             if cur >= 0 and cur < S.P[P_NTHR] and S.ts[cur, TS_KIND] == TK_READER and \
                     S.P[P_WGRAN] >= 0 and t - S.cs[c, CS_KS_SLEEP_T] > S.P[P_WGRAN]:
                 S.cs[c, CS_WAKE_PREEMPT] = 1
+            if S.cs[c, CS_RQ_N] == 0 and S.cs[c, CS_SLICE_END] <= t:
+                # the current task ran alone past its deadline: update_deadline renewed its
+                # slice at each tick (as in ttwu_preempt); the tick after this one may end it
+                sl = S.P[P_SLICE]
+                S.cs[c, CS_SLICE_END] += ((t - S.cs[c, CS_SLICE_END]) // sl + 1) * sl
             rq_push(S, c, S.P[P_NTHR] + c)
 
 
@@ -796,24 +801,19 @@ def softirq_leave(S, c, t):
 
 
 @njit(cache=True)
-def tick_cut(S, c, t, end, renew):
+def tick_cut(S, c, t, end):
     """A reader's user-space step on CPU c runs from t to `end`. With another task runnable, the
     scheduler tick that finds the reader past its slice preempts it: EEVDF's update_curr ->
     update_deadline resched_curr()s when more than one entity is queued (6.6+; CFS:
     check_preempt_tick once the slice is used), and the return from that timer interrupt to
     user mode schedules (exit_to_user_mode_loop, TIF_NEED_RESCHED or the 6.13+ lazy flag alike).
-    Returns the step's end: `end`, or that tick with the rest added to CS_TICK_REM. renew: the
-    other task became runnable just now, so a slice the reader used up alone was renewed in
-    whole slices meanwhile (update_deadline at every tick). Kernel steps (the system call, the
-    copy) are not cut here: without full preemption they yield at the system call's end."""
+    Returns the step's end: `end`, or that tick with the rest added to CS_TICK_REM. (A slice
+    the reader used up alone was renewed when the other task was queued: ttwu_preempt,
+    wakeup_softirqd.) Kernel steps (the system call, the copy) are not cut here: without full
+    preemption they yield at the system call's end."""
     if S.cs[c, CS_RQ_N] == 0:
         return end
-    sl = S.P[P_SLICE]
-    se = S.cs[c, CS_SLICE_END]
-    if renew and se <= t:
-        se += ((t - se) // sl + 1) * sl
-        S.cs[c, CS_SLICE_END] = se
-    x = max(t, se)
+    x = max(t, S.cs[c, CS_SLICE_END])
     tk = S.P[P_TICK]
     r = (x + S.P[P_PHASE]) % tk  # jiffies(t) = (t + phase) // tick: ticks where r == 0
     cut = x if r == 0 else x + tk - r
@@ -831,7 +831,7 @@ def resume_task_step(S, c, t, step, arg, rem):
     if step == ST_WORK:
         end += S.cs[c, CS_TICK_REM]
         S.cs[c, CS_TICK_REM] = 0
-        end = tick_cut(S, c, t, end, True)
+        end = tick_cut(S, c, t, end)
     S.cs[c, CS_STEP] = step
     S.cs[c, CS_ARG] = arg
     S.cs[c, CS_NEXT] = end
@@ -846,7 +846,7 @@ def tick_recheck(S, c, t):
         return
     end = S.cs[c, CS_NEXT] + S.cs[c, CS_TICK_REM]
     S.cs[c, CS_TICK_REM] = 0
-    new = tick_cut(S, c, t, end, True)
+    new = tick_cut(S, c, t, end)
     if new != S.cs[c, CS_NEXT]:
         S.cs[c, CS_NEXT] = new
         heap_set(S, S.P[P_ECPU0] + c, new)
@@ -3355,7 +3355,7 @@ def thread_advance(S, k, c, t):
                 charge(S, c, 0, Y_APP, d, S.po[h, O_SKBCNT])
                 S.sc[h, S_APP] = d
                 S.cs[c, CS_TICK_REM] = 0
-                start_step(S, c, t, ST_WORK, h, tick_cut(S, c, t, t + d, False) - t)
+                start_step(S, c, t, ST_WORK, h, tick_cut(S, c, t, t + d) - t)
                 return
             S.ts[k, TS_PHASE] = TP_SYSCALL
             flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
