@@ -68,6 +68,7 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("stage", "tcp_collapse"),
     ("fixed", "busy_loop"),
     ("fixed", "skb_free"),
+    ("fixed", "route_hint"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

@@ -52,13 +52,14 @@ DROP_REASONS = (
     "TCP_FLAGS",  # tcp_rcv_state_process(LISTEN): an ACK no request or cookie matches (a RST sent)
     "TCP_RESET",  # tcp_rcv_state_process(LISTEN): a RST to a listener
     "TCP_OFO_QUEUE_PRUNE",  # tcp_prune_ofo_queue: an out-of-order skb freed to make room
+    "OTHERHOST",  # ip_rcv_core / ip6_rcv_core: PACKET_OTHERHOST (a VLAN the host has no device for)
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
     R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
     R_TCP_INVALID_SEQ, R_TCP_LISTEN_OVERFLOW, R_TCP_FLAGS, R_TCP_RESET, \
-    R_TCP_OFO_PRUNE = range(len(DROP_REASONS))
+    R_TCP_OFO_PRUNE, R_OTHERHOST = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -78,7 +79,9 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  C_BUSY,
  # skb_attempt_defer_free: the free of a consumed skb (part of fixed.consume) that moves to the
  # allocating CPU's net_rx_action when deferred (model/engine.py "Deferred skb freeing")
- C_SKB_FREE) = range(45)
+ C_SKB_FREE,
+ # ip_route_use_hint: the route of a list-RX skb taken from the previous skb's (5.7+)
+ C_ROUTE_HINT) = range(46)
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -109,8 +112,10 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # queue's ITR interval), the segment and payload-byte limits, sessions per queue
  P_EHW0, P_HWAGG, P_HW_TMO, P_HW_MAXSEG, P_HW_MAXLEN, P_HW_NSESS,
  # net.core.skb_defer_max; 0 before 5.19 (no per-CPU defer lists) or when the sysctl is 0
- P_DEFER_MAX) = range(78)
-N_P = 78
+ P_DEFER_MAX,
+ # 1 if ip(6)_list_rcv_finish passes a route hint (5.7+, engine.py list_core)
+ P_ROUTE_HINT) = range(79)
+N_P = 79
 # P_RMEM_RULE: tcp_try_rmem_schedule prunes when rmem > rcvbuf (up to 6.16 and again from 7.0),
 # rmem + truesize > rcvbuf (6.17), rmem + skb->len > rcvbuf (6.18, 6.19)
 RMEM_CLASSIC, RMEM_TRUESIZE, RMEM_LEN = range(3)
@@ -316,6 +321,7 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("skb_defer_free_flush", "", "mm"),  # 66
     ("kick_defer_list_purge", "copy", "etc"),  # 67
     ("trigger_rx_softirq", "", "netdev"),  # 68
+    ("ip_route_use_hint", "route", "tcp/ip"),  # 69 the route taken from a list-RX hint
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -326,7 +332,7 @@ N_SLOTS = len(SLOTS)
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
  Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
- Y_DEFER_IRQ) = range(N_SLOTS)
+ Y_DEFER_IRQ, Y_ROUTE_HINT) = range(N_SLOTS)
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
@@ -339,12 +345,15 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
              "truesize", "v6", "hash", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux",
-             "tun", "ikind", "isock", "ilen", "ext")
+             "tun", "ikind", "isock", "ilen", "ext", "vlan", "rdst")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6,
  F_HASH, F_FRAGQ, F_FOFF, F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN,
- F_EXT) = range(34)
-N_PK = 34
+ F_EXT, F_VLAN, F_RDST) = range(36)
+N_PK = 36
+# vlan: VLAN_* (__netif_receive_skb_core's handling of the frame's 802.1Q tag, simulate.py
+# _vlan_rx); rdst: a dense id of the route a hint can share (IPv4 daddr and tos, IPv6 daddr)
+VLAN_NONE, VLAN_ROUND, VLAN_OTHERHOST = 0, 1, 2
 # F_HASH: skb->hash (RPS, RFS, flow limit)
 # ext: bytes of IPv6 extension headers before the transport header (the fragment header aside)
 # demux: 1 for UDP to a connect()ed socket (udp_v4_early_demux finds it)
