@@ -30,39 +30,37 @@ def _route(r: object) -> pl.DataFrame:
 # ---- 1. the lost RPS packet -------------------------------------------------------------------
 
 
-# The shape that lost packets: the reader's CPU is an RPS target (its IPIs interrupt a CPU whose
-# ksoftirqd an inline softirq has already served, 6.5+), small dev_weight (many backlog polls,
-# restarts, ksoftirqd wake-ups), with or without IRQ deferral (the review's second fuzz case:
-# napi_defer_hard_irqs + gro_flush_timeout). Whatever the bursts: every frame has an outcome (the replay
-# raises RunError otherwise), softnet processed = delivered = backlog packets.
-@settings(max_examples=8, deadline=None, derandomize=True, database=None,
+# The shape that lost packets: two bursts alternating over two queues, queue 0 steered to CPU 1
+# (queue 1's IRQ CPU), queue 1 to the reader's CPU 3; a small dev_weight makes many backlog
+# polls and softirq restarts, so ksoftirqd is woken on CPU 3 and an inline softirq (6.5+) has
+# often done its work by the time it is switched in: an RPS IPI that came during that switch
+# was never taken. The kernel delivers every frame (huge rcvbuf, ring and max_backlog never
+# reached): processed = delivered = backlog packets. Before the fix 10 of the 54 points of
+# this grid (weights 3, 4) lost packets; the sampled examples below include failing ones
+# (checked against the unfixed engine: RunError, frame 65).
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 @given(
-    bursts=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 80)), min_size=1, max_size=4),
-    weight=st.integers(1, 8),
-    kernel=st.sampled_from(["6.5", "6.6", "6.12", "6.18"]),
-    target=st.sampled_from(["3", "2,3", "1,3"]),
+    n1=st.sampled_from([40, 63, 90]),
+    t2=st.sampled_from(list(range(0, 20_001, 2_500))),
+    weight=st.sampled_from([2, 3, 4, 5]),
+    kernel=st.sampled_from(["6.5", "6.12", "6.18"]),
     defer=st.sampled_from([(0, 0), (2, 20_000)]),
 )
-def test_rps_to_the_readers_cpu_loses_nothing(bursts: list[tuple[int, int]], weight: int,
-                                              kernel: str, target: str,
+def test_rps_to_the_readers_cpu_loses_nothing(n1: int, t2: int, weight: int, kernel: str,
                                               defer: tuple[int, int]) -> None:  # fmt: skip
     q0, q1 = src_for_queue(0, 2), src_for_queue(1, 2)
-    rows = []
-    for i, (t_us, n) in enumerate(bursts):
-        rows += [{"ts_ns": t_us * 1000 + 10 * k, "src": q0 if (i + k) % 2 else q1}
-                 for k in range(n)]  # fmt: skip
-    rows.sort(key=lambda r: r["ts_ns"])
-    r = run(rows, "host.cpus=4", "nic.combined=2", "nic.rx=1024", "nic.rx-usecs=0",
-            f'sysfs.rps_cpus=["1","{target}"]', "net.core.netdev_max_backlog=100000",
-            f"net.core.dev_weight={weight}", f'host.kernel="{kernel}"',
-            'app[0].match="udp dport 9000"', "app[0].cpu=3",
+    rows = [{"ts_ns": 0, "src": q0 if k % 2 else q1} for k in range(n1)]
+    rows += [{"ts_ns": t2, "src": q1 if k % 2 else q0} for k in range(78)]
+    r = run(rows, "host.cpus=4", "nic.combined=2", "nic.rx=1024", 'sysfs.rps_cpus=["1","3"]',
+            "net.core.netdev_max_backlog=1000", f"net.core.dev_weight={weight}",
+            f'host.kernel="{kernel}"', 'app[0].match="udp dport 9000"', "app[0].cpu=3",
             "app[0].rcvbuf=1000000000", f"sysfs.napi_defer_hard_irqs={defer[0]}",
             f"sysfs.gro_flush_timeout={defer[1]}")  # fmt: skip
-    df = pk(r)
-    assert (df["outcome"] == "delivered").all()
+    assert (pk(r)["outcome"] == "delivered").all()
     sn = r.counters["softnet_stat"]
-    assert sum(s["processed"] for s in sn) == len(rows) == sum(r.counters["model"]["backlog_packets"])
+    assert sum(s["processed"] for s in sn) == len(rows)
+    assert sum(r.counters["model"]["backlog_packets"]) == len(rows)
 
 
 # ---- 2. mlx5's RSS indirection table ----------------------------------------------------------
