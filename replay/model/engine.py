@@ -938,7 +938,11 @@ def napi_thread_next(S, c, repoll, t):
         take_deferred_irq(S, c, t, X_TASK)
         return
     if repoll == 0:
-        if S.qs[q, QS_SCHED] == 0:
+        # napi_thread_wait polls again only on NAPI_STATE_SCHED_THREADED (set by
+        # ____napi_schedule for it): a NAPI a busy poller took meanwhile (SCHED |
+        # IN_BUSY_POLL, QS_SCHED 2) is not the kthread's to poll; it sleeps until
+        # busy_poll_stop's __napi_schedule wakes it
+        if S.qs[q, QS_SCHED] != 1:
             flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_TASK, comm_of_task(S, c, k))
             S.qs[q, QS_THR] = NT_SLEEP
             S.qs[q, QS_THR_SLEEP_T] = t
@@ -4207,7 +4211,9 @@ def bp_iterate(S, c, k, t):
         if S.qs[q, QS_SCHED] != 0:
             bp_spin(S, c, k, t, S.cbase[C_BUSY], 0, 0)  # goto count: nothing polled
             return True
-        S.qs[q, QS_SCHED] = 1  # cmpxchg: SCHED | IN_BUSY_POLL
+        # cmpxchg: SCHED | IN_BUSY_POLL, kept as 2 so that a napi kthread can tell the busy
+        # poller's ownership from its own SCHED_THREADED one (napi_thread_next)
+        S.qs[q, QS_SCHED] = 2
         S.ts[k, TS_BP_OWN] = q
     if S.qs[q, QS_RING_N] > 0:
         bp_poll(S, c, q, t, BP_ITER)
