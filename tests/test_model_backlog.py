@@ -456,11 +456,13 @@ def test_threaded_veth_napi_behind_a_spinning_sender_fills_the_ptr_ring() -> Non
     # veth with GRO on the peer and a GRO-eligible skb (no TSO on the sender): each skb goes to
     # the 256-entry ptr_ring, whose NAPI here is a kthread on the sender's CPU. The sender sends
     # all 3,000 frames at top speed within its slice, so the kthread runs after it: 256 fit, the
-    # rest are freed at veth_xmit (NOT_SPECIFIED, stage driver), their CPU in the driver stage
+    # rest are freed at veth_xmit (NOT_SPECIFIED, stage driver), their CPU in the driver stage.
+    # The reader's buffer is large: 256 skbs at default costs (list-RX route hint, 5.7+) reach
+    # the socket faster than the reader drains rmem_default, which is not the point here
     cfg = resolve_config(None, ['nic.driver="veth"', "nic.gro=true", "nic.sender-tso=false",
                                 "sysfs.threaded=true", "host.cpus=2",
                                 'app[0].match="udp dport 9000"', "app[0].cpu=1",
-                                'host.addresses=["10.0.0.1"]'])
+                                "app[0].rcvbuf=1000000000", 'host.addresses=["10.0.0.1"]'])
     r = simulate(frames([{"ts_ns": 0} for _ in range(3000)]), cfg, PROFILE,
                  ReplayOptions(topspeed=True))
     p = pk(r)

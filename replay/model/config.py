@@ -33,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
         "kernel": "6.12",  # selects the version-dependent rules of KERNEL.md §3b
         "hz": 250,  # CONFIG_HZ; Debian builds 250
         "addresses": [],  # empty: inferred from the capture, and said so
+        # VIDs of the host's VLAN devices (ip link add link eth0 ... type vlan id N): a tagged
+        # frame for one takes __netif_receive_skb_core's second round, any other non-zero VID is
+        # PACKET_OTHERHOST and dropped in ip_rcv. "auto": the VIDs of tagged frames to the
+        # host's own addresses (model/simulate.py _vlan_rx)
+        "vlans": "auto",
         "tick-phase-ns": 0,  # where in the first jiffy replay time 0 falls (time limits use jiffies)
         # exit latency of the idle state an idle CPU sleeps in, paid before it can take an
         # interrupt (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/latency, in us there);
@@ -457,6 +462,11 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(h["addresses"], list):
         raise ConfigError("host.addresses must be a list of IP or MAC addresses")
     h["addresses"] = [_check_address(a) for a in h["addresses"]]
+    v = h["vlans"]
+    # vlan_check_real_dev / vlan_newlink: a VID below VLAN_VID_MASK (4095)
+    if v != "auto" and not (isinstance(v, list) and all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 4094 for x in v)):
+        raise ConfigError(f"host.vlans must be \"auto\" or a list of VLAN ids 0..4094, got {v!r}")
 
     n = cfg["nic"]
     drv = DRIVERS.get(str(n["driver"]))

@@ -69,6 +69,7 @@ COST_KEYS: tuple[tuple[str, str], ...] = (
     ("fixed", "busy_loop"),
     ("fixed", "skb_free"),
     ("fixed", "tcp_add_backlog"),
+    ("fixed", "route_hint"),
 )
 COST_INDEX = {f"{s}.{n}": i for i, (s, n) in enumerate(COST_KEYS)}
 N_COSTS = len(COST_KEYS)

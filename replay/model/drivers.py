@@ -92,6 +92,18 @@ DRIVERS: dict[str, Driver] = {
     )
 }
 
+def rss_table_size(drv: Driver, nch: int) -> int:
+    """Entries of the RSS indirection table with `nch` channels. mlx5 (en/rqt.c mlx5e_rqt_size,
+    v6.7 "net/mlx5e: Preparations for supporting larger number of channels"): max(
+    MLX5E_INDIR_MIN_RQT_SIZE 256, roundup_pow_of_two(nch x MLX5E_UNIFORM_SPREAD_RQT_FACTOR 2)),
+    the actual_table_size the hash indexes (mlx5e_rss_init / _modify_actual_size with the current
+    channel count); capped by the device's log_max_rqt_size, not modelled. Before 6.7 the table
+    was MLX5E_INDIR_RQT_SIZE = 256 with at most 128 channels: the same value. Others: fixed."""
+    if drv.name == "mlx5":
+        return max(drv.rss_table, 1 << max(0, (2 * nch - 1).bit_length()))
+    return drv.rss_table
+
+
 _SPEED_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([MG])?(?:b(?:it)?(?:/s|ps)?)?\s*$", re.IGNORECASE)
 
 

@@ -1016,7 +1016,11 @@ def napi_thread_next(S, c, repoll, t):
         take_deferred_irq(S, c, t, X_TASK)
         return
     if repoll == 0:
-        if S.qs[q, QS_SCHED] == 0:
+        # napi_thread_wait polls again only on NAPI_STATE_SCHED_THREADED (set by
+        # ____napi_schedule for it): a NAPI a busy poller took meanwhile (SCHED |
+        # IN_BUSY_POLL, QS_SCHED 2) is not the kthread's to poll; it sleeps until
+        # busy_poll_stop's __napi_schedule wakes it
+        if S.qs[q, QS_SCHED] != 1:
             flush_span(S, c, 0, S.cs[c, CS_SPAN0], t, CTXR_TASK, comm_of_task(S, c, k))
             S.qs[q, QS_THR] = NT_SLEEP
             S.qs[q, QS_THR_SLEEP_T] = t
@@ -1856,6 +1860,10 @@ def list_core(S, c, q, t):
         S.po[h, O_PCPU] = c
         charge(S, c, lv, Y_NETIF, d, S.po[h, O_SKBCNT])
         S.cs[c, CS_PROCESSED] += 1  # softnet processed: once per skb after GRO (dev.c:5956)
+        if S.pk[h, F_VLAN] == VLAN_ROUND:
+            # vlan_do_receive found the VLAN device: the skb moves to it and
+            # __netif_receive_skb_core does `goto another_round`, counting processed again
+            S.cs[c, CS_PROCESSED] += 1
         if S.pk[h, F_KIND] == K_NONIP:
             dd = S.cbase[C_DROP]
             now += dd
@@ -1875,6 +1883,17 @@ def list_core(S, c, q, t):
             S.sc[h, S_IP] = d
             charge(S, c, lv, Y_ARP, d, S.po[h, O_SKBCNT])
             consume(S, h, now)
+            continue
+        if S.pk[h, F_VLAN] == VLAN_OTHERHOST:
+            # a non-zero VID without a VLAN device: __netif_receive_skb_core set pkt_type
+            # PACKET_OTHERHOST (check_vlan_id); ip_rcv_core / ip6_rcv_core free it first thing,
+            # before Ip InReceives (SKB_DROP_REASON_OTHERHOST)
+            dd = S.cbase[C_DROP]
+            charge(S, c, lv, Y_DROP_IP, dd, 1)
+            now += dd
+            S.se[h, S_IP] = now
+            S.sc[h, S_IP] = dd
+            drop(S, h, S_IP, R_OTHERHOST, now)
             continue
         d = cost(S, C_IP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_IP, d, S.po[h, O_SKBCNT])
@@ -1909,10 +1928,30 @@ def list_core(S, c, q, t):
         now += d
         S.se[h, S_IP] = now
         S.sc[h, S_IP] = d
+    # ip_list_rcv_finish / ip6_list_rcv_finish (5.7+, 02b24941619f / 197dbf24e360): the skb that
+    # starts a run of one dst is kept as the route hint; a later skb with the hint's daddr (and
+    # tos, ip_can_use_hint; IPv6 daddr alone, ip6_can_use_hint) takes its route from it
+    # (ip_route_use_hint / skb_dst_copy) before early demux is tried. A local route's dst is the
+    # nexthop's cached input route: one dst per daddr (F_RDST >> 8; its low byte is the tos).
+    # Not modelled: policy routing / multipath (fib4_has_custom_rules, IPSKB_MULTIPATH: no
+    # hint), a batch split into several ptype sublists (IPv4 and IPv6 interleaved)
+    hint = -1
+    cur = -1
     for k in range(n):
         h = S.rxl[q, k]
         if S.po[h, O_OUTC] != -1:
             continue
+        rd = S.pk[h, F_RDST]
+        if S.P[P_ROUTE_HINT] != 0 and hint >= 0 and S.pk[hint, F_RDST] == rd:
+            d = cost(S, C_ROUTE_HINT, S.po[h, O_SKBLEN])
+            charge(S, c, lv, Y_ROUTE_HINT, d, S.po[h, O_SKBCNT])
+            now += d
+            S.se[h, S_ROUTE] = now
+            S.sc[h, S_ROUTE] = d
+            continue
+        if (rd >> 8) != cur:
+            hint = h  # curr_dst != dst: ip_extract_route_hint
+            cur = rd >> 8
         # early demux finds an established TCP socket and skips the FIB (KERNEL.md §1 row 8)
         # (ip_rcv_finish_core: never for a fragment, !ip_is_fragment(iph))
         if S.pk[h, F_KIND] == K_TCP and S.pk[h, F_SOCK] >= 0 and S.pk[h, F_FRAGQ] < 0:
@@ -3501,8 +3540,11 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_X] = X_SOFTIRQ
             nra_advance(S, c, t)
             return
-        if ret == X_TASK and (S.cs[c, CS_TASK] >= S.P[P_NTHR] or S.cs[c, CS_HS_KS] == HS_BUSY):
-            S.cs[c, CS_X] = X_TASK  # ksoftirqd, a busy poll: BH disabled, pending work waits
+        if ret == X_TASK and ((S.cs[c, CS_TASK] >= S.P[P_NTHR] and S.cs[c, CS_HS_KS] != 0)
+                              or S.cs[c, CS_HS_KS] == HS_BUSY):
+            # ksoftirqd or a napi kthread inside its poll, a busy poll: BH disabled, pending
+            # work waits (HS_KS 0: a kthread just switched in, not yet in handle_softirqs)
+            S.cs[c, CS_X] = X_TASK
             nra_advance(S, c, t)
             return
         if S.cs[c, CS_PENDING] != 0 and (S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
@@ -3523,6 +3565,20 @@ def cpu_complete(S, c, t):
             napi_thread_run(S, c, task - S.P[P_NTHR] - S.P[P_NCPU], t)
             return
         if task >= S.P[P_NTHR]:
+            if S.cs[c, CS_HI_N] > 0:
+                # hard IRQs that came during the switch to ksoftirqd (deliver_irq defers them
+                # for a kthread): taken now, before smpboot_thread_fn enters run_ksoftirqd; the
+                # IRQ's irq_exit runs softirqs inline when allowed (invoke_softirq: not
+                # in_interrupt(); 4.9-6.4 not while ksoftirqd is runnable) and the switch then
+                # completes again (a zero-length resume). Left waiting, a CPU whose ksoftirqd
+                # found nothing to do went idle with the IRQ never taken: an RPS IPI was lost
+                # with its backlog NAPI (SCHED set, on no list), and the packets with it.
+                S.cs[c, CS_HS_KS] = 0
+                S.cs[c, CS_REM] = 0
+                S.cs[c, CS_RESUME_STEP] = ST_CTXSW
+                S.cs[c, CS_RESUME_ARG] = task
+                take_deferred_irq(S, c, t, X_TASK)
+                return
             S.cs[c, CS_HS_KS] = 1
             if S.cs[c, CS_PENDING] == 0:
                 # an inline softirq (irq_exit, 6.5+) did the work while ksoftirqd waited for the
@@ -4428,7 +4484,9 @@ def bp_iterate(S, c, k, t):
                 S.qs[q, QS_PREFER] = 1  # set_bit(NAPI_STATE_PREFER_BUSY_POLL) before goto count
             bp_spin(S, c, k, t, S.cbase[C_BUSY], 0, 0)  # goto count: nothing polled
             return True
-        S.qs[q, QS_SCHED] = 1  # cmpxchg: SCHED | IN_BUSY_POLL
+        # cmpxchg: SCHED | IN_BUSY_POLL, kept as 2 so that a napi kthread can tell the busy
+        # poller's ownership from its own SCHED_THREADED one (napi_thread_next)
+        S.qs[q, QS_SCHED] = 2
         S.ts[k, TS_BP_OWN] = q
     if S.qs[q, QS_RING_N] > 0:
         # napi_busy_loop's budget: READ_ONCE(sk->sk_busy_poll_budget) ?: BUSY_POLL_BUDGET

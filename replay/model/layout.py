@@ -52,13 +52,14 @@ DROP_REASONS = (
     "TCP_FLAGS",  # tcp_rcv_state_process(LISTEN): an ACK no request or cookie matches (a RST sent)
     "TCP_RESET",  # tcp_rcv_state_process(LISTEN): a RST to a listener
     "TCP_OFO_QUEUE_PRUNE",  # tcp_prune_ofo_queue: an out-of-order skb freed to make room
+    "OTHERHOST",  # ip_rcv_core / ip6_rcv_core: PACKET_OTHERHOST (a VLAN the host has no device for)
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
     R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
     R_TCP_INVALID_SEQ, R_TCP_LISTEN_OVERFLOW, R_TCP_FLAGS, R_TCP_RESET, \
-    R_TCP_OFO_PRUNE = range(len(DROP_REASONS))
+    R_TCP_OFO_PRUNE, R_OTHERHOST = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -81,7 +82,10 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  C_SKB_FREE,
  # tcp_v4_rcv of a segment whose socket the reader owns: tcp_add_backlog (engine.py "Socket
  # backlog")
- C_TCP_BL) = range(46)
+ C_TCP_BL,
+ # ip_route_use_hint: the route of a list-RX skb taken from the previous skb's (5.7+)
+ C_ROUTE_HINT) = range(47)
+
 
 # ---- parameter vector P
 (P_NQ, P_NCPU, P_RING, P_REFILL, P_WEIGHT, P_BUDGET, P_BUDGET_J, P_BATCH, P_GRO, P_TICK,
@@ -119,8 +123,10 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # icmp_msgs_per_sec, icmp_msgs_burst, the ICMPv6 per-host interval in jiffies after the route's
  # prefix scaling, the limiter's version (ICMP_RL_*), where the inet_peer token slots start in fx
  P_ICMP_RL, P_ICMP_MASK, P_ICMP_PPS, P_ICMP_BURST, P_ICMP6_TMO, P_ICMP_ORDER, P_ICMP_PEER0,
- ) = range(86)
-N_P = 86
+ # 1 if ip(6)_list_rcv_finish passes a route hint (5.7+, engine.py list_core)
+ P_ROUTE_HINT,
+ ) = range(87)
+N_P = 87
 # P_TCP_BL_RULE: sk_add_backlog's limit for a TCP segment: rcvbuf + sndbuf (< 4.10),
 # + 64 KiB headroom (4.10, c9c3321257e1 tcp_add_backlog), rcvbuf + sndbuf / 2 + 64 KiB (6.1, the
 # signed-overflow fix), 2 * rcvbuf + sndbuf / 2 + 64 KiB capped at UINT_MAX (6.10, ec00ed472bdb)
@@ -350,6 +356,7 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     # tcp_v4_do_rcv (tcp_rcv_established) in the reader's context
     ("tcp_add_backlog", "l4", "tcp/ip"),  # 69
     ("tcp_v4_do_rcv", "l4", "tcp/ip"),  # 70
+    ("ip_route_use_hint", "route", "tcp/ip"),  # 71 the route taken from a list-RX hint
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -360,7 +367,7 @@ N_SLOTS = len(SLOTS)
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
  Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
- Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV) = range(N_SLOTS)
+ Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV, Y_ROUTE_HINT) = range(N_SLOTS)
 assert N_SLOTS <= 128, "flush_span's slot masks (CS_ACCM) hold 2 x 64 slots per level"
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
@@ -374,16 +381,19 @@ D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(l
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
              "bucket", "seq", "ack", "flags", "opth", "ttl", "tos", "df", "ipid", "hdrlen",
              "truesize", "v6", "hash", "fragq", "foff", "fend", "fmf", "peer", "csum", "demux",
-             "tun", "ikind", "isock", "ilen", "ext", "ipeer")
+             "tun", "ikind", "isock", "ilen", "ext", "ipeer", "vlan", "rdst")
 (F_T_VIS, F_T_WIRE, F_QUE, F_PLEN, F_PAYLEN, F_KIND, F_SOCK, F_GRO_OK, F_FLOWK, F_BUCKET, F_SEQ,
  F_ACK, F_FLAGS, F_OPTH, F_TTL, F_TOS, F_DF, F_IPID, F_HDRLEN, F_TRUESIZE, F_V6,
  F_HASH, F_FRAGQ, F_FOFF, F_FEND, F_FMF, F_PEER, F_CSUM, F_DEMUX, F_TUN, F_IKIND, F_ISOCK, F_ILEN,
- F_EXT, F_IPEER) = range(35)
-N_PK = 35
+ F_EXT, F_IPEER, F_VLAN, F_RDST) = range(37)
+N_PK = 37
 # ipeer: dense id of the source address (its inet_peer, IPv4 and IPv6 apart) that an ICMP error or
 # echo reply to this frame would go to; -1 when none may be sent (a multicast or broadcast
 # destination: __icmp_send's PACKET_HOST and RTCF_BROADCAST|MULTICAST tests, icmp6_send's
 # multicast test; an unspecified or multicast IPv6 source, RFC 4443 2.4)
+# vlan: VLAN_* (__netif_receive_skb_core's handling of the frame's 802.1Q tag, simulate.py
+# _vlan_rx); rdst: a dense id of the route a hint can share (IPv4 daddr and tos, IPv6 daddr)
+VLAN_NONE, VLAN_ROUND, VLAN_OTHERHOST = 0, 1, 2
 # F_HASH: skb->hash (RPS, RFS, flow limit)
 # ext: bytes of IPv6 extension headers before the transport header (the fragment header aside)
 # demux: bit 0 for UDP to a connect()ed socket (udp_v4_early_demux finds it), DEMUX_MCAST for

@@ -18,6 +18,8 @@ from replay.errors import RunError
 from replay.model import engine
 from replay.model import layout as L  # noqa: N812 (the engine's slot table, read as L.X)
 from replay.model.classify import (
+    _rows_equal,
+    addr16,
     addr_text,
     columns,
     fragments,
@@ -31,7 +33,7 @@ from replay.model.classify import (
 )
 from replay.model.config import kernel_version
 from replay.model.costs import cost_vectors
-from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed
+from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed, rss_table_size
 from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
 from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
@@ -322,6 +324,64 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     return SimResult(packets, cpu, events, counters, summary, host, apps, notes)
 
 
+def _vlan_rx(frames: pa.Table, cols: Any, hv: Any, cfg: dict[str, Any],
+             notes: list[str]) -> np.ndarray:
+    """Per frame, what __netif_receive_skb_core does with its 802.1Q tag (L.VLAN_*).
+
+    With NIC VLAN stripping (rxvlan, on by default) the tag is skb metadata; without it the
+    skb_vlan_untag at `another_round:` puts it there: the same path either way (net/core/dev.c).
+    vlan_do_receive (net/8021q/vlan_core.c) finds the host's VLAN device for the VID: the skb
+    moves to it and `goto another_round` (softnet processed counts twice). No device: a non-zero
+    VID is marked PACKET_OTHERHOST (check_vlan_id), which ip_rcv_core drops; VID 0 (a priority
+    tag) is untagged and goes on. The host's VLAN devices are host.vlans, by default ("auto")
+    the non-zero VIDs of tagged frames to the host's own unicast addresses: the host could not
+    hold those addresses on that VLAN without the device."""
+    out = np.zeros(cols.n, dtype=np.int64)
+    if not cols.n:
+        return out
+    col = frames["vlan"]
+    tagged = np.asarray(col.is_valid())
+    if not tagged.any():
+        return out
+    vid = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    spec = cfg["host"].get("vlans", "auto")
+    if spec == "auto":
+        own = np.zeros(cols.n, dtype=bool)
+        for a in hv.addresses:
+            if a.count(":") == 5 and len(a) == 17:
+                own |= cols.has_mac & _rows_equal(cols.dst_mac, bytes.fromhex(a.replace(":", "")))
+            else:
+                own |= (cols.ip_version > 0) & _rows_equal(cols.dst, addr16(a))
+        own &= tagged & hv.received & (vid != 0)
+        vlans = sorted(int(v) for v in np.unique(vid[own]))
+        if vlans:
+            notes.append(
+                f"host VLAN devices inferred from the capture: {', '.join(map(str, vlans))} (the"
+                " VIDs of tagged frames to the host's addresses); set host.vlans to choose"
+            )
+    else:
+        vlans = [int(v) for v in spec]
+    dev = tagged & np.isin(vid, np.array(vlans, dtype=np.int64))
+    out[dev] = L.VLAN_ROUND
+    out[tagged & ~dev & (vid != 0)] = L.VLAN_OTHERHOST
+    return out
+
+
+def _route_ids(cols: Any, v6: np.ndarray) -> np.ndarray:
+    """Per frame, the route identity a list-RX route hint compares (engine.py list_core): a
+    dense id of the destination address << 8 | the IPv4 tos (ip_can_use_hint: daddr and tos;
+    ip6_can_use_hint: daddr alone)."""
+    if not cols.n:
+        return np.zeros(0, dtype=np.int64)
+    halves = np.ascontiguousarray(cols.dst, dtype=np.uint8).view(">u8").astype(np.uint64)
+    if not v6.any():
+        ids = np.unique(halves[:, 1], return_inverse=True)[1]  # IPv4-mapped: the low half
+    else:
+        ids = np.unique(halves, axis=0, return_inverse=True)[1]
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    return (ids << 8) | np.where(v6, 0, cols.ip_tos.astype(np.int64) & 0xFF)
+
+
 def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opts: ReplayOptions,
              notes: list[str]) -> _Prepared:
     """Frame columns → the engine's parameters, tables and packet matrix (pk)."""
@@ -369,7 +429,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         use_ports = l4 & ((cols.proto == 6) | ((cols.proto == 17) & drv.udp_l4_hash))
     hashes = hash_frames(key, cols.src, cols.dst, cols.sport, cols.dport, v6, use_ports)
     hashes[~ip] = 0  # no hash type for non-IP: queue 0
-    indir = indirection_table(drv.rss_table, nq)
+    indir = indirection_table(rss_table_size(drv, nq), nq)
     fqueue = queue_of(hashes, indir)
     veth = drv.name == "veth"
     if veth:
@@ -398,6 +458,8 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
     ext = np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
                    & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+    fvlan = _vlan_rx(frames, cols, hv, cfg, notes)
+    frdst = _route_ids(cols, v6)
     ftun, fikind, fisock, filen = tunnels(cols, fkind, list(cfg.get("tunnel", [])), apps,
                                           int(cfg["host"]["ehash-secret"]))
 
@@ -458,6 +520,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
+    # ip_list_rcv_finish's route hint: 02b24941619f "ipv4: use dst hint for ipv4 list receive"
+    # and 197dbf24e360 (IPv6), both 5.7
+    P[L.P_ROUTE_HINT] = 1 if kv >= (5, 7) else 0
     # skb_attempt_defer_free's per-CPU lists and net.core.skb_defer_max came in 5.19 ("net:
     # generalize skb freeing deferral to per-cpu lists"; the 5.17 TCP deferral kept a per-socket
     # list freed by release_sock on the reader's CPU): 0 disables the deferral in the engine
@@ -649,6 +714,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         "fragq": frg.key, "foff": frg.off, "fend": frg.end, "fmf": cols.frag_mf,
         "peer": frg.peer, "csum": fcsum, "demux": demux, "tun": ftun, "ikind": fikind,
         "isock": fisock, "ilen": filen, "ext": ext, "ipeer": ipeer,
+        "vlan": fvlan, "rdst": frdst,
     }
     by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
     for j, name in enumerate(L.PK_FIELDS):

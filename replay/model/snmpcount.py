@@ -34,7 +34,8 @@ def _tally(pk, po, se, kind0, v6, tcp_rst_ok, out):  # pragma: no cover - numba
         udp = kind == L.K_UDP
         tcp = kind == L.K_TCP or kind == L.K_TCP_CTRL
         l4 = se[i, L.S_L4] >= 0
-        if se[i, L.S_IP] >= 0 and kind0[i] != L.K_ARP:
+        # ip_rcv_core frees a PACKET_OTHERHOST skb before IPSTATS_MIB_IN (a VLAN without device)
+        if se[i, L.S_IP] >= 0 and kind0[i] != L.K_ARP and reason != L.R_OTHERHOST:
             out[r, AT_IP] += 1
         if l4:
             out[r, DELIV_L4] += 1
