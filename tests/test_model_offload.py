@@ -398,7 +398,7 @@ def test_prefer_busy_poll_takes_the_napi_from_a_busy_softirq(prefer: bool) -> No
     # Packet 1 (port 9000) marks the reader's napi id; its completion defers the IRQ (count 1,
     # gro_flush_timeout 5 us): the watchdog polls nothing at 9849 and re-arms. 300 datagrams
     # for another socket (port 9001) from 10 us: the IRQ, then the softirq on CPU 0 polls 64
-    # per poll (12_299-54_999). The reader (work 20 us after packet 1) starts its busy loop
+    # per poll (12_299-50_349). The reader (work 20 us after packet 1) starts its busy loop
     # while that softirq owns the NAPI. Without prefer it spins until the softirq has drained
     # the ring (5 polls: 64 x 4 + 44) and polls nothing. With prefer it sets
     # PREFER_BUSY_POLL: the softirq's full poll exits early (napi_complete_done: count 1
@@ -412,9 +412,12 @@ def test_prefer_busy_poll_takes_the_napi_from_a_busy_softirq(prefer: bool) -> No
     r = run(rows, *sets)
     c = r.counters
     polls = _poll_events(r)
+    # (the list-RX route hint, 5.7+, makes most of a batch's skbs take ip_route_use_hint (20)
+    # instead of the lookup (100): the first full poll ends ~4.7 us sooner than the 54_999 and
+    # 55_099 this scenario was worked out with before the hint)
     assert polls[:4] == [(2299, 0, 1, "complete"), (9849, 0, 0, "complete"),
                          (12_299, 0, 64, "weight"),
-                         (54_999, 1, 8, "weight") if prefer else (55_099, 0, 64, "weight")]
+                         (50_349, 1, 8, "weight") if prefer else (50_419, 0, 64, "weight")]
     assert r.summary["outcomes"]["delivered"] == 301
     if prefer:
         assert c["snmp"]["TcpExt"]["BusyPollRxPackets"] == 236
