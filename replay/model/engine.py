@@ -3082,22 +3082,7 @@ def nra_advance(S, c, t):
                 S.cs[c, CS_PHASE] = PH_FLUSH
                 S.cs[c, CS_LSTEP] = 0
                 continue
-            tmo = 0
-            if S.cs[c, CS_WORK] > 0:
-                if S.qs[q, QS_GRO_N] > 0:
-                    tmo = S.P[P_GRO_FT]
-                S.qs[q, QS_DEFER] = S.P[P_DEFER]
-            keep = 0
-            if S.qs[q, QS_DEFER] > 0:
-                S.qs[q, QS_DEFER] -= 1
-                tmo = S.P[P_GRO_FT]
-                if tmo != 0:
-                    keep = 1
-            S.cs[c, CS_TMO] = tmo
-            S.cs[c, CS_KEEP_MASKED] = keep
-            gro_flush(S, q, t, tmo != 0)  # with a timeout only packets of older jiffies go
-            S.cs[c, CS_FLUSH_RET] = PH_END_PARTIAL
-            S.cs[c, CS_PHASE] = PH_FLUSH
+            complete_deferral(S, c, q, t, PH_END_PARTIAL)
             S.cs[c, CS_LSTEP] = 0
             continue
         elif ph == PH_PKT_DONE:
@@ -5073,9 +5058,11 @@ PH_END_PREFER = 20  # cs[c, CS_PHASE]: __napi_poll's early exit for PREFER_BUSY_
 
 
 @njit(cache=True)
-def prefer_exit_early(S, c, q, t):
-    """__napi_poll, work == weight and napi_prefer_busy_poll(n): napi_complete_done(n, work)
-    (its deferral rules, as at the end of a partial poll), then PH_END_PREFER."""
+def complete_deferral(S, c, q, t, ret):
+    """napi_complete_done's deferral rules for a poll that did `CS_WORK`: a held GRO packet
+    arms gro_flush_timeout; napi_defer_hard_irqs reloads with work and, while it lasts, keeps
+    the IRQ masked on the timer. Then the GRO flush (with a timeout only packets of older
+    jiffies go) and phase `ret`."""
     tmo = 0
     if S.cs[c, CS_WORK] > 0:
         if S.qs[q, QS_GRO_N] > 0:
@@ -5090,8 +5077,15 @@ def prefer_exit_early(S, c, q, t):
     S.cs[c, CS_TMO] = tmo
     S.cs[c, CS_KEEP_MASKED] = keep
     gro_flush(S, q, t, tmo != 0)
-    S.cs[c, CS_FLUSH_RET] = PH_END_PREFER
+    S.cs[c, CS_FLUSH_RET] = ret
     S.cs[c, CS_PHASE] = PH_FLUSH
+
+
+@njit(cache=True)
+def prefer_exit_early(S, c, q, t):
+    """__napi_poll, work == weight and napi_prefer_busy_poll(n): napi_complete_done(n, work)
+    (its deferral rules, as at the end of a partial poll), then PH_END_PREFER."""
+    complete_deferral(S, c, q, t, PH_END_PREFER)
     S.cs[c, CS_LSTEP] = 0
 
 
