@@ -213,6 +213,34 @@ def start_step(S, c, now, step, arg, dur):
 
 
 @njit(cache=True, inline="always")
+def run_on(S, c, t2):
+    """Is the step start_step just gave CPU c, ending at t2, the engine's very next event? Then
+    the caller ends it itself, at once, instead of returning to run_loop, which would pop that
+    same event next: c's entity is the heap's top (every other entity is later, or at t2 with a
+    higher number), the next arrival is later (it wins a tie), and the output buffers have the
+    room run_loop checks for. Same events in the same order, each still counted; what is saved is
+    the return through cpu_complete, run_loop's dispatch and the call back down (run_loop 0.365
+    -> 0.310 s user on the 1M-frame UDP flood: docs/design-notes.md, Speed, session 5). The
+    caller checks first that the step's end takes the path it runs (cpu_complete's other
+    branches: a deferred hard IRQ, a tick cut, NET_RX pending at a system call's end)."""
+    if S.hh[0] != S.P[P_ECPU0] + c or t2 >= S.misc[M_TARR]:
+        return False
+    if S.misc[M_NROWS] + 4 * S.acc.shape[2] >= S.rows.shape[1] or \
+            S.misc[M_NEV] + 64 >= S.ev.shape[0]:
+        return False
+    S.misc[5] += 1  # the step's end is a CPU event (counters.model.engine_events) as before
+    S.cs[c, CS_STEP] = ST_NONE  # what cpu_complete does first
+    return True
+
+
+@njit(cache=True, inline="always")
+def nra_run_on(S, c):
+    """run_on for a step net_rx_action started: its end takes cpu_complete's last path (a hard
+    IRQ that waited for the step, else nra_advance), so only with none waiting."""
+    return S.cs[c, CS_HI_N] == 0 and run_on(S, c, S.cs[c, CS_NEXT])
+
+
+@njit(cache=True, inline="always")
 def cpu_stop(S, c):
     S.cs[c, CS_STEP] = ST_NONE
     S.cs[c, CS_NEXT] = INF
@@ -3005,6 +3033,9 @@ def nra_advance(S, c, t):
             d = S.cbase[C_POLL]
             charge(S, c, level_of(S, c), Y_POLL, d, 0)
             start_step(S, c, t, ST_POLL_START, q, d)
+            if nra_run_on(S, c):
+                t = S.cs[c, CS_NEXT]
+                continue
             return
         elif ph == PH_LOOP:
             busy = S.cs[c, CS_HS_KS] == HS_BUSY
@@ -3016,6 +3047,9 @@ def nra_advance(S, c, t):
                 d = shampo_flush(S, c, q, t)
                 S.cs[c, CS_PHASE] = PH_PKT_DONE
                 start_step(S, c, t, ST_PKT, q, d)
+                if nra_run_on(S, c):
+                    t = S.cs[c, CS_NEXT]
+                    continue
                 return
             if S.cs[c, CS_WORK] >= wt and not busy and S.qs[q, QS_PREFER] != 0 and \
                     S.P[P_THREADED] == 0:
@@ -3036,6 +3070,9 @@ def nra_advance(S, c, t):
                 d = S.cbase[C_REFILL]
                 charge(S, c, level_of(S, c), Y_REFILL, d, 0)
                 start_step(S, c, t, ST_REFILL, q, d)
+                if nra_run_on(S, c):
+                    t = S.cs[c, CS_NEXT]
+                    continue
                 return
             if S.qs[q, QS_RING_N] > 0:
                 i = S.ringbuf[q, S.qs[q, QS_HEAD]]
@@ -3071,6 +3108,9 @@ def nra_advance(S, c, t):
                         S.sc[i, S_DRIVER] = dd
                     S.cs[c, CS_PHASE] = PH_PKT_DONE
                     start_step(S, c, t, ST_PKT, i, dd + dg)
+                    if nra_run_on(S, c):
+                        t = S.cs[c, CS_NEXT]
+                        continue
                     return
             # no completed descriptor: the driver is done -> napi_complete_done (KERNEL.md §3.3):
             # with work done, a held GRO packet arms gro_flush_timeout and the defer count is
@@ -3110,6 +3150,9 @@ def nra_advance(S, c, t):
                 if q >= S.P[P_NQ]:
                     backlog_core_post(S, c, q)
                 start_step(S, c, t, ST_LISTCORE, q, d)
+                if nra_run_on(S, c):
+                    t = S.cs[c, CS_NEXT]
+                    continue
                 return
             pos = S.cs[c, CS_LPOS]
             n = S.qs[q, QS_RX_N]
@@ -3141,6 +3184,16 @@ def nra_advance(S, c, t):
                 S.se[h, S_L4] = t + dl + d4
                 S.sc[h, S_L4] = d4
             start_step(S, c, t, ST_L4, h, dl + d4)
+            if nra_run_on(S, c):
+                t = S.cs[c, CS_NEXT]
+                if l4_end(S, c, h, t):
+                    if nra_run_on(S, c):  # the follow-up step l4_end started
+                        t = S.cs[c, CS_NEXT]
+                        continue
+                    return
+                if S.cs[c, CS_HI_N] == 0:
+                    continue
+                take_deferred_irq(S, c, t, X_SOFTIRQ if S.cs[c, CS_X] == X_SOFTIRQ else X_TASK)
             return
         elif ph == PH_END_PARTIAL:
             if S.cs[c, CS_HS_KS] == HS_BUSY and S.cs[c, CS_BP_MODE] == BP_ITER:
@@ -3288,6 +3341,9 @@ def thread_advance(S, k, c, t):
                     S.ts[k, TS_RESUME] = d  # charged to the batch's first message (copy stage)
                     charge(S, c, 0, Y_RECV, d, 0)
                     start_step(S, c, t, ST_SYSCALL, k, d)
+                    if task_run_on(S, c, ST_SYSCALL):
+                        t = S.cs[c, CS_NEXT]
+                        continue
                     return
                 S.ts[k, TS_RESUME] = 0
                 continue
@@ -3353,6 +3409,10 @@ def thread_advance(S, k, c, t):
                     acc_mark(S, c, 0, Y_RECV)
                 S.sc[h, S_COPY] = dcp + dco + extra
                 start_step(S, c, t, ST_COPY, h, dcp + dco)
+                if task_run_on(S, c, ST_COPY):
+                    t = S.cs[c, CS_NEXT]
+                    task_step_end(S, c, k, ST_COPY, h, t)
+                    continue
                 return
             S.ts[k, TS_PHASE] = TP_WORK
             S.ts[k, TS_MSG_I] = 0
@@ -3380,6 +3440,10 @@ def thread_advance(S, k, c, t):
                 S.sc[h, S_APP] = d
                 S.cs[c, CS_TICK_REM] = 0
                 start_step(S, c, t, ST_WORK, h, tick_cut(S, c, t, t + d) - t)
+                if task_run_on(S, c, ST_WORK):
+                    t = S.cs[c, CS_NEXT]
+                    task_step_end(S, c, k, ST_WORK, h, t)
+                    continue
                 return
             S.ts[k, TS_PHASE] = TP_SYSCALL
             flush_span(S, c, 0, S.ts[k, TS_SPAN_T], t, CTXR_TASK, comm_of_task(S, c, k))
@@ -3485,6 +3549,57 @@ def thread_wake(S, k, t):
 
 
 # ---------------------------------------------------------------------------- step completion
+
+
+@njit(cache=True, inline="always")
+def l4_end(S, c, h, t):
+    """The end of skb h's local delivery step (ST_L4) on CPU c at t: l4_done; True if it started
+    the follow-up step (the reader's wake-up, or freeing a dropped skb)."""
+    d, slot = l4_done(S, c, h, t)
+    if d > 0:
+        if slot >= 0:
+            charge(S, c, level_of(S, c), slot, d, 1)
+        S.sc[h, S_L4] += d
+        if S.po[h, O_OUTC] == O_DROPPED or S.po[h, O_OUTC] == O_CONSUMED:
+            S.po[h, O_TDONE] = t + d
+        S.se[h, S_L4] = t + d
+        start_step(S, c, t, ST_WAKE, h, d)
+        return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def task_step_end(S, c, k, step, h, t):
+    """The end of reader k's system call, copy (skb h) or work (on skb h) step on CPU c at t:
+    what happens before thread_advance goes on."""
+    if step == ST_COPY:
+        S.se[h, S_COPY] = t
+        s = S.ts[k, TS_SOCK]
+        rmem_release(S, s, S.po[h, O_SKBTRUE])
+        if S.pk[h, F_KIND] == K_TCP:
+            # sk_eat_skb: the skb leaves its connection's receive queue and memory
+            f = S.pk[h, F_FLOWK]
+            S.tf[f, TF_RMEM] -= S.po[h, O_SKBTRUE]
+            S.tf[f, TF_QN] -= 1
+        if S.pk[h, F_KIND] == K_UDP:
+            S.misc[M_UDPIN + (0)] += 1  # Udp InDatagrams at read time (udp.c:2118-2119)
+    elif step == ST_WORK:
+        S.se[h, S_APP] = t
+        S.po[h, O_TDONE] = t
+        S.po[h, O_OUTC] = O_DELIVERED
+        S.ts[k, TS_MSG_I] += 1
+
+
+@njit(cache=True, inline="always")
+def task_run_on(S, c, step):
+    """run_on for a reader's step: its end takes the path task_step_end + thread_advance unless
+    the tick cut a work step or NET_RX waits at a system call's end (cpu_complete)."""
+    if step == ST_WORK and S.cs[c, CS_TICK_REM] > 0:
+        return False
+    if step == ST_SYSCALL and S.cs[c, CS_PENDING] != 0 and (
+            S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0):
+        return False
+    return run_on(S, c, S.cs[c, CS_NEXT])
 
 
 @njit(cache=True)
@@ -3616,25 +3731,7 @@ def cpu_complete(S, c, t):
         return
     if step == ST_SYSCALL or step == ST_COPY or step == ST_WORK:
         k = S.cs[c, CS_TASK]
-        if step == ST_COPY:
-            h = arg
-            S.se[h, S_COPY] = t
-            s = S.ts[k, TS_SOCK]
-            rmem_release(S, s, S.po[h, O_SKBTRUE])
-            if S.pk[h, F_KIND] == K_TCP:
-                # sk_eat_skb: the skb leaves its connection's receive queue and memory
-                f = S.pk[h, F_FLOWK]
-                S.tf[f, TF_RMEM] -= S.po[h, O_SKBTRUE]
-                S.tf[f, TF_QN] -= 1
-            if S.pk[h, F_KIND] == K_UDP:
-                S.misc[M_UDPIN + (0)] += 1  # Udp InDatagrams at read time (udp.c:2118-2119)
-        elif step == ST_WORK:
-            h = arg
-            S.se[h, S_APP] = t
-            S.po[h, O_TDONE] = t
-            S.po[h, O_OUTC] = O_DELIVERED
-            S.ts[k, TS_MSG_I] += 1
-        elif S.cs[c, CS_PENDING] != 0 and (
+        if step == ST_SYSCALL and S.cs[c, CS_PENDING] != 0 and (
             S.P[P_INLINE_ALWAYS] != 0 or S.cs[c, CS_KS_STATE] == 0
         ):
             # the system call's spin_unlock_bh (__skb_recv_udp's reader queue; lock_sock /
@@ -3647,24 +3744,15 @@ def cpu_complete(S, c, t):
             S.cs[c, CS_RESUME_ARG] = k
             softirq_begin(S, c, t, 0)
             return
+        task_step_end(S, c, k, step, arg, t)  # the copy's or the work's effects
         thread_advance(S, k, c, t)
         return
     # ---- softirq-context steps (inline softirq or ksoftirqd)
     if step == ST_RPS:
         if rps_done(S, c, arg, t):
             return
-    elif step == ST_L4:
-        h = arg
-        d, slot = l4_done(S, c, h, t)
-        if d > 0:
-            if slot >= 0:
-                charge(S, c, level_of(S, c), slot, d, 1)
-            S.sc[h, S_L4] += d
-            if S.po[h, O_OUTC] == O_DROPPED or S.po[h, O_OUTC] == O_CONSUMED:
-                S.po[h, O_TDONE] = t + d
-            S.se[h, S_L4] = t + d
-            start_step(S, c, t, ST_WAKE, h, d)
-            return
+    elif step == ST_L4 and l4_end(S, c, arg, t):
+        return  # l4_end started the follow-up step
     ret = X_SOFTIRQ if S.cs[c, CS_X] == X_SOFTIRQ else X_TASK
     if take_deferred_irq(S, c, t, ret):
         return
@@ -3693,6 +3781,7 @@ def run_loop(state):
     if ht[0] < INF:
         heap_set(S, 0, INF)
     t_arr = pk[nxt, F_T_VIS] if nxt < n else INF
+    misc[M_TARR] = t_arr  # for run_on: a step that ends before it may run at once
     ecpu0 = P[P_ECPU0]
     ethr0 = P[P_ETHR0]
     etmr0 = P[P_ETMR0]
@@ -3721,6 +3810,7 @@ def run_loop(state):
             arrival(S, nxt, t)
             nxt += 1
             t_arr = pk[nxt, F_T_VIS] if nxt < n else INF
+            misc[M_TARR] = t_arr
         elif e < ecpu0:
             misc[4] += 1
             irq_fire(S, e - eirq0, t)

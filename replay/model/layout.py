@@ -432,6 +432,9 @@ N_LST = 7
 
 # ---- misc[*]: loop cursor, buffer fill levels, SNMP scratch
 M_NXT, M_NROWS, M_NEV = 0, 1, 2
+# misc[3:7]: events (arrivals, IRQ timers, CPU steps, other timers); misc[M_TARR]: the next
+# arrival's time, kept by run_loop for run_on (engine.py)
+M_TARR = 7
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
 # M_TCPIN + 4: ACKs sent (Tcp OutSegs), + 5: of which by the delayed-ACK timer (TcpExt DelayedACKs)
 # M_TCPX + 0: TCPOFOQueue, + 1: TCPOFODrop, + 2: TCPOFOMerge, + 3: DelayedACKLost,
