@@ -107,6 +107,23 @@ def _heap_fix(ht, hh, hp, e, t):
             break
 
 
+@njit(cache=True, inline="always")
+def stays_top(ht, hh, e, t):
+    """Does entity e, the heap's top, stay there with time t? (Both children come after (t, e).)
+    A CPU's next step is most often set while its own event is the top: this check inline saves
+    the call to heap_set (perf: 9 % of the loop on the UDP flood was heap_set)."""
+    n = hh.shape[0]
+    if n > 1:
+        a = hh[1]
+        if ht[a] < t or (ht[a] == t and a < e):
+            return False
+    if n > 2:
+        b = hh[2]
+        if ht[b] < t or (ht[b] == t and b < e):
+            return False
+    return True
+
+
 @njit(cache=True)
 def heap_fix(ht, hh, hp, e, t):
     _heap_fix(ht, hh, hp, e, t)
@@ -209,7 +226,11 @@ def start_step(S, c, now, step, arg, dur):
     S.cs[c, CS_ARG] = arg
     S.cs[c, CS_NEXT] = now + dur
     S.cs[c, CS_BUSY] += dur
-    heap_set(S, S.P[P_ECPU0] + c, now + dur)
+    e = S.P[P_ECPU0] + c
+    if S.hh[0] == e and stays_top(S.ht, S.hh, e, now + dur):
+        S.ht[e] = now + dur  # what heap_set does here: no entry moves
+    else:
+        heap_set(S, e, now + dur)
 
 
 @njit(cache=True, inline="always")

@@ -84,19 +84,48 @@ class _StateViewModel(models.PrimitiveModel):
         super().__init__(dmm, fe_type, payload.as_pointer())
 
 
+class BorrowedArray(types.Array):
+    """An array field read through a StateView: the struct's own array, used without a
+    reference of its own (the struct, alive for the whole engine call, holds one).
+
+    Why: numba increments an array's reference count where a function reads it from the state
+    and decrements it at the last use; its pruning pass removes the pair only when that last use
+    is on every path, so in the engine's branchy functions about one NRT_incref/NRT_decref pair
+    (calls, `lock` adds) per event remained, 8 % of the loop on the UDP flood (perf). Its data
+    model has no meminfo member to count, so numba emits no calls for it. Slices and views of it
+    are plain arrays (Array.copy), counted as usual against the struct's meminfo."""
+
+    def __init__(self, dtype: Any, ndim: int, layout: str) -> None:
+        super().__init__(dtype, ndim, layout, name=f"borrowed array({dtype}, {ndim}d, {layout})")
+
+
+@register_model(BorrowedArray)
+class _BorrowedArrayModel(models.ArrayModel):
+    def has_nrt_meminfo(self) -> bool:
+        return False
+
+    def traverse(self, builder: Any) -> list[Any]:
+        return []  # the NRT finds no meminfo inside: no incref/decref is emitted
+
+
+def _borrowed(typ: Any) -> Any:
+    return BorrowedArray(typ.dtype, typ.ndim, typ.layout) if isinstance(typ, types.Array) else typ
+
+
 @infer_getattr
 class _StateViewAttrs(AttributeTemplate):
     key = StateView
 
     def generic_resolve(self, typ: Any, attr: str) -> Any:
-        return typ.struct_type.field_dict.get(attr)
+        t = typ.struct_type.field_dict.get(attr)
+        return None if t is None else _borrowed(t)
 
 
 @lower_getattr_generic(StateView)
 def _state_view_getattr(context: Any, builder: Any, typ: Any, val: Any, attr: str) -> Any:
     data = context.make_helper(builder, typ.struct_type.get_data_type(), ref=val)
-    # the field (an array) is returned as a new reference, as StructRef's own getattr does
-    return imputils.impl_ret_borrowed(context, builder, typ.struct_type.field_dict[attr],
+    # the field is returned as a BorrowedArray: the same value, no new reference (nothing to count)
+    return imputils.impl_ret_borrowed(context, builder, _borrowed(typ.struct_type.field_dict[attr]),
                                       getattr(data, attr))
 
 
