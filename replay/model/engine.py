@@ -140,6 +140,13 @@ def heap_set(S, e, t):
 
 
 @njit(cache=True, inline="always")
+def ring_next(i, n):
+    """(i + 1) % n for 0 <= i < n, without the division (a 64-bit idiv per ring or socket queue
+    step on the per-packet path)."""
+    return i + 1 if i + 1 < n else 0
+
+
+@njit(cache=True, inline="always")
 def cost(S, k, nbytes):
     return S.cbase[k] + np.int64(S.cpb[k] * nbytes)
 
@@ -570,9 +577,8 @@ def arrival(S, i, t):
         S.se[i, S_DRIVER] = S.pk[i, F_T_WIRE]
         S.qs[q, QS_MISSED_DROP] += 1
         return
-    R = S.ringbuf.shape[1]
     S.ringbuf[q, S.qs[q, QS_TAIL]] = i
-    S.qs[q, QS_TAIL] = (S.qs[q, QS_TAIL] + 1) % R
+    S.qs[q, QS_TAIL] = ring_next(S.qs[q, QS_TAIL], S.ringbuf.shape[1])
     S.qs[q, QS_RING_N] += 1
     S.qs[q, QS_ACCEPTED] += 1
     S.qs[q, QS_BYTES] += S.pk[i, F_PLEN]
@@ -2078,7 +2084,9 @@ def sockq_push(S, s, h):
     """skb h at the tail of socket s's receive queue (its memory already charged)."""
     off = S.ss[s, SS_QOFF]
     cap = S.ss[s, SS_QCAP]
-    pos = (S.ss[s, SS_QHEAD] + S.ss[s, SS_QN]) % cap
+    pos = S.ss[s, SS_QHEAD] + S.ss[s, SS_QN]  # < 2 cap: head < cap, at most cap queued
+    if pos >= cap:
+        pos -= cap
     S.sockq[off + pos] = h
     S.ss[s, SS_QN] += 1
     if S.ss[s, SS_QN] > S.ss[s, SS_MAXQ]:
@@ -3098,7 +3106,7 @@ def nra_advance(S, c, t):
             if S.qs[q, QS_RING_N] > 0:
                 i = S.ringbuf[q, S.qs[q, QS_HEAD]]
                 if S.pk[i, F_T_VIS] <= t:
-                    S.qs[q, QS_HEAD] = (S.qs[q, QS_HEAD] + 1) % S.ringbuf.shape[1]
+                    S.qs[q, QS_HEAD] = ring_next(S.qs[q, QS_HEAD], S.ringbuf.shape[1])
                     S.qs[q, QS_RING_N] -= 1
                     S.qs[q, QS_UNUSED] += 1
                     S.cs[c, CS_WORK] += 1
@@ -3307,7 +3315,7 @@ def sock_dequeue(S, s):
     S.ss[s, SS_READERQ] -= 1
     off = S.ss[s, SS_QOFF]
     h = S.sockq[off + S.ss[s, SS_QHEAD]]
-    S.ss[s, SS_QHEAD] = (S.ss[s, SS_QHEAD] + 1) % S.ss[s, SS_QCAP]
+    S.ss[s, SS_QHEAD] = ring_next(S.ss[s, SS_QHEAD], S.ss[s, SS_QCAP])
     S.ss[s, SS_QN] -= 1
     return h
 

@@ -23,6 +23,55 @@ from numba.experimental import structref
 from numba.experimental.structref import _Utils
 from numba.extending import infer_getattr, intrinsic, lower_getattr_generic, register_model
 
+
+def _call_slots_not_zeroed_at_entry() -> None:
+    """numba's call convention gives each call site a return-value slot and an exception-info
+    slot on the caller's stack, and cgutils.alloca_once zero-fills every slot in the function's
+    entry block. The return slot is zeroed again just before its call (CPUCallConv.call_function)
+    and the exception slot is read only after the callee reported a user exception, which writes
+    it; so the entry fill is dead work, but LLVM cannot remove it since the slots' addresses
+    escape into the calls. The engine's step functions call dozens of non-inlined functions: the
+    fills were a 0x318-byte prologue in nra_advance and 20-40 % of the samples of nra_advance,
+    cpu_complete and l4_done_est on the UDP flood (perf, session 5). Here call_function gets
+    its two slots without the entry fill; everything else numba allocates is unchanged."""
+    from numba.core import callconv, cgutils, debuginfo
+
+    cls = callconv.CPUCallConv
+    orig = cls.call_function
+    if getattr(orig, "_slots_not_zeroed", False):
+        return
+
+    class _Cgutils:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(cgutils, name)
+
+        @staticmethod
+        def alloca_once(builder: Any, ty: Any, size: Any = None, name: str = "",
+                        zfill: bool = False) -> Any:
+            if isinstance(size, int):
+                size = ir.Constant(cgutils.intp_t, size)
+            with debuginfo.suspend_emission(builder), builder.goto_entry_block():
+                ptr = builder.alloca(ty, size=size, name=name)
+            if zfill:
+                builder.store(ty(None), ptr)
+            return ptr
+
+    shim = _Cgutils()
+
+    def call_function(self: Any, builder: Any, callee: Any, resty: Any, argtys: Any, args: Any,
+                      attrs: Any = None) -> Any:
+        callconv.cgutils = shim
+        try:
+            return orig(self, builder, callee, resty, argtys, args, attrs=attrs)
+        finally:
+            callconv.cgutils = cgutils
+
+    call_function._slots_not_zeroed = True  # type: ignore[attr-defined]
+    cls.call_function = call_function
+
+
+_call_slots_not_zeroed_at_entry()
+
 I1 = types.Array(types.int64, 1, "C")
 I2 = types.Array(types.int64, 2, "C")
 I3 = types.Array(types.int64, 3, "C")
