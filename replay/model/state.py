@@ -33,7 +33,8 @@ def _call_slots_not_zeroed_at_entry() -> None:
     escape into the calls. The engine's step functions call dozens of non-inlined functions: the
     fills were a 0x318-byte prologue in nra_advance and 20-40 % of the samples of nra_advance,
     cpu_complete and l4_done_est on the UDP flood (perf, session 5). Here call_function gets
-    its two slots without the entry fill; everything else numba allocates is unchanged."""
+    the slots it allocates without the entry fill (alloca_once's zfill at the use site is kept);
+    every other allocation is unchanged."""
     from numba.core import callconv, cgutils, debuginfo
 
     cls = callconv.CPUCallConv
@@ -58,11 +59,12 @@ def _call_slots_not_zeroed_at_entry() -> None:
 
     shim = _Cgutils()
 
-    def call_function(self: Any, builder: Any, callee: Any, resty: Any, argtys: Any, args: Any,
-                      attrs: Any = None) -> Any:
+    def call_function(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # numba's own body runs unchanged; only its module-level cgutils is swapped for the call
+        # (numba compiles under its global lock: nothing else lowers meanwhile)
         callconv.cgutils = shim
         try:
-            return orig(self, builder, callee, resty, argtys, args, attrs=attrs)
+            return orig(self, *args, **kwargs)
         finally:
             callconv.cgutils = cgutils
 
