@@ -14,8 +14,9 @@ cannot separate is said in the entry's source:
     copy per message = copy + syscall / batch;
   - fixed.wakeup is the CPU under sock_def_readable per reader wake-up (one per recv call that
     found the queue empty: paced traces make that one per batch read), taken out of stage.udp;
-  - stage.app is the harness receiver's own per-message cost (Python); a C reader would have
-    less: the profile describes this harness's reader, so a model fed it predicts `replay real`.
+  - stage.app is the harness receiver's own per-message cost beyond its `work-ns`: a few clock
+    reads with the compiled loop (the default, replay/real/fastloop.py), about 5 us with
+    `--receiver python`; the profile describes the reader it was measured with.
 Entries the runs do not measure are inherited from the default profile (`base` in [profile]).
 """
 
@@ -181,7 +182,8 @@ PERF_PERIOD_NS = 50_000
 
 
 def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100_000,
-              keep: Path | None = None, reuse: bool = False) -> dict[str, Any]:
+              keep: Path | None = None, reuse: bool = False,
+              receiver: str = "compiled") -> dict[str, Any]:
     """Run the calibration set on this machine and write the profile to `out`.
 
     With `reuse`, runs already complete in `keep` (a run.json there) are fitted again instead
@@ -206,7 +208,8 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
             ro = ReplayOptions(topspeed=True) if size == FLOOD else ReplayOptions(pps=pps)
             if not (reuse and (rd / "run.json").exists()):
                 run_real([trace], rd, cfg, [], ro,
-                         RealOptions(max_seconds=10, perf_period_ns=PERF_PERIOD_NS),
+                         RealOptions(max_seconds=10, perf_period_ns=PERF_PERIOD_NS,
+                                     receiver=receiver),
                          command="replay calibrate")
             rows.append({"size": size, "batch": batch, "repeat": r, **run_figures(rd)})
             run_dirs.append(rd)
@@ -259,7 +262,8 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
             + ("; without fixed.syscall" if key == "copy" else "")
             + (f"; base from a {FLOOD} B flood: the reader's mean read-to-read time less "
                "fixed.syscall and stage.copy" if key == "app" and fl.height else "")
-            + ("; the harness's Python reader per message" if key == "app" else "")
+            + (f"; the harness's {receiver} reader's own work per message (replay real"
+               f" --receiver {receiver})" if key == "app" else "")
             + ("; veth_xmit forwarding (no ring, no IRQ)" if key == "driver" else "")
             + ("; without sock_def_readable (fixed.wakeup)" if key == "udp" else "")
             + ("; netif_rx -> enqueue_to_backlog" if key == "backlog" else "")
