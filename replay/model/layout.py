@@ -125,8 +125,10 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  P_ICMP_RL, P_ICMP_MASK, P_ICMP_PPS, P_ICMP_BURST, P_ICMP6_TMO, P_ICMP_ORDER, P_ICMP_PEER0,
  # 1 if ip(6)_list_rcv_finish passes a route hint (5.7+, engine.py list_core)
  P_ROUTE_HINT,
- ) = range(87)
-N_P = 87
+ # host.cstate-residency-ns: an idle CPU pays P_CEXIT only after this long in its idle loop
+ P_CRES,
+ ) = range(88)
+N_P = 88
 # P_TCP_BL_RULE: sk_add_backlog's limit for a TCP segment: rcvbuf + sndbuf (< 4.10),
 # + 64 KiB headroom (4.10, c9c3321257e1 tcp_add_backlog), rcvbuf + sndbuf / 2 + 64 KiB (6.1, the
 # signed-overflow fix), 2 * rcvbuf + sndbuf / 2 + 64 KiB capped at UINT_MAX (6.10, ec00ed472bdb)
@@ -171,12 +173,13 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  CS_BP_BUDGET,  # busy polling: the budget of the napi->poll the poll machine runs
  CS_BP_SKIP,  # busy_poll_stop with prefer_busy_poll and the deferral armed: skip_schedule
  CS_TICK_REM,  # a reader's user-space step cut at a scheduler tick: the ns it still needs
+ CS_IDLE_T,  # when the CPU last entered its idle loop (the idle-state residency rule)
  # which accumulator slots a span used, per level (hardirq/softirq/task) two 64-bit words of
  # slot bits: flush_span visits those slots instead of all N_SLOTS (engine.py charge); new
  # columns go before it
  CS_ACCM,
- ) = range(75)
-N_CS = 75 + 5  # CS_ACCM .. CS_ACCM + 5
+ ) = range(76)
+N_CS = 76 + 5  # CS_ACCM .. CS_ACCM + 5
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]

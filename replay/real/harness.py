@@ -332,7 +332,12 @@ def run_real(
                             # Python reader's are deep) at every sample costs the sampled
                             # task time that perf then charges to it; the leaf user symbol
                             # still comes from the sample's IP
-                            [*tool_prio, "perf", "record", "-a", "-g", "--kernel-callchains",
+                            # on the sender's CPU like dumpcap: the model is fed the
+                            # captured send times, so work there moves nothing it predicts,
+                            # while perf draining its buffers on a reader's CPU (FIFO 60)
+                            # would stall the reader; -a still samples every CPU
+                            [*tool_prio, "taskset", "-c", str(sender_cpu), "perf", "record",
+                             "-a", "-g", "--kernel-callchains",
                              "-e", "cpu-clock", "-c",
                              str(opts.perf_period_ns), "-k", "mono", "-o",
                              str(work / "perf.data")],
