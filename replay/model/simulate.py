@@ -707,7 +707,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     qs[:, L.QS_HW_TMR] = L.INF
     qs[:, L.QS_SH_SKB] = -1
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
-    ipeer, n_ipeer = icmp_peers(cols, fkind, ftun)  # ICMP replies' destinations (model/icmp.py)
+    # ICMP replies' destinations (model/icmp.py): a datagram an [[app]] socket takes is never
+    # answered, so only the others (and fragments, whose ports are in the first) need a peer
+    ipeer, n_ipeer = icmp_peers(cols, fkind, ftun, (fsock >= 0) & (cols.frag == 0))
     pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
     # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
     # pass (no n-row temporary per field: 140 B per packet of memory to fault in and free);
