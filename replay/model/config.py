@@ -397,13 +397,17 @@ def _bool(cfg: dict[str, Any], section: str, key: str) -> bool:
     return v
 
 
-def _tcp_rmem(v: Any, kv: tuple[int, int]) -> list[int]:
-    """net.ipv4.tcp_rmem as three ints: a list, or the string sysctl prints ("4096 131072
-    6291456"); None: the kernel's default (DEFAULTS). Each must be 1..INT_MAX
-    (proc_dointvec_minmax, extra1 = SYSCTL_ONE)."""
+def tcp_rmem(cfg: Mapping[str, Any]) -> list[int]:
+    """A resolved config's net.ipv4.tcp_rmem as [min, default, max]."""
+    return [int(x) for x in str(cfg["sysctl"]["net.ipv4.tcp_rmem"]).split()]
+
+
+def _tcp_rmem(v: Any, kv: tuple[int, int]) -> str:
+    """net.ipv4.tcp_rmem resolved to the text sysctl prints and `sysctl -w` takes ("4096 131072
+    6291456"), from that text or a list of three ints; None: the kernel's default (DEFAULTS).
+    Each must be 1..INT_MAX (proc_dointvec_minmax, extra1 = SYSCTL_ONE)."""
     if v is None:
-        return [4096, 131072 if kv >= (4, 20) else 87380,
-                33554432 if kv >= (6, 16) else 6291456]
+        v = [4096, 131072 if kv >= (4, 20) else 87380, 33554432 if kv >= (6, 16) else 6291456]
     parts = v.split() if isinstance(v, str) else v
     try:
         vals = [int(x) for x in parts] if isinstance(parts, list) else []
@@ -413,7 +417,7 @@ def _tcp_rmem(v: Any, kv: tuple[int, int]) -> list[int]:
         raise ConfigError(
             f"net.ipv4.tcp_rmem must be three integers between 1 and INT_MAX (min default max, "
             f"e.g. \"4096 131072 6291456\"), got {v!r}")
-    return vals
+    return " ".join(str(x) for x in vals)
 
 
 def _is_hex_mask(text: str) -> bool:
@@ -696,7 +700,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         if full["rcvbuf"] is None:
             # tcp_init_sock: sk_rcvbuf = tcp_rmem[1]; sock_init_data: rmem_default (KERNEL.md §2)
             tcp_app = str(full["match"]).strip().lower().startswith("tcp")
-            full["rcvbuf"] = s["net.ipv4.tcp_rmem"][1] if tcp_app else s["net.core.rmem_default"]
+            full["rcvbuf"] = tcp_rmem(cfg)[1] if tcp_app else s["net.core.rmem_default"]
         tmp = {"app": full}
         _int(tmp, "app", "cpu", 0, ncpus - 1, f"a CPU between 0 and {ncpus - 1}")
         _int(tmp, "app", "threads", 1, 1024, "between 1 and 1024")

@@ -31,7 +31,7 @@ from replay.model.classify import (
     sockets,
     tunnels,
 )
-from replay.model.config import kernel_version
+from replay.model.config import kernel_version, tcp_rmem
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed, rss_table_size
 from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
@@ -407,7 +407,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
             a.setdefault("wait", "recvmsg")
             # tcp_init_sock: sk_rcvbuf = tcp_rmem[1], autotuned (no SO_RCVBUF); UDP: rmem_default
             tcp_app = str(a["match"]).strip().lower().startswith("tcp")
-            a.setdefault("rcvbuf", cfg["sysctl"]["net.ipv4.tcp_rmem"][1] if tcp_app
+            a.setdefault("rcvbuf", tcp_rmem(cfg)[1] if tcp_app
                          else cfg["sysctl"]["net.core.rmem_default"])
             a.setdefault("rcvbuf-lock", False)
             a.setdefault("name", f"app{i}")
@@ -856,7 +856,7 @@ def _autotune_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) ->
     """The receive-buffer autotuning rule of host.kernel and its sysctls (layout.py DRS_*)."""
     sc = cfg["sysctl"]
     P[L.P_MODRCV] = 1 if sc["net.ipv4.tcp_moderate_rcvbuf"] else 0
-    P[L.P_TCP_RMEM2] = int(sc["net.ipv4.tcp_rmem"][2])
+    P[L.P_TCP_RMEM2] = tcp_rmem(cfg)[2]
     P[L.P_LOW_RTT] = int(sc["net.ipv4.tcp_rcvbuf_low_rtt"] or 0)
     # MAX_TCP_HEADER: SKB_SMALL_HEAD_CACHE_SIZE is SKB_HEAD_ALIGN(MAX_TCP_HEADER), i.e. it plus
     # the 320 of skb_shared_info (skbuff.c)
