@@ -206,19 +206,20 @@ def test_moderate_rcvbuf_off(kernel: str, expect: list[tuple[str, int]]) -> None
 # After segment k (k >= 1) sk_rmem_alloc = 2304 k and tcp_select_window offers free = (rcvbuf -
 # 2304 k) >> 1 from rcv_nxt = 1000 + 1448 (k + 1), 0 once free < full / 16 (__tcp_select_window;
 # full = rcvbuf / 2), never pulling the right edge back. The edge grows 296 bytes a segment while
-# free is offered, then stays; in-order data at the edge meets a zero window (TCP_ZEROWINDOW, the
-# ones after it TCP_INVALID_SEQUENCE), before any memory check:
-#   131072 (6.12 default, locked or not; 6.18): free < 4096 from k = 54; edge 67984 + 296 x 53 =
-#     83672; segment 58 (seq 84984) is the first refused. Segment 57 still fits: rmem before it
-#     56 x 2304 = 129024 <= 131072 (6.18: + len 1448 <= 131072).
+# free is offered, then stays; in-order data at the edge meets a zero window (TCP_ZEROWINDOW,
+# TCPZeroWindowDrop; the ones after it TCP_INVALID_SEQUENCE from tcp_sequence), before any memory
+# check:
+#   131072 (6.12 default, locked or not): free < 4096 from k = 54; edge 67984 + 296 x 53 =
+#     83672; segment 58 (seq 84984) is the first refused. Segment 57 (83536..84984) still fits:
+#     rmem before it 56 x 2304 = 129024 <= 131072.
 #   212992 locked: free < 6656 from k = 87; edge 1000 + 1448 x 87 + 106496 - 1152 x 86 = 134400;
 #     first refused: segment 93.
 #   4.19 default (87380, tcp_fixup_rcvbuf to 376960): free < 11780 from k = 154; edge 190928 +
 #     296 x 153 = 236216; first refused: segment 163.
-# 6.17 checks memory first with truesize (1d2fbaad7cd8): segment 57 needs 129024 + 2304 <=
-# 131072 and does not fit; tcp_prune_queue (PruneCalled) calls tcp_clamp_window for an unlocked
-# buffer, which shrinks it to sk_rmem_alloc, 129024; nothing collapses (full segments are not
-# bloated) and RcvPruned: PROTO_MEM (TCPRcvQDrop), locked or not.
+# 6.17+ tcp_sequence also refuses data that ends beyond the window while the receive queue holds
+# data (9ca48d616ed7): segment 57 ends at 84984 > 83672 with 56 segments queued:
+# TCP_INVALID_END_SEQUENCE, before the memory check; that and the 142 refused after it count
+# TcpExtBeyondWindow (6c758062c64d).
 # ---------------------------------------------------------------------------------------------
 
 STALL = ["app[0].work-ns=10000000"]
@@ -227,22 +228,24 @@ STALL = ["app[0].work-ns=10000000"]
 @pytest.mark.parametrize(("kernel", "sets", "first", "reason", "events"), [
     ("6.12", [], 58, "TCP_ZEROWINDOW", []),
     ("6.12", ["app[0].rcvbuf=131072"], 58, "TCP_ZEROWINDOW", []),
-    ("6.18", [], 58, "TCP_ZEROWINDOW", []),
     ("6.12", ["app[0].rcvbuf=212992"], 93, "TCP_ZEROWINDOW", []),
     ("4.19", [], 163, "TCP_ZEROWINDOW", [(FIXUP, 376960)]),
-    ("6.17", [], 57, "PROTO_MEM", [(CLAMP, 129024)]),
-    ("6.17", ["app[0].rcvbuf=131072"], 57, "PROTO_MEM", []),
+    ("6.17", [], 57, "TCP_INVALID_END_SEQUENCE", []),
+    ("6.18", ["app[0].rcvbuf=131072"], 57, "TCP_INVALID_END_SEQUENCE", []),
 ])  # fmt: skip
 def test_stalled_reader_first_drop(kernel: str, sets: list[str], first: int, reason: str,
                                    events: list[tuple[str, int]]) -> None:  # fmt: skip
     r, df = go(paced([10_000] * 200), kernel, *STALL, *sets)
     dropped = df.filter(pl.col("outcome") == "dropped")
-    assert int(dropped["frame"][0]) - 1 == first
-    assert dropped["drop_reason"][0] == reason
+    assert (dropped["frame"] - 1).to_list() == list(range(first, 200))
+    assert dropped["drop_reason"].to_list() == [reason] + ["TCP_INVALID_SEQUENCE"] * (199 - first)
     assert [(d, v) for _, d, v in rcvbuf_events(r)] == events
-    assert tcp_ext(r, "PruneCalled") == (1 if reason == "PROTO_MEM" else 0)
-    assert tcp_ext(r, "TCPRcvQDrop") == (1 if reason == "PROTO_MEM" else 0)
+    assert tcp_ext(r, "PruneCalled") == 0
     assert tcp_ext(r, "TCPZeroWindowDrop") == (1 if reason == "TCP_ZEROWINDOW" else 0)
+    if kernel in ("6.17", "6.18"):
+        assert tcp_ext(r, "BeyondWindow") == 200 - first
+    else:
+        assert "BeyondWindow" not in r.counters["snmp"]["TcpExt"]  # no such MIB before 6.17
 
 
 def test_small_segments_clamp_instead_of_collapsing() -> None:
@@ -267,6 +270,22 @@ def test_small_segments_clamp_instead_of_collapsing() -> None:
     assert rcvbuf_events(r2) == []
     assert tcp_ext(r2, "PruneCalled") == 1
     assert tcp_ext(r2, "TCPRcvCollapsed") == 57
+
+
+@pytest.mark.parametrize(("sets", "events"), [([], [(CLAMP, 129024)]),
+                                              (["app[0].rcvbuf=131072"], [])])
+def test_small_segments_on_6_17_shrink_then_collapse(sets: list[str],
+                                                     events: list[tuple[str, int]]) -> None:
+    # 6.17's tcp_can_ingest counts the incoming truesize (1d2fbaad7cd8): segment 57 needs
+    # 56 x 2304 + 2304 = 131328 > 131072, tcp_prune_queue runs, and tcp_clamp_window now fires
+    # whenever the skb does not fit: an unlocked buffer shrinks to sk_rmem_alloc = 129024. Still no
+    # room: tcp_collapse copies the 56 queued skbs' 5600 bytes into a 3776- and a 1824-byte skb
+    # (4352 each), rmem 8704, and segment 57 fits (8704 + 2304 <= 129024). Locked: the same
+    # collapse without the shrink.
+    r, df = go(paced([10_000] * 70, payload=100), "6.17", *STALL, *sets)
+    assert df["outcome"].unique().to_list() == ["delivered"]
+    assert [(d, v) for _, d, v in rcvbuf_events(r)] == events
+    assert (tcp_ext(r, "PruneCalled"), tcp_ext(r, "TCPRcvCollapsed")) == (1, 56)
 
 
 # ---------------------------------------------------------------------------------------------

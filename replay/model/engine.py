@@ -1295,8 +1295,10 @@ def consume(S, i, t):
 # (end_seq <= rcv_nxt: tcp_data_queue's retransmit branch, TCP_OLD_DATA) or an old sequence
 # (end_seq before rcv_wup: tcp_validate_incoming's tcp_sequence, TCP_OLD_SEQUENCE)
 # The window adds: in-order data while the window is 0 (TCP_ZEROWINDOW), out-of-order data at
-# the window's right edge (TCP_OVERWINDOW) or beyond it (tcp_sequence: TCP_INVALID_SEQUENCE)
-TQ_IN, TQ_OFO, TQ_OLD, TQ_OLDSEQ, TQ_ZW, TQ_OVERWIN, TQ_INVSEQ = 0, 1, 2, 3, 4, 5, 6
+# the window's right edge (TCP_OVERWINDOW) or beyond it (tcp_sequence: TCP_INVALID_SEQUENCE);
+# 6.17+ tcp_sequence also refuses data that ends beyond the window while the connection's receive
+# queue is not empty (TCP_INVALID_END_SEQUENCE), before tcp_data_queue's checks
+TQ_IN, TQ_OFO, TQ_OLD, TQ_OLDSEQ, TQ_ZW, TQ_OVERWIN, TQ_INVSEQ, TQ_INVEND = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 @njit(cache=True, inline="always")
@@ -1330,6 +1332,10 @@ def tcp_seq_class(S, f, h):
     beyond = seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT] + rwin)
     if beyond > 0:
         return TQ_INVSEQ
+    if (S.P[P_TCP_ENDSEQ] != 0 and S.tf[f, TF_QN] > 0
+            and seqd(end, S.tf[f, TF_NXT] + rwin) > 0):
+        # tcp_sequence (6.17+): "Only accept this packet if receive queue is empty"
+        return TQ_INVEND
     if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) > 0:
         return TQ_OVERWIN if beyond == 0 else TQ_OFO
     return TQ_ZW if rwin == 0 else TQ_IN
@@ -1502,7 +1508,7 @@ def tcp_rcv_ack(S, c, h, t):
             # tcp_data_queue's retransmit branch / tcp_send_dupack: tcp_enter_quickack_mode(sk,
             # TCP_MAX_QUICKACKS) and an ACK at once (the window taken as >= 32 rcv_mss, so
             # tcp_incr_quickack reaches the 16)
-            if cls != TQ_INVSEQ:  # tcp_send_dupack re-enters quickack for old data only
+            if cls < TQ_INVSEQ:  # tcp_send_dupack re-enters quickack for old data only
                 S.tf[f, TF_QUICK] = 16
             now = True
         elif cls == TQ_OFO:
@@ -3052,9 +3058,12 @@ def l4_sock_rcv(S, c, h, s, t):
                 if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
                     S.misc[M_TCPX + 4] += 1  # the old head's D-SACK comes first
                 S.misc[M_TCPX + 6] += 1  # TCPZeroWindowDrop
+            elif cls >= TQ_INVSEQ and S.P[P_TCP_ENDSEQ] != 0:
+                S.misc[M_TCPX + 8] += 1  # tcp_validate_incoming: LINUX_MIB_BEYOND_WINDOW
             S.ss[s, SS_DROPS] += 1
             drop(S, h, S_L4, R_TCP_ZEROWINDOW if cls == TQ_ZW else (
-                R_TCP_OVERWINDOW if cls == TQ_OVERWIN else R_TCP_INVALID_SEQ), t)
+                R_TCP_OVERWINDOW if cls == TQ_OVERWIN else (
+                    R_TCP_INVALID_SEQ if cls == TQ_INVSEQ else R_TCP_INVALID_END_SEQ)), t)
             tcp_ack_sent(S, f, h)
             return S.cbase[C_DROP], Y_DROP_L4
         if cls >= TQ_OLD:

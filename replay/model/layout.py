@@ -53,13 +53,16 @@ DROP_REASONS = (
     "TCP_RESET",  # tcp_rcv_state_process(LISTEN): a RST to a listener
     "TCP_OFO_QUEUE_PRUNE",  # tcp_prune_ofo_queue: an out-of-order skb freed to make room
     "OTHERHOST",  # ip_rcv_core / ip6_rcv_core: PACKET_OTHERHOST (a VLAN the host has no device for)
+    # tcp_sequence (6.17+, 9ca48d616ed7): data ending beyond the window while the receive queue
+    # holds data
+    "TCP_INVALID_END_SEQUENCE",
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
     R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
     R_TCP_INVALID_SEQ, R_TCP_LISTEN_OVERFLOW, R_TCP_FLAGS, R_TCP_RESET, \
-    R_TCP_OFO_PRUNE, R_OTHERHOST = range(len(DROP_REASONS))
+    R_TCP_OFO_PRUNE, R_OTHERHOST, R_TCP_INVALID_END_SEQ = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -129,8 +132,11 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # tcp_rmem[2], the rule by kernel (DRS_*), net.ipv4.tcp_rcvbuf_low_rtt (6.19+), MAX_TCP_HEADER,
  # 1 when tcp_init_buffer_space runs tcp_fixup_rcvbuf (up to 4.19)
  P_MODRCV, P_TCP_RMEM2, P_DRS, P_LOW_RTT, P_MAX_TCP_HDR, P_TCP_FIXUP,
- ) = range(93)
-N_P = 93
+ # 1: tcp_sequence also checks end_seq (6.17+, 9ca48d616ed7 "tcp: do not accept packets beyond
+ # window"), counting TcpExtBeyondWindow
+ P_TCP_ENDSEQ,
+ ) = range(94)
+N_P = 94
 # P_DRS: tcp_rcv_space_adjust's rule. DRS_STEP_J: 4.9-4.12, the 25 % / 50 % steps, rcvmem per
 # advmss, the clock in jiffies (tcp_time_stamp); DRS_STEP: 4.13-4.15, the same on the us clock
 # (645f4c6f2ebd "tcp: switch rcv_rtt_est and rcvq_space to high resolution timestamps");
@@ -456,7 +462,8 @@ M_NXT, M_NROWS, M_NEV = 0, 1, 2
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
 # M_TCPIN + 4: ACKs sent (Tcp OutSegs), + 5: of which by the delayed-ACK timer (TcpExt DelayedACKs)
 # M_TCPX + 0: TCPOFOQueue, + 1: TCPOFODrop, + 2: TCPOFOMerge, + 3: DelayedACKLost,
-# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop, + 7: TCPBacklogDrop
+# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop, + 7: TCPBacklogDrop,
+# + 8: BeyondWindow (6.17+)
 M_TCPX = 32
 # ---- per-flow TCP receive state tf[flow, *] (the receiving socket's view of one connection):
 # NXT rcv_nxt (HAVE_NXT: known), WUP rcv_wup (rcv_nxt when the last ACK left), OFO the first

@@ -862,6 +862,7 @@ def _autotune_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) ->
     # the 320 of skb_shared_info (skbuff.c)
     P[L.P_MAX_TCP_HDR] = int(cfg["host"]["skb-small-head"]) - 320
     P[L.P_TCP_FIXUP] = 1 if kv < (4, 20) else 0  # removed by a337531b942b (4.20)
+    P[L.P_TCP_ENDSEQ] = 1 if kv >= (6, 17) else 0  # 9ca48d616ed7, 6c758062c64d (6.17)
     P[L.P_DRS] = (L.DRS_STEP_J if kv < (4, 13) else L.DRS_STEP if kv < (4, 16)
                   else L.DRS_GROW_MEM if kv < (6, 6) else L.DRS_GROW_WIN if kv < (6, 16)
                   else L.DRS_SPACE if kv < (6, 18) else L.DRS_SPACE_GROW if kv < (6, 19)
@@ -1232,6 +1233,10 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                    # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
                    "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
+    if kernel_version(cfg) >= (6, 17):
+        # LINUX_MIB_BEYOND_WINDOW (6c758062c64d, 6.17): tcp_validate_incoming's
+        # TCP_INVALID_SEQUENCE and TCP_INVALID_END_SEQUENCE drops
+        snmp["TcpExt"]["BeyondWindow"] = int(S.misc[L.M_TCPX + 8])
     # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, then per type); the
     # replies and errors sent come from the engine's ICMP output (model/icmp.py)
     icmp4, icmpmsg, icmp6 = icmp_counters(S.misc, kernel_version(cfg), c4(T.ICMP_IN),
