@@ -40,9 +40,16 @@ DEFAULTS: dict[str, Any] = {
         "vlans": "auto",
         "tick-phase-ns": 0,  # where in the first jiffy replay time 0 falls (time limits use jiffies)
         # exit latency of the idle state an idle CPU sleeps in, paid before it can take an
-        # interrupt (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/latency, in us there);
-        # 0 = the CPU polls in C0. It dominates latency at low packet rates.
-        "cstate-exit-ns": 0,
+        # interrupt or run a woken task (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/
+        # latency, in us there); 0 = the CPU polls in C0. It dominates latency at low packet
+        # rates. "auto": the cost profile's [idle] exit-ns (0 in the published profiles;
+        # replay calibrate measures it on a VM, where waking a halted vCPU costs ~12 us)
+        "cstate-exit-ns": "auto",
+        # how long a CPU stays in its idle loop before it is in that state: an interrupt or
+        # wake-up sooner pays no exit latency (the cpuidle governor picks a state whose target
+        # residency fits the idle time it predicts; a polling state first, as haltpoll does).
+        # "auto": the profile's [idle] residency-ns (0: every idle period)
+        "cstate-residency-ns": "auto",
         # the secret of udp_ehashfn / inet_ehashfn, which spreads a SO_REUSEPORT group's flows:
         # the kernel draws it at random at first use (net_get_random_once), so which socket a
         # flow lands on differs per boot; set it to replay one particular spread (0..2^32-1)
@@ -494,7 +501,9 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"host.hz must be one of 100, 250, 300, 1000 (CONFIG_HZ), got {hz}")
     tick = 1_000_000_000 // hz
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
-    _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
+    for key in ("cstate-exit-ns", "cstate-residency-ns"):
+        if cfg["host"][key] != "auto":
+            _int(cfg, "host", key, 0, 10**9, '"auto" or ns between 0 and 1 s')
     _int(cfg, "host", "ehash-secret", 0, 2**32 - 1, "a u32 between 0 and 4294967295")
     _bool(cfg, "host", "tcp-acks")
     _int(cfg, "host", "skb-small-head", 384, 4096, "bytes between 384 and 4096")

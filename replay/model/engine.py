@@ -607,9 +607,10 @@ def deliver_irq(S, c, q, t):
     x = S.cs[c, CS_X]
     task = S.cs[c, CS_TASK]
     if x == X_IDLE:
-        if S.P[P_CEXIT] > 0:
+        if S.P[P_CEXIT] > 0 and t - S.cs[c, CS_IDLE_T] >= S.P[P_CRES]:
             # the CPU first leaves its idle state (cpuidle exit latency): not CPU work, so not
-            # busy time; interrupts that come meanwhile wait like any during a hard IRQ
+            # busy time; interrupts that come meanwhile wait like any during a hard IRQ. A CPU
+            # idle for less than the state's residency has not entered it yet (it still polls)
             S.cs[c, CS_X] = X_HARDIRQ
             S.cs[c, CS_HI_RET] = X_IDLE
             S.cs[c, CS_STEP] = ST_CEXIT
@@ -796,6 +797,7 @@ def softirq_leave(S, c, t):
                          S.cs[c, CS_REM])
         return
     S.cs[c, CS_X] = X_IDLE
+    S.cs[c, CS_IDLE_T] = t
     cpu_stop(S, c)
     schedule(S, c, t)
 
@@ -877,6 +879,7 @@ def schedule(S, c, t):
     if S.cs[c, CS_RQ_N] == 0:
         S.cs[c, CS_TASK] = -1
         S.cs[c, CS_X] = X_IDLE
+        S.cs[c, CS_IDLE_T] = t
         cpu_stop(S, c)
         return
     task = rq_pop(S, c)
@@ -3685,7 +3688,7 @@ def ttwu(S, c, k, t):
         ttwu_preempt(S, tc, S.ts[k, TS_SLEEP_T], t, t + S.cbase[L_IPI])
     elif S.cs[tc, CS_RQ_N] == 0:
         at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
-        if S.cs[tc, CS_X] == X_IDLE:
+        if S.cs[tc, CS_X] == X_IDLE and t - S.cs[tc, CS_IDLE_T] >= S.P[P_CRES]:
             at += S.P[P_CEXIT]
     heap_set(S, S.P[P_ETHR0] + k, at)
 
@@ -3808,6 +3811,7 @@ def cpu_complete(S, c, t):
                              S.cs[c, CS_REM])
             return
         S.cs[c, CS_X] = X_IDLE
+        S.cs[c, CS_IDLE_T] = t
         cpu_stop(S, c)
         schedule(S, c, t)
         return

@@ -128,6 +128,8 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  P_ICMP_RL, P_ICMP_MASK, P_ICMP_PPS, P_ICMP_BURST, P_ICMP6_TMO, P_ICMP_ORDER, P_ICMP_PEER0,
  # 1 if ip(6)_list_rcv_finish passes a route hint (5.7+, engine.py list_core)
  P_ROUTE_HINT,
+ # host.cstate-residency-ns: an idle CPU pays P_CEXIT only after this long in its idle loop
+ P_CRES,
  # receive-buffer autotuning (engine.py "Receive-buffer autotuning"): net.ipv4.tcp_moderate_rcvbuf,
  # tcp_rmem[2], the rule by kernel (DRS_*), net.ipv4.tcp_rcvbuf_low_rtt (6.19+), MAX_TCP_HEADER,
  # 1 when tcp_init_buffer_space runs tcp_fixup_rcvbuf (up to 4.19)
@@ -135,8 +137,8 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # 1: tcp_sequence also checks end_seq (6.17+, 9ca48d616ed7 "tcp: do not accept packets beyond
  # window"), counting TcpExtBeyondWindow
  P_TCP_ENDSEQ,
- ) = range(94)
-N_P = 94
+ ) = range(95)
+N_P = 95
 # P_DRS: tcp_rcv_space_adjust's rule. DRS_STEP_J: 4.9-4.12, the 25 % / 50 % steps, rcvmem per
 # advmss, the clock in jiffies (tcp_time_stamp); DRS_STEP: 4.13-4.15, the same on the us clock
 # (645f4c6f2ebd "tcp: switch rcv_rtt_est and rcvq_space to high resolution timestamps");
@@ -191,12 +193,13 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  CS_BP_BUDGET,  # busy polling: the budget of the napi->poll the poll machine runs
  CS_BP_SKIP,  # busy_poll_stop with prefer_busy_poll and the deferral armed: skip_schedule
  CS_TICK_REM,  # a reader's user-space step cut at a scheduler tick: the ns it still needs
+ CS_IDLE_T,  # when the CPU last entered its idle loop (the idle-state residency rule)
  # which accumulator slots a span used, per level (hardirq/softirq/task) two 64-bit words of
  # slot bits: flush_span visits those slots instead of all N_SLOTS (engine.py charge); new
  # columns go before it
  CS_ACCM,
- ) = range(75)
-N_CS = 75 + 5  # CS_ACCM .. CS_ACCM + 5
+ ) = range(76)
+N_CS = 76 + 5  # CS_ACCM .. CS_ACCM + 5
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]

@@ -543,7 +543,14 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     # CFS before EEVDF (6.6): sysctl_sched_wakeup_granularity 1 ms scaled like the slice
     # (SCHED_TUNABLESCALING_LOG, kernel/sched/fair.c); EEVDF has no wake-up granularity
     P[L.P_WGRAN] = -1 if kv >= (6, 6) else 1_000_000 * (1 + int(math.log2(min(ncpu, 8))))
+    # idle states: the config's numbers, or the profile's [idle] (a measured machine's), written
+    # back so that run.json shows what the run used
+    idle = profile.get("idle", {})
+    for key, pk_ in (("cstate-exit-ns", "exit-ns"), ("cstate-residency-ns", "residency-ns")):
+        if cfg["host"][key] == "auto":
+            cfg["host"][key] = int(idle.get(pk_, 0))
     P[L.P_CEXIT] = int(cfg["host"]["cstate-exit-ns"])
+    P[L.P_CRES] = int(cfg["host"]["cstate-residency-ns"])
     P[L.P_GRO_FT] = int(cfg["sysfs"]["gro_flush_timeout"])
     P[L.P_DEFER] = int(cfg["sysfs"]["napi_defer_hard_irqs"])
     P[L.P_THREADED] = 1 if cfg["sysfs"]["threaded"] else 0
