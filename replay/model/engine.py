@@ -2490,9 +2490,12 @@ def tcp_rcvbuf_grow_rule(S, c, f, s, newval, why, t):
 
 @njit(cache=True)
 def tcp_rcv_space_adjust(S, c, f, s, h, t):
-    """tcp_recvmsg copied data skb h of flow f at t: copied_seq moves past it, then
+    """tcp_recvmsg copied data skb h of flow f at t: copied_seq moves to its end (a partly old
+    skb adds only its new bytes; a connection's skbs are read in sequence order), then
     tcp_rcv_space_adjust."""
-    S.tf[f, TF_COPIED] = (S.tf[f, TF_COPIED] + S.po[h, O_SKBLEN]) & 0xFFFFFFFF
+    e = tcp_end_seq(S, h)
+    if seqd(e, S.tf[f, TF_COPIED]) > 0:
+        S.tf[f, TF_COPIED] = e
     if S.tf[f, TF_RQ_T] < 0 or S.tf[f, TF_RTT] == 0:
         return  # no receiver RTT estimate yet
     drs = S.P[P_DRS]
