@@ -53,13 +53,16 @@ DROP_REASONS = (
     "TCP_RESET",  # tcp_rcv_state_process(LISTEN): a RST to a listener
     "TCP_OFO_QUEUE_PRUNE",  # tcp_prune_ofo_queue: an out-of-order skb freed to make room
     "OTHERHOST",  # ip_rcv_core / ip6_rcv_core: PACKET_OTHERHOST (a VLAN the host has no device for)
+    # tcp_sequence (6.17+, 9ca48d616ed7): data ending beyond the window while the receive queue
+    # holds data
+    "TCP_INVALID_END_SEQUENCE",
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
     R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
     R_TCP_INVALID_SEQ, R_TCP_LISTEN_OVERFLOW, R_TCP_FLAGS, R_TCP_RESET, \
-    R_TCP_OFO_PRUNE, R_OTHERHOST = range(len(DROP_REASONS))
+    R_TCP_OFO_PRUNE, R_OTHERHOST, R_TCP_INVALID_END_SEQ = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -127,8 +130,25 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  P_ROUTE_HINT,
  # host.cstate-residency-ns: an idle CPU pays P_CEXIT only after this long in its idle loop
  P_CRES,
- ) = range(88)
-N_P = 88
+ # receive-buffer autotuning (engine.py "Receive-buffer autotuning"): net.ipv4.tcp_moderate_rcvbuf,
+ # tcp_rmem[2], the rule by kernel (DRS_*), net.ipv4.tcp_rcvbuf_low_rtt (6.19+), MAX_TCP_HEADER,
+ # 1 when tcp_init_buffer_space runs tcp_fixup_rcvbuf (up to 4.19)
+ P_MODRCV, P_TCP_RMEM2, P_DRS, P_LOW_RTT, P_MAX_TCP_HDR, P_TCP_FIXUP,
+ # 1: tcp_sequence also checks end_seq (6.17+, 9ca48d616ed7 "tcp: do not accept packets beyond
+ # window"), counting TcpExtBeyondWindow
+ P_TCP_ENDSEQ,
+ ) = range(95)
+N_P = 95
+# P_DRS: tcp_rcv_space_adjust's rule. DRS_STEP_J: 4.9-4.12, the 25 % / 50 % steps, rcvmem per
+# advmss, the clock in jiffies (tcp_time_stamp); DRS_STEP: 4.13-4.15, the same on the us clock
+# (645f4c6f2ebd "tcp: switch rcv_rtt_est and rcvq_space to high resolution timestamps");
+# DRS_GROW_MEM: 4.16-6.5, the proportional grow (c3916ad9320e "tcp: smoother receiver
+# autotuning"); DRS_GROW_WIN: 6.6-6.15, tcp_space_from_win instead of rcvmem (dfa2f0483360 "tcp:
+# get rid of sysctl_tcp_adv_win_scale"); DRS_SPACE: 6.16-6.17, tcp_rcvbuf_grow with rcvwin = 2 x
+# space (65c5287892e9 "tcp: fix sk_rcvbuf overshoot" and its series); DRS_SPACE_GROW: 6.18, the
+# slow-start grow back (aa251c84636c "tcp: fix too slow tcp_rcvbuf_grow() action"), the cached
+# tcp_mstamp; DRS_LOW_RTT: 6.19+, net.ipv4.tcp_rcvbuf_low_rtt
+DRS_STEP_J, DRS_STEP, DRS_GROW_MEM, DRS_GROW_WIN, DRS_SPACE, DRS_SPACE_GROW, DRS_LOW_RTT = range(7)
 # P_TCP_BL_RULE: sk_add_backlog's limit for a TCP segment: rcvbuf + sndbuf (< 4.10),
 # + 64 KiB headroom (4.10, c9c3321257e1 tcp_add_backlog), rcvbuf + sndbuf / 2 + 64 KiB (6.1, the
 # signed-overflow fix), 2 * rcvbuf + sndbuf / 2 + 64 KiB capped at UINT_MAX (6.10, ec00ed472bdb)
@@ -238,8 +258,9 @@ N_HW = 16
  SS_CONN,  # a connect()ed UDP socket (its napi id follows every skb, not only the first)
  SS_BP_BUDGET,  # sk_busy_poll_budget (SO_BUSY_POLL_BUDGET) or BUSY_POLL_BUDGET when it is 0
  SS_PREFER,  # sk_prefer_busy_poll (SO_PREFER_BUSY_POLL)
- ) = range(27)
-N_SS = 27
+ SS_AUTOTUNE,  # 1: no SO_RCVBUF (SOCK_RCVBUF_LOCK clear): tcp_rcv_space_adjust / tcp_clamp_window may resize
+ ) = range(28)
+N_SS = 28
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
@@ -375,10 +396,16 @@ assert N_SLOTS <= 128, "flush_span's slot masks (CS_ACCM) hold 2 x 64 slots per 
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
-EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")
-E_IRQ, E_POLL, E_NETRX, E_SQUEEZE, E_KSWAKE, E_RING, E_SOCK, E_DROP = range(len(EV_KINDS))
-EV_DETAILS = ("", "complete", "weight", "budget", "time", "softirq", "ksoftirqd")
-D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(len(EV_DETAILS))
+# rcvbuf: a TCP connection's sk_rcvbuf changed (value: the new size, queue column: the socket;
+# detail: which kernel function did it)
+EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop",
+            "rcvbuf")
+E_IRQ, E_POLL, E_NETRX, E_SQUEEZE, E_KSWAKE, E_RING, E_SOCK, E_DROP, E_RCVBUF = \
+    range(len(EV_KINDS))
+EV_DETAILS = ("", "complete", "weight", "budget", "time", "softirq", "ksoftirqd",
+              "tcp_rcv_space_adjust", "tcp_data_queue_ofo", "tcp_fixup_rcvbuf", "tcp_clamp_window")
+D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD, D_DRS, D_DRS_OFO, \
+    D_FIXUP, D_CLAMP = range(len(EV_DETAILS))
 
 # ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
@@ -438,7 +465,8 @@ M_NXT, M_NROWS, M_NEV = 0, 1, 2
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
 # M_TCPIN + 4: ACKs sent (Tcp OutSegs), + 5: of which by the delayed-ACK timer (TcpExt DelayedACKs)
 # M_TCPX + 0: TCPOFOQueue, + 1: TCPOFODrop, + 2: TCPOFOMerge, + 3: DelayedACKLost,
-# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop, + 7: TCPBacklogDrop
+# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop, + 7: TCPBacklogDrop,
+# + 8: BeyondWindow (6.17+)
 M_TCPX = 32
 # ---- per-flow TCP receive state tf[flow, *] (the receiving socket's view of one connection):
 # NXT rcv_nxt (HAVE_NXT: known), WUP rcv_wup (rcv_nxt when the last ACK left), OFO the first
@@ -457,8 +485,15 @@ M_TCPX = 32
  # the socket backlog (engine.py "Socket backlog"): the reader thread + 1 that owns the
  # connection (lock_sock held over its copies), 0 if none; the backlog's first and last packet
  # (-1: empty; each packet's successor in tofo[packet]) and sk_backlog.len (truesize bytes)
- TF_OWNER, TF_BLH, TF_BLT, TF_BLLEN) = range(20)
-N_TF = 20
+ TF_OWNER, TF_BLH, TF_BLT, TF_BLLEN,
+ # receive-buffer autotuning (engine.py "Receive-buffer autotuning"): the connection's own
+ # sk_rcvbuf (0: not set yet, the [[app]]'s), copied_seq, rcvq_space (space, seq, time; time
+ # -1: tcp_init_buffer_space not run yet), rcv_rtt_est (rtt << 3, seq, time; time -1: no
+ # measurement started), the cached tcp_mstamp (6.18+), tp->advmss, 1 when the flow carries
+ # the timestamp option, 1 when the host opened it passively (a listener's child)
+ TF_RCVBUF, TF_COPIED, TF_RQ_SPACE, TF_RQ_SEQ, TF_RQ_T, TF_RTT, TF_RTT_SEQ, TF_RTT_T,
+ TF_MSTAMP, TF_ADVMSS, TF_TS, TF_PASSIVE) = range(32)
+N_TF = 32
 # tf[f, TF_REQ]: no handshake seen (a connection from before the trace), a request sock in the
 # SYN queue (NEW_SYN_RECV), a cookie SYN-ACK sent (no state kept), the child socket made
 # (ESTABLISHED), the SYN dropped (no SYN-ACK), the request gone (expired or reset)

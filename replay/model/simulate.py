@@ -31,7 +31,7 @@ from replay.model.classify import (
     sockets,
     tunnels,
 )
-from replay.model.config import kernel_version
+from replay.model.config import kernel_version, tcp_rmem
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed, rss_table_size
 from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
@@ -405,7 +405,11 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
             a.setdefault("accept-ns", 0)
             a.setdefault("busy-poll", int(cfg["sysctl"]["net.core.busy_read"]))
             a.setdefault("wait", "recvmsg")
-            a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
+            # tcp_init_sock: sk_rcvbuf = tcp_rmem[1], autotuned (no SO_RCVBUF); UDP: rmem_default
+            tcp_app = str(a["match"]).strip().lower().startswith("tcp")
+            a.setdefault("rcvbuf", tcp_rmem(cfg)[1] if tcp_app
+                         else cfg["sysctl"]["net.core.rmem_default"])
+            a.setdefault("rcvbuf-lock", False)
             a.setdefault("name", f"app{i}")
 
     drv = DRIVERS[cfg["nic"]["driver"]]
@@ -589,6 +593,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         qcaps.append(max(cap, 2))
         ss[s, L.SS_RCVBUF] = int(a["rcvbuf"])
         ss[s, L.SS_PROTO] = 6 if str(a["match"]).strip().lower().startswith("tcp") else 17
+        # SOCK_RCVBUF_LOCK: a program that set SO_RCVBUF is never resized (engine.py
+        # "Receive-buffer autotuning")
+        ss[s, L.SS_AUTOTUNE] = 1 if ss[s, L.SS_PROTO] == 6 and not a.get("rcvbuf-lock") else 0
         if a.get("listen"):
             # __sys_listen: backlog capped at somaxconn (a negative one, as unsigned, too);
             # inet_csk_listen_start: sk_max_ack_backlog = backlog
@@ -743,6 +750,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     tf[:, L.TF_WND] = -1
     tf[:, L.TF_BLH] = -1
     tf[:, L.TF_BLT] = -1
+    _autotune_flows(tf, cols, v6)
     # tcp_add_backlog's limit (engine.py "socket backlog"): c9c3321257e1 (4.10) added the 64 KiB
     # headroom, the signed-overflow fix (6.1) halved sndbuf's share, ec00ed472bdb (6.10) doubled
     # rcvbuf's
@@ -750,6 +758,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
                           else L.TCPBL_HALF_SND if kv < (6, 10) else L.TCPBL_TWICE_RCV)
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
     _listen_params(P, cfg, kv)
+    _autotune_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     # the engine rewrites a decapsulated packet's kind to the inner
     kind0 = pk[:, L.F_KIND].astype(np.int8)
@@ -836,6 +845,37 @@ def _hw_aggregation(P: np.ndarray, cfg: dict[str, Any], drv: Driver, notes: list
 
 
 # ------------------------------------------------------------------------------------- tables
+
+
+def _autotune_flows(tf: np.ndarray, cols: Any, v6: np.ndarray) -> None:
+    """Per-flow receive-buffer autotuning state (engine.py "Receive-buffer autotuning"): no
+    rcvq_space / rcv_rtt_est yet, and tp->advmss: dst_metric_advmss of an MTU-1500 route (1460
+    over IPv4, 1440 over IPv6) less TCPOLEN_TSTAMP_ALIGNED (12) when the flow's data segments
+    carry the timestamp option (a TCP header of 32 bytes or more)."""
+    tf[:, L.TF_RQ_T] = -1
+    tf[:, L.TF_RTT_T] = -1
+    data = (cols.proto == 6) & (cols.payload_len > 0)
+    tf[cols.flow[data & (cols.tcp_hlen >= 32)], L.TF_TS] = 1
+    base = np.full(tf.shape[0], 1460, np.int64)
+    base[cols.flow[v6]] = 1440
+    tf[:, L.TF_ADVMSS] = base - 12 * tf[:, L.TF_TS]
+
+
+def _autotune_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> None:
+    """The receive-buffer autotuning rule of host.kernel and its sysctls (layout.py DRS_*)."""
+    sc = cfg["sysctl"]
+    P[L.P_MODRCV] = 1 if sc["net.ipv4.tcp_moderate_rcvbuf"] else 0
+    P[L.P_TCP_RMEM2] = tcp_rmem(cfg)[2]
+    P[L.P_LOW_RTT] = int(sc["net.ipv4.tcp_rcvbuf_low_rtt"] or 0)
+    # MAX_TCP_HEADER: SKB_SMALL_HEAD_CACHE_SIZE is SKB_HEAD_ALIGN(MAX_TCP_HEADER), i.e. it plus
+    # the 320 of skb_shared_info (skbuff.c)
+    P[L.P_MAX_TCP_HDR] = int(cfg["host"]["skb-small-head"]) - 320
+    P[L.P_TCP_FIXUP] = 1 if kv < (4, 20) else 0  # removed by a337531b942b (4.20)
+    P[L.P_TCP_ENDSEQ] = 1 if kv >= (6, 17) else 0  # 9ca48d616ed7, 6c758062c64d (6.17)
+    P[L.P_DRS] = (L.DRS_STEP_J if kv < (4, 13) else L.DRS_STEP if kv < (4, 16)
+                  else L.DRS_GROW_MEM if kv < (6, 6) else L.DRS_GROW_WIN if kv < (6, 16)
+                  else L.DRS_SPACE if kv < (6, 18) else L.DRS_SPACE_GROW if kv < (6, 19)
+                  else L.DRS_LOW_RTT)
 
 
 def _listen_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> None:
@@ -1202,6 +1242,10 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                    # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
                    "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
+    if kernel_version(cfg) >= (6, 17):
+        # LINUX_MIB_BEYOND_WINDOW (6c758062c64d, 6.17): tcp_validate_incoming's
+        # TCP_INVALID_SEQUENCE and TCP_INVALID_END_SEQUENCE drops
+        snmp["TcpExt"]["BeyondWindow"] = int(S.misc[L.M_TCPX + 8])
     # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, then per type); the
     # replies and errors sent come from the engine's ICMP output (model/icmp.py)
     icmp4, icmpmsg, icmp6 = icmp_counters(S.misc, kernel_version(cfg), c4(T.ICMP_IN),
