@@ -19,8 +19,10 @@ import pyarrow.compute as pc
 from replay.model.layout import (
     K_ARP,
     K_BADIP,
+    K_BADTCP,
     K_ICMP,
     K_ICMP_ECHO,
+    K_IGMP,
     K_NONIP,
     K_NOPROTO,
     K_TCP,
@@ -329,6 +331,9 @@ def kinds(cols: Columns) -> np.ndarray:
     k[tcp & (cols.payload_len > 0)] = K_TCP
     k[tcp & (cols.payload_len == 0)] = K_TCP_CTRL
     k[icmp] = K_ICMP
+    # inet_init registers igmp_protocol under CONFIG_IP_MULTICAST (every distribution kernel):
+    # an IGMP message is igmp_rcv's, not an unknown protocol
+    k[ip & (cols.ip_version == 4) & (cols.proto == 2)] = K_IGMP
     if cols.icmp_type is not None:
         # icmp_rcv -> icmp_echo for ICMP_ECHO (8); icmpv6_rcv -> icmpv6_echo_reply for
         # ICMPV6_ECHO_REQUEST (128); a later fragment carries no type (its datagram takes the
@@ -344,6 +349,9 @@ def kinds(cols: Columns) -> np.ndarray:
             # a snaplen cut is not a broken packet on the wire: keep what was decoded
             if not cols.has_ports[i] and (udp[i] or tcp[i]):
                 k[i] = K_TRUNC
+        elif e == "bad-tcp-offset" and tcp[i]:
+            # the IP header is fine: tcp_v4_rcv refuses th->doff < 5 (PKT_TOO_SMALL)
+            k[i] = K_BADTCP
         else:
             k[i] = K_BADIP
     return k
