@@ -173,7 +173,9 @@ def test_ip_and_l4_counters_count_skbs_after_gro(tmp_path: Path, proto: int, skb
 # ---------------------------------------------------------------------------------------------
 
 
-def test_unknown_ip_protocol_gets_a_protocol_unreachable() -> None:
+@pytest.mark.parametrize(("ratemask", "sent", "limited"), [(6168, 6, 2), (0, 8, 0)])
+def test_unknown_ip_protocol_gets_a_protocol_unreachable(ratemask: int, sent: int,
+                                                         limited: int) -> None:  # fmt: skip
     # 8 IPv4 packets of protocol 253 (RFC 3692 experimental; no inet_protos handler, no raw
     # socket) from one source, 10 us apart. ip_protocol_deliver_rcu: `if (!raw) { if
     # (xfrm4_policy_check(...)) { __IP_INC_STATS(net, IPSTATS_MIB_INUNKNOWNPROTOS);
@@ -184,17 +186,58 @@ def test_unknown_ip_protocol_gets_a_protocol_unreachable() -> None:
     # inet_peer has XRLIM_BURST_FACTOR = 6 tokens of icmp_ratelimit (1 s = HZ jiffies) each and
     # gains one per jiffy: 70 us gives none back. So 6 leave, 2 are stopped by the per-host
     # limit: OutDestUnreachs 6 = OutMsgs, OutRateLimitHost 2 (6.2+), IcmpMsg OutType3 6.
+    # With net.ipv4.icmp_ratemask = 0, icmpv4_mask_allow lets every type through before either
+    # limit is asked: all 8 leave.
     rows = [{"ts_ns": 10_000 * k, "proto": 253, "sport": None, "dport": None, "payload_len": 26}
             for k in range(8)]  # fmt: skip
-    r = run(rows, "host.cpus=2", "nic.combined=1", *APP1, 'host.addresses=["10.0.0.1"]')
+    r = run(rows, "host.cpus=2", "nic.combined=1", *APP1, 'host.addresses=["10.0.0.1"]',
+            f"net.ipv4.icmp_ratemask={ratemask}")  # fmt: skip
     df = pk(r)
     assert set(df["drop_reason"].to_list()) == {"IP_NOPROTO"}
     assert set(df["drop_stage"].to_list()) == {"local"}
     s = r.counters["snmp"]
     assert (s["Ip"]["InReceives"], s["Ip"]["InUnknownProtos"], s["Ip"]["InDelivers"]) == (8, 8, 0)
-    assert (s["Icmp"]["OutMsgs"], s["Icmp"]["OutDestUnreachs"]) == (6, 6)
-    assert s["Icmp"]["OutRateLimitHost"] == 2
-    assert s["IcmpMsg"]["OutType3"] == 6
+    assert (s["Icmp"]["OutMsgs"], s["Icmp"]["OutDestUnreachs"]) == (sent, sent)
+    assert s["Icmp"]["OutRateLimitHost"] == limited
+    assert s["IcmpMsg"]["OutType3"] == sent
+
+
+V6 = {"ip_version": 6, "ethertype": 0x86DD, "src": "2001:db8::2", "dst": "2001:db8::1",
+      "ip_hlen": 40}  # fmt: skip
+
+
+def test_ipv6_unknown_next_header_gets_a_parameter_problem() -> None:
+    # The same 8 packets over IPv6 (next header 253). ip6_protocol_deliver_rcu: no inet6_protos
+    # handler, no raw socket -> `if (xfrm6_policy_check(...)) { __IP6_INC_STATS(...,
+    # IPSTATS_MIB_INUNKNOWNPROTOS); icmpv6_send(skb, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR,
+    # nhoff); }` then kfree_skb_reason(IP_NOPROTO). icmpv6_xrlim_allow: type 4 is in the default
+    # ratemask ("0-1,3-127"); the peer's burst is XRLIM_BURST_FACTOR = 6 whatever the
+    # prefix-scaled interval: 6 leave (Icmp6OutParmProblems, Icmp6OutType4), 2 limited.
+    rows = [{"ts_ns": 10_000 * k, "proto": 253, "sport": None, "dport": None, "payload_len": 26,
+             "wire_len": 80, "cap_len": 80, **V6} for k in range(8)]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", *APP1, 'host.addresses=["2001:db8::1"]')
+    assert set(pk(r)["drop_reason"].to_list()) == {"IP_NOPROTO"}
+    s6 = r.counters["snmp6"]
+    assert (s6["Ip6InReceives"], s6["Ip6InUnknownProtos"], s6["Ip6InDelivers"]) == (8, 8, 0)
+    assert (s6["Icmp6OutMsgs"], s6["Icmp6OutParmProblems"], s6["Icmp6OutType4"]) == (6, 6, 6)
+    assert s6["Icmp6OutRateLimitHost"] == 2
+    assert r.counters["snmp"]["Icmp"]["OutMsgs"] == 0
+
+
+def test_prerouting_drop_counts_in_receives_only() -> None:
+    # iptables -t raw -A PREROUTING -j DROP: ip_rcv_core has counted InReceives, then
+    # NF_HOOK(NF_INET_PRE_ROUTING) returns NF_DROP -> kfree_skb_reason(NETFILTER_DROP) in the ip
+    # stage; no SNMP counter of its own, nothing reaches routing or UDP (no NoPorts, no ICMP).
+    rows = [{"ts_ns": 10_000 * k, "dport": 7777 if k % 2 else 9000} for k in range(6)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", *APP1, "netfilter.prerouting-drop=true",
+            'host.addresses=["10.0.0.1"]')  # fmt: skip
+    df = pk(r)
+    assert set(df["drop_reason"].to_list()) == {"NETFILTER_DROP"}
+    assert set(df["drop_stage"].to_list()) == {"ip"}
+    assert df["cpu_route"].is_null().all()
+    s = r.counters["snmp"]
+    assert (s["Ip"]["InReceives"], s["Ip"]["InDelivers"], s["Ip"]["InHdrErrors"]) == (6, 0, 0)
+    assert (s["Udp"]["NoPorts"], s["Udp"]["InDatagrams"], s["Icmp"]["OutMsgs"]) == (0, 0, 0)
 
 
 def test_igmp_has_a_handler() -> None:
@@ -331,6 +374,41 @@ def test_reassembly_timeout_sends_time_exceeded_only_with_the_first_fragment(
     assert s["Icmp"]["OutMsgs"] == timeouts
     assert s["Icmp"].get("OutTimeExcds", 0) == timeouts
     assert s.get("IcmpMsg", {}).get("OutType11", 0) == timeouts
+
+
+def test_second_last_fragment_with_another_end_kills_the_queue() -> None:
+    # A [0, 1480) MF, C the last fragment at 2960 (end 4008: q.len 4008, LAST_IN), then C' another
+    # last fragment at 2960 but 500 bytes long (end 3460). ip_frag_queue: `if ((flags & IP_MF)
+    # == 0) { if (end < qp->q.len || ((qp->q.flags & INET_FRAG_LAST_IN) && end != qp->q.len))
+    # goto discard_qp; }` -> inet_frag_kill, REASMFAILS (no REASM_OVERLAPS: that is
+    # insert_error's), C' freed NOT_SPECIFIED, A and C purged as consumed (no INET_FRAG_DROP).
+    # B (1480, MF) then opens a new queue that never completes: ip_expire 30 s on (REASMFAILS,
+    # REASMTIMEOUT; no ICMP, not FIRST_IN).
+    short = {**_frag(20_000, 2960, False), "payload_len": 500}
+    rows = [_frag(0, 0, True), _frag(10_000, 2960, False), short, _frag(30_000, 1480, True)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", *APP1)
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["consumed", "consumed", "dropped", "dropped"]
+    assert df["drop_reason"].to_list()[2:] == ["NOT_SPECIFIED", "FRAG_REASM_TIMEOUT"]
+    ip = r.counters["snmp"]["Ip"]
+    assert (ip["ReasmReqds"], ip["ReasmOKs"], ip["ReasmFails"], ip["ReasmTimeout"]) == (4, 0, 2, 1)
+    assert r.counters["snmp"]["IpExt"]["ReasmOverlaps"] == 0
+
+
+def test_ipv6_reassembly_timeout_sends_time_exceeded() -> None:
+    # The first fragment of an IPv6 datagram alone: ip6frag_expire_frag_queue after
+    # ip6frag_time (60 s): Ip6ReasmFails, Ip6ReasmTimeout, and with INET_FRAG_FIRST_IN
+    # icmpv6_send(ICMPV6_TIME_EXCEED, ICMPV6_EXC_FRAGTIME): Icmp6OutTimeExcds 1, Icmp6OutType3 1.
+    from tests.test_model_breadth import frag
+
+    rows = [frag(0, 0, True, src="2001:db8::2", dst="2001:db8::1", v6=True)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", *APP1, 'host.addresses=["2001:db8::1"]')
+    df = pk(r)
+    assert df["drop_reason"].to_list() == ["FRAG_REASM_TIMEOUT"]
+    assert int(df["t_done"][0]) >= 60_000_000_000
+    s6 = r.counters["snmp6"]
+    assert (s6["Ip6ReasmFails"], s6["Ip6ReasmTimeout"]) == (1, 1)
+    assert (s6["Icmp6OutMsgs"], s6["Icmp6OutTimeExcds"], s6["Icmp6OutType3"]) == (1, 1, 1)
 
 
 def test_ipv6_gro_merges_across_a_destination_options_header(tmp_path: Path) -> None:
@@ -592,6 +670,25 @@ def test_udp_gro_zero_checksum_passes_the_held_train(tmp_path: Path, fixed_id: b
     r = run(rows, "host.cpus=2", "nic.combined=1", *UDP_GRO_APP, "app[0].udp-gro=true",
             profile=slow_irq(tmp_path))  # fmt: skip
     assert skb_groups(r) == groups
+
+
+UDP_FWD = ("model: `ethtool -K eth0 rx-udp-gro-forwarding on` is accepted on ixgbe but changes"
+           " nothing (UDP stays GRO_NORMAL). udp_gro_receive: `(!sk && (skb->dev->features &"
+           " NETIF_F_GRO_UDP_FWD))` -- sk is NULL while no socket enabled UDP_GRO or an encap"
+           " (udp_encap_needed_key off) -- takes udp_gro_receive_segment: the 10 equal"
+           " datagrams go up as one skb (softnet processed 1, Ip InReceives 1, InDelivers 1,"
+           " ip_protocol_deliver_rcu once), and udp_queue_rcv_skb splits it again for the"
+           " socket without UDP_GRO (udp_unexpected_gso -> udp_rcv_segment): Udp InDatagrams 10")
+
+
+@pytest.mark.xfail(strict=True, reason=UDP_FWD)
+def test_udp_gro_forwarding_feature_aggregates_for_a_plain_socket(tmp_path: Path) -> None:
+    r = run(_udp_sized([1000] * 10), "host.cpus=2", "nic.combined=1", *UDP_GRO_APP,
+            "nic.rx-udp-gro-forwarding=true", profile=slow_irq(tmp_path))  # fmt: skip
+    c = r.counters
+    assert c["softnet_stat"][0]["processed"] == 1
+    assert (c["snmp"]["Ip"]["InReceives"], c["snmp"]["Ip"]["InDelivers"]) == (1, 1)
+    assert c["snmp"]["Udp"]["InDatagrams"] == 10
 
 
 # ---------------------------------------------------------------------------------------------
