@@ -531,27 +531,31 @@ def _udp_ehashfn(laddr: str, lport: int, faddr: str, fport: int, secret: int) ->
     return _jhash_3words(la, fa, ((lport << 16) | fp) & 0xFFFFFFFF, secret)
 
 
-@pytest.mark.parametrize("secret", [0, 0xDEADBEEF])
-def test_reuseport_picks_reciprocal_scale_of_udp_ehashfn(secret: int) -> None:
+@pytest.mark.parametrize(("secret", "connected"), [(0, -1), (0xDEADBEEF, -1), (0, 1)])
+def test_reuseport_picks_reciprocal_scale_of_udp_ehashfn(secret: int, connected: int) -> None:
     # Three SO_REUSEPORT sockets on port 9000 (bound in [[app]] order: reuse->socks[0..2]).
     # __udp4_lib_lookup -> udp4_lib_lookup2 -> inet_lookup_reuseport: hash = udp_ehashfn(net,
     # daddr, hnum, saddr, sport) (secret = udp_ehash_secret + net_hash_mix, host.ehash-secret);
     # reuseport_select_sock (no BPF) -> reuseport_select_sock_by_hash: i =
     # reciprocal_scale(hash, 3) = (hash * 3) >> 32, taken when not TCP_ESTABLISHED. 30
-    # datagrams from 10.0.1.x:(5000 + 7x).
+    # datagrams from 10.0.1.x:(5000 + 7x). With member 1 connect()ed (to a peer none of these
+    # datagrams comes from: its compute_score is -1 for them), the loop steps past it
+    # (`i++; if (i >= num_socks) i = 0;`): what hashed to 1 goes to 2.
     rows, expect = [], []
     for k in range(30):
         src, sport = f"10.0.1.{k + 2}", 5000 + 7 * k
         rows.append({"ts_ns": 50_000 * k, "src": src, "sport": sport})
-        expect.append((_udp_ehashfn("10.0.0.1", 9000, src, sport, secret) * 3) >> 32)
+        i = (_udp_ehashfn("10.0.0.1", 9000, src, sport, secret) * 3) >> 32
+        expect.append(2 if i == connected else i)
     apps = []
     for i in range(3):
         apps += [f'app[{i}].match="udp dport 9000"', f"app[{i}].cpu={i + 1}",
-                 f"app[{i}].reuseport=true"]  # fmt: skip
+                 f"app[{i}].reuseport=true",
+                 f"app[{i}].connected={'true' if i == connected else 'false'}"]  # fmt: skip
     r = run(rows, "host.cpus=4", "nic.combined=1", f"host.ehash-secret={secret}", *apps,
             'host.addresses=["10.0.0.1"]')  # fmt: skip
     assert pk(r).sort("frame")["app"].to_list() == expect
-    assert len(set(expect)) == 3  # each socket gets some (the check can fail)
+    assert len(set(expect)) == (3 if connected < 0 else 2)  # each open socket gets some
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,6 +641,55 @@ def test_udp_gro_trains(tmp_path: Path, udp_gro: bool, groups: list[list[int]]) 
     # (udp_recvmsg's UDP_MIB_INDATAGRAMS; a GRO skb with gro_enabled is queued whole)
     assert c["softnet_stat"][0]["processed"] == len(groups)
     assert c["snmp"]["Udp"]["InDatagrams"] == len(groups)
+
+
+@pytest.mark.parametrize(("per_flow_id", "groups"), [
+    # each sender's own IP ID sequence (100, 101, 102 and 500, 501, 502): two trains, both left
+    # at napi_complete_done, where __gro_flush_chain walks the list from the tail (oldest
+    # first): 4000's train, then 4001's
+    (True, [[1, 3, 5], [2, 4, 6]]),
+    # one ID counter across both (100..105, as one host's global counter would give): datagram
+    # 3 (ID 102) against its train's first (100) with count 1 fails inet_gro_flush's
+    # `ipid_offset ^ count` (2 ^ 1): it completes the 1-datagram train and is held anew; so does
+    # every later one: six single skbs, each up when its flow's next datagram comes (the last
+    # two at the poll's end)
+    (False, [[1], [2], [3], [4], [5], [6]]),
+])  # fmt: skip
+def test_udp_gro_keeps_one_train_per_port_pair(tmp_path: Path, per_flow_id: bool,
+                                               groups: list[list[int]]) -> None:  # fmt: skip
+    # Two flows from one source (ports 4000 and 4001), interleaved: ixgbe hashes UDP on the
+    # addresses only, so both land in the same GRO bucket and gro_list_prepare keeps both
+    # candidates; udp_gro_receive_segment then compares the ports (`*(u32 *)&uh->source !=
+    # *(u32 *)&uh2->source` -> not same_flow) and each datagram meets only its own port pair's
+    # train, then the IP rules (gro.h inet_gro_flush: TTL, TOS, DF, the ID sequence).
+    rows = _udp_sized([1000] * 6)
+    for k, row in enumerate(rows):
+        row["sport"] = 4000 + k % 2
+        if per_flow_id:
+            row["ip_id"] = (100 if k % 2 == 0 else 500) + k // 2
+    r = run(rows, "host.cpus=2", "nic.combined=1", *UDP_GRO_APP, "app[0].udp-gro=true",
+            profile=slow_irq(tmp_path))  # fmt: skip
+    assert skb_groups(r) == groups
+
+
+@pytest.mark.parametrize("case", ["ip-options", "ipv6"])
+def test_udp_gro_needs_a_plain_ip_header(tmp_path: Path, case: str) -> None:
+    # IPv4 with options (ihl 6): inet_gro_receive `if (*(u8 *)iph != 0x45) goto out_unlock;` --
+    # udp4_gro_receive never runs: 5 skbs. IPv6 (no extension header): ipv6_gro_receive ->
+    # udp6_gro_receive -> udp_gro_receive with the UDP_GRO socket: one train of 5.
+    rows = _udp_sized([1000] * 5)
+    sets = []
+    for row in rows:
+        if case == "ip-options":
+            row.update(ip_hlen=24, wire_len=1046, cap_len=1046)
+        else:
+            row.update(V6, wire_len=1062, cap_len=1062)
+    if case == "ipv6":
+        sets = ['host.addresses=["2001:db8::1"]']
+    r = run(rows, "host.cpus=2", "nic.combined=1", *UDP_GRO_APP, "app[0].udp-gro=true", *sets,
+            profile=slow_irq(tmp_path))  # fmt: skip
+    expect = [[k] for k in range(1, 6)] if case == "ip-options" else [[1, 2, 3, 4, 5]]
+    assert skb_groups(r) == expect
 
 
 def test_udp_gro_stops_at_64_segments(tmp_path: Path) -> None:
