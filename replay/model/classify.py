@@ -25,6 +25,7 @@ from replay.model.layout import (
     K_IGMP,
     K_NONIP,
     K_NOPROTO,
+    K_NOTLOCAL,
     K_TCP,
     K_TCP_CTRL,
     K_TRUNC,
@@ -217,6 +218,9 @@ class HostView:
     note: str
     received: np.ndarray  # bool per frame
     macs: list[bytes] = field(default_factory=list)
+    # received for the host's MAC alone (another unicast IP; explicit addresses only): routing
+    # finds no local route for them (layout.K_NOTLOCAL)
+    notlocal: np.ndarray | None = None
 
 
 def _rows_equal(a: np.ndarray, value: bytes) -> np.ndarray:
@@ -273,6 +277,7 @@ def host_view(cols: Columns, addresses: list[str]) -> HostView:
     ips = [a for a in addresses if not (a.count(":") == 5 and len(a) == 17)]
     inferred = False
     note = ""
+    notlocal: np.ndarray | None = None
     if not ips and not macs:
         inferred = True
         if ip.any():
@@ -307,11 +312,17 @@ def host_view(cols: Columns, addresses: list[str]) -> HostView:
         received |= nonip_ok
         if not ips:
             received |= ip & cols.has_mac & mhit
+        elif not inferred:
+            # the NIC's filter passes a frame to its own MAC whatever its IP: ip_rcv takes it and
+            # ip_route_input_slow (forwarding off) gives it ip_error: InAddrErrors (IPv6:
+            # ip6_forward's error). Not with inferred addresses, which name one IP of the host
+            notlocal = ip & cols.has_mac & mhit & ~received
+            received |= notlocal
     if not ips and not macs:
         received[:] = True
     if not ip.any() and inferred:
         received[:] = True
-    return HostView(ips + [m.hex(":") for m in macs], inferred, note, received, macs)
+    return HostView(ips + [m.hex(":") for m in macs], inferred, note, received, macs, notlocal)
 
 
 def kinds(cols: Columns) -> np.ndarray:
@@ -517,7 +528,7 @@ def fragments(cols: Columns, fkind: np.ndarray) -> Fragments:
     (frag_v4_compare_key); IPv6 on (saddr, daddr, id) (frag_v6_compare_key: no next header)."""
     n = cols.n
     isf = (cols.frag != 0) & cols.has_frag & (cols.ip_version > 0) \
-        & (fkind != K_BADIP) & (fkind != K_TRUNC)
+        & (fkind != K_BADIP) & (fkind != K_TRUNC) & (fkind != K_NOTLOCAL)
     key = np.full(n, -1, np.int64)
     peer = np.full(n, -1, np.int64)
     first = cols.frag_off == 0

@@ -1952,6 +1952,8 @@ def list_core(S, c, q, t):
             now += d
             S.se[h, S_ROUTE] = now
             S.sc[h, S_ROUTE] = d
+            if S.pk[h, F_KIND] == K_NOTLOCAL:
+                now = route_inaddr(S, c, lv, h, now)
             continue
         if (rd >> 8) != cur:
             hint = h  # curr_dst != dst: ip_extract_route_hint
@@ -1972,7 +1974,24 @@ def list_core(S, c, q, t):
         now += d
         S.se[h, S_ROUTE] = now
         S.sc[h, S_ROUTE] = d
+        if S.pk[h, F_KIND] == K_NOTLOCAL:
+            now = route_inaddr(S, c, lv, h, now)
     return now - t
+
+
+@njit(cache=True)
+def route_inaddr(S, c, lv, h, now):
+    """skb h is for the host's MAC but not its address: ip_route_input_slow (forwarding off:
+    err = -EHOSTUNREACH, no_route) gives it a dst whose input is ip_error, which counts
+    IPSTATS_MIB_INADDRERRORS and frees it IP_INADDRERRORS without an ICMP (`goto out` when
+    !IN_DEV_FORWARD); IPv6: ip6_forward's `error:` likewise. Returns the time after the drop."""
+    dd = S.cbase[C_DROP]
+    charge(S, c, lv, Y_DROP_ROUTE, dd, 1)
+    now += dd
+    S.se[h, S_ROUTE] = now
+    S.sc[h, S_ROUTE] += dd
+    drop(S, h, S_ROUTE, R_INADDR, now)
+    return now
 
 
 @njit(cache=True)

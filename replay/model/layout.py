@@ -24,6 +24,9 @@ K_TRUNC = 9  # truncated below the IP header's length: PKT_TOO_SMALL in ip_rcv_c
 # tcp_v4_rcv drops (PKT_TOO_SMALL, Tcp InErrs) after counting InSegs
 K_BADTCP = 10
 K_IGMP = 11  # IGMP (IPv4 protocol 2): igmp_rcv takes it (CONFIG_IP_MULTICAST), consumed
+# to the host's MAC but another unicast IP (explicit [host] addresses with IPs and MACs): no
+# local route, forwarding off: ip_error (IPv6 ip6_forward) drops it IP_INADDRERRORS in routing
+K_NOTLOCAL = 12
 
 # ---- drop reasons (kernel names; ring drops named by the NIC counter)
 DROP_REASONS = (
@@ -57,13 +60,14 @@ DROP_REASONS = (
     "TCP_RESET",  # tcp_rcv_state_process(LISTEN): a RST to a listener
     "TCP_OFO_QUEUE_PRUNE",  # tcp_prune_ofo_queue: an out-of-order skb freed to make room
     "OTHERHOST",  # ip_rcv_core / ip6_rcv_core: PACKET_OTHERHOST (a VLAN the host has no device for)
+    "IP_INADDRERRORS",  # ip_error / ip6_forward with forwarding off: not our address
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
     R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
     R_TCP_INVALID_SEQ, R_TCP_LISTEN_OVERFLOW, R_TCP_FLAGS, R_TCP_RESET, \
-    R_TCP_OFO_PRUNE, R_OTHERHOST = range(len(DROP_REASONS))
+    R_TCP_OFO_PRUNE, R_OTHERHOST, R_INADDR = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -365,6 +369,7 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     # protocol no handler takes, before the IP_NOPROTO drop: local delivery's work
     ("icmp_send", "local", "tcp/ip"),
     ("igmp_rcv", "l4", "tcp/ip"),  # 73 IGMP's handler (queries and reports: consumed)
+    ("kfree_skb_reason", "route", "mm"),  # 74 ip_error's drop (K_NOTLOCAL)
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -375,7 +380,7 @@ N_SLOTS = len(SLOTS)
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
  Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
- Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV, Y_ROUTE_HINT, Y_ICMP_LOCAL, Y_IGMP) = range(N_SLOTS)
+ Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV, Y_ROUTE_HINT, Y_ICMP_LOCAL, Y_IGMP, Y_DROP_ROUTE) = range(N_SLOTS)
 assert N_SLOTS <= 128, "flush_span's slot masks (CS_ACCM) hold 2 x 64 slots per level"
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 

@@ -437,6 +437,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     skb_hash = _skb_hash(hashes, cols.flow)
 
     fkind = kinds(cols)
+    if hv.notlocal is not None:
+        # not for our IP: routing drops it, unless ip_rcv_core did first (a bad header)
+        fkind[hv.notlocal & (fkind != L.K_BADIP) & (fkind != L.K_TRUNC)] = L.K_NOTLOCAL
     fsock = sockets(cols, apps, int(cfg["host"]["ehash-secret"]))
     frg = fragments(cols, fkind)
     fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
@@ -1161,6 +1164,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
     # ip_rcv
     snmp = {
         "Ip": {"InReceives": c4(T.AT_IP) + c4(T.DECAP), "InHdrErrors": c4(T.INHDR),
+               "InAddrErrors": c4(T.INADDR),
                "InUnknownProtos": c4(T.NOPROTO), "InDelivers": c4(T.DELIV_L4) + c4(T.DECAP),
                "ReasmTimeout": int(fx[L.FX_TMO4]),
                "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
@@ -1207,7 +1211,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
     snmp6 = {
         "Ip6InReceives": c6(T.AT_IP) + c6(T.DECAP),
         "Ip6InDelivers": c6(T.DELIV_L4) + c6(T.DECAP),
-        "Ip6InHdrErrors": c6(T.INHDR), "Ip6InUnknownProtos": c6(T.NOPROTO),
+        "Ip6InHdrErrors": c6(T.INHDR), "Ip6InAddrErrors": c6(T.INADDR),
+        "Ip6InUnknownProtos": c6(T.NOPROTO),
         "Ip6InTruncatedPkts": c6(T.TRUNC),
         "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
         "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
