@@ -291,24 +291,38 @@ def test_ttl_is_not_checked_on_local_delivery(ttl: int) -> None:
     assert r.counters["snmp"]["Icmp"]["OutMsgs"] == 0
 
 
-INADDR = ("model: a frame to the host's MAC but another IPv4 address is `ignored` (never enters"
-          " the model). The NIC's filter passes it (its MAC), ip_rcv_core counts InReceives,"
-          " ip_route_input_slow finds no local route and with forwarding off (the default) sets"
-          " err = -EHOSTUNREACH -> no_route -> a dst whose input is ip_error, which counts"
-          " IPSTATS_MIB_INADDRERRORS and frees the skb with SKB_DROP_REASON_IP_INADDRERRORS"
-          " (no ICMP: `goto out` when !IN_DEV_FORWARD)")
-
-
-@pytest.mark.xfail(strict=True, reason=INADDR)
 def test_frame_to_our_mac_but_another_ip_is_an_address_error() -> None:
-    rows = [{"ts_ns": 0, "dst": "10.0.0.99"}, {"ts_ns": 10_000}]
+    # The NIC's filter passes a frame to its own MAC whatever the IP; ip_rcv_core counts
+    # InReceives, ip_route_input_slow finds no local route and, forwarding off (the default),
+    # sets err = -EHOSTUNREACH -> no_route -> a dst whose input is ip_error, which counts
+    # IPSTATS_MIB_INADDRERRORS and frees the skb with SKB_DROP_REASON_IP_INADDRERRORS (net/ipv4/
+    # route.c; no ICMP: `goto out` when !IN_DEV_FORWARD). A frame to another MAC stays ignored.
+    rows = [{"ts_ns": 0, "dst": "10.0.0.99"}, {"ts_ns": 10_000},
+            {"ts_ns": 20_000, "dst": "10.0.0.98", "dst_mac": bytes.fromhex("020000000009")}]
     r = run(rows, "host.cpus=2", "nic.combined=1", *APP1,
             'host.addresses=["10.0.0.1", "02:00:00:00:00:01"]')  # fmt: skip
     df = pk(r).sort("frame")
-    assert df["outcome"].to_list() == ["dropped", "delivered"]
+    assert df["outcome"].to_list() == ["dropped", "delivered", "ignored"]
     assert (df["drop_stage"][0], df["drop_reason"][0]) == ("route", "IP_INADDRERRORS")
     ip = r.counters["snmp"]["Ip"]
     assert (ip["InReceives"], ip["InAddrErrors"], ip["InDelivers"]) == (2, 1, 1)
+    assert r.counters["snmp"]["Icmp"]["OutMsgs"] == 0
+
+
+def test_ipv6_frame_to_our_mac_but_another_address_is_an_address_error() -> None:
+    # IPv6: ip6_rcv_core counts Ip6InReceives; ip6_route_input finds the default route, whose
+    # input is ip6_forward; forwarding off -> `goto error`: IPSTATS_MIB_INADDRERRORS and
+    # SKB_DR_SET(reason, IP_INADDRERRORS) (net/ipv6/ip6_output.c).
+    v6 = {"ip_version": 6, "ethertype": 0x86DD, "src": "2001:db8::2", "ip_hlen": 40,
+          "wire_len": 80, "cap_len": 80}  # fmt: skip
+    rows = [{"ts_ns": 0, **v6, "dst": "2001:db8::99"}, {"ts_ns": 10_000, **v6, "dst": "2001:db8::1"}]
+    r = run(rows, "host.cpus=2", "nic.combined=1", *APP1,
+            'host.addresses=["2001:db8::1", "02:00:00:00:00:01"]')  # fmt: skip
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["dropped", "delivered"]
+    assert (df["drop_stage"][0], df["drop_reason"][0]) == ("route", "IP_INADDRERRORS")
+    s6 = r.counters["snmp6"]
+    assert (s6["Ip6InReceives"], s6["Ip6InAddrErrors"], s6["Ip6InDelivers"]) == (2, 1, 1)
 
 
 def _frag(ts: int, off: int, mf: bool, ident: int = 7) -> dict[str, Any]:
