@@ -476,6 +476,23 @@ def test_busy_read_counters(busy_read: int, processed: list[int], net_rx: list[i
     assert c["snmp"]["TcpExt"]["BusyPollRxPackets"] == bprx
 
 
+@pytest.mark.parametrize(("cqe", "delay"), [(True, 8_000), (False, 0)])
+def test_mlx5_dim_starts_at_profile_1_whatever_rx_usecs(cqe: bool, delay: int) -> None:
+    # mlx5 with adaptive-rx (DIM) on: the channel's CQ moderation comes from
+    # net_dim_get_def_rx_moderation(cq_period_mode) (lib/dim/net_dim.c NET_DIM_DEF_PROFILE_CQE /
+    # _EQE = 1), not from ethtool's rx-usecs (50 here): CQE mode {8 us, 128 pkts}, EQE mode
+    # {8 us, 256 pkts}. DIM takes its first decision after NET_DIM_NEVENTS = 64 interrupts: 20
+    # frames 16 us apart (visible at c_k = 16000 k + 1067) all see profile 1.
+    # CQE mode: the 8 us period starts at the first completion: every frame alone, IRQ at
+    # c_k + 8 us. EQE mode: the period runs from the last interrupt, 16 us > 8 us ago: at once.
+    rows = [{"ts_ns": 16_000 * k} for k in range(20)]
+    r = run(rows, 'nic.driver="mlx5"', "nic.combined=1", "nic.rx-usecs=50", "nic.rx-frames=128",
+            "nic.adaptive-rx=true", f"nic.rx-cqe-moder={'true' if cqe else 'false'}",
+            "nic.rx=1024", *APP1, "host.cpus=2")  # fmt: skip
+    irqs = sorted({t for t in pk(r)["t_irq"].to_list() if t is not None})
+    assert irqs == [16_000 * k + 1067 + delay for k in range(20)]
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. Several threads on one socket; SO_REUSEPORT groups
 # ---------------------------------------------------------------------------------------------
