@@ -1713,6 +1713,10 @@ def frag_expire(S, t):
                     break
                 S.fx[FX_FAIL6 if v6 != 0 else FX_FAIL4] += 1
                 S.fx[FX_TMO6 if v6 != 0 else FX_TMO4] += 1
+                first = S.fq[key, FQ_FIRST]
+                if (S.fq[key, FQ_FLAGS] & FQ_FIRST_IN) != 0 and first >= 0 \
+                        and S.pk[first, F_IPEER] >= 0:
+                    icmp_time_exceeded(S, first, exp)
                 frag_kill(S, key, exp, R_FRAG_TIMEOUT)
             h += 1
         S.fx[hk] = h
@@ -1960,6 +1964,8 @@ def list_core(S, c, q, t):
             now += d
             S.se[h, S_ROUTE] = now
             S.sc[h, S_ROUTE] = d
+            if S.pk[h, F_KIND] == K_NOTLOCAL:
+                now = route_inaddr(S, c, lv, h, now)
             continue
         if (rd >> 8) != cur:
             hint = h  # curr_dst != dst: ip_extract_route_hint
@@ -1980,7 +1986,24 @@ def list_core(S, c, q, t):
         now += d
         S.se[h, S_ROUTE] = now
         S.sc[h, S_ROUTE] = d
+        if S.pk[h, F_KIND] == K_NOTLOCAL:
+            now = route_inaddr(S, c, lv, h, now)
     return now - t
+
+
+@njit(cache=True)
+def route_inaddr(S, c, lv, h, now):
+    """skb h is for the host's MAC but not its address: ip_route_input_slow (forwarding off:
+    err = -EHOSTUNREACH, no_route) gives it a dst whose input is ip_error, which counts
+    IPSTATS_MIB_INADDRERRORS and frees it IP_INADDRERRORS without an ICMP (`goto out` when
+    !IN_DEV_FORWARD); IPv6: ip6_forward's `error:` likewise. Returns the time after the drop."""
+    dd = S.cbase[C_DROP]
+    charge(S, c, lv, Y_DROP_ROUTE, dd, 1)
+    now += dd
+    S.se[h, S_ROUTE] = now
+    S.sc[h, S_ROUTE] += dd
+    drop(S, h, S_ROUTE, R_INADDR, now)
+    return now
 
 
 @njit(cache=True)
@@ -2025,6 +2048,12 @@ def l4_handler_cost(S, c, h, lv):
             dc = cost(S, C_CSUM, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_CSUM_L4, dc, S.po[h, O_SKBCNT])
             d4 += dc
+    elif kd == K_IGMP:  # igmp_rcv (igmp_heard_query / _report), costed as UDP's handler
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_IGMP, d4, S.po[h, O_SKBCNT])
+    elif kd == K_BADTCP:  # tcp_v4_rcv up to the data-offset check, then the drop
+        d4 = S.cbase[C_DROP]
+        charge(S, c, lv, Y_DROP_L4, d4, 1)
     elif kd == K_ICMP or kd == K_ICMP_ECHO:  # the echo's reply is sent in l4_done (its limits)
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_ICMP_RCV, d4, S.po[h, O_SKBCNT])
@@ -2969,8 +2998,22 @@ def l4_done_est(S, c, h, t):
     if kd == K_NOPROTO:
         drop(S, h, S_LOCAL, R_NOPROTO, S.se[h, S_LOCAL])
         S.misc[M_IPIN + (3)] += 1
+        if S.pk[h, F_IPEER] >= 0:
+            # ip_protocol_deliver_rcu: InUnknownProtos, then icmp_send(ICMP_DEST_UNREACH,
+            # ICMP_PROT_UNREACH) before kfree_skb_reason(IP_NOPROTO); the caller adds the cost
+            # to the local stage
+            return icmp_prot_unreach(S, c, h, t), -2
         return 0, -1
     S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
+    if kd == K_IGMP:
+        consume(S, h, t)  # igmp_rcv ends in consume_skb for what it takes
+        return 0, -1
+    if kd == K_BADTCP:
+        # tcp_v4_rcv: TCP_MIB_INSEGS ("Count it even if it's bad"), then th->doff < 5 ->
+        # SKB_DROP_REASON_PKT_TOO_SMALL, bad_packet: TCP_MIB_INERRS; no RST
+        S.misc[M_TCPIN + (0)] += 1
+        drop(S, h, S_L4, R_TOOSMALL, t)
+        return 0, -1
     if kd == K_ICMP_ECHO or kd == K_ICMP:
         consume(S, h, t)
         if kd == K_ICMP_ECHO:
@@ -3935,6 +3978,13 @@ def cpu_complete(S, c, t):
         if d > 0:
             if slot >= 0:
                 charge(S, c, level_of(S, c), slot, d, 1)
+            if S.po[h, O_OUTC] == O_DROPPED and S.po[h, O_DSTAGE] == S_LOCAL:
+                # the protocol unreachable of an IP_NOPROTO drop: ip_local_deliver's work
+                S.sc[h, S_LOCAL] += d
+                S.se[h, S_LOCAL] += d
+                S.po[h, O_TDONE] = S.se[h, S_LOCAL]
+                start_step(S, c, t, ST_WAKE, h, d)
+                return
             S.sc[h, S_L4] += d
             if S.po[h, O_OUTC] == O_DROPPED or S.po[h, O_OUTC] == O_CONSUMED:
                 S.po[h, O_TDONE] = t + d
@@ -5299,6 +5349,42 @@ def icmp_port_unreach(S, c, h, t):
         charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ROUTE], 1)
         d += S.cbase[C_ROUTE]
     return d
+
+
+@njit(cache=True)
+def icmp_prot_unreach(S, c, h, t):
+    """ip_protocol_deliver_rcu with no handler for the protocol and no raw socket: after
+    InUnknownProtos, icmp_send(ICMP_DEST_UNREACH, ICMP_PROT_UNREACH) (IPv6
+    ip6_protocol_deliver_rcu: icmpv6_send(ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR)), then
+    kfree_skb_reason(IP_NOPROTO), whose cost local delivery already paid. Returns the CPU ns,
+    charged here as icmp_port_unreach charges its message (symbol icmp_send, stage local)."""
+    lv = level_of(S, c)
+    v6 = S.pk[h, F_V6] != 0
+    # type 3 is in icmp_ratemask (0x1818); ICMPv6's default ratemask ("0-1,3-127") limits type 4
+    limited = True if v6 else (S.P[P_ICMP_MASK] >> 3) & 1 != 0
+    r = icmp_xmit_allow(S, h, t, limited)
+    if r == ICMP_SENT:
+        S.misc[M_ICMP + (IC_PARMPROB6 if v6 else IC_UNREACH4)] += 1
+        charge(S, c, lv, Y_ICMP_LOCAL, S.cbase[C_ICMP], 1)
+        return S.cbase[C_ICMP]
+    if r == ICMP_RL_HOST:
+        charge(S, c, lv, Y_ICMP_LOCAL, S.cbase[C_ROUTE], 1)  # icmp_route_lookup, as above
+        return S.cbase[C_ROUTE]
+    return 0
+
+
+@njit(cache=True)
+def icmp_time_exceeded(S, h, t):
+    """ip_expire / ip6frag_expire_frag_queue for a queue whose first fragment came
+    (INET_FRAG_FIRST_IN): icmp_send(ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME) (IPv6
+    icmpv6_send(ICMPV6_TIME_EXCEED, ICMPV6_EXC_FRAGTIME)) answering the head fragment h at the
+    expiry t, through the usual limits. Its CPU (the TIMER softirq's) is not charged, as the
+    rest of the timer's work."""
+    v6 = S.pk[h, F_V6] != 0
+    # type 11 is in icmp_ratemask (0x1818); ICMPv6's default ratemask limits type 3
+    limited = True if v6 else (S.P[P_ICMP_MASK] >> 11) & 1 != 0
+    if icmp_xmit_allow(S, h, t, limited) == ICMP_SENT:
+        S.misc[M_ICMP + (IC_TIMEEXC6 if v6 else IC_TIMEEXC4)] += 1
 
 
 @njit(cache=True)

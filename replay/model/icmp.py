@@ -28,8 +28,10 @@ def icmp_peers(cols: Any, fkind: np.ndarray, ftun: np.ndarray,
                taken: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """(per frame: the inet_peer id an ICMP message answering it goes to, or -1; peers).
 
-    Only UDP datagrams and ICMP echo candidates get one (the frames the engine may answer),
-    and of the datagrams only those a socket does not take (`taken`: never answered).
+    Only UDP datagrams, ICMP echo candidates and packets of a protocol no handler takes get one
+    (the frames the engine may answer; a UDP first fragment's also stands for its datagram when
+    the reassembly timer answers it), and of the unfragmented datagrams only those a socket does
+    not take (`taken`: never answered).
     -1: a multicast or broadcast destination (__icmp_send: `pkt_type != PACKET_HOST` and
     `rt_flags & (RTCF_BROADCAST | RTCF_MULTICAST)`; icmp6_send: a multicast destination; the
     echo of a broadcast is ignored by icmp_echo_ignore_broadcasts), an IPv6 source that is
@@ -41,7 +43,8 @@ def icmp_peers(cols: Any, fkind: np.ndarray, ftun: np.ndarray,
     udp = fkind == L.K_UDP
     if taken is not None:
         udp &= ~taken
-    cand = (udp | (fkind == L.K_ICMP_ECHO)) & (cols.ip_version > 0) & (ftun == L.TUN_NONE)
+    cand = (udp | (fkind == L.K_ICMP_ECHO) | (fkind == L.K_NOPROTO)) & (cols.ip_version > 0) \
+        & (ftun == L.TUN_NONE)
     cand &= ~_is_multicast(cols.dst, v4)
     cand &= v4 | ~(_is_multicast(cols.src, v4) | (cols.src == 0).all(axis=1))
     if not cand.any():
@@ -102,25 +105,35 @@ def icmp_counters(misc: np.ndarray, kv: tuple[int, int], in4: int, in6: int, ech
     m = L.M_ICMP
     un4, un6 = int(misc[m + L.IC_UNREACH4]), int(misc[m + L.IC_UNREACH6])
     rep4, rep6 = int(misc[m + L.IC_ECHOREP4]), int(misc[m + L.IC_ECHOREP6])
+    # the reassembly timer's time exceeded (ip_expire, ip6frag_expire_frag_queue) and ICMPv6's
+    # parameter problem for an unknown next header (ip6_protocol_deliver_rcu)
+    te4, te6 = int(misc[m + L.IC_TIMEEXC4]), int(misc[m + L.IC_TIMEEXC6])
+    pp6 = int(misc[m + L.IC_PARMPROB6])
     icmp = {"InMsgs": in4, "InErrors": 0, "InCsumErrors": 0, "InEchos": echo4,
-            "OutMsgs": un4 + rep4, "OutErrors": 0}
+            "OutMsgs": un4 + rep4 + te4, "OutErrors": 0}
     if kv >= (6, 2):
         icmp["OutRateLimitGlobal"] = int(misc[m + L.IC_RL_GLOBAL])
         icmp["OutRateLimitHost"] = int(misc[m + L.IC_RL_HOST4])
-    icmp |= {"OutDestUnreachs": un4, "OutEchoReps": rep4}
+    icmp |= {"OutDestUnreachs": un4, "OutTimeExcds": te4, "OutEchoReps": rep4}
     # IcmpMsg: per-type counts, printed by the kernel only for types seen (icmpmsg_put)
-    msg = {k: v for k, v in (("InType8", echo4), ("OutType0", rep4), ("OutType3", un4)) if v}
+    msg = {k: v for k, v in (("InType8", echo4), ("OutType0", rep4), ("OutType3", un4),
+                             ("OutType11", te4)) if v}
     icmp6 = {"Icmp6InMsgs": in6, "Icmp6InErrors": 0, "Icmp6InCsumErrors": 0,
-             "Icmp6OutMsgs": un6 + rep6, "Icmp6OutErrors": 0}
+             "Icmp6OutMsgs": un6 + rep6 + te6 + pp6, "Icmp6OutErrors": 0}
     if kv >= (6, 2):
         icmp6["Icmp6OutRateLimitHost"] = int(misc[m + L.IC_RL_HOST6])
-    icmp6 |= {"Icmp6InEchos": echo6, "Icmp6OutDestUnreachs": un6, "Icmp6OutEchoReplies": rep6}
+    icmp6 |= {"Icmp6InEchos": echo6, "Icmp6OutDestUnreachs": un6, "Icmp6OutTimeExcds": te6,
+              "Icmp6OutParmProblems": pp6, "Icmp6OutEchoReplies": rep6}
     if echo6:
         icmp6["Icmp6InType128"] = echo6
     if rep6:
         icmp6["Icmp6OutType129"] = rep6
     if un6:
         icmp6["Icmp6OutType1"] = un6
+    if te6:
+        icmp6["Icmp6OutType3"] = te6
+    if pp6:
+        icmp6["Icmp6OutType4"] = pp6
     return icmp, msg, icmp6
 
 

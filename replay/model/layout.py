@@ -20,6 +20,13 @@ K_NOPROTO = 6  # IP protocol nobody handles: IP_NOPROTO in ip_local_deliver
 K_NONIP = 7  # ethertype nobody handles: UNHANDLED_PROTO in __netif_receive_skb_core
 K_BADIP = 8  # malformed IP header: IP_INHDR in ip_rcv_core
 K_TRUNC = 9  # truncated below the IP header's length: PKT_TOO_SMALL in ip_rcv_core
+# TCP header with a data offset below 5 (the decoder's bad-tcp-offset): a fine IP packet that
+# tcp_v4_rcv drops (PKT_TOO_SMALL, Tcp InErrs) after counting InSegs
+K_BADTCP = 10
+K_IGMP = 11  # IGMP (IPv4 protocol 2): igmp_rcv takes it (CONFIG_IP_MULTICAST), consumed
+# to the host's MAC but another unicast IP (explicit [host] addresses with IPs and MACs): no
+# local route, forwarding off: ip_error (IPv6 ip6_forward) drops it IP_INADDRERRORS in routing
+K_NOTLOCAL = 12
 
 # ---- drop reasons (kernel names; ring drops named by the NIC counter)
 DROP_REASONS = (
@@ -56,13 +63,14 @@ DROP_REASONS = (
     # tcp_sequence (6.17+, 9ca48d616ed7): data ending beyond the window while the receive queue
     # holds data
     "TCP_INVALID_END_SEQUENCE",
+    "IP_INADDRERRORS",  # ip_error / ip6_forward with forwarding off: not our address
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
     R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
     R_TCP_INVALID_SEQ, R_TCP_LISTEN_OVERFLOW, R_TCP_FLAGS, R_TCP_RESET, \
-    R_TCP_OFO_PRUNE, R_OTHERHOST, R_TCP_INVALID_END_SEQ = range(len(DROP_REASONS))
+    R_TCP_OFO_PRUNE, R_OTHERHOST, R_TCP_INVALID_END_SEQ, R_INADDR = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -381,6 +389,11 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("tcp_add_backlog", "l4", "tcp/ip"),  # 69
     ("tcp_v4_do_rcv", "l4", "tcp/ip"),  # 70
     ("ip_route_use_hint", "route", "tcp/ip"),  # 71 the route taken from a list-RX hint
+    # 72 ip_protocol_deliver_rcu's protocol unreachable (IPv6: parameter problem) for an IP
+    # protocol no handler takes, before the IP_NOPROTO drop: local delivery's work
+    ("icmp_send", "local", "tcp/ip"),
+    ("igmp_rcv", "l4", "tcp/ip"),  # 73 IGMP's handler (queries and reports: consumed)
+    ("kfree_skb_reason", "route", "mm"),  # 74 ip_error's drop (K_NOTLOCAL)
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -391,7 +404,7 @@ N_SLOTS = len(SLOTS)
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
  Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
- Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV, Y_ROUTE_HINT) = range(N_SLOTS)
+ Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV, Y_ROUTE_HINT, Y_ICMP_LOCAL, Y_IGMP, Y_DROP_ROUTE) = range(N_SLOTS)
 assert N_SLOTS <= 128, "flush_span's slot masks (CS_ACCM) hold 2 x 64 slots per level"
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
@@ -511,11 +524,12 @@ M_XCOST = 66  # scratch: CPU ns tcp_prune_queue spent collapsing within the curr
 # M_ICMP + k: ICMP output (engine.py "ICMP replies"): the global token bucket's credit and stamp
 # (jiffies), the get_random_u32 stream, then counters: OutDestUnreachs (IPv4, IPv6),
 # OutRateLimitGlobal (one counter for both: icmpv6_global_allow counts ICMP_MIB_RATELIMITGLOBAL),
-# OutRateLimitHost (IPv4), Icmp6OutRateLimitHost, OutEchoReps (IPv4, IPv6)
+# OutRateLimitHost (IPv4), Icmp6OutRateLimitHost, OutEchoReps (IPv4, IPv6), OutTimeExcds (IPv4,
+# IPv6: the reassembly timer's), Icmp6OutParmProblems (an unknown next header)
 M_ICMP = 68
 (IC_CREDIT, IC_STAMP, IC_RNG, IC_UNREACH4, IC_UNREACH6, IC_RL_GLOBAL, IC_RL_HOST4, IC_RL_HOST6,
- IC_ECHOREP4, IC_ECHOREP6) = range(10)
-N_MISC = 80
+ IC_ECHOREP4, IC_ECHOREP6, IC_TIMEEXC4, IC_TIMEEXC6, IC_PARMPROB6) = range(13)
+N_MISC = 84
 
 # ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)
 (FQ_LIVE, FQ_FLAGS, FQ_LEN, FQ_MEAT, FQ_TRUE, FQ_EXP, FQ_RID, FQ_HEAD, FQ_GEN, FQ_V6, FQ_SOCK,

@@ -441,6 +441,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     skb_hash = _skb_hash(hashes, cols.flow)
 
     fkind = kinds(cols)
+    if hv.notlocal is not None:
+        # not for our IP: routing drops it, unless ip_rcv_core did first (a bad header)
+        fkind[hv.notlocal & (fkind != L.K_BADIP) & (fkind != L.K_TRUNC)] = L.K_NOTLOCAL
     fsock = sockets(cols, apps, int(cfg["host"]["ehash-secret"]))
     frg = fragments(cols, fkind)
     fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
@@ -481,7 +484,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
 
     gro_ok = (cols.proto == 6) & cols.has_ports & (cols.frag == 0) & (
         v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))
-    )
+    ) & (fkind != L.K_BADTCP)  # tcp_gro_receive: `if (thlen < sizeof(*th)) goto out` (flush)
     # UDP_GRO sockets: udp_gro_receive_segment needs a non-zero checksum ("for symmetry with GSO")
     ugro = np.array([bool(a.get("udp-gro")) for a in apps] + [False], dtype=bool)
     gro_ok |= (cols.proto == 17) & cols.has_ports & (cols.frag == 0) & ~cols.csum_zero & (
@@ -1103,9 +1106,11 @@ def _events_table(S: Any) -> pa.Table:
 
 
 def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
-             hwagg: int = 0) -> dict[str, int]:
+             hwagg: int = 0, core_dropped: int = 0) -> dict[str, int]:
     """`ethtool -S` with the driver's own names (KERNEL.md §7); the aggregation counters when
-    LRO is on (the drivers list them always; the model adds them with the feature)."""
+    LRO is on (the drivers list them always; the model adds them with the feature).
+    core_dropped: the device's core_stats rx_dropped (enqueue_to_backlog and
+    __netif_receive_skb_core's no-handler drops, dev_core_stats_rx_dropped_inc)."""
     rx_packets = int(qs[:nq, L.QS_ACCEPTED].sum())
     rx_bytes = int(qs[:nq, L.QS_BYTES].sum())
     missed = int(qs[:nq, L.QS_MISSED_DROP].sum())
@@ -1140,8 +1145,10 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
             out[f"rx-{q}.packets"] = int(qs[q, L.QS_ACCEPTED])
             out[f"rx-{q}.bytes"] = int(qs[q, L.QS_BYTES])
         return out
-    out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_missed_errors": missed,
-           "rx_no_dma_resources": 0}
+    # ixgbe's "rx_dropped" is IXGBE_NETDEV_STAT(rx_dropped) of dev_get_stats()
+    # (ixgbe_get_ethtool_stats), which adds the core_stats rx_dropped (net/core/dev.c)
+    out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_dropped": core_dropped,
+           "rx_missed_errors": missed, "rx_no_dma_resources": 0}
     if hwagg:
         # ixgbe_update_rsc_stats: rsc_count += append_cnt, rsc_flush++ per RSC skb; ethtool's
         # hw_rsc_aggregated / hw_rsc_flushed (ixgbe_ethtool.c)
@@ -1206,6 +1213,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
     # ip_rcv
     snmp = {
         "Ip": {"InReceives": c4(T.AT_IP) + c4(T.DECAP), "InHdrErrors": c4(T.INHDR),
+               "InAddrErrors": c4(T.INADDR),
                "InUnknownProtos": c4(T.NOPROTO), "InDelivers": c4(T.DELIV_L4) + c4(T.DECAP),
                "ReasmTimeout": int(fx[L.FX_TMO4]),
                "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
@@ -1215,7 +1223,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                 "InErrors": c4(T.RCVBUF_UDP), "RcvbufErrors": c4(T.RCVBUF_UDP), "MemErrors": 0,
                 "IgnoredMulti": c4(T.IGNORED_MULTI)},
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
-        "Tcp": {"InSegs": both(T.TCP_IN), "OutSegs": outsegs + n_rst, "InErrs": 0,
+        "Tcp": {"InSegs": both(T.TCP_IN), "OutSegs": outsegs + n_rst, "InErrs": both(T.TCP_ERR),
                 "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
         "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]),
                    "TCPRcvQDrop": both(T.PROTOMEM),
@@ -1256,7 +1264,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
     snmp6 = {
         "Ip6InReceives": c6(T.AT_IP) + c6(T.DECAP),
         "Ip6InDelivers": c6(T.DELIV_L4) + c6(T.DECAP),
-        "Ip6InHdrErrors": c6(T.INHDR), "Ip6InUnknownProtos": c6(T.NOPROTO),
+        "Ip6InHdrErrors": c6(T.INHDR), "Ip6InAddrErrors": c6(T.INADDR),
+        "Ip6InUnknownProtos": c6(T.NOPROTO),
         "Ip6InTruncatedPkts": c6(T.TRUNC),
         "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
         "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
@@ -1270,7 +1279,9 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
         "softnet_stat": softnet,
         "softirqs": {"NET_RX": [int(cs[c, L.CS_NETRX]) for c in range(ncpu)]},
         "interrupts": interrupts,
-        "ethtool": _ethtool(drv, qs, nq, cs, int(S.P[L.P_HWAGG])),
+        "ethtool": _ethtool(drv, qs, nq, cs, int(S.P[L.P_HWAGG]),
+                            int(cs[:, L.CS_DROPPED].sum())
+                            + int(np.count_nonzero(S.po[:, L.O_DREASON] == L.R_UNHANDLED))),
         "napi": napi,
         "snmp": snmp,
         "snmp6": snmp6,
