@@ -1,7 +1,9 @@
 """Real kernel vs model, side by side: the accuracy table of issue 8, with the real runs' spread.
 
     sudo /work/venv/bin/python benchmarks/bench_real_vs_model.py [--repeat 5] [--keep DIR]
-        [--profile benchmarks/profiles/epyc-vm-6.18.toml] [--reuse]
+        [--profile benchmarks/profiles/epyc-vm-6.18.toml] [--reuse] [--split]
+        [--scenario NAME ...]   (the three receiver settings below marked "unseen" run only
+                                 when named)
 
 --profile: the cost profile the model uses (`replay calibrate` on this machine; the one here was
 measured on the 2-vCPU EPYC VM the table in docs/real-kernel.md comes from). --reuse with --keep
@@ -18,6 +20,10 @@ is inside the issue's tolerance:
   Command of the receive path        the same name (perf's Command, most samples)
   read latency p50                   send → the receiver's read, within 20%
 softnet_stat and /proc/softirqs are host-wide: run this on an otherwise idle machine.
+--split also runs each scenario --repeat times without perf and takes the counts and latency from
+those runs: perf's cpu-clock sampling every 100 us costs this VM about 10 us per sample (a reader
+with 10 us of work per message: 11.4 us per message without perf, 12.6 us with it), which the
+model, predicting the kernel alone, does not include.
 When the model cannot run, the model columns say why.
 """
 
@@ -61,6 +67,31 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "replay": ["-p", "20000"],
         "app": {"cpu": 1, "work-ns": 2000, "batch": 8},
     },
+    # receiver settings the profile was not fitted on (select with --scenario):
+    # the reader shares the sender's CPU, so tcpreplay, the softirq and the reader take turns
+    "same-cpu": {
+        "packets": 20000,
+        "payload": 128,
+        "replay": ["-p", "20000", "--sender-cpu", "1"],
+        "app": {"cpu": 1, "work-ns": 5000, "batch": 1},
+        "unseen": True,
+    },
+    # a flood of 1 KB datagrams into a large forced buffer, read 32 at a time
+    "flood-recvmmsg-32": {
+        "packets": 20000,
+        "payload": 1024,
+        "replay": ["-t"],
+        "app": {"cpu": 1, "rcvbuf": 1048576, "work-ns": 1000, "batch": 32},
+        "unseen": True,
+    },
+    # paced at 80 kpps, one datagram per recvmsg, 10 us of work: near the reader's capacity
+    "paced-near-capacity": {
+        "packets": 20000,
+        "payload": 256,
+        "replay": ["-p", "80000"],
+        "app": {"cpu": 1, "work-ns": 10000, "batch": 1},
+        "unseen": True,
+    },
 }
 
 
@@ -96,7 +127,11 @@ def figures(run_dir: Path) -> dict[str, Any]:
     s, c = meta["summary"], meta["counters"]
     # packets tcpreplay sent (a real run) or the model replayed: the capture may miss a few
     sent = max(meta.get("real", {}).get("sender", {}).get("packets", s["packets"]), 1)
-    scpu = meta.get("real", {}).get("sender", {}).get("cpu", 0)
+    # the sending CPU: the real run's, or the model's nic.sender-cpu (the real run's config)
+    scpu = meta.get("real", {}).get("sender", {}).get("cpu")
+    if scpu is None:
+        sc = meta["config"]["nic"].get("sender-cpu", "auto")
+        scpu = sc if isinstance(sc, int) else 0
     out: dict[str, Any] = {
         "delivered %": 100.0 * s["outcomes"]["delivered"] / sent,
         "RcvbufErrors %": 100.0 * c["snmp"]["Udp"]["RcvbufErrors"] / sent,
@@ -185,23 +220,29 @@ def main() -> int:
     ap.add_argument("--profile", help="cost profile for the model (e.g. from replay calibrate)")
     ap.add_argument("--paired", action="store_true",
                     help="run the model on every real run's capture and average its figures")
+    ap.add_argument("--split", action="store_true",
+                    help="also run each scenario without perf: counts and latency from those runs"
+                    " (perf's own sampling slows the reader: on this VM ~10 us per sample), CPU"
+                    " shares and Command from the runs with perf; the model on a perf-less run")
     ap.add_argument("--reuse", action="store_true",
                     help="with --keep: reuse real runs already there, rerun only the model")
     a = ap.parse_args()
     base = a.keep or Path(tempfile.mkdtemp(prefix="bench-real-"))
     base.mkdir(parents=True, exist_ok=True)
-    for name in a.scenario or list(SCENARIOS):
+    default = [n for n, sc in SCENARIOS.items() if not sc.get("unseen")]
+    for name in a.scenario or default:
         sc = SCENARIOS[name]
         d = base / name
         d.mkdir(exist_ok=True)
         trace = d / "trace.pcap"
         make_trace(trace, sc["packets"], sc["payload"])
         (d / "c.toml").write_text(config_toml(sc["app"]))
-        runs = []
-        for i in range(a.repeat):
-            rd = d / f"real{i}"
+        runs, quiet = [], []
+        for i in range(a.repeat * (2 if a.split else 1)):
+            q = i >= a.repeat  # a run without perf (--split)
+            rd = d / (f"quiet{i - a.repeat}" if q else f"real{i}")
             if a.reuse and (rd / "run.json").exists():
-                runs.append(figures(rd))
+                (quiet if q else runs).append(figures(rd))
                 continue
             p = subprocess.run(
                 [
@@ -213,6 +254,7 @@ def main() -> int:
                     "-c",
                     str(d / "c.toml"),
                     *sc["replay"],
+                    *(["--no-perf"] if q else []),
                     "-o",
                     str(rd),
                 ],
@@ -223,7 +265,12 @@ def main() -> int:
             if p.returncode != 0:
                 print(f"{name}: replay real failed: {p.stderr.strip()[-300:]}")
                 return 1
-            runs.append(figures(rd))
+            (quiet if q else runs).append(figures(rd))
+        if quiet:
+            # counts and latency from the runs without perf, the rest from those with it
+            runs = [{**r, **{k: v for k, v in qr.items() if not k.startswith("cpu ")
+                             and not k.startswith("Command")}}
+                    for r, qr in zip(runs, quiet, strict=True)]
         # --paired: the model on every real run's own capture, figures averaged (the strings
         # by majority); otherwise on the first run's capture only
         n_model = a.repeat if a.paired else 1
@@ -233,7 +280,7 @@ def main() -> int:
             out = d / ("model" if i == 0 else f"model{i}")
             if out.exists():
                 shutil.rmtree(out)
-            model_dir, why = run_model(d / f"real{i}", out, a.profile)
+            model_dir, why = run_model(d / (f"quiet{i}" if a.split else f"real{i}"), out, a.profile)
             if model_dir is None:
                 break
             models.append(figures(model_dir))
@@ -244,6 +291,7 @@ def main() -> int:
         print(
             f"\n== {name}: {sc['packets']} packets, replay {' '.join(sc['replay'])}, "
             f"app {sc['app']}, {a.repeat} real runs"
+            + (" with perf and as many without (counts and latency)" if a.split else "")
         )
         if why:
             print(f"   model: not run ({why})")

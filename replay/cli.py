@@ -430,6 +430,10 @@ def real(
     priority: Annotated[
         str, typer.Option("--priority", help="Sender/receiver priority: fifo, nice (-20), normal.")
     ] = "fifo",
+    receiver: Annotated[
+        str, typer.Option("--receiver", help="Receiver loop: compiled (numba, a few clock reads"
+                          " of its own per message) or python (about 5 us per message).")
+    ] = "compiled",
 ) -> None:
     """Replay TRACE into a veth pair in a private network namespace on this kernel (root).
 
@@ -444,8 +448,10 @@ def real(
                        limit=limit, duration=duration)
     if priority not in ("nice", "fifo", "normal"):
         raise typer.BadParameter("--priority must be nice, fifo or normal")
+    if receiver not in ("compiled", "python"):
+        raise typer.BadParameter("--receiver must be compiled or python")
     opts = RealOptions(sender_cpu=sender_cpu, perf=not no_perf, host_sysctl=host_sysctl,
-                       max_seconds=max_seconds, priority=priority)
+                       max_seconds=max_seconds, priority=priority, receiver=receiver)
     res = run_real([str(t) for t in traces], output, config, set_ or [], ro, opts,
                    command="replay " + " ".join(sys.argv[1:]))
     s = res.summary
@@ -469,6 +475,9 @@ def calibrate(
         bool,
         typer.Option("--reuse", help="Fit again from the runs already complete in --keep."),
     ] = False,
+    receiver: Annotated[
+        str, typer.Option("--receiver", help="The harness's receiver loop: compiled or python.")
+    ] = "compiled",
 ) -> None:
     """Fit a cost profile to this machine from real runs (root): replay calibrate -o me.toml
 
@@ -478,7 +487,9 @@ def calibrate(
 
     if reuse and keep is None:
         raise ReplayError("calibrate --reuse needs --keep DIR (the folder of the kept runs); add --keep")
-    res = run_calibration(output, repeat=repeat, keep=keep, reuse=reuse)
+    if receiver not in ("compiled", "python"):
+        raise typer.BadParameter("--receiver must be compiled or python")
+    res = run_calibration(output, repeat=repeat, keep=keep, reuse=reuse, receiver=receiver)
     fits = ", ".join(f"{k} {100 * v:.1f}%" for k, v in res["residuals"].items())
     typer.echo(f"{output}: {res['runs']} runs; fit residuals {fits}")
 

@@ -608,16 +608,30 @@ def test_tcp_rst_for_a_closed_port() -> None:
 def test_download_acks_against_the_clients_own() -> None:
     """The bundled https-download.pcap holds the receiving client's own ACKs (its README: quick
     ACKs for the first 16 data segments, then every second full segment): 413 ACKs without data,
-    SYN aside. Replayed without GRO (that client ACKed per segment) the model sends the same 413.
+    SYN aside. Replayed without GRO (that client ACKed per segment) the model sends the same 413
+    from the softirq, plus one window update from tcp_recvmsg (tcp_cleanup_rbuf) after
+    receive-buffer autotuning grew the socket from tcp_rmem[1] = 131072 to 2440504 (the synthetic
+    client sends no window updates); with SO_RCVBUF (no autotuning) exactly the client's 413.
     With GRO, one ACK per skb of >= 2 MSS: fewer."""
     trace = Path(__file__).parent.parent / "traces" / "https-download.pcap"
     r = _run_capture(trace, "nic.gro=false")
     assert r.counters["snmp"]["Tcp"]["InSegs"] == 809
+    assert r.counters["snmp"]["Tcp"]["OutSegs"] == 414
+    acks = pl.from_arrow(r.cpu).filter(pl.col("symbol") == "tcp_send_ack")
+    assert dict(acks.group_by("context").agg(pl.col("frames").sum()).iter_rows()) == {
+        "softirq": 413, "task": 1}
+    grown = pl.from_arrow(r.events).filter(pl.col("kind") == "rcvbuf")["value"].to_list()
+    assert grown == [2440504]
+    r = _run_capture(trace, "nic.gro=false", 'app[0].match="tcp dport 54321"', "app[0].rcvbuf=131072")
     assert r.counters["snmp"]["Tcp"]["OutSegs"] == 413
     r = _run_capture(trace)
-    # 224 since the reader's consumed skbs are freed on the IRQ's CPU (skb_attempt_defer_free,
-    # TCP 5.19+): the flushes shift the polls and one delayed ACK (225 before)
-    assert (r.counters["snmp"]["Tcp"]["InSegs"], r.counters["snmp"]["Tcp"]["OutSegs"]) == (266, 224)
+    # 224 from the softirq since the reader's consumed skbs are freed on the IRQ's CPU
+    # (skb_attempt_defer_free, TCP 5.19+): the flushes shift the polls and one delayed ACK (225
+    # before); + 1 window update after autotuning grew the buffer to 2773132
+    assert (r.counters["snmp"]["Tcp"]["InSegs"], r.counters["snmp"]["Tcp"]["OutSegs"]) == (266, 225)
+    acks = pl.from_arrow(r.cpu).filter(pl.col("symbol") == "tcp_send_ack")
+    assert dict(acks.group_by("context").agg(pl.col("frames").sum()).iter_rows()) == {
+        "softirq": 224, "task": 1}
     if shutil.which("tshark"):
         res = subprocess.run(["tshark", "-r", str(trace), "-Y", "ip.src==192.168.1.100 && tcp.len==0"
                               " && !(tcp.flags.syn==1)"], capture_output=True, text=True, check=True)

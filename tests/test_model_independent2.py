@@ -902,13 +902,9 @@ def test_no_gro_normal_batching_before_5_4(tmp_path: Path) -> None:
     assert [b - a for a, b in itertools.pairwise(t)] == [650] * 23
 
 
-TCP_RMEM = ("model: a TCP [[app]] without rcvbuf gets net.core.rmem_default (212992) as"
-            " sk_rcvbuf. sock_init_data sets rmem_default, but tcp_init_sock then sets"
-            " sk_rcvbuf = net.ipv4.tcp_rmem[1]: 131072 since a337531b942b (4.20), 87380 before"
-            " (KERNEL.md §2); autotuning (tcp_rcv_space_adjust) grows it only as the reader reads")
-
-
-@pytest.mark.xfail(strict=True, reason=TCP_RMEM)
+# sock_init_data sets rmem_default, but tcp_init_sock then sets sk_rcvbuf = net.ipv4.tcp_rmem[1]:
+# 131072 since a337531b942b (4.20), 87380 before (KERNEL.md §2); autotuning
+# (tcp_rcv_space_adjust) grows it only as the reader reads (tests/test_model_tcp_autotune.py)
 @pytest.mark.parametrize(("kernel", "rcvbuf"), [("6.12", 131072), ("4.19", 87380)])
 def test_tcp_socket_starts_at_tcp_rmem_default(kernel: str, rcvbuf: int) -> None:
     from replay.model.config import resolve_config

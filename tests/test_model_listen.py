@@ -235,16 +235,19 @@ def test_rcvq_drop_when_pruning_cannot_help() -> None:
     """A 100-byte segment read at once, then two GRO skbs of 3 x 1448 while the reader works. On
     6.17 ("tcp: stronger sk_rcvbuf checks": rmem + truesize <= rcvbuf) the second finds
     6912 + 6912 > 8000: PruneCalled; nothing is bloated, no out-of-order queue: RcvPruned, and
-    the receive queue is not empty, so PROTO_MEM and TCPRcvQDrop (once, for the skb). On 6.12
-    (rmem 6912 <= 8000) it is taken."""
+    the receive queue is not empty, so PROTO_MEM and TCPRcvQDrop (once, for the skb) -- with the
+    window left out: 6.17's tcp_sequence also checks the end (9ca48d616ed7) and the skb, ending at
+    13788 past the window's edge (9444 + (8000 - 6912) / 2 = 9988) with the first skb queued, is
+    refused there first: TCP_INVALID_END_SEQUENCE, TcpExtBeyondWindow, no pruning. On 6.12
+    (rmem 6912 <= 8000, no end check) it is taken."""
     rows = [seg(0, 5000, n=100), *_gro3(1 * MS, 5100), *_gro3(2 * MS, 5100 + 3 * 1448)]
     r = run(rows, *TCP_APP, *GRO, "host.kernel=6.17")
     df = pk(r)
     assert df["skb"].to_list() == [1, 2, 2, 2, 5, 5, 5]
     assert df["outcome"].to_list() == ["delivered"] * 4 + ["dropped"] * 3
-    assert df["drop_reason"].to_list()[4:] == ["PROTO_MEM"] * 3
+    assert df["drop_reason"].to_list()[4:] == ["TCP_INVALID_END_SEQUENCE"] * 3
     e = ext(r)
-    assert (e["PruneCalled"], e["RcvPruned"], e["TCPRcvQDrop"], e["TCPRcvCollapsed"]) == (1, 1, 1, 0)
+    assert (e["PruneCalled"], e["BeyondWindow"], e["TCPRcvQDrop"]) == (0, 1, 0)
     r = run(rows, *TCP_APP, *GRO, "host.kernel=6.12")
     assert pk(r)["outcome"].to_list() == ["delivered"] * 7
     assert ext(r)["PruneCalled"] == 0

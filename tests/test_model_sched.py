@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from replay.model.config import resolve_config
+from replay.model.costs import load_profile
 from replay.model.simulate import simulate
 from replay.model.stages import STAGE_IDS
 from replay.runner import ReplayOptions
 from tests.framegen import frames
 from tests.test_model_invariants import PROFILE, traces
-from tests.test_model_scenarios import APP, pk, run, slow_profile
+from tests.test_model_scenarios import APP, ROUND, pk, run, slow_profile
 
 TWO = [{"ts_ns": 0}, {"ts_ns": 1_000_000}]
 
@@ -129,6 +131,39 @@ def test_cstate_exit_only_for_an_idle_reader_cpu() -> None:
     r = run(TWO, "host.cpus=2", "nic.combined=1", *APP[:1], "app[0].cpu=0", "app[0].work-ns=1000",
             "host.cstate-exit-ns=3000")
     assert pk(r)["t_done"].to_list() == [8817, 1_008_817]
+
+
+@pytest.mark.parametrize(("residency", "done"), [
+    # 2 ms: no CPU has idled that long when its next interrupt or wake-up comes: no exit at all,
+    # as with host.cstate-exit-ns=0 (test_two_frames_every_stage_by_hand's 7817)
+    (2_000_000, [7817, 1_007_817]),
+    # 0.5 ms: the first frame finds both CPUs idle since t=0 for less (IRQ at 1067, the IPI's
+    # wake-up before 5 us): no exit; the second finds both idle for ~1 ms: +3000 twice
+    (500_000, [7817, 1_013_817]),
+    # 0: every idle CPU pays (test_cstate_exit_only_for_an_idle_reader_cpu)
+    (0, [13817, 1_013_817]),
+])  # fmt: skip
+def test_cstate_exit_only_after_the_residency(residency: int, done: list[int]) -> None:
+    r = run(TWO, "host.cpus=2", "nic.combined=1", *APP, "host.cstate-exit-ns=3000",
+            f"host.cstate-residency-ns={residency}")  # fmt: skip
+    assert pk(r)["t_done"].to_list() == done
+
+
+def test_idle_state_from_the_profile(tmp_path: Path) -> None:
+    # "auto" (the default) takes the profile's [idle]: the same run as residency 0.5 ms above,
+    # and the numbers used are written back into the config run.json records
+    p = tmp_path / "idle.toml"
+    p.write_text(f'[profile]\nname = "idle"\nghz = 1.0\nbase = "{ROUND}"\n\n'
+                 '[idle]\nexit-ns = 3000\nresidency-ns = 500000\nsource = "test"\n')
+    cfg = resolve_config(None, [f'costs.profile="{p}"', "host.cpus=2", "nic.combined=1", *APP])
+    assert cfg["host"]["cstate-exit-ns"] == "auto"
+    r = simulate(frames(TWO), cfg, load_profile(str(p)), ReplayOptions())
+    assert pk(r)["t_done"].to_list() == [7817, 1_013_817]
+    assert (cfg["host"]["cstate-exit-ns"], cfg["host"]["cstate-residency-ns"]) == (3000, 500_000)
+    # without [idle] (the published profiles): no idle-state exit
+    cfg = resolve_config(None, ["host.cpus=2", "nic.combined=1", *APP])
+    simulate(frames(TWO), cfg, load_profile(ROUND), ReplayOptions())
+    assert (cfg["host"]["cstate-exit-ns"], cfg["host"]["cstate-residency-ns"]) == (0, 0)
 
 
 # ---------------------------------------------------------------------- wake-up preemption

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from replay.model.costs import load_profile
-from replay.real.calibrate import _toml, fit, run_figures, woken_latencies
+from replay.real.calibrate import _toml, fit, idle_split, run_figures, woken_idle, woken_latencies
 
 
 def test_fit_recovers_base_and_per_byte_exactly() -> None:
@@ -99,3 +99,26 @@ def test_woken_latencies_are_those_of_messages_that_found_the_reader_idle() -> N
     # message 2 was queued while message 1 was read; 3 and 4 arrived to an idle reader
     assert woken_latencies(msgs).tolist() == [200.0, 10_000.0]
     assert len(woken_latencies(msgs.head(1))) == 0
+
+
+def test_woken_idle_is_the_readers_idle_time_before_each_woken_message() -> None:
+    msgs = pl.DataFrame({"t_kernel": [0, 500, 9_000, 20_000], "t_read": [100, 5_100, 9_200, 30_000],
+                         "t_done": [600, 5_600, 9_700, 30_500]})
+    # the woken messages 3 and 4 (test above) came 9000 - 5600 and 20000 - 9700 ns after the
+    # reader finished the one before
+    assert woken_idle(msgs).tolist() == [3_400.0, 10_300.0]
+
+
+def test_idle_split_finds_the_halted_cpu() -> None:
+    # 60 wake-ups after idles of 0.2-1.4 us take ~5 us; 40 after idles of 3-30 us take ~17 us:
+    # the split falls in the gap (1.5-3 us: the first 500 ns step past 1.4 us), medians 5 and 17 us
+    rng = np.random.default_rng(1)
+    idle = np.concatenate([rng.uniform(200, 1_400, 60), rng.uniform(3_000, 30_000, 40)])
+    lat = np.concatenate([rng.normal(5_000, 300, 60), rng.normal(17_000, 500, 40)])
+    res, fast, slow = idle_split(lat, idle)
+    assert res in (1_500, 2_000, 2_500, 3_000)
+    assert abs(fast - 5_000) < 300 and abs(slow - 17_000) < 500
+    # one group only: no split, both medians the overall one
+    res, fast, slow = idle_split(lat[:60], idle[:60] + 5_000)
+    assert (res, fast) == (0, slow) and abs(fast - 5_000) < 300
+    assert idle_split(np.zeros(0), np.zeros(0))[0] == 0

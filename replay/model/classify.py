@@ -19,10 +19,13 @@ import pyarrow.compute as pc
 from replay.model.layout import (
     K_ARP,
     K_BADIP,
+    K_BADTCP,
     K_ICMP,
     K_ICMP_ECHO,
+    K_IGMP,
     K_NONIP,
     K_NOPROTO,
+    K_NOTLOCAL,
     K_TCP,
     K_TCP_CTRL,
     K_TRUNC,
@@ -215,6 +218,9 @@ class HostView:
     note: str
     received: np.ndarray  # bool per frame
     macs: list[bytes] = field(default_factory=list)
+    # received for the host's MAC alone (another unicast IP; explicit addresses only): routing
+    # finds no local route for them (layout.K_NOTLOCAL)
+    notlocal: np.ndarray | None = None
 
 
 def _rows_equal(a: np.ndarray, value: bytes) -> np.ndarray:
@@ -271,6 +277,7 @@ def host_view(cols: Columns, addresses: list[str]) -> HostView:
     ips = [a for a in addresses if not (a.count(":") == 5 and len(a) == 17)]
     inferred = False
     note = ""
+    notlocal: np.ndarray | None = None
     if not ips and not macs:
         inferred = True
         if ip.any():
@@ -305,11 +312,17 @@ def host_view(cols: Columns, addresses: list[str]) -> HostView:
         received |= nonip_ok
         if not ips:
             received |= ip & cols.has_mac & mhit
+        elif not inferred:
+            # the NIC's filter passes a frame to its own MAC whatever its IP: ip_rcv takes it and
+            # ip_route_input_slow (forwarding off) gives it ip_error: InAddrErrors (IPv6:
+            # ip6_forward's error). Not with inferred addresses, which name one IP of the host
+            notlocal = ip & cols.has_mac & mhit & ~received
+            received |= notlocal
     if not ips and not macs:
         received[:] = True
     if not ip.any() and inferred:
         received[:] = True
-    return HostView(ips + [m.hex(":") for m in macs], inferred, note, received, macs)
+    return HostView(ips + [m.hex(":") for m in macs], inferred, note, received, macs, notlocal)
 
 
 def kinds(cols: Columns) -> np.ndarray:
@@ -329,6 +342,9 @@ def kinds(cols: Columns) -> np.ndarray:
     k[tcp & (cols.payload_len > 0)] = K_TCP
     k[tcp & (cols.payload_len == 0)] = K_TCP_CTRL
     k[icmp] = K_ICMP
+    # inet_init registers igmp_protocol under CONFIG_IP_MULTICAST (every distribution kernel):
+    # an IGMP message is igmp_rcv's, not an unknown protocol
+    k[ip & (cols.ip_version == 4) & (cols.proto == 2)] = K_IGMP
     if cols.icmp_type is not None:
         # icmp_rcv -> icmp_echo for ICMP_ECHO (8); icmpv6_rcv -> icmpv6_echo_reply for
         # ICMPV6_ECHO_REQUEST (128); a later fragment carries no type (its datagram takes the
@@ -344,6 +360,9 @@ def kinds(cols: Columns) -> np.ndarray:
             # a snaplen cut is not a broken packet on the wire: keep what was decoded
             if not cols.has_ports[i] and (udp[i] or tcp[i]):
                 k[i] = K_TRUNC
+        elif e == "bad-tcp-offset" and tcp[i]:
+            # the IP header is fine: tcp_v4_rcv refuses th->doff < 5 (PKT_TOO_SMALL)
+            k[i] = K_BADTCP
         else:
             k[i] = K_BADIP
     return k
@@ -509,7 +528,7 @@ def fragments(cols: Columns, fkind: np.ndarray) -> Fragments:
     (frag_v4_compare_key); IPv6 on (saddr, daddr, id) (frag_v6_compare_key: no next header)."""
     n = cols.n
     isf = (cols.frag != 0) & cols.has_frag & (cols.ip_version > 0) \
-        & (fkind != K_BADIP) & (fkind != K_TRUNC)
+        & (fkind != K_BADIP) & (fkind != K_TRUNC) & (fkind != K_NOTLOCAL)
     key = np.full(n, -1, np.int64)
     peer = np.full(n, -1, np.int64)
     first = cols.frag_off == 0

@@ -40,9 +40,16 @@ DEFAULTS: dict[str, Any] = {
         "vlans": "auto",
         "tick-phase-ns": 0,  # where in the first jiffy replay time 0 falls (time limits use jiffies)
         # exit latency of the idle state an idle CPU sleeps in, paid before it can take an
-        # interrupt (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/latency, in us there);
-        # 0 = the CPU polls in C0. It dominates latency at low packet rates.
-        "cstate-exit-ns": 0,
+        # interrupt or run a woken task (cpuidle: /sys/devices/system/cpu/cpu0/cpuidle/state*/
+        # latency, in us there); 0 = the CPU polls in C0. It dominates latency at low packet
+        # rates. "auto": the cost profile's [idle] exit-ns (0 in the published profiles;
+        # replay calibrate measures it on a VM, where waking a halted vCPU costs ~12 us)
+        "cstate-exit-ns": "auto",
+        # how long a CPU stays in its idle loop before it is in that state: an interrupt or
+        # wake-up sooner pays no exit latency (the cpuidle governor picks a state whose target
+        # residency fits the idle time it predicts; a polling state first, as haltpoll does).
+        # "auto": the profile's [idle] residency-ns (0: every idle period)
+        "cstate-residency-ns": "auto",
         # the secret of udp_ehashfn / inet_ehashfn, which spreads a SO_REUSEPORT group's flows:
         # the kernel draws it at random at first use (net_get_random_once), so which socket a
         # flow lands on differs per boot; set it to replay one particular spread (0..2^32-1)
@@ -106,6 +113,19 @@ DEFAULTS: dict[str, Any] = {
         "net.core.gro_normal_batch": 8,  # hotdata.c:12
         "net.core.rmem_default": 212992,  # SK_RMEM_DEFAULT on x86_64 (sock.c:289)
         "net.core.rmem_max": None,  # None: 4 MiB from 6.18, 212992 before (KERNEL.md §3b)
+        # TCP buffers (net/ipv4/tcp.c tcp_init, tcp_init_sock): min, default (a new socket's
+        # sk_rcvbuf), max (autotuning's cap); "4096 131072 6291456" as sysctl prints it, or a
+        # list. None: tcp_rmem[1] 131072 from 4.20 (a337531b942b "tcp: up initial rmem to 128KB
+        # and SYN rwin to around 64KB"), 87380 before; tcp_rmem[2] min(32 MiB, memory / 128)
+        # from 6.16 (572be9bf9d0d "tcp: increase tcp_rmem[2] to 32 MB"), min(6 MiB, memory /
+        # 128) before (b49960a05e32, 2012) -- the caps of a host with 4 GiB or more
+        "net.ipv4.tcp_rmem": None,
+        # 1: receive-buffer autotuning (tcp_rcv_space_adjust) for sockets without SO_RCVBUF
+        "net.ipv4.tcp_moderate_rcvbuf": 1,
+        # 6.19+ (Dumazet, "tcp: add net.ipv4.tcp_rcvbuf_low_rtt", Nov 2025 [UNSURE: the release]):
+        # below this receiver RTT (us) tcp_rcvbuf_grow grows by rtt / low_rtt; None: 1000 from
+        # 6.19, not read before
+        "net.ipv4.tcp_rcvbuf_low_rtt": None,
         # per-CPU deferred-free list length (skb_attempt_defer_free, skbuff.c): None: 128 from
         # 6.18, 64 before (hotdata.c; KERNEL.md §3b); the sysctl exists from 5.19 (the per-CPU
         # lists came with it) and is ignored before
@@ -181,7 +201,12 @@ APP_DEFAULTS: dict[str, Any] = {
     "match": None,
     "cpu": 0,
     "threads": 1,
-    "rcvbuf": None,  # sk_rcvbuf; None: net.core.rmem_default
+    # sk_rcvbuf (2 x SO_RCVBUF); None: a TCP socket starts at net.ipv4.tcp_rmem[1] and
+    # autotuning grows it (tcp_init_sock, tcp_rcv_space_adjust), any other at rmem_default
+    "rcvbuf": None,
+    # SOCK_RCVBUF_LOCK (set by SO_RCVBUF): the kernel never resizes the buffer (no autotuning, no
+    # tcp_clamp_window). None: true when rcvbuf is given, false when it is not
+    "rcvbuf-lock": None,
     "work-ns": 0,
     "batch": 1,
     "reuseport": False,
@@ -379,6 +404,29 @@ def _bool(cfg: dict[str, Any], section: str, key: str) -> bool:
     return v
 
 
+def tcp_rmem(cfg: Mapping[str, Any]) -> list[int]:
+    """A resolved config's net.ipv4.tcp_rmem as [min, default, max]."""
+    return [int(x) for x in str(cfg["sysctl"]["net.ipv4.tcp_rmem"]).split()]
+
+
+def _tcp_rmem(v: Any, kv: tuple[int, int]) -> str:
+    """net.ipv4.tcp_rmem resolved to the text sysctl prints and `sysctl -w` takes ("4096 131072
+    6291456"), from that text or a list of three ints; None: the kernel's default (DEFAULTS).
+    Each must be 1..INT_MAX (proc_dointvec_minmax, extra1 = SYSCTL_ONE)."""
+    if v is None:
+        v = [4096, 131072 if kv >= (4, 20) else 87380, 33554432 if kv >= (6, 16) else 6291456]
+    parts = v.split() if isinstance(v, str) else v
+    try:
+        vals = [int(x) for x in parts] if isinstance(parts, list) else []
+    except (TypeError, ValueError):
+        vals = []
+    if len(vals) != 3 or any(isinstance(x, bool) or not 1 <= x <= 2**31 - 1 for x in vals):
+        raise ConfigError(
+            f"net.ipv4.tcp_rmem must be three integers between 1 and INT_MAX (min default max, "
+            f"e.g. \"4096 131072 6291456\"), got {v!r}")
+    return " ".join(str(x) for x in vals)
+
+
 def _is_hex_mask(text: str) -> bool:
     """Whether a CPU set is written as the kernel's hex mask rather than a cpulist.
 
@@ -453,7 +501,9 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"host.hz must be one of 100, 250, 300, 1000 (CONFIG_HZ), got {hz}")
     tick = 1_000_000_000 // hz
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
-    _int(cfg, "host", "cstate-exit-ns", 0, 10**9, "ns between 0 and 1 s")
+    for key in ("cstate-exit-ns", "cstate-residency-ns"):
+        if cfg["host"][key] != "auto":
+            _int(cfg, "host", key, 0, 10**9, '"auto" or ns between 0 and 1 s')
     _int(cfg, "host", "ehash-secret", 0, 2**32 - 1, "a u32 between 0 and 4294967295")
     _bool(cfg, "host", "tcp-acks")
     _int(cfg, "host", "skb-small-head", 384, 4096, "bytes between 384 and 4096")
@@ -575,6 +625,13 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "sysctl", "net.core.rmem_default", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
     _int(cfg, "sysctl", "net.core.rmem_max", 2304, 2**31 - 1, "at least 2304 (SOCK_MIN_RCVBUF)")
     _int(cfg, "sysctl", "net.core.rps_sock_flow_entries", 0, 2**29, "between 0 and 2^29")
+    s["net.ipv4.tcp_rmem"] = _tcp_rmem(s["net.ipv4.tcp_rmem"], kernel_version(cfg))
+    # proc_dou8vec_minmax without bounds: any u8, non-zero enables
+    _int(cfg, "sysctl", "net.ipv4.tcp_moderate_rcvbuf", 0, 255, "between 0 and 255 (0: off)")
+    if s["net.ipv4.tcp_rcvbuf_low_rtt"] is None:
+        s["net.ipv4.tcp_rcvbuf_low_rtt"] = 1000 if kernel_version(cfg) >= (6, 19) else 0
+    # proc_dointvec_minmax, extra1 = SYSCTL_ZERO, extra2 = SYSCTL_INT_MAX
+    _int(cfg, "sysctl", "net.ipv4.tcp_rcvbuf_low_rtt", 0, 2**31 - 1, "us between 0 and INT_MAX")
     parse_cpu_list(s["net.core.flow_limit_cpu_bitmap"], ncpus, "net.core.flow_limit_cpu_bitmap")
     for v, pre in (("ipv4", "ip"), ("ipv6", "ip6")):
         low, high = f"net.{v}.{pre}frag_low_thresh", f"net.{v}.{pre}frag_high_thresh"
@@ -647,8 +704,12 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         if full["name"] is None:
             full["name"] = f"app{i}"
         full["name"] = str(full["name"])
+        if full["rcvbuf-lock"] is None:
+            full["rcvbuf-lock"] = full["rcvbuf"] is not None
         if full["rcvbuf"] is None:
-            full["rcvbuf"] = s["net.core.rmem_default"]
+            # tcp_init_sock: sk_rcvbuf = tcp_rmem[1]; sock_init_data: rmem_default (KERNEL.md §2)
+            tcp_app = str(full["match"]).strip().lower().startswith("tcp")
+            full["rcvbuf"] = tcp_rmem(cfg)[1] if tcp_app else s["net.core.rmem_default"]
         tmp = {"app": full}
         _int(tmp, "app", "cpu", 0, ncpus - 1, f"a CPU between 0 and {ncpus - 1}")
         _int(tmp, "app", "threads", 1, 1024, "between 1 and 1024")
@@ -657,6 +718,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         # UIO_MAXIOV = 1024 caps a recvmmsg vector
         _int(tmp, "app", "batch", 1, 1024, "between 1 and 1024 (UIO_MAXIOV)")
         _bool(tmp, "app", "reuseport")
+        _bool(tmp, "app", "rcvbuf-lock")
         _bool(tmp, "app", "connected")
         _bool(tmp, "app", "udp-gro")
         _bool(tmp, "app", "listen")

@@ -662,9 +662,10 @@ def deliver_irq(S, c, q, t):
     x = S.cs[c, CS_X]
     task = S.cs[c, CS_TASK]
     if x == X_IDLE:
-        if S.P[P_CEXIT] > 0:
+        if S.P[P_CEXIT] > 0 and t - S.cs[c, CS_IDLE_T] >= S.P[P_CRES]:
             # the CPU first leaves its idle state (cpuidle exit latency): not CPU work, so not
-            # busy time; interrupts that come meanwhile wait like any during a hard IRQ
+            # busy time; interrupts that come meanwhile wait like any during a hard IRQ. A CPU
+            # idle for less than the state's residency has not entered it yet (it still polls)
             S.cs[c, CS_X] = X_HARDIRQ
             S.cs[c, CS_HI_RET] = X_IDLE
             S.cs[c, CS_STEP] = ST_CEXIT
@@ -851,6 +852,7 @@ def softirq_leave(S, c, t):
                          S.cs[c, CS_REM])
         return
     S.cs[c, CS_X] = X_IDLE
+    S.cs[c, CS_IDLE_T] = t
     cpu_stop(S, c)
     schedule(S, c, t)
 
@@ -932,6 +934,7 @@ def schedule(S, c, t):
     if S.cs[c, CS_RQ_N] == 0:
         S.cs[c, CS_TASK] = -1
         S.cs[c, CS_X] = X_IDLE
+        S.cs[c, CS_IDLE_T] = t
         cpu_stop(S, c)
         return
     task = rq_pop(S, c)
@@ -1350,8 +1353,10 @@ def consume(S, i, t):
 # (end_seq <= rcv_nxt: tcp_data_queue's retransmit branch, TCP_OLD_DATA) or an old sequence
 # (end_seq before rcv_wup: tcp_validate_incoming's tcp_sequence, TCP_OLD_SEQUENCE)
 # The window adds: in-order data while the window is 0 (TCP_ZEROWINDOW), out-of-order data at
-# the window's right edge (TCP_OVERWINDOW) or beyond it (tcp_sequence: TCP_INVALID_SEQUENCE)
-TQ_IN, TQ_OFO, TQ_OLD, TQ_OLDSEQ, TQ_ZW, TQ_OVERWIN, TQ_INVSEQ = 0, 1, 2, 3, 4, 5, 6
+# the window's right edge (TCP_OVERWINDOW) or beyond it (tcp_sequence: TCP_INVALID_SEQUENCE);
+# 6.17+ tcp_sequence also refuses data that ends beyond the window while the connection's receive
+# queue is not empty (TCP_INVALID_END_SEQUENCE), before tcp_data_queue's checks
+TQ_IN, TQ_OFO, TQ_OLD, TQ_OLDSEQ, TQ_ZW, TQ_OVERWIN, TQ_INVSEQ, TQ_INVEND = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 @njit(cache=True, inline="always")
@@ -1385,6 +1390,10 @@ def tcp_seq_class(S, f, h):
     beyond = seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT] + rwin)
     if beyond > 0:
         return TQ_INVSEQ
+    if (S.P[P_TCP_ENDSEQ] != 0 and S.tf[f, TF_QN] > 0
+            and seqd(end, S.tf[f, TF_NXT] + rwin) > 0):
+        # tcp_sequence (6.17+): "Only accept this packet if receive queue is empty"
+        return TQ_INVEND
     if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) > 0:
         return TQ_OVERWIN if beyond == 0 else TQ_OFO
     return TQ_ZW if rwin == 0 else TQ_IN
@@ -1405,8 +1414,9 @@ def tcp_select_window(S, f, s):
     measures from len/truesize, rcv_ssthresh and window scaling are left out); 0 when the free
     space is below half the full space and below 1/16 of it or one rcv_mss; never shrinking what
     was offered (rcv_wup + rcv_wnd stays)."""
-    full = S.ss[s, SS_RCVBUF] >> 1
-    free = (S.ss[s, SS_RCVBUF] - S.tf[f, TF_RMEM]) >> 1
+    rb = sk_rcvbuf(S, f, s)
+    full = rb >> 1
+    free = (rb - S.tf[f, TF_RMEM]) >> 1
     if free < 0:
         free = 0
     if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
@@ -1462,6 +1472,7 @@ def tcp_data_queue_ofo(S, c, f, h, s, t):
         S.misc[M_TCPX + 5] += 1
         S.ss[s, SS_DROPS] += 1
         drop(S, h, S_L4, R_TCP_OFOMERGE, t)
+        tcp_ofo_rcvbuf_grow(S, c, f, s, t)
         return S.cbase[C_DROP], Y_DROP_L4
     S.ss[s, SS_RMEM] += S.po[h, O_SKBTRUE]
     S.tf[f, TF_RMEM] += S.po[h, O_SKBTRUE]
@@ -1490,6 +1501,7 @@ def tcp_data_queue_ofo(S, c, f, h, s, t):
         S.tofo[prev] = h
     else:
         S.tf[f, TF_OFO] = h
+    tcp_ofo_rcvbuf_grow(S, c, f, s, t)
     return 0, -1
 
 
@@ -1554,7 +1566,7 @@ def tcp_rcv_ack(S, c, h, t):
             # tcp_data_queue's retransmit branch / tcp_send_dupack: tcp_enter_quickack_mode(sk,
             # TCP_MAX_QUICKACKS) and an ACK at once (the window taken as >= 32 rcv_mss, so
             # tcp_incr_quickack reaches the 16)
-            if cls != TQ_INVSEQ:  # tcp_send_dupack re-enters quickack for old data only
+            if cls < TQ_INVSEQ:  # tcp_send_dupack re-enters quickack for old data only
                 S.tf[f, TF_QUICK] = 16
             now = True
         elif cls == TQ_OFO:
@@ -1756,6 +1768,10 @@ def frag_expire(S, t):
                     break
                 S.fx[FX_FAIL6 if v6 != 0 else FX_FAIL4] += 1
                 S.fx[FX_TMO6 if v6 != 0 else FX_TMO4] += 1
+                first = S.fq[key, FQ_FIRST]
+                if (S.fq[key, FQ_FLAGS] & FQ_FIRST_IN) != 0 and first >= 0 \
+                        and S.pk[first, F_IPEER] >= 0:
+                    icmp_time_exceeded(S, first, exp)
                 frag_kill(S, key, exp, R_FRAG_TIMEOUT)
             h += 1
         S.fx[hk] = h
@@ -2003,6 +2019,8 @@ def list_core(S, c, q, t):
             now += d
             S.se[h, S_ROUTE] = now
             S.sc[h, S_ROUTE] = d
+            if S.pk[h, F_KIND] == K_NOTLOCAL:
+                now = route_inaddr(S, c, lv, h, now)
             continue
         if (rd >> 8) != cur:
             hint = h  # curr_dst != dst: ip_extract_route_hint
@@ -2023,7 +2041,24 @@ def list_core(S, c, q, t):
         now += d
         S.se[h, S_ROUTE] = now
         S.sc[h, S_ROUTE] = d
+        if S.pk[h, F_KIND] == K_NOTLOCAL:
+            now = route_inaddr(S, c, lv, h, now)
     return now - t
+
+
+@njit(cache=True)
+def route_inaddr(S, c, lv, h, now):
+    """skb h is for the host's MAC but not its address: ip_route_input_slow (forwarding off:
+    err = -EHOSTUNREACH, no_route) gives it a dst whose input is ip_error, which counts
+    IPSTATS_MIB_INADDRERRORS and frees it IP_INADDRERRORS without an ICMP (`goto out` when
+    !IN_DEV_FORWARD); IPv6: ip6_forward's `error:` likewise. Returns the time after the drop."""
+    dd = S.cbase[C_DROP]
+    charge(S, c, lv, Y_DROP_ROUTE, dd, 1)
+    now += dd
+    S.se[h, S_ROUTE] = now
+    S.sc[h, S_ROUTE] += dd
+    drop(S, h, S_ROUTE, R_INADDR, now)
+    return now
 
 
 @njit(cache=True)
@@ -2068,6 +2103,12 @@ def l4_handler_cost(S, c, h, lv):
             dc = cost(S, C_CSUM, S.po[h, O_SKBLEN])
             charge(S, c, lv, Y_CSUM_L4, dc, S.po[h, O_SKBCNT])
             d4 += dc
+    elif kd == K_IGMP:  # igmp_rcv (igmp_heard_query / _report), costed as UDP's handler
+        d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
+        charge(S, c, lv, Y_IGMP, d4, S.po[h, O_SKBCNT])
+    elif kd == K_BADTCP:  # tcp_v4_rcv up to the data-offset check, then the drop
+        d4 = S.cbase[C_DROP]
+        charge(S, c, lv, Y_DROP_L4, d4, 1)
     elif kd == K_ICMP or kd == K_ICMP_ECHO:  # the echo's reply is sent in l4_done (its limits)
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_ICMP_RCV, d4, S.po[h, O_SKBCNT])
@@ -2113,6 +2154,9 @@ def tcp_queued(S, s, h, t):
     TCP_OFO_DROP) to the receive queue; they are delivered when the reader copies them."""
     f = S.pk[h, F_FLOWK]
     nxt = tcp_end_seq(S, h)
+    # tcp_queue_rcv moved rcv_nxt; tcp_event_data_recv -> tcp_rcv_rtt_measure before tcp_ofo_queue
+    S.tf[f, TF_NXT] = nxt
+    tcp_rcv_rtt_measure(S, f, t)
     k = S.tf[f, TF_OFO]
     while k >= 0 and seqd(S.pk[k, F_SEQ], nxt) <= 0:
         nk = S.tofo[k]
@@ -2138,6 +2182,7 @@ def tcp_ctrl_seq(S, h):
         S.tf[f, TF_HAVE_NXT] = 1
         S.tf[f, TF_NXT] = (S.pk[h, F_SEQ] + 1) & 0xFFFFFFFF
         S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
+        S.tf[f, TF_COPIED] = S.tf[f, TF_NXT]
         S.tf[f, TF_WND] = tcp_select_window(S, f, S.pk[h, F_SOCK])
     elif (fl & TCP_FIN) != 0 and S.tf[f, TF_HAVE_NXT] != 0 and S.pk[h, F_SEQ] == S.tf[f, TF_NXT]:
         S.tf[f, TF_NXT] = (S.tf[f, TF_NXT] + 1) & 0xFFFFFFFF
@@ -2156,10 +2201,11 @@ SKB_MAX_ORDER0 = 4096 - 320  # SKB_MAX_ORDER(0, 0): a page less SKB_DATA_ALIGN(s
 
 @njit(cache=True, inline="always")
 def tcp_can_ingest(S, s, h):
-    """Whether skb h fits its connection's receive memory (sk_rcvbuf: the socket s's rcvbuf)
-    under host.kernel's rule (P_RMEM_RULE)."""
-    rmem = S.tf[S.pk[h, F_FLOWK], TF_RMEM]
-    rcvbuf = S.ss[s, SS_RCVBUF]
+    """Whether skb h fits its connection's receive memory (its sk_rcvbuf, sk_rcvbuf()) under
+    host.kernel's rule (P_RMEM_RULE)."""
+    f = S.pk[h, F_FLOWK]
+    rmem = S.tf[f, TF_RMEM]
+    rcvbuf = sk_rcvbuf(S, f, s)
     rule = S.P[P_RMEM_RULE]
     if rule == RMEM_TRUESIZE:
         return rmem + S.po[h, O_SKBTRUE] <= rcvbuf
@@ -2256,7 +2302,7 @@ def tcp_collapse_queues(S, f, s):
             d += collapse_rows(S, s, rows, n)
         else:
             tiny += rtrue
-            if tiny > (S.ss[s, SS_RCVBUF] >> 3):
+            if tiny > (sk_rcvbuf(S, f, s) >> 3):
                 break
     n = 0
     off = S.ss[s, SS_QOFF]
@@ -2287,7 +2333,7 @@ def tcp_prune_ofo_queue(S, f, s, h, t):
     for j in range(n):
         rows[j] = k
         k = S.tofo[k]
-    goal = S.ss[s, SS_RCVBUF] >> 3
+    goal = sk_rcvbuf(S, f, s) >> 3
     pruned = False
     for j in range(n - 1, -1, -1):
         k = rows[j]
@@ -2303,7 +2349,7 @@ def tcp_prune_ofo_queue(S, f, s, h, t):
         if j == 0 or goal <= 0:
             if tcp_can_ingest(S, s, h):
                 break
-            goal = S.ss[s, SS_RCVBUF] >> 3
+            goal = sk_rcvbuf(S, f, s) >> 3
     if pruned:
         S.misc[M_TCPL + TL_OFOPRUNED] += 1
     return pruned
@@ -2312,12 +2358,23 @@ def tcp_prune_ofo_queue(S, f, s, h, t):
 @njit(cache=True)
 def tcp_try_rmem_schedule(S, c, f, s, h, t):
     """tcp_try_rmem_schedule for data skb h of flow f on socket s: True when it may be queued.
-    tcp_prune_queue (PruneCalled) collapses the queues, then prunes the out-of-order queue, and
+    tcp_prune_queue (PruneCalled) clamps the window (tcp_clamp_window: an unlocked sk_rcvbuf
+    follows sk_rmem_alloc), collapses the queues, then prunes the out-of-order queue, and
     gives up (RcvPruned) if the skb still does not fit. The collapsing's CPU is charged here (l4
     stage) and added to the step by l4_done (misc[M_XCOST])."""
     if tcp_can_ingest(S, s, h):
         return True
+    classic = S.P[P_RMEM_RULE] == RMEM_CLASSIC
+    if not classic and S.tf[f, TF_RMEM] == 0:
+        # 972ca7a3bc9a (6.17): "Do nothing if our queues are empty", before PruneCalled
+        return False
     S.misc[M_TCPL + TL_PRUNE] += 1
+    # tcp_prune_queue: tcp_clamp_window when rmem >= rcvbuf (up to 6.16, 7.0+), when the skb
+    # does not fit (6.17-6.19); an unlocked buffer moves to rmem, then the skb may fit
+    if not classic or S.tf[f, TF_RMEM] >= sk_rcvbuf(S, f, s):
+        tcp_clamp_window(S, c, f, s, t)
+        if tcp_can_ingest(S, s, h):
+            return True
     d = tcp_collapse_queues(S, f, s)
     if d > 0:
         charge(S, c, level_of(S, c), Y_COLLAPSE, d, 0)
@@ -2329,6 +2386,234 @@ def tcp_try_rmem_schedule(S, c, f, s, h, t):
         return True
     S.misc[M_TCPL + TL_RCVPRUNED] += 1
     return False
+
+
+# ------------------------------------ Receive-buffer autotuning (tcp_rcv_space_adjust, DRS)
+# net/ipv4/tcp_input.c, per host.kernel (P_DRS, layout.py DRS_*). A TCP socket starts at
+# sk_rcvbuf = tcp_rmem[1] (tcp_init_sock; the [[app]]'s resolved rcvbuf) unless the program set
+# SO_RCVBUF (SOCK_RCVBUF_LOCK: [[app]] rcvbuf-lock). Each connection is its own socket: its
+# sk_rcvbuf is tf[f, TF_RCVBUF] (sk_rcvbuf() below), which every TCP rule reads (the window,
+# tcp_can_ingest, pruning, the backlog limit).
+# - tcp_init_buffer_space, once established: rcvq_space.space = the initial rcv_wnd (up to 4.19;
+#   tcp_select_initial_window: tcp_full_space capped at TCP_DEFAULT_INIT_RCVWND = 10 segments of
+#   the mss it was given), min(rcv_wnd, TCP_INIT_CWND x advmss) from 4.20 (041a14d26715 "tcp:
+#   start receiver buffer autotuning sooner"; min3 with rcv_ssthresh from 5.10, equal here);
+#   up to 4.19 also tcp_fixup_rcvbuf: sk_rcvbuf >= 2 x SKB_TRUESIZE(advmss + MAX_TCP_HEADER) x
+#   tcp_default_init_rwnd (20), x 4 with tcp_moderate_rcvbuf, capped at tcp_rmem[2] (removed by
+#   a337531b942b "tcp: up initial rmem to 128KB and SYN rwin to around 64KB", 4.20). A passive
+#   flow's advmss loses its 12 timestamp bytes only after this until 6.16 (cd171461b90a).
+# - tcp_rcv_rtt_measure (tcp_event_data_recv, per in-order data skb): the time rcv_nxt takes to
+#   pass rcv_nxt + rcv_wnd as it stood when the measurement started; tcp_rcv_rtt_update keeps
+#   the minimum of those samples (rcv_rtt_est.rtt_us << 3). The timestamp-based
+#   tcp_rcv_rtt_measure_ts is not run: the frames table holds no TSval/TSecr, and the replayed
+#   TSecr values echo the capture host's clock and its per-connection tsoffset, which the
+#   replaying host does not share: tcp_rtt_tsopt_us's delta is then beyond INT_MAX / 1000 for all
+#   but 2^31 / 1000 of the 2^32 values and the sample is dropped (returns -1).
+# - tcp_rcv_space_adjust, after each skb tcp_recvmsg copies: nothing until one RTT estimate
+#   (rtt >> 3) has passed since rcvq_space.time; then copied = copied_seq - rcvq_space.seq
+#   (6.16+, 2da35e4b4df9's series: less rcv_nxt - copied_seq still queued); if it exceeds
+#   rcvq_space.space the buffer may grow (tcp_rcvbuf_grow_rule) and space = copied; either way
+#   a new measurement starts (seq = copied_seq, time = now; 6.18+: the cached tcp_mstamp of the
+#   last segment processed, not refreshed).
+# - tcp_rcvbuf_grow also runs after an out-of-order skb is queued (6.16+, "tcp: adjust rcvbuf in
+#   presence of reorders"), with space unchanged and the out-of-order span added.
+# - tcp_clamp_window (tcp_prune_queue) sets sk_rcvbuf = min(sk_rmem_alloc, tcp_rmem[2]) when it
+#   is below tcp_rmem[2] and not locked: when rmem >= rcvbuf (up to 6.16, 7.0+; with one skb of
+#   overshoot allowed that grows the buffer, and the skb then fits), or whenever the skb does not
+#   fit (6.17-6.19, 1d2fbaad7cd8: that shrinks it; 972ca7a3bc9a returns first when rmem is 0).
+# tcp_win_from_space / tcp_space_from_win use half the memory as window, as tcp_select_window
+# here does (tcp_adv_win_scale = 1; the default scaling_ratio, not the one tcp_measure_rcv_mss
+# measures from len / truesize).
+SKB_SHINFO = 320  # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86_64
+
+
+@njit(cache=True, inline="always")
+def sk_rcvbuf(S, f, s):
+    """sk_rcvbuf of flow f's socket: its own once set, else the [[app]]'s (tcp_init_sock)."""
+    v = S.tf[f, TF_RCVBUF]
+    return v if v > 0 else S.ss[s, SS_RCVBUF]
+
+
+@njit(cache=True, inline="always")
+def tcp_clock(S, t):
+    """tp->tcp_mstamp in the unit rcv_rtt_est and rcvq_space keep: us (4.13+, tcp_clock_us)
+    or jiffies (tcp_time_stamp before)."""
+    if S.P[P_DRS] == DRS_STEP_J:
+        return jiffies(S, t)
+    return t // 1000
+
+
+@njit(cache=True)
+def tcp_set_rcvbuf(S, c, f, s, v, why, t):
+    """WRITE_ONCE(sk->sk_rcvbuf, v) for flow f, recorded as an events.parquet `rcvbuf` row."""
+    S.tf[f, TF_RCVBUF] = v
+    emit_event(S, t, -1, c, s, E_RCVBUF, v, why)
+
+
+@njit(cache=True, inline="always")
+def tcp_rcvmem(S, adv):
+    """tcp_rcv_space_adjust up to 6.5: rcvmem = SKB_TRUESIZE(advmss + MAX_TCP_HEADER), raised
+    by 128 until tcp_win_from_space(rcvmem) (space - space >> 1) holds one advmss."""
+    m = adv + S.P[P_MAX_TCP_HDR] + SKB_STRUCT + SKB_SHINFO
+    while m - (m >> 1) < adv:
+        m += 128
+    return m
+
+
+@njit(cache=True)
+def tcp_init_buffer_space(S, c, f, s, t):
+    """tcp_init_buffer_space when flow f is established (once): rcvq_space and, up to 4.19,
+    tcp_fixup_rcvbuf."""
+    if S.tf[f, TF_RQ_T] >= 0:
+        return
+    adv = S.tf[f, TF_ADVMSS]
+    ts12 = 12 if S.tf[f, TF_TS] != 0 else 0
+    passive = S.tf[f, TF_PASSIVE] != 0
+    rcvbuf = sk_rcvbuf(S, f, s)
+    full = rcvbuf - (rcvbuf >> 1)  # tcp_full_space at the SYN
+    if S.P[P_TCP_FIXUP] != 0:
+        # tcp_select_initial_window: mss = advmss less the timestamp only when known (the
+        # listener's tcp_openreq_init_rwin; the SYN has no ts_recent_stamp yet)
+        mss0 = adv if passive else adv + ts12
+        space = min(full, 10 * mss0)
+        if S.ss[s, SS_AUTOTUNE] != 0:
+            m = adv + ts12 if passive else adv  # a passive advmss keeps the 12 bytes here
+            rwnd = 20 if m <= 1460 else max(1460 * 20 // m, 2)  # tcp_default_init_rwnd
+            rcvmem = 2 * (m + S.P[P_MAX_TCP_HDR] + SKB_STRUCT + SKB_SHINFO) * rwnd
+            if S.P[P_MODRCV] != 0:
+                rcvmem <<= 2
+            if rcvbuf < rcvmem:
+                tcp_set_rcvbuf(S, c, f, s, min(rcvmem, S.P[P_TCP_RMEM2]), D_FIXUP, t)
+    else:
+        m = adv + ts12 if (passive and S.P[P_DRS] < DRS_SPACE) else adv
+        space = min(min(full, 65535), 10 * m)
+    S.tf[f, TF_RQ_SPACE] = space
+    S.tf[f, TF_RQ_SEQ] = S.tf[f, TF_COPIED]
+    S.tf[f, TF_RQ_T] = tcp_clock(S, t)
+    S.tf[f, TF_MSTAMP] = tcp_clock(S, t)
+
+
+@njit(cache=True)
+def tcp_rcv_rtt_measure(S, f, t):
+    """tcp_rcv_rtt_measure for an in-order data skb just queued (rcv_nxt already past it):
+    a sample when rcv_nxt reached the sequence one window ahead of where the measurement
+    started; tcp_rcv_rtt_update with win_dep keeps the minimum (0 samples count 1)."""
+    if S.tf[f, TF_WND] < 0:
+        return  # no window advertised yet: no measurement to start
+    now = tcp_clock(S, t)
+    if S.tf[f, TF_RTT_T] >= 0:
+        if seqd(S.tf[f, TF_NXT], S.tf[f, TF_RTT_SEQ]) < 0:
+            return
+        d = now - S.tf[f, TF_RTT_T]
+        if d <= 0:
+            d = 1
+        m = d << 3
+        if S.tf[f, TF_RTT] == 0 or m < S.tf[f, TF_RTT]:
+            S.tf[f, TF_RTT] = m
+    S.tf[f, TF_RTT_SEQ] = (S.tf[f, TF_NXT] + S.tf[f, TF_WND]) & 0xFFFFFFFF
+    S.tf[f, TF_RTT_T] = now
+
+
+@njit(cache=True)
+def tcp_ooo_span(S, f):
+    """TCP_SKB_CB(tp->ooo_last_skb)->end_seq - tp->rcv_nxt (0: empty out-of-order queue)."""
+    k = S.tf[f, TF_OFO]
+    if k < 0:
+        return 0
+    while S.tofo[k] >= 0:
+        k = S.tofo[k]
+    return seqd(tcp_end_seq(S, k), S.tf[f, TF_NXT])
+
+
+@njit(cache=True)
+def tcp_rcvbuf_grow_rule(S, c, f, s, newval, why, t):
+    """The buffer growth of tcp_rcv_space_adjust (up to 6.15) / tcp_rcvbuf_grow (6.16+) with
+    copied = newval against rcvq_space.space; sets space = newval. Integer arithmetic as the
+    kernel's (do_div, div_u64)."""
+    old = S.tf[f, TF_RQ_SPACE]
+    S.tf[f, TF_RQ_SPACE] = newval
+    if S.P[P_MODRCV] == 0 or S.ss[s, SS_AUTOTUNE] == 0:
+        return
+    drs = S.P[P_DRS]
+    adv = S.tf[f, TF_ADVMSS]
+    cap = S.P[P_TCP_RMEM2]
+    if drs <= DRS_STEP:
+        # "If rate increased by 25 %, assume slow start, rcvwin = 3 * copied; if rate increased
+        # by 50 %, assume sender can use 2x growth, rcvwin = 4 * copied"
+        rcvwin = (newval << 1) + 16 * adv
+        if newval >= old + (old >> 2):
+            if newval >= old + (old >> 1):
+                rcvwin <<= 1
+            else:
+                rcvwin += rcvwin >> 1
+        rcvbuf = min(rcvwin // adv * tcp_rcvmem(S, adv), cap)
+    elif drs <= DRS_GROW_WIN:
+        # minimal window to cope with losses + 16 segments, plus "Accommodate for sender rate
+        # increase (eg. slow start)": grow = rcvwin * (copied - space) / space, twice
+        rcvwin = (newval << 1) + 16 * adv
+        grow = rcvwin * (newval - old) // old if old > 0 else 0
+        rcvwin += grow << 1
+        if drs == DRS_GROW_MEM:
+            rcvbuf = min(rcvwin // adv * tcp_rcvmem(S, adv), cap)
+        else:
+            rcvbuf = min(rcvwin << 1, cap)  # tcp_space_from_win
+    else:
+        rcvwin = newval << 1  # "DRS is always one RTT late"
+        if drs == DRS_SPACE_GROW and old > 0:
+            rcvwin += (rcvwin * (newval - old) // old) << 1
+        elif drs == DRS_LOW_RTT:
+            rtt_us = S.tf[f, TF_RTT] >> 3
+            low = S.P[P_LOW_RTT]
+            if rtt_us < low:
+                rcvwin += rcvwin * rtt_us // low  # small RTT: grow by rcvwin * rtt / threshold
+            elif old > 0:
+                rcvwin += (rcvwin << 1) * (newval - old) // old
+        rcvwin += tcp_ooo_span(S, f)
+        rcvbuf = min(rcvwin << 1, cap)  # tcp_space_from_win
+    if rcvbuf > sk_rcvbuf(S, f, s):
+        tcp_set_rcvbuf(S, c, f, s, rcvbuf, why, t)
+
+
+@njit(cache=True)
+def tcp_rcv_space_adjust(S, c, f, s, h, t):
+    """tcp_recvmsg copied data skb h of flow f at t: copied_seq moves to its end (a partly old
+    skb adds only its new bytes; a connection's skbs are read in sequence order), then
+    tcp_rcv_space_adjust."""
+    e = tcp_end_seq(S, h)
+    if seqd(e, S.tf[f, TF_COPIED]) > 0:
+        S.tf[f, TF_COPIED] = e
+    if S.tf[f, TF_RQ_T] < 0 or S.tf[f, TF_RTT] == 0:
+        return  # no receiver RTT estimate yet
+    drs = S.P[P_DRS]
+    now = S.tf[f, TF_MSTAMP] if drs >= DRS_SPACE_GROW else tcp_clock(S, t)
+    if now - S.tf[f, TF_RQ_T] < (S.tf[f, TF_RTT] >> 3):
+        return
+    copied = seqd(S.tf[f, TF_COPIED], S.tf[f, TF_RQ_SEQ])
+    if drs >= DRS_SPACE:
+        copied -= seqd(S.tf[f, TF_NXT], S.tf[f, TF_COPIED])  # inq: still in the receive queue
+    if copied > S.tf[f, TF_RQ_SPACE]:
+        tcp_rcvbuf_grow_rule(S, c, f, s, copied, D_DRS, t)
+    S.tf[f, TF_RQ_SEQ] = S.tf[f, TF_COPIED]
+    S.tf[f, TF_RQ_T] = now
+
+
+@njit(cache=True)
+def tcp_clamp_window(S, c, f, s, t):
+    """tcp_clamp_window from tcp_prune_queue: sk_rcvbuf = min(sk_rmem_alloc, tcp_rmem[2]) when
+    below tcp_rmem[2] and not locked (global TCP memory taken as below tcp_mem[0])."""
+    rb = sk_rcvbuf(S, f, s)
+    if S.ss[s, SS_AUTOTUNE] != 0 and rb < S.P[P_TCP_RMEM2]:
+        nv = min(S.tf[f, TF_RMEM], S.P[P_TCP_RMEM2])
+        if nv != rb:
+            tcp_set_rcvbuf(S, c, f, s, nv, D_CLAMP, t)
+
+
+@njit(cache=True)
+def tcp_ofo_rcvbuf_grow(S, c, f, s, t):
+    """The end of tcp_data_queue_ofo (6.16+): tcp_rcvbuf_grow with rcvq_space.space unchanged,
+    so the out-of-order span is provisioned."""
+    if S.P[P_DRS] >= DRS_SPACE and S.tf[f, TF_RQ_T] >= 0:
+        tcp_rcvbuf_grow_rule(S, c, f, s, S.tf[f, TF_RQ_SPACE], D_DRS_OFO, t)
 
 
 # --------------------------------------------- Listen sockets (tcp_conn_request, tcp_check_req)
@@ -2463,6 +2748,8 @@ def tcp_child(S, c, h, s, f, t):
     accept()er. Returns the CPU ns, charged here."""
     S.ss[s, SS_ACCQ] += 1
     S.tf[f, TF_REQ] = RQ_EST
+    S.tf[f, TF_PASSIVE] = 1
+    tcp_init_buffer_space(S, c, f, s, t)  # tcp_rcv_state_process(SYN_RECV): tcp_init_transfer
     lv = level_of(S, c)
     d = S.cbase[C_CHILD]
     charge(S, c, lv, Y_CHILD, d, 1)
@@ -2697,10 +2984,11 @@ def tcp_cleanup_rbuf(S, c, k, h, t):
         return 0
     now = S.tf[f, TF_DELACK] >= 0 and seqd(S.tf[f, TF_NXT], S.tf[f, TF_WUP]) > S.tf[f, TF_MSS]
     rwn = tcp_receive_window(S, f)
-    full = S.ss[s, SS_RCVBUF] >> 1
+    rb = sk_rcvbuf(S, f, s)
+    full = rb >> 1
     nw = 0
     if not now and 2 * rwn <= full:
-        free = (S.ss[s, SS_RCVBUF] - S.tf[f, TF_RMEM]) >> 1
+        free = (rb - S.tf[f, TF_RMEM]) >> 1
         if free < 0:
             free = 0
         if free < (full >> 1) and (free < (full >> 4) or free < S.tf[f, TF_MSS]):
@@ -2713,6 +3001,8 @@ def tcp_cleanup_rbuf(S, c, k, h, t):
     # tcp_send_ack: Tcp OutSegs; the ACK advertises rcv_nxt and the new window; a pending
     # delayed ACK is cancelled (inet_csk_clear_xmit_timer in tcp_event_ack_sent)
     S.misc[M_TCPL + TL_RBUF_ACK] += 1
+    if S.P[P_DRS] >= DRS_SPACE_GROW:
+        S.tf[f, TF_MSTAMP] = tcp_clock(S, t)  # 6.18: tcp_mstamp_refresh before tcp_send_ack
     S.tf[f, TF_WND] = tcp_select_window(S, f, s)
     S.tf[f, TF_WUP] = S.tf[f, TF_NXT]
     S.tf[f, TF_UNACK] = 0
@@ -2765,8 +3055,22 @@ def l4_done_est(S, c, h, t):
     if kd == K_NOPROTO:
         drop(S, h, S_LOCAL, R_NOPROTO, S.se[h, S_LOCAL])
         S.misc[M_IPIN + (3)] += 1
+        if S.pk[h, F_IPEER] >= 0:
+            # ip_protocol_deliver_rcu: InUnknownProtos, then icmp_send(ICMP_DEST_UNREACH,
+            # ICMP_PROT_UNREACH) before kfree_skb_reason(IP_NOPROTO); the caller adds the cost
+            # to the local stage
+            return icmp_prot_unreach(S, c, h, t), -2
         return 0, -1
     S.misc[M_IPIN + (4)] += 1  # Ip InDelivers
+    if kd == K_IGMP:
+        consume(S, h, t)  # igmp_rcv ends in consume_skb for what it takes
+        return 0, -1
+    if kd == K_BADTCP:
+        # tcp_v4_rcv: TCP_MIB_INSEGS ("Count it even if it's bad"), then th->doff < 5 ->
+        # SKB_DROP_REASON_PKT_TOO_SMALL, bad_packet: TCP_MIB_INERRS; no RST
+        S.misc[M_TCPIN + (0)] += 1
+        drop(S, h, S_L4, R_TOOSMALL, t)
+        return 0, -1
     if kd == K_ICMP_ECHO or kd == K_ICMP:
         consume(S, h, t)
         if kd == K_ICMP_ECHO:
@@ -2796,6 +3100,11 @@ def l4_done_est(S, c, h, t):
         bp_mark_napi(S, s, h)
     if kd == K_TCP_CTRL:
         tcp_ctrl_seq(S, h)
+        f = S.pk[h, F_FLOWK]
+        S.tf[f, TF_MSTAMP] = tcp_clock(S, t)  # tcp_rcv_established / _state_process refresh
+        if (S.pk[h, F_FLAGS] & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK):
+            # tcp_rcv_synsent_state_process -> tcp_finish_connect -> tcp_init_transfer
+            tcp_init_buffer_space(S, c, f, s, t)
         consume(S, h, t)  # a pure ACK ends in tcp_ack(); nothing is queued
         return 0, -1
     if backlogged(S, h):
@@ -2843,6 +3152,10 @@ def l4_sock_rcv(S, c, h, s, t):
             S.tf[f, TF_HAVE_NXT] = 1
             S.tf[f, TF_NXT] = S.pk[h, F_SEQ]
             S.tf[f, TF_WUP] = S.pk[h, F_SEQ]
+            S.tf[f, TF_COPIED] = S.pk[h, F_SEQ]
+        if S.tf[f, TF_RQ_T] < 0:
+            tcp_init_buffer_space(S, c, f, s, t)  # established before the trace: taken as now
+        S.tf[f, TF_MSTAMP] = tcp_clock(S, t)  # tcp_rcv_established: tcp_mstamp_refresh
         cls = tcp_seq_class(S, f, h)
         if cls >= TQ_ZW:
             # out of the window: out_of_window in tcp_data_queue (tcp_enter_quickack_mode, an
@@ -2851,9 +3164,12 @@ def l4_sock_rcv(S, c, h, s, t):
                 if seqd(S.pk[h, F_SEQ], S.tf[f, TF_NXT]) < 0:
                     S.misc[M_TCPX + 4] += 1  # the old head's D-SACK comes first
                 S.misc[M_TCPX + 6] += 1  # TCPZeroWindowDrop
+            elif cls >= TQ_INVSEQ and S.P[P_TCP_ENDSEQ] != 0:
+                S.misc[M_TCPX + 8] += 1  # tcp_validate_incoming: LINUX_MIB_BEYOND_WINDOW
             S.ss[s, SS_DROPS] += 1
             drop(S, h, S_L4, R_TCP_ZEROWINDOW if cls == TQ_ZW else (
-                R_TCP_OVERWINDOW if cls == TQ_OVERWIN else R_TCP_INVALID_SEQ), t)
+                R_TCP_OVERWINDOW if cls == TQ_OVERWIN else (
+                    R_TCP_INVALID_SEQ if cls == TQ_INVSEQ else R_TCP_INVALID_END_SEQ)), t)
             tcp_ack_sent(S, f, h)
             return S.cbase[C_DROP], Y_DROP_L4
         if cls >= TQ_OLD:
@@ -2928,7 +3244,7 @@ def tcp_owned(S, h):
 def tcp_add_backlog(S, h, s, t):
     """tcp_add_backlog -> sk_add_backlog(sk, skb, limit): (cost, slot) as l4_done returns."""
     f = S.pk[h, F_FLOWK]
-    rcvbuf = S.ss[s, SS_RCVBUF]
+    rcvbuf = sk_rcvbuf(S, f, s)
     rule = S.P[P_TCP_BL_RULE]
     if rule == TCPBL_SUM:
         limit = rcvbuf + TCP_SNDBUF
@@ -3511,7 +3827,7 @@ def ttwu(S, c, k, t):
         ttwu_preempt(S, tc, S.ts[k, TS_SLEEP_T], t, t + S.cbase[L_IPI])
     elif S.cs[tc, CS_RQ_N] == 0:
         at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
-        if S.cs[tc, CS_X] == X_IDLE:
+        if S.cs[tc, CS_X] == X_IDLE and t - S.cs[tc, CS_IDLE_T] >= S.P[P_CRES]:
             at += S.P[P_CEXIT]
     heap_set(S, S.P[P_ETHR0] + k, at)
 
@@ -3588,6 +3904,13 @@ def l4_end(S, c, h, t):
     if d > 0:
         if slot >= 0:
             charge(S, c, level_of(S, c), slot, d, 1)
+        if S.po[h, O_OUTC] == O_DROPPED and S.po[h, O_DSTAGE] == S_LOCAL:
+            # the protocol unreachable of an IP_NOPROTO drop: ip_local_deliver's work
+            S.sc[h, S_LOCAL] += d
+            S.se[h, S_LOCAL] += d
+            S.po[h, O_TDONE] = S.se[h, S_LOCAL]
+            start_step(S, c, t, ST_WAKE, h, d)
+            return True
         S.sc[h, S_L4] += d
         if S.po[h, O_OUTC] == O_DROPPED or S.po[h, O_OUTC] == O_CONSUMED:
             S.po[h, O_TDONE] = t + d
@@ -3606,8 +3929,10 @@ def task_step_end(S, c, k, step, h, t):
         s = S.ts[k, TS_SOCK]
         rmem_release(S, s, S.po[h, O_SKBTRUE])
         if S.pk[h, F_KIND] == K_TCP:
-            # sk_eat_skb: the skb leaves its connection's receive queue and memory
+            # tcp_recvmsg_locked: copied_seq moves, tcp_rcv_space_adjust; then
+            # tcp_eat_recv_skb: the skb leaves its connection's receive queue and memory
             f = S.pk[h, F_FLOWK]
+            tcp_rcv_space_adjust(S, c, f, s, h, t)
             S.tf[f, TF_RMEM] -= S.po[h, O_SKBTRUE]
             S.tf[f, TF_QN] -= 1
         if S.pk[h, F_KIND] == K_UDP:
@@ -3685,6 +4010,7 @@ def cpu_complete(S, c, t):
                              S.cs[c, CS_REM])
             return
         S.cs[c, CS_X] = X_IDLE
+        S.cs[c, CS_IDLE_T] = t
         cpu_stop(S, c)
         schedule(S, c, t)
         return
@@ -5142,6 +5468,42 @@ def icmp_port_unreach(S, c, h, t):
         charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ROUTE], 1)
         d += S.cbase[C_ROUTE]
     return d
+
+
+@njit(cache=True)
+def icmp_prot_unreach(S, c, h, t):
+    """ip_protocol_deliver_rcu with no handler for the protocol and no raw socket: after
+    InUnknownProtos, icmp_send(ICMP_DEST_UNREACH, ICMP_PROT_UNREACH) (IPv6
+    ip6_protocol_deliver_rcu: icmpv6_send(ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR)), then
+    kfree_skb_reason(IP_NOPROTO), whose cost local delivery already paid. Returns the CPU ns,
+    charged here as icmp_port_unreach charges its message (symbol icmp_send, stage local)."""
+    lv = level_of(S, c)
+    v6 = S.pk[h, F_V6] != 0
+    # type 3 is in icmp_ratemask (0x1818); ICMPv6's default ratemask ("0-1,3-127") limits type 4
+    limited = True if v6 else (S.P[P_ICMP_MASK] >> 3) & 1 != 0
+    r = icmp_xmit_allow(S, h, t, limited)
+    if r == ICMP_SENT:
+        S.misc[M_ICMP + (IC_PARMPROB6 if v6 else IC_UNREACH4)] += 1
+        charge(S, c, lv, Y_ICMP_LOCAL, S.cbase[C_ICMP], 1)
+        return S.cbase[C_ICMP]
+    if r == ICMP_RL_HOST:
+        charge(S, c, lv, Y_ICMP_LOCAL, S.cbase[C_ROUTE], 1)  # icmp_route_lookup, as above
+        return S.cbase[C_ROUTE]
+    return 0
+
+
+@njit(cache=True)
+def icmp_time_exceeded(S, h, t):
+    """ip_expire / ip6frag_expire_frag_queue for a queue whose first fragment came
+    (INET_FRAG_FIRST_IN): icmp_send(ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME) (IPv6
+    icmpv6_send(ICMPV6_TIME_EXCEED, ICMPV6_EXC_FRAGTIME)) answering the head fragment h at the
+    expiry t, through the usual limits. Its CPU (the TIMER softirq's) is not charged, as the
+    rest of the timer's work."""
+    v6 = S.pk[h, F_V6] != 0
+    # type 11 is in icmp_ratemask (0x1818); ICMPv6's default ratemask limits type 3
+    limited = True if v6 else (S.P[P_ICMP_MASK] >> 11) & 1 != 0
+    if icmp_xmit_allow(S, h, t, limited) == ICMP_SENT:
+        S.misc[M_ICMP + (IC_TIMEEXC6 if v6 else IC_TIMEEXC4)] += 1
 
 
 @njit(cache=True)

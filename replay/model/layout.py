@@ -20,6 +20,13 @@ K_NOPROTO = 6  # IP protocol nobody handles: IP_NOPROTO in ip_local_deliver
 K_NONIP = 7  # ethertype nobody handles: UNHANDLED_PROTO in __netif_receive_skb_core
 K_BADIP = 8  # malformed IP header: IP_INHDR in ip_rcv_core
 K_TRUNC = 9  # truncated below the IP header's length: PKT_TOO_SMALL in ip_rcv_core
+# TCP header with a data offset below 5 (the decoder's bad-tcp-offset): a fine IP packet that
+# tcp_v4_rcv drops (PKT_TOO_SMALL, Tcp InErrs) after counting InSegs
+K_BADTCP = 10
+K_IGMP = 11  # IGMP (IPv4 protocol 2): igmp_rcv takes it (CONFIG_IP_MULTICAST), consumed
+# to the host's MAC but another unicast IP (explicit [host] addresses with IPs and MACs): no
+# local route, forwarding off: ip_error (IPv6 ip6_forward) drops it IP_INADDRERRORS in routing
+K_NOTLOCAL = 12
 
 # ---- drop reasons (kernel names; ring drops named by the NIC counter)
 DROP_REASONS = (
@@ -53,13 +60,17 @@ DROP_REASONS = (
     "TCP_RESET",  # tcp_rcv_state_process(LISTEN): a RST to a listener
     "TCP_OFO_QUEUE_PRUNE",  # tcp_prune_ofo_queue: an out-of-order skb freed to make room
     "OTHERHOST",  # ip_rcv_core / ip6_rcv_core: PACKET_OTHERHOST (a VLAN the host has no device for)
+    # tcp_sequence (6.17+, 9ca48d616ed7): data ending beyond the window while the receive queue
+    # holds data
+    "TCP_INVALID_END_SEQUENCE",
+    "IP_INADDRERRORS",  # ip_error / ip6_forward with forwarding off: not our address
 )
 R_RING, R_NOSOCK, R_RCVBUF, R_UNHANDLED, R_INHDR, R_TOOSMALL, R_NOPROTO, R_NF, R_BACKLOG, \
     R_SOCKBACKLOG, R_PROTOMEM, R_NOTSPEC, R_FRAG_TIMEOUT, R_FRAG_TOO_FAR, R_DUP_FRAG, \
     R_UDP_CSUM, R_TCP_OLD_DATA, R_TCP_OLD_SEQ, R_TCP_OFO_DROP, \
     R_TCP_OFOMERGE, R_TCP_ZEROWINDOW, R_TCP_OVERWINDOW, \
     R_TCP_INVALID_SEQ, R_TCP_LISTEN_OVERFLOW, R_TCP_FLAGS, R_TCP_RESET, \
-    R_TCP_OFO_PRUNE, R_OTHERHOST = range(len(DROP_REASONS))
+    R_TCP_OFO_PRUNE, R_OTHERHOST, R_TCP_INVALID_END_SEQ, R_INADDR = range(len(DROP_REASONS))
 R_NOT_SPECIFIED = R_NOTSPEC
 
 # ---- stages (same order as replay.model.stages.STAGE_IDS)
@@ -125,8 +136,27 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  P_ICMP_RL, P_ICMP_MASK, P_ICMP_PPS, P_ICMP_BURST, P_ICMP6_TMO, P_ICMP_ORDER, P_ICMP_PEER0,
  # 1 if ip(6)_list_rcv_finish passes a route hint (5.7+, engine.py list_core)
  P_ROUTE_HINT,
- ) = range(87)
-N_P = 87
+ # host.cstate-residency-ns: an idle CPU pays P_CEXIT only after this long in its idle loop
+ P_CRES,
+ # receive-buffer autotuning (engine.py "Receive-buffer autotuning"): net.ipv4.tcp_moderate_rcvbuf,
+ # tcp_rmem[2], the rule by kernel (DRS_*), net.ipv4.tcp_rcvbuf_low_rtt (6.19+), MAX_TCP_HEADER,
+ # 1 when tcp_init_buffer_space runs tcp_fixup_rcvbuf (up to 4.19)
+ P_MODRCV, P_TCP_RMEM2, P_DRS, P_LOW_RTT, P_MAX_TCP_HDR, P_TCP_FIXUP,
+ # 1: tcp_sequence also checks end_seq (6.17+, 9ca48d616ed7 "tcp: do not accept packets beyond
+ # window"), counting TcpExtBeyondWindow
+ P_TCP_ENDSEQ,
+ ) = range(95)
+N_P = 95
+# P_DRS: tcp_rcv_space_adjust's rule. DRS_STEP_J: 4.9-4.12, the 25 % / 50 % steps, rcvmem per
+# advmss, the clock in jiffies (tcp_time_stamp); DRS_STEP: 4.13-4.15, the same on the us clock
+# (645f4c6f2ebd "tcp: switch rcv_rtt_est and rcvq_space to high resolution timestamps");
+# DRS_GROW_MEM: 4.16-6.5, the proportional grow (c3916ad9320e "tcp: smoother receiver
+# autotuning"); DRS_GROW_WIN: 6.6-6.15, tcp_space_from_win instead of rcvmem (dfa2f0483360 "tcp:
+# get rid of sysctl_tcp_adv_win_scale"); DRS_SPACE: 6.16-6.17, tcp_rcvbuf_grow with rcvwin = 2 x
+# space (65c5287892e9 "tcp: fix sk_rcvbuf overshoot" and its series); DRS_SPACE_GROW: 6.18, the
+# slow-start grow back (aa251c84636c "tcp: fix too slow tcp_rcvbuf_grow() action"), the cached
+# tcp_mstamp; DRS_LOW_RTT: 6.19+, net.ipv4.tcp_rcvbuf_low_rtt
+DRS_STEP_J, DRS_STEP, DRS_GROW_MEM, DRS_GROW_WIN, DRS_SPACE, DRS_SPACE_GROW, DRS_LOW_RTT = range(7)
 # P_TCP_BL_RULE: sk_add_backlog's limit for a TCP segment: rcvbuf + sndbuf (< 4.10),
 # + 64 KiB headroom (4.10, c9c3321257e1 tcp_add_backlog), rcvbuf + sndbuf / 2 + 64 KiB (6.1, the
 # signed-overflow fix), 2 * rcvbuf + sndbuf / 2 + 64 KiB capped at UINT_MAX (6.10, ec00ed472bdb)
@@ -171,12 +201,13 @@ CTXR_HARDIRQ, CTXR_SOFTIRQ, CTXR_KSOFTIRQD, CTXR_TASK = range(4)
  CS_BP_BUDGET,  # busy polling: the budget of the napi->poll the poll machine runs
  CS_BP_SKIP,  # busy_poll_stop with prefer_busy_poll and the deferral armed: skip_schedule
  CS_TICK_REM,  # a reader's user-space step cut at a scheduler tick: the ns it still needs
+ CS_IDLE_T,  # when the CPU last entered its idle loop (the idle-state residency rule)
  # which accumulator slots a span used, per level (hardirq/softirq/task) two 64-bit words of
  # slot bits: flush_span visits those slots instead of all N_SLOTS (engine.py charge); new
  # columns go before it
  CS_ACCM,
- ) = range(75)
-N_CS = 75 + 5  # CS_ACCM .. CS_ACCM + 5
+ ) = range(76)
+N_CS = 76 + 5  # CS_ACCM .. CS_ACCM + 5
 BP_ITER, BP_STOP = 1, 2  # napi_poll in __napi_busy_loop's loop; busy_poll_stop's last poll
 
 # ---- per-queue state qs[q, *]
@@ -235,8 +266,9 @@ N_HW = 16
  SS_CONN,  # a connect()ed UDP socket (its napi id follows every skb, not only the first)
  SS_BP_BUDGET,  # sk_busy_poll_budget (SO_BUSY_POLL_BUDGET) or BUSY_POLL_BUDGET when it is 0
  SS_PREFER,  # sk_prefer_busy_poll (SO_PREFER_BUSY_POLL)
- ) = range(27)
-N_SS = 27
+ SS_AUTOTUNE,  # 1: no SO_RCVBUF (SOCK_RCVBUF_LOCK clear): tcp_rcv_space_adjust / tcp_clamp_window may resize
+ ) = range(28)
+N_SS = 28
 
 # ---- per-thread state ts[k, *]
 (TS_CPU, TS_SOCK, TS_STATE, TS_BATCH, TS_WORK, TS_PHASE, TS_MSG_N, TS_MSG_I, TS_SPAN_T,
@@ -357,6 +389,11 @@ SLOTS: tuple[tuple[str, str, str], ...] = (
     ("tcp_add_backlog", "l4", "tcp/ip"),  # 69
     ("tcp_v4_do_rcv", "l4", "tcp/ip"),  # 70
     ("ip_route_use_hint", "route", "tcp/ip"),  # 71 the route taken from a list-RX hint
+    # 72 ip_protocol_deliver_rcu's protocol unreachable (IPv6: parameter problem) for an IP
+    # protocol no handler takes, before the IP_NOPROTO drop: local delivery's work
+    ("icmp_send", "local", "tcp/ip"),
+    ("igmp_rcv", "l4", "tcp/ip"),  # 73 IGMP's handler (queries and reports: consumed)
+    ("kfree_skb_reason", "route", "mm"),  # 74 ip_error's drop (K_NOTLOCAL)
 )
 N_SLOTS = len(SLOTS)
 (Y_IRQ, Y_SOFTIRQ, Y_NRA, Y_POLL, Y_REFILL, Y_DRIVER, Y_GRO, Y_GRO_MERGE, Y_NETIF, Y_IP, Y_ROUTE,
@@ -367,15 +404,21 @@ N_SLOTS = len(SLOTS)
  Y_UDP_DEMUX, Y_UDP_GRO, Y_TUN_VXLAN, Y_TUN_GENEVE, Y_TUN_GRE, Y_IN_GRO, Y_IN_NETIF, Y_IN_IP,
  Y_IN_ROUTE, Y_IN_LOCAL, Y_IN_ARP, Y_TCP_ACK, Y_EXTHDR, Y_DROP_DRV, Y_CONNREQ, Y_CHILD,
  Y_ACCEPT, Y_APP_ACCEPT, Y_COLLAPSE, Y_RBUF_ACK, Y_BUSY, Y_DEFER_FREE, Y_DEFER_KICK,
- Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV, Y_ROUTE_HINT) = range(N_SLOTS)
+ Y_DEFER_IRQ, Y_TCP_BL, Y_TCP_DORCV, Y_ROUTE_HINT, Y_ICMP_LOCAL, Y_IGMP, Y_DROP_ROUTE) = range(N_SLOTS)
 assert N_SLOTS <= 128, "flush_span's slot masks (CS_ACCM) hold 2 x 64 slots per level"
 TUN_NONE, TUN_VXLAN, TUN_GENEVE, TUN_GRE = range(4)
 
 # ---- events.parquet kinds (engine codes)
-EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop")
-E_IRQ, E_POLL, E_NETRX, E_SQUEEZE, E_KSWAKE, E_RING, E_SOCK, E_DROP = range(len(EV_KINDS))
-EV_DETAILS = ("", "complete", "weight", "budget", "time", "softirq", "ksoftirqd")
-D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD = range(len(EV_DETAILS))
+# rcvbuf: a TCP connection's sk_rcvbuf changed (value: the new size, queue column: the socket;
+# detail: which kernel function did it)
+EV_KINDS = ("irq", "poll", "net_rx", "squeeze", "ksoftirqd_wake", "ring", "sock", "drop",
+            "rcvbuf")
+E_IRQ, E_POLL, E_NETRX, E_SQUEEZE, E_KSWAKE, E_RING, E_SOCK, E_DROP, E_RCVBUF = \
+    range(len(EV_KINDS))
+EV_DETAILS = ("", "complete", "weight", "budget", "time", "softirq", "ksoftirqd",
+              "tcp_rcv_space_adjust", "tcp_data_queue_ofo", "tcp_fixup_rcvbuf", "tcp_clamp_window")
+D_NONE, D_COMPLETE, D_WEIGHT, D_BUDGET, D_TIME, D_SOFTIRQ, D_KSOFTIRQD, D_DRS, D_DRS_OFO, \
+    D_FIXUP, D_CLAMP = range(len(EV_DETAILS))
 
 # ---- per-packet input columns pk[i, *] (one 2-D array keeps the engine's signature small)
 PK_FIELDS = ("t_vis", "t_wire", "que", "plen", "paylen", "kind", "sock", "gro_ok", "flowk",
@@ -438,7 +481,8 @@ M_TARR = 7
 M_IPIN, M_UDPIN, M_TCPIN = 8, 16, 24
 # M_TCPIN + 4: ACKs sent (Tcp OutSegs), + 5: of which by the delayed-ACK timer (TcpExt DelayedACKs)
 # M_TCPX + 0: TCPOFOQueue, + 1: TCPOFODrop, + 2: TCPOFOMerge, + 3: DelayedACKLost,
-# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop, + 7: TCPBacklogDrop
+# + 4: TCPDSACKOldSent, + 5: TCPDSACKOfoSent, + 6: TCPZeroWindowDrop, + 7: TCPBacklogDrop,
+# + 8: BeyondWindow (6.17+)
 M_TCPX = 32
 # ---- per-flow TCP receive state tf[flow, *] (the receiving socket's view of one connection):
 # NXT rcv_nxt (HAVE_NXT: known), WUP rcv_wup (rcv_nxt when the last ACK left), OFO the first
@@ -457,8 +501,15 @@ M_TCPX = 32
  # the socket backlog (engine.py "Socket backlog"): the reader thread + 1 that owns the
  # connection (lock_sock held over its copies), 0 if none; the backlog's first and last packet
  # (-1: empty; each packet's successor in tofo[packet]) and sk_backlog.len (truesize bytes)
- TF_OWNER, TF_BLH, TF_BLT, TF_BLLEN) = range(20)
-N_TF = 20
+ TF_OWNER, TF_BLH, TF_BLT, TF_BLLEN,
+ # receive-buffer autotuning (engine.py "Receive-buffer autotuning"): the connection's own
+ # sk_rcvbuf (0: not set yet, the [[app]]'s), copied_seq, rcvq_space (space, seq, time; time
+ # -1: tcp_init_buffer_space not run yet), rcv_rtt_est (rtt << 3, seq, time; time -1: no
+ # measurement started), the cached tcp_mstamp (6.18+), tp->advmss, 1 when the flow carries
+ # the timestamp option, 1 when the host opened it passively (a listener's child)
+ TF_RCVBUF, TF_COPIED, TF_RQ_SPACE, TF_RQ_SEQ, TF_RQ_T, TF_RTT, TF_RTT_SEQ, TF_RTT_T,
+ TF_MSTAMP, TF_ADVMSS, TF_TS, TF_PASSIVE) = range(32)
+N_TF = 32
 # tf[f, TF_REQ]: no handshake seen (a connection from before the trace), a request sock in the
 # SYN queue (NEW_SYN_RECV), a cookie SYN-ACK sent (no state kept), the child socket made
 # (ESTABLISHED), the SYN dropped (no SYN-ACK), the request gone (expired or reset)
@@ -476,11 +527,12 @@ M_XCOST = 66  # scratch: CPU ns tcp_prune_queue spent collapsing within the curr
 # M_ICMP + k: ICMP output (engine.py "ICMP replies"): the global token bucket's credit and stamp
 # (jiffies), the get_random_u32 stream, then counters: OutDestUnreachs (IPv4, IPv6),
 # OutRateLimitGlobal (one counter for both: icmpv6_global_allow counts ICMP_MIB_RATELIMITGLOBAL),
-# OutRateLimitHost (IPv4), Icmp6OutRateLimitHost, OutEchoReps (IPv4, IPv6)
+# OutRateLimitHost (IPv4), Icmp6OutRateLimitHost, OutEchoReps (IPv4, IPv6), OutTimeExcds (IPv4,
+# IPv6: the reassembly timer's), Icmp6OutParmProblems (an unknown next header)
 M_ICMP = 68
 (IC_CREDIT, IC_STAMP, IC_RNG, IC_UNREACH4, IC_UNREACH6, IC_RL_GLOBAL, IC_RL_HOST4, IC_RL_HOST6,
- IC_ECHOREP4, IC_ECHOREP6) = range(10)
-N_MISC = 80
+ IC_ECHOREP4, IC_ECHOREP6, IC_TIMEEXC4, IC_TIMEEXC6, IC_PARMPROB6) = range(13)
+N_MISC = 84
 
 # ---- IP reassembly queues fq[key, *] (one row per fragq key; a key has at most one live queue)
 (FQ_LIVE, FQ_FLAGS, FQ_LEN, FQ_MEAT, FQ_TRUE, FQ_EXP, FQ_RID, FQ_HEAD, FQ_GEN, FQ_V6, FQ_SOCK,

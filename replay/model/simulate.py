@@ -31,7 +31,7 @@ from replay.model.classify import (
     sockets,
     tunnels,
 )
-from replay.model.config import kernel_version
+from replay.model.config import kernel_version, tcp_rmem
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed, rss_table_size
 from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
@@ -405,7 +405,11 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
             a.setdefault("accept-ns", 0)
             a.setdefault("busy-poll", int(cfg["sysctl"]["net.core.busy_read"]))
             a.setdefault("wait", "recvmsg")
-            a.setdefault("rcvbuf", cfg["sysctl"]["net.core.rmem_default"])
+            # tcp_init_sock: sk_rcvbuf = tcp_rmem[1], autotuned (no SO_RCVBUF); UDP: rmem_default
+            tcp_app = str(a["match"]).strip().lower().startswith("tcp")
+            a.setdefault("rcvbuf", tcp_rmem(cfg)[1] if tcp_app
+                         else cfg["sysctl"]["net.core.rmem_default"])
+            a.setdefault("rcvbuf-lock", False)
             a.setdefault("name", f"app{i}")
 
     drv = DRIVERS[cfg["nic"]["driver"]]
@@ -437,6 +441,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     skb_hash = _skb_hash(hashes, cols.flow)
 
     fkind = kinds(cols)
+    if hv.notlocal is not None:
+        # not for our IP: routing drops it, unless ip_rcv_core did first (a bad header)
+        fkind[hv.notlocal & (fkind != L.K_BADIP) & (fkind != L.K_TRUNC)] = L.K_NOTLOCAL
     fsock = sockets(cols, apps, int(cfg["host"]["ehash-secret"]))
     frg = fragments(cols, fkind)
     fcsum = ip_summed(cols, drv.rx_csum, bool(cfg["nic"]["rx-checksumming"]))
@@ -477,7 +484,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
 
     gro_ok = (cols.proto == 6) & cols.has_ports & (cols.frag == 0) & (
         v6 | ((cols.ip_version == 4) & (cols.ip_hlen == 20))
-    )
+    ) & (fkind != L.K_BADTCP)  # tcp_gro_receive: `if (thlen < sizeof(*th)) goto out` (flush)
     # UDP_GRO sockets: udp_gro_receive_segment needs a non-zero checksum ("for symmetry with GSO")
     ugro = np.array([bool(a.get("udp-gro")) for a in apps] + [False], dtype=bool)
     gro_ok |= (cols.proto == 17) & cols.has_ports & (cols.frag == 0) & ~cols.csum_zero & (
@@ -539,7 +546,14 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     # CFS before EEVDF (6.6): sysctl_sched_wakeup_granularity 1 ms scaled like the slice
     # (SCHED_TUNABLESCALING_LOG, kernel/sched/fair.c); EEVDF has no wake-up granularity
     P[L.P_WGRAN] = -1 if kv >= (6, 6) else 1_000_000 * (1 + int(math.log2(min(ncpu, 8))))
+    # idle states: the config's numbers, or the profile's [idle] (a measured machine's), written
+    # back so that run.json shows what the run used
+    idle = profile.get("idle", {})
+    for key, pk_ in (("cstate-exit-ns", "exit-ns"), ("cstate-residency-ns", "residency-ns")):
+        if cfg["host"][key] == "auto":
+            cfg["host"][key] = int(idle.get(pk_, 0))
     P[L.P_CEXIT] = int(cfg["host"]["cstate-exit-ns"])
+    P[L.P_CRES] = int(cfg["host"]["cstate-residency-ns"])
     P[L.P_GRO_FT] = int(cfg["sysfs"]["gro_flush_timeout"])
     P[L.P_DEFER] = int(cfg["sysfs"]["napi_defer_hard_irqs"])
     P[L.P_THREADED] = 1 if cfg["sysfs"]["threaded"] else 0
@@ -582,6 +596,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         qcaps.append(max(cap, 2))
         ss[s, L.SS_RCVBUF] = int(a["rcvbuf"])
         ss[s, L.SS_PROTO] = 6 if str(a["match"]).strip().lower().startswith("tcp") else 17
+        # SOCK_RCVBUF_LOCK: a program that set SO_RCVBUF is never resized (engine.py
+        # "Receive-buffer autotuning")
+        ss[s, L.SS_AUTOTUNE] = 1 if ss[s, L.SS_PROTO] == 6 and not a.get("rcvbuf-lock") else 0
         if a.get("listen"):
             # __sys_listen: backlog capped at somaxconn (a negative one, as unsigned, too);
             # inet_csk_listen_start: sk_max_ack_backlog = backlog
@@ -700,7 +717,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     qs[:, L.QS_HW_TMR] = L.INF
     qs[:, L.QS_SH_SKB] = -1
     bl = _backlog_arrays(cfg, P, nq, ncpu, n, kv)
-    ipeer, n_ipeer = icmp_peers(cols, fkind, ftun)  # ICMP replies' destinations (model/icmp.py)
+    # ICMP replies' destinations (model/icmp.py): a datagram an [[app]] socket takes is never
+    # answered, so only the others (and fragments, whose ports are in the first) need a peer
+    ipeer, n_ipeer = icmp_peers(cols, fkind, ftun, (fsock >= 0) & (cols.frag == 0))
     pk = np.empty((n, L.N_PK), dtype=np.int64)  # every field is filled just below
     # pk's fields: per-frame columns are gathered by each packet's frame index in one compiled
     # pass (no n-row temporary per field: 140 B per packet of memory to fault in and free);
@@ -734,6 +753,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     tf[:, L.TF_WND] = -1
     tf[:, L.TF_BLH] = -1
     tf[:, L.TF_BLT] = -1
+    _autotune_flows(tf, cols, v6)
     # tcp_add_backlog's limit (engine.py "socket backlog"): c9c3321257e1 (4.10) added the 64 KiB
     # headroom, the signed-overflow fix (6.1) halved sndbuf's share, ec00ed472bdb (6.10) doubled
     # rcvbuf's
@@ -741,6 +761,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
                           else L.TCPBL_HALF_SND if kv < (6, 10) else L.TCPBL_TWICE_RCV)
     P[L.P_TCP_ACKS] = 1 if cfg["host"]["tcp-acks"] else 0
     _listen_params(P, cfg, kv)
+    _autotune_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     # the engine rewrites a decapsulated packet's kind to the inner
     kind0 = pk[:, L.F_KIND].astype(np.int8)
@@ -827,6 +848,37 @@ def _hw_aggregation(P: np.ndarray, cfg: dict[str, Any], drv: Driver, notes: list
 
 
 # ------------------------------------------------------------------------------------- tables
+
+
+def _autotune_flows(tf: np.ndarray, cols: Any, v6: np.ndarray) -> None:
+    """Per-flow receive-buffer autotuning state (engine.py "Receive-buffer autotuning"): no
+    rcvq_space / rcv_rtt_est yet, and tp->advmss: dst_metric_advmss of an MTU-1500 route (1460
+    over IPv4, 1440 over IPv6) less TCPOLEN_TSTAMP_ALIGNED (12) when the flow's data segments
+    carry the timestamp option (a TCP header of 32 bytes or more)."""
+    tf[:, L.TF_RQ_T] = -1
+    tf[:, L.TF_RTT_T] = -1
+    data = (cols.proto == 6) & (cols.payload_len > 0)
+    tf[cols.flow[data & (cols.tcp_hlen >= 32)], L.TF_TS] = 1
+    base = np.full(tf.shape[0], 1460, np.int64)
+    base[cols.flow[v6]] = 1440
+    tf[:, L.TF_ADVMSS] = base - 12 * tf[:, L.TF_TS]
+
+
+def _autotune_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> None:
+    """The receive-buffer autotuning rule of host.kernel and its sysctls (layout.py DRS_*)."""
+    sc = cfg["sysctl"]
+    P[L.P_MODRCV] = 1 if sc["net.ipv4.tcp_moderate_rcvbuf"] else 0
+    P[L.P_TCP_RMEM2] = tcp_rmem(cfg)[2]
+    P[L.P_LOW_RTT] = int(sc["net.ipv4.tcp_rcvbuf_low_rtt"] or 0)
+    # MAX_TCP_HEADER: SKB_SMALL_HEAD_CACHE_SIZE is SKB_HEAD_ALIGN(MAX_TCP_HEADER), i.e. it plus
+    # the 320 of skb_shared_info (skbuff.c)
+    P[L.P_MAX_TCP_HDR] = int(cfg["host"]["skb-small-head"]) - 320
+    P[L.P_TCP_FIXUP] = 1 if kv < (4, 20) else 0  # removed by a337531b942b (4.20)
+    P[L.P_TCP_ENDSEQ] = 1 if kv >= (6, 17) else 0  # 9ca48d616ed7, 6c758062c64d (6.17)
+    P[L.P_DRS] = (L.DRS_STEP_J if kv < (4, 13) else L.DRS_STEP if kv < (4, 16)
+                  else L.DRS_GROW_MEM if kv < (6, 6) else L.DRS_GROW_WIN if kv < (6, 16)
+                  else L.DRS_SPACE if kv < (6, 18) else L.DRS_SPACE_GROW if kv < (6, 19)
+                  else L.DRS_LOW_RTT)
 
 
 def _listen_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> None:
@@ -1054,9 +1106,11 @@ def _events_table(S: Any) -> pa.Table:
 
 
 def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
-             hwagg: int = 0) -> dict[str, int]:
+             hwagg: int = 0, core_dropped: int = 0) -> dict[str, int]:
     """`ethtool -S` with the driver's own names (KERNEL.md §7); the aggregation counters when
-    LRO is on (the drivers list them always; the model adds them with the feature)."""
+    LRO is on (the drivers list them always; the model adds them with the feature).
+    core_dropped: the device's core_stats rx_dropped (enqueue_to_backlog and
+    __netif_receive_skb_core's no-handler drops, dev_core_stats_rx_dropped_inc)."""
     rx_packets = int(qs[:nq, L.QS_ACCEPTED].sum())
     rx_bytes = int(qs[:nq, L.QS_BYTES].sum())
     missed = int(qs[:nq, L.QS_MISSED_DROP].sum())
@@ -1091,8 +1145,10 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
             out[f"rx-{q}.packets"] = int(qs[q, L.QS_ACCEPTED])
             out[f"rx-{q}.bytes"] = int(qs[q, L.QS_BYTES])
         return out
-    out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_missed_errors": missed,
-           "rx_no_dma_resources": 0}
+    # ixgbe's "rx_dropped" is IXGBE_NETDEV_STAT(rx_dropped) of dev_get_stats()
+    # (ixgbe_get_ethtool_stats), which adds the core_stats rx_dropped (net/core/dev.c)
+    out = {"rx_packets": rx_packets, "rx_bytes": rx_bytes, "rx_dropped": core_dropped,
+           "rx_missed_errors": missed, "rx_no_dma_resources": 0}
     if hwagg:
         # ixgbe_update_rsc_stats: rsc_count += append_cnt, rsc_flush++ per RSC skb; ethtool's
         # hw_rsc_aggregated / hw_rsc_flushed (ixgbe_ethtool.c)
@@ -1157,6 +1213,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
     # ip_rcv
     snmp = {
         "Ip": {"InReceives": c4(T.AT_IP) + c4(T.DECAP), "InHdrErrors": c4(T.INHDR),
+               "InAddrErrors": c4(T.INADDR),
                "InUnknownProtos": c4(T.NOPROTO), "InDelivers": c4(T.DELIV_L4) + c4(T.DECAP),
                "ReasmTimeout": int(fx[L.FX_TMO4]),
                "ReasmReqds": int(fx[L.FX_REQ4]), "ReasmOKs": int(fx[L.FX_OK4]),
@@ -1166,7 +1223,7 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                 "InErrors": c4(T.RCVBUF_UDP), "RcvbufErrors": c4(T.RCVBUF_UDP), "MemErrors": 0,
                 "IgnoredMulti": c4(T.IGNORED_MULTI)},
         # TCP_MIB_* are one set for IPv4 and IPv6 (/proc/net/snmp6 has no Tcp6 lines)
-        "Tcp": {"InSegs": both(T.TCP_IN), "OutSegs": outsegs + n_rst, "InErrs": 0,
+        "Tcp": {"InSegs": both(T.TCP_IN), "OutSegs": outsegs + n_rst, "InErrs": both(T.TCP_ERR),
                 "OutRsts": n_rst, "RetransSegs": int(tl[L.TL_SYNRETR])},
         "TcpExt": {"DelayedACKs": int(S.misc[L.M_TCPIN + 5]),
                    "TCPRcvQDrop": both(T.PROTOMEM),
@@ -1193,6 +1250,10 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
                    # LINUX_MIB_BUSYPOLLRXPACKETS: __napi_busy_loop adds each poll's work
                    "BusyPollRxPackets": int(qs[:nq, L.QS_BPRX].sum())},
     }
+    if kernel_version(cfg) >= (6, 17):
+        # LINUX_MIB_BEYOND_WINDOW (6c758062c64d, 6.17): tcp_validate_incoming's
+        # TCP_INVALID_SEQUENCE and TCP_INVALID_END_SEQUENCE drops
+        snmp["TcpExt"]["BeyondWindow"] = int(S.misc[L.M_TCPX + 8])
     # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, then per type); the
     # replies and errors sent come from the engine's ICMP output (model/icmp.py)
     icmp4, icmpmsg, icmp6 = icmp_counters(S.misc, kernel_version(cfg), c4(T.ICMP_IN),
@@ -1203,7 +1264,8 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
     snmp6 = {
         "Ip6InReceives": c6(T.AT_IP) + c6(T.DECAP),
         "Ip6InDelivers": c6(T.DELIV_L4) + c6(T.DECAP),
-        "Ip6InHdrErrors": c6(T.INHDR), "Ip6InUnknownProtos": c6(T.NOPROTO),
+        "Ip6InHdrErrors": c6(T.INHDR), "Ip6InAddrErrors": c6(T.INADDR),
+        "Ip6InUnknownProtos": c6(T.NOPROTO),
         "Ip6InTruncatedPkts": c6(T.TRUNC),
         "Ip6ReasmTimeout": int(fx[L.FX_TMO6]), "Ip6ReasmReqds": int(fx[L.FX_REQ6]),
         "Ip6ReasmOKs": int(fx[L.FX_OK6]), "Ip6ReasmFails": int(fx[L.FX_FAIL6]),
@@ -1217,7 +1279,9 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
         "softnet_stat": softnet,
         "softirqs": {"NET_RX": [int(cs[c, L.CS_NETRX]) for c in range(ncpu)]},
         "interrupts": interrupts,
-        "ethtool": _ethtool(drv, qs, nq, cs, int(S.P[L.P_HWAGG])),
+        "ethtool": _ethtool(drv, qs, nq, cs, int(S.P[L.P_HWAGG]),
+                            int(cs[:, L.CS_DROPPED].sum())
+                            + int(np.count_nonzero(S.po[:, L.O_DREASON] == L.R_UNHANDLED))),
         "napi": napi,
         "snmp": snmp,
         "snmp6": snmp6,

@@ -17,8 +17,8 @@ from replay.model import layout as L  # noqa: N812
 # tallies, each kept per IP version (row 0: IPv4, row 1: IPv6)
 (AT_IP, DELIV_L4, READ_UDP, RCVBUF_UDP, NOPORTS, CSUMERR_UDP, RCVBUF_CSUM_UDP, RST, DECAP,
  UDP_TUN, INHDR, TRUNC, NOPROTO, TCP_IN, PROTOMEM, HEADS, ICMP_IN, ECHO_IN,
- IGNORED_MULTI) = range(19)
-N_TALLY = 19
+ IGNORED_MULTI, TCP_ERR, INADDR) = range(21)
+N_TALLY = 21
 
 
 @njit(cache=True)
@@ -32,7 +32,7 @@ def _tally(pk, po, se, kind0, v6, tcp_rst_ok, out):  # pragma: no cover - numba
         kind = pk[i, L.F_KIND]
         reason = po[i, L.O_DREASON]
         udp = kind == L.K_UDP
-        tcp = kind == L.K_TCP or kind == L.K_TCP_CTRL
+        tcp = kind == L.K_TCP or kind == L.K_TCP_CTRL or kind == L.K_BADTCP
         l4 = se[i, L.S_L4] >= 0
         # ip_rcv_core frees a PACKET_OTHERHOST skb before IPSTATS_MIB_IN (a VLAN without device)
         if se[i, L.S_IP] >= 0 and kind0[i] != L.K_ARP and reason != L.R_OTHERHOST:
@@ -68,8 +68,12 @@ def _tally(pk, po, se, kind0, v6, tcp_rst_ok, out):  # pragma: no cover - numba
                 out[r, UDP_TUN] += 1
         if reason == L.R_INHDR:
             out[r, INHDR] += 1
-        elif reason == L.R_TOOSMALL:
-            out[r, TRUNC] += 1
+        elif reason == L.R_TOOSMALL and po[i, L.O_DSTAGE] == L.S_IP:
+            out[r, TRUNC] += 1  # ip_rcv_core's InTruncatedPkts
+        elif reason == L.R_TOOSMALL and kind == L.K_BADTCP:
+            out[r, TCP_ERR] += 1  # tcp_v4_rcv's bad_packet: TCP_MIB_INERRS
+        elif reason == L.R_INADDR:
+            out[r, INADDR] += 1  # ip_error / ip6_forward: IPSTATS_MIB_INADDRERRORS
         elif reason == L.R_NOPROTO:
             out[r, NOPROTO] += 1
         elif reason == L.R_PROTOMEM:

@@ -210,7 +210,7 @@ def finish(
         "real": {
             "kernel": hostinfo.kernel_release(), "hz": hz, "hz_source": hz_src,
             "cpu": hostinfo.cpu_model(), "cpus": hostinfo.ncpus(),
-            "priority": opts.priority, "netns": pair.name,
+            "priority": opts.priority, "receiver": opts.receiver, "netns": pair.name,
             "veth": {"host": pair.host_if, "peer": pair.ns_if, "mtu": pair.mtu,
                      "host_ip": pair.host_ip, "ns_ip": pair.ns_ip},
             "sender": {"cpu": sender_cpu, "comm": sender_comm, "argv": snd_argv,

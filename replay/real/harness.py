@@ -69,6 +69,9 @@ class RealOptions:
     # the other tenants sit in their own). RT throttling (kernel.sched_rt_runtime_us, 95%)
     # still leaves the CPU to others for 50 ms a second; runs are bounded to seconds.
     priority: str = "fifo"
+    # the receivers' loop: "compiled" (replay/real/fastloop.py: the app does what its [[app]]
+    # says and little else) or "python" (about 5 us of its own per message on this VM)
+    receiver: str = "compiled"
 
 
 def _write_counters(pair: VethPair) -> dict[str, Any]:
@@ -290,7 +293,8 @@ def run_real(
                         "--work-ns", str(a["work-ns"]), "--batch", str(a["batch"]),
                         "--bufsize", str(bufsize), "--max-messages", str(opts.max_packets),
                         "--deadline", str(opts.max_seconds + 10), "--idle", str(opts.idle_s),
-                        "--priority", opts.priority, "--stop-file", str(work / "sent-done"),
+                        "--priority", opts.priority, "--loop", opts.receiver,
+                        "--stop-file", str(work / "sent-done"),
                         "--ready", str(ready), "--out", str(out))
                     with open(work / f"app{i}.err", "w") as errf:
                         p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
@@ -328,7 +332,12 @@ def run_real(
                             # Python reader's are deep) at every sample costs the sampled
                             # task time that perf then charges to it; the leaf user symbol
                             # still comes from the sample's IP
-                            [*tool_prio, "perf", "record", "-a", "-g", "--kernel-callchains",
+                            # on the sender's CPU like dumpcap: the model is fed the
+                            # captured send times, so work there moves nothing it predicts,
+                            # while perf draining its buffers on a reader's CPU (FIFO 60)
+                            # would stall the reader; -a still samples every CPU
+                            [*tool_prio, "taskset", "-c", str(sender_cpu), "perf", "record",
+                             "-a", "-g", "--kernel-callchains",
                              "-e", "cpu-clock", "-c",
                              str(opts.perf_period_ns), "-k", "mono", "-o",
                              str(work / "perf.data")],

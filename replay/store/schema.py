@@ -76,4 +76,7 @@ EVENT_KINDS = {
     "backlog": "input_pkt_queue length sample on `cpu`",
     "sock": "socket receive memory sample: value = rmem_alloc bytes; queue = app index",
     "drop": "a drop; value = frame; detail = reason",
+    "rcvbuf": "a TCP connection's sk_rcvbuf changed: value = the new size; queue = app index; "
+              "detail = the kernel function (tcp_rcv_space_adjust, tcp_data_queue_ofo, "
+              "tcp_fixup_rcvbuf, tcp_clamp_window)",
 }
