@@ -73,7 +73,8 @@ def test_compiled_loop_stops_at_its_bounds() -> None:
     s.close()
 
 
-def test_receiver_process_compiled_loop(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["compiled", "python"])
+def test_receiver_process(tmp_path: Path, loop: str) -> None:
     """`python -m replay.real.receiver` as the harness starts it, outside a namespace."""
     probe, port = _socket()
     probe.close()
@@ -81,7 +82,7 @@ def test_receiver_process_compiled_loop(tmp_path: Path) -> None:
     p = subprocess.Popen([sys.executable, "-m", "replay.real.receiver", "--addr", "127.0.0.1",
                           "--ports", str(port), "--batch", "4", "--work-ns", "1000",
                           "--stop-file", str(stop), "--ready", str(ready), "--out", str(out),
-                          "--priority", "normal", "--deadline", "20"],
+                          "--priority", "normal", "--deadline", "20", "--loop", loop],
                          cwd=ROOT, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 60
     while not ready.exists():

@@ -5458,16 +5458,27 @@ def icmp_port_unreach(S, c, h, t):
     v6 = S.pk[h, F_V6] != 0
     # type 3 (IPv4) is in icmp_ratemask unless the sysctl says otherwise; ICMPv6's default
     # ratemask ("0-1,3-127") limits type 1
-    limited = True if v6 else (S.P[P_ICMP_MASK] >> 3) & 1 != 0
+    return d + icmp_send_limited(S, c, lv, h, t, IC_UNREACH6 if v6 else IC_UNREACH4,
+                                 Y_ICMP_SEND)
+
+
+@njit(cache=True, inline="always")
+def icmp_send_limited(S, c, lv, h, t, counter, slot):
+    """A destination unreachable or parameter problem (types 3 and 4: rate-limited for ICMPv6,
+    and type 3 for IPv4 while icmp_ratemask has its bit) answering h, through the limits;
+    counted in misc[M_ICMP + counter] when it leaves. Returns the CPU ns, charged to `slot`:
+    the message (fixed.icmp_reply) when it leaves; a host-limited one pays icmp_route_lookup
+    before the per-host test (stage.route's base); a globally limited one nothing of note."""
+    limited = True if S.pk[h, F_V6] != 0 else (S.P[P_ICMP_MASK] >> 3) & 1 != 0
     r = icmp_xmit_allow(S, h, t, limited)
     if r == ICMP_SENT:
-        S.misc[M_ICMP + (IC_UNREACH6 if v6 else IC_UNREACH4)] += 1
-        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ICMP], 1)
-        d += S.cbase[C_ICMP]
-    elif r == ICMP_RL_HOST:
-        charge(S, c, lv, Y_ICMP_SEND, S.cbase[C_ROUTE], 1)
-        d += S.cbase[C_ROUTE]
-    return d
+        S.misc[M_ICMP + counter] += 1
+        charge(S, c, lv, slot, S.cbase[C_ICMP], 1)
+        return S.cbase[C_ICMP]
+    if r == ICMP_RL_HOST:
+        charge(S, c, lv, slot, S.cbase[C_ROUTE], 1)
+        return S.cbase[C_ROUTE]
+    return 0
 
 
 @njit(cache=True)
@@ -5477,19 +5488,9 @@ def icmp_prot_unreach(S, c, h, t):
     ip6_protocol_deliver_rcu: icmpv6_send(ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR)), then
     kfree_skb_reason(IP_NOPROTO), whose cost local delivery already paid. Returns the CPU ns,
     charged here as icmp_port_unreach charges its message (symbol icmp_send, stage local)."""
-    lv = level_of(S, c)
-    v6 = S.pk[h, F_V6] != 0
     # type 3 is in icmp_ratemask (0x1818); ICMPv6's default ratemask ("0-1,3-127") limits type 4
-    limited = True if v6 else (S.P[P_ICMP_MASK] >> 3) & 1 != 0
-    r = icmp_xmit_allow(S, h, t, limited)
-    if r == ICMP_SENT:
-        S.misc[M_ICMP + (IC_PARMPROB6 if v6 else IC_UNREACH4)] += 1
-        charge(S, c, lv, Y_ICMP_LOCAL, S.cbase[C_ICMP], 1)
-        return S.cbase[C_ICMP]
-    if r == ICMP_RL_HOST:
-        charge(S, c, lv, Y_ICMP_LOCAL, S.cbase[C_ROUTE], 1)  # icmp_route_lookup, as above
-        return S.cbase[C_ROUTE]
-    return 0
+    return icmp_send_limited(S, c, level_of(S, c), h, t,
+                             IC_PARMPROB6 if S.pk[h, F_V6] != 0 else IC_UNREACH4, Y_ICMP_LOCAL)
 
 
 @njit(cache=True)

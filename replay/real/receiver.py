@@ -141,6 +141,31 @@ def open_socket(
     return s
 
 
+class Bounds:
+    """The loop's stop conditions: the hard deadline, and once the harness has created the stop
+    file (the sender is done), `idle` seconds without a message."""
+
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.t_end = time.monotonic() + a.deadline
+        self.idle = a.idle
+        self.stop_file = Path(a.stop_file)
+        self.last: float | None = None  # when the last message came
+        self.stop_seen: float | None = None  # when the stop file was first seen
+
+    def over(self) -> bool:
+        mono = time.monotonic()
+        return mono > self.t_end or (self.stop_seen is not None
+                                     and mono - max(self.stop_seen, self.last or 0.0) > self.idle)
+
+    def got(self) -> None:
+        self.last = time.monotonic()
+
+    def nothing(self) -> None:
+        """A call or poll returned nothing (50 ms without a message): has the sender finished?"""
+        if self.stop_seen is None and self.stop_file.exists():
+            self.stop_seen = time.monotonic()
+
+
 def compiled_loop(a: argparse.Namespace, socks: list[socket.socket], sk_rcvbuf: list[int],
                   ports: list[int], n_max: int, stopped: Callable[[], bool]) -> int:
     """The receive loop of main() with the calls and per-message records in fastloop.drain."""
@@ -171,16 +196,8 @@ def compiled_loop(a: argparse.Namespace, socks: list[socket.socket], sk_rcvbuf: 
         for s in socks:
             poller.register(s.fileno(), select.POLLIN)
     n = 0
-    t_end = time.monotonic() + a.deadline
-    last = None
-    stop_file = Path(a.stop_file)
-    stop_seen = None
-    while not stopped() and n < n_max:
-        mono = time.monotonic()
-        if mono > t_end:
-            break
-        if stop_seen is not None and mono - max(stop_seen, last or 0.0) > a.idle:
-            break
+    bounds = Bounds(a)
+    while not stopped() and n < n_max and not bounds.over():
         if poller is None:
             # up to 4096 calls per entry: the stop conditions above are checked between them
             n1, _e = drain(0, 0, n, 4096)
@@ -193,9 +210,9 @@ def compiled_loop(a: argparse.Namespace, socks: list[socket.socket], sk_rcvbuf: 
                 got = got or n1 > n
                 n = n1
         if got:
-            last = time.monotonic()
-        elif stop_seen is None and stop_file.exists():
-            stop_seen = time.monotonic()
+            bounds.got()
+        else:
+            bounds.nothing()
     save(a.out, recs, n, ports, sk_rcvbuf)
     for s in socks:
         s.close()
@@ -277,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(a.ready).write_text(str(os.getpid()))
 
     n = 0
-    t_end = time.monotonic() + a.deadline
-    last = None
+    bounds = Bounds(a)
     poller = None
     if len(socks) > 1:
         poller = select.poll()
@@ -288,29 +304,20 @@ def main(argv: list[str] | None = None) -> int:
     work = a.work_ns
     clock = time.perf_counter_ns
     now_real = time.time_ns
-    stop_file = Path(a.stop_file)
-    stop_seen = None
-    while not stop and n < n_max:
-        mono = time.monotonic()
-        if mono > t_end:
-            break
-        if stop_seen is not None and mono - max(stop_seen, last or 0.0) > a.idle:
-            break
+    while not stop and n < n_max and not bounds.over():
         if poller is None:
             ready = [(0, fds[0], 0)]
         else:
             ready = [(fds.index(fd), fd, MSG_DONTWAIT) for fd, _ev in poller.poll(50)]
-        if not ready and stop_seen is None and stop_file.exists():
-            stop_seen = time.monotonic()
+        if not ready:
+            bounds.nothing()
         for pi, fd, flags in ready:
             k = batch.recv(fd, flags)
             if k == 0:
-                # a timeout: the queue has been empty for 50 ms; has the sender finished?
-                if stop_seen is None and stop_file.exists():
-                    stop_seen = time.monotonic()
+                bounds.nothing()
                 continue
             tr = now_real()
-            last = time.monotonic()
+            bounds.got()
             k = min(k, n_max - n)
             for i in range(k):
                 ln = batch.msgs[i].len
