@@ -3545,15 +3545,8 @@ def nra_advance(S, c, t):
                 S.qs[q, QS_BPRX] += S.cs[c, CS_WORK]  # the NAPI stays the busy poller's
                 poll_end(S, c, q, t, True)
                 continue
-            # napi_complete_done (dev.c:6722-6788); its cmpxchg clears PREFER_BUSY_POLL too
-            S.qs[q, QS_SCHED] = 0
-            S.qs[q, QS_PREFER] = 0
-            if S.cs[c, CS_TMO] != 0:
-                heap_set(S, S.P[P_ETMR0] + q, t + S.cs[c, CS_TMO])
-            if S.qs[q, QS_MISSED] != 0:
-                S.qs[q, QS_MISSED] = 0
-                napi_schedule(S, c, q, t)
-            elif S.cs[c, CS_KEEP_MASKED] == 0:
+            # napi_complete_done (dev.c:6722-6788)
+            if not napi_complete_clear(S, c, q, t) and S.cs[c, CS_KEEP_MASKED] == 0:
                 if S.P[P_AITR] == AITR_DIM:
                     mlx5e_handle_rx_dim(S, q, t)
                 elif S.P[P_AITR] != 0:
@@ -5571,12 +5564,12 @@ def prefer_exit_early(S, c, q, t):
     S.cs[c, CS_LSTEP] = 0
 
 
-@njit(cache=True)
-def prefer_complete(S, c, q, t):
-    """The rest of the early exit: the NAPI completes (SCHED and PREFER cleared, the watchdog
-    armed with a timeout). napi_complete_done's true return (no deferral) -> napi_schedule(n):
-    polled again from this softirq, the IRQ still masked (the driver, having used its weight,
-    did not re-arm it). MISSED: napi_complete_done reschedules it itself (returns false)."""
+@njit(cache=True, inline="always")
+def napi_complete_clear(S, c, q, t):
+    """napi_complete_done's common part (net/core/dev.c): its cmpxchg clears SCHED and
+    PREFER_BUSY_POLL, the gro_flush_timeout watchdog is armed when a timeout applies, and a
+    NAPI marked MISSED meanwhile is scheduled again at once. True when it was MISSED (the IRQ
+    stays masked: the poll goes on)."""
     S.qs[q, QS_SCHED] = 0
     S.qs[q, QS_PREFER] = 0
     if S.cs[c, CS_TMO] != 0:
@@ -5584,7 +5577,17 @@ def prefer_complete(S, c, q, t):
     if S.qs[q, QS_MISSED] != 0:
         S.qs[q, QS_MISSED] = 0
         napi_schedule(S, c, q, t)
-    elif S.cs[c, CS_KEEP_MASKED] == 0:
+        return True
+    return False
+
+
+@njit(cache=True)
+def prefer_complete(S, c, q, t):
+    """The rest of the early exit: the NAPI completes (SCHED and PREFER cleared, the watchdog
+    armed with a timeout). napi_complete_done's true return (no deferral) -> napi_schedule(n):
+    polled again from this softirq, the IRQ still masked (the driver, having used its weight,
+    did not re-arm it). MISSED: napi_complete_done reschedules it itself (returns false)."""
+    if not napi_complete_clear(S, c, q, t) and S.cs[c, CS_KEEP_MASKED] == 0:
         napi_schedule(S, c, q, t)
     if S.qs[q, QS_SCHED] == 0:
         bp_kick_napi(S, q, t)  # the poller that asked may take it now
