@@ -657,21 +657,38 @@ def napi_timer(S, q, t):
 
 
 @njit(cache=True, inline="always")
+def idle_exit(S, c, t):
+    """The exit latency an idle CPU c pays when woken at t: that of the deepest idle state
+    whose target residency its time in the idle loop has reached, 0 before the first (it still
+    polls). drivers/cpuidle/governors (menu, teo, haltpoll) pick the deepest state whose
+    target_residency fits the idle time they predict; the model takes the idle time that
+    actually followed as the prediction. States in increasing residency; an exit of 0: none."""
+    idle = t - S.cs[c, CS_IDLE_T]
+    if S.P[P_CEXIT3] > 0 and idle >= S.P[P_CRES3]:
+        return S.P[P_CEXIT3]
+    if S.P[P_CEXIT2] > 0 and idle >= S.P[P_CRES2]:
+        return S.P[P_CEXIT2]
+    if S.P[P_CEXIT] > 0 and idle >= S.P[P_CRES]:
+        return S.P[P_CEXIT]
+    return 0
+
+
+@njit(cache=True, inline="always")
 def deliver_irq(S, c, q, t):
     """A hard IRQ for CPU c (q: the queue, or -(q + 1) for its NAPI timer)."""
     x = S.cs[c, CS_X]
     task = S.cs[c, CS_TASK]
     if x == X_IDLE:
-        if S.P[P_CEXIT] > 0 and t - S.cs[c, CS_IDLE_T] >= S.P[P_CRES]:
+        ex = idle_exit(S, c, t)
+        if ex > 0:
             # the CPU first leaves its idle state (cpuidle exit latency): not CPU work, so not
-            # busy time; interrupts that come meanwhile wait like any during a hard IRQ. A CPU
-            # idle for less than the state's residency has not entered it yet (it still polls)
+            # busy time; interrupts that come meanwhile wait like any during a hard IRQ
             S.cs[c, CS_X] = X_HARDIRQ
             S.cs[c, CS_HI_RET] = X_IDLE
             S.cs[c, CS_STEP] = ST_CEXIT
             S.cs[c, CS_ARG] = q
-            S.cs[c, CS_NEXT] = t + S.P[P_CEXIT]
-            heap_set(S, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
+            S.cs[c, CS_NEXT] = t + ex
+            heap_set(S, S.P[P_ECPU0] + c, t + ex)
             return
         hardirq_begin(S, c, q, t, X_IDLE)
     elif x == X_TASK and task < S.P[P_NTHR] and S.cs[c, CS_HS_KS] != HS_BUSY:
@@ -3820,8 +3837,8 @@ def ttwu(S, c, k, t):
         ttwu_preempt(S, tc, S.ts[k, TS_SLEEP_T], t, t + S.cbase[L_IPI])
     elif S.cs[tc, CS_RQ_N] == 0:
         at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
-        if S.cs[tc, CS_X] == X_IDLE and t - S.cs[tc, CS_IDLE_T] >= S.P[P_CRES]:
-            at += S.P[P_CEXIT]
+        if S.cs[tc, CS_X] == X_IDLE:
+            at += idle_exit(S, tc, t)
     heap_set(S, S.P[P_ETHR0] + k, at)
 
 

@@ -145,8 +145,11 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # 1: tcp_sequence also checks end_seq (6.17+, 9ca48d616ed7 "tcp: do not accept packets beyond
  # window"), counting TcpExtBeyondWindow
  P_TCP_ENDSEQ,
- ) = range(95)
-N_P = 95
+ # deeper idle states (host.cstate-exit-ns / -residency-ns as lists): the second and third
+ # state's exit latency and target residency; 0 exit: no such state (engine.py idle_exit)
+ P_CEXIT2, P_CRES2, P_CEXIT3, P_CRES3,
+ ) = range(99)
+N_P = 99
 # P_DRS: tcp_rcv_space_adjust's rule. DRS_STEP_J: 4.9-4.12, the 25 % / 50 % steps, rcvmem per
 # advmss, the clock in jiffies (tcp_time_stamp); DRS_STEP: 4.13-4.15, the same on the us clock
 # (645f4c6f2ebd "tcp: switch rcv_rtt_est and rcvq_space to high resolution timestamps");

@@ -31,7 +31,7 @@ from replay.model.classify import (
     sockets,
     tunnels,
 )
-from replay.model.config import kernel_version, tcp_rmem
+from replay.model.config import idle_states, kernel_version, tcp_rmem
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed, rss_table_size
 from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
@@ -551,9 +551,13 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     idle = profile.get("idle", {})
     for key, pk_ in (("cstate-exit-ns", "exit-ns"), ("cstate-residency-ns", "residency-ns")):
         if cfg["host"][key] == "auto":
-            cfg["host"][key] = int(idle.get(pk_, 0))
-    P[L.P_CEXIT] = int(cfg["host"]["cstate-exit-ns"])
-    P[L.P_CRES] = int(cfg["host"]["cstate-residency-ns"])
+            v = idle.get(pk_, 0)
+            cfg["host"][key] = [int(x) for x in v] if isinstance(v, list) else int(v)
+    states = idle_states(cfg["host"]["cstate-exit-ns"], cfg["host"]["cstate-residency-ns"],
+                         "host.cstate-exit-ns", "host.cstate-residency-ns")
+    for (ex, res), (pe, pr) in zip(states, ((L.P_CEXIT, L.P_CRES), (L.P_CEXIT2, L.P_CRES2),
+                                            (L.P_CEXIT3, L.P_CRES3)), strict=False):
+        P[pe], P[pr] = ex, res
     P[L.P_GRO_FT] = int(cfg["sysfs"]["gro_flush_timeout"])
     P[L.P_DEFER] = int(cfg["sysfs"]["napi_defer_hard_irqs"])
     P[L.P_THREADED] = 1 if cfg["sysfs"]["threaded"] else 0
