@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from replay.errors import ConfigError
 from replay.model.costs import load_profile
 from replay.real.calibrate import (
     _toml,
@@ -68,7 +69,8 @@ def test_run_figures_divide_stage_time_by_what_went_through_it(tmp_path: Path) -
 def test_the_written_profile_loads_and_inherits_the_rest(tmp_path: Path) -> None:
     text = _toml(
         {"stage.udp": {"base": 303.0, "per_byte": 0.0, "source": "measured"},
-         "fixed.syscall": {"base": 250.5, "source": "measured"}},
+         "fixed.syscall": {"base": 250.5, "source": "measured"},
+         "idle": {"exit-ns": [8000, 15000], "residency-ns": [1000, 9000], "source": "measured"}},
         {"name": "me", "cpu": "test", "ghz": 2.6, "kernel": "6.18", "base": "e5-1650v4",
          "traces": ["a.pcap"]},
     )
@@ -79,6 +81,11 @@ def test_the_written_profile_loads_and_inherits_the_rest(tmp_path: Path) -> None
     assert prof["fixed"]["syscall"]["base"] == 250.5
     assert prof["stage"]["ip"]["source"]  # inherited from e5-1650v4
     assert prof["profile"]["ghz"] == 2.6
+    assert (prof["idle"]["exit-ns"], prof["idle"]["residency-ns"]) == ([8000, 15000], [1000, 9000])
+    # a table the engine cannot take is refused when the profile loads, naming the file
+    p.write_text(text.replace("residency-ns = [1000, 9000]", "residency-ns = [9000, 1000]"))
+    with pytest.raises(ConfigError, match=r"me\.toml: \[idle\] residency-ns must increase"):
+        load_profile(str(p))
 
 
 def test_run_figures_cycle_is_the_mean_read_to_read_time_of_queued_messages(
