@@ -779,12 +779,10 @@ def test_udp_gro_forwarding_feature_aggregates_for_a_plain_socket(tmp_path: Path
 # 7. VXLAN: the inner packet's NAPI (gro_cells) before and after 6.4
 # ---------------------------------------------------------------------------------------------
 
-VX_CELLS = ("model: gro_cells runs inline in the outer packet's softirq, so before 6.4 a VXLAN"
-            " frame costs one NET_RX run. vxlan_rcv -> gro_cells_receive queues the inner skb"
-            " and napi_schedule()s the cell's NAPI; before 6.4 ____napi_schedule raises"
-            " NET_RX_SOFTIRQ even inside net_rx_action, which returns and handle_softirqs"
-            " restarts to poll gro_cell_poll: 2 NET_RX runs per frame (6.4+: in_net_rx_action,"
-            " no raise, `goto start` polls it in the same run: 1)")
+# vxlan_rcv -> gro_cells_receive queues the inner skb and napi_schedule()s the cell's NAPI;
+# before 6.4 ____napi_schedule raises NET_RX_SOFTIRQ even inside net_rx_action, which returns
+# and handle_softirqs restarts to poll gro_cell_poll: 2 NET_RX runs per frame (6.4+:
+# in_net_rx_action, no raise, `goto start` polls it in the same run: 1)
 
 
 def _vxlan_rows(n: int) -> list[dict[str, Any]]:
@@ -794,10 +792,7 @@ def _vxlan_rows(n: int) -> list[dict[str, Any]]:
             for k in range(n)]  # fmt: skip
 
 
-@pytest.mark.parametrize("kernel", [
-    "6.12",
-    pytest.param("5.15", marks=pytest.mark.xfail(strict=True, reason=VX_CELLS)),
-])  # fmt: skip
+@pytest.mark.parametrize("kernel", ["6.12", "5.15"])
 def test_vxlan_inner_napi_net_rx_runs(kernel: str) -> None:
     r = run(_vxlan_rows(4), "host.cpus=2", "nic.combined=1", f'host.kernel="{kernel}"',
             'app[0].match="udp dport 8080"', "app[0].cpu=1", 'tunnel[0].type="vxlan"')  # fmt: skip

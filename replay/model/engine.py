@@ -1649,7 +1649,9 @@ def tunnel_rcv(S, c, h):
     __netif_receive_skb_core (softnet processed again), ip_rcv, routing, ip_local_deliver — and
     the inner protocol handler. Returns (local ns, l4 ns): everything after the outer local
     delivery is in the l4 stage. Simplifications: the gro_cells NAPI runs inline, not in a later
-    poll; no inner GRO merging (the frames carry no inner TCP sequence)."""
+    poll; no inner GRO merging (the frames carry no inner TCP sequence). Its napi_schedule is
+    kept for what it raises: before 6.4 NET_RX always (handle_softirqs then restarts, a second
+    NET_RX run per tunnel frame), 6.4+ only outside net_rx_action."""
     lv = level_of(S, c)
     n = S.po[h, O_SKBCNT]
     dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
@@ -1669,6 +1671,11 @@ def tunnel_rcv(S, c, h):
     d4 += dt
     S.po[h, O_SKBLEN] = S.pk[h, F_ILEN]
     ln = S.pk[h, F_ILEN]
+    # gro_cells_receive -> napi_schedule(&cell->napi) -> ____napi_schedule: before 6.4 it raises
+    # NET_RX_SOFTIRQ even inside net_rx_action, which polls the cell in handle_softirqs' next
+    # round (dev.c 6.1 ____napi_schedule; 6.4+ "If not called from net_rx_action()")
+    if not (S.P[P_GOTO_START] != 0 and S.cs[c, CS_IN_NRA] != 0):
+        S.cs[c, CS_PENDING] = 1
     S.cs[c, CS_PROCESSED] += 1  # the inner skb enters __netif_receive_skb_core too
     if S.pk[h, F_IKIND] == K_ARP:
         # an inner non-IP frame (taken as ARP): gro_cell_poll, the core, arp_rcv
