@@ -621,16 +621,12 @@ def test_eevdf_reader_waits_for_the_hogs_deadline_at_a_tick() -> None:
     assert a1 > 20_000_000
 
 
-CFS_IPI = ("model: under CFS a reader whose wake-up preempts the current task of another CPU"
-           " waits for that task's step to end (here 20 ms of user-space work), or for a tick."
-           " The kernel's ttwu_do_activate -> check_preempt_wakeup (wakeup_preempt_entity: the"
-           " long sleeper is placed sched_latency/2 = 6 ms behind, more than the 2 ms"
-           " wakeup granularity) -> resched_curr sends the reschedule IPI at once, and the hog,"
-           " in user mode, schedules on the return from that interrupt"
-           " (exit_to_user_mode_loop): the reader runs a few us after its wake-up")
+# CFS (5.15): ttwu_do_activate -> check_preempt_wakeup (wakeup_preempt_entity: the long sleeper
+# is placed sched_latency/2 = 6 ms behind, more than the 2 ms wakeup granularity) ->
+# resched_curr sends the reschedule IPI at once, and the hog, in user mode, schedules on the
+# return from that interrupt (exit_to_user_mode_loop): the reader runs a few us after its wake-up
 
 
-@pytest.mark.xfail(strict=True, reason=CFS_IPI)
 def test_cfs_reader_preempts_the_hog_at_the_resched_ipi() -> None:
     a0, _ = _hog_and_reader("5.15")
     assert 5_000_000 < a0 < 5_050_000, a0

@@ -222,11 +222,13 @@ def busy_cpu_run(kernel: str, t_wake: int) -> tuple[list[int], int]:
 def test_cfs_wakeup_preempts_after_a_long_sleep() -> None:
     # 5.15 (CFS), 2 CPUs: wakeup granularity 1 ms x (1 + ilog2 2) = 2 ms. app0 slept 2.1 ms > 2 ms
     # while app1 ran: wakeup_preempt_entity preempts (resched IPI to CPU 1). app1 is in its second
-    # datagram's work; at its end it yields: app0 runs after it, switch 1000 + copy 200 + work
-    # 1000; app1's third datagram waits for app0
+    # datagram's work, in user mode: the return from the IPI schedules (exit_to_user_mode_loop).
+    # The datagram's try_to_wake_up ends at 2_100_000 + 3617 (test_same_cpu_wake_needs_no_ipi's
+    # path), the IPI arrives 1000 later, then switch 1000 + copy 200 + work 1000: 2_106_817;
+    # app1's second datagram resumes after app0 and ends after it, the third later still
     a1, a0 = busy_cpu_run("5.15", 2_100_000)
-    assert a0 == a1[1] + 2200
-    assert a1[2] > a0
+    assert a0 == 2_100_000 + 3617 + 1000 + 2200
+    assert a1[1] > a0 and a1[2] > a1[1]
 
 
 def test_cfs_no_preemption_after_a_short_sleep() -> None:

@@ -3841,7 +3841,16 @@ def ttwu(S, c, k, t):
             ttwu_preempt(S, c, S.ts[k, TS_SLEEP_T], t, t)
     elif S.cs[tc, CS_TASK] >= 0:
         # resched_curr -> smp_send_reschedule
-        ttwu_preempt(S, tc, S.ts[k, TS_SLEEP_T], t, t + S.cbase[L_IPI])
+        ipi = t + S.cbase[L_IPI]
+        cur = S.cs[tc, CS_TASK]
+        if ttwu_preempt(S, tc, S.ts[k, TS_SLEEP_T], t, ipi) and cur < S.P[P_NTHR] and \
+                S.ts[cur, TS_KIND] == TK_READER:
+            # the reschedule IPI interrupts the reader where it stands and the return from it
+            # schedules (scheduler_ipi; exit_to_user_mode_loop on TIF_NEED_RESCHED): its step
+            # is cut when the IPI arrives, when k is taken onto the run queue here (the kernel
+            # enqueues k at once; the IPI's latency later it preempts)
+            S.cs[tc, CS_WAKE_PREEMPT] = 1
+            at = ipi
     elif S.cs[tc, CS_RQ_N] == 0:
         at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
         if S.cs[tc, CS_X] == X_IDLE:
@@ -3867,7 +3876,8 @@ def ttwu_preempt(S, c, sleep_t, t, at):
     task's slice: it yields at its next scheduling check (a reader between system calls,
     ksoftirqd and the napi kthreads between polls); a reader interrupted by the softirq that
     woke the task on its own CPU is cut mid-step at the return from interrupt (preempt_reader).
-    Simplification: a remote wake-up's reschedule IPI does not cut a reader's step."""
+    A remote wake-up's reschedule IPI cuts a reader's step at its arrival (ttwu). Returns True
+    when the woken task preempts."""
     if S.cs[c, CS_RQ_N] == 0 and S.cs[c, CS_SLICE_END] <= t:
         # the current task ran alone past its deadline: update_deadline gave it a new slice each
         # time (EEVDF: deadline = vruntime + slice; renewed here at whole slices, not at ticks)
@@ -3875,7 +3885,7 @@ def ttwu_preempt(S, c, sleep_t, t, at):
         S.cs[c, CS_SLICE_END] += ((t - S.cs[c, CS_SLICE_END]) // sl + 1) * sl
     g = S.P[P_WGRAN]
     if g < 0 or t - sleep_t <= g:
-        return
+        return False
     if at < S.cs[c, CS_SLICE_END]:
         S.cs[c, CS_SLICE_END] = at
     cur = S.cs[c, CS_TASK]
@@ -3884,6 +3894,7 @@ def ttwu_preempt(S, c, sleep_t, t, at):
         # a local wake-up from the softirq on top of a reader: resched_curr is honoured at the
         # return from interrupt, mid-step (preempt_reader), not at the reader's next check
         S.cs[c, CS_WAKE_PREEMPT] = 1
+    return True
 
 
 @njit(cache=True, inline="always")
