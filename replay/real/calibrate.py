@@ -21,8 +21,9 @@ cannot separate is said in the entry's source:
     without perf; the share of its cycle perf took (12% at the 50 us period on this VM) is taken
     out of every CPU cost, since perf's cpu-clock charges its handler's time to the code it
     samples next;
-  - the idle states: the paced runs' woken messages split by how long the reader's CPU had
-    idled ([idle]: a halted vCPU costs ~12 us more to wake than one that has just gone idle).
+  - the wake-up and the idle states: runs WITHOUT perf (perf's timer makes this VM's idle vCPUs
+    quicker to wake) of a Poisson stream; their woken messages split by how long the reader had
+    idled (latency.wakeup, and [idle]: a vCPU idle for over ~9 us costs ~10 us more to wake).
 Entries the runs do not measure are inherited from the default profile (`base` in [profile]).
 """
 
