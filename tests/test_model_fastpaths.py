@@ -34,8 +34,9 @@ def test_bytes_per_address_matches_unique(rows: list[list[int]], data: st.DataOb
     uniq, inv = np.unique(keys, return_inverse=True)
     sizes = np.bincount(inv.ravel(), weights=nbytes.astype(np.float64))
     ua = np.frombuffer(b"".join(u.tobytes() for u in uniq), np.uint8).reshape(-1, 16)
-    got_ua, got_sizes = C._bytes_per_address(a, nbytes)
+    got_ua, got_sizes, got_ids = C._bytes_per_address(a, nbytes)
     assert np.array_equal(got_ua, ua)
+    assert np.array_equal(got_ids, inv.ravel())
     assert np.array_equal(got_sizes, sizes)
     assert ua[int(np.argmax(sizes))].tobytes() == got_ua[int(np.argmax(got_sizes))].tobytes()
 
