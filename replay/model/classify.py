@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from replay.model.groupby import group_keys, halves
+from replay.model.groupby import group_rows, key_bytes16
 from replay.model.layout import (
     K_ARP,
     K_BADIP,
@@ -96,6 +96,9 @@ def _np(col: pa.ChunkedArray | pa.Array, fill: Any, dtype: Any = None) -> np.nda
     """The column as numpy, nulls filled; widened to `dtype`, or (None) in the frames table's
     own dtype (read-only when Arrow's buffer is shared)."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if arr.null_count and arr.null_count == len(arr) and not pa.types.is_null(arr.type):
+        # a header the trace never has (TCP fields of a UDP flood): no Arrow fill to convert
+        return np.full(len(arr), fill, dtype=dtype or arr.type.to_pandas_dtype())
     if arr.null_count:
         arr = pc.fill_null(arr, fill)
     out = np.asarray(arr.to_numpy(zero_copy_only=False))
@@ -110,6 +113,8 @@ def _fixed(col: pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]:
     if buf is None or n == 0:
         return np.zeros((n, width), dtype=np.uint8), valid
     raw = np.frombuffer(buf, dtype=np.uint8)[arr.offset * width : (arr.offset + n) * width]
+    if arr.null_count == 0:
+        return raw.reshape(n, width), valid  # read-only, Arrow's own buffer: no 16 B per frame
     out = raw.reshape(n, width).copy()
     out[~valid] = 0
     return out, valid
@@ -128,9 +133,11 @@ ETH_HLEN, ETH_ZLEN = 14, 60
 def ethernet_len(wire_len: np.ndarray, linktype: np.ndarray) -> np.ndarray:
     """The length of the Ethernet frame the NIC received for each captured frame."""
     out = wire_len.copy()
-    for lt, hdr in NOT_ETHERNET_HDR.items():
-        m = linktype == lt
-        if m.any():
+    present = np.flatnonzero(np.bincount(linktype)) if len(linktype) else []
+    for lt in present:  # a mask per link type present, not per link type known
+        hdr = NOT_ETHERNET_HDR.get(int(lt))
+        if hdr is not None:
+            m = linktype == lt
             out[m] = np.maximum(wire_len[m] - hdr + ETH_HLEN, ETH_ZLEN)
     return out
 
@@ -263,13 +270,11 @@ def _rows_equal(a: np.ndarray, value: bytes) -> np.ndarray:
     return (a == np.frombuffer(value, np.uint8)).all(axis=1)
 
 
-def _most_common_mac(macs: np.ndarray) -> bytes:
-    """The most frequent 6-byte MAC; ties go to the lowest in byte order (as np.unique sorts)."""
-    padded = np.zeros((len(macs), 8), np.uint8)
-    padded[:, 2:] = macs
-    keys = padded.view(">u8").ravel().astype(np.uint64)
-    u, c = np.unique(keys, return_counts=True)
-    return int(u[int(np.argmax(c))]).to_bytes(8, "big")[2:]
+def _most_common_mac(macs: np.ndarray, sel: np.ndarray | None = None) -> bytes:
+    """The most frequent 6-byte MAC (of the selected rows); ties go to the lowest in byte order
+    (as np.unique sorts). A compiled group-by (model/groupby.py): np.unique sorted every row."""
+    _, _, lo, _, counts = group_rows(macs, sel=sel, weight=np.ones(len(macs), np.int64))
+    return int(lo[int(np.argmax(counts))]).to_bytes(8, "big")[2:]
 
 
 def _bytes_per_address(addr: np.ndarray, nbytes: np.ndarray,
@@ -277,14 +282,10 @@ def _bytes_per_address(addr: np.ndarray, nbytes: np.ndarray,
     """Distinct 16-byte addresses of the selected rows in byte order (as np.unique sorts them),
     the bytes to each, and each row's index into them (-1 for rows not selected).
 
-    A compiled hash group-by on the address as two big-endian 64-bit halves (model/groupby.py):
-    np.unique over 16-byte void keys sorted with memcmp and took 0.3 s per million frames, a
-    polars group-by 0.17 s with its copies."""
-    hi, lo = halves(addr)
-    ids, khi, klo, _, sums = group_keys(hi, lo, sel=sel, weight=nbytes)
-    keys = np.stack([khi, klo], axis=1).astype(">u8")
-    ua = np.ascontiguousarray(keys).view(np.uint8).reshape(-1, 16)
-    return ua, sums.astype(np.float64), ids
+    A compiled hash group-by (model/groupby.py): np.unique over 16-byte void keys sorted with
+    memcmp and took 0.3 s per million frames, a polars group-by 0.17 s with its copies."""
+    ids, khi, klo, _, sums = group_rows(addr, sel=sel, weight=nbytes)
+    return key_bytes16(khi, klo), sums.astype(np.float64), ids
 
 
 def host_view(cols: Columns, addresses: list[str]) -> HostView:
@@ -311,7 +312,7 @@ def host_view(cols: Columns, addresses: list[str]) -> HostView:
             inferred_hit = ids == b  # ids is -1 for non-IP frames
             sel = inferred_hit & cols.has_mac
             if sel.any():
-                macs = [_most_common_mac(cols.dst_mac[sel])]
+                macs = [_most_common_mac(cols.dst_mac, sel)]
             note = (
                 f"host addresses inferred from the capture: {', '.join(ips + [m.hex(':') for m in macs])}"
                 " (the destination receiving the most bytes); set [host] addresses or --local to choose"

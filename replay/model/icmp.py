@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from replay.model import layout as L  # noqa: N812 (the engine's slot table, read as L.X)
-from replay.model.classify import _is_multicast
-from replay.model.groupby import group_keys, halves
+from replay.model.classify import _is_multicast, _rows_equal
+from replay.model.groupby import group_rows
 
 
 def icmp_peers(cols: Any, fkind: np.ndarray, ftun: np.ndarray,
@@ -38,14 +38,13 @@ def icmp_peers(cols: Any, fkind: np.ndarray, ftun: np.ndarray,
     cand = (udp | (fkind == L.K_ICMP_ECHO) | (fkind == L.K_NOPROTO)) & (cols.ip_version > 0) \
         & (ftun == L.TUN_NONE)
     cand &= ~_is_multicast(cols.dst, v4)
-    hi, lo = halves(cols.src)
-    cand &= v4 | ~(_is_multicast(cols.src, v4) | ((hi == 0) & (lo == 0)))
+    cand &= v4 | ~(_is_multicast(cols.src, v4) | _rows_equal(cols.src, bytes(16)))
     if not cand.any():
         return np.full(cols.n, -1, np.int64), 0
     # dense ids in the byte order np.unique would give the 17-byte (source, v4) keys, by a
-    # compiled hash group-by on the source's two big-endian halves (model/groupby.py): np.unique's
-    # memcmp sort of void keys took 0.3 s per million frames, a polars join 0.05 s
-    ids, khi, _, _, _ = group_keys(hi, lo, v4, cand)
+    # compiled hash group-by (model/groupby.py): np.unique's memcmp sort of void keys took 0.3 s
+    # per million frames, a polars join 0.05 s
+    ids, khi, _, _, _ = group_rows(cols.src, tag=v4, sel=cand)
     return ids, len(khi)
 
 

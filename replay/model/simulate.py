@@ -34,7 +34,7 @@ from replay.model.classify import (
 from replay.model.config import kernel_version, tcp_rmem
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed, rss_table_size
-from replay.model.groupby import group_keys, halves
+from replay.model.groupby import group_rows
 from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
 from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
@@ -371,10 +371,9 @@ def _route_ids(cols: Any, v6: np.ndarray) -> np.ndarray:
     ip6_can_use_hint: daddr alone)."""
     if not cols.n:
         return np.zeros(0, dtype=np.int64)
-    hi, lo = halves(cols.dst)
-    if not v6.any():
-        hi = np.zeros_like(hi)  # IPv4-mapped: the low half alone (non-IP frames' zeros too)
-    ids = group_keys(hi, lo)[0]  # np.unique's inverse, without sorting every row
+    # np.unique's inverse over the addresses (IPv4-mapped only: their low half), without sorting
+    # every row
+    ids = group_rows(cols.dst, 0 if v6.any() else 8)[0]
     return (ids << 8) | np.where(v6, 0, cols.ip_tos.astype(np.int64) & 0xFF)
 
 
@@ -739,7 +738,9 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
                 tuple(np.ascontiguousarray(by_packet[L.PK_FIELDS[j]], dtype=np.int64) for j in pj),
                 np.array(pj, dtype=np.int64))
     del by_frame, by_packet
-    fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    # fragments among the received packets (pk's fragq >= 0), without a pass over pk
+    nfrag = int(np.count_nonzero(frg.key[ridx] >= 0)) if frg.nkeys else 0
+    fq, fx = _reassembly_state(P, cfg, frg, nfrag, n, hz)
     misc = np.zeros(L.N_MISC, np.int64)
     fx = icmp_state(P, cfg, hz, kv, n_ipeer, fx, misc)
     tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
@@ -760,7 +761,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     _autotune_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     # the engine rewrites a decapsulated packet's kind to the inner
-    kind0 = pk[:, L.F_KIND].astype(np.int8)
+    kind0 = fkind[ridx]  # pk's kind column, read without a pass over pk (fkind is int8)
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * (nq + 1) + 3, nthr + ncpu + 1 + nq)  # run queues: readers, ksoftirqd, napi/*
     arrays = dict(
@@ -903,7 +904,7 @@ def _listen_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> N
         P[L.P_RMEM_RULE] = L.RMEM_TRUESIZE if kv < (6, 18) else L.RMEM_LEN
 
 
-def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarray, hz: int
+def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, nfrag: int, n: int, hz: int
                       ) -> tuple[np.ndarray, np.ndarray]:
     """The reassembly queues (one row per key) and their globals, with the sysctls in P."""
     sc = cfg["sysctl"]
@@ -915,10 +916,9 @@ def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarr
     # f->qsize = sizeof(struct ipq): "A 64K fragment consumes 129736 bytes (44*2944)+200 ...
     # sizeof(struct ipq) == 200" (ip_fragment.c, ipv4_frags_init_net); frag_queue alike
     P[L.P_FRAG_QSIZE] = 200
-    nfrag = int((pk[:, L.F_FRAGQ] >= 0).sum())
     P[L.P_FX_FIFO0] = L.FX_PEER0 + frg.npeers
     P[L.P_FX_NEXT0] = P[L.P_FX_FIFO0] + 4 * (nfrag + 1)
-    fx = np.zeros(int(P[L.P_FX_NEXT0]) + len(pk), np.int64)
+    fx = np.zeros(int(P[L.P_FX_NEXT0]) + n, np.int64)
     fx[int(P[L.P_FX_NEXT0]):] = -1
     fq = np.zeros((max(frg.nkeys, 1), L.N_FQ), np.int64)
     fq[:, L.FQ_HEAD] = -1

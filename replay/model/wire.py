@@ -93,10 +93,14 @@ def schedule(
     gaps = replay_gaps(ts_ns, wire_len, opts)
     one = np.cumsum(gaps)
     span = one[-1] if n else 0.0
-    frame = np.tile(np.arange(n, dtype=np.int64), loops)
-    loop = np.repeat(np.arange(loops, dtype=np.int64), n)
-    # each loop starts right after the previous one's last packet (tcpreplay, no loopdelay)
-    t_send = np.tile(one, loops) + loop * span
+    if loops == 1:
+        # one pass: no tiled copies (one + 0 * span is one: the span is finite)
+        frame, loop, t_send = np.arange(n, dtype=np.int64), np.zeros(n, np.int64), one
+    else:
+        frame = np.tile(np.arange(n, dtype=np.int64), loops)
+        loop = np.repeat(np.arange(loops, dtype=np.int64), n)
+        # each loop starts right after the previous one's last packet (tcpreplay, no loopdelay)
+        t_send = np.tile(one, loops) + loop * span
     if opts.limit is not None:
         if opts.limit < 1:
             raise ConfigError(f"-L/--limit must be at least 1, got {opts.limit}")
@@ -112,13 +116,14 @@ def schedule(
         ln = np.maximum(wire_len[frame[rx]].astype(np.int64), MIN_FRAME)
         bits = (ln + WIRE_OVERHEAD) * 8
         out = np.empty(int(rx.sum()), dtype=np.int64)
-        if t_send[rx].max() < 9e15:
+        t_rx = t_send[rx]
+        if t_rx.max() < 9e15:
             # picoseconds keep the sub-ns serialization of fast links exact over ~2.5 hours
-            start_ps = np.round(t_send[rx] * 1000.0).astype(np.int64)
+            start_ps = np.round(t_rx * 1000.0).astype(np.int64)
             _serialize(start_ps, bits, np.int64(speed_bps), out)
         else:
             # captures spanning days or years (clock jumps): ns steps, serialization rounded up
-            start_ns = np.round(t_send[rx]).astype(np.int64)
+            start_ns = np.round(t_rx).astype(np.int64)
             ser = -(-(bits * 1_000_000_000) // speed_bps)
             _serialize_ns(start_ns, ser.astype(np.int64), out)
         t_wire[rx] = out
