@@ -95,10 +95,23 @@ class Columns:
 def _np(col: pa.ChunkedArray | pa.Array, fill: Any, dtype: Any = None) -> np.ndarray:
     """The column as numpy, nulls filled; widened to `dtype`, or (None) in the frames table's
     own dtype (read-only when Arrow's buffer is shared)."""
+    if col.null_count and col.null_count == len(col) and not pa.types.is_null(col.type):
+        # a header the trace never has (TCP fields of a UDP flood): no Arrow fill to convert;
+        # zeros come from calloc, whose fresh pages cost nothing until written
+        dt = dtype or col.type.to_pandas_dtype()
+        return np.zeros(len(col), dt) if not fill else np.full(len(col), fill, dtype=dt)
+    if dtype is not None and isinstance(col, pa.ChunkedArray) and col.num_chunks > 1 \
+            and not pa.types.is_null(col.type):
+        # widened chunk by chunk into one array: combine_chunks would copy every batch first
+        out = np.empty(len(col), dtype)
+        pos = 0
+        for c in col.chunks:
+            if c.null_count:
+                c = pc.fill_null(c, fill)
+            out[pos : pos + len(c)] = c.to_numpy(zero_copy_only=False)
+            pos += len(c)
+        return out
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if arr.null_count and arr.null_count == len(arr) and not pa.types.is_null(arr.type):
-        # a header the trace never has (TCP fields of a UDP flood): no Arrow fill to convert
-        return np.full(len(arr), fill, dtype=dtype or arr.type.to_pandas_dtype())
     if arr.null_count:
         arr = pc.fill_null(arr, fill)
     out = np.asarray(arr.to_numpy(zero_copy_only=False))

@@ -365,6 +365,22 @@ def _vlan_rx(frames: pa.Table, cols: Any, hv: Any, cfg: dict[str, Any],
     return out
 
 
+def _ipv6_ext(frames: pa.Table, cols: Any, v6: np.ndarray) -> np.ndarray:
+    """Per frame, the bytes of IPv6 extension headers (ip_hlen counts them and the fragment
+    header, 8 bytes); 0 for IPv4 and non-IP frames (a trace without IPv6 skips the arithmetic)."""
+    if not v6.any():
+        return np.zeros(cols.n, np.int64)
+    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
+    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
+    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
+    from replay.model.classify import _l4_header_len
+
+    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0)
+    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
+    return np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
+                    & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+
+
 def _route_ids(cols: Any, v6: np.ndarray) -> np.ndarray:
     """Per frame, the route identity a list-RX route hint compares (engine.py list_core): a
     dense id of the destination address << 8 | the IPv4 tos (ip_can_use_hint: daddr and tos;
@@ -450,16 +466,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
 
     demux = demux.astype(np.int64) | np.where(
         (fkind == L.K_UDP) & _is_multicast(cols.dst, cols.ip_version == 4), L.DEMUX_MCAST, 0)
-    # IPv6 extension-header bytes (ip_hlen counts them and the fragment header, 8 bytes)
-    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
-    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
-    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
-    from replay.model.classify import _l4_header_len
-
-    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0) if cols.n else 0
-    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
-    ext = np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
-                   & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+    ext = _ipv6_ext(frames, cols, v6)
     fvlan = _vlan_rx(frames, cols, hv, cfg, notes)
     frdst = _route_ids(cols, v6)
     ftun, fikind, fisock, filen = tunnels(cols, fkind, list(cfg.get("tunnel", [])), apps,
