@@ -144,14 +144,16 @@ ETH_HLEN, ETH_ZLEN = 14, 60
 
 
 def ethernet_len(wire_len: np.ndarray, linktype: np.ndarray) -> np.ndarray:
-    """The length of the Ethernet frame the NIC received for each captured frame."""
-    out = wire_len.copy()
+    """The length of the Ethernet frame the NIC received for each captured frame (wire_len
+    itself when every frame is Ethernet)."""
     present = np.flatnonzero(np.bincount(linktype)) if len(linktype) else []
-    for lt in present:  # a mask per link type present, not per link type known
-        hdr = NOT_ETHERNET_HDR.get(int(lt))
-        if hdr is not None:
-            m = linktype == lt
-            out[m] = np.maximum(wire_len[m] - hdr + ETH_HLEN, ETH_ZLEN)
+    fix = [int(lt) for lt in present if int(lt) in NOT_ETHERNET_HDR]
+    if not fix:
+        return wire_len  # Ethernet captures: nothing to change, no copy
+    out = wire_len.copy()
+    for lt in fix:  # a mask per link type present, not per link type known
+        m = linktype == lt
+        out[m] = np.maximum(wire_len[m] - NOT_ETHERNET_HDR[lt] + ETH_HLEN, ETH_ZLEN)
     return out
 
 

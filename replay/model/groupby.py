@@ -39,6 +39,7 @@ def _group(addr, b0, b1, tag, sel, weight, first, khi, klo, ktag, ksum):  # prag
     table = np.full(size, -1, np.int64)
     split = max(b0, b1 - 8)
     ng = 0
+    g = -1  # the previous selected row's group: runs of one address skip the table
     for i in range(n):
         if not sel[i]:
             first[i] = -1
@@ -50,6 +51,10 @@ def _group(addr, b0, b1, tag, sel, weight, first, khi, klo, ktag, ksum):  # prag
         for b in range(split, b1):
             w = (w << np.uint64(8)) | np.uint64(addr[i, b])
         t = tag[i]
+        if g >= 0 and khi[g] == h and klo[g] == w and ktag[g] == t:
+            ksum[g] += weight[i]
+            first[i] = g
+            continue
         s = _slot(h, w, t, mask)
         while True:
             g = table[s]
