@@ -34,11 +34,12 @@ from replay.model.classify import (
 from replay.model.config import idle_states, kernel_version, tcp_rmem
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed, rss_table_size
+from replay.model.groupby import group_rows
 from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
 from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
-from replay.model.state import gather_rows, new_state, set_buffers
+from replay.model.state import gather_rows, init_outputs, new_state, set_buffers
 from replay.model.wire import schedule
 from replay.runner import ReplayOptions
 from replay.store.schema import CPU_SCHEMA, EVENTS_SCHEMA, PACKETS_SCHEMA
@@ -237,11 +238,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         pre.veth, pre.apps
     ridx, fidx, loop, t_wire_all, rxmask = pre.ridx, pre.fidx, pre.loop, pre.t_wire_all, pre.rxmask
     # the per-packet arrays the engine fills, allocated now that the frame columns are freed
-    po = np.full((n, L.N_PO), -1, dtype=np.int64)
-    po[:, L.O_SKBH] = np.arange(n)
-    po[:, L.O_SKBCNT] = 1
-    po[:, L.O_SKBLEN] = 0
-    po[:, L.O_SKBTRUE] = 0
+    po = np.empty((n, L.N_PO), dtype=np.int64)
+    init_outputs(po, L.O_SKBH, L.O_SKBCNT, L.O_SKBLEN, L.O_SKBTRUE)  # one pass, not five
     # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
     # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer. They are
     # not zeroed (np.empty), so the part never written costs no memory: room for 4 rows per
@@ -367,18 +365,31 @@ def _vlan_rx(frames: pa.Table, cols: Any, hv: Any, cfg: dict[str, Any],
     return out
 
 
+def _ipv6_ext(frames: pa.Table, cols: Any, v6: np.ndarray) -> np.ndarray:
+    """Per frame, the bytes of IPv6 extension headers (ip_hlen counts them and the fragment
+    header, 8 bytes); 0 for IPv4 and non-IP frames (a trace without IPv6 skips the arithmetic)."""
+    if not v6.any():
+        return np.zeros(cols.n, np.int64)
+    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
+    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
+    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
+    from replay.model.classify import _l4_header_len
+
+    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0)
+    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
+    return np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
+                    & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+
+
 def _route_ids(cols: Any, v6: np.ndarray) -> np.ndarray:
     """Per frame, the route identity a list-RX route hint compares (engine.py list_core): a
     dense id of the destination address << 8 | the IPv4 tos (ip_can_use_hint: daddr and tos;
     ip6_can_use_hint: daddr alone)."""
     if not cols.n:
         return np.zeros(0, dtype=np.int64)
-    halves = np.ascontiguousarray(cols.dst, dtype=np.uint8).view(">u8").astype(np.uint64)
-    if not v6.any():
-        ids = np.unique(halves[:, 1], return_inverse=True)[1]  # IPv4-mapped: the low half
-    else:
-        ids = np.unique(halves, axis=0, return_inverse=True)[1]
-    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    # np.unique's inverse over the addresses (IPv4-mapped only: their low half), without sorting
+    # every row
+    ids = group_rows(cols.dst, 0 if v6.any() else 8)[0]
     return (ids << 8) | np.where(v6, 0, cols.ip_tos.astype(np.int64) & 0xFF)
 
 
@@ -455,16 +466,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
 
     demux = demux.astype(np.int64) | np.where(
         (fkind == L.K_UDP) & _is_multicast(cols.dst, cols.ip_version == 4), L.DEMUX_MCAST, 0)
-    # IPv6 extension-header bytes (ip_hlen counts them and the fragment header, 8 bytes)
-    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
-    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
-    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
-    from replay.model.classify import _l4_header_len
-
-    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0) if cols.n else 0
-    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
-    ext = np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
-                   & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+    ext = _ipv6_ext(frames, cols, v6)
     fvlan = _vlan_rx(frames, cols, hv, cfg, notes)
     frdst = _route_ids(cols, v6)
     ftun, fikind, fisock, filen = tunnels(cols, fkind, list(cfg.get("tunnel", [])), apps,
@@ -740,14 +742,16 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         "vlan": fvlan, "rdst": frdst,
     }
     by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
-    for j, name in enumerate(L.PK_FIELDS):
-        if name in by_packet:
-            pk[:, j] = by_packet[name]
     fj = [j for j, name in enumerate(L.PK_FIELDS) if name not in by_packet]
+    pj = [j for j, name in enumerate(L.PK_FIELDS) if name in by_packet]
     gather_rows(pk, tuple(np.ascontiguousarray(by_frame[L.PK_FIELDS[j]]) for j in fj),
-                np.array(fj, dtype=np.int64), ridx)
+                np.array(fj, dtype=np.int64), ridx,
+                tuple(np.ascontiguousarray(by_packet[L.PK_FIELDS[j]], dtype=np.int64) for j in pj),
+                np.array(pj, dtype=np.int64))
     del by_frame, by_packet
-    fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    # fragments among the received packets (pk's fragq >= 0), without a pass over pk
+    nfrag = int(np.count_nonzero(frg.key[ridx] >= 0)) if frg.nkeys else 0
+    fq, fx = _reassembly_state(P, cfg, frg, nfrag, n, hz)
     misc = np.zeros(L.N_MISC, np.int64)
     fx = icmp_state(P, cfg, hz, kv, n_ipeer, fx, misc)
     tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
@@ -768,7 +772,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     _autotune_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     # the engine rewrites a decapsulated packet's kind to the inner
-    kind0 = pk[:, L.F_KIND].astype(np.int8)
+    kind0 = fkind[ridx]  # pk's kind column, read without a pass over pk (fkind is int8)
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * (nq + 1) + 3, nthr + ncpu + 1 + nq)  # run queues: readers, ksoftirqd, napi/*
     arrays = dict(
@@ -788,7 +792,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         arrays=arrays, n=n, t_first=int(t_vis[0]) if n else 0, ridx=ridx, fidx=fidx, loop=loop,
         t_wire_all=t_wire_all, rxmask=rxmask, kind0=kind0, v6=v6[ridx],
         tcp_rst_ok=(cols.proto[ridx] == 6) & ((cols.tcp_flags[ridx] & 4) == 0),
-        flow=cols.flow.astype(np.uint32), csum=fcsum[ridx] if drv.name == "mlx5" else None,
+        flow=cols.flow.astype(np.uint32, copy=False), csum=fcsum[ridx] if drv.name == "mlx5" else None,
         nframes=cols.n, drv=drv, ncpu=ncpu, nq=nq, veth=veth, apps=apps, hv=hv,
     )
 
@@ -911,7 +915,7 @@ def _listen_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> N
         P[L.P_RMEM_RULE] = L.RMEM_TRUESIZE if kv < (6, 18) else L.RMEM_LEN
 
 
-def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarray, hz: int
+def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, nfrag: int, n: int, hz: int
                       ) -> tuple[np.ndarray, np.ndarray]:
     """The reassembly queues (one row per key) and their globals, with the sysctls in P."""
     sc = cfg["sysctl"]
@@ -923,10 +927,9 @@ def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarr
     # f->qsize = sizeof(struct ipq): "A 64K fragment consumes 129736 bytes (44*2944)+200 ...
     # sizeof(struct ipq) == 200" (ip_fragment.c, ipv4_frags_init_net); frag_queue alike
     P[L.P_FRAG_QSIZE] = 200
-    nfrag = int((pk[:, L.F_FRAGQ] >= 0).sum())
     P[L.P_FX_FIFO0] = L.FX_PEER0 + frg.npeers
     P[L.P_FX_NEXT0] = P[L.P_FX_FIFO0] + 4 * (nfrag + 1)
-    fx = np.zeros(int(P[L.P_FX_NEXT0]) + len(pk), np.int64)
+    fx = np.zeros(int(P[L.P_FX_NEXT0]) + n, np.int64)
     fx[int(P[L.P_FX_NEXT0]):] = -1
     fq = np.zeros((max(frg.nkeys, 1), L.N_FQ), np.int64)
     fq[:, L.FQ_HEAD] = -1
