@@ -74,6 +74,12 @@ class CaptureInput:
     def digest(self, value: str | FileHash) -> None:
         self._digest = value
 
+    def start_hash(self) -> None:
+        """Start computing the digest on a thread of its own, if it is still to be computed
+        (for a caller with a core to spare now that the reading is over)."""
+        if isinstance(self._digest, FileHash):
+            self._digest.start()
+
     @property
     def sha256(self) -> str:
         """sha256 of the file's bytes as stored ("" when not hashed, or hashed with another
