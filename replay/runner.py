@@ -101,8 +101,9 @@ def run_traces(
     from replay.store.rundir import RunWriter
 
     keep_freed_memory()
-    # The run directory is opened first (a wrong -o fails before any work) and frames.parquet is
-    # encoded on a worker thread while the model replays on this one.
+    # The run directory is opened first (a wrong -o fails before any work) and each table is
+    # encoded on a worker thread from the moment it exists: frames.parquet while the model
+    # replays on this thread (which uses one core), packets.parquet while the rest is made.
     with RunWriter(out_dir) as writer:
         cap = read_captures(list(traces), on_warning=on_warning)
         writer.add("frames", cap.table)
@@ -111,9 +112,8 @@ def run_traces(
         for inp in cap.inputs:
             inp.start_hash()
         profile = load_profile(str(config["costs"]["profile"]))
-        sim = simulate(cap.table, config, profile, options)
-        for name, table in (("packets", sim.packets), ("cpu", sim.cpu), ("events", sim.events)):
-            writer.add(name, table)
+        # packets.parquet is encoded while the cpu table and the summary are made
+        sim = simulate(cap.table, config, profile, options, on_table=writer.add)
         notes = list(sim.notes)
         for inp in cap.inputs:
             notes.extend(f"{inp.path}: {w}" for w in inp.warnings)
