@@ -2,6 +2,8 @@
 
 Every file is written into a sibling temporary directory; `run.json` goes last; then the directory
 is renamed into place. A reader treats a directory without `run.json` as incomplete.
+`write_run` takes the four tables at once; `RunWriter` takes each when it exists, so its encoding
+overlaps whatever the caller does next (`replay run`: the replay itself).
 """
 
 from __future__ import annotations
