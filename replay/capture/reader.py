@@ -360,8 +360,6 @@ class FrameReader:
         n = rec.shape[0]
         c = scatter(rec)
         c.update(byts)
-        for name in ("inner_proto", "inner_sport", "inner_dport"):
-            c[name] = np.ascontiguousarray(rec[name])
         untimed = ts == w.NO_TS
         if untimed.any():
             ts = _fill_untimed(ts, untimed)
@@ -372,9 +370,9 @@ class FrameReader:
             self.inner_flows.assign(
                 c["isrc"],
                 c["idst"],
-                rec["inner_proto"],
-                rec["inner_sport"],
-                rec["inner_dport"],
+                c["inner_proto"],
+                c["inner_sport"],
+                c["inner_dport"],
                 inner,
             )
             if inner.any()
