@@ -98,37 +98,45 @@ def run_traces(
     from replay.capture import read_captures
     from replay.model.costs import load_profile
     from replay.model.simulate import simulate
-    from replay.store.rundir import write_run
+    from replay.store.rundir import RunWriter
 
     keep_freed_memory()
-    # the file hashes (for run.json) run on their own thread while the model replays
-    cap = read_captures(list(traces), on_warning=on_warning, sha256="background")
-    profile = load_profile(str(config["costs"]["profile"]))
-    sim = simulate(cap.table, config, profile, options)
-    notes = list(sim.notes)
-    for inp in cap.inputs:
-        notes.extend(f"{inp.path}: {w}" for w in inp.warnings)
-    resolved = dict(config)
-    resolved["app"] = sim.apps
-    run_json = {
-        "tool": {"name": "stack-replay", "version": __version__},
-        "command": command,
-        "inputs": [
-            {"path": i.path, "sha256": i.sha256, "frames": i.frames, "linktypes": i.linktypes,
-             "format": i.format if not i.compression else f"{i.format}+{i.compression}"}
-            for i in cap.inputs
-        ],
-        "config": resolved,
-        "costs": profile,
-        "replay": options.to_dict(),
-        "seed": seed,
-        "host": sim.host,
-        "notes": notes,
-        "summary": sim.summary,
-        "counters": sim.counters,
-    }
-    tables = {"frames": cap.table, "packets": sim.packets, "cpu": sim.cpu, "events": sim.events}
-    path = write_run(out_dir, run_json, tables)
+    # The run directory is opened first (a wrong -o fails before any work) and each table is
+    # encoded on a worker thread from the moment it exists: frames.parquet while the model
+    # replays on this thread (which uses one core), packets.parquet while the rest is made.
+    with RunWriter(out_dir) as writer:
+        cap = read_captures(list(traces), on_warning=on_warning)
+        writer.add("frames", cap.table)
+        # the file hashes (for run.json) run on their own thread while the model replays,
+        # started only now so that they do not compete with the reading
+        for inp in cap.inputs:
+            inp.start_hash()
+        profile = load_profile(str(config["costs"]["profile"]))
+        # packets.parquet is encoded while the cpu table and the summary are made
+        sim = simulate(cap.table, config, profile, options, on_table=writer.add)
+        notes = list(sim.notes)
+        for inp in cap.inputs:
+            notes.extend(f"{inp.path}: {w}" for w in inp.warnings)
+        resolved = dict(config)
+        resolved["app"] = sim.apps
+        run_json = {
+            "tool": {"name": "stack-replay", "version": __version__},
+            "command": command,
+            "inputs": [
+                {"path": i.path, "sha256": i.sha256, "frames": i.frames, "linktypes": i.linktypes,
+                 "format": i.format if not i.compression else f"{i.format}+{i.compression}"}
+                for i in cap.inputs
+            ],
+            "config": resolved,
+            "costs": profile,
+            "replay": options.to_dict(),
+            "seed": seed,
+            "host": sim.host,
+            "notes": notes,
+            "summary": sim.summary,
+            "counters": sim.counters,
+        }
+        path = writer.finish(run_json)
     if report is not None:
         from replay.report.html import render_html
 

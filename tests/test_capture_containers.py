@@ -374,6 +374,54 @@ def test_small_chunks_and_batches_give_the_same_table(tmp_path: Path) -> None:
     assert small.unify_dictionaries().equals(whole)
 
 
+def test_two_thread_read_keeps_batch_order_and_errors(tmp_path: Path) -> None:
+    """read_captures decodes on the calling thread and builds columns on a worker: with many
+    batches the table is the one-thread reader's, batch for batch (flow ids are numbered in
+    order of first appearance, so order matters); an error on either side reaches the caller."""
+    import pyarrow as pa
+
+    from replay.capture import FrameReader, _two_threads
+
+    frames = [(k, k, [F1, F2, F1 + b"x" * (k % 5)][k % 3]) for k in range(300)]
+    p = _write(tmp_path, "s.pcap", cb.pcap(frames))
+    one = list(FrameReader([p, p], batch_frames=7, chunk_bytes=100))
+    two = _two_threads(FrameReader([p, p], batch_frames=7, chunk_bytes=100))
+    assert len(two) == len(one) > 100  # chunks of 100 bytes: a batch or two per chunk
+    assert pa.Table.from_batches(two).equals(pa.Table.from_batches(one))
+
+    class FinishFails(FrameReader):
+        def finish(self, item):  # type: ignore[no-untyped-def]
+            if item.frame0 > 50:
+                raise ValueError("finish failed")
+            return super().finish(item)
+
+    class DecodeFails(FrameReader):
+        def decoded(self):  # type: ignore[no-untyped-def]
+            for k, item in enumerate(super().decoded()):
+                if k == 5:
+                    raise TraceError(str(p), "decode failed")
+                yield item
+
+    with pytest.raises(ValueError, match="finish failed"):
+        _two_threads(FinishFails([p], batch_frames=7, chunk_bytes=100))
+    with pytest.raises(TraceError, match="decode failed"):
+        _two_threads(DecodeFails([p], batch_frames=7, chunk_bytes=100))
+
+
+def test_hash_started_after_reading(tmp_path: Path) -> None:
+    """start_hash (what `replay run` calls once the reading is over) computes the same digest
+    on a thread of its own; a second call or a stdin input does nothing more."""
+    import hashlib
+
+    data = cb.pcap([(1, 0, F1), (2, 0, F2)])
+    p = _write(tmp_path, "h.pcap", data)
+    cap = read_captures([p])
+    cap.inputs[0].start_hash()
+    cap.inputs[0].start_hash()
+    assert cap.inputs[0].sha256 == hashlib.sha256(data).hexdigest()
+    cap.inputs[0].start_hash()  # already a string: nothing to start
+
+
 def test_zstd_frames_skippable_frames_and_checksums(tmp_path: Path) -> None:
     """Concatenated zstd frames (with content checksums) and a skippable frame between them
     read as one stream; every cut point inside the stream keeps the frames before it."""

@@ -17,11 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from replay.capture import read_captures
+from replay.errors import RunError
 from replay.model.config import resolve_config
 from replay.model.costs import load_profile
 from replay.model.simulate import simulate
 from replay.runner import ReplayOptions
-from replay.store.rundir import write_run
+from replay.store.rundir import RunWriter, write_run
 from replay.store.schema import CPU_SCHEMA, EVENTS_SCHEMA, PACKETS_SCHEMA
 from tests.runfixtures import small_tables
 
@@ -55,6 +56,22 @@ def test_replayed_trace_round_trip(tmp_path: Path) -> None:
     tables = {"frames": frames, "packets": res.packets, "cpu": res.cpu, "events": res.events}
     run = write_run(tmp_path / "run", {"config": cfg, "seed": 0}, tables)
     _read_back(run, tables)
+    # as `replay run` writes it: frames handed over before the replay, the others by simulate
+    # as each is built; the same bytes
+    handed: list[str] = []
+    with RunWriter(tmp_path / "run2") as w:
+        w.add("frames", frames)
+
+        def add(name: str, table: pa.Table) -> None:
+            handed.append(name)
+            w.add(name, table)
+
+        again = simulate(frames, cfg, load_profile("default"), ReplayOptions(), on_table=add)
+        run2 = w.finish({"config": cfg, "seed": 0})
+    assert handed == ["packets", "cpu", "events"]
+    assert again.packets.equals(res.packets)
+    for name in tables:
+        assert (run2 / f"{name}.parquet").read_bytes() == (run / f"{name}.parquet").read_bytes()
     assert pq.ParquetFile(run / "frames.parquet").metadata.num_row_groups == frames[
         "frame"].num_chunks
 
@@ -107,3 +124,54 @@ def test_run_process_without_huge_pages() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True, env={"PYTHONPATH": str(REPO)}).stdout
     assert out.split() == ["THP_enabled:", "0"]
+
+
+def test_run_writer_metadata_given_at_finish(tmp_path: Path) -> None:
+    """Tables handed over before the config is known (frames.parquet during the replay) end up
+    with the run's metadata in the Arrow schema and in the file's key-value metadata, exactly
+    as when the metadata is there from the start."""
+    tables = small_tables()
+    run_json = {"config": {"host": {"cpus": 2}}, "seed": 5}
+    with RunWriter(tmp_path / "run") as w:
+        for name, table in tables.items():
+            w.add(name, table)
+        run = w.finish(run_json)
+    _read_back(run, tables)
+    meta = pq.read_metadata(run / "packets.parquet").metadata
+    want = b'{"config": {"host": {"cpus": 2}}, "format": "stack-replay-run/1", "seed": 5}'
+    assert meta[b"stack_replay.run"] == want
+    assert pq.read_table(run / "packets.parquet").schema.metadata[b"stack_replay.run"] == want
+
+
+def test_run_writer_error_leaves_nothing(tmp_path: Path) -> None:
+    """An error between opening and finishing (a replay that fails) removes the partial folder
+    and leaves an earlier finished run where it was, untouched."""
+    tables = small_tables()
+    old = write_run(tmp_path / "run", {"config": {}, "seed": 1}, tables)
+    before = sorted((p.name, p.stat().st_size) for p in old.iterdir())
+    with pytest.raises(RuntimeError, match="replay failed"), RunWriter(tmp_path / "run") as w:
+        w.add("packets", tables["packets"])
+        raise RuntimeError("replay failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted((p.name, p.stat().st_size) for p in old.iterdir()) == before
+
+
+def test_run_writer_refuses_a_folder_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keep.txt").write_text("mine")
+    with pytest.raises(RunError, match="exists and is not a run directory"):
+        RunWriter(tmp_path / "data")
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_run_writer_rejects_unknown_or_repeated_tables(tmp_path: Path) -> None:
+    tables = small_tables()
+    with RunWriter(tmp_path / "run") as w:
+        w.add("packets", tables["packets"])
+        with pytest.raises(ValueError, match="added twice"):
+            w.add("packets", tables["packets"])
+        with pytest.raises(ValueError, match="not one of"):
+            w.add("flows", tables["packets"])
+        w.finish({"config": {}, "seed": 0})
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["packets.parquet", "run.json"]

@@ -232,6 +232,13 @@ class ParquetFileWriter:
     def add_key_value_metadata(self, kv: dict[str, str]) -> None:
         self.kv.update(kv)
 
+    def replace_schema_metadata(self, metadata: dict[bytes, bytes]) -> None:
+        """The Arrow schema's own metadata (what readers restore on the table), settable until
+        close(): it only goes into the footer, so a writer whose batches are all written can
+        still be given metadata known later (the run directory's config, after the replay)."""
+        schema = self.schema.with_metadata(metadata)
+        self.kv["ARROW:schema"] = base64.b64encode(schema.serialize()).decode()
+
     def write_batch(self, batch: pa.RecordBatch) -> None:
         n = batch.num_rows
         if n == 0:

@@ -74,6 +74,12 @@ class CaptureInput:
     def digest(self, value: str | FileHash) -> None:
         self._digest = value
 
+    def start_hash(self) -> None:
+        """Start computing the digest on a thread of its own, if it is still to be computed
+        (for a caller with a core to spare now that the reading is over)."""
+        if isinstance(self._digest, FileHash):
+            self._digest.start()
+
     @property
     def sha256(self) -> str:
         """sha256 of the file's bytes as stored ("" when not hashed, or hashed with another
@@ -354,8 +360,6 @@ class FrameReader:
         n = rec.shape[0]
         c = scatter(rec)
         c.update(byts)
-        for name in ("inner_proto", "inner_sport", "inner_dport"):
-            c[name] = np.ascontiguousarray(rec[name])
         untimed = ts == w.NO_TS
         if untimed.any():
             ts = _fill_untimed(ts, untimed)
@@ -366,9 +370,9 @@ class FrameReader:
             self.inner_flows.assign(
                 c["isrc"],
                 c["idst"],
-                rec["inner_proto"],
-                rec["inner_sport"],
-                rec["inner_dport"],
+                c["inner_proto"],
+                c["inner_sport"],
+                c["inner_dport"],
                 inner,
             )
             if inner.any()

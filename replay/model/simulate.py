@@ -8,6 +8,7 @@ kernel-style counters of run.json (DESIGN.md "Run directory").
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,7 +229,11 @@ class _Prepared:
 
 
 def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
-             opts: ReplayOptions) -> SimResult:
+             opts: ReplayOptions,
+             on_table: Callable[[str, pa.Table], None] | None = None) -> SimResult:
+    """Replay the frames through the model. on_table(name, table) is handed each of the
+    packets, cpu and events tables as soon as it is built (`replay run` starts writing
+    packets.parquet on its other core while the cpu table and the summary are made)."""
     notes: list[str] = []
     note = _driver_defaults_note(cfg)
     if note:
@@ -309,12 +314,17 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
     que = S.que.astype(np.uint16)
     _release_packet_arrays(S, arrays, ("pk", *L.PK_FIELDS))
     packets = _packets_table(S, que, pre.flow, fidx, loop, t_wire_all, rxmask, ridx)
+    if on_table is not None:
+        on_table("packets", packets)
     # the other per-packet engine arrays (~330 B per packet) are in the packets table now: let
     # the cpu table, the summary and the Parquet writer reuse their memory (first-touched memory
     # is what a large run pays for most: benchmarks/bench_run.py)
     _release_packet_arrays(S, arrays, ("po", "se", "sc", "tofo", "rqf", *L.PO_FIELDS))
     cpu = _cpu_table(S, names, comms, apps, ncpu, profile.get("categories", {}))
     events = _events_table(S)
+    if on_table is not None:
+        on_table("cpu", cpu)
+        on_table("events", events)
     summary = _summary(S, packets, pre.nframes, ncpu)
     kinds_ = ("arrival", "irq", "cpu_step", "wakeup")
     counters["model"]["engine_events"] = dict(zip(kinds_, _misc, strict=True))
