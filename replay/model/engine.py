@@ -1143,14 +1143,16 @@ def single_skb(S, i):
 @njit(cache=True, inline="always")
 def ip_gro_flush(S, q, s, i):
     """The IP header's say in a merge of packet i into held flow s: TTL, TOS and DF must match,
-    and for IPv4 inet_gro_flush (gro.h:444-464) wants the IP ID fixed (DF) or incremented by
-    one per segment."""
+    and for IPv4 inet_gro_flush (gro.h:444-464) wants the IP ID fixed or incremented by one per
+    segment. The fixed mode is decided at the 2nd segment (count == 1, ipid_offset 0): under
+    DF only up to 6.17; from 6.18 with or without DF (f095a358faf2 "net: gro: remove
+    unnecessary df checks": `if (count == 1 && !ipid_offset)`)."""
     flush = S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
         or S.pk[i, F_DF] != S.gh[q, s, GH_DF]
     if S.pk[i, F_V6] == 0:
         cnt = S.gh[q, s, GH_CNT]
         off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
-        if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
+        if cnt == 1 and (S.pk[i, F_DF] != 0 or S.P[P_GRO_ID_ANYDF] != 0) and off == 0:
             S.gh[q, s, GH_FIXED] = 1
         if S.gh[q, s, GH_FIXED] != 0:
             if off != 0:

@@ -145,8 +145,11 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # 1: tcp_sequence also checks end_seq (6.17+, 9ca48d616ed7 "tcp: do not accept packets beyond
  # window"), counting TcpExtBeyondWindow
  P_TCP_ENDSEQ,
- ) = range(95)
-N_P = 95
+ # 1: inet_gro_flush decides a fixed IP ID at the 2nd segment with or without DF (6.18+,
+ # f095a358faf2 "net: gro: remove unnecessary df checks"); 0: only under DF
+ P_GRO_ID_ANYDF,
+ ) = range(96)
+N_P = 96
 # P_DRS: tcp_rcv_space_adjust's rule. DRS_STEP_J: 4.9-4.12, the 25 % / 50 % steps, rcvmem per
 # advmss, the clock in jiffies (tcp_time_stamp); DRS_STEP: 4.13-4.15, the same on the us clock
 # (645f4c6f2ebd "tcp: switch rcv_rtt_est and rcvq_space to high resolution timestamps");

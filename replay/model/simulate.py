@@ -527,6 +527,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
+    P[L.P_GRO_ID_ANYDF] = 1 if kv >= (6, 18) else 0  # f095a358faf2 (net-next 25 Sep 2025)
     # ip_list_rcv_finish's route hint: 02b24941619f "ipv4: use dst hint for ipv4 list receive"
     # and 197dbf24e360 (IPv6), both 5.7
     P[L.P_ROUTE_HINT] = 1 if kv >= (5, 7) else 0
