@@ -199,3 +199,149 @@ def test_gro_evicts_the_first_held_flow_not_the_least_recently_used(tmp_path: Pa
     # frames 1 and 9 (F1's first two segments) share an skb; frame 11 (F1's third) has its own
     assert skb[0] == skb[8] and skb[10] != skb[0]
     assert len(set(skb)) == 10
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. handle_softirqs' restart count (kernel/softirq.c): max_restart = MAX_SOFTIRQ_RESTART = 10;
+#    after the vectors ran, `if (pending) { if (time_before(jiffies, end) && !need_resched() &&
+#    --max_restart) goto restart; wakeup_softirqd(); }`. The pre-decrement allows 9 restarts:
+#    10 NET_RX runs inline, the 11th goes to ksoftirqd. One NAPI at full weight is polled once
+#    per net_rx_action (it goes on repoll; an empty local list with a non-empty repoll breaks,
+#    re-raising NET_RX: dev.c net_rx_action), so run k polls frames 64(k-1)+1 .. 64k.
+#    All frames land in the ring during the 1 ms IRQ (ring 1024). Per frame the softirq spends
+#    ~0.6 µs (driver 100 + GRO 50 + netif 100 + IP 100 + early demux 50 + local 100 + UDP 100):
+#    ten runs take ~0.4 ms, inside MAX_SOFTIRQ_TIME at HZ 100 (1 jiffy = 10 ms) and at HZ 1000
+#    (2 jiffies; the runs start at ~1.0 ms in jiffy 1, end = 3) and inside netdev_budget_usecs:
+#    the count is what stops them. The reader runs on CPU 1, so no wake-up sets need_resched
+#    on CPU 0.
+#    n = 584 = 9 x 64 + 8: the 10th run's poll takes 8 < 64, completes: nothing pending.
+#    n = 640 = 10 x 64: the 10th poll is full (the driver returns its budget: ixgbe_poll's
+#      clean_complete false), NET_RX pending, --max_restart = 0 -> ksoftirqd, whose run polls an
+#      empty ring (work 0, napi_complete_done): 11 runs, 0 frames in ksoftirqd.
+#    n = 648: as 640, and ksoftirqd's poll takes the last 8.
+#    5.15 (ksoftirqd "does its job" until 6.5): nothing raises NET_RX at an IRQ exit meanwhile
+#    (the IRQ stays masked), so the same counts.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "hz", "kernel", "net_rx", "polls", "wakeups", "in_ks"), [
+    (584, 100, "6.12", 10, 10, 0, 0),
+    (640, 100, "6.12", 11, 11, 1, 0),
+    (648, 100, "6.12", 11, 11, 1, 8),
+    (648, 1000, "6.12", 11, 11, 1, 8),
+    (648, 100, "5.15", 11, 11, 1, 8),
+])  # fmt: skip
+def test_max_softirq_restart_allows_ten_runs(tmp_path: Path, n: int, hz: int, kernel: str,
+                                             net_rx: int, polls: int, wakeups: int,
+                                             in_ks: int) -> None:  # fmt: skip
+    rows = [{"ts_ns": 0} for _ in range(n)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx=1024", f"host.hz={hz}",
+            "host.tick-phase-ns=0", f"net.core.netdev_budget_usecs={2 * 1_000_000 // hz}",
+            f'host.kernel="{kernel}"', *UDPAPP, profile=slow_irq(tmp_path), opts=TOP)  # fmt: skip
+    c = r.counters
+    assert c["napi"][0]["irqs"] == 1
+    assert c["napi"][0]["polls"] == polls
+    assert c["napi"][0]["budget_exhausted"] == n // 64
+    assert c["softirqs"]["NET_RX"] == [net_rx, 0]
+    assert c["softnet_stat"][0]["time_squeeze"] == 0  # one poll per run: 64 < 300, in time
+    assert c["model"]["ksoftirqd_wakeups"][0] == wakeups
+    cpu = pl.from_arrow(r.cpu)
+    assert isinstance(cpu, pl.DataFrame)
+    drv = cpu.filter(pl.col("symbol").cast(pl.Utf8) == "ixgbe_clean_rx_irq")
+    ks = drv.filter(pl.col("context").cast(pl.Utf8) == "ksoftirqd")["frames"].sum()
+    assert ks == in_ks
+    assert drv["frames"].sum() == n
+    assert (pk(r)["outcome"] == "delivered").all()
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. napi_complete_done (net/core/dev.c) with napi_defer_hard_irqs and gro_flush_timeout:
+#      if (work_done) { if (n->gro.bitmask) timeout = gro_flush_timeout;
+#                       n->defer_hard_irqs_count = napi_defer_hard_irqs; }
+#      if (n->defer_hard_irqs_count > 0) { n->defer_hard_irqs_count--;
+#                       timeout = gro_flush_timeout; if (timeout) ret = false; }
+#      gro_flush_normal(&n->gro, !!timeout);   ... if (timeout) hrtimer_start(timeout)
+#    ret false: the driver leaves the IRQ masked; napi_watchdog schedules the NAPI when the
+#    hrtimer fires. An idle queue after a poll with work: the count goes D -> D-1 at that poll,
+#    then each empty timer poll takes one more, and the poll that finds it 0 re-arms the IRQ:
+#    D empty polls after the last poll with work, D timer firings, one re-arm.
+# ---------------------------------------------------------------------------------------------
+
+
+def _poll_starts(r: SimResult) -> list[int]:
+    ev = pl.from_arrow(r.events)
+    assert isinstance(ev, pl.DataFrame)
+    return ev.filter(pl.col("kind").cast(pl.Utf8) == "poll").sort("t")["t"].to_list()
+
+
+@pytest.mark.parametrize("defer", [1, 3])
+def test_defer_hard_irqs_counts_down_on_an_idle_queue(defer: int) -> None:
+    # One UDP datagram; gro_flush_timeout 50 µs; no NIC moderation. Polls: 1 with work + defer
+    # empty ones 50 µs apart (plus the timer IRQ's and softirq's own cost: < 3 µs here).
+    r = run([{"ts_ns": 0}], "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0",
+            f"sysfs.napi_defer_hard_irqs={defer}", "sysfs.gro_flush_timeout=50000", *UDPAPP)  # fmt: skip
+    n = r.counters["napi"][0]
+    assert (n["irqs"], n["polls"], n["timers"], n["arms"]) == (1, 1 + defer, defer, 1)
+    starts = _poll_starts(r)
+    assert len(starts) == 1 + defer
+    for a, b in zip(starts, starts[1:], strict=False):
+        assert 50_000 <= b - a < 53_000
+
+
+def test_work_during_deferral_reloads_the_count() -> None:
+    # defer 3, timeout 50 µs. Datagram 1 at 0: poll 1 (work; count 3 -> 2), the timer polls at
+    # ~+52 µs (empty; 2 -> 1). Datagram 2 at 75 µs: the IRQ is masked (no interrupt); the
+    # timer poll at ~+104 µs finds it (work: count reloaded 3 -> 2), then 3 empty polls (2 -> 1,
+    # 1 -> 0, 0: re-arm). 6 polls, 5 timers, 1 IRQ, 1 re-arm; datagram 2 waits for the timer.
+    r = run([{"ts_ns": 0}, {"ts_ns": 75_000}], "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0",
+            "sysfs.napi_defer_hard_irqs=3", "sysfs.gro_flush_timeout=50000", *UDPAPP)  # fmt: skip
+    n = r.counters["napi"][0]
+    assert (n["irqs"], n["polls"], n["timers"], n["arms"], n["packets"]) == (1, 6, 5, 1, 2)
+    df = pk(r).sort("frame")
+    t_poll = df["t_poll"].to_list()
+    assert 100_000 <= t_poll[1] - t_poll[0] < 106_000
+    assert df["t_irq"].to_list()[1] is None or df["t_irq"][1] == df["t_irq"][0]
+
+
+def _seg(t: int, sport: int, *, psh: bool = False) -> dict[str, Any]:
+    return {"ts_ns": t, "proto": 6, "sport": sport, "dport": 5000, "wire_len": 1502,
+            "cap_len": 1502, "payload_len": 1448, "tcp_seq": 1000, "tcp_ack": 77,
+            "tcp_flags": 0x10 | (0x08 if psh else 0), "tcp_hlen": 20, "ip_id": 100}  # fmt: skip
+
+
+@pytest.mark.parametrize("timeout", [0, 100_000])
+def test_gro_flush_timeout_holds_a_lone_segment(timeout: int) -> None:
+    # One TCP segment without PSH (held by GRO). timeout 0: napi_complete_done flushes it at the
+    # end of the poll. timeout 100 µs (defer 0): work and a held packet -> timeout; the count
+    # is 0 -> ret true (the IRQ is re-armed) but gro_flush_normal(flush_old = true) keeps a
+    # packet of this jiffy and the hrtimer is armed: napi_watchdog's poll (work 0 -> timeout 0)
+    # flushes it 100 µs later. 2 polls, 1 timer, 2 re-arms.
+    r0 = run([_seg(0, 443)], "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0", "host.hz=1000",
+             "host.tick-phase-ns=0", *TCPAPP)  # fmt: skip
+    r = run([_seg(0, 443)], "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0", "host.hz=1000",
+            "host.tick-phase-ns=0", f"sysfs.gro_flush_timeout={timeout}", *TCPAPP)  # fmt: skip
+    n = r.counters["napi"][0]
+    if timeout == 0:
+        assert (n["polls"], n["timers"], n["arms"]) == (1, 0, 1)
+    else:
+        assert (n["polls"], n["timers"], n["arms"]) == (2, 1, 2)
+    d = int(l4_end(pk(r))[0] - l4_end(pk(r0))[0])
+    assert timeout <= d < timeout + 3_000
+
+
+def test_gro_flush_timeout_flushes_only_older_jiffies_and_rearms_the_timer() -> None:
+    # HZ 1000, tick phase 0 (replay time 0, the first frame's arrival, starts jiffy 0),
+    # gro_flush_timeout 2 ms, defer 0. Segment A (flow 443, no PSH) at 0: poll 1 holds it (age
+    # jiffy 0) and arms the hrtimer for ~2.0 ms; the IRQ is re-armed. Segment B (flow 444) at
+    # 1.4 ms (jiffy 1): IRQ, poll 2 holds B; work + held -> timeout -> gro_flush_normal(
+    # flush_old): A (jiffy 0 != 1) leaves now, B (jiffy 1) stays; hrtimer_start re-programs the
+    # pending timer to ~3.4 ms. At 3.4 ms napi_watchdog -> poll 3 (work 0, timeout 0) flushes B.
+    # 2 IRQs, 3 polls, 1 timer firing, 3 re-arms.
+    r = run([_seg(0, 443), _seg(1_400_000, 444)], "host.cpus=2", "nic.combined=1",
+            "nic.rx-usecs=0", "host.hz=1000", "host.tick-phase-ns=0",
+            "sysfs.gro_flush_timeout=2000000", *TCPAPP)  # fmt: skip
+    n = r.counters["napi"][0]
+    assert (n["irqs"], n["polls"], n["timers"], n["arms"]) == (2, 3, 1, 3)
+    ends = l4_end(pk(r).sort("frame")).to_list()
+    assert 1_400_000 < ends[0] < 1_410_000
+    assert 3_400_000 < ends[1] < 3_410_000
