@@ -17,6 +17,7 @@ entries replaced per scenario) before the model was run.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,34 @@ def test_ip_header_change_completes_the_skb(tmp_path: Path, name: str, kw: dict[
     r = run(segs(10, **kw), "host.cpus=2", "nic.combined=1", *TCPAPP, profile=slow_irq(tmp_path))
     assert skb_sizes(r) == sizes
     assert r.counters["snmp"]["Tcp"]["InSegs"] == len(sizes)
+
+
+@pytest.mark.parametrize(("kernel", "groups"), [("6.17", 8), ("6.18", 1)])
+def test_udp_gro_fixed_id_without_df(tmp_path: Path, kernel: str, groups: int) -> None:
+    # A UDP_GRO socket (udp_gro_receive_segment calls the same gro_receive_network_flush):
+    # 8 equal datagrams, DF clear, IP ID 7 on all (a sender that does not increment it). Up to
+    # 6.17 every one fails `ipid_offset ^ count` and goes alone (8 skbs); from 6.18 the 2nd
+    # fixes the ID and the train holds all 8 (completed at the poll's end).
+    rows = [{"ts_ns": 0, "payload_len": 1000, "wire_len": 1042, "cap_len": 1042, "ip_id": 7,
+             "ip_df": False} for _ in range(8)]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", f'host.kernel="{kernel}"', *UDPAPP,
+            "app[0].udp-gro=true", profile=slow_irq(tmp_path))  # fmt: skip
+    assert r.counters["softnet_stat"][0]["processed"] == groups
+    assert r.counters["snmp"]["Udp"]["InDatagrams"] == groups  # one recvmsg per GRO skb
+
+
+def test_ipv6_traffic_class_change_completes_the_skb(tmp_path: Path) -> None:
+    # ipv6_gro_receive / ipv6_gro_flush (include/net/gro.h): first_word = *(__be32 *)iph ^
+    # *(__be32 *)iph2; flush on (first_word & htonl(0x0FF00000)) -- the traffic class -- or a
+    # hop-limit difference. Segment 6 marked CE (TC 0x03 among 0x02): [5, 1, 4], as for IPv4.
+    rows = segs(10, tos=lambda k: 3 if k == 5 else 2)
+    for row in rows:
+        row.update(ip_version=6, ethertype=0x86DD, src="2001:db8::2", dst="2001:db8::1",
+                   ip_hlen=40, wire_len=1522, cap_len=1522)  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", 'host.addresses=["2001:db8::1"]', *TCPAPP,
+            profile=slow_irq(tmp_path))  # fmt: skip
+    assert skb_sizes(r) == [5, 1, 4]
+    assert r.counters["snmp6"]["Ip6InReceives"] == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,9 +311,14 @@ def test_defer_hard_irqs_counts_down_on_an_idle_queue(defer: int) -> None:
             f"sysfs.napi_defer_hard_irqs={defer}", "sysfs.gro_flush_timeout=50000", *UDPAPP)  # fmt: skip
     n = r.counters["napi"][0]
     assert (n["irqs"], n["polls"], n["timers"], n["arms"]) == (1, 1 + defer, defer, 1)
+    # napi_watchdog is a hard hrtimer (HRTIMER_MODE_REL_PINNED, not _SOFT): it fires in the
+    # local timer interrupt, not on the NIC's line, and its napi_schedule raises NET_RX run at
+    # that interrupt's exit: one NET_RX per poll, one NIC interrupt
+    assert r.counters["interrupts"]["eth0-TxRx-0"] == [1, 0]
+    assert r.counters["softirqs"]["NET_RX"] == [1 + defer, 0]
     starts = _poll_starts(r)
     assert len(starts) == 1 + defer
-    for a, b in zip(starts, starts[1:], strict=False):
+    for a, b in itertools.pairwise(starts):
         assert 50_000 <= b - a < 53_000
 
 
@@ -345,3 +379,193 @@ def test_gro_flush_timeout_flushes_only_older_jiffies_and_rearms_the_timer() -> 
     ends = l4_end(pk(r).sort("frame")).to_list()
     assert 1_400_000 < ends[0] < 1_410_000
     assert 3_400_000 < ends[1] < 3_410_000
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. ICMP from a capture, through the reader: the type decides the handler and the counters.
+#    icmp_rcv (net/ipv4/icmp.c): ICMP_MIB_INMSGS, checksum, ICMPMSGIN_INC_STATS(type), then
+#    icmp_pointers[type].handler: ICMP_ECHO -> icmp_echo -> icmp_reply (consumed; OutEchoReps);
+#    ICMP_ECHOREPLY -> ping_rcv: ping_lookup finds no ping socket -> SKB_DROP_REASON_NO_SOCKET,
+#    kfree_skb_reason (5.19+, b384c95a861e; before it a bool handler and plain kfree_skb:
+#    NOT_SPECIFIED); ICMP_DEST_UNREACH -> icmp_unreach (consumed). /proc/net/snmp's Icmp
+#    In<name> columns are the per-type counters of icmpmibmap (net/ipv4/proc.c icmp_put), the
+#    IcmpMsg line prints InType<n> for each type seen. icmpv6_rcv (net/ipv6/icmp.c) likewise:
+#    ICMPV6_ECHO_REQUEST -> icmpv6_echo_reply, ICMPV6_ECHO_REPLY -> ping_rcv (NO_SOCKET),
+#    NDISC_NEIGHBOUR_SOLICITATION -> ndisc_rcv; snmp6 prints every icmp6type2name
+#    Icmp6In<name> and Icmp6InType<n> where nonzero. ip_protocol_deliver_rcu counts InDelivers
+#    whatever the handler returns.
+# ---------------------------------------------------------------------------------------------
+
+
+def _icmp_pcap(path: Path) -> None:
+    import socket
+
+    import dpkt
+
+    from tests.capbuild import pcap
+
+    def eth(ip: Any, v6: bool) -> bytes:
+        return bytes(dpkt.ethernet.Ethernet(dst=b"\x02\0\0\0\0\x01", src=b"\x02\0\0\0\0\x02",
+                                             type=0x86DD if v6 else 0x0800, data=ip))  # fmt: skip
+
+    def v4(icmp: Any) -> bytes:
+        ip = dpkt.ip.IP(src=socket.inet_aton("10.0.0.2"), dst=socket.inet_aton("10.0.0.1"), p=1,
+                        ttl=64, data=icmp)  # fmt: skip
+        ip.len = 20 + len(bytes(icmp))
+        return eth(ip, False)
+
+    def v6(icmp: Any, hlim: int = 64) -> bytes:
+        ip = dpkt.ip6.IP6(src=socket.inet_pton(socket.AF_INET6, "2001:db8::2"),
+                          dst=socket.inet_pton(socket.AF_INET6, "2001:db8::1"), nxt=58, hlim=hlim,
+                          data=icmp)  # fmt: skip
+        ip.plen = len(bytes(icmp))
+        return eth(ip, True)
+
+    echo = dpkt.icmp.ICMP.Echo(id=7, seq=1, data=b"p" * 32)
+    inner = bytes(dpkt.ip.IP(src=socket.inet_aton("10.0.0.1"), dst=socket.inet_aton("10.0.0.2"),
+                             p=17, data=b"\0" * 8))[:28]  # fmt: skip
+    frames = [
+        v4(dpkt.icmp.ICMP(type=8, data=echo)),  # 1 echo request
+        v4(dpkt.icmp.ICMP(type=0, data=echo)),  # 2 echo reply
+        v4(dpkt.icmp.ICMP(type=3, code=3, data=dpkt.icmp.ICMP.Unreach(data=inner))),  # 3
+        v6(dpkt.icmp6.ICMP6(type=128, data=dpkt.icmp6.ICMP6.Echo(id=7, seq=1, data=b"p" * 32))),
+        v6(dpkt.icmp6.ICMP6(type=129, data=dpkt.icmp6.ICMP6.Echo(id=7, seq=1, data=b"p" * 32))),
+        # 6: a neighbour solicitation for our address (hop limit 255, as ndisc_rcv wants)
+        v6(dpkt.icmp6.ICMP6(type=135, data=b"\0" * 4
+                            + socket.inet_pton(socket.AF_INET6, "2001:db8::1")), hlim=255),
+    ]  # fmt: skip
+    path.write_bytes(pcap([(0, 1000 * k, f) for k, f in enumerate(frames)]))
+
+
+@pytest.mark.parametrize(("kernel", "reason"), [("6.12", "NO_SOCKET"), ("5.15", "NOT_SPECIFIED")])
+def test_icmp_types_from_a_capture(tmp_path: Path, kernel: str, reason: str) -> None:
+    from replay.capture import read_captures
+    from replay.model.config import resolve_config
+    from replay.model.costs import load_profile
+    from replay.model.simulate import simulate
+    from replay.runner import ReplayOptions
+    from tests.test_model_independent import ROUND
+
+    cap = tmp_path / "icmp.pcap"
+    _icmp_pcap(cap)
+    table = read_captures([cap], sha256=False).table
+    # the reader keeps each ICMP header's type
+    assert table["icmp_type"].to_pylist() == [8, 0, 3, 128, 129, 135]
+    cfg = resolve_config(None, [f'costs.profile="{ROUND}"', "host.cpus=2", "nic.combined=1",
+                                f'host.kernel="{kernel}"',
+                                'host.addresses=["10.0.0.1", "2001:db8::1"]'])  # fmt: skip
+    r = simulate(table, cfg, load_profile(ROUND), ReplayOptions())
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["consumed", "dropped", "consumed", "consumed", "dropped",
+                                       "consumed"]  # fmt: skip
+    assert df["drop_reason"].to_list()[1] == reason and df["drop_reason"].to_list()[4] == reason
+    assert df["drop_stage"].to_list()[1] == "l4"
+    s = r.counters["snmp"]
+    icmp = s["Icmp"]
+    assert (icmp["InMsgs"], icmp["InErrors"], icmp["InDestUnreachs"], icmp["InEchos"],
+            icmp["InEchoReps"], icmp["InTimeExcds"]) == (3, 0, 1, 1, 1, 0)  # fmt: skip
+    assert (icmp["OutMsgs"], icmp["OutEchoReps"]) == (1, 1)
+    assert s["IcmpMsg"] == {"InType0": 1, "InType3": 1, "InType8": 1, "OutType0": 1}
+    assert (s["Ip"]["InReceives"], s["Ip"]["InDelivers"]) == (3, 3)
+    s6 = r.counters["snmp6"]
+    assert (s6["Icmp6InMsgs"], s6["Icmp6InEchos"], s6["Icmp6InEchoReplies"],
+            s6["Icmp6InNeighborSolicits"], s6["Icmp6InDestUnreachs"]) == (3, 1, 1, 1, 0)  # fmt: skip
+    assert (s6["Icmp6InType128"], s6["Icmp6InType129"], s6["Icmp6InType135"]) == (1, 1, 1)
+    assert "Icmp6InType1" not in s6  # Icmp6InType<n> only where nonzero
+    assert (s6["Icmp6OutEchoReplies"], s6["Ip6InDelivers"]) == (1, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. UDP receive memory released in batches (net/ipv4/udp.c). The reader dequeues from its
+#    private reader_queue, splicing in all of sk_receive_queue when it is empty
+#    (__skb_recv_udp); the dequeue's destructor calls udp_rmem_release(sk, truesize, 1):
+#      forward_deficit += size; if (forward_deficit < forward_threshold (sk_rcvbuf >> 2) &&
+#      !skb_queue_empty(&up->reader_queue)) return;   else: sk_rmem_alloc -= forward_deficit,
+#      forward_deficit = 0, and sk_receive_queue is spliced onto reader_queue.
+#    Enqueue (__udp_enqueue_schedule_skb): up to 6.17 drop when rmem > sk_rcvbuf before the add;
+#    6.18+ when rmem + truesize > sk_rcvbuf (an empty queue excepted).
+#    Here: ixgbe truesize T = 2304 (SKB_TRUESIZE(2048 - 320)), sk_rcvbuf R = 8T = 18432, so the
+#    threshold R >> 2 = 2T: memory comes back two datagrams at a time while the reader_queue
+#    holds more. Datagram 1 at t = 0 (read at once: the queue empties, rmem 0); then bursts of
+#    20 at 0.1, 1.5, 2.5, 3.5, 4.5 ms; the reader works 1 ms per datagram, so its reads fall at
+#    ~1, 2, 3, 4 ms, between the bursts.
+#    6.12: A (0.1 ms) accepted while rmem <= 8T: rmem 0..8T -> 9 (frames 2-10), rmem 9T.
+#      1 ms: splice 9, dequeue (8 left), deficit T < 2T -> nothing released, rmem 9T.
+#      B (1.5 ms): 9T > 8T -> all 20 dropped.   2 ms: 7 left, deficit 2T -> rmem 7T.
+#      C (2.5 ms): 7T, 8T accepted (frames 42, 43), rmem 9T.   3 ms: deficit T, rmem 9T.
+#      D: all dropped.   4 ms: deficit 2T -> rmem 7T (C's 2 spliced in).   E: frames 82, 83.
+#      RcvbufErrors = 11 + 20 + 18 + 20 + 18 = 87.
+#    6.18: A accepted while rmem + T <= 8T: 8 (frames 2-9), rmem 8T; 1 ms: rmem 8T; B dropped;
+#      2 ms: rmem 6T; C: 42, 43 (7T, 8T); 3 ms: 8T; D dropped; 4 ms: 6T; E: 82, 83.
+#      RcvbufErrors = 12 + 20 + 18 + 20 + 18 = 88.
+#    (Released per datagram instead, B would find 8T at 6.12 and take one.)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kernel", "first_burst"), [("6.12", 9), ("6.18", 8)])
+def test_udp_forward_deficit_releases_two_at_a_time(kernel: str, first_burst: int) -> None:
+    rows = [{"ts_ns": 0}] + [{"ts_ns": t} for t in (100_000, 1_500_000, 2_500_000, 3_500_000,
+                                                     4_500_000) for _ in range(20)]  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0", f'host.kernel="{kernel}"',
+            'app[0].match="udp dport 9000"', "app[0].cpu=1", "app[0].work-ns=1000000",
+            f"app[0].rcvbuf={8 * 2304}")  # fmt: skip
+    df = pk(r).sort("frame")
+    kept = df.filter(pl.col("outcome") == "delivered")["frame"].to_list()
+    assert kept == [1, *range(2, 2 + first_burst), 42, 43, 82, 83]
+    udp = r.counters["snmp"]["Udp"]
+    assert udp["RcvbufErrors"] == udp["InErrors"] == 100 - first_burst - 4
+    assert udp["InDatagrams"] == len(kept)
+    assert set(df.filter(pl.col("outcome") == "dropped")["drop_reason"].to_list()) \
+        == {"SOCKET_RCVBUFF"}
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Queueing by hand.
+# ---------------------------------------------------------------------------------------------
+
+# everything but the reader's own work costs nothing (no wake-up, switch or copy cost)
+ZERO = {"fixed.syscall": 0, "fixed.consume": 0, "stage.copy": 0, "stage.app": 0,
+        "fixed.wakeup": 0, "fixed.ctx_switch": 0, "latency.wakeup": 0, "latency.ipi": 0}  # fmt: skip
+
+
+def test_overloaded_reader_is_dd1_with_linear_waits(tmp_path: Path) -> None:
+    # D/D/1 with service D = 15 µs > interarrival T = 10 µs (rho = 1.5): datagram k (0-based)
+    # reaches the socket at e_k = e_0 + k T (each alone: no moderation, the softirq path the
+    # same for all and done long before the next); the reader, woken by datagram 0 at no cost,
+    # never sleeps again and starts datagram k at e_0 + k D. So its time in the socket queue
+    # is k (D - T) = 5 k µs and it is done at e_0 + (k + 1) D:
+    #   t_done - l4_end = k (D - T) + D, exactly.
+    prof = profile_with(tmp_path, "zero4", ZERO)
+    rows = [{"ts_ns": 10_000 * k} for k in range(20)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0", *UDPAPP,
+            "app[0].work-ns=15000", profile=prof)  # fmt: skip
+    df = pk(r).sort("frame")
+    e = l4_end(df)
+    assert [int(x) for x in (e - e[0])] == [10_000 * k for k in range(20)]
+    assert [int(x) for x in (df["t_done"] - e)] == [5_000 * k + 15_000 for k in range(20)]
+    assert df["wait_copy"].to_list() == [5_000 * k for k in range(20)]
+
+
+def test_md1_with_setup_at_a_third_load(tmp_path: Path) -> None:
+    # M/D/1 whose server sleeps when idle and pays a set-up time U before the first service of
+    # each busy period (Welch 1964; Takagi vol. 1 §2.3): mean time in queue
+    #   Wq = lambda D^2 / (2 (1 - rho)) + (2 U + lambda U^2) / (2 (1 + lambda U)).
+    # D = 20 µs of work, rho = 0.3 (lambda = 1/66.7 µs), U = the wake-up's cost chain: the IPI
+    # to the reader's CPU (latency.ipi 1000) + the scheduler's wake-up latency (latency.wakeup
+    # 1000) + the context switch (fixed.ctx_switch 1000) = 3 µs. Wq = 2857 + 3025 = 5882 ns
+    # (the set-up part is 57 % of it at this load). 20 000 arrivals: the sample mean's standard
+    # error is ~1.5 % of Wq; 5 % tolerance.
+    zero = {k: v for k, v in ZERO.items()
+            if k not in ("fixed.ctx_switch", "latency.wakeup", "latency.ipi")}  # fmt: skip
+    prof = profile_with(tmp_path, "setup4", zero)
+    d, rho, u = 20_000, 0.3, 3_000
+    lam = rho / d
+    gaps = np.random.default_rng(4).exponential(1 / lam, 20_000)
+    rows = [{"ts_ns": int(t)} for t in np.cumsum(gaps)]
+    r = run(rows, "host.cpus=2", "nic.combined=1", "nic.rx-usecs=0", *UDPAPP,
+            f"app[0].work-ns={d}", profile=prof)  # fmt: skip
+    df = pk(r)
+    # time from the enqueue to the start of the work = queue wait (incl. the set-up)
+    wq = float((df["t_done"] - l4_end(df) - d).mean())
+    expect = lam * d * d / (2 * (1 - rho)) + (2 * u + lam * u * u) / (2 * (1 + lam * u))
+    assert abs(wq - expect) / expect < 0.05, (wq, expect)

@@ -16,13 +16,13 @@ from replay.capture import codes as d
 SCATTERED = (
     "valid", "tcp_seq", "tcp_ack", "payload_len", "ip_id", "tcp_opt_hash", "vlan", "ethertype",
     "sport", "dport", "tcp_flags", "error", "ip_version", "proto", "ttl", "ip_tos", "ip_hlen",
-    "tcp_hlen", "frag", "tunnel", "frag_off",
+    "tcp_hlen", "frag", "tunnel", "frag_off", "icmp_type",
 )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _scatter(rec, o0, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o14, o15, o16,
-             o17, o18, o19, o20):  # fmt: skip
+             o17, o18, o19, o20, o21):  # fmt: skip
     for i in range(rec.shape[0]):
         r = rec[i]
         o0[i] = r.valid
@@ -46,6 +46,7 @@ def _scatter(rec, o0, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o1
         o18[i] = r.frag
         o19[i] = r.tunnel
         o20[i] = r.frag_off
+        o21[i] = r.icmp_type
 
 
 def scatter(rec: np.ndarray) -> dict[str, np.ndarray]:
