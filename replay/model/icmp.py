@@ -117,7 +117,8 @@ def icmp_counters(misc: np.ndarray, kv: tuple[int, int], in4: int, in6: int, ech
     (ICMPMSGIN_INC_STATS / ICMP6MSGIN_INC_STATS, after the checksum and before the handler), when
     the frames carry the type. Checksum errors are not modelled (the frames table does not say
     whether a checksum is right): InErrors and InCsumErrors stay 0. OutRateLimitGlobal /
-    OutRateLimitHost exist from 6.2 (d0941130c935 "icmp: Add counters for rate limits"; 6.1.y has them as a backport)."""
+    OutRateLimitHost exist from 6.2 (d0941130c935 "icmp: Add counters for rate limits"; 6.1.y
+    has them as a backport)."""
     m = L.M_ICMP
     un4, un6 = int(misc[m + L.IC_UNREACH4]), int(misc[m + L.IC_UNREACH6])
     rep4, rep6 = int(misc[m + L.IC_ECHOREP4]), int(misc[m + L.IC_ECHOREP6])
