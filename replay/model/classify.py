@@ -24,6 +24,7 @@ from replay.model.layout import (
     K_BADTCP,
     K_ICMP,
     K_ICMP_ECHO,
+    K_ICMP_PING,
     K_IGMP,
     K_NONIP,
     K_NOPROTO,
@@ -218,7 +219,8 @@ def columns(table: pa.Table) -> Columns:
         flow=_np(table["flow"], 0),
         error=errors,
         error_at=error_at,
-        icmp_type=_np(table["icmp_type"], -1, np.int64) if "icmp_type" in table.column_names
+        icmp_type=_np(table["icmp_type"].cast(pa.int16()), -1, np.int64)
+        if "icmp_type" in table.column_names
         else None,
     )
 
@@ -392,6 +394,11 @@ def kinds(cols: Columns) -> np.ndarray:
         echo = icmp & (cols.frag != 2) & (
             ((cols.proto == 1) & (cols.icmp_type == 8)) | ((cols.proto == 58) & (cols.icmp_type == 128)))
         k[echo] = K_ICMP_ECHO
+        # ICMP_ECHOREPLY (0): icmp_pointers[0].handler = ping_rcv; ICMPV6_ECHO_REPLY (129):
+        # icmpv6_rcv -> ping_rcv. ping_lookup by the echo id finds no ping socket: dropped
+        ping = icmp & (cols.frag != 2) & (
+            ((cols.proto == 1) & (cols.icmp_type == 0)) | ((cols.proto == 58) & (cols.icmp_type == 129)))
+        k[ping] = K_ICMP_PING
     for i in cols.error_at.tolist():  # a Python loop over every frame cost 0.1 s per million
         e = cols.error[i]
         if e is None or not ip[i]:

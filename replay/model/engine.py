@@ -1160,14 +1160,16 @@ def single_skb(S, i):
 @njit(cache=True, inline="always")
 def ip_gro_flush(S, q, s, i):
     """The IP header's say in a merge of packet i into held flow s: TTL, TOS and DF must match,
-    and for IPv4 inet_gro_flush (gro.h:444-464) wants the IP ID fixed (DF) or incremented by
-    one per segment."""
+    and for IPv4 inet_gro_flush (gro.h:444-464) wants the IP ID fixed or incremented by one per
+    segment. The fixed mode is decided at the 2nd segment (count == 1, ipid_offset 0): under
+    DF only up to 6.17; from 6.18 with or without DF (f095a358faf2 "net: gro: remove
+    unnecessary df checks": `if (count == 1 && !ipid_offset)`)."""
     flush = S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
         or S.pk[i, F_DF] != S.gh[q, s, GH_DF]
     if S.pk[i, F_V6] == 0:
         cnt = S.gh[q, s, GH_CNT]
         off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
-        if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
+        if cnt == 1 and (S.pk[i, F_DF] != 0 or S.P[P_GRO_ID_ANYDF] != 0) and off == 0:
             S.gh[q, s, GH_FIXED] = 1
         if S.gh[q, s, GH_FIXED] != 0:
             if off != 0:
@@ -2133,7 +2135,8 @@ def l4_handler_cost(S, c, h, lv):
     elif kd == K_BADTCP:  # tcp_v4_rcv up to the data-offset check, then the drop
         d4 = S.cbase[C_DROP]
         charge(S, c, lv, Y_DROP_L4, d4, 1)
-    elif kd == K_ICMP or kd == K_ICMP_ECHO:  # the echo's reply is sent in l4_done (its limits)
+    elif kd == K_ICMP or kd == K_ICMP_ECHO or kd == K_ICMP_PING:
+        # icmp_rcv / icmpv6_rcv (the echo's reply is sent in l4_done, under its limits)
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_ICMP_RCV, d4, S.po[h, O_SKBCNT])
     else:  # K_NOPROTO: dropped in ip_local_deliver
@@ -3095,6 +3098,13 @@ def l4_done_est(S, c, h, t):
         S.misc[M_TCPIN + (0)] += 1
         drop(S, h, S_L4, R_TOOSMALL, t)
         return 0, -1
+    if kd == K_ICMP_PING:
+        # icmp_rcv: icmp_pointers[ICMP_ECHOREPLY].handler = ping_rcv (icmpv6_rcv likewise):
+        # ping_lookup finds no ping socket -> SKB_DROP_REASON_NO_SOCKET -> kfree_skb_reason
+        # (5.19+; a bool handler and kfree_skb before). InMsgs and the per-type count stay
+        # (ICMPMSGIN_INC_STATS came first); no InErrors
+        drop(S, h, S_L4, S.P[P_R_PING], t)
+        return S.cbase[C_DROP], Y_DROP_L4
     if kd == K_ICMP_ECHO or kd == K_ICMP:
         consume(S, h, t)
         if kd == K_ICMP_ECHO:
@@ -3246,7 +3256,6 @@ def l4_sock_rcv(S, c, h, s, t):
 # recvmsg to the end of that recvmsg's copies; a sleeping reader has released it
 # (sk_wait_data). Not modelled: the coalescing of a segment into the backlog's tail
 # (TCPBacklogCoalesce), backlogged pure ACKs (consumed at once), listeners' children.
-TCP_SNDBUF = 16384  # sk_sndbuf of a TCP socket: net.ipv4.tcp_wmem[1] (tcp_init_sock)
 
 
 @njit(cache=True, inline="always")
@@ -3270,14 +3279,17 @@ def tcp_add_backlog(S, h, s, t):
     f = S.pk[h, F_FLOWK]
     rcvbuf = sk_rcvbuf(S, f, s)
     rule = S.P[P_TCP_BL_RULE]
+    # sk_sndbuf: tcp_init_sock's tcp_wmem[1] (16384) as tcp_sndbuf_expand raised it when the
+    # connection was established (87040 for a 1460-byte MSS; P_TCP_SNDBUF)
+    snd = S.P[P_TCP_SNDBUF]
     if rule == TCPBL_SUM:
-        limit = rcvbuf + TCP_SNDBUF
+        limit = rcvbuf + snd
     elif rule == TCPBL_64K:
-        limit = rcvbuf + TCP_SNDBUF + 65536
+        limit = rcvbuf + snd + 65536
     elif rule == TCPBL_HALF_SND:
-        limit = rcvbuf + (TCP_SNDBUF >> 1) + 65536
+        limit = rcvbuf + (snd >> 1) + 65536
     else:
-        limit = min((rcvbuf << 1) + (TCP_SNDBUF >> 1) + 65536, 4294967295)
+        limit = min((rcvbuf << 1) + (snd >> 1) + 65536, 4294967295)
     # sk_rcvqueues_full: sk_backlog.len + sk_rmem_alloc > limit (this skb's truesize left out)
     if S.tf[f, TF_BLLEN] + S.tf[f, TF_RMEM] > limit:
         drop(S, h, S_L4, R_SOCKBACKLOG, t)

@@ -80,14 +80,31 @@ def icmp_state(P: np.ndarray, cfg: dict[str, Any], hz: int, kv: tuple[int, int],
     return np.concatenate([fx, np.zeros(3 * npeers, np.int64)])
 
 
+# net/ipv4/proc.c icmpmibmap: the Icmp line's In<name>/Out<name> columns, by ICMP type
+ICMP_MIB_NAMES = ((3, "DestUnreachs"), (11, "TimeExcds"), (12, "ParmProbs"), (4, "SrcQuenchs"),
+                  (5, "Redirects"), (8, "Echos"), (0, "EchoReps"), (13, "Timestamps"),
+                  (14, "TimestampReps"), (17, "AddrMasks"), (18, "AddrMaskReps"))
+# net/ipv6/proc.c icmp6type2name: the named Icmp6In<name> lines, by ICMPv6 type
+ICMP6_MIB_NAMES = ((1, "DestUnreachs"), (2, "PktTooBigs"), (3, "TimeExcds"), (4, "ParmProblems"),
+                   (128, "Echos"), (129, "EchoReplies"), (130, "GroupMembQueries"),
+                   (131, "GroupMembResponses"), (132, "GroupMembReductions"),
+                   (133, "RouterSolicits"), (134, "RouterAdvertisements"),
+                   (135, "NeighborSolicits"), (136, "NeighborAdvertisements"), (137, "Redirects"),
+                   (143, "MLDv2Reports"))
+
+
 def icmp_counters(misc: np.ndarray, kv: tuple[int, int], in4: int, in6: int, echo4: int,
-                  echo6: int) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+                  echo6: int, types4: np.ndarray | None = None, types6: np.ndarray | None = None
+                  ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """The Icmp and IcmpMsg groups of /proc/net/snmp and the Icmp6 lines of snmp6.
 
     in4/in6: ICMP messages icmp_rcv / icmpv6_rcv took (InMsgs); echo4/echo6: echo requests among
-    them. Checksum errors are not modelled (the frames table does not say whether a checksum is
-    right): InErrors and InCsumErrors stay 0. OutRateLimitGlobal / OutRateLimitHost exist from
-    6.2 (d0941130c935 "icmp: Add counters for rate limits"; 6.1.y has them as a backport)."""
+    them; types4/types6: how many messages of each type (256 counts) icmp_rcv / icmpv6_rcv took
+    (ICMPMSGIN_INC_STATS / ICMP6MSGIN_INC_STATS, after the checksum and before the handler), when
+    the frames carry the type. Checksum errors are not modelled (the frames table does not say
+    whether a checksum is right): InErrors and InCsumErrors stay 0. OutRateLimitGlobal /
+    OutRateLimitHost exist from 6.2 (d0941130c935 "icmp: Add counters for rate limits"; 6.1.y
+    has them as a backport)."""
     m = L.M_ICMP
     un4, un6 = int(misc[m + L.IC_UNREACH4]), int(misc[m + L.IC_UNREACH6])
     rep4, rep6 = int(misc[m + L.IC_ECHOREP4]), int(misc[m + L.IC_ECHOREP6])
@@ -95,23 +112,30 @@ def icmp_counters(misc: np.ndarray, kv: tuple[int, int], in4: int, in6: int, ech
     # parameter problem for an unknown next header (ip6_protocol_deliver_rcu)
     te4, te6 = int(misc[m + L.IC_TIMEEXC4]), int(misc[m + L.IC_TIMEEXC6])
     pp6 = int(misc[m + L.IC_PARMPROB6])
-    icmp = {"InMsgs": in4, "InErrors": 0, "InCsumErrors": 0, "InEchos": echo4,
-            "OutMsgs": un4 + rep4 + te4, "OutErrors": 0}
+    t4 = np.zeros(256, np.int64) if types4 is None else types4.copy()
+    t6 = np.zeros(256, np.int64) if types6 is None else types6.copy()
+    t4[8] = echo4  # the echo requests (the same count when the types are known)
+    t6[128] = echo6
+    icmp = {"InMsgs": in4, "InErrors": 0, "InCsumErrors": 0}
+    # icmp_put prints every In<name> of icmpmibmap from the per-type counters
+    icmp |= {f"In{name}": int(t4[ty]) for ty, name in ICMP_MIB_NAMES}
+    icmp |= {"OutMsgs": un4 + rep4 + te4, "OutErrors": 0}
     if kv >= (6, 2):
         icmp["OutRateLimitGlobal"] = int(misc[m + L.IC_RL_GLOBAL])
         icmp["OutRateLimitHost"] = int(misc[m + L.IC_RL_HOST4])
     icmp |= {"OutDestUnreachs": un4, "OutTimeExcds": te4, "OutEchoReps": rep4}
     # IcmpMsg: per-type counts, printed by the kernel only for types seen (icmpmsg_put)
-    msg = {k: v for k, v in (("InType8", echo4), ("OutType0", rep4), ("OutType3", un4),
-                             ("OutType11", te4)) if v}
+    msg = {f"InType{ty}": int(t4[ty]) for ty in range(256) if t4[ty]}
+    msg |= {k: v for k, v in (("OutType0", rep4), ("OutType3", un4), ("OutType11", te4)) if v}
     icmp6 = {"Icmp6InMsgs": in6, "Icmp6InErrors": 0, "Icmp6InCsumErrors": 0,
              "Icmp6OutMsgs": un6 + rep6 + te6 + pp6, "Icmp6OutErrors": 0}
     if kv >= (6, 2):
         icmp6["Icmp6OutRateLimitHost"] = int(misc[m + L.IC_RL_HOST6])
-    icmp6 |= {"Icmp6InEchos": echo6, "Icmp6OutDestUnreachs": un6, "Icmp6OutTimeExcds": te6,
+    # snmp6_seq_show_icmpv6: every named type's Icmp6In<name>, then Icmp6InType<n> where nonzero
+    icmp6 |= {f"Icmp6In{name}": int(t6[ty]) for ty, name in ICMP6_MIB_NAMES}
+    icmp6 |= {"Icmp6OutDestUnreachs": un6, "Icmp6OutTimeExcds": te6,
               "Icmp6OutParmProblems": pp6, "Icmp6OutEchoReplies": rep6}
-    if echo6:
-        icmp6["Icmp6InType128"] = echo6
+    icmp6 |= {f"Icmp6InType{ty}": int(t6[ty]) for ty in range(256) if t6[ty]}
     if rep6:
         icmp6["Icmp6OutType129"] = rep6
     if un6:

@@ -299,7 +299,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         str(a["name"]) for a in apps
     ] + ([str(cfg["nic"]["sender"])] if veth else [])
     comms += napi_thread_names(drv.name, nq)  # comm index P_NAPI_COMM0 + q
-    counters = _counters(S, cfg, drv, pre, nq, ncpu)
+    counters = _counters(S, cfg, drv, pre, nq, ncpu, _icmp_types(frames, pre.ridx))
     if drv.name == "mlx5":
         # mlx5e_handle_csum's counters, per packet the driver built (ring drops never reach it)
         built = ~((S.dreason == L.R_RING) & (S.dstage == L.S_DRIVER))
@@ -539,6 +539,8 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
+    P[L.P_GRO_ID_ANYDF] = 1 if kv >= (6, 18) else 0  # f095a358faf2 (net-next 25 Sep 2025)
+    P[L.P_R_PING] = L.R_NOSOCK if kv >= (5, 19) else L.R_NOTSPEC  # b384c95a861e (5.19)
     # ip_list_rcv_finish's route hint: 02b24941619f "ipv4: use dst hint for ipv4 list receive"
     # and 197dbf24e360 (IPv6), both 5.7
     P[L.P_ROUTE_HINT] = 1 if kv >= (5, 7) else 0
@@ -891,6 +893,14 @@ def _autotune_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) ->
     # MAX_TCP_HEADER: SKB_SMALL_HEAD_CACHE_SIZE is SKB_HEAD_ALIGN(MAX_TCP_HEADER), i.e. it plus
     # the 320 of skb_shared_info (skbuff.c)
     P[L.P_MAX_TCP_HDR] = int(cfg["host"]["skb-small-head"]) - 320
+    # sk_sndbuf once the connection is established: tcp_init_transfer -> tcp_init_buffer_space ->
+    # tcp_sndbuf_expand (tcp_input.c; SO_SNDBUF not set): per_mss = roundup_pow_of_two(max(
+    # mss_clamp, mss_cache) + MAX_TCP_HEADER + 320 (skb_shared_info)) + 256 (sk_buff), sndmem =
+    # 2 (cubic has no sndbuf_expand) x max(TCP_INIT_CWND 10, cwnd, reordering + 1) x per_mss,
+    # raised from tcp_wmem[1] (16384) up to tcp_wmem[2] (4 MiB). mss_clamp is the peer's MSS: 1460
+    # from an Ethernet IPv4 peer (1440 over IPv6 rounds the same): 87040 at MAX_TCP_HEADER 320
+    per_mss = 1 << (1460 + int(P[L.P_MAX_TCP_HDR]) + 320 - 1).bit_length()
+    P[L.P_TCP_SNDBUF] = max(16384, min(2 * 10 * (per_mss + 256), 4 * 1024 * 1024))
     P[L.P_TCP_FIXUP] = 1 if kv < (4, 20) else 0  # removed by a337531b942b (4.20)
     P[L.P_TCP_ENDSEQ] = 1 if kv >= (6, 17) else 0  # 9ca48d616ed7, 6c758062c64d (6.17)
     P[L.P_DRS] = (L.DRS_STEP_J if kv < (4, 13) else L.DRS_STEP if kv < (4, 16)
@@ -1177,8 +1187,36 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
     return out
 
 
-def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int, ncpu: int
-              ) -> dict[str, Any]:
+def _icmp_types(frames: pa.Table, ridx: np.ndarray) -> np.ndarray | None:
+    """The ICMP/ICMPv6 type of each received packet (-1: none), from the frames' icmp_type."""
+    if "icmp_type" not in frames.column_names:
+        return None
+    col = frames["icmp_type"].combine_chunks()
+    if col.null_count == len(col):
+        return None
+    t = np.asarray(col.fill_null(255).to_numpy(zero_copy_only=False), np.int16)
+    t[np.asarray(col.is_null())] = -1
+    return t[ridx]
+
+
+def _icmp_type_counts(S: Any, itype: np.ndarray | None, v6: np.ndarray
+                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per IP version, the ICMP messages of each type icmp_rcv / icmpv6_rcv took: GRO heads that
+    reached the l4 stage as ICMP (ICMPMSGIN_INC_STATS, ICMP6MSGIN_INC_STATS)."""
+    if itype is None:
+        return None, None
+    cand = np.flatnonzero(itype >= 0)
+    k = S.pk[cand, L.F_KIND]
+    ok = (S.po[cand, L.O_SKBH] == cand) & (S.se[cand, L.S_L4] >= 0) & (
+        (k == L.K_ICMP) | (k == L.K_ICMP_ECHO) | (k == L.K_ICMP_PING))
+    sel = cand[ok]
+    is6 = v6[sel].astype(bool)
+    return (np.bincount(itype[sel[~is6]], minlength=256).astype(np.int64),
+            np.bincount(itype[sel[is6]], minlength=256).astype(np.int64))
+
+
+def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int, ncpu: int,
+              itype: np.ndarray | None = None) -> dict[str, Any]:
     cs, qs, fx = S.cs, S.qs, S.fx
     softnet = [
         {"cpu": c, "processed": int(cs[c, L.CS_PROCESSED]), "dropped": int(cs[c, L.CS_DROPPED]),
@@ -1273,8 +1311,10 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
         snmp["TcpExt"]["BeyondWindow"] = int(S.misc[L.M_TCPX + 8])
     # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, then per type); the
     # replies and errors sent come from the engine's ICMP output (model/icmp.py)
+    types4, types6 = _icmp_type_counts(S, itype, pre.v6)
     icmp4, icmpmsg, icmp6 = icmp_counters(S.misc, kernel_version(cfg), c4(T.ICMP_IN),
-                                          c6(T.ICMP_IN), c4(T.ECHO_IN), c6(T.ECHO_IN))
+                                          c6(T.ICMP_IN), c4(T.ECHO_IN), c6(T.ECHO_IN),
+                                          types4, types6)
     snmp["Icmp"] = icmp4
     if icmpmsg:
         snmp["IcmpMsg"] = icmpmsg
