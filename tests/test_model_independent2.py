@@ -1464,14 +1464,11 @@ def test_md1_with_cstate_setup_time(tmp_path: Path) -> None:
     assert (wait == u).sum() > n // 4  # many busy periods start with the full set-up
 
 
-CT_DEFRAG = ("model: with conntrack the fragments are still reassembled in ip_local_deliver."
-             " nf_defrag_ipv4 (ipv4_conntrack_defrag at NF_INET_PRE_ROUTING, priority -400)"
-             " gathers them with ip_defrag(IP_DEFRAG_CONNTRACK_IN) inside ip_rcv's PREROUTING"
-             " hook: a fragment that does not complete the datagram is stolen there, before"
-             " routing and ip_local_deliver (docs/model.md lists this as not modelled)")
+# nf_defrag_ipv4 (ipv4_conntrack_defrag at NF_INET_PRE_ROUTING, priority -400) gathers the
+# fragments with ip_defrag(IP_DEFRAG_CONNTRACK_IN) inside ip_rcv's PREROUTING hook: a fragment
+# that does not complete the datagram is stolen there, before routing and ip_local_deliver
 
 
-@pytest.mark.xfail(strict=True, reason=CT_DEFRAG)
 def test_conntrack_reassembles_in_prerouting() -> None:
     from tests.test_model_breadth import frag
 

@@ -1818,9 +1818,24 @@ def ip_defrag(S, c, h, t):
     lv = level_of(S, c)
     dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
     charge(S, c, lv, Y_LOCAL, dl, 1)
+    dq, done = frag_queue(S, c, h, t, dl, lv, S_LOCAL)
+    if not done:
+        return dl + dq, 0
+    # then LOCAL_IN and the protocol handler run on the whole datagram
+    dx, d4 = l4_handler_cost(S, c, h, lv)
+    return dl + dq + dx, d4
+
+
+@njit(cache=True)
+def frag_queue(S, c, h, t, d0, lv, stage):
+    """ip_defrag's queue for fragment h, in a step from t that has spent d0 ns before it, as
+    ip_local_deliver (stage S_LOCAL) or conntrack's PREROUTING hook (nf_defrag_ipv4, stage S_IP)
+    calls it: (ns beyond d0, True when h completed and now carries the reassembled datagram). A
+    fragment that does not complete it ends in `stage` (consumed, or dropped with the kernel's
+    reason); the queue's timers count from t."""
     charge(S, c, lv, Y_DEFRAG, S.cbase[C_DEFRAG], 1)
-    dl += S.cbase[C_DEFRAG]
-    tend = t + dl
+    dl = S.cbase[C_DEFRAG]
+    tend = t + d0 + dl
     frag_expire(S, t)
     key = S.pk[h, F_FRAGQ]
     v6 = S.pk[h, F_V6]
@@ -1833,8 +1848,8 @@ def ip_defrag(S, c, h, t):
     if hi == 0 or S.fx[mem] > hi:
         S.fx[fail] += 1
         dd = frag_free(S, c, lv)
-        drop(S, h, S_LOCAL, R_NOT_SPECIFIED, tend + dd)
-        return dl + dd, 0
+        drop(S, h, stage, R_NOT_SPECIFIED, tend + dd)
+        return dl + dd, False
     if S.fq[key, FQ_LIVE] == 0:
         # inet_frag_create: a new queue, its struct charged (f->qsize) and its timer armed
         S.fq[key, FQ_LIVE] = 1
@@ -1891,8 +1906,8 @@ def ip_defrag(S, c, h, t):
             if off < pe and end > po_:
                 if off >= po_ and end <= pe:
                     dd = frag_free(S, c, lv)
-                    drop(S, h, S_LOCAL, R_DUP_FRAG, tend + dd)
-                    return dl + dd, 0
+                    drop(S, h, stage, R_DUP_FRAG, tend + dd)
+                    return dl + dd, False
                 S.fx[FX_OVL6 if v6 != 0 else FX_OVL4] += 1  # ReasmOverlaps
                 bad = True
                 break
@@ -1903,8 +1918,8 @@ def ip_defrag(S, c, h, t):
         S.fx[fail] += 1
         frag_kill(S, key, tend, -1)
         dd = frag_free(S, c, lv)
-        drop(S, h, S_LOCAL, R_NOT_SPECIFIED, tend + dd)
-        return dl + dd, 0
+        drop(S, h, stage, R_NOT_SPECIFIED, tend + dd)
+        return dl + dd, False
     S.fx[S.P[P_FX_NEXT0] + h] = S.fq[key, FQ_HEAD]
     S.fq[key, FQ_HEAD] = h
     S.fq[key, FQ_MEAT] += end - off
@@ -1918,7 +1933,7 @@ def ip_defrag(S, c, h, t):
         S.fq[key, FQ_L4HDR] = S.pk[h, F_FEND] - S.pk[h, F_PAYLEN]  # transport header bytes
     if S.fq[key, FQ_FLAGS] != (FQ_FIRST_IN | FQ_LAST_IN) or S.fq[key, FQ_MEAT] != S.fq[key, FQ_LEN]:
         consume(S, h, tend)  # -EINPROGRESS: held in the queue
-        return dl, 0
+        return dl, False
     # ip_frag_reasm: this fragment becomes the head of the datagram (inet_frag_reasm_prepare);
     # its truesize is the sum of the fragments'; ReasmOKs. The earlier fragments stay consumed.
     truesz = S.fq[key, FQ_TRUE]
@@ -1936,9 +1951,9 @@ def ip_defrag(S, c, h, t):
     S.pk[h, F_SOCK] = S.fq[key, FQ_SOCK]
     S.pk[h, F_KIND] = S.fq[key, FQ_KIND]
     S.pk[h, F_CSUM] = S.pk[first, F_CSUM]  # the L4 header (and its checksum) is the first's
-    # then LOCAL_IN and the protocol handler run on the whole datagram
-    dx, d4 = l4_handler_cost(S, c, h, lv)
-    return dl + dx, d4
+    return dl, True
+
+
 
 
 @njit(cache=True)
@@ -1994,15 +2009,9 @@ def list_core(S, c, q, t):
             continue
         d = cost(S, C_IP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_IP, d, S.po[h, O_SKBCNT])
-        nf = S.P[P_NF_PRE] * S.cbase[C_NF_RULE]
-        if nf > 0:
-            charge(S, c, lv, Y_NF_PRE, nf, S.po[h, O_SKBCNT])
-        ct = S.cbase[C_CONNTRACK] if S.P[P_CONNTRACK] != 0 else 0
-        if ct > 0:
-            charge(S, c, lv, Y_CT, ct, S.po[h, O_SKBCNT])
-        d += nf + ct
         S.misc[M_IPIN + (0)] += 1  # Ip InReceives, per skb (ip_rcv_core)
         if kd == K_BADIP or kd == K_TRUNC:
+            # ip_rcv_core drops it before the PREROUTING hook
             dd = S.cbase[C_DROP]
             charge(S, c, lv, Y_DROP_IP, dd, 1)
             d += dd
@@ -2012,6 +2021,28 @@ def list_core(S, c, q, t):
             drop(S, h, S_IP, R_INHDR if kd == K_BADIP else R_TOOSMALL, now)
             S.misc[M_IPIN + (1 if kd == K_BADIP else 2)] += 1
             continue
+        if S.P[P_CONNTRACK] != 0 and S.pk[h, F_FRAGQ] >= 0 and S.pk[h, F_V6] == 0:
+            # nf_defrag_ipv4: conntrack's PREROUTING hook at priority NF_IP_PRI_CONNTRACK_DEFRAG
+            # (-400, before raw, conntrack and every rule) gathers the fragments
+            # (ipv4_conntrack_defrag -> nf_ct_ipv4_gather_frags -> ip_defrag(user
+            # IP_DEFRAG_CONNTRACK_IN)): a fragment that does not complete its datagram is stolen
+            # there, before routing and ip_local_deliver; the one that completes it goes on as
+            # the whole datagram, no longer a fragment
+            dq, done = frag_queue(S, c, h, now, d, lv, S_IP)
+            d += dq
+            if not done:
+                now += d
+                S.se[h, S_IP] = now
+                S.sc[h, S_IP] = d
+                continue
+            S.pk[h, F_FRAGQ] = -1
+        nf = S.P[P_NF_PRE] * S.cbase[C_NF_RULE]
+        if nf > 0:
+            charge(S, c, lv, Y_NF_PRE, nf, S.po[h, O_SKBCNT])
+        ct = S.cbase[C_CONNTRACK] if S.P[P_CONNTRACK] != 0 else 0
+        if ct > 0:
+            charge(S, c, lv, Y_CT, ct, S.po[h, O_SKBCNT])
+        d += nf + ct
         if S.P[P_NF_DROP] != 0:
             # the PREROUTING hook returns NF_DROP: kfree_skb with NETFILTER_DROP (KERNEL.md §1 row 7)
             dd = S.cbase[C_DROP]
