@@ -569,3 +569,29 @@ def test_md1_with_setup_at_a_third_load(tmp_path: Path) -> None:
     wq = float((df["t_done"] - l4_end(df) - d).mean())
     expect = lam * d * d / (2 * (1 - rho)) + (2 * u + lam * u * u) / (2 * (1 + lam * u))
     assert abs(wq - expect) / expect < 0.05, (wq, expect)
+
+
+def test_fragmented_icmp_counts_its_type_once() -> None:
+    # Two ICMP messages of 2 fragments each (ip_defrag -> ip_local_deliver once the datagram is
+    # whole, with the first fragment's header: one icmp_rcv, one ICMPMSGIN_INC_STATS of its
+    # type). Echo request id 7: first fragment, then the last (which completes it: answered,
+    # consumed). Echo reply id 8: the last fragment first, then the first (which completes it:
+    # ping_rcv, no ping socket -> dropped NO_SOCKET in l4). The fragments that did not complete
+    # a datagram end in the ip stage, consumed by the reassembly queue.
+    from tests.test_model_breadth import frag
+
+    rows = [frag(0, 0, True), frag(10_000, 1480, False),
+            frag(20_000, 1480, False, ident=8), frag(30_000, 0, True, ident=8)]  # fmt: skip
+    types = [8, None, None, 0]
+    for row, ty in zip(rows, types, strict=True):
+        row.update(proto=1, sport=None, dport=None, icmp_type=ty,
+                   payload_len=1480 - 8 if row["frag"] == 1 else 1480)  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1")
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["consumed", "consumed", "consumed", "dropped"]
+    assert df["drop_reason"].to_list()[3] == "NO_SOCKET"
+    s = r.counters["snmp"]
+    assert (s["Ip"]["ReasmReqds"], s["Ip"]["ReasmOKs"], s["Ip"]["InDelivers"]) == (4, 2, 2)
+    assert (s["Icmp"]["InMsgs"], s["Icmp"]["InEchos"], s["Icmp"]["InEchoReps"],
+            s["Icmp"]["OutEchoReps"]) == (2, 1, 1, 1)  # fmt: skip
+    assert s["IcmpMsg"] == {"InType0": 1, "InType8": 1, "OutType0": 1}
