@@ -7,8 +7,10 @@ wraps, a DF or TOS change, and 6.18's fixed IDs without DF), the 64 KiB limit at
 boundary with and without TCP options, GRO bucket eviction by age of insertion (not by last
 use), the MAX_SOFTIRQ_RESTART count at its boundary (HZ 100 and 1000, before and after 6.5),
 napi_defer_hard_irqs counted down on an idle queue, gro_flush_timeout flushing only the older
-jiffy's packets and re-arming its hrtimer, and queueing (D/D/1 in overload, M/D/1 with a set-up
-time at a third load).
+jiffy's packets and re-arming its hrtimer, ICMP by type from a capture (echo, echo reply,
+unreachable, neighbour solicitation; fragmented messages), UDP memory released in batches
+(forward_deficit), the TCP backlog limit with the sk_sndbuf tcp_sndbuf_expand sets, and queueing
+(D/D/1 in overload, M/D/1 with a set-up time at a third load).
 
 Every expected number was derived from the kernel source (cited beside it: file and function,
 6.19 unless a version is named) and the profile's round numbers (tests/data/round-costs.toml,
@@ -595,3 +597,37 @@ def test_fragmented_icmp_counts_its_type_once() -> None:
     assert (s["Icmp"]["InMsgs"], s["Icmp"]["InEchos"], s["Icmp"]["InEchoReps"],
             s["Icmp"]["OutEchoReps"]) == (2, 1, 1, 1)  # fmt: skip
     assert s["IcmpMsg"] == {"InType0": 1, "InType8": 1, "OutType0": 1}
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. The TCP socket backlog's limit reads sk_sndbuf (tcp_ipv4.c tcp_add_backlog, 6.10+):
+#      limit = 2 * sk_rcvbuf + sk_sndbuf / 2 + 64 KiB; sk_add_backlog refuses when
+#      sk_backlog.len + sk_rmem_alloc > limit.
+#    sk_sndbuf is what tcp_sndbuf_expand (tcp_input.c) made of tcp_wmem[1] when the connection
+#    was established (tcp_init_transfer -> tcp_init_buffer_space): 2 x TCP_INIT_CWND (10) x
+#    (roundup_pow_of_two(mss_clamp + MAX_TCP_HEADER + 320) + 256). MAX_TCP_HEADER is
+#    L1_CACHE_ALIGN(128 + MAX_HEADER): 320 with LL_MAX_HEADER 128 (distribution configs:
+#    host.skb-small-head 640), 256 with 32 (minimal configs: 576). mss_clamp 1460:
+#      320: roundup(2100) = 4096 -> 20 x 4352 = 87040;  256: roundup(2036) = 2048 -> 46080.
+#    sk_rcvbuf 4608 (SO_RCVBUF: no autotuning); segment 1 (truesize 2304) is being copied, so
+#    rmem = 2304 and the k-th backlogged skb (from 0) needs (k + 1) x 2304 <= limit:
+#      640: 9216 + 43520 + 65536 = 118272 -> 51 of the 80;  576: 9216 + 23040 + 65536 = 97792
+#      -> 42.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("small_head", "accepted"), [(640, 51), (576, 42)])
+def test_tcp_backlog_limit_follows_the_expanded_sndbuf(tmp_path: Path, small_head: int,
+                                                       accepted: int) -> None:  # fmt: skip
+    from tests.test_model_tcp_backlog import READER, _slow_copy
+
+    rows = segs(81)
+    for k, row in enumerate(rows):
+        row["ts_ns"] = 0 if k == 0 else 50_000
+        row["tcp_flags"] = 0x18  # PSH on each: GRO passes each alone (and GRO is off anyway)
+    r = run(rows, *READER, 'host.kernel="6.12"', "app[0].rcvbuf=4608",
+            f"host.skb-small-head={small_head}", profile=_slow_copy(tmp_path, 300))  # fmt: skip
+    df = pk(r).sort("frame")
+    dropped = df.filter(pl.col("drop_reason") == "SOCKET_BACKLOG")["frame"].to_list()
+    assert dropped == list(range(2 + accepted, 82))
+    assert r.counters["snmp"]["TcpExt"]["TCPBacklogDrop"] == 80 - accepted
