@@ -7,8 +7,10 @@ wraps, a DF or TOS change, and 6.18's fixed IDs without DF), the 64 KiB limit at
 boundary with and without TCP options, GRO bucket eviction by age of insertion (not by last
 use), the MAX_SOFTIRQ_RESTART count at its boundary (HZ 100 and 1000, before and after 6.5),
 napi_defer_hard_irqs counted down on an idle queue, gro_flush_timeout flushing only the older
-jiffy's packets and re-arming its hrtimer, and queueing (D/D/1 in overload, M/D/1 with a set-up
-time at a third load).
+jiffy's packets and re-arming its hrtimer, ICMP by type from a capture (echo, echo reply,
+unreachable, neighbour solicitation; fragmented messages), UDP memory released in batches
+(forward_deficit), the TCP backlog limit with the sk_sndbuf tcp_sndbuf_expand sets, and queueing
+(D/D/1 in overload, M/D/1 with a set-up time at a third load).
 
 Every expected number was derived from the kernel source (cited beside it: file and function,
 6.19 unless a version is named) and the profile's round numbers (tests/data/round-costs.toml,
@@ -569,3 +571,63 @@ def test_md1_with_setup_at_a_third_load(tmp_path: Path) -> None:
     wq = float((df["t_done"] - l4_end(df) - d).mean())
     expect = lam * d * d / (2 * (1 - rho)) + (2 * u + lam * u * u) / (2 * (1 + lam * u))
     assert abs(wq - expect) / expect < 0.05, (wq, expect)
+
+
+def test_fragmented_icmp_counts_its_type_once() -> None:
+    # Two ICMP messages of 2 fragments each (ip_defrag -> ip_local_deliver once the datagram is
+    # whole, with the first fragment's header: one icmp_rcv, one ICMPMSGIN_INC_STATS of its
+    # type). Echo request id 7: first fragment, then the last (which completes it: answered,
+    # consumed). Echo reply id 8: the last fragment first, then the first (which completes it:
+    # ping_rcv, no ping socket -> dropped NO_SOCKET in l4). The fragments that did not complete
+    # a datagram end in the ip stage, consumed by the reassembly queue.
+    from tests.test_model_breadth import frag
+
+    rows = [frag(0, 0, True), frag(10_000, 1480, False),
+            frag(20_000, 1480, False, ident=8), frag(30_000, 0, True, ident=8)]  # fmt: skip
+    types = [8, None, None, 0]
+    for row, ty in zip(rows, types, strict=True):
+        row.update(proto=1, sport=None, dport=None, icmp_type=ty,
+                   payload_len=1480 - 8 if row["frag"] == 1 else 1480)  # fmt: skip
+    r = run(rows, "host.cpus=2", "nic.combined=1")
+    df = pk(r).sort("frame")
+    assert df["outcome"].to_list() == ["consumed", "consumed", "consumed", "dropped"]
+    assert df["drop_reason"].to_list()[3] == "NO_SOCKET"
+    s = r.counters["snmp"]
+    assert (s["Ip"]["ReasmReqds"], s["Ip"]["ReasmOKs"], s["Ip"]["InDelivers"]) == (4, 2, 2)
+    assert (s["Icmp"]["InMsgs"], s["Icmp"]["InEchos"], s["Icmp"]["InEchoReps"],
+            s["Icmp"]["OutEchoReps"]) == (2, 1, 1, 1)  # fmt: skip
+    assert s["IcmpMsg"] == {"InType0": 1, "InType8": 1, "OutType0": 1}
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. The TCP socket backlog's limit reads sk_sndbuf (tcp_ipv4.c tcp_add_backlog, 6.10+):
+#      limit = 2 * sk_rcvbuf + sk_sndbuf / 2 + 64 KiB; sk_add_backlog refuses when
+#      sk_backlog.len + sk_rmem_alloc > limit.
+#    sk_sndbuf is what tcp_sndbuf_expand (tcp_input.c) made of tcp_wmem[1] when the connection
+#    was established (tcp_init_transfer -> tcp_init_buffer_space): 2 x TCP_INIT_CWND (10) x
+#    (roundup_pow_of_two(mss_clamp + MAX_TCP_HEADER + 320) + 256). MAX_TCP_HEADER is
+#    L1_CACHE_ALIGN(128 + MAX_HEADER): 320 with LL_MAX_HEADER 128 (distribution configs:
+#    host.skb-small-head 640), 256 with 32 (minimal configs: 576). mss_clamp 1460:
+#      320: roundup(2100) = 4096 -> 20 x 4352 = 87040;  256: roundup(2036) = 2048 -> 46080.
+#    sk_rcvbuf 4608 (SO_RCVBUF: no autotuning); segment 1 (truesize 2304) is being copied, so
+#    rmem = 2304 and the k-th backlogged skb (from 0) needs (k + 1) x 2304 <= limit:
+#      640: 9216 + 43520 + 65536 = 118272 -> 51 of the 80;  576: 9216 + 23040 + 65536 = 97792
+#      -> 42.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("small_head", "accepted"), [(640, 51), (576, 42)])
+def test_tcp_backlog_limit_follows_the_expanded_sndbuf(tmp_path: Path, small_head: int,
+                                                       accepted: int) -> None:  # fmt: skip
+    from tests.test_model_tcp_backlog import READER, _slow_copy
+
+    rows = segs(81)
+    for k, row in enumerate(rows):
+        row["ts_ns"] = 0 if k == 0 else 50_000
+        row["tcp_flags"] = 0x18  # PSH on each: GRO passes each alone (and GRO is off anyway)
+    r = run(rows, *READER, 'host.kernel="6.12"', "app[0].rcvbuf=4608",
+            f"host.skb-small-head={small_head}", profile=_slow_copy(tmp_path, 300))  # fmt: skip
+    df = pk(r).sort("frame")
+    dropped = df.filter(pl.col("drop_reason") == "SOCKET_BACKLOG")["frame"].to_list()
+    assert dropped == list(range(2 + accepted, 82))
+    assert r.counters["snmp"]["TcpExt"]["TCPBacklogDrop"] == 80 - accepted

@@ -1950,6 +1950,10 @@ def frag_queue(S, c, h, t, d0, lv, stage):
     S.po[h, O_FHEAD] = first
     S.pk[h, F_SOCK] = S.fq[key, FQ_SOCK]
     S.pk[h, F_KIND] = S.fq[key, FQ_KIND]
+    # the datagram's source is every fragment's, but only the first's header said it is an echo
+    # request (a later fragment's kind carries no type, so it got no inet_peer): icmp_echo's
+    # reply to a datagram a later fragment completed goes to the first's peer
+    S.pk[h, F_IPEER] = S.pk[first, F_IPEER]
     S.pk[h, F_CSUM] = S.pk[first, F_CSUM]  # the L4 header (and its checksum) is the first's
     return dl, True
 

@@ -1196,6 +1196,20 @@ def _icmp_types(frames: pa.Table, ridx: np.ndarray) -> np.ndarray | None:
         return None
     t = np.asarray(col.fill_null(255).to_numpy(zero_copy_only=False), np.int16)
     t[np.asarray(col.is_null())] = -1
+    # a fragmented message reaches icmp_rcv once, reassembled, with the first fragment's type,
+    # whichever fragment completed it: every fragment of the datagram (same addresses, protocol
+    # and IP ID: ip4_frag_match / ip6_frag_match) takes the first fragment's type
+    proto = np.asarray(frames["proto"].combine_chunks().fill_null(0).to_numpy(zero_copy_only=False))
+    frag = np.asarray(frames["frag"].combine_chunks().to_numpy(zero_copy_only=False))
+    fi = np.flatnonzero((frag != 0) & ((proto == 1) | (proto == 58)))
+    if fi.size:
+        src, dst = frames["src"].take(fi).to_pylist(), frames["dst"].take(fi).to_pylist()
+        ipid = frames["ip_id"].take(fi).to_pylist()
+        keys = [(a, b, int(proto[i]), d) for a, b, i, d in zip(src, dst, fi, ipid, strict=True)]
+        first = {k: int(t[i]) for k, i in zip(keys, fi, strict=True) if frag[i] == 1}
+        for k, i in zip(keys, fi, strict=True):
+            if frag[i] == 2:
+                t[i] = first.get(k, -1)
     return t[ridx]
 
 
