@@ -1,7 +1,9 @@
 """The speed paths give exactly what the plain numpy formulas they replaced give.
 
-host inference (classify.py) groups addresses by hashing instead of np.unique over void keys;
-packets.parquet columns come from one compiled pass (outcols.py) instead of numpy masks.
+host inference (classify.py), ICMP peers and route ids group addresses by hashing
+(groupby.py) instead of np.unique over void keys; the multicast test, the wire times
+(wire.py) and packets.parquet's columns (outcols.py) come from compiled passes instead of
+numpy masks.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replay.model import classify as C  # noqa: N812
+from replay.model import wire
+from replay.model.groupby import group_rows, key_bytes16
 from replay.model.outcols import arrow, dict_array
+from replay.runner import ReplayOptions
 
 
 def _addresses(draw_rows: list[list[int]], width: int) -> np.ndarray:
@@ -34,8 +39,9 @@ def test_bytes_per_address_matches_unique(rows: list[list[int]], data: st.DataOb
     uniq, inv = np.unique(keys, return_inverse=True)
     sizes = np.bincount(inv.ravel(), weights=nbytes.astype(np.float64))
     ua = np.frombuffer(b"".join(u.tobytes() for u in uniq), np.uint8).reshape(-1, 16)
-    got_ua, got_sizes = C._bytes_per_address(a, nbytes)
+    got_ua, got_sizes, got_ids = C._bytes_per_address(a, nbytes)
     assert np.array_equal(got_ua, ua)
+    assert np.array_equal(got_ids, inv.ravel())
     assert np.array_equal(got_sizes, sizes)
     assert ua[int(np.argmax(sizes))].tobytes() == got_ua[int(np.argmax(got_sizes))].tobytes()
 
@@ -71,3 +77,89 @@ def test_arrow_arrays_equal_pyarrow_with_mask() -> None:
                                           pa.array(["a", "b", "c"]))
     assert dict_array(codes, ("a", "b", "c"), ok).equals(want)
     assert dict_array(codes, ("a", "b", "c"), ok).to_pylist() == ["b", "a", None, "b"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(_byte, min_size=16, max_size=16), min_size=1, max_size=40),
+       st.sampled_from([(0, 16), (8, 16), (0, 6), (12, 16)]), st.data())
+def test_group_rows_matches_unique(rows: list[list[int]], span: tuple[int, int],
+                                   data: st.DataObject) -> None:
+    a = _addresses(rows, 16)
+    n = len(a)
+    tag = np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), np.uint8)
+    sel = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)
+    w = np.array(data.draw(st.lists(st.integers(0, 9000), min_size=n, max_size=n)), np.int64)
+    b0, b1 = span
+    ids, hi, lo, tags, sums = group_rows(a, b0, b1, tag=tag, sel=sel, weight=w)
+    keyed = np.zeros((n, 17), np.uint8)  # the key bytes, right-aligned in 16, then the tag
+    keyed[:, 16 - (b1 - b0) : 16] = a[:, b0:b1]
+    keyed[:, 16] = tag
+    kv = np.ascontiguousarray(keyed[sel]).view(np.dtype((np.void, 17))).ravel()
+    if not sel.any():
+        assert (ids == -1).all() and len(hi) == 0
+        return
+    uniq, inv = np.unique(kv, return_inverse=True)
+    want_ids = np.full(n, -1, np.int64)
+    want_ids[sel] = inv.ravel()
+    assert np.array_equal(ids, want_ids)
+    ub = np.frombuffer(b"".join(u.tobytes() for u in uniq), np.uint8).reshape(-1, 17)
+    assert np.array_equal(key_bytes16(hi, lo), ub[:, :16])
+    assert np.array_equal(tags, ub[:, 16])
+    assert np.array_equal(sums, np.bincount(inv.ravel(), weights=w[sel]).astype(np.int64))
+
+
+def _is_multicast_numpy(dst: np.ndarray, v4: np.ndarray) -> np.ndarray:
+    m4 = v4 & ((dst[:, 12] >= 224) & (dst[:, 12] <= 239) | (dst[:, 12:] == 255).all(axis=1))
+    return m4 | (~v4 & (dst[:, 0] == 0xFF))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from([0, 1, 223, 224, 239, 240, 255]), min_size=16,
+                                   max_size=16), st.booleans()), min_size=1, max_size=40))
+def test_is_multicast_matches_numpy(rows: list[tuple[list[int], bool]]) -> None:
+    dst = _addresses([r for r, _ in rows], 16)
+    v4 = np.array([b for _, b in rows], bool)
+    assert np.array_equal(C._is_multicast(dst, v4), _is_multicast_numpy(dst, v4))
+
+
+def _schedule_numpy(ts_ns: np.ndarray, wire_len: np.ndarray, received: np.ndarray,
+                    opts: ReplayOptions, speed_bps: int) -> tuple[np.ndarray, ...]:
+    """wire.schedule as it was written with numpy masks (before the compiled pass)."""
+    n, loops = len(ts_ns), int(opts.loop or 1)
+    one = np.cumsum(wire.replay_gaps(ts_ns, wire_len, opts))
+    span = one[-1] if n else 0.0
+    frame = np.tile(np.arange(n, dtype=np.int64), loops)
+    loop = np.repeat(np.arange(loops, dtype=np.int64), n)
+    t_send = np.tile(one, loops) + loop * span
+    if opts.limit is not None:
+        frame, loop, t_send = frame[: opts.limit], loop[: opts.limit], t_send[: opts.limit]
+    rx = received[frame]
+    t_wire = np.full(len(frame), -1, dtype=np.int64)
+    if rx.any():
+        bits = (np.maximum(wire_len[frame[rx]].astype(np.int64), 60) + 24) * 8
+        t_rx, end, out = t_send[rx], 0, []
+        ps = t_rx.max() < 9e15
+        start = np.round(t_rx * 1000.0 if ps else t_rx).astype(np.int64)
+        for s, b in zip(start.tolist(), bits.tolist(), strict=True):
+            s = max(s, end)
+            end = s + (b * 10**12 // speed_bps if ps else -(-(b * 10**9) // speed_bps))
+            out.append(end // 1000 if ps else end)
+        t_wire[rx] = out
+    return frame, loop, t_wire
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2 * 10**16), st.integers(20, 9000), st.booleans()),
+                min_size=1, max_size=30),
+       st.sampled_from([1, 3]), st.sampled_from([None, 5]), st.sampled_from([None, 0.5, 3.0]),
+       st.sampled_from([10**9, 10**10, 800_000_000_000]))
+def test_schedule_matches_numpy(frames: list[tuple[int, int, bool]], loops: int,
+                                limit: int | None, mult: float | None, speed: int) -> None:
+    ts = np.array(sorted(f[0] for f in frames), np.int64)
+    ln = np.array([f[1] for f in frames], np.int64)
+    rx = np.array([f[2] for f in frames], bool)
+    opts = ReplayOptions(loop=loops, limit=limit, multiplier=mult)
+    got = wire.schedule(ts, ln, rx, opts, speed)
+    want = _schedule_numpy(ts, ln, rx, opts, speed)
+    for g, w in zip(got, want, strict=True):
+        assert np.array_equal(g, w)

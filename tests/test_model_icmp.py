@@ -191,12 +191,10 @@ def test_icmp_sysctls_follow_the_kernel() -> None:
 
 
 def _echo_table(rows: list[dict[str, Any]], types: list[int]) -> Any:
-    """A frames table with the optional icmp_type column (the decoder does not write it yet)."""
-    import pyarrow as pa
-
+    """A frames table whose icmp_type column (as the decoder writes it) holds `types`."""
     from tests.framegen import frames
 
-    return frames(rows).append_column("icmp_type", pa.array(types, pa.uint8()))
+    return frames([{**row, "icmp_type": t} for row, t in zip(rows, types, strict=True)])
 
 
 def _run_table(table: Any, *sets: str, profile: str) -> Any:

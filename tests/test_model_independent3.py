@@ -621,16 +621,12 @@ def test_eevdf_reader_waits_for_the_hogs_deadline_at_a_tick() -> None:
     assert a1 > 20_000_000
 
 
-CFS_IPI = ("model: under CFS a reader whose wake-up preempts the current task of another CPU"
-           " waits for that task's step to end (here 20 ms of user-space work), or for a tick."
-           " The kernel's ttwu_do_activate -> check_preempt_wakeup (wakeup_preempt_entity: the"
-           " long sleeper is placed sched_latency/2 = 6 ms behind, more than the 2 ms"
-           " wakeup granularity) -> resched_curr sends the reschedule IPI at once, and the hog,"
-           " in user mode, schedules on the return from that interrupt"
-           " (exit_to_user_mode_loop): the reader runs a few us after its wake-up")
+# CFS (5.15): ttwu_do_activate -> check_preempt_wakeup (wakeup_preempt_entity: the long sleeper
+# is placed sched_latency/2 = 6 ms behind, more than the 2 ms wakeup granularity) ->
+# resched_curr sends the reschedule IPI at once, and the hog, in user mode, schedules on the
+# return from that interrupt (exit_to_user_mode_loop): the reader runs a few us after its wake-up
 
 
-@pytest.mark.xfail(strict=True, reason=CFS_IPI)
 def test_cfs_reader_preempts_the_hog_at_the_resched_ipi() -> None:
     a0, _ = _hog_and_reader("5.15")
     assert 5_000_000 < a0 < 5_050_000, a0
@@ -779,12 +775,10 @@ def test_udp_gro_forwarding_feature_aggregates_for_a_plain_socket(tmp_path: Path
 # 7. VXLAN: the inner packet's NAPI (gro_cells) before and after 6.4
 # ---------------------------------------------------------------------------------------------
 
-VX_CELLS = ("model: gro_cells runs inline in the outer packet's softirq, so before 6.4 a VXLAN"
-            " frame costs one NET_RX run. vxlan_rcv -> gro_cells_receive queues the inner skb"
-            " and napi_schedule()s the cell's NAPI; before 6.4 ____napi_schedule raises"
-            " NET_RX_SOFTIRQ even inside net_rx_action, which returns and handle_softirqs"
-            " restarts to poll gro_cell_poll: 2 NET_RX runs per frame (6.4+: in_net_rx_action,"
-            " no raise, `goto start` polls it in the same run: 1)")
+# vxlan_rcv -> gro_cells_receive queues the inner skb and napi_schedule()s the cell's NAPI;
+# before 6.4 ____napi_schedule raises NET_RX_SOFTIRQ even inside net_rx_action, which returns
+# and handle_softirqs restarts to poll gro_cell_poll: 2 NET_RX runs per frame (6.4+:
+# in_net_rx_action, no raise, `goto start` polls it in the same run: 1)
 
 
 def _vxlan_rows(n: int) -> list[dict[str, Any]]:
@@ -794,10 +788,7 @@ def _vxlan_rows(n: int) -> list[dict[str, Any]]:
             for k in range(n)]  # fmt: skip
 
 
-@pytest.mark.parametrize("kernel", [
-    "6.12",
-    pytest.param("5.15", marks=pytest.mark.xfail(strict=True, reason=VX_CELLS)),
-])  # fmt: skip
+@pytest.mark.parametrize("kernel", ["6.12", "5.15"])
 def test_vxlan_inner_napi_net_rx_runs(kernel: str) -> None:
     r = run(_vxlan_rows(4), "host.cpus=2", "nic.combined=1", f'host.kernel="{kernel}"',
             'app[0].match="udp dport 8080"', "app[0].cpu=1", 'tunnel[0].type="vxlan"')  # fmt: skip

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from replay.errors import ConfigError
 from replay.model.config import resolve_config
 from replay.model.costs import load_profile
 from replay.model.simulate import simulate
@@ -149,6 +150,35 @@ def test_cstate_exit_only_after_the_residency(residency: int, done: list[int]) -
     assert pk(r)["t_done"].to_list() == done
 
 
+@pytest.mark.parametrize(("exits", "residencies", "done"), [
+    # two states: the shallow one from the first ns of idle (3000), the deep one after 0.5 ms
+    # (7000). Frame 1 finds both CPUs idle since t=0 for under 5 us: 3000 twice, as residency 0
+    # above (13817); frame 2 finds both idle for ~1 ms: 7000 twice, 1_007_817 + 14000
+    ([3000, 7000], [0, 500_000], [13817, 1_021_817]),
+    # three states, the deepest after 2 ms, which no idle period here reaches: frame 1 pays the
+    # first (1000 twice: 9817), frame 2 the second (3000 twice: 1_013_817)
+    ([1000, 3000, 7000], [0, 500_000, 2_000_000], [9817, 1_013_817]),
+])  # fmt: skip
+def test_the_deepest_idle_state_the_idle_time_reached(exits: list[int], residencies: list[int],
+                                                      done: list[int]) -> None:
+    r = run(TWO, "host.cpus=2", "nic.combined=1", *APP, f"host.cstate-exit-ns={exits}",
+            f"host.cstate-residency-ns={residencies}")
+    assert pk(r)["t_done"].to_list() == done
+
+
+@pytest.mark.parametrize(("exits", "residencies", "says"), [
+    ("[3000, 7000]", "[500000, 0]", "must increase"),
+    ("[3000, 7000]", "[0]", "same length"),
+    ("[1, 2, 3, 4]", "[0, 1, 2, 3]", "1 to 3 integers"),
+    ("[3000, -1]", "[0, 10]", "between 0 and 1 s"),
+    ("[3000, 7000]", '"auto"', "both as lists"),
+])  # fmt: skip
+def test_idle_state_lists_checked(exits: str, residencies: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        resolve_config(None, [f"host.cstate-exit-ns={exits}",
+                              f"host.cstate-residency-ns={residencies}"])
+
+
 def test_idle_state_from_the_profile(tmp_path: Path) -> None:
     # "auto" (the default) takes the profile's [idle]: the same run as residency 0.5 ms above,
     # and the numbers used are written back into the config run.json records
@@ -160,6 +190,13 @@ def test_idle_state_from_the_profile(tmp_path: Path) -> None:
     r = simulate(frames(TWO), cfg, load_profile(str(p)), ReplayOptions())
     assert pk(r)["t_done"].to_list() == [7817, 1_013_817]
     assert (cfg["host"]["cstate-exit-ns"], cfg["host"]["cstate-residency-ns"]) == (3000, 500_000)
+    # a profile's table of two states: the run of the first parametrization above
+    p.write_text(f'[profile]\nname = "idle"\nghz = 1.0\nbase = "{ROUND}"\n\n'
+                 '[idle]\nexit-ns = [3000, 7000]\nresidency-ns = [0, 500000]\nsource = "test"\n')
+    cfg = resolve_config(None, [f'costs.profile="{p}"', "host.cpus=2", "nic.combined=1", *APP])
+    r = simulate(frames(TWO), cfg, load_profile(str(p)), ReplayOptions())
+    assert pk(r)["t_done"].to_list() == [13817, 1_021_817]
+    assert cfg["host"]["cstate-exit-ns"] == [3000, 7000]
     # without [idle] (the published profiles): no idle-state exit
     cfg = resolve_config(None, ["host.cpus=2", "nic.combined=1", *APP])
     simulate(frames(TWO), cfg, load_profile(ROUND), ReplayOptions())
@@ -185,11 +222,13 @@ def busy_cpu_run(kernel: str, t_wake: int) -> tuple[list[int], int]:
 def test_cfs_wakeup_preempts_after_a_long_sleep() -> None:
     # 5.15 (CFS), 2 CPUs: wakeup granularity 1 ms x (1 + ilog2 2) = 2 ms. app0 slept 2.1 ms > 2 ms
     # while app1 ran: wakeup_preempt_entity preempts (resched IPI to CPU 1). app1 is in its second
-    # datagram's work; at its end it yields: app0 runs after it, switch 1000 + copy 200 + work
-    # 1000; app1's third datagram waits for app0
+    # datagram's work, in user mode: the return from the IPI schedules (exit_to_user_mode_loop).
+    # The datagram's try_to_wake_up ends at 2_100_000 + 3617 (test_same_cpu_wake_needs_no_ipi's
+    # path), the IPI arrives 1000 later, then switch 1000 + copy 200 + work 1000: 2_106_817;
+    # app1's second datagram resumes after app0 and ends after it, the third later still
     a1, a0 = busy_cpu_run("5.15", 2_100_000)
-    assert a0 == a1[1] + 2200
-    assert a1[2] > a0
+    assert a0 == 2_100_000 + 3617 + 1000 + 2200
+    assert a1[1] > a0 and a1[2] > a1[1]
 
 
 def test_cfs_no_preemption_after_a_short_sleep() -> None:

@@ -22,11 +22,11 @@ READER = ['app[0].match="tcp dport 5000"', "app[0].cpu=1", "host.cpus=2", "nic.c
           "nic.gro=false"]  # fmt: skip
 
 
-def _slow_copy(tmp_path: Path) -> str:
-    # the copy costs 100 ns per byte: 144.8 us for a 1448-byte segment
-    prof = profile_with(tmp_path, "slowcopy", SLOW)
+def _slow_copy(tmp_path: Path, per_byte: int = 100) -> str:
+    # the copy costs 100 ns per byte by default: 144.8 us for a 1448-byte segment
+    prof = profile_with(tmp_path, f"slowcopy{per_byte}", SLOW)
     Path(prof).write_text(Path(prof).read_text()
-                          + '[stage.copy]\nbase = 0\nper_byte = 100.0\nsource = "test"\n')
+                          + f'[stage.copy]\nbase = 0\nper_byte = {per_byte}.0\nsource = "test"\n')
     return prof
 
 
@@ -61,30 +61,32 @@ def test_backlogged_segment_is_processed_at_release_sock_in_the_readers_context(
 
 
 @pytest.mark.parametrize(("kernel", "accepted"), [
-    # sk_rcvbuf 4608, sk_sndbuf 16384 (tcp_wmem[1]); segment 1 (truesize 2304, ixgbe's half page)
-    # is being copied, so sk_rmem_alloc = 2304 while the burst arrives. sk_add_backlog refuses
-    # when sk_backlog.len + sk_rmem_alloc > limit, this skb not counted: the k-th backlogged skb
-    # (k from 0) needs k * 2304 + 2304 <= limit, so floor(limit / 2304) are taken.
-    ("4.9", 20992 // 2304),  # rcvbuf + sndbuf = 20992: 9
-    ("5.15", 86528 // 2304),  # + 64 KiB (4.10, c9c3321257e1) = 86528: 37
-    ("6.6", 78336 // 2304),  # rcvbuf + sndbuf / 2 + 64 KiB (6.1) = 78336: 34
-    ("6.12", 82944 // 2304),  # 2 * rcvbuf + sndbuf / 2 + 64 KiB (6.10, ec00ed472bdb): 36
+    # sk_rcvbuf 4608; sk_sndbuf 87040: tcp_init_buffer_space -> tcp_sndbuf_expand raised
+    # tcp_wmem[1] when the connection was established (2 x 10 x (roundup_pow_of_two(1460 + 320 +
+    # 320) + 256)). Segment 1 (truesize 2304, ixgbe's half page) is being copied, so
+    # sk_rmem_alloc = 2304 while the burst arrives. sk_add_backlog refuses when sk_backlog.len +
+    # sk_rmem_alloc > limit, this skb not counted: the k-th backlogged skb (k from 0) needs
+    # k * 2304 + 2304 <= limit, so floor(limit / 2304) are taken.
+    ("4.9", 91648 // 2304),  # rcvbuf + sndbuf = 91648: 39
+    ("5.15", 157184 // 2304),  # + 64 KiB (4.10, c9c3321257e1) = 157184: 68
+    ("6.6", 113664 // 2304),  # rcvbuf + sndbuf / 2 + 64 KiB (6.1) = 113664: 49
+    ("6.12", 118272 // 2304),  # 2 * rcvbuf + sndbuf / 2 + 64 KiB (6.10, ec00ed472bdb): 51
 ])  # fmt: skip
 def test_backlog_limit_by_kernel(tmp_path: Path, kernel: str, accepted: int) -> None:
-    # 40 segments in one burst at 50 us, while segment 1 (t=0) is being copied until ~150 us:
-    # the NAPI polls them through the stack in well under 100 us, each into the backlog.
-    rows = stream(41)
+    # 80 segments in one burst at 50 us (on the wire until ~146 us), while segment 1 (t=0) is
+    # being copied until ~436 us (300 ns per byte): the NAPI polls each into the backlog.
+    rows = stream(81)
     for k, row in enumerate(rows):
         row["ts_ns"] = 0 if k == 0 else 50_000
         row["tcp_flags"] = 0x18
     r = run(rows, *READER, f'host.kernel="{kernel}"', "app[0].rcvbuf=4608",
-            profile=_slow_copy(tmp_path))  # fmt: skip
+            profile=_slow_copy(tmp_path, 300))  # fmt: skip
     df = pk(r).sort("frame")
     dropped = df.filter(pl.col("drop_reason") == "SOCKET_BACKLOG")
-    assert dropped.height == 40 - accepted
+    assert dropped.height == 80 - accepted
     assert set(dropped["drop_stage"]) <= {"l4"}
-    assert dropped["frame"].to_list() == list(range(2 + accepted, 42))
-    assert r.counters["snmp"]["TcpExt"]["TCPBacklogDrop"] == 40 - accepted
+    assert dropped["frame"].to_list() == list(range(2 + accepted, 82))
+    assert r.counters["snmp"]["TcpExt"]["TCPBacklogDrop"] == 80 - accepted
 
 
 def test_busy_polling_download_keeps_every_segment() -> None:

@@ -9,8 +9,16 @@ import numpy as np
 import polars as pl
 import pytest
 
+from replay.errors import ConfigError
 from replay.model.costs import load_profile
-from replay.real.calibrate import _toml, fit, idle_split, run_figures, woken_idle, woken_latencies
+from replay.real.calibrate import (
+    _toml,
+    fit,
+    idle_table,
+    run_figures,
+    woken_idle,
+    woken_latencies,
+)
 
 
 def test_fit_recovers_base_and_per_byte_exactly() -> None:
@@ -61,7 +69,8 @@ def test_run_figures_divide_stage_time_by_what_went_through_it(tmp_path: Path) -
 def test_the_written_profile_loads_and_inherits_the_rest(tmp_path: Path) -> None:
     text = _toml(
         {"stage.udp": {"base": 303.0, "per_byte": 0.0, "source": "measured"},
-         "fixed.syscall": {"base": 250.5, "source": "measured"}},
+         "fixed.syscall": {"base": 250.5, "source": "measured"},
+         "idle": {"exit-ns": [8000, 15000], "residency-ns": [1000, 9000], "source": "measured"}},
         {"name": "me", "cpu": "test", "ghz": 2.6, "kernel": "6.18", "base": "e5-1650v4",
          "traces": ["a.pcap"]},
     )
@@ -72,6 +81,11 @@ def test_the_written_profile_loads_and_inherits_the_rest(tmp_path: Path) -> None
     assert prof["fixed"]["syscall"]["base"] == 250.5
     assert prof["stage"]["ip"]["source"]  # inherited from e5-1650v4
     assert prof["profile"]["ghz"] == 2.6
+    assert (prof["idle"]["exit-ns"], prof["idle"]["residency-ns"]) == ([8000, 15000], [1000, 9000])
+    # a table the engine cannot take is refused when the profile loads, naming the file
+    p.write_text(text.replace("residency-ns = [1000, 9000]", "residency-ns = [9000, 1000]"))
+    with pytest.raises(ConfigError, match=r"me\.toml: \[idle\] residency-ns must increase"):
+        load_profile(str(p))
 
 
 def test_run_figures_cycle_is_the_mean_read_to_read_time_of_queued_messages(
@@ -109,16 +123,35 @@ def test_woken_idle_is_the_readers_idle_time_before_each_woken_message() -> None
     assert woken_idle(msgs).tolist() == [3_400.0, 10_300.0]
 
 
-def test_idle_split_finds_the_halted_cpu() -> None:
+def test_idle_table_finds_the_halted_cpu() -> None:
     # 60 wake-ups after idles of 0.2-1.4 us take ~5 us; 40 after idles of 3-30 us take ~17 us:
     # the split falls in the gap (1.5-3 us: the first 500 ns step past 1.4 us), medians 5 and 17 us
     rng = np.random.default_rng(1)
     idle = np.concatenate([rng.uniform(200, 1_400, 60), rng.uniform(3_000, 30_000, 40)])
     lat = np.concatenate([rng.normal(5_000, 300, 60), rng.normal(17_000, 500, 40)])
-    res, fast, slow = idle_split(lat, idle)
-    assert res in (1_500, 2_000, 2_500, 3_000)
-    assert abs(fast - 5_000) < 300 and abs(slow - 17_000) < 500
-    # one group only: no split, both medians the overall one
-    res, fast, slow = idle_split(lat[:60], idle[:60] + 5_000)
-    assert (res, fast) == (0, slow) and abs(fast - 5_000) < 300
-    assert idle_split(np.zeros(0), np.zeros(0))[0] == 0
+    fast, deeper = idle_table(lat, idle)
+    assert len(deeper) == 1 and deeper[0][0] in (1_500, 2_000, 2_500, 3_000)
+    assert abs(fast - 5_000) < 300 and abs(deeper[0][1] - 17_000) < 500
+    # one group only: no split, the overall median
+    fast, deeper = idle_table(lat[:60], idle[:60] + 5_000)
+    assert deeper == [] and abs(fast - 5_000) < 300
+    assert idle_table(np.zeros(0), np.zeros(0))[1] == []
+
+
+def test_idle_table_three_groups() -> None:
+    # ~5 us below 1 us of idle, ~14 us from 1.6 to 8 us, ~25 us beyond 10 us (this VM without
+    # perf: not yet halted, halted while the host polls, the host's vCPU thread asleep): two
+    # states, at grid steps inside each gap, medians 14 and 25 us
+    rng = np.random.default_rng(2)
+    idle = np.concatenate([rng.uniform(100, 900, 300), rng.uniform(1_600, 8_000, 400),
+                           rng.uniform(10_000, 200_000, 300)])
+    lat = np.concatenate([rng.normal(5_000, 400, 300), rng.normal(14_000, 600, 400),
+                          rng.normal(25_000, 800, 300)])
+    fast, deeper = idle_table(lat, idle)
+    assert deeper[0][0] in (1_000, 1_500) and deeper[1][0] in (8_000, 8_500, 9_000, 9_500, 10_000)
+    assert abs(fast - 5_000) < 300
+    assert [round(m, -3) for _, m in deeper] == [14_000, 25_000]
+    # a deeper group that wakes faster is no deeper idle state: not split off
+    lat2 = np.concatenate([lat[:700], rng.normal(10_000, 800, 300)])
+    _, deeper2 = idle_table(lat2, idle)
+    assert len(deeper2) == 1 and deeper2[0][0] in (1_000, 1_500)

@@ -35,6 +35,7 @@ FRAME_DTYPE = np.dtype(
         ("tunnel", np.int8),
         ("inner_proto", np.uint8),
         ("inner_version", np.uint8),
+        ("icmp_type", np.uint8),  # the ICMP/ICMPv6 type (V_ICMP)
     ],
     align=True,
 )
@@ -58,7 +59,8 @@ V_SRC = 1 << 13  # src (V_IP alone: an IPv6 header cut short before its addresse
 V_DST = 1 << 14
 V_FRAG = 1 << 15  # frag_off, frag_mf (a fragment)
 B_MF = 1 << 16  # frag_mf: more fragments follow (IP_MF / IP6_MF)
-NBITS = 17
+V_ICMP = 1 << 17  # icmp_type (an ICMP/ICMPv6 header's first byte was captured)
+NBITS = 18
 
 # Byte columns, each an (n, width) uint8 array (contiguous, so Arrow takes it as is).
 BYTE_COLUMNS = (("dmac", 6), ("smac", 6), ("src", 16), ("dst", 16), ("isrc", 16), ("idst", 16))

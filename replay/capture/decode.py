@@ -50,6 +50,7 @@ from replay.capture.codes import (
     V_DST,
     V_ETYPE,
     V_FRAG,
+    V_ICMP,
     V_INNER,
     V_IP,
     V_IPID,
@@ -477,6 +478,11 @@ def decode_frames(buf, off, cap, lt, rec, dmac, smac, src, dst, isrc, idst):
             continue
         if proto == 1 or proto == 58:  # ICMP/ICMPv6: 8-byte header
             r.payload_len = max(l4len - 8, 0)
+            if l4p < l4end:
+                # the type decides what icmp_rcv / icmpv6_rcv do with it (echo -> a reply,
+                # echo reply -> ping_rcv, ...) and which per-type counter it bumps
+                r.icmp_type = buf[l4p]
+                r.valid |= V_ICMP
             continue
         r.payload_len = l4len
         if frag != 0:

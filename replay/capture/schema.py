@@ -41,6 +41,7 @@ FRAMES_SCHEMA = pa.schema(
         pa.field("frag", pa.uint8(), nullable=False),  # 0 none, 1 first, 2 later
         pa.field("frag_off", pa.uint16()),  # fragment offset in bytes; null if not a fragment
         pa.field("frag_mf", pa.bool_()),  # more fragments (IP_MF / IP6_MF); null if not a fragment
+        pa.field("icmp_type", pa.uint8()),  # ICMP/ICMPv6 type; null if not ICMP (or cut short)
         pa.field("tunnel", pa.dictionary(pa.int8(), pa.string())),
         pa.field("inner_flow", pa.uint32()),
         # the tunnelled packet's protocol and ports (a decapsulating host demuxes on them);

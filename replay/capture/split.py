@@ -17,12 +17,13 @@ SCATTERED = (
     "valid", "tcp_seq", "tcp_ack", "payload_len", "ip_id", "tcp_opt_hash", "vlan", "ethertype",
     "sport", "dport", "tcp_flags", "error", "ip_version", "proto", "ttl", "ip_tos", "ip_hlen",
     "tcp_hlen", "frag", "tunnel", "frag_off", "inner_proto", "inner_sport", "inner_dport",
+    "icmp_type",
 )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _scatter(rec, o0, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o14, o15, o16,
-             o17, o18, o19, o20, o21, o22, o23):  # fmt: skip
+             o17, o18, o19, o20, o21, o22, o23, o24):  # fmt: skip
     for i in range(rec.shape[0]):
         r = rec[i]
         o0[i] = r.valid
@@ -49,6 +50,7 @@ def _scatter(rec, o0, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o1
         o21[i] = r.inner_proto
         o22[i] = r.inner_sport
         o23[i] = r.inner_dport
+        o24[i] = r.icmp_type
 
 
 def scatter(rec: np.ndarray) -> dict[str, np.ndarray]:

@@ -104,6 +104,7 @@ def frames_batch(
         "frag": _arr("frag", c["frag"]),
         "frag_off": _arr("frag_off", c["frag_off"], b, d.V_FRAG),
         "frag_mf": _arr("frag_mf", b.buf(d.B_MF), b, d.V_FRAG),
+        "icmp_type": _arr("icmp_type", c["icmp_type"], b, d.V_ICMP),
         "tunnel": _dict("tunnel", c["tunnel"], _TUNNEL_DICT),
         "inner_flow": _arr("inner_flow", inner_flow, b, d.V_INNER),
         "inner_proto": _arr("inner_proto", c["inner_proto"], b, d.V_INNER),

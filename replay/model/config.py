@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import ipaddress
+import itertools
 import json
 import re
 import tomllib
@@ -48,7 +49,9 @@ DEFAULTS: dict[str, Any] = {
         # how long a CPU stays in its idle loop before it is in that state: an interrupt or
         # wake-up sooner pays no exit latency (the cpuidle governor picks a state whose target
         # residency fits the idle time it predicts; a polling state first, as haltpoll does).
-        # "auto": the profile's [idle] residency-ns (0: every idle period)
+        # "auto": the profile's [idle] residency-ns (0: every idle period). Several states:
+        # both keys as lists, shallowest first (up to 3), e.g. exit [2000, 10000] after
+        # residency [2000, 20000]: an idle CPU pays the deepest state its idle time reached
         "cstate-residency-ns": "auto",
         # the secret of udp_ehashfn / inet_ehashfn, which spreads a SO_REUSEPORT group's flows:
         # the kernel draws it at random at first use (net_get_random_once), so which socket a
@@ -397,6 +400,34 @@ def _int(cfg: dict[str, Any], section: str, key: str, lo: int, hi: int, rule: st
     return v
 
 
+MAX_IDLE_STATES = 3  # the engine's slots: P_CEXIT/P_CRES, P_CEXIT2/P_CRES2, P_CEXIT3/P_CRES3
+
+
+def idle_states(exit_ns: Any, residency_ns: Any, exit_name: str = "exit-ns",
+                residency_name: str = "residency-ns") -> list[tuple[int, int]]:
+    """(exit latency, target residency) per idle state, shallowest first, from two ints (one
+    state) or two lists of the same length (up to MAX_IDLE_STATES), as cpuidle's
+    /sys/devices/system/cpu/cpuN/cpuidle/stateK/{latency,residency} list a CPU's states
+    (there in us): each deeper state needs a longer residency."""
+    one = not isinstance(exit_ns, list) and not isinstance(residency_ns, list)
+    xs = [exit_ns] if one else exit_ns
+    rs = [residency_ns] if one else residency_ns
+    rule = "ns between 0 and 1 s"
+    if not isinstance(xs, list) or not isinstance(rs, list) or len(xs) != len(rs) \
+            or not 1 <= len(xs) <= MAX_IDLE_STATES:
+        raise ConfigError(f"{exit_name} and {residency_name} must be two integers or two lists of "
+                          f"1 to {MAX_IDLE_STATES} integers of the same length (one per idle "
+                          f"state), got {exit_ns!r} and {residency_ns!r}")
+    for name, vs in ((exit_name, xs), (residency_name, rs)):
+        for v in vs:
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10**9:
+                raise ConfigError(f"{name} must be {rule} (or a list of them), got {v!r}")
+    if any(b <= a for a, b in itertools.pairwise(rs)):
+        raise ConfigError(f"{residency_name} must increase from one idle state to the next "
+                          f"(a deeper state needs a longer residency), got {rs}")
+    return list(zip(xs, rs, strict=True))
+
+
 def _bool(cfg: dict[str, Any], section: str, key: str) -> bool:
     v = cfg[section][key]
     if not isinstance(v, bool):
@@ -501,9 +532,16 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"host.hz must be one of 100, 250, 300, 1000 (CONFIG_HZ), got {hz}")
     tick = 1_000_000_000 // hz
     _int(cfg, "host", "tick-phase-ns", 0, tick - 1, f"between 0 and one jiffy ({tick - 1} ns)")
-    for key in ("cstate-exit-ns", "cstate-residency-ns"):
-        if cfg["host"][key] != "auto":
-            _int(cfg, "host", key, 0, 10**9, '"auto" or ns between 0 and 1 s')
+    ex, res = h["cstate-exit-ns"], h["cstate-residency-ns"]
+    if (ex == "auto") != (res == "auto") and isinstance(ex if res == "auto" else res, list):
+        raise ConfigError("host.cstate-exit-ns and host.cstate-residency-ns: a list of idle "
+                          "states needs both as lists of the same length")
+    if ex != "auto" and res != "auto":
+        idle_states(ex, res, "host.cstate-exit-ns", "host.cstate-residency-ns")
+    else:
+        for key in ("cstate-exit-ns", "cstate-residency-ns"):
+            if cfg["host"][key] != "auto":
+                _int(cfg, "host", key, 0, 10**9, '"auto" or ns between 0 and 1 s')
     _int(cfg, "host", "ehash-secret", 0, 2**32 - 1, "a u32 between 0 and 4294967295")
     _bool(cfg, "host", "tcp-acks")
     _int(cfg, "host", "skb-small-head", 384, 4096, "bytes between 384 and 4096")

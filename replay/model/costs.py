@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from replay.errors import ConfigError
+from replay.model.config import idle_states
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "e5-1650v4"  # the XDP paper's machine: the only one with whole-path figures
@@ -122,6 +123,13 @@ def load_profile(name: str) -> dict[str, Any]:
             raise ConfigError(f"{where} has no source; every number must say where it comes from")
         if not isinstance(entry["base"], int | float) or entry["base"] < 0:
             raise ConfigError(f"{where}.base must be a non-negative number of ns, got {entry['base']!r}")
+    idle = data.get("idle")
+    if idle is not None:
+        where = f"{data['profile']['path']}: [idle]"
+        if not idle.get("source"):
+            raise ConfigError(f"{where} has no source; every number must say where it comes from")
+        idle_states(idle.get("exit-ns"), idle.get("residency-ns"), f"{where} exit-ns",
+                    f"{where} residency-ns")
     if not isinstance(data["profile"].get("ghz"), int | float):
         raise ConfigError(
             f"{data['profile']['path']}: [profile] ghz is required (the clock the numbers were measured at)"

@@ -657,21 +657,38 @@ def napi_timer(S, q, t):
 
 
 @njit(cache=True, inline="always")
+def idle_exit(S, c, t):
+    """The exit latency an idle CPU c pays when woken at t: that of the deepest idle state
+    whose target residency its time in the idle loop has reached, 0 before the first (it still
+    polls). drivers/cpuidle/governors (menu, teo, haltpoll) pick the deepest state whose
+    target_residency fits the idle time they predict; the model takes the idle time that
+    actually followed as the prediction. States in increasing residency; an exit of 0: none."""
+    idle = t - S.cs[c, CS_IDLE_T]
+    if S.P[P_CEXIT3] > 0 and idle >= S.P[P_CRES3]:
+        return S.P[P_CEXIT3]
+    if S.P[P_CEXIT2] > 0 and idle >= S.P[P_CRES2]:
+        return S.P[P_CEXIT2]
+    if S.P[P_CEXIT] > 0 and idle >= S.P[P_CRES]:
+        return S.P[P_CEXIT]
+    return 0
+
+
+@njit(cache=True, inline="always")
 def deliver_irq(S, c, q, t):
     """A hard IRQ for CPU c (q: the queue, or -(q + 1) for its NAPI timer)."""
     x = S.cs[c, CS_X]
     task = S.cs[c, CS_TASK]
     if x == X_IDLE:
-        if S.P[P_CEXIT] > 0 and t - S.cs[c, CS_IDLE_T] >= S.P[P_CRES]:
+        ex = idle_exit(S, c, t)
+        if ex > 0:
             # the CPU first leaves its idle state (cpuidle exit latency): not CPU work, so not
-            # busy time; interrupts that come meanwhile wait like any during a hard IRQ. A CPU
-            # idle for less than the state's residency has not entered it yet (it still polls)
+            # busy time; interrupts that come meanwhile wait like any during a hard IRQ
             S.cs[c, CS_X] = X_HARDIRQ
             S.cs[c, CS_HI_RET] = X_IDLE
             S.cs[c, CS_STEP] = ST_CEXIT
             S.cs[c, CS_ARG] = q
-            S.cs[c, CS_NEXT] = t + S.P[P_CEXIT]
-            heap_set(S, S.P[P_ECPU0] + c, t + S.P[P_CEXIT])
+            S.cs[c, CS_NEXT] = t + ex
+            heap_set(S, S.P[P_ECPU0] + c, t + ex)
             return
         hardirq_begin(S, c, q, t, X_IDLE)
     elif x == X_TASK and task < S.P[P_NTHR] and S.cs[c, CS_HS_KS] != HS_BUSY:
@@ -1143,14 +1160,16 @@ def single_skb(S, i):
 @njit(cache=True, inline="always")
 def ip_gro_flush(S, q, s, i):
     """The IP header's say in a merge of packet i into held flow s: TTL, TOS and DF must match,
-    and for IPv4 inet_gro_flush (gro.h:444-464) wants the IP ID fixed (DF) or incremented by
-    one per segment."""
+    and for IPv4 inet_gro_flush (gro.h:444-464) wants the IP ID fixed or incremented by one per
+    segment. The fixed mode is decided at the 2nd segment (count == 1, ipid_offset 0): under
+    DF only up to 6.17; from 6.18 with or without DF (f095a358faf2 "net: gro: remove
+    unnecessary df checks": `if (count == 1 && !ipid_offset)`)."""
     flush = S.pk[i, F_TTL] != S.gh[q, s, GH_TTL] or S.pk[i, F_TOS] != S.gh[q, s, GH_TOS] \
         or S.pk[i, F_DF] != S.gh[q, s, GH_DF]
     if S.pk[i, F_V6] == 0:
         cnt = S.gh[q, s, GH_CNT]
         off = (S.pk[i, F_IPID] - S.gh[q, s, GH_ID0]) & 0xFFFF
-        if cnt == 1 and S.pk[i, F_DF] != 0 and off == 0:
+        if cnt == 1 and (S.pk[i, F_DF] != 0 or S.P[P_GRO_ID_ANYDF] != 0) and off == 0:
             S.gh[q, s, GH_FIXED] = 1
         if S.gh[q, s, GH_FIXED] != 0:
             if off != 0:
@@ -1632,7 +1651,9 @@ def tunnel_rcv(S, c, h):
     __netif_receive_skb_core (softnet processed again), ip_rcv, routing, ip_local_deliver — and
     the inner protocol handler. Returns (local ns, l4 ns): everything after the outer local
     delivery is in the l4 stage. Simplifications: the gro_cells NAPI runs inline, not in a later
-    poll; no inner GRO merging (the frames carry no inner TCP sequence)."""
+    poll; no inner GRO merging (the frames carry no inner TCP sequence). Its napi_schedule is
+    kept for what it raises: before 6.4 NET_RX always (handle_softirqs then restarts, a second
+    NET_RX run per tunnel frame), 6.4+ only outside net_rx_action."""
     lv = level_of(S, c)
     n = S.po[h, O_SKBCNT]
     dl = cost(S, C_LOCAL, S.po[h, O_SKBLEN])
@@ -1652,6 +1673,11 @@ def tunnel_rcv(S, c, h):
     d4 += dt
     S.po[h, O_SKBLEN] = S.pk[h, F_ILEN]
     ln = S.pk[h, F_ILEN]
+    # gro_cells_receive -> napi_schedule(&cell->napi) -> ____napi_schedule: before 6.4 it raises
+    # NET_RX_SOFTIRQ even inside net_rx_action, which polls the cell in handle_softirqs' next
+    # round (dev.c 6.1 ____napi_schedule; 6.4+ "If not called from net_rx_action()")
+    if not (S.P[P_GOTO_START] != 0 and S.cs[c, CS_IN_NRA] != 0):
+        S.cs[c, CS_PENDING] = 1
     S.cs[c, CS_PROCESSED] += 1  # the inner skb enters __netif_receive_skb_core too
     if S.pk[h, F_IKIND] == K_ARP:
         # an inner non-IP frame (taken as ARP): gro_cell_poll, the core, arp_rcv
@@ -2109,7 +2135,8 @@ def l4_handler_cost(S, c, h, lv):
     elif kd == K_BADTCP:  # tcp_v4_rcv up to the data-offset check, then the drop
         d4 = S.cbase[C_DROP]
         charge(S, c, lv, Y_DROP_L4, d4, 1)
-    elif kd == K_ICMP or kd == K_ICMP_ECHO:  # the echo's reply is sent in l4_done (its limits)
+    elif kd == K_ICMP or kd == K_ICMP_ECHO or kd == K_ICMP_PING:
+        # icmp_rcv / icmpv6_rcv (the echo's reply is sent in l4_done, under its limits)
         d4 = cost(S, C_UDP, S.po[h, O_SKBLEN])
         charge(S, c, lv, Y_ICMP_RCV, d4, S.po[h, O_SKBCNT])
     else:  # K_NOPROTO: dropped in ip_local_deliver
@@ -3071,6 +3098,13 @@ def l4_done_est(S, c, h, t):
         S.misc[M_TCPIN + (0)] += 1
         drop(S, h, S_L4, R_TOOSMALL, t)
         return 0, -1
+    if kd == K_ICMP_PING:
+        # icmp_rcv: icmp_pointers[ICMP_ECHOREPLY].handler = ping_rcv (icmpv6_rcv likewise):
+        # ping_lookup finds no ping socket -> SKB_DROP_REASON_NO_SOCKET -> kfree_skb_reason
+        # (5.19+; a bool handler and kfree_skb before). InMsgs and the per-type count stay
+        # (ICMPMSGIN_INC_STATS came first); no InErrors
+        drop(S, h, S_L4, S.P[P_R_PING], t)
+        return S.cbase[C_DROP], Y_DROP_L4
     if kd == K_ICMP_ECHO or kd == K_ICMP:
         consume(S, h, t)
         if kd == K_ICMP_ECHO:
@@ -3222,7 +3256,6 @@ def l4_sock_rcv(S, c, h, s, t):
 # recvmsg to the end of that recvmsg's copies; a sleeping reader has released it
 # (sk_wait_data). Not modelled: the coalescing of a segment into the backlog's tail
 # (TCPBacklogCoalesce), backlogged pure ACKs (consumed at once), listeners' children.
-TCP_SNDBUF = 16384  # sk_sndbuf of a TCP socket: net.ipv4.tcp_wmem[1] (tcp_init_sock)
 
 
 @njit(cache=True, inline="always")
@@ -3246,14 +3279,17 @@ def tcp_add_backlog(S, h, s, t):
     f = S.pk[h, F_FLOWK]
     rcvbuf = sk_rcvbuf(S, f, s)
     rule = S.P[P_TCP_BL_RULE]
+    # sk_sndbuf: tcp_init_sock's tcp_wmem[1] (16384) as tcp_sndbuf_expand raised it when the
+    # connection was established (87040 for a 1460-byte MSS; P_TCP_SNDBUF)
+    snd = S.P[P_TCP_SNDBUF]
     if rule == TCPBL_SUM:
-        limit = rcvbuf + TCP_SNDBUF
+        limit = rcvbuf + snd
     elif rule == TCPBL_64K:
-        limit = rcvbuf + TCP_SNDBUF + 65536
+        limit = rcvbuf + snd + 65536
     elif rule == TCPBL_HALF_SND:
-        limit = rcvbuf + (TCP_SNDBUF >> 1) + 65536
+        limit = rcvbuf + (snd >> 1) + 65536
     else:
-        limit = min((rcvbuf << 1) + (TCP_SNDBUF >> 1) + 65536, 4294967295)
+        limit = min((rcvbuf << 1) + (snd >> 1) + 65536, 4294967295)
     # sk_rcvqueues_full: sk_backlog.len + sk_rmem_alloc > limit (this skb's truesize left out)
     if S.tf[f, TF_BLLEN] + S.tf[f, TF_RMEM] > limit:
         drop(S, h, S_L4, R_SOCKBACKLOG, t)
@@ -3817,11 +3853,20 @@ def ttwu(S, c, k, t):
             ttwu_preempt(S, c, S.ts[k, TS_SLEEP_T], t, t)
     elif S.cs[tc, CS_TASK] >= 0:
         # resched_curr -> smp_send_reschedule
-        ttwu_preempt(S, tc, S.ts[k, TS_SLEEP_T], t, t + S.cbase[L_IPI])
+        ipi = t + S.cbase[L_IPI]
+        cur = S.cs[tc, CS_TASK]
+        if ttwu_preempt(S, tc, S.ts[k, TS_SLEEP_T], t, ipi) and cur < S.P[P_NTHR] and \
+                S.ts[cur, TS_KIND] == TK_READER:
+            # the reschedule IPI interrupts the reader where it stands and the return from it
+            # schedules (scheduler_ipi; exit_to_user_mode_loop on TIF_NEED_RESCHED): its step
+            # is cut when the IPI arrives, when k is taken onto the run queue here (the kernel
+            # enqueues k at once; the IPI's latency later it preempts)
+            S.cs[tc, CS_WAKE_PREEMPT] = 1
+            at = ipi
     elif S.cs[tc, CS_RQ_N] == 0:
         at = t + S.cbase[L_IPI] + S.cbase[L_WAKEUP]
-        if S.cs[tc, CS_X] == X_IDLE and t - S.cs[tc, CS_IDLE_T] >= S.P[P_CRES]:
-            at += S.P[P_CEXIT]
+        if S.cs[tc, CS_X] == X_IDLE:
+            at += idle_exit(S, tc, t)
     heap_set(S, S.P[P_ETHR0] + k, at)
 
 
@@ -3843,7 +3888,8 @@ def ttwu_preempt(S, c, sleep_t, t, at):
     task's slice: it yields at its next scheduling check (a reader between system calls,
     ksoftirqd and the napi kthreads between polls); a reader interrupted by the softirq that
     woke the task on its own CPU is cut mid-step at the return from interrupt (preempt_reader).
-    Simplification: a remote wake-up's reschedule IPI does not cut a reader's step."""
+    A remote wake-up's reschedule IPI cuts a reader's step at its arrival (ttwu). Returns True
+    when the woken task preempts."""
     if S.cs[c, CS_RQ_N] == 0 and S.cs[c, CS_SLICE_END] <= t:
         # the current task ran alone past its deadline: update_deadline gave it a new slice each
         # time (EEVDF: deadline = vruntime + slice; renewed here at whole slices, not at ticks)
@@ -3851,7 +3897,7 @@ def ttwu_preempt(S, c, sleep_t, t, at):
         S.cs[c, CS_SLICE_END] += ((t - S.cs[c, CS_SLICE_END]) // sl + 1) * sl
     g = S.P[P_WGRAN]
     if g < 0 or t - sleep_t <= g:
-        return
+        return False
     if at < S.cs[c, CS_SLICE_END]:
         S.cs[c, CS_SLICE_END] = at
     cur = S.cs[c, CS_TASK]
@@ -3860,6 +3906,7 @@ def ttwu_preempt(S, c, sleep_t, t, at):
         # a local wake-up from the softirq on top of a reader: resched_curr is honoured at the
         # return from interrupt, mid-step (preempt_reader), not at the reader's next check
         S.cs[c, CS_WAKE_PREEMPT] = 1
+    return True
 
 
 @njit(cache=True, inline="always")

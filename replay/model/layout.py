@@ -27,6 +27,9 @@ K_IGMP = 11  # IGMP (IPv4 protocol 2): igmp_rcv takes it (CONFIG_IP_MULTICAST), 
 # to the host's MAC but another unicast IP (explicit [host] addresses with IPs and MACs): no
 # local route, forwarding off: ip_error (IPv6 ip6_forward) drops it IP_INADDRERRORS in routing
 K_NOTLOCAL = 12
+# ICMP echo reply (ICMPv6 129): icmp_rcv / icmpv6_rcv -> ping_rcv, whose ping_lookup finds no
+# ping socket (the model has none) -> dropped (NO_SOCKET from 5.19, P_R_PING)
+K_ICMP_PING = 13
 
 # ---- drop reasons (kernel names; ring drops named by the NIC counter)
 DROP_REASONS = (
@@ -145,8 +148,20 @@ O_DELIVERED, O_DROPPED, O_CONSUMED, O_IGNORED = range(4)
  # 1: tcp_sequence also checks end_seq (6.17+, 9ca48d616ed7 "tcp: do not accept packets beyond
  # window"), counting TcpExtBeyondWindow
  P_TCP_ENDSEQ,
- ) = range(95)
-N_P = 95
+ # deeper idle states (host.cstate-exit-ns / -residency-ns as lists): the second and third
+ # state's exit latency and target residency; 0 exit: no such state (engine.py idle_exit)
+ P_CEXIT2, P_CRES2, P_CEXIT3, P_CRES3,
+ # 1: inet_gro_flush decides a fixed IP ID at the 2nd segment with or without DF (6.18+,
+ # f095a358faf2 "net: gro: remove unnecessary df checks"); 0: only under DF
+ P_GRO_ID_ANYDF,
+ # the drop reason of an ICMP echo reply no ping socket takes (NO_SOCKET from 5.19, b384c95a861e
+ # "net: icmp: add skb drop reasons to icmp protocol"; a plain kfree_skb, NOT_SPECIFIED, before)
+ P_R_PING,
+ # sk_sndbuf of an established TCP socket: tcp_init_buffer_space -> tcp_sndbuf_expand (simulate.py
+ # _autotune_params), which tcp_add_backlog's limit reads
+ P_TCP_SNDBUF,
+ ) = range(102)
+N_P = 102
 # P_DRS: tcp_rcv_space_adjust's rule. DRS_STEP_J: 4.9-4.12, the 25 % / 50 % steps, rcvmem per
 # advmss, the clock in jiffies (tcp_time_stamp); DRS_STEP: 4.13-4.15, the same on the us clock
 # (645f4c6f2ebd "tcp: switch rcv_rtt_est and rcvq_space to high resolution timestamps");

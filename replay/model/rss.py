@@ -110,10 +110,10 @@ def hash_frames(
             _cached_table(key),
             np.ascontiguousarray(src),
             np.ascontiguousarray(dst),
-            sport.astype(np.int64),
-            dport.astype(np.int64),
-            v6.astype(np.bool_),
-            use_ports.astype(np.bool_),
+            sport.astype(np.int64, copy=False),
+            dport.astype(np.int64, copy=False),
+            v6.astype(np.bool_, copy=False),
+            use_ports.astype(np.bool_, copy=False),
             out,
         )
     return out

@@ -32,14 +32,15 @@ from replay.model.classify import (
     sockets,
     tunnels,
 )
-from replay.model.config import kernel_version, tcp_rmem
+from replay.model.config import idle_states, kernel_version, tcp_rmem
 from replay.model.costs import cost_vectors
 from replay.model.drivers import DRIVERS, MOD_ITR, MOD_MLX5_EQE, Driver, parse_speed, rss_table_size
+from replay.model.groupby import group_rows
 from replay.model.icmp import icmp_counters, icmp_peers, icmp_state
 from replay.model.outcols import arrow, dict_array, packet_columns
 from replay.model.rss import hash_frames, indirection_table, key_bytes, queue_of
 from replay.model.stages import OUTCOMES, STAGE_IDS
-from replay.model.state import gather_rows, new_state, set_buffers
+from replay.model.state import gather_rows, init_outputs, new_state, set_buffers
 from replay.model.wire import schedule
 from replay.runner import ReplayOptions
 from replay.store.schema import CPU_SCHEMA, EVENTS_SCHEMA, PACKETS_SCHEMA
@@ -242,11 +243,8 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         pre.veth, pre.apps
     ridx, fidx, loop, t_wire_all, rxmask = pre.ridx, pre.fidx, pre.loop, pre.t_wire_all, pre.rxmask
     # the per-packet arrays the engine fills, allocated now that the frame columns are freed
-    po = np.full((n, L.N_PO), -1, dtype=np.int64)
-    po[:, L.O_SKBH] = np.arange(n)
-    po[:, L.O_SKBCNT] = 1
-    po[:, L.O_SKBLEN] = 0
-    po[:, L.O_SKBTRUE] = 0
+    po = np.empty((n, L.N_PO), dtype=np.int64)
+    init_outputs(po, L.O_SKBH, L.O_SKBCNT, L.O_SKBLEN, L.O_SKBTRUE)  # one pass, not five
     # output buffers, grown by doubling when the engine asks: a 64-byte UDP flood makes ~2.1 cpu
     # rows per packet (one recvmsg span per message), a GRO'd TCP download far fewer. They are
     # not zeroed (np.empty), so the part never written costs no memory: room for 4 rows per
@@ -301,7 +299,7 @@ def simulate(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any],
         str(a["name"]) for a in apps
     ] + ([str(cfg["nic"]["sender"])] if veth else [])
     comms += napi_thread_names(drv.name, nq)  # comm index P_NAPI_COMM0 + q
-    counters = _counters(S, cfg, drv, pre, nq, ncpu)
+    counters = _counters(S, cfg, drv, pre, nq, ncpu, _icmp_types(frames, pre.ridx))
     if drv.name == "mlx5":
         # mlx5e_handle_csum's counters, per packet the driver built (ring drops never reach it)
         built = ~((S.dreason == L.R_RING) & (S.dstage == L.S_DRIVER))
@@ -377,18 +375,31 @@ def _vlan_rx(frames: pa.Table, cols: Any, hv: Any, cfg: dict[str, Any],
     return out
 
 
+def _ipv6_ext(frames: pa.Table, cols: Any, v6: np.ndarray) -> np.ndarray:
+    """Per frame, the bytes of IPv6 extension headers (ip_hlen counts them and the fragment
+    header, 8 bytes); 0 for IPv4 and non-IP frames (a trace without IPv6 skips the arithmetic)."""
+    if not v6.any():
+        return np.zeros(cols.n, np.int64)
+    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
+    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
+    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
+    from replay.model.classify import _l4_header_len
+
+    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0)
+    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
+    return np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
+                    & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+
+
 def _route_ids(cols: Any, v6: np.ndarray) -> np.ndarray:
     """Per frame, the route identity a list-RX route hint compares (engine.py list_core): a
     dense id of the destination address << 8 | the IPv4 tos (ip_can_use_hint: daddr and tos;
     ip6_can_use_hint: daddr alone)."""
     if not cols.n:
         return np.zeros(0, dtype=np.int64)
-    halves = np.ascontiguousarray(cols.dst, dtype=np.uint8).view(">u8").astype(np.uint64)
-    if not v6.any():
-        ids = np.unique(halves[:, 1], return_inverse=True)[1]  # IPv4-mapped: the low half
-    else:
-        ids = np.unique(halves, axis=0, return_inverse=True)[1]
-    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    # np.unique's inverse over the addresses (IPv4-mapped only: their low half), without sorting
+    # every row
+    ids = group_rows(cols.dst, 0 if v6.any() else 8)[0]
     return (ids << 8) | np.where(v6, 0, cols.ip_tos.astype(np.int64) & 0xFF)
 
 
@@ -465,16 +476,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
 
     demux = demux.astype(np.int64) | np.where(
         (fkind == L.K_UDP) & _is_multicast(cols.dst, cols.ip_version == 4), L.DEMUX_MCAST, 0)
-    # IPv6 extension-header bytes (ip_hlen counts them and the fragment header, 8 bytes)
-    ext = np.where(v6, np.maximum(cols.ip_hlen - 40 - np.where(cols.frag != 0, 8, 0), 0), 0)
-    # ip_hlen is a uint8 that saturates at 255: past that, what an Ethernet frame leaves around
-    # the IPv6 header, transport header and payload (the frames table keeps no longer length)
-    from replay.model.classify import _l4_header_len
-
-    eth = 14 + np.where(np.asarray(frames["vlan"].is_valid()), 4, 0) if cols.n else 0
-    big_ext = cols.wire_len - eth - 40 - _l4_header_len(cols) - cols.payload_len
-    ext = np.where(v6 & (cols.ip_hlen >= 255) & (frames["linktype"].to_numpy() == 1)
-                   & (cols.frag == 0), np.maximum(big_ext, ext), ext)
+    ext = _ipv6_ext(frames, cols, v6)
     fvlan = _vlan_rx(frames, cols, hv, cfg, notes)
     frdst = _route_ids(cols, v6)
     ftun, fikind, fisock, filen = tunnels(cols, fkind, list(cfg.get("tunnel", [])), apps,
@@ -537,6 +539,8 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     P[L.P_GOTO_START] = 1 if kv >= (6, 4) else 0
     P[L.P_INLINE_ALWAYS] = 1 if kv >= (6, 5) else 0
     P[L.P_UDP618] = 1 if kv >= (6, 18) else 0
+    P[L.P_GRO_ID_ANYDF] = 1 if kv >= (6, 18) else 0  # f095a358faf2 (net-next 25 Sep 2025)
+    P[L.P_R_PING] = L.R_NOSOCK if kv >= (5, 19) else L.R_NOTSPEC  # b384c95a861e (5.19)
     # ip_list_rcv_finish's route hint: 02b24941619f "ipv4: use dst hint for ipv4 list receive"
     # and 197dbf24e360 (IPv6), both 5.7
     P[L.P_ROUTE_HINT] = 1 if kv >= (5, 7) else 0
@@ -561,9 +565,13 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     idle = profile.get("idle", {})
     for key, pk_ in (("cstate-exit-ns", "exit-ns"), ("cstate-residency-ns", "residency-ns")):
         if cfg["host"][key] == "auto":
-            cfg["host"][key] = int(idle.get(pk_, 0))
-    P[L.P_CEXIT] = int(cfg["host"]["cstate-exit-ns"])
-    P[L.P_CRES] = int(cfg["host"]["cstate-residency-ns"])
+            v = idle.get(pk_, 0)
+            cfg["host"][key] = [int(x) for x in v] if isinstance(v, list) else int(v)
+    states = idle_states(cfg["host"]["cstate-exit-ns"], cfg["host"]["cstate-residency-ns"],
+                         "host.cstate-exit-ns", "host.cstate-residency-ns")
+    for (ex, res), (pe, pr) in zip(states, ((L.P_CEXIT, L.P_CRES), (L.P_CEXIT2, L.P_CRES2),
+                                            (L.P_CEXIT3, L.P_CRES3)), strict=False):
+        P[pe], P[pr] = ex, res
     P[L.P_GRO_FT] = int(cfg["sysfs"]["gro_flush_timeout"])
     P[L.P_DEFER] = int(cfg["sysfs"]["napi_defer_hard_irqs"])
     P[L.P_THREADED] = 1 if cfg["sysfs"]["threaded"] else 0
@@ -746,14 +754,16 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         "vlan": fvlan, "rdst": frdst,
     }
     by_packet = {"t_vis": t_vis, "t_wire": t_wire, "sock": psock}
-    for j, name in enumerate(L.PK_FIELDS):
-        if name in by_packet:
-            pk[:, j] = by_packet[name]
     fj = [j for j, name in enumerate(L.PK_FIELDS) if name not in by_packet]
+    pj = [j for j, name in enumerate(L.PK_FIELDS) if name in by_packet]
     gather_rows(pk, tuple(np.ascontiguousarray(by_frame[L.PK_FIELDS[j]]) for j in fj),
-                np.array(fj, dtype=np.int64), ridx)
+                np.array(fj, dtype=np.int64), ridx,
+                tuple(np.ascontiguousarray(by_packet[L.PK_FIELDS[j]], dtype=np.int64) for j in pj),
+                np.array(pj, dtype=np.int64))
     del by_frame, by_packet
-    fq, fx = _reassembly_state(P, cfg, frg, pk, hz)
+    # fragments among the received packets (pk's fragq >= 0), without a pass over pk
+    nfrag = int(np.count_nonzero(frg.key[ridx] >= 0)) if frg.nkeys else 0
+    fq, fx = _reassembly_state(P, cfg, frg, nfrag, n, hz)
     misc = np.zeros(L.N_MISC, np.int64)
     fx = icmp_state(P, cfg, hz, kv, n_ipeer, fx, misc)
     tf = np.zeros((int(cols.flow.max()) + 1 if cols.n else 1, L.N_TF), np.int64)
@@ -774,7 +784,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
     _autotune_params(P, cfg, kv)
     P[L.P_ATO] = (hz // 25) * (1_000_000_000 // hz)  # TCP_ATO_MIN = HZ / 25 jiffies
     # the engine rewrites a decapsulated packet's kind to the inner
-    kind0 = pk[:, L.F_KIND].astype(np.int8)
+    kind0 = fkind[ridx]  # pk's kind column, read without a pass over pk (fkind is int8)
     ss[:, L.SS_SOCK_SAMPLE] = -(10**12)
     width = max(3 * (nq + 1) + 3, nthr + ncpu + 1 + nq)  # run queues: readers, ksoftirqd, napi/*
     arrays = dict(
@@ -794,7 +804,7 @@ def _prepare(frames: pa.Table, cfg: dict[str, Any], profile: dict[str, Any], opt
         arrays=arrays, n=n, t_first=int(t_vis[0]) if n else 0, ridx=ridx, fidx=fidx, loop=loop,
         t_wire_all=t_wire_all, rxmask=rxmask, kind0=kind0, v6=v6[ridx],
         tcp_rst_ok=(cols.proto[ridx] == 6) & ((cols.tcp_flags[ridx] & 4) == 0),
-        flow=cols.flow.astype(np.uint32), csum=fcsum[ridx] if drv.name == "mlx5" else None,
+        flow=cols.flow.astype(np.uint32, copy=False), csum=fcsum[ridx] if drv.name == "mlx5" else None,
         nframes=cols.n, drv=drv, ncpu=ncpu, nq=nq, veth=veth, apps=apps, hv=hv,
     )
 
@@ -883,6 +893,14 @@ def _autotune_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) ->
     # MAX_TCP_HEADER: SKB_SMALL_HEAD_CACHE_SIZE is SKB_HEAD_ALIGN(MAX_TCP_HEADER), i.e. it plus
     # the 320 of skb_shared_info (skbuff.c)
     P[L.P_MAX_TCP_HDR] = int(cfg["host"]["skb-small-head"]) - 320
+    # sk_sndbuf once the connection is established: tcp_init_transfer -> tcp_init_buffer_space ->
+    # tcp_sndbuf_expand (tcp_input.c; SO_SNDBUF not set): per_mss = roundup_pow_of_two(max(
+    # mss_clamp, mss_cache) + MAX_TCP_HEADER + 320 (skb_shared_info)) + 256 (sk_buff), sndmem =
+    # 2 (cubic has no sndbuf_expand) x max(TCP_INIT_CWND 10, cwnd, reordering + 1) x per_mss,
+    # raised from tcp_wmem[1] (16384) up to tcp_wmem[2] (4 MiB). mss_clamp is the peer's MSS: 1460
+    # from an Ethernet IPv4 peer (1440 over IPv6 rounds the same): 87040 at MAX_TCP_HEADER 320
+    per_mss = 1 << (1460 + int(P[L.P_MAX_TCP_HDR]) + 320 - 1).bit_length()
+    P[L.P_TCP_SNDBUF] = max(16384, min(2 * 10 * (per_mss + 256), 4 * 1024 * 1024))
     P[L.P_TCP_FIXUP] = 1 if kv < (4, 20) else 0  # removed by a337531b942b (4.20)
     P[L.P_TCP_ENDSEQ] = 1 if kv >= (6, 17) else 0  # 9ca48d616ed7, 6c758062c64d (6.17)
     P[L.P_DRS] = (L.DRS_STEP_J if kv < (4, 13) else L.DRS_STEP if kv < (4, 16)
@@ -917,7 +935,7 @@ def _listen_params(P: np.ndarray, cfg: dict[str, Any], kv: tuple[int, int]) -> N
         P[L.P_RMEM_RULE] = L.RMEM_TRUESIZE if kv < (6, 18) else L.RMEM_LEN
 
 
-def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarray, hz: int
+def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, nfrag: int, n: int, hz: int
                       ) -> tuple[np.ndarray, np.ndarray]:
     """The reassembly queues (one row per key) and their globals, with the sysctls in P."""
     sc = cfg["sysctl"]
@@ -929,10 +947,9 @@ def _reassembly_state(P: np.ndarray, cfg: dict[str, Any], frg: Any, pk: np.ndarr
     # f->qsize = sizeof(struct ipq): "A 64K fragment consumes 129736 bytes (44*2944)+200 ...
     # sizeof(struct ipq) == 200" (ip_fragment.c, ipv4_frags_init_net); frag_queue alike
     P[L.P_FRAG_QSIZE] = 200
-    nfrag = int((pk[:, L.F_FRAGQ] >= 0).sum())
     P[L.P_FX_FIFO0] = L.FX_PEER0 + frg.npeers
     P[L.P_FX_NEXT0] = P[L.P_FX_FIFO0] + 4 * (nfrag + 1)
-    fx = np.zeros(int(P[L.P_FX_NEXT0]) + len(pk), np.int64)
+    fx = np.zeros(int(P[L.P_FX_NEXT0]) + n, np.int64)
     fx[int(P[L.P_FX_NEXT0]):] = -1
     fq = np.zeros((max(frg.nkeys, 1), L.N_FQ), np.int64)
     fq[:, L.FQ_HEAD] = -1
@@ -1170,8 +1187,36 @@ def _ethtool(drv: Driver, qs: np.ndarray, nq: int, cs: np.ndarray | None = None,
     return out
 
 
-def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int, ncpu: int
-              ) -> dict[str, Any]:
+def _icmp_types(frames: pa.Table, ridx: np.ndarray) -> np.ndarray | None:
+    """The ICMP/ICMPv6 type of each received packet (-1: none), from the frames' icmp_type."""
+    if "icmp_type" not in frames.column_names:
+        return None
+    col = frames["icmp_type"].combine_chunks()
+    if col.null_count == len(col):
+        return None
+    t = np.asarray(col.fill_null(255).to_numpy(zero_copy_only=False), np.int16)
+    t[np.asarray(col.is_null())] = -1
+    return t[ridx]
+
+
+def _icmp_type_counts(S: Any, itype: np.ndarray | None, v6: np.ndarray
+                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per IP version, the ICMP messages of each type icmp_rcv / icmpv6_rcv took: GRO heads that
+    reached the l4 stage as ICMP (ICMPMSGIN_INC_STATS, ICMP6MSGIN_INC_STATS)."""
+    if itype is None:
+        return None, None
+    cand = np.flatnonzero(itype >= 0)
+    k = S.pk[cand, L.F_KIND]
+    ok = (S.po[cand, L.O_SKBH] == cand) & (S.se[cand, L.S_L4] >= 0) & (
+        (k == L.K_ICMP) | (k == L.K_ICMP_ECHO) | (k == L.K_ICMP_PING))
+    sel = cand[ok]
+    is6 = v6[sel].astype(bool)
+    return (np.bincount(itype[sel[~is6]], minlength=256).astype(np.int64),
+            np.bincount(itype[sel[is6]], minlength=256).astype(np.int64))
+
+
+def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int, ncpu: int,
+              itype: np.ndarray | None = None) -> dict[str, Any]:
     cs, qs, fx = S.cs, S.qs, S.fx
     softnet = [
         {"cpu": c, "processed": int(cs[c, L.CS_PROCESSED]), "dropped": int(cs[c, L.CS_DROPPED]),
@@ -1266,8 +1311,10 @@ def _counters(S: Any, cfg: dict[str, Any], drv: Driver, pre: _Prepared, nq: int,
         snmp["TcpExt"]["BeyondWindow"] = int(S.misc[L.M_TCPX + 8])
     # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, then per type); the
     # replies and errors sent come from the engine's ICMP output (model/icmp.py)
+    types4, types6 = _icmp_type_counts(S, itype, pre.v6)
     icmp4, icmpmsg, icmp6 = icmp_counters(S.misc, kernel_version(cfg), c4(T.ICMP_IN),
-                                          c6(T.ICMP_IN), c4(T.ECHO_IN), c6(T.ECHO_IN))
+                                          c6(T.ICMP_IN), c4(T.ECHO_IN), c6(T.ECHO_IN),
+                                          types4, types6)
     snmp["Icmp"] = icmp4
     if icmpmsg:
         snmp["IcmpMsg"] = icmpmsg

@@ -42,7 +42,7 @@ def _tally(pk, po, se, kind0, v6, tcp_rst_ok, out):  # pragma: no cover - numba
             if tcp:
                 out[r, TCP_IN] += 1
             # icmp_rcv / icmpv6_rcv count every ICMP message they take (InMsgs, per type)
-            if kind == L.K_ICMP or kind == L.K_ICMP_ECHO:
+            if kind == L.K_ICMP or kind == L.K_ICMP_ECHO or kind == L.K_ICMP_PING:
                 out[r, ICMP_IN] += 1
             if kind == L.K_ICMP_ECHO:
                 out[r, ECHO_IN] += 1

@@ -245,19 +245,40 @@ def set_buffers(S, rows, ev):
 
 
 @njit(cache=True)
-def gather_rows(dst, srcs, cols, idx):
-    """dst[k, cols[m]] = srcs[m][idx[k]] for every source m: the engine's packet matrix filled
-    from per-frame columns of any integer/bool dtype, in blocks of rows that stay in cache (a
-    pass per field over the whole (n, 21) matrix moved 21x its size through memory)."""
+def gather_rows(dst, srcs, cols, idx, psrcs, pcols):
+    """dst[k, cols[m]] = srcs[m][idx[k]] for every per-frame source m, and dst[k, pcols[m]] =
+    psrcs[m][k] for every per-packet one: the engine's packet matrix filled from columns of any
+    integer/bool dtype in one pass, in blocks of rows that stay in cache (a pass per field over
+    the whole (n, 37) matrix moved 37x its size through memory, and the per-packet columns
+    written first touched every page of it on their own). 256 rows (74 KB of pk) stay in L2
+    through the 37 passes: 0.078 s per million packets against 0.092 s with 2048-row blocks."""
     n = idx.shape[0]
-    for b0 in range(0, n, 2048):
-        b1 = min(n, b0 + 2048)
+    for b0 in range(0, n, 256):
+        b1 = min(n, b0 + 256)
+        for p in range(len(psrcs)):
+            pj = pcols[p]
+            col = psrcs[p]
+            for k in range(b0, b1):
+                dst[k, pj] = col[k]
         m = 0
         for src in literal_unroll(srcs):
             j = cols[m]
             for k in range(b0, b1):
                 dst[k, j] = src[idx[k]]
             m += 1  # noqa: SIM113 (numba cannot enumerate a literal_unroll)
+
+
+@njit(cache=True)
+def init_outputs(po, skbh, skbcnt, skblen, skbtrue):
+    """The per-packet output matrix before the replay, in one pass: every field -1 (not reached)
+    but each packet's own skb (skbh = itself, one segment, no length or truesize yet)."""
+    for k in range(po.shape[0]):
+        for j in range(po.shape[1]):
+            po[k, j] = -1
+        po[k, skbh] = k
+        po[k, skbcnt] = 1
+        po[k, skblen] = 0
+        po[k, skbtrue] = 0
 
 
 @intrinsic

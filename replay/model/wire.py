@@ -53,25 +53,39 @@ def replay_gaps(ts_ns: np.ndarray, wire_len: np.ndarray, opts: ReplayOptions) ->
 
 
 @njit(cache=True)
-def _serialize(start_ps, bits, speed_bps, out_ns):  # pragma: no cover - numba
-    end = np.int64(0)
-    for i in range(start_ps.shape[0]):
-        s = start_ps[i]
-        if s < end:
-            s = end
-        end = s + (bits[i] * np.int64(1_000_000_000_000)) // speed_bps
-        out_ns[i] = end // 1000
+def _wire_times(t_send, frame, received, wire_len, speed_bps, t_wire):  # pragma: no cover
+    """t_wire[i]: when packet i's last bit reaches the NIC, -1 if the host does not receive its
+    frame. Each frame starts at its send time or when the previous one ended, whichever is later.
 
-
-@njit(cache=True)
-def _serialize_ns(start_ns, dur_ns, out_ns):  # pragma: no cover - numba
+    One pass over the packets (the numpy form built eight n-row temporaries). Send times round
+    half to even (np.rint, as np.round did) to picoseconds, which keep the sub-ns serialization
+    of fast links exact over ~2.5 hours; captures spanning days or years (clock jumps) step in
+    ns, each frame's serialization rounded up."""
+    n = frame.shape[0]
+    tmax = -np.inf
+    for i in range(n):
+        if received[frame[i]] and t_send[i] > tmax:
+            tmax = t_send[i]
+    ps = tmax < 9e15
     end = np.int64(0)
-    for i in range(start_ns.shape[0]):
-        s = start_ns[i]
-        if s < end:
-            s = end
-        end = s + dur_ns[i]
-        out_ns[i] = end
+    for i in range(n):
+        f = frame[i]
+        if not received[f]:
+            t_wire[i] = -1
+            continue
+        bits = (max(np.int64(wire_len[f]), MIN_FRAME) + WIRE_OVERHEAD) * 8
+        if ps:
+            s = np.int64(np.rint(t_send[i] * 1000.0))
+            if s < end:
+                s = end
+            end = s + (bits * np.int64(1_000_000_000_000)) // speed_bps
+            t_wire[i] = end // 1000
+        else:
+            s = np.int64(np.rint(t_send[i]))
+            if s < end:
+                s = end
+            end = s - (-(bits * np.int64(1_000_000_000)) // speed_bps)
+            t_wire[i] = end
 
 
 def schedule(
@@ -93,10 +107,14 @@ def schedule(
     gaps = replay_gaps(ts_ns, wire_len, opts)
     one = np.cumsum(gaps)
     span = one[-1] if n else 0.0
-    frame = np.tile(np.arange(n, dtype=np.int64), loops)
-    loop = np.repeat(np.arange(loops, dtype=np.int64), n)
-    # each loop starts right after the previous one's last packet (tcpreplay, no loopdelay)
-    t_send = np.tile(one, loops) + loop * span
+    if loops == 1:
+        # one pass: no tiled copies (one + 0 * span is one: the span is finite)
+        frame, loop, t_send = np.arange(n, dtype=np.int64), np.zeros(n, np.int64), one
+    else:
+        frame = np.tile(np.arange(n, dtype=np.int64), loops)
+        loop = np.repeat(np.arange(loops, dtype=np.int64), n)
+        # each loop starts right after the previous one's last packet (tcpreplay, no loopdelay)
+        t_send = np.tile(one, loops) + loop * span
     if opts.limit is not None:
         if opts.limit < 1:
             raise ConfigError(f"-L/--limit must be at least 1, got {opts.limit}")
@@ -106,20 +124,7 @@ def schedule(
             raise ConfigError(f"--duration must be positive, got {opts.duration}")
         keep = t_send <= opts.duration * 1e9
         frame, loop, t_send = frame[keep], loop[keep], t_send[keep]
-    rx = received[frame]
-    t_wire = np.full(len(frame), -1, dtype=np.int64)
-    if rx.any():
-        ln = np.maximum(wire_len[frame[rx]].astype(np.int64), MIN_FRAME)
-        bits = (ln + WIRE_OVERHEAD) * 8
-        out = np.empty(int(rx.sum()), dtype=np.int64)
-        if t_send[rx].max() < 9e15:
-            # picoseconds keep the sub-ns serialization of fast links exact over ~2.5 hours
-            start_ps = np.round(t_send[rx] * 1000.0).astype(np.int64)
-            _serialize(start_ps, bits, np.int64(speed_bps), out)
-        else:
-            # captures spanning days or years (clock jumps): ns steps, serialization rounded up
-            start_ns = np.round(t_send[rx]).astype(np.int64)
-            ser = -(-(bits * 1_000_000_000) // speed_bps)
-            _serialize_ns(start_ns, ser.astype(np.int64), out)
-        t_wire[rx] = out
+    t_wire = np.empty(len(frame), dtype=np.int64)
+    _wire_times(t_send, frame, np.ascontiguousarray(received, dtype=np.bool_), wire_len,
+                np.int64(speed_bps), t_wire)
     return frame, loop, t_wire

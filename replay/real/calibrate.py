@@ -21,13 +21,15 @@ cannot separate is said in the entry's source:
     without perf; the share of its cycle perf took (12% at the 50 us period on this VM) is taken
     out of every CPU cost, since perf's cpu-clock charges its handler's time to the code it
     samples next;
-  - the idle states: the paced runs' woken messages split by how long the reader's CPU had
-    idled ([idle]: a halted vCPU costs ~12 us more to wake than one that has just gone idle).
+  - the wake-up and the idle states: runs WITHOUT perf (perf's timer makes this VM's idle vCPUs
+    quicker to wake) of a Poisson stream; their woken messages split by how long the reader had
+    idled (latency.wakeup, and [idle]: a vCPU idle for over ~9 us costs ~10 us more to wake).
 Entries the runs do not measure are inherited from the default profile (`base` in [profile]).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import tempfile
@@ -51,8 +53,11 @@ FLOOD = 768
 HDR = 14 + 20 + 8  # Ethernet + IPv4 + UDP: frame length = payload + HDR
 
 
-def write_flood(path: Path, n: int, payload: int) -> Path:
-    """n UDP datagrams of `payload` bytes to 10.0.0.2:27015 (replay real rewrites the addresses)."""
+def write_flood(path: Path, n: int, payload: int, ts: np.ndarray | None = None) -> Path:
+    """n UDP datagrams of `payload` bytes to 10.0.0.2:27015 (replay real rewrites the addresses),
+    10 us apart or at the times `ts` (seconds)."""
+    if ts is None:
+        ts = np.arange(n) * 1e-5
     with open(path, "wb") as f:
         w = dpkt.pcap.Writer(f, nano=True)
         for i in range(n):
@@ -62,8 +67,16 @@ def write_flood(path: Path, n: int, payload: int) -> Path:
                             p=17, data=u, id=i & 0xFFFF, ttl=64)
             ip.len = 20 + len(u)
             w.writepkt(bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)),
-                       ts=i * 1e-5)
+                       ts=float(ts[i]))
     return path
+
+
+def write_poisson(path: Path, n: int, payload: int, mean_gap_ns: int) -> Path:
+    """write_flood with exponential gaps (a Poisson stream, seeded): the reader's idle times
+    before its wake-ups then cover every duration from 0 to several times the mean, which the
+    idle-state table needs (a paced trace gives one idle time only)."""
+    gaps = np.random.default_rng(2026).exponential(mean_gap_ns * 1e-9, n)
+    return write_flood(path, n, payload, np.cumsum(gaps))
 
 
 def woken_latencies(msgs: pl.DataFrame) -> np.ndarray:
@@ -87,32 +100,63 @@ def woken_idle(msgs: pl.DataFrame) -> np.ndarray:
     return gap[gap > 0].astype(float)
 
 
-def idle_split(lat: np.ndarray, idle: np.ndarray, step: int = 500,
-               top: int = 20_000) -> tuple[int, float, float]:
-    """(residency, fast, slow): the idle time that best splits the woken latencies into two
-    groups (least total absolute deviation from each group's median), and the two medians.
+# where the idle table may put a state's target residency: 0.5 us steps to 10 us (a vCPU's
+# halt, the host's polling), then coarser to 200 us (the host's own idle states)
+RESIDENCY_GRID = (*range(500, 10_001, 500), 12_000, 15_000, 20_000, 30_000, 50_000, 75_000,
+                  100_000, 150_000, 200_000)
 
-    A CPU that has idled only briefly has not reached its deep idle state yet (the cpuidle
-    governor polls first; on a VM the vCPU has not halted): a wake-up then costs less. With no
-    split worth having (each group needs 5% of the messages, and the split must take 7% off
-    the deviation: an idle time that does not matter splits noise only, by 1-3%; this VM's
-    paced runs: 10%, medians 12.5 and 25.5 us), (0, median, median)."""
+
+def idle_table(lat: np.ndarray, idle: np.ndarray, states: int = 3, gain: float = 0.07,
+               share: float = 0.05) -> tuple[float, list[tuple[int, float]]]:
+    """(fast, [(residency, median), ...]): the woken latencies split by the reader's idle time
+    into up to `states` + 1 groups, at the residencies (RESIDENCY_GRID) that minimise the total
+    absolute deviation from each group's median; fast is the first group's median, then each
+    deeper group's residency and median.
+
+    A CPU that has idled only briefly has not reached a deep idle state (the cpuidle governor
+    polls first; on a VM the vCPU has not halted, or the host still polls for it): its wake-up
+    costs less. A split is kept only if it takes `gain` (7%) off the deviation of the table
+    without it and each group holds `share` (5%) of the messages: an idle time that does not
+    matter splits noise only, by 1-3%. Groups must wake slower as they idle longer (deeper
+    states exit slower); with no split worth having, (median, [])."""
     if len(lat) == 0:
-        return 0, float("nan"), float("nan")
-    whole = float(np.abs(lat - np.median(lat)).sum())
-    best = (0.93 * whole, 0)
-    for r in range(step, top + 1, step):
-        lo, hi = lat[idle < r], lat[idle >= r]
-        if min(len(lo), len(hi)) < 0.05 * len(lat):
-            continue
-        dev = float(np.abs(lo - np.median(lo)).sum() + np.abs(hi - np.median(hi)).sum())
-        if dev < best[0]:
-            best = (dev, r)
-    r = best[1]
-    if r == 0:
-        med = float(np.median(lat))
-        return 0, med, med
-    return r, float(np.median(lat[idle < r])), float(np.median(lat[idle >= r]))
+        return float("nan"), []
+    o = np.argsort(idle, kind="stable")
+    lat, idle = lat[o], idle[o]
+    n = len(lat)
+    cuts = sorted({int(np.searchsorted(idle, r)) for r in RESIDENCY_GRID} - {0, n})
+    at = {int(np.searchsorted(idle, r)): r for r in reversed(RESIDENCY_GRID)}  # smallest r
+    memo: dict[tuple[int, int], tuple[float, float]] = {}
+
+    def seg(a: int, b: int) -> tuple[float, float]:  # (median, absolute deviation) of [a, b)
+        if (a, b) not in memo:
+            m = float(np.median(lat[a:b]))
+            memo[a, b] = (m, float(np.abs(lat[a:b] - m).sum()))
+        return memo[a, b]
+
+    def cost(bounds: tuple[int, ...]) -> float | None:
+        edges = (0, *bounds, n)
+        if min(b - a for a, b in itertools.pairwise(edges)) < share * n:
+            return None
+        meds = [seg(a, b)[0] for a, b in itertools.pairwise(edges)]
+        if any(y <= x for x, y in itertools.pairwise(meds)):
+            return None
+        return sum(seg(a, b)[1] for a, b in itertools.pairwise(edges))
+
+    best: tuple[int, ...] = ()
+    best_dev = seg(0, n)[1]
+    for k in range(1, states + 1):
+        found = None
+        for bounds in itertools.combinations(cuts, k):
+            dev = cost(bounds)
+            if dev is not None and dev < (1 - gain) * best_dev and (found is None or dev < found[0]):
+                found = (dev, bounds)
+        if found is None:
+            break
+        best_dev, best = found
+    edges = (0, *best, n)
+    meds = [seg(a, b)[0] for a, b in itertools.pairwise(edges)]
+    return meds[0], [(at[b], m) for b, m in zip(best, meds[1:], strict=True)]
 
 
 def queued_cycle(msgs: pl.DataFrame) -> float:
@@ -230,6 +274,10 @@ PERF_PERIOD_NS = 50_000
 # the never-idle reader that measures perf's own share of the CPU (calibrate, "perf's cost")
 BUSY_WORK_NS = 10_000
 BUSY_PACKETS = 20_000
+# the perf-less runs that measure the wake-up path and the idle states (calibrate, "idle")
+WAKE_PACKETS = 20_000
+WAKE_PAYLOAD = 256
+WAKE_GAP_NS = 40_000
 
 
 def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100_000,
@@ -286,6 +334,22 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
                                      perf_period_ns=PERF_PERIOD_NS, receiver=receiver),
                          command="replay calibrate")
             into.append(queued_cycle(pl.read_parquet(rd / "messages.parquet")))
+    # the wake-up path and the idle states, from runs WITHOUT perf: perf's sampling changes how
+    # fast this VM wakes an idle vCPU (a reader woken after under 2 us of idle: 4-5 us from the
+    # kernel stamp to recvmsg's return with perf at 50 us, 14-16 us without, in the same flood),
+    # and what the model predicts is a host nobody profiles. A Poisson stream gives every idle
+    # time from 0 to a few hundred us in one run
+    wake_trace = work / f"udp{WAKE_PAYLOAD}-poisson.pcap"
+    if not (reuse and wake_trace.exists()):
+        write_poisson(wake_trace, WAKE_PACKETS, WAKE_PAYLOAD, WAKE_GAP_NS)
+    wake_dirs = []
+    for r in range(repeat):
+        rd = work / f"wake-noperf-{r}"
+        if not (reuse and (rd / "run.json").exists()):
+            run_real([wake_trace], rd, work / "b1.toml", [], ReplayOptions(),
+                     RealOptions(max_seconds=10, perf=False, receiver=receiver),
+                     command="replay calibrate")
+        wake_dirs.append(rd)
     # the reader the runs were made with (kept runs from before the compiled loop: python)
     receiver = json.loads((run_dirs[0] / "run.json").read_text())["real"].get("receiver", "python")
     df = pl.DataFrame(rows)
@@ -367,46 +431,50 @@ def calibrate(out: Path, repeat: int = 3, packets: int = 100_000, pps: int = 100
     entries["fixed.consume"] = {"base": 0.0, "source": f"{what}; included in stage.copy"}
     # latency.wakeup: what the model does not put as CPU on a sleeping reader's path from the
     # kernel stamp to recvmsg's return (the rest of the softirq path, the wake-up call, the
-    # context switch, the copy): on a VM the idle vCPU's halt exit dominates it
-    woke = b1["woke"].to_numpy().astype(float)
-    if np.isfinite(woke).any():
-        from replay.model.costs import load_profile
+    # context switch, the copy): on a VM the idle vCPU's exit from halt dominates it. Each woken
+    # message of the perf-less runs less the model's CPU on that path at its size (the stages'
+    # perf figures x deflate, as the profile will hold them)
+    from replay.model.costs import load_profile
 
-        ctx = float(load_profile(DEFAULT_PROFILE)["fixed"]["ctx_switch"]["base"])
-        cpu_path = (b1["netif"] + b1["ip"] + b1["route"] + b1["local"] + b1["udp"]
-                    + b1["wakeup"] + b1["copy"]).to_numpy().astype(float) + ctx
-        # pooled over every woken message of the paced runs, each less its size's CPU path:
-        # one run's median swung from 15 to 46 us between repeats of the same trace (the VM
-        # host's wake-up of a halted vCPU), and a median of per-size medians of per-run medians
-        # weighed a run of 600 woken messages as much as one of 8000
-        path = dict(zip(b1["size"].to_list(), cpu_path.tolist(), strict=True))
-        pooled, idles = [], []
-        for rd, (size, batch) in zip(run_dirs, run_plan, strict=True):
-            if batch == 1 and size in path and (rd / "messages.parquet").exists():
-                msgs = pl.read_parquet(rd / "messages.parquet")
-                pooled.append(woken_latencies(msgs) - path[size])
-                idles.append(woken_idle(msgs))
-        allv = np.concatenate(pooled) if pooled else np.zeros(0)
-        alli = np.concatenate(idles) if idles else np.zeros(0)
-        # two groups by how long the reader's CPU had idled: the short idles wake fast (no idle
-        # state to leave yet), the long ones pay the idle state's exit: [idle] below
-        res, fast, slow = idle_split(allv, alli)
-        lat = fast if len(allv) else float(np.nanmedian(woke - cpu_path))
+    ctx = float(load_profile(DEFAULT_PROFILE)["fixed"]["ctx_switch"]["base"])
+    b1w = b1.filter(pl.col("size") == WAKE_PAYLOAD)
+    path = float((b1w["netif"] + b1w["ip"] + b1w["route"] + b1w["local"] + b1w["udp"]
+                  + b1w["wakeup"] + b1w["copy"])[0]) * deflate + ctx
+    pooled, idles = [], []
+    for rd in wake_dirs:
+        msgs = pl.read_parquet(rd / "messages.parquet")
+        pooled.append(woken_latencies(msgs) - path)
+        idles.append(woken_idle(msgs))
+    allv = np.concatenate(pooled) if pooled else np.zeros(0)
+    alli = np.concatenate(idles) if idles else np.zeros(0)
+    fast, deeper = idle_table(allv, alli)
+    if np.isfinite(fast):
+        first = deeper[0][0] if deeper else None
         entries["latency.wakeup"] = {
-            "base": round(max(lat, 0.0), 1),
-            "source": f"{what}; median over the {int((alli < res).sum()) if res else len(allv)}"
-                      f" messages of the paced runs that found the reader asleep"
-                      + (f" for less than {res} ns" if res else "")
-                      + " of (kernel stamp -> recvmsg return) less the stages' CPU on that path"
-                      f" and fixed.ctx_switch {ctx:.0f} ns"}
-        if res:
+            "base": round(max(fast, 0.0), 1),
+            "source": f"{what}; median over the {int((alli < first).sum()) if first else len(allv)}"
+                      f" woken messages of {len(wake_dirs)} runs without perf ({WAKE_PACKETS}"
+                      f" datagrams of {WAKE_PAYLOAD} B, Poisson, mean gap {WAKE_GAP_NS} ns)"
+                      " that found the reader asleep"
+                      + (f" for less than {first} ns" if first else "")
+                      + f" of (kernel stamp -> recvmsg return) less the model's CPU on that path"
+                      f" ({path:.0f} ns with fixed.ctx_switch {ctx:.0f} ns)"}
+        if deeper:
+            bounds = [r for r, _ in deeper] + [None]
+            groups = "; ".join(
+                f"idle {r} ns{f' to {nxt} ns' if nxt else ' or more'}: "
+                f"{int(((alli >= r) & (alli < (nxt or np.inf))).sum())} woke in a median {m:.0f} ns"
+                for (r, m), nxt in zip(deeper, bounds[1:], strict=True))
+            ex = [round(max(m - fast, 0.0)) for _, m in deeper]
+            rs = [r for r, _ in deeper]
             entries["idle"] = {
-                "exit-ns": round(max(slow - fast, 0.0)), "residency-ns": res,
-                "source": f"{what}; the woken messages split where the reader's CPU had idled "
-                          f"{res} ns (least absolute deviation): {int((alli < res).sum())} woke "
-                          f"in a median {fast:.0f} ns, {int((alli >= res).sum())} after longer "
-                          f"idles in {slow:.0f} ns (the vCPU halted: host.cstate-exit-ns is the "
-                          "difference)"}
+                "exit-ns": ex[0] if len(ex) == 1 else ex,
+                "residency-ns": rs[0] if len(rs) == 1 else rs,
+                "source": f"{what}; the woken messages of the runs without perf split by how "
+                          "long the reader had idled (least absolute deviation, calibrate."
+                          f"idle_table): below {rs[0]} ns {int((alli < rs[0]).sum())} woke in a "
+                          f"median {fast:.0f} ns; {groups} (the vCPU halted, and the host's "
+                          "wake-up of it: each state's exit is its median less the first)"}
     if perf_share > 0:
         for name, e in entries.items():
             if name.split(".")[0] in ("stage", "fixed") and e.get("base"):
