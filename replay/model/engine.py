@@ -4194,7 +4194,7 @@ def cpu_complete(S, c, t):
 PF_AHEAD = 8  # prefetch distance in packets (~40 events, a few microseconds of the loop)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_loop(state):
     # every function below gets the state as a StateView (model/state.py): no reference counts
     S = state_view(state)

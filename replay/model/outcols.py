@@ -19,7 +19,7 @@ from numba import njit
 from replay.model import layout as L  # noqa: N812
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill(se, sc, po, que, rxmask, t_wire_all, ridx, wait, cpu, on, t_done, small, codes, small_ok,
           t3, t3_ok, skb):
     """One pass over the replayed packets (rows of rxmask; received ones in arrival order).
