@@ -623,7 +623,7 @@ def ip_summed(cols: Columns, driver_kind: int, rx_checksumming: bool) -> np.ndar
     ip = cols.ip_version > 0
     v6 = cols.ip_version == 6
     l4 = ip & ((cols.proto == 6) | (cols.proto == 17)) & (cols.frag == 0) & cols.has_ports
-    kind = np.full(n, CSUM_NONE, np.int64)
+    kind = np.full(n, CSUM_NONE, np.int8)  # int8: a per-frame column copied into pk
     if rx_checksumming and driver_kind == CSUM_UNNECESSARY:
         kind[l4] = CSUM_UNNECESSARY
     elif rx_checksumming and driver_kind == CSUM_COMPLETE:
@@ -636,7 +636,9 @@ def ip_summed(cols: Columns, driver_kind: int, rx_checksumming: bool) -> np.ndar
     # is not a fragment and (IPv4) has no options: there the checksum is validated
     gro_v = l4 & (v6 | (cols.ip_hlen == 20))
     zero6 = ip & v6 & udp & cols.csum_zero & (cols.frag != 2) & cols.has_ports
-    return kind + CSUM_GRO_V * gro_v + CSUM_ZERO6 * zero6
+    kind[gro_v] += CSUM_GRO_V
+    kind[zero6] += CSUM_ZERO6
+    return kind
 
 
 # Outer headers before the inner IP header, by tunnel: VXLAN 8 + inner Ethernet 14 (RFC 7348);
@@ -667,10 +669,9 @@ def tunnels(cols: Columns, fkind: np.ndarray, tuns: list[dict[str, Any]], apps: 
     )
 
     n = cols.n
-    tun = np.full(n, TUN_NONE, np.int64)
+    tun = np.full(n, TUN_NONE, np.int8)  # the TUN_* and K_* codes fit int8 (pk widens them)
     if not tuns or n == 0:
-        z = np.zeros(n, np.int64)
-        return tun, z, np.full(n, -1, np.int64), z
+        return tun, np.zeros(n, np.int8), np.full(n, -1, np.int64), np.zeros(n, np.int64)
     code = {"vxlan": TUN_VXLAN, "geneve": TUN_GENEVE, "gre": TUN_GRE}
     names = np.array([t or "" for t in cols.tunnel], dtype=object)
     # a VXLAN/GENEVE frame whose inner Ethernet frame is not IP is decapsulated too: taken as ARP
@@ -690,7 +691,7 @@ def tunnels(cols: Columns, fkind: np.ndarray, tuns: list[dict[str, Any]], apps: 
         tun[m] = code[ty]
         enc[m] = _ENCAP[ty]
     ip = cols.inner_proto
-    ikind = np.full(n, K_NOPROTO, np.int64)
+    ikind = np.full(n, K_NOPROTO, np.int8)
     ikind[ip == 17] = K_UDP
     ikind[ip == 6] = K_TCP
     ikind[(ip == 1) | (ip == 58)] = K_ICMP
