@@ -95,42 +95,59 @@ class Columns:
 
 def _np(col: pa.ChunkedArray | pa.Array, fill: Any, dtype: Any = None) -> np.ndarray:
     """The column as numpy, nulls filled; widened to `dtype`, or (None) in the frames table's
-    own dtype (read-only when Arrow's buffer is shared)."""
-    if col.null_count and col.null_count == len(col) and not pa.types.is_null(col.type):
+    own dtype (a read-only view of a one-chunk table's buffer).
+
+    Chunks are converted into one numpy array, never through combine_chunks: that copy would
+    come from Arrow's allocator, whose freed memory numpy's later arrays cannot reuse (kept
+    alive beside the engine's arrays, the narrow columns raised a run's peak RSS by ~50 MB per
+    million frames)."""
+    n = len(col)
+    if col.null_count and col.null_count == n and not pa.types.is_null(col.type):
         # a header the trace never has (TCP fields of a UDP flood): no Arrow fill to convert;
         # zeros come from calloc, whose fresh pages cost nothing until written
         dt = dtype or col.type.to_pandas_dtype()
-        return np.zeros(len(col), dt) if not fill else np.full(len(col), fill, dtype=dt)
-    if dtype is not None and isinstance(col, pa.ChunkedArray) and col.num_chunks > 1 \
-            and not pa.types.is_null(col.type):
-        # widened chunk by chunk into one array: combine_chunks would copy every batch first
-        out = np.empty(len(col), dtype)
-        pos = 0
-        for c in col.chunks:
-            if c.null_count:
-                c = pc.fill_null(c, fill)
-            out[pos : pos + len(c)] = c.to_numpy(zero_copy_only=False)
-            pos += len(c)
-        return out
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if arr.null_count:
-        arr = pc.fill_null(arr, fill)
-    out = np.asarray(arr.to_numpy(zero_copy_only=False))
-    return out if dtype is None else out.astype(dtype, copy=False)
+        return np.zeros(n, dt) if not fill else np.full(n, fill, dtype=dt)
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if len(chunks) == 1 or pa.types.is_null(col.type):
+        arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if arr.null_count:
+            arr = pc.fill_null(arr, fill)
+        out = np.asarray(arr.to_numpy(zero_copy_only=False))
+        return out if dtype is None else out.astype(dtype, copy=False)
+    out = np.empty(n, dtype or col.type.to_pandas_dtype())
+    pos = 0
+    for c in chunks:
+        if c.null_count:
+            c = pc.fill_null(c, fill)
+        out[pos : pos + len(c)] = c.to_numpy(zero_copy_only=False)
+        pos += len(c)
+    return out
 
 
-def _fixed(col: pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    n = len(arr)
-    valid = np.ones(n, dtype=bool) if arr.null_count == 0 else np.asarray(arr.is_valid())
-    buf = arr.buffers()[1]
-    if buf is None or n == 0:
-        return np.zeros((n, width), dtype=np.uint8), valid
-    raw = np.frombuffer(buf, dtype=np.uint8)[arr.offset * width : (arr.offset + n) * width]
-    if arr.null_count == 0:
-        return raw.reshape(n, width), valid  # read-only, Arrow's own buffer: no 16 B per frame
-    out = raw.reshape(n, width).copy()
-    out[~valid] = 0
+def _fixed(col: pa.ChunkedArray | pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed-size binary column as an (n, width) uint8 matrix (null rows zero) and its
+    validity: a read-only view of a one-chunk table's buffer, else one numpy copy of the chunks
+    (not combine_chunks': see _np)."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    n = len(col)
+    nulls = col.null_count
+    valid = np.ones(n, dtype=bool) if nulls == 0 else np.concatenate(
+        [np.asarray(c.is_valid()) for c in chunks])
+    parts = []
+    for c in chunks:
+        buf = c.buffers()[1]
+        if buf is None or len(c) == 0:
+            parts.append(np.zeros((len(c), width), dtype=np.uint8))
+            continue
+        raw = np.frombuffer(buf, dtype=np.uint8)[c.offset * width : (c.offset + len(c)) * width]
+        parts.append(raw.reshape(len(c), width))
+    if not parts:
+        return np.zeros((0, width), dtype=np.uint8), valid
+    if len(parts) == 1 and nulls == 0:
+        return parts[0], valid  # no 16 B per frame of copy
+    out = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+    if nulls:
+        out[~valid] = 0
     return out, valid
 
 
@@ -630,7 +647,7 @@ def ip_summed(cols: Columns, driver_kind: int, rx_checksumming: bool) -> np.ndar
     ip = cols.ip_version > 0
     v6 = cols.ip_version == 6
     l4 = ip & ((cols.proto == 6) | (cols.proto == 17)) & (cols.frag == 0) & cols.has_ports
-    kind = np.full(n, CSUM_NONE, np.int64)
+    kind = np.full(n, CSUM_NONE, np.int8)  # int8: a per-frame column copied into pk
     if rx_checksumming and driver_kind == CSUM_UNNECESSARY:
         kind[l4] = CSUM_UNNECESSARY
     elif rx_checksumming and driver_kind == CSUM_COMPLETE:
@@ -643,7 +660,9 @@ def ip_summed(cols: Columns, driver_kind: int, rx_checksumming: bool) -> np.ndar
     # is not a fragment and (IPv4) has no options: there the checksum is validated
     gro_v = l4 & (v6 | (cols.ip_hlen == 20))
     zero6 = ip & v6 & udp & cols.csum_zero & (cols.frag != 2) & cols.has_ports
-    return kind + CSUM_GRO_V * gro_v + CSUM_ZERO6 * zero6
+    kind[gro_v] += CSUM_GRO_V
+    kind[zero6] += CSUM_ZERO6
+    return kind
 
 
 # Outer headers before the inner IP header, by tunnel: VXLAN 8 + inner Ethernet 14 (RFC 7348);
@@ -674,10 +693,9 @@ def tunnels(cols: Columns, fkind: np.ndarray, tuns: list[dict[str, Any]], apps: 
     )
 
     n = cols.n
-    tun = np.full(n, TUN_NONE, np.int64)
+    tun = np.full(n, TUN_NONE, np.int8)  # the TUN_* and K_* codes fit int8 (pk widens them)
     if not tuns or n == 0:
-        z = np.zeros(n, np.int64)
-        return tun, z, np.full(n, -1, np.int64), z
+        return tun, np.zeros(n, np.int8), np.full(n, -1, np.int64), np.zeros(n, np.int64)
     code = {"vxlan": TUN_VXLAN, "geneve": TUN_GENEVE, "gre": TUN_GRE}
     names = np.array([t or "" for t in cols.tunnel], dtype=object)
     # a VXLAN/GENEVE frame whose inner Ethernet frame is not IP is decapsulated too: taken as ARP
@@ -697,7 +715,7 @@ def tunnels(cols: Columns, fkind: np.ndarray, tuns: list[dict[str, Any]], apps: 
         tun[m] = code[ty]
         enc[m] = _ENCAP[ty]
     ip = cols.inner_proto
-    ikind = np.full(n, K_NOPROTO, np.int64)
+    ikind = np.full(n, K_NOPROTO, np.int8)
     ikind[ip == 17] = K_UDP
     ikind[ip == 6] = K_TCP
     ikind[(ip == 1) | (ip == 58)] = K_ICMP

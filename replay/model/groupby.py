@@ -72,6 +72,51 @@ def _group(addr, b0, b1, tag, sel, weight, first, khi, klo, ktag, ksum):  # prag
 
 
 @njit(cache=True)
+def _group_words(words, w0, tag, sel, weight, first, khi, klo, ktag, ksum):  # pragma: no cover
+    """_group for 16-byte rows read as two native 64-bit words (w0 = 1: the second alone, hi
+    0): two loads per row instead of sixteen byte shifts. Keys stay native-endian (equality is
+    the same); group_rows turns the few distinct ones to byte order before sorting."""
+    n = words.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    table = np.full(size, -1, np.int64)
+    ng = 0
+    g = -1
+    for i in range(n):
+        if not sel[i]:
+            first[i] = -1
+            continue
+        h = words[i, 0] if w0 == 0 else np.uint64(0)
+        w = words[i, 1]
+        t = tag[i]
+        if g >= 0 and khi[g] == h and klo[g] == w and ktag[g] == t:
+            ksum[g] += weight[i]
+            first[i] = g
+            continue
+        s = _slot(h, w, t, mask)
+        while True:
+            g = table[s]
+            if g < 0:
+                table[s] = g = ng
+                khi[ng], klo[ng], ktag[ng], ksum[ng] = h, w, t, 0
+                ng += 1
+                break
+            if khi[g] == h and klo[g] == w and ktag[g] == t:
+                break
+            s = (s + 1) & mask
+        ksum[g] += weight[i]
+        first[i] = g
+    return ng
+
+
+def _byte_order(words: np.ndarray) -> np.ndarray:
+    """Native 64-bit words of address bytes → the bytes read as big-endian numbers."""
+    return np.frombuffer(np.ascontiguousarray(words).tobytes(), dtype=">u8").astype(np.uint64)
+
+
+@njit(cache=True)
 def _renumber(first, rank):  # pragma: no cover - numba
     for i in range(first.shape[0]):
         g = first[i]
@@ -99,9 +144,17 @@ def group_rows(addr: np.ndarray, b0: int = 0, b1: int | None = None, tag: np.nda
     # n-row buffers never touched past the groups found (np.empty: no memory until written)
     khi, klo = np.empty(n, np.uint64), np.empty(n, np.uint64)
     ktag, ksum = np.empty(n, np.uint8), np.empty(n, np.int64)
-    ng = _group(np.ascontiguousarray(addr, dtype=np.uint8), b0, b1, tag, sel, weight, first,
-                khi, klo, ktag, ksum)
-    khi, klo, ktag, ksum = khi[:ng], klo[:ng], ktag[:ng], ksum[:ng]
+    addr = np.ascontiguousarray(addr, dtype=np.uint8)
+    if addr.shape[1] == 16 and (b0, b1) in ((0, 16), (8, 16)):
+        words = addr.view(np.uint64)  # (n, 2), no copy
+        ng = _group_words(words, b0 // 8, tag, sel, weight, first, khi, klo, ktag, ksum)
+        khi, klo = _byte_order(khi[:ng]), _byte_order(klo[:ng])
+        if b0 == 8:
+            khi[:] = 0
+    else:
+        ng = _group(addr, b0, b1, tag, sel, weight, first, khi, klo, ktag, ksum)
+        khi, klo = khi[:ng], klo[:ng]
+    ktag, ksum = ktag[:ng], ksum[:ng]
     order = np.lexsort((ktag, klo, khi))  # by hi, then lo, then tag
     rank = np.empty(ng, np.int64)
     rank[order] = np.arange(ng, dtype=np.int64)
