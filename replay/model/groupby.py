@@ -25,6 +25,22 @@ def _slot(hi, lo, tag, mask):  # pragma: no cover - numba
     return np.int64(h & np.uint64(mask))
 
 
+@njit(cache=True, inline="always")
+def _find_or_add(table, mask, h, w, t, khi, klo, ktag, ksum, ng):  # pragma: no cover
+    """The group of key (h, w, t), found by linear probing from its slot or added as group ng:
+    (its group, the new group count)."""
+    s = _slot(h, w, t, mask)
+    while True:
+        g = table[s]
+        if g < 0:
+            table[s] = ng
+            khi[ng], klo[ng], ktag[ng], ksum[ng] = h, w, t, 0
+            return ng, ng + 1
+        if khi[g] == h and klo[g] == w and ktag[g] == t:
+            return g, ng
+        s = (s + 1) & mask
+
+
 @njit(cache=True)
 def _group(addr, b0, b1, tag, sel, weight, first, khi, klo, ktag, ksum):  # pragma: no cover
     """first[i]: the first-seen group of selected row i (-1 unselected); the groups' keys and
@@ -55,17 +71,7 @@ def _group(addr, b0, b1, tag, sel, weight, first, khi, klo, ktag, ksum):  # prag
             ksum[g] += weight[i]
             first[i] = g
             continue
-        s = _slot(h, w, t, mask)
-        while True:
-            g = table[s]
-            if g < 0:
-                table[s] = g = ng
-                khi[ng], klo[ng], ktag[ng], ksum[ng] = h, w, t, 0
-                ng += 1
-                break
-            if khi[g] == h and klo[g] == w and ktag[g] == t:
-                break
-            s = (s + 1) & mask
+        g, ng = _find_or_add(table, mask, h, w, t, khi, klo, ktag, ksum, ng)
         ksum[g] += weight[i]
         first[i] = g
     return ng
@@ -95,17 +101,7 @@ def _group_words(words, w0, tag, sel, weight, first, khi, klo, ktag, ksum):  # p
             ksum[g] += weight[i]
             first[i] = g
             continue
-        s = _slot(h, w, t, mask)
-        while True:
-            g = table[s]
-            if g < 0:
-                table[s] = g = ng
-                khi[ng], klo[ng], ktag[ng], ksum[ng] = h, w, t, 0
-                ng += 1
-                break
-            if khi[g] == h and klo[g] == w and ktag[g] == t:
-                break
-            s = (s + 1) & mask
+        g, ng = _find_or_add(table, mask, h, w, t, khi, klo, ktag, ksum, ng)
         ksum[g] += weight[i]
         first[i] = g
     return ng
