@@ -14,8 +14,9 @@ change that merges steps is meant to lower) is kept beside the digests but not c
     PYTHONPATH=$PWD python benchmarks/check_identical.py --compare base.json -k flood  # a subset
 
 --compare prints one line per case (`same` or the columns / keys that differ) and exits 1 on any
-difference. Traces and run directories go to --work (default /tmp/stack-replay-identical); the
-synthetic traces are made once and reused (same options, same bytes).
+difference. Traces and run directories go to --work (default /tmp/stack-replay-identical-<a
+hash of this checkout's path>, so two worktrees never share one); the synthetic traces are made
+once and reused (same options, same bytes).
 """
 
 from __future__ import annotations
@@ -189,7 +190,8 @@ def main() -> int:
     g.add_argument("--write", type=Path, help="store the digests of every case here")
     g.add_argument("--compare", type=Path, help="compare every case with these stored digests")
     ap.add_argument("-k", default="", help="only cases whose name contains this")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/stack-replay-identical"))
+    here = hashlib.sha256(str(REPO).encode()).hexdigest()[:8]
+    ap.add_argument("--work", type=Path, default=Path(f"/tmp/stack-replay-identical-{here}"))
     a = ap.parse_args()
     names = [n for n in CASES if a.k in n]
     base = json.loads(a.compare.read_text()) if a.compare else {}
