@@ -36,6 +36,15 @@ def _zigzag(v):
     return np.uint64((s << np.int64(1)) ^ (s >> np.int64(63)))
 
 
+@njit(cache=True, inline="always")
+def _put32(out, pos, acc):
+    """The accumulator's low 32 bits at out[pos:pos + 4], little-endian (Parquet's bit packing)."""
+    out[pos] = np.uint8(acc & np.uint64(0xFF))
+    out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
+    out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
+    out[pos + 3] = np.uint8((acc >> np.uint64(24)) & np.uint64(0xFF))
+
+
 @njit(cache=True)
 def _pack(vals, lo, cnt, total, bw, out, pos):
     """vals[lo:lo+cnt] as `total` values (zeros after cnt) of bw bits each, LSB first; total
@@ -53,10 +62,7 @@ def _pack(vals, lo, cnt, total, bw, out, pos):
         acc |= x << nbits
         nbits += w
         if nbits >= 32:
-            out[pos] = np.uint8(acc & np.uint64(0xFF))
-            out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
-            out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
-            out[pos + 3] = np.uint8((acc >> np.uint64(24)) & np.uint64(0xFF))
+            _put32(out, pos, acc)
             pos += 4
             acc >>= np.uint64(32)
             nbits -= np.uint64(32)
@@ -186,10 +192,7 @@ def _pack32(vals, lo, sub, bw, out, pos):
         acc |= (vals[lo + k] - sub) << nbits
         nbits += w
         if nbits >= 32:
-            out[pos] = np.uint8(acc & np.uint64(0xFF))
-            out[pos + 1] = np.uint8((acc >> np.uint64(8)) & np.uint64(0xFF))
-            out[pos + 2] = np.uint8((acc >> np.uint64(16)) & np.uint64(0xFF))
-            out[pos + 3] = np.uint8((acc >> np.uint64(24)) & np.uint64(0xFF))
+            _put32(out, pos, acc)
             pos += 4
             acc >>= np.uint64(32)
             nbits -= np.uint64(32)

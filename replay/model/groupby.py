@@ -26,9 +26,12 @@ def _slot(hi, lo, tag, mask):  # pragma: no cover - numba
 
 
 @njit(cache=True, inline="always")
-def _find_or_add(table, mask, h, w, t, khi, klo, ktag, ksum, ng):  # pragma: no cover
-    """The group of key (h, w, t), found by linear probing from its slot or added as group ng:
+def _assign(g, table, mask, h, w, t, khi, klo, ktag, ksum, ng):  # pragma: no cover
+    """The group of key (h, w, t): g, the previous row's, when the key is the same (a run of one
+    address skips the table), else found by linear probing from its slot or added as group ng.
     (its group, the new group count)."""
+    if g >= 0 and khi[g] == h and klo[g] == w and ktag[g] == t:
+        return g, ng
     s = _slot(h, w, t, mask)
     while True:
         g = table[s]
@@ -67,11 +70,7 @@ def _group(addr, b0, b1, tag, sel, weight, first, khi, klo, ktag, ksum):  # prag
         for b in range(split, b1):
             w = (w << np.uint64(8)) | np.uint64(addr[i, b])
         t = tag[i]
-        if g >= 0 and khi[g] == h and klo[g] == w and ktag[g] == t:
-            ksum[g] += weight[i]
-            first[i] = g
-            continue
-        g, ng = _find_or_add(table, mask, h, w, t, khi, klo, ktag, ksum, ng)
+        g, ng = _assign(g, table, mask, h, w, t, khi, klo, ktag, ksum, ng)
         ksum[g] += weight[i]
         first[i] = g
     return ng
@@ -97,11 +96,7 @@ def _group_words(words, w0, tag, sel, weight, first, khi, klo, ktag, ksum):  # p
         h = words[i, 0] if w0 == 0 else np.uint64(0)
         w = words[i, 1]
         t = tag[i]
-        if g >= 0 and khi[g] == h and klo[g] == w and ktag[g] == t:
-            ksum[g] += weight[i]
-            first[i] = g
-            continue
-        g, ng = _find_or_add(table, mask, h, w, t, khi, klo, ktag, ksum, ng)
+        g, ng = _assign(g, table, mask, h, w, t, khi, klo, ktag, ksum, ng)
         ksum[g] += weight[i]
         first[i] = g
     return ng
